@@ -1,0 +1,77 @@
+"""Names shared by every process: tasks, default schedules, queues, streams and Redis keys.
+
+Pure data. A service in another language reads the same keys by these names.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TaskName(StrEnum):
+    GITHUB_SYNC = "github_sync"
+    SERVER_SYNC = "server_sync"
+    HEALTH_CHECKER = "health_checker"
+    RAG_SUMMARIZER = "rag_summarizer"
+    PROVISIONER_TRIGGER = "provisioner_trigger"
+
+
+#: A schedule is an interval ("300s", "5m"), a cron expression, "startup" or "off".
+DEFAULT_SCHEDULES: dict[TaskName, str] = {
+    TaskName.GITHUB_SYNC: "5m",
+    TaskName.SERVER_SYNC: "5m",
+    TaskName.HEALTH_CHECKER: "2m",
+    TaskName.RAG_SUMMARIZER: "10m",
+    TaskName.PROVISIONER_TRIGGER: "startup",
+}
+
+#: Audit trail of every tick the ticker emitted (field ``data``: Tick JSON).
+TICKS_STREAM = "scheduler:ticks"
+#: One entry per finished, skipped or expired run (field ``data``: RunRecord JSON).
+RUNS_STREAM = "scheduler:runs"
+#: Consumed by the platform's infra service (field ``data``: ProvisionerMessage JSON).
+PROVISIONER_STREAM = "provisioner:queue"
+
+#: Approximate MAXLEN of the streams we own.
+TICKS_STREAM_MAXLEN = 10_000
+RUNS_STREAM_MAXLEN = 10_000
+PROVISIONER_STREAM_MAXLEN = 10_000
+
+#: Dramatiq's key prefix; the ticker writes messages in Dramatiq's own layout under it.
+DRAMATIQ_NAMESPACE = "dramatiq"
+
+
+def queue_name(task: str) -> str:
+    """The Dramatiq queue of a task's actor: one queue per task."""
+    return f"scheduler.{task}"
+
+
+class Keys:
+    """Redis keys. Every key the scheduler owns starts with ``scheduler:``."""
+
+    #: hash task -> slot id of the newest slot emitted (the ticker's claim record)
+    LAST_SLOT = "scheduler:ticker:last_slot"
+    #: set of paused task names
+    PAUSED = "scheduler:paused"
+    #: hash "<task>:<release>" -> tick JSON: the startup task's once-per-release claim
+    RELEASES = "scheduler:ticker:releases"
+    #: hash task -> schedule text in force at the tickers, for `scheduler status`
+    SCHEDULES = "scheduler:ticker:schedules"
+
+    @staticmethod
+    def lock(task: str) -> str:
+        return f"scheduler:lock:{task}"
+
+    @staticmethod
+    def fence(task: str) -> str:
+        return f"scheduler:fence:{task}"
+
+    @staticmethod
+    def state(task: str) -> str:
+        """Hash: last tick, last run, counters (skipped, expired, missed, consecutive failures)."""
+        return f"scheduler:state:{task}"
+
+    @staticmethod
+    def slot_done(task: str, slot: int) -> str:
+        """Set once a slot's run has finished, so a redelivered tick never runs it again."""
+        return f"scheduler:done:{task}:{slot}"

@@ -1,0 +1,1 @@
+"""Hermetic stand-ins for everything outside the scheduler, served on loopback only."""

@@ -1,0 +1,177 @@
+"""What every HTTP stand-in shares: serving on loopback, fault injection and request counters.
+
+Each stand-in is an ASGI app wrapped in ``Instrumented``, which
+- counts every request by ``METHOD route`` (readable in-process, or at ``GET /_sandbox/counters``),
+- injects faults at the configured rates: a 5xx answer, a slow answer (a timeout for a client
+  with a shorter one), or a malformed body (``POST /_sandbox/faults`` sets them out of process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import uvicorn
+
+
+@dataclass
+class Faults:
+    error_rate: float = 0.0  # share of requests answered 503
+    timeout_rate: float = 0.0  # share of requests delayed by ``timeout_s`` before answering
+    timeout_s: float = 5.0
+    malformed_rate: float = 0.0  # share of requests whose body is cut short / not JSON
+    seed: int = 0
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng.seed(self.seed)
+
+    def update(self, **values: float) -> None:
+        for key, value in values.items():
+            if key not in ("error_rate", "timeout_rate", "timeout_s", "malformed_rate"):
+                raise ValueError(f"unknown fault setting {key!r}")
+            setattr(self, key, float(value))
+
+    def roll(self, rate: float) -> bool:
+        return rate > 0 and self._rng.random() < rate
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+@dataclass
+class Counters:
+    requests: Counter = field(default_factory=Counter)
+    faults: Counter = field(default_factory=Counter)
+
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.faults.clear()
+
+    def as_dict(self) -> dict:
+        return {"total": self.total(), "requests": dict(self.requests), "faults": dict(self.faults)}
+
+
+def route_of(scope: dict) -> str:
+    """``GET /orgs/{org}/repos``-style key when the app exposes its route template."""
+    route = scope.get("route")
+    path = getattr(route, "path", None) or scope.get("path", "")
+    return f"{scope.get('method', '')} {path}"
+
+
+class Instrumented:
+    """ASGI middleware: counters, faults and the ``/_sandbox/`` control endpoints."""
+
+    def __init__(self, app, faults: Faults | None = None, counters: Counters | None = None):
+        self.app = app
+        self.faults = faults or Faults()
+        self.counters = counters or Counters()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if scope["path"].startswith("/_sandbox/"):
+            return await self._control(scope, receive, send)
+
+        faults = self.faults
+        if faults.roll(faults.error_rate):
+            self.counters.faults["5xx"] += 1
+            self.counters.requests[f"{scope['method']} {scope['path']}"] += 1
+            return await _send_json(send, 503, {"message": "injected fault: service unavailable"})
+        if faults.roll(faults.timeout_rate):
+            self.counters.faults["timeout"] += 1
+            await asyncio.sleep(faults.timeout_s)
+        malformed = faults.roll(faults.malformed_rate)
+        if malformed:
+            self.counters.faults["malformed"] += 1
+
+        async def counting_send(message):
+            if message["type"] == "http.response.start":
+                self.counters.requests[route_of(scope)] += 1
+                if malformed:
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+                    message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and malformed:
+                body = message.get("body", b"")
+                message = {**message, "body": body[: max(1, len(body) // 2)] or b"{"}
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+    async def _control(self, scope, receive, send):
+        if scope["path"] == "/_sandbox/counters":
+            if scope["method"] == "DELETE":
+                self.counters.reset()
+            return await _send_json(send, 200, self.counters.as_dict())
+        if scope["path"] == "/_sandbox/faults":
+            if scope["method"] == "POST":
+                body = b""
+                while True:
+                    event = await receive()
+                    body += event.get("body", b"")
+                    if not event.get("more_body"):
+                        break
+                try:
+                    self.faults.update(**json.loads(body or b"{}"))
+                except (ValueError, TypeError) as exc:
+                    return await _send_json(send, 422, {"message": str(exc)})
+            return await _send_json(send, 200, self.faults.as_dict())
+        return await _send_json(send, 404, {"message": "no such sandbox control"})
+
+
+async def _send_json(send, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ServedApp:
+    """An ASGI app served by uvicorn on a loopback port, in a background thread."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        if not host.startswith("127.") and host not in ("localhost", "::1"):
+            raise ValueError("the sandbox serves on loopback only")
+        self.host = host
+        self.port = port or _free_port(host)
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning",
+                                                    lifespan="off", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, name=f"sandbox:{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> ServedApp:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"sandbox server on {self.url} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def __enter__(self) -> ServedApp:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

@@ -1,0 +1,1 @@
+"""The tick emitter: slot arithmetic (slots), atomic emission (emit) and the loop."""

@@ -1,0 +1,110 @@
+"""The ticker: wake at each slot boundary (by the Redis clock), claim and emit what is due.
+
+Any number of replicas run this same loop. There is no leader: each replica tries to claim
+every due slot with a compare-and-set in Redis and exactly one succeeds, so killing one
+replica delays nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from datetime import UTC, datetime
+
+import redis
+
+from contracts import Keys, TaskName, Tick, TickReason
+from scheduler.logs import get_logger
+
+from .emit import TickEmitter
+from .slots import Cron, Interval, Schedule, Startup, due_slot
+
+#: never sleep longer than this, so pause/resume and a recovered Redis are seen within it
+MAX_SLEEP_S = 1.0
+#: a startup tick is worth running for this long
+STARTUP_DEADLINE_S = 600
+
+log = get_logger("ticker")
+
+
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class Ticker:
+    def __init__(
+        self,
+        client: redis.Redis,
+        schedules: dict[TaskName, Schedule],
+        release: str,
+        stop: threading.Event | None = None,
+    ):
+        self.client = client
+        self.emitter = TickEmitter(client)
+        self.periodic = {t: s for t, s in schedules.items() if isinstance(s, Interval | Cron)}
+        self.startup = [t for t, s in schedules.items() if isinstance(s, Startup)]
+        self.schedules = schedules
+        self.release = release
+        self.stop = stop or threading.Event()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._startup_done = False
+        self._redis_down = False
+
+    def run(self) -> None:
+        log.info("ticker started", replica=self.name, release=self.release,
+                 schedules={t.value: str(s) for t, s in self.schedules.items()})
+        while not self.stop.is_set():
+            try:
+                wait = self.tick_once()
+                if self._redis_down:
+                    self._redis_down = False
+                    log.info("redis reachable again")
+            except redis.RedisError as exc:
+                if not self._redis_down:
+                    self._redis_down = True
+                    log.warning("redis unavailable; retrying", error=str(exc))
+                wait = 0.5
+            self.stop.wait(wait)
+        log.info("ticker stopped", replica=self.name)
+
+    def tick_once(self) -> float:
+        """Emit everything due now; return how long to sleep before the next boundary."""
+        seconds, micros = self.client.time()
+        now = seconds + micros / 1e6
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(Keys.LAST_SLOT)
+        pipe.smembers(Keys.PAUSED)
+        pipe.hset(Keys.SCHEDULES, mapping={t.value: str(s) for t, s in self.schedules.items()})
+        raw_last, raw_paused, _ = pipe.execute()
+        last_slots = {k.decode(): int(v) for k, v in raw_last.items()}
+        paused = {p.decode() for p in raw_paused}
+
+        for task, schedule in self.periodic.items():
+            last = last_slots.get(task.value)
+            due = due_slot(schedule, last, now)
+            if due is None or self.stop.is_set():
+                continue
+            reason = TickReason.CATCH_UP if due.catch_up else TickReason.SCHEDULE
+            tick = self._tick(task, due.slot, due.deadline, reason, due.missed)
+            running = task.value not in paused
+            if self.emitter.claim(tick, last, enqueue=running) and running:
+                log.info("tick emitted", task=task.value, slot=tick.slot, reason=reason.value, missed=due.missed)
+
+        if not self._startup_done and not self.stop.is_set():
+            for task in self.startup:
+                slot = int(now)
+                tick = self._tick(task, slot, slot + STARTUP_DEADLINE_S, TickReason.STARTUP, 0)
+                if self.emitter.claim_release(tick, self.release):
+                    log.info("startup tick emitted", task=task.value, release=self.release)
+            self._startup_done = True
+
+        if not self.periodic:
+            return MAX_SLEEP_S
+        next_boundary = min(s.next_after(s.floor(now)) for s in self.periodic.values())
+        # A hair past the boundary, so the next look finds the new slot already started.
+        return max(0.001, min(MAX_SLEEP_S, next_boundary - now + 0.002))
+
+    def _tick(self, task: TaskName, slot: int, deadline: int, reason: TickReason, missed: int) -> Tick:
+        return Tick(task=task, slot=slot, scheduled_at=_utc(slot), deadline=_utc(deadline),
+                    reason=reason, missed=missed, emitted_by=self.name)
