@@ -63,6 +63,8 @@ class RunRecord(BaseModel):
     attempt: NonNegativeInt = 0
     counters: dict[str, int] = Field(default_factory=dict)
     error: str | None = None
+    #: a failed attempt that Dramatiq will retry (same slot) after a backoff
+    will_retry: bool = False
     worker: str = ""
     fence: int | None = None
 

@@ -17,13 +17,26 @@ import redis
 from contracts import TICKS_STREAM, Keys, Tick, queue_name
 from contracts.names import DRAMATIQ_NAMESPACE, TICKS_STREAM_MAXLEN
 
+# Redis does not roll a script back when a command in it fails, so each script first checks
+# that every key it writes has the right type (or none) and writes nothing otherwise; and it
+# writes the claim last. Once a script has written, Redis lets it finish even when out of
+# memory, so a script that passes its checks runs to the end.
+_CHECK_TYPES = """
+local kinds = {%s}
+for i, kind in ipairs(kinds) do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  if t ~= 'none' and t ~= kind then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is a ' .. t .. ', not a ' .. kind .. '; tick not emitted')
+  end
+end
+"""
+
 # KEYS: last-slot hash, queue list, queue messages hash, ticks stream, task state hash
 # ARGV: task, expected last slot ('' if none), slot, message id, message, tick JSON,
 #       stream maxlen, missed count, enqueue (1) or only advance (0, a paused task)
-_CLAIM_AND_ENQUEUE = """
+_CLAIM_AND_ENQUEUE = _CHECK_TYPES % "'hash', 'list', 'hash', 'stream', 'hash'" + """
 local last = redis.call('HGET', KEYS[1], ARGV[1])
 if (last or '') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 if ARGV[9] == '1' then
   redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
   redis.call('RPUSH', KEYS[2], ARGV[4])
@@ -31,21 +44,24 @@ if ARGV[9] == '1' then
   redis.call('HSET', KEYS[5], 'last_tick', ARGV[6])
   if tonumber(ARGV[8]) > 0 then redis.call('HINCRBY', KEYS[5], 'missed', ARGV[8]) end
 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
 
-# Once-per-release claim: KEYS releases hash + the four above; ARGV release key + rest.
-_CLAIM_RELEASE_AND_ENQUEUE = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[4]) == 0 then return 0 end
+# Once per release. KEYS: releases hash + the four above; ARGV: release key, id, message,
+# tick JSON, maxlen.
+_CLAIM_RELEASE_AND_ENQUEUE = _CHECK_TYPES % "'hash', 'list', 'hash', 'stream', 'hash'" + """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'data', ARGV[4])
 redis.call('HSET', KEYS[5], 'last_tick', ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
 return 1
 """
 
-# A manual tick: enqueue and audit, no claim.
-_ENQUEUE = """
+# A manual tick: enqueue and audit, no claim. KEYS: queue, messages, stream, state.
+_ENQUEUE = _CHECK_TYPES % "'list', 'hash', 'stream', 'hash'" + """
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'data', ARGV[3])

@@ -88,7 +88,12 @@ class Ticker:
             reason = TickReason.CATCH_UP if due.catch_up else TickReason.SCHEDULE
             tick = self._tick(task, due.slot, due.deadline, reason, due.missed)
             running = task.value not in paused
-            if self.emitter.claim(tick, last, enqueue=running) and running:
+            try:
+                claimed = self.emitter.claim(tick, last, enqueue=running)
+            except redis.ResponseError as exc:  # refused whole: nothing claimed, retried next loop
+                log.error("tick not emitted", task=task.value, slot=tick.slot, error=str(exc))
+                continue
+            if claimed and running:
                 log.info("tick emitted", task=task.value, slot=tick.slot, reason=reason.value, missed=due.missed)
 
         if not self._startup_done and not self.stop.is_set():
@@ -97,7 +102,7 @@ class Ticker:
                 tick = self._tick(task, slot, slot + STARTUP_DEADLINE_S, TickReason.STARTUP, 0)
                 if self.emitter.claim_release(tick, self.release):
                     log.info("startup tick emitted", task=task.value, release=self.release)
-            self._startup_done = True
+            self._startup_done = True  # set only once every startup task was claimed or seen
 
         if not self.periodic:
             return MAX_SLEEP_S

@@ -1,0 +1,8 @@
+"""``python -m actors``: a worker process for every task in the registry."""
+
+import sys
+
+from .worker import run_worker
+
+if __name__ == "__main__":
+    sys.exit(run_worker())

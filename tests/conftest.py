@@ -1,0 +1,61 @@
+"""Fixtures shared by the suite.
+
+Every test talks to Redis over TCP: to a fakeredis server in this process by default, or to
+the real Redis at ``REDIS_URL`` when it is set (CI runs the suite both ways). Multi-process
+tests hand the same URL to the ticker and worker processes they start.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import fakeredis
+import pytest
+import redis
+
+from scheduler.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def redis_server_url():
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    server = fakeredis.TcpFakeServer(("127.0.0.1", 0), server_type="redis")
+    thread = threading.Thread(target=server.serve_forever, name="fakeredis", daemon=True)
+    thread.start()
+    host, port = server.server_address
+    yield f"redis://{host}:{port}/0"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def redis_url(redis_server_url):
+    client = redis.Redis.from_url(redis_server_url)
+    client.flushdb()
+    client.close()
+    return redis_server_url
+
+
+@pytest.fixture
+def client(redis_url):
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def settings(redis_url) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        lock_ttl_ms=1_500,
+        worker_threads=4,
+        worker_shutdown_ms=1_000,
+        retry_max=3,
+        retry_min_backoff_ms=50,
+        retry_max_backoff_ms=200,
+        log_format="json",
+    )

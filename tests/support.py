@@ -1,0 +1,105 @@
+"""Helpers for tests: ticks, in-process workers, reading the streams, waiting."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dramatiq
+import redis
+
+from actors.broker import build_broker
+from actors.spec import TaskSpec
+from contracts import RUNS_STREAM, TICKS_STREAM, RunRecord, TaskName, Tick, TickReason
+from scheduler.settings import Settings
+from ticker.emit import TickEmitter
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def make_tick(task: TaskName = TaskName.HEALTH_CHECKER, slot: int | None = None, *,
+              deadline_in: float = 60.0, reason: TickReason = TickReason.SCHEDULE) -> Tick:
+    now = datetime.now(UTC)
+    slot = int(now.timestamp()) if slot is None else slot
+    return Tick(task=task, slot=slot, scheduled_at=datetime.fromtimestamp(slot, UTC),
+                deadline=now + timedelta(seconds=deadline_in), reason=reason, emitted_by="test")
+
+
+def send(client: redis.Redis, tick: Tick) -> None:
+    TickEmitter(client).enqueue(tick)
+
+
+def runs(client: redis.Redis, task: TaskName | None = None) -> list[RunRecord]:
+    records = [RunRecord.model_validate_json(f[b"data"]) for _, f in client.xrange(RUNS_STREAM)]
+    return [r for r in records if task is None or r.task == task]
+
+
+def ticks(client: redis.Redis) -> list[tuple[int, Tick]]:
+    """(stream entry time in ms by the Redis clock, tick) for every audited tick."""
+    return [(int(eid.split(b"-")[0]), Tick.model_validate_json(f[b"data"])) for eid, f in client.xrange(TICKS_STREAM)]
+
+
+@contextlib.contextmanager
+def running_worker(client: redis.Redis, specs: Iterable[TaskSpec], settings: Settings, threads: int = 4):
+    """An in-process Dramatiq worker over our broker and middleware."""
+    broker = build_broker(client, list(specs), settings)
+    dramatiq.set_broker(broker)
+    broker.emit_after("process_boot")
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=50)
+    worker.start()
+    try:
+        yield broker
+    finally:
+        worker.stop(timeout=2_000)
+        broker.close()
+
+
+def spawn(code: str, env: dict[str, str], *, log: Path | None = None) -> subprocess.Popen:
+    """A Python process of the project (a ticker, a worker) in a session of its own."""
+    return _popen([sys.executable, "-c", code], env, log)
+
+
+def spawn_shell(script: str, env: dict[str, str], *, log: Path | None = None) -> subprocess.Popen:
+    """A shell leading its own process group, as a Procfile dyno does."""
+    return _popen(["bash", "-c", script], {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **env}, log)
+
+
+def _popen(argv: list[str], env: dict[str, str], log: Path | None) -> subprocess.Popen:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_FORMAT": "json", **env}
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    return subprocess.Popen(argv, env=full_env, cwd=ROOT, stdout=out,
+                            stderr=subprocess.STDOUT if log else subprocess.DEVNULL, start_new_session=True)
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def lock_value(client: redis.Redis, task: TaskName) -> dict | None:
+    raw = client.get(f"scheduler:lock:{task.value}")
+    return None if raw is None else json.loads(raw)
