@@ -59,3 +59,10 @@ def settings(redis_url) -> Settings:
         retry_max_backoff_ms=200,
         log_format="json",
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging():
+    from scheduler.logs import configure_logging
+
+    configure_logging("json", "INFO")  # to stderr, as in production
