@@ -26,7 +26,7 @@ from scheduler.settings import Settings
 from .errors import TransientError
 from .middleware import AdmissionUnavailable, RunRecording, TaskLocking, TickAdmission
 from .run import current_run
-from .spec import TaskSpec
+from .spec import PartSpec, TaskSpec, part_actor_name, part_queue_name
 
 #: what is worth another attempt; anything else (a validation error, a lost lock, a bug) is not
 TRANSIENT = (
@@ -76,6 +76,14 @@ def _retry_when(default_max: int):
     return retry_when
 
 
+def _call(fn, argument) -> None:
+    """Run a sync body here, or an async one on Dramatiq's event loop thread."""
+    if inspect.iscoroutinefunction(fn):
+        get_event_loop_thread().run_coroutine(fn(argument))
+    else:
+        fn(argument)
+
+
 def declare_task(broker: RedisBroker, spec: TaskSpec) -> dramatiq.Actor:
     """One actor per task, on the task's own queue. Its body runs the task function with the
     TaskRun the middleware admitted, then makes the fencing check: a run that lost its
@@ -83,13 +91,12 @@ def declare_task(broker: RedisBroker, spec: TaskSpec) -> dramatiq.Actor:
 
     def run_task(tick_data: dict) -> None:
         run = current_run()
-        if inspect.iscoroutinefunction(spec.fn):
-            get_event_loop_thread().run_coroutine(spec.fn(run))
-        else:
-            spec.fn(run)
+        _call(spec.fn, run)
         run.check_fence()
 
     run_task.__name__ = spec.task.value
+    for part in spec.parts:
+        declare_part(broker, spec, part)
     return dramatiq.actor(
         run_task,
         broker=broker,
@@ -97,4 +104,20 @@ def declare_task(broker: RedisBroker, spec: TaskSpec) -> dramatiq.Actor:
         queue_name=queue_name(spec.task),
         time_limit=spec.time_limit_ms,
         max_retries=spec.max_retries,
+        scheduler_task=True,
+    )
+
+
+def declare_part(broker: RedisBroker, spec: TaskSpec, part: PartSpec) -> dramatiq.Actor:
+    def run_part(payload: dict) -> None:
+        _call(part.fn, payload)
+
+    run_part.__name__ = part_actor_name(spec.task, part.name)
+    return dramatiq.actor(
+        run_part,
+        broker=broker,
+        actor_name=part_actor_name(spec.task, part.name),
+        queue_name=part_queue_name(spec.task),
+        time_limit=part.time_limit_ms,
+        max_retries=part.max_retries,
     )

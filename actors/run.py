@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,6 +30,17 @@ class TaskRun:
     outcome: RunOutcome | None = None
     counters: Counter = field(default_factory=Counter)
     recorded: bool = False
+    broker: Any = None
+
+    def fan_out(self, part: str, payloads: Iterable[dict]) -> int:
+        """Enqueue one message per payload for the task's ``part`` actor; returns how many."""
+        actor = self.broker.get_actor(f"{self.tick.task.value}.{part}")
+        sent = 0
+        for payload in payloads:
+            self.check_fence()  # a run that lost its lock must not fan out more work
+            actor.send_with_options(args=(payload,), correlation_id=self.correlation_id)
+            sent += 1
+        return sent
 
     def check_fence(self) -> None:
         """Call before each write: raises LockLost if another run now holds the task's lock."""

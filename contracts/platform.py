@@ -288,6 +288,12 @@ class IncidentUpdate(Patch):
     details: dict[str, Any] | None = None
     resolved_at: UtcDatetime | None = None
 
+    @model_validator(mode="after")
+    def _resolved_at_only_when_resolving(self):
+        if self.resolved_at is not None and self.status != IncidentStatus.RESOLVED:
+            raise ValueError("resolved_at is set only together with status 'resolved'")
+        return self
+
 
 # --------------------------------------------------------------------------- RAG store
 

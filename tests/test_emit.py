@@ -78,6 +78,7 @@ def test_dramatiq_runs_what_the_emitter_enqueued(client, settings):
     spec = TaskSpec(TaskName.GITHUB_SYNC, lambda run: seen.append((run.tick.slot, run.tick.reason)))
     with running_worker(client, [spec], settings):
         TickEmitter(client).claim(make_tick(TaskName.GITHUB_SYNC, slot=3000), None)
+        wait_until(lambda: runs(client))  # one at a time: together, one would find the lock held
         TickEmitter(client).enqueue(make_tick(TaskName.GITHUB_SYNC, slot=3001, reason=TickReason.MANUAL))
         wait_until(lambda: len(runs(client)) == 2)
     assert sorted(seen) == [(3000, TickReason.SCHEDULE), (3001, TickReason.MANUAL)]

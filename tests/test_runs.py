@@ -138,3 +138,23 @@ def test_a_message_that_is_not_a_tick_is_dropped_without_running(client, setting
         wait_until(lambda: runs(client))
     assert calls == [(800, 0)]
     assert [r.slot for r in runs(client)] == [800]
+
+
+def test_a_task_fans_out_to_its_parts_which_skip_tick_handling(client, settings):
+    from actors.spec import PartSpec
+
+    checked = []
+
+    def check(payload):
+        checked.append(payload["server"])
+
+    def body(run):
+        run.count("batches", run.fan_out("check", ({"server": f"vps-{i}"} for i in range(5))))
+
+    spec = TaskSpec(TASK, body, parts=(PartSpec("check", check),))
+    with running_worker(client, [spec], settings):
+        send(client, make_tick(slot=900))
+        wait_until(lambda: len(checked) == 5)
+    assert sorted(checked) == [f"vps-{i}" for i in range(5)]
+    [record] = runs(client)  # parts leave no run records of their own and take no lock
+    assert record.outcome is RunOutcome.SUCCEEDED and record.counters == {"batches": 5}

@@ -30,6 +30,11 @@ def run_of(message) -> TaskRun | None:
     return getattr(message, RUN_ATTR, None)
 
 
+def is_task_message(broker, message) -> bool:
+    """Task actors carry ticks; fan-out parts are plain actors the tick middleware leaves alone."""
+    return bool(broker.get_actor(message.actor_name).options.get("scheduler_task"))
+
+
 class TickAdmission(Middleware):
     """Turns a delivered message into a ``TaskRun`` and skips it when it must not run.
 
@@ -45,7 +50,13 @@ class TickAdmission(Middleware):
     def __init__(self, client: redis.Redis):
         self.client = client
 
+    @property
+    def actor_options(self):
+        return {"scheduler_task"}
+
     def before_process_message(self, broker, message):
+        if not is_task_message(broker, message):
+            return
         try:
             tick = Tick.model_validate(message.args[0])
         except (IndexError, ValidationError) as exc:
@@ -53,7 +64,7 @@ class TickAdmission(Middleware):
             raise SkipMessage("invalid tick") from None
 
         run = TaskRun(tick=tick, client=self.client, correlation_id=message.message_id,
-                      attempt=message.options.get("retries", 0))
+                      attempt=message.options.get("retries", 0), broker=broker)
         setattr(message, RUN_ATTR, run)
         set_current_run(run)
         structlog.contextvars.bind_contextvars(task=tick.task.value, slot=tick.slot,

@@ -1,0 +1,132 @@
+"""An OpenAI-compatible ``POST /v1/embeddings`` stand-in with deterministic vectors.
+
+A vector is a hashed bag of words: each lower-cased word adds ``1 + log(count)`` to one of
+``dimensions`` slots (chosen and signed by a hash of the word), then the vector is L2-normalised.
+Texts that share words get a high cosine similarity; identical texts get identical vectors in every
+process (blake2b, not Python's salted ``hash``). Requests follow OpenAI's API: ``input`` is a string,
+a list of strings, or token arrays; ``encoding_format`` ``float`` or ``base64`` (what the official
+client asks for by default); ``dimensions`` optional. Bad input is a 400 with OpenAI's error shape.
+
+Counters: ``app.counters.embedded`` (``inputs``, ``tokens``) beside the request counts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sandbox.http import Counters, Instrumented
+
+DEFAULT_DIMENSIONS = 256
+MAX_INPUTS = 2048  # OpenAI's limit per request
+MAX_TOKENS_PER_INPUT = 8192
+_WORD = re.compile(r"\w+")
+
+
+def embed(text: str | list[int], dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:
+    """The deterministic unit vector of one input; text without words hashes as one token."""
+    words = [f"#{t}" for t in text] if isinstance(text, list) else _WORD.findall(text.lower()) or [text]
+    vector = [0.0] * dimensions
+    for word, count in Counter(words).items():
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        slot = int.from_bytes(digest[:4], "little") % dimensions
+        sign = 1.0 if digest[4] & 1 else -1.0
+        vector[slot] += sign * (1.0 + math.log(count))
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [v / norm for v in vector] if norm else vector
+
+
+def token_count(text: str | list[int]) -> int:
+    return len(text) if isinstance(text, list) else len(_WORD.findall(text))
+
+
+@dataclass
+class EmbeddingCounters(Counters):
+    embedded: Counter = field(default_factory=Counter)  # inputs | tokens
+
+    def reset(self) -> None:
+        super().reset()
+        self.embedded.clear()
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "embedded": dict(self.embedded)}
+
+
+class InvalidRequest(ValueError):
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+
+def _inputs(payload: object) -> list[str | list[int]]:
+    if not isinstance(payload, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    if not isinstance(payload.get("model"), str) or not payload["model"]:
+        raise InvalidRequest("you must provide a model parameter", "model")
+    raw = payload.get("input")
+    if isinstance(raw, str) or (isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw)):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise InvalidRequest("'input' must be a non-empty string or array.", "input")
+    if len(raw) > MAX_INPUTS:
+        raise InvalidRequest(f"'input' must have at most {MAX_INPUTS} items.", "input")
+    for item in raw:
+        ok_text = isinstance(item, str) and item != ""
+        ok_tokens = isinstance(item, list) and item and all(isinstance(t, int) for t in item)
+        if not (ok_text or ok_tokens):
+            raise InvalidRequest("'$.input' is invalid: each input must be a non-empty string or token array.", "input")
+        if token_count(item) > MAX_TOKENS_PER_INPUT:
+            raise InvalidRequest(f"This model's maximum context length is {MAX_TOKENS_PER_INPUT} tokens.", "input")
+    return raw
+
+
+def embeddings_app(*, api_key: str | None = None, dimensions: int = DEFAULT_DIMENSIONS) -> Instrumented:
+    """The embeddings stand-in; with ``api_key`` set, requests need ``Authorization: Bearer <api_key>``."""
+    counters = EmbeddingCounters()
+
+    async def create(request: Request) -> JSONResponse:
+        if api_key is not None and request.headers.get("authorization", "") != f"Bearer {api_key}":
+            return _error(401, "Incorrect API key provided.", None, "invalid_api_key")
+        try:
+            payload = json.loads(await request.body())
+            inputs = _inputs(payload)
+            size = payload.get("dimensions", dimensions)
+            if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 4096:
+                raise InvalidRequest("'dimensions' must be an integer between 1 and 4096.", "dimensions")
+            encoding = payload.get("encoding_format", "float")
+            if encoding not in ("float", "base64"):
+                raise InvalidRequest("'encoding_format' must be 'float' or 'base64'.", "encoding_format")
+        except json.JSONDecodeError:
+            return _error(400, "We could not parse the JSON body of your request.")
+        except InvalidRequest as exc:
+            return _error(400, str(exc), exc.param)
+        data = []
+        for index, item in enumerate(inputs):
+            vector = embed(item, size)
+            if encoding == "base64":  # little-endian float32, as OpenAI sends it
+                vector = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        tokens = sum(token_count(item) for item in inputs)
+        counters.embedded["inputs"] += len(inputs)
+        counters.embedded["tokens"] += tokens
+        return JSONResponse({"object": "list", "data": data, "model": payload["model"],
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    app = Starlette(routes=[Route("/v1/embeddings", create, methods=["POST"])])
+    return Instrumented(app, counters=counters)
+
+
+def _error(status: int, message: str, param: str | None = None, code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": param,
+                                   "code": code}}, status)

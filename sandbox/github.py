@@ -1,0 +1,596 @@
+"""A GitHub organisation stand-in serving a ``World``'s repositories, per GitHub's REST docs.
+
+- ``GET /orgs/{org}/repos`` (``per_page`` ≤ 100, default 30; ``page``; ``type``/``sort``/``direction``):
+  ``minimal-repository`` items, ``Link`` header whose URLs are ``/organizations/{org_id}/repos``, as
+  GitHub's are; that route is served too.
+- ``/repos/{owner}/{repo}/readme``, ``/contents/{path}``, ``/git/trees/{tree_sha}``, ``/rate_limit``.
+- Every 200 has a weak ``ETag`` of its body; ``If-None-Match`` answers 304 with no body, and an
+  authorised 304 costs no rate-limit point. ``/rate_limit`` costs none either.
+- Primary limit per credential (token, installation, or the anonymous caller: 60/h), with the
+  ``X-RateLimit-*`` headers; exhausted -> 403 (configurable: 429), ``X-RateLimit-Remaining: 0``.
+- Secondary limit: ``secondary.trip(seconds)`` or more than ``per_minute`` requests a minute ->
+  403 or 429 with ``Retry-After``.
+- A renamed repository's old name answers 301 to the new name's URL.
+- GitHub App flow (``POST /app/installations/{id}/access_tokens``, RS256 JWT) when an app key is given.
+
+Counters: ``app.counters`` (``points`` charged per credential, ``outcomes``: not_modified / primary /
+secondary), also at ``GET /_sandbox/counters`` under ``rate_limit``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import secrets
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandbox.http import Counters, Instrumented
+from sandbox.world import Repo, World
+
+DOCS = "https://docs.github.com/rest"
+ANONYMOUS_LIMIT = 60  # per hour, per client address
+JSON = "application/json; charset=utf-8"
+
+
+@dataclass
+class GitHubCounters(Counters):
+    points: Counter = field(default_factory=Counter)  # credential -> primary-limit points charged
+    outcomes: Counter = field(default_factory=Counter)  # not_modified | primary | secondary
+
+    def reset(self) -> None:
+        super().reset()
+        self.points.clear()
+        self.outcomes.clear()
+
+    def as_dict(self) -> dict:
+        rate_limit = {"points": dict(self.points), "points_total": sum(self.points.values()),
+                      "outcomes": dict(self.outcomes)}
+        return {**super().as_dict(), "rate_limit": rate_limit}
+
+
+@dataclass
+class Credential:
+    kind: str  # user | installation | anonymous
+    ident: str  # user id, installation id, or client address
+    limit: int
+    expires_at: float = math.inf
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.ident}"
+
+    def exceeded_message(self) -> str:
+        if self.kind == "anonymous":
+            return (f"API rate limit exceeded for {self.ident}. (But here's the good news: Authenticated requests get "
+                    "a higher rate limit. Check out the documentation for more details.)")
+        return f"API rate limit exceeded for {self.kind} ID {self.ident}."
+
+
+@dataclass
+class Window:
+    limit: int
+    used: int = 0
+    reset: int = 0  # epoch seconds when this hour's window ends
+
+
+class PrimaryLimits:
+    """Requests per credential per hour-long window that starts with the credential's first request."""
+
+    def __init__(self, clock: Callable[[], float], window_s: int = 3600):
+        self.clock, self.window_s = clock, window_s
+        self.windows: dict[str, Window] = {}
+
+    def window(self, cred: Credential) -> Window:
+        now = self.clock()
+        current = self.windows.get(cred.key)
+        if current is None or now >= current.reset:
+            current = self.windows[cred.key] = Window(cred.limit, reset=int(now) + self.window_s)
+        return current
+
+    def headers(self, window: Window) -> dict[str, str]:
+        remaining = max(0, window.limit - window.used)
+        return {"X-RateLimit-Limit": str(window.limit), "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Used": str(window.used), "X-RateLimit-Reset": str(window.reset),
+                "X-RateLimit-Resource": "core"}
+
+
+@dataclass
+class SecondaryLimit:
+    """GitHub's undisclosed burst limits, made explicit: trip it, or set ``per_minute``."""
+
+    status: int = 403  # GitHub answers 403 or 429
+    retry_after_s: int = 60
+    per_minute: int | None = None  # requests per credential per rolling minute; None = no automatic trip
+    clock: Callable[[], float] = time.time
+    tripped_until: float = 0.0
+    recent: dict[str, deque] = field(default_factory=dict)
+
+    def trip(self, seconds: int | None = None) -> None:
+        self.tripped_until = self.clock() + (self.retry_after_s if seconds is None else seconds)
+
+    def check(self, cred: Credential) -> int | None:
+        """Seconds to wait, or None to let the request through."""
+        now = self.clock()
+        if self.per_minute is not None:
+            stamps = self.recent.setdefault(cred.key, deque())
+            while stamps and stamps[0] <= now - 60:
+                stamps.popleft()
+            if len(stamps) >= self.per_minute and now >= self.tripped_until:
+                self.trip()
+            stamps.append(now)
+        return math.ceil(self.tripped_until - now) if now < self.tripped_until else None
+
+
+@dataclass
+class Reply:
+    status: int
+    body: object = None  # JSON-able, or bytes for raw media types
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = JSON
+
+
+def error(status: int, message: str, doc: str = DOCS) -> Reply:
+    """GitHub's error body (``basic-error``), which now carries the status as a string too."""
+    return Reply(status, {"message": message, "documentation_url": doc, "status": str(status)})
+
+
+class GitHubApp(Instrumented):
+    """The instrumented ASGI app, plus the knobs tests turn: ``limits``, ``secondary``, ``world``."""
+
+    def __init__(self, world: World, token: str, *, rate_limit: int = 5000, primary_status: int = 403,
+                 secondary: SecondaryLimit | None = None, clock: Callable[[], float] = time.time,
+                 app_id: int | None = None, app_public_key_pem: bytes | None = None, installation_id: int = 1,
+                 max_tree_entries: int = 100_000, user_id: int = 583231):
+        self.world, self.clock, self.rate_limit, self.primary_status = world, clock, rate_limit, primary_status
+        self.limits = PrimaryLimits(clock)
+        self.secondary = secondary or SecondaryLimit()
+        self.secondary.clock = clock  # one clock per stand-in
+        self.credentials = {token: Credential("user", str(user_id), rate_limit)}
+        self.app_id, self.installation_id, self.max_tree_entries = app_id, installation_id, max_tree_entries
+        self.app_key = load_pem_public_key(app_public_key_pem) if app_public_key_pem else None
+        self._request_ids = 0
+        super().__init__(self._routes(), counters=GitHubCounters())
+
+    def points_used(self, kind: str = "user") -> int:
+        return sum(n for key, n in self.counters.points.items() if key.startswith(f"{kind}:"))
+
+    # ---- the request pipeline: credential, limits, handler, ETag, accounting -----------------------
+
+    def _routes(self) -> Starlette:
+        api = self._api
+        return Starlette(routes=[
+            Route("/orgs/{org}/repos", api(self.list_repos)),
+            Route("/organizations/{org_id:int}/repos", api(self.list_repos)),
+            Route("/repos/{owner}/{repo}/readme", api(self.readme)),
+            Route("/repos/{owner}/{repo}/contents", api(self.contents)),
+            Route("/repos/{owner}/{repo}/contents/{path:path}", api(self.contents)),
+            Route("/repos/{owner}/{repo}/git/trees/{tree_sha:path}", api(self.tree)),
+            Route("/rate_limit", api(self.rate_limit_overview, costs=False)),
+            Route("/app/installations/{installation_id:int}/access_tokens", self.create_installation_token,
+                  methods=["POST"]),
+        ])
+
+    def _api(self, handler: Callable[[Request, Credential], Reply], costs: bool = True):
+        async def endpoint(request: Request) -> Response:
+            self._request_ids += 1
+            common = {"X-GitHub-Request-Id": f"SANDBOX:{self._request_ids:08X}", "Vary": "Accept, Authorization"}
+            cred = self._credential(request)
+            if cred is None:
+                return _respond(error(401, "Bad credentials"), common)
+            window = self.limits.window(cred)
+            if costs and window.used >= window.limit:  # /rate_limit still answers when exhausted
+                self.counters.outcomes["primary"] += 1
+                doc = f"{DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"
+                return _respond(error(self.primary_status, cred.exceeded_message(), doc), common,
+                                self.limits.headers(window))
+            wait = self.secondary.check(cred) if costs else None
+            if wait is not None:
+                self.counters.outcomes["secondary"] += 1
+                doc = f"{DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+                message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+                return _respond(error(self.secondary.status, message, doc), common,
+                                {"Retry-After": str(wait), **self.limits.headers(window)})
+            with self.world.lock:
+                reply = handler(request, cred)
+            body = _encode(reply)
+            not_modified = False
+            if reply.status == 200:
+                etag = 'W/"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+                reply.headers.update({"ETag": etag, "Cache-Control": "private, max-age=60, s-maxage=60"})
+                not_modified = _etag_matches(request.headers.get("if-none-match"), etag)
+            if not_modified:
+                self.counters.outcomes["not_modified"] += 1
+            # GitHub: a 304 made with an Authorization header does not count against the primary limit.
+            if costs and not (not_modified and cred.kind != "anonymous"):
+                window.used += 1
+                self.counters.points[cred.key] += 1
+            if not_modified:
+                return Response(status_code=304, headers={**common, **self.limits.headers(window), **reply.headers})
+            return _respond(reply, common, self.limits.headers(window), body=body)
+        return endpoint
+
+    def _credential(self, request: Request) -> Credential | None:
+        """None for a bad token; a caller without ``Authorization`` is anonymous (public data, 60/h)."""
+        header = request.headers.get("authorization")
+        if header is None:
+            return Credential("anonymous", request.client.host if request.client else "unknown", ANONYMOUS_LIMIT)
+        scheme, _, value = header.partition(" ")
+        cred = self.credentials.get(value.strip()) if scheme.lower() in ("bearer", "token") else None
+        return cred if cred and cred.expires_at > self.clock() else None
+
+    # ---- endpoints ---------------------------------------------------------------------------------
+
+    def list_repos(self, request: Request, cred: Credential) -> Reply:
+        params = request.path_params
+        if params.get("org", "").lower() != self.world.org.lower() and params.get("org_id") != self.world.org_id:
+            return error(404, "Not Found", f"{DOCS}/repos/repos#list-organization-repositories")
+        query = request.query_params
+        repos = filter_and_sort(self._visible(cred), query.get("type", "all"), query.get("sort", "created"),
+                                query.get("direction"))
+        per_page = min(_int(query.get("per_page"), 30), 100)
+        page = _int(query.get("page"), 1)
+        last = max(1, math.ceil(len(repos) / per_page))
+        api = _api_root(request)
+        items = [minimal_repository(r, self.world, api) for r in repos[(page - 1) * per_page:page * per_page]]
+        link = link_header(f"{api}/organizations/{self.world.org_id}/repos", list(query.multi_items()), page, last)
+        return Reply(200, items, {"Link": link} if link else {})
+
+    def readme(self, request: Request, cred: Credential) -> Reply:
+        repo = self._repo(request, cred)
+        if isinstance(repo, Reply):
+            return repo
+        if "README.md" not in repo.files:
+            return error(404, "Not Found", f"{DOCS}/repos/contents#get-a-repository-readme")
+        return self._file(request, repo, "README.md")
+
+    def contents(self, request: Request, cred: Credential) -> Reply:
+        repo = self._repo(request, cred)
+        if isinstance(repo, Reply):
+            return repo
+        path = request.path_params.get("path", "").strip("/")
+        ref = request.query_params.get("ref")
+        not_found = error(404, "Not Found", f"{DOCS}/repos/contents#get-repository-content")
+        if ref not in (None, repo.default_branch):
+            return not_found
+        if path in repo.files:
+            return self._file(request, repo, path)
+        tree = git_tree(repo.files).find_dir(path)
+        if tree is None:
+            return not_found
+        entries = [content_entry(repo, self.world, _api_root(request), f"{path}/{name}".strip("/"), node)
+                   for name, node in tree.children.items()]
+        if _wants(request, "vnd.github.object"):
+            listing = content_entry(repo, self.world, _api_root(request), path, tree)
+            return Reply(200, {**listing, "entries": entries})
+        return Reply(200, entries)
+
+    def tree(self, request: Request, cred: Credential) -> Reply:
+        repo = self._repo(request, cred)
+        if isinstance(repo, Reply):
+            return repo
+        wanted = request.path_params["tree_sha"]
+        root = git_tree(repo.files)
+        refs = {repo.default_branch, f"heads/{repo.default_branch}", f"refs/heads/{repo.default_branch}", "HEAD"}
+        tree = root if wanted in refs else root.find_sha(wanted)
+        if tree is None:
+            return error(404, "Not Found", f"{DOCS}/git/trees#get-a-tree")
+        body = tree_listing(repo, self.world, _api_root(request), tree, "recursive" in request.query_params)
+        if len(body["tree"]) > self.max_tree_entries:
+            body["tree"], body["truncated"] = body["tree"][:self.max_tree_entries], True
+        return Reply(200, body)
+
+    def rate_limit_overview(self, request: Request, cred: Credential) -> Reply:
+        window = self.limits.window(cred)
+        core = {"limit": window.limit, "used": window.used, "remaining": max(0, window.limit - window.used),
+                "reset": window.reset}
+        search = {"limit": 30, "used": 0, "remaining": 30, "reset": int(self.clock()) + 60}
+        return Reply(200, {"resources": {"core": core, "search": search}, "rate": core})
+
+    async def create_installation_token(self, request: Request) -> Response:
+        if self.app_key is None:
+            return _respond(error(404, "Not Found", f"{DOCS}/apps/apps#create-an-installation-access-token-for-an-app"))
+        header = request.headers.get("authorization", "")
+        problem = _jwt_problem(header.removeprefix("Bearer ").strip(), self.app_key, self.app_id, self.clock())
+        if problem:
+            return _respond(error(401, problem))
+        if request.path_params["installation_id"] != self.installation_id:
+            return _respond(error(404, "Not Found", f"{DOCS}/apps/apps#create-an-installation-access-token-for-an-app"))
+        token = "ghs_" + secrets.token_urlsafe(27).replace("-", "a").replace("_", "b")[:36]
+        expires = self.clock() + 3600
+        self.credentials[token] = Credential("installation", str(self.installation_id), self.rate_limit, expires)
+        body = {"token": token, "expires_at": datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "permissions": {"contents": "read", "metadata": "read"}, "repository_selection": "all"}
+        return _respond(Reply(201, body))
+
+    # ---- helpers -----------------------------------------------------------------------------------
+
+    def _visible(self, cred: Credential) -> list[Repo]:
+        repos = self.world.org_repos()
+        return repos if cred.kind != "anonymous" else [r for r in repos if not r.private]
+
+    def _repo(self, request: Request, cred: Credential) -> Repo | Reply:
+        owner, name = request.path_params["owner"], request.path_params["repo"]
+        if owner.lower() == self.world.org.lower():
+            repo = next((r for r in self._visible(cred) if r.name.lower() == name.lower()), None)
+            if repo is not None:
+                if repo.disabled:
+                    return error(403, "Repository access blocked")
+                return repo
+            moved = self.world.renamed_to(name)
+            if moved is not None and (cred.kind != "anonymous" or not moved.private):
+                old_prefix = f"/repos/{owner}/{name}"
+                location = str(request.url).replace(old_prefix, f"/repos/{self.world.org}/{moved.name}", 1)
+                return Reply(301, {"message": "Moved Permanently", "url": location, "documentation_url": DOCS},
+                             {"Location": location})
+        return error(404, "Not Found", f"{DOCS}/repos/contents")
+
+    def _file(self, request: Request, repo: Repo, path: str) -> Reply:
+        text = repo.files[path]
+        if _wants(request, "vnd.github.raw"):
+            return Reply(200, text.encode(), media_type="application/vnd.github.raw; charset=utf-8")
+        node = git_tree(repo.files).find_file(path)
+        return Reply(200, content_file(repo, self.world, _api_root(request), path, node, text))
+
+
+def github_app(world: World, token: str, **options) -> GitHubApp:
+    """The GitHub stand-in for ``world``'s organisation, accepting ``token`` (``Bearer`` or ``token``)."""
+    return GitHubApp(world, token, **options)
+
+
+def _respond(reply: Reply, *header_sets: dict, body: bytes | None = None) -> Response:
+    headers = {k: v for h in header_sets for k, v in h.items()} | reply.headers
+    return Response(_encode(reply) if body is None else body, reply.status, headers, reply.media_type)
+
+
+def _encode(reply: Reply) -> bytes:
+    return reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body, separators=(",", ":")).encode()
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Weak comparison, as RFC 9110 prescribes for If-None-Match."""
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def _wants(request: Request, media: str) -> bool:
+    return f"application/{media}" in request.headers.get("accept", "")
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None and int(value) > 0 else default
+    except ValueError:
+        return default
+
+
+def _api_root(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+# ---- payload shapes, as GitHub's OpenAPI schemas describe them ---------------------------------------
+
+HTML = "https://github.sandbox.test"  # .test: reserved, never resolves
+RAW = "https://raw.sandbox.test"
+#: minimal-repository's URL fields: name -> suffix after the repository's API URL
+_REPO_URLS = {
+    "archive_url": "/{archive_format}{/ref}", "assignees_url": "/assignees{/user}", "blobs_url": "/git/blobs{/sha}",
+    "branches_url": "/branches{/branch}", "collaborators_url": "/collaborators{/collaborator}",
+    "comments_url": "/comments{/number}", "commits_url": "/commits{/sha}", "compare_url": "/compare/{base}...{head}",
+    "contents_url": "/contents/{+path}", "contributors_url": "/contributors", "deployments_url": "/deployments",
+    "downloads_url": "/downloads", "events_url": "/events", "forks_url": "/forks",
+    "git_commits_url": "/git/commits{/sha}", "git_refs_url": "/git/refs{/sha}", "git_tags_url": "/git/tags{/sha}",
+    "hooks_url": "/hooks", "issue_comment_url": "/issues/comments{/number}",
+    "issue_events_url": "/issues/events{/number}", "issues_url": "/issues{/number}", "keys_url": "/keys{/key_id}",
+    "labels_url": "/labels{/name}", "languages_url": "/languages", "merges_url": "/merges",
+    "milestones_url": "/milestones{/number}", "notifications_url": "/notifications{?since,all,participating}",
+    "pulls_url": "/pulls{/number}", "releases_url": "/releases{/id}", "stargazers_url": "/stargazers",
+    "statuses_url": "/statuses/{sha}", "subscribers_url": "/subscribers", "subscription_url": "/subscription",
+    "tags_url": "/tags", "teams_url": "/teams", "trees_url": "/git/trees{/sha}",
+}
+
+
+def filter_and_sort(repos: list[Repo], kind: str, sort: str, direction: str | None) -> list[Repo]:
+    if kind == "public":
+        repos = [r for r in repos if not r.private]
+    elif kind == "private":
+        repos = [r for r in repos if r.private]
+    elif kind == "forks":
+        repos = []  # the sandbox has no forks
+    keys = {"updated": lambda r: r.updated_at, "pushed": lambda r: r.pushed_at,
+            "full_name": lambda r: r.name.lower()}
+    key = keys.get(sort, lambda r: r.created_at)
+    descending = direction == "desc" or (direction is None and sort != "full_name")
+    return sorted(repos, key=lambda r: (key(r), r.id), reverse=descending)
+
+
+def link_header(base: str, query: list[tuple[str, str]], page: int, last: int) -> str:
+    """GitHub's order: prev, next, last, first; absent on a single page."""
+    def url(number: int) -> str:
+        return f"<{base}?{urlencode([(k, v) for k, v in query if k != 'page'] + [('page', str(number))])}>"
+    rels = [(page - 1, "prev")] if page > 1 else []
+    rels += [(page + 1, "next"), (last, "last")] if page < last else []
+    rels += [(1, "first")] if page > 1 else []
+    return ", ".join(f'{url(number)}; rel="{rel}"' for number, rel in rels)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _node_id(kind: str, number: int) -> str:
+    """GitHub's legacy global node id: base64 of ``<len(kind)>:<kind><id>``."""
+    return base64.b64encode(f"0{len(kind)}:{kind}{number}".encode()).decode()
+
+
+def owner_json(world: World, api: str) -> dict:
+    login, users = world.org, f"{api}/users/{world.org}"
+    return {
+        "login": login, "id": world.org_id, "node_id": _node_id("Organization", world.org_id),
+        "avatar_url": f"{HTML}/avatars/{login}.png", "gravatar_id": "", "url": users, "html_url": f"{HTML}/{login}",
+        "followers_url": f"{users}/followers", "following_url": f"{users}/following{{/other_user}}",
+        "gists_url": f"{users}/gists{{/gist_id}}", "starred_url": f"{users}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{users}/subscriptions", "organizations_url": f"{users}/orgs",
+        "repos_url": f"{users}/repos", "events_url": f"{users}/events{{/privacy}}",
+        "received_events_url": f"{users}/received_events", "type": "Organization", "site_admin": False,
+        "user_view_type": "public",
+    }
+
+
+def minimal_repository(repo: Repo, world: World, api: str) -> dict:
+    full = f"{world.org}/{repo.name}"
+    url = f"{api}/repos/{full}"
+    size_kb = sum(len(text.encode()) for text in repo.files.values()) // 1024 + 1
+    return {
+        "id": repo.id, "node_id": _node_id("Repository", repo.id), "name": repo.name, "full_name": full,
+        "owner": owner_json(world, api), "private": repo.private, "html_url": f"{HTML}/{full}",
+        "description": repo.description, "fork": False, "url": url,
+        **{name: url + suffix for name, suffix in _REPO_URLS.items()},
+        "git_url": f"git://{HTML.removeprefix('https://')}/{full}.git",
+        "ssh_url": f"git@{HTML.removeprefix('https://')}:{full}.git", "clone_url": f"{HTML}/{full}.git",
+        "svn_url": f"{HTML}/{full}", "mirror_url": None, "homepage": None, "language": repo.language,
+        "forks_count": 0, "stargazers_count": 0, "watchers_count": 0, "size": size_kb,
+        "default_branch": repo.default_branch, "open_issues_count": 0, "is_template": False, "topics": repo.topics,
+        "has_issues": True, "has_projects": True, "has_wiki": False, "has_pages": False, "has_downloads": True,
+        "has_discussions": False, "archived": repo.archived, "disabled": repo.disabled, "visibility": repo.visibility,
+        "pushed_at": _stamp(repo.pushed_at), "created_at": _stamp(repo.created_at),
+        "updated_at": _stamp(repo.updated_at), "allow_forking": False, "web_commit_signoff_required": False,
+        "license": None, "forks": 0, "open_issues": 0, "watchers": 0,
+    }
+
+
+@dataclass
+class GitNode:
+    """A git object: a blob (``children`` is None) or a tree; ``sha`` is the real git object id."""
+
+    sha: str
+    size: int = 0
+    children: dict[str, GitNode] | None = None
+
+    def walk(self) -> Iterable[GitNode]:
+        yield self
+        for child in (self.children or {}).values():
+            yield from child.walk()
+
+    def find(self, path: str) -> GitNode | None:
+        node: GitNode | None = self
+        for part in filter(None, path.split("/")):
+            node = (node.children or {}).get(part) if node else None
+        return node
+
+    def find_dir(self, path: str) -> GitNode | None:
+        node = self.find(path)
+        return node if node and node.children is not None else None
+
+    def find_file(self, path: str) -> GitNode | None:
+        node = self.find(path)
+        return node if node and node.children is None else None
+
+    def find_sha(self, sha: str) -> GitNode | None:
+        return next((n for n in self.walk() if n.children is not None and n.sha == sha), None)
+
+
+def _git_sha(kind: bytes, data: bytes) -> str:
+    return hashlib.sha1(b"%s %d\0" % (kind, len(data)) + data).hexdigest()
+
+
+def git_tree(files: dict[str, str]) -> GitNode:
+    """The root tree of ``files``, hashed as git does, so shas change exactly when content does."""
+    spec: dict = {}
+    for path, text in files.items():
+        *dirs, name = path.split("/")
+        node = spec
+        for part in dirs:
+            node = node.setdefault(part, {})
+        node[name] = text.encode()
+    return _hash_tree(spec)
+
+
+def _hash_tree(spec: dict) -> GitNode:
+    children = {name: _hash_tree(v) if isinstance(v, dict) else GitNode(_git_sha(b"blob", v), len(v))
+                for name, v in spec.items()}
+    # git orders a tree's entries by name, comparing a sub-tree's name as if it ended in "/"
+    order = sorted(children, key=lambda n: n + "/" if children[n].children is not None else n)
+    raw = b"".join(b"%s %s\0" % (b"40000" if children[n].children is not None else b"100644", n.encode())
+                   + bytes.fromhex(children[n].sha) for n in order)
+    return GitNode(_git_sha(b"tree", raw), children={n: children[n] for n in order})
+
+
+def content_entry(repo: Repo, world: World, api: str, path: str, node: GitNode) -> dict:
+    full, is_dir = f"{world.org}/{repo.name}", node.children is not None
+    url = f"{api}/repos/{full}/contents/{path}?ref={repo.default_branch}"
+    git_url = f"{api}/repos/{full}/git/{'trees' if is_dir else 'blobs'}/{node.sha}"
+    html_url = f"{HTML}/{full}/{'tree' if is_dir else 'blob'}/{repo.default_branch}/{path}"
+    return {"type": "dir" if is_dir else "file", "size": node.size, "name": path.rsplit("/", 1)[-1], "path": path,
+            "sha": node.sha, "url": url, "git_url": git_url, "html_url": html_url,
+            "download_url": None if is_dir else f"{RAW}/{full}/{repo.default_branch}/{path}",
+            "_links": {"self": url, "git": git_url, "html": html_url}}
+
+
+def content_file(repo: Repo, world: World, api: str, path: str, node: GitNode, text: str) -> dict:
+    encoded = base64.b64encode(text.encode()).decode()
+    # GitHub wraps base64 content at 60 characters, each line ending in a newline
+    wrapped = "".join(encoded[i:i + 60] + "\n" for i in range(0, len(encoded), 60))
+    return {**content_entry(repo, world, api, path, node), "content": wrapped, "encoding": "base64"}
+
+
+def tree_listing(repo: Repo, world: World, api: str, tree: GitNode, recursive: bool) -> dict:
+    base = f"{api}/repos/{world.org}/{repo.name}/git"
+    entries: list[dict] = []
+
+    def walk(node: GitNode, prefix: str) -> None:
+        for name, child in (node.children or {}).items():
+            is_dir = child.children is not None
+            entry = {"path": prefix + name, "mode": "040000" if is_dir else "100644",
+                     "type": "tree" if is_dir else "blob", "sha": child.sha}
+            entries.append(entry | ({} if is_dir else {"size": child.size})
+                           | {"url": f"{base}/{'trees' if is_dir else 'blobs'}/{child.sha}"})
+            if recursive and is_dir:
+                walk(child, f"{prefix}{name}/")
+
+    walk(tree, "")
+    return {"sha": tree.sha, "url": f"{base}/trees/{tree.sha}", "tree": entries, "truncated": False}
+
+
+def _b64url(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _jwt_problem(token: str, key, app_id: int | None, now: float) -> str | None:
+    """GitHub's message for an app JWT it would refuse, or None when the RS256 JWT is good."""
+    try:
+        head, body, signature = token.split(".")
+        if json.loads(_b64url(head)).get("alg") != "RS256":
+            raise ValueError("not RS256")
+        key.verify(_b64url(signature), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        claims = json.loads(_b64url(body))
+        if str(claims.get("iss")) != str(app_id):  # another app's JWT: its key would not verify here
+            raise ValueError("issuer")
+        issued, expires = float(claims["iat"]), float(claims["exp"])
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidSignature):
+        return "A JSON web token could not be decoded"
+    if expires <= now:
+        return ("'Expiration time' claim ('exp') must be a numeric value representing the future time at which "
+                "the assertion expires")
+    if expires > now + 660:
+        return "'Expiration time' claim ('exp') is too far in the future"
+    if issued > now + 60:
+        return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"
+    return None

@@ -1,0 +1,262 @@
+"""The platform API sandbox itself, served on loopback: the contract the scheduler relies on."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import httpx
+import pytest
+from openapi_schema_validator import OAS31Validator
+
+from contracts.platform import IncidentOpen, IncidentType
+from sandbox.http import ServedApp
+from sandbox.platform_api import PlatformSandbox, PlatformStore, create_app, sample_projects, sample_servers
+
+KEY = "platform-test-key"
+
+
+class Platform(NamedTuple):
+    app: PlatformSandbox
+    http: httpx.Client
+    url: str
+
+
+def _serve(app: PlatformSandbox):
+    with ServedApp(app) as served, httpx.Client(base_url=served.url, headers={"X-Internal-Key": KEY}) as http:
+        yield Platform(app, http, served.url)
+
+
+@pytest.fixture
+def platform():
+    yield from _serve(create_app(api_key=KEY))
+
+
+def _server(handle="vps-1", provider_id="1", **extra):
+    return {"handle": handle, "provider_id": provider_id, "host": "10.0.0.1", **extra}
+
+
+def _project(repo_id=1, **extra):
+    return {"name": f"r{repo_id}", "full_name": f"acme/r{repo_id}", "github_repo_id": repo_id,
+            "html_url": f"https://github.com/acme/r{repo_id}", **extra}
+
+
+def test_openapi_is_served_and_responses_match_it(platform):
+    spec = platform.http.get("/openapi.json").json()
+    assert set(spec["paths"]) == {
+        "/api/projects", "/api/projects/{project_id}", "/api/servers", "/api/servers/{handle}",
+        "/api/servers/health-reports", "/api/incidents", "/api/incidents/{incident_id}",
+        "/api/projects/{project_id}/documents", "/api/projects/{project_id}/summary",
+    }
+    assert "X-Internal-Key" in str(spec["components"]["securitySchemes"])
+
+    server = platform.http.post("/api/servers", json=_server(ssh_host_keys=["ssh-ed25519 AAAAC3Nz"])).json()
+    project = platform.http.post("/api/projects", json=_project()).json()
+    incident = platform.http.post("/api/incidents", json={"server_handle": "vps-1",
+                                                          "incident_type": "service_down"}).json()
+    for name, instance in (("Server", server), ("Project", project), ("Incident", incident)):
+        OAS31Validator({"$ref": f"#/components/schemas/{name}", "components": spec["components"]}).validate(instance)
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Internal-Key": "wrong"}])
+@pytest.mark.parametrize("path", ["/api/servers", "/api/projects/1", "/openapi.json", "/api/nowhere"])
+def test_every_request_needs_the_key(platform, headers, path):
+    response = httpx.get(platform.url + path, headers={**headers, "X-Correlation-ID": "corr-401"})
+    assert response.status_code == 401
+    assert response.json() == {"detail": "missing or wrong X-Internal-Key"}
+    assert response.headers["x-correlation-id"] == "corr-401"
+
+
+def test_correlation_id_is_echoed_or_minted(platform):
+    echoed = platform.http.get("/api/servers", headers={"X-Correlation-ID": "run-7"})
+    assert echoed.headers["x-correlation-id"] == "run-7"
+    minted = {platform.http.get("/api/servers").headers["x-correlation-id"] for _ in range(2)}
+    assert len(minted) == 2 and "run-7" not in minted
+    assert platform.app.requests_seen[0] == ("GET", "/api/servers", "run-7")
+
+
+def test_data_persists_across_app_instances_sharing_a_file(tmp_path):
+    db = str(tmp_path / "platform.sqlite")
+    for first in _serve(create_app(db, api_key=KEY)):
+        first.http.post("/api/projects", json=_project(42))
+        first.http.post("/api/servers", json=_server())
+        first.http.post("/api/incidents", json={"server_handle": "vps-1", "incident_type": "server_unreachable"})
+    for second in _serve(create_app(db, api_key=KEY)):
+        assert [p["github_repo_id"] for p in second.http.get("/api/projects").json()] == [42]
+        assert second.http.get("/api/servers/vps-1").json()["host"] == "10.0.0.1"
+        reopened = second.http.post("/api/incidents", json={"server_handle": "vps-1",
+                                                            "incident_type": "server_unreachable"})
+        assert reopened.status_code == 200  # the incident opened by the first instance is still active
+        assert second.http.post("/api/projects", json=_project(43)).json()["id"] == 2
+
+
+def test_duplicates_are_409_and_unknowns_404(platform):
+    http = platform.http
+    assert http.post("/api/projects", json=_project(7)).status_code == 201
+    dup = http.post("/api/projects", json=_project(7, name="other"))
+    assert dup.status_code == 409 and "github_repo_id 7" in dup.json()["detail"]
+    assert http.post("/api/servers", json=_server()).status_code == 201
+    assert http.post("/api/servers", json=_server()).status_code == 409
+    assert http.post("/api/servers", json=_server(handle="vps-other")).status_code == 409  # same provider id
+    assert http.get("/api/servers/vps-404").json() == {"detail": "server 'vps-404' not found"}
+    assert http.patch("/api/projects/999", json={"status": "active"}).status_code == 404
+    assert http.get("/api/projects/999/documents").status_code == 404
+
+
+@pytest.mark.parametrize("body", [
+    {"status": "hibernating"},  # not a status
+    {"name": None},  # a required column cannot be nulled
+    {"github_repo_id": 9},  # the identity cannot change
+    {"colour": "red"},  # a typo is refused, not ignored
+])
+def test_invalid_updates_are_422_with_a_detail(platform, body):
+    project_id = platform.http.post("/api/projects", json=_project()).json()["id"]
+    response = platform.http.patch(f"/api/projects/{project_id}", json=body)
+    assert response.status_code == 422 and response.json()["detail"]
+
+
+def test_patch_changes_only_what_it_names_and_a_no_op_writes_nothing(platform):
+    http = platform.http
+    created = http.post("/api/projects", json=_project(description="old")).json()
+    renamed = http.patch(f"/api/projects/{created['id']}", json={"name": "new", "description": None}).json()
+    assert (renamed["name"], renamed["description"], renamed["full_name"]) == ("new", None, created["full_name"])
+    assert renamed["updated_at"] > created["updated_at"]
+    again = http.patch(f"/api/projects/{created['id']}", json={"name": "new"}).json()
+    assert again == renamed
+
+
+def test_server_list_filters_by_repeated_status_and_management(platform):
+    store = platform.app.store
+    store.bulk_insert_servers(sample_servers(10_000, status="ready"))
+    store.bulk_insert_servers(sample_servers(3, start=20_001, status="in_use", managed=False))
+    store.bulk_insert_servers(sample_servers(2, start=30_001, status="pending_setup"))
+    store.bulk_insert_projects(sample_projects(1_000))
+
+    def count(**params):
+        return len(platform.http.get("/api/servers", params=params).json())
+
+    assert count() == 10_005
+    assert count(status=["in_use", "pending_setup"]) == 5
+    assert count(status=["ready", "in_use"], is_managed="false") == 3
+    assert count(status="pending_setup", is_managed="true") == 2
+    assert len(platform.http.get("/api/projects", params={"status": "active"}).json()) == 1_000
+    assert platform.http.get("/api/servers", params={"status": "bogus"}).status_code == 422
+
+
+def test_health_reports_apply_newest_and_report_unknown_handles(platform):
+    platform.app.store.bulk_insert_servers(sample_servers(3))
+    reports = [
+        {"handle": "vps-1", "health_status": "healthy", "checked_at": "2030-01-01T00:02:00Z"},
+        {"handle": "vps-2", "health_status": "degraded", "checked_at": "2030-01-01T00:02:00Z"},
+        {"handle": "vps-404", "health_status": "healthy", "checked_at": "2030-01-01T00:02:00Z"},
+        {"handle": "vps-1", "health_status": "unhealthy", "checked_at": "2030-01-01T00:01:00Z"},  # older
+    ]
+    result = platform.http.post("/api/servers/health-reports", json=reports).json()
+    assert result == {"received": 4, "updated": 2, "stale": 1, "unknown_handles": ["vps-404"]}
+    one = platform.http.get("/api/servers/vps-1").json()
+    assert (one["health_status"], one["last_health_check"]) == ("healthy", "2030-01-01T00:02:00.000000Z")
+    assert platform.http.get("/api/servers/vps-3").json()["health_status"] == "unknown"
+    bad = platform.http.post("/api/servers/health-reports", json=[{**reports[0], "health_status": "meh"}])
+    assert bad.status_code == 422
+
+
+def test_opening_an_incident_is_idempotent_until_it_is_resolved(platform):
+    http = platform.http
+    http.post("/api/servers", json=_server())
+    body = {"server_handle": "vps-1", "incident_type": "resource_exhausted", "details": {"disk": "/"}}
+    first, second = http.post("/api/incidents", json=body), http.post("/api/incidents", json=body)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json() == second.json()
+    other = http.post("/api/incidents", json={**body, "incident_type": "service_down"})
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+
+    incident_id = first.json()["id"]
+    early = http.patch(f"/api/incidents/{incident_id}", json={"resolved_at": "2030-01-01T00:00:00Z"})
+    assert early.status_code == 422  # a resolution time only comes with status resolved
+    recovering = http.patch(f"/api/incidents/{incident_id}", json={"status": "recovering"}).json()
+    assert recovering["status"] == "recovering" and recovering["resolved_at"] is None
+    assert http.post("/api/incidents", json=body).json()["id"] == incident_id  # recovering is still active
+    resolved = http.patch(f"/api/incidents/{incident_id}", json={"status": "resolved"}).json()
+    assert resolved["resolved_at"] is not None
+    assert http.patch(f"/api/incidents/{incident_id}", json={"status": "resolved"}).json() == resolved
+    assert http.patch(f"/api/incidents/{incident_id}", json={"status": "detected"}).status_code == 409
+
+    reopened = http.post("/api/incidents", json=body)
+    assert reopened.status_code == 201 and reopened.json()["id"] != incident_id
+    active = http.get("/api/incidents", params={"status": ["detected", "recovering"], "server_handle": "vps-1",
+                                                "incident_type": "resource_exhausted"}).json()
+    assert [i["id"] for i in active] == [reopened.json()["id"]]
+
+
+def test_provider_wide_incidents_are_deduplicated_and_need_no_server(platform):
+    body = {"server_handle": None, "incident_type": "provider_api_unavailable"}
+    codes = [platform.http.post("/api/incidents", json=body).status_code for _ in range(3)]
+    assert codes == [201, 200, 200]
+    assert platform.http.post("/api/incidents", json={"incident_type": "service_down"}).status_code == 422
+    unknown = platform.http.post("/api/incidents", json={"server_handle": "vps-9", "incident_type": "service_down"})
+    assert unknown.status_code == 404
+
+
+def test_concurrent_opens_on_two_platform_replicas_yield_one_incident(tmp_path):
+    db = str(tmp_path / "shared.sqlite")
+    first, second = create_app(db, api_key=KEY), create_app(db, api_key=KEY)
+    first.store.create_server(sample_servers(1)[0])
+    body = {"server_handle": "vps-1", "incident_type": "server_unreachable"}
+
+    async def storm(urls):
+        async with httpx.AsyncClient(headers={"X-Internal-Key": KEY}) as http:
+            return await asyncio.gather(*(http.post(f"{urls[i % 2]}/api/incidents", json=body) for i in range(40)))
+
+    with ServedApp(first) as a, ServedApp(second) as b:
+        responses = asyncio.run(storm([a.url, b.url]))
+    assert sorted(r.status_code for r in responses) == [200] * 39 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len(first.store.list_incidents(server_handle="vps-1")) == 1
+
+
+def test_concurrent_opens_from_many_store_connections_yield_one_incident(tmp_path):
+    db = str(tmp_path / "shared.sqlite")
+    stores = [PlatformStore(db) for _ in range(8)]
+    stores[0].create_server(sample_servers(1)[0])
+    request = IncidentOpen(server_handle="vps-1", incident_type=IncidentType.HOST_KEY_MISMATCH)
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda i: stores[i % 8].open_incident(request), range(64)))
+    assert sum(created for _, created in results) == 1
+    assert {row["id"] for row, _ in results} == {results[0][0]["id"]}
+    assert len(stores[3].list_incidents(statuses=["detected"])) == 1
+
+
+def test_documents_are_upserted_by_path_and_deleted(platform):
+    http = platform.http
+    project_id = http.post("/api/projects", json=_project()).json()["id"]
+    docs = f"/api/projects/{project_id}/documents"
+    chunks = [{"index": i, "text": f"part {i}", "embedding": [0.5, -1.25, i]} for i in range(3)]
+    created = http.put(docs, json={"path": "README.md", "content_hash": "h1", "chunks": chunks})
+    assert created.status_code == 201 and created.json()["chunk_count"] == 3
+    replaced = http.put(docs, json={"path": "README.md", "content_hash": "h2", "chunks": chunks[:1]})
+    assert replaced.status_code == 200
+    http.put(docs, json={"path": "docs/setup.md", "content_hash": "h3", "chunks": []})
+
+    listing = http.get(docs).json()
+    assert [(d["path"], d["content_hash"], d["chunk_count"], d["chunks"]) for d in listing] == [
+        ("README.md", "h2", 1, []), ("docs/setup.md", "h3", 0, [])]
+    full = http.get(docs, params={"include_chunks": "true"}).json()
+    assert full[0]["chunks"] == chunks[:1]
+
+    assert http.delete(docs, params={"path": "README.md"}).status_code == 204
+    assert http.delete(docs, params={"path": "README.md"}).status_code == 404
+    assert [d["path"] for d in http.get(docs).json()] == ["docs/setup.md"]
+    out_of_order = {"path": "x.md", "content_hash": "h", "chunks": [{**chunks[1]}]}
+    assert http.put(docs, json=out_of_order).status_code == 422
+
+
+def test_summary_is_null_until_put_then_replaced(platform):
+    http = platform.http
+    project_id = http.post("/api/projects", json=_project()).json()["id"]
+    url = f"/api/projects/{project_id}/summary"
+    assert http.get(url).json() is None
+    http.put(url, json={"text": "v1", "source_hash": "s1", "model": "local"})
+    stored = http.put(url, json={"text": "v2", "source_hash": "s2", "model": "local"}).json()
+    assert http.get(url).json() == stored and stored["text"] == "v2" and stored["project_id"] == project_id
+    assert http.get("/api/projects/999/summary").status_code == 404
