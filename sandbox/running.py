@@ -1,0 +1,95 @@
+"""The whole sandbox world, served on loopback: what tests, benchmarks and the demo start.
+
+    with Sandbox(World.generate(seed=1, repos=30, servers=10)) as sandbox:
+        sandbox.env()   # API_BASE_URL, GITHUB_API_URL, SSH_KNOWN_HOSTS, … for the scheduler
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from contracts.platform import ServerCreate, ServerSpecs, ServerStatus, server_handle
+
+from .embeddings import embeddings_app
+from .github import github_app
+from .http import ServedApp
+from .platform_api import create_app
+from .ssh_fleet import SshFleet
+from .time4vps import time4vps_app
+from .world import World
+
+
+class Sandbox:
+    """Platform API, GitHub org, Time4VPS account, embeddings endpoint and SSH fleet of a World."""
+
+    def __init__(self, world: World, *, db_path: str = ":memory:", ssh_port: int = 0,
+                 directory: str | Path | None = None):
+        self.world = world
+        # Fresh credentials per sandbox: the scheduler must be told them, as in production.
+        self.api_key = f"sandbox-key-{secrets.token_hex(8)}"
+        self.github_token = f"ghp_sandbox{secrets.token_hex(16)}"
+        self.time4vps_username = "sandbox@example.test"
+        self.time4vps_password = f"t4v-{secrets.token_hex(8)}"
+        self.platform = create_app(db_path=db_path, api_key=self.api_key)
+        self.github = github_app(world, self.github_token)
+        self.time4vps = time4vps_app(world, self.time4vps_username, self.time4vps_password)
+        self.embeddings = embeddings_app()
+        self.fleet = SshFleet(directory, port=ssh_port)
+        self._served: dict[str, ServedApp] = {}
+
+    def start(self) -> Sandbox:
+        for name, app in (("platform", self.platform), ("github", self.github),
+                          ("time4vps", self.time4vps), ("embeddings", self.embeddings)):
+            self._served[name] = ServedApp(app).start()
+        for server in self.world.servers.values():
+            self.fleet.add_host(server.ssh_host, server.host)
+            server.ssh_port = self.fleet.port
+        self.fleet.start()
+        return self
+
+    def url(self, name: str) -> str:
+        return self._served[name].url
+
+    def seed_platform_servers(self, status: ServerStatus = ServerStatus.READY) -> int:
+        """Server records for every world server, as server_sync and provisioning leave them:
+        managed, ``ready``, reachable at the fleet host, with its host key pinned."""
+        records = [
+            ServerCreate(
+                handle=server_handle(s.server_id), provider="time4vps", provider_id=str(s.server_id),
+                host=s.ssh_host, public_ip=s.public_ip, ssh_port=self.fleet.port, ssh_user="root",
+                is_managed=True, status=status,
+                specs=ServerSpecs(cpu_cores=s.cpu_cores, ram_mb=s.ram_mb, disk_gb=s.disk_mb // 1024, os=s.os),
+                ssh_host_keys=[self.fleet.host(s.ssh_host).public_key],
+            )
+            for s in self.world.servers.values()
+        ]
+        return len(self.platform.store.bulk_insert_servers(records))
+
+    def env(self) -> dict[str, str]:
+        """What points the scheduler at this sandbox."""
+        return {
+            "API_BASE_URL": self.url("platform"),
+            "INTERNAL_API_KEY": self.api_key,
+            "GITHUB_API_URL": self.url("github"),
+            "GITHUB_ORG": self.world.org,
+            "GITHUB_TOKEN": self.github_token,
+            "TIME4VPS_API_URL": f"{self.url('time4vps')}/api",
+            "TIME4VPS_USERNAME": self.time4vps_username,
+            "TIME4VPS_PASSWORD": self.time4vps_password,
+            "SSH_PRIVATE_KEY_PATH": str(self.fleet.client_key_path),
+            "SSH_KNOWN_HOSTS": str(self.fleet.known_hosts_path),
+            "EMBEDDINGS_URL": f"{self.url('embeddings')}/v1",
+        }
+
+    def stop(self) -> None:
+        for served in self._served.values():
+            served.stop()
+        self._served.clear()
+        self.fleet.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
