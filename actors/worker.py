@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Iterable
 
 import dramatiq
@@ -11,6 +9,7 @@ import dramatiq
 from scheduler.connection import redis_from_url
 from scheduler.logs import configure_logging, get_logger
 from scheduler.settings import Settings, get_settings
+from scheduler.signals import stop_on_signals
 
 from .broker import build_broker
 from .spec import TaskSpec
@@ -30,16 +29,7 @@ def run_worker(tasks: Iterable[TaskSpec] | None = None, settings: Settings | Non
     broker = build_broker(client, tasks, settings)
     dramatiq.set_broker(broker)
 
-    stop = threading.Event()
-
-    def on_signal(signum, _frame):
-        # Heroku signals the whole process group, sometimes twice; both mean "stop now".
-        if not stop.is_set():
-            log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals(log)
 
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads, worker_timeout=100)

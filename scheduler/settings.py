@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import DEFAULT_SCHEDULES, TaskName
@@ -30,9 +30,6 @@ class Settings(BaseSettings):
     retry_max: int = Field(default=5, ge=0)
     retry_min_backoff_ms: int = Field(default=2_000, ge=1)
     retry_max_backoff_ms: int = Field(default=60_000, ge=1)
-
-    #: the platform API key is a secret like every other credential
-    internal_api_key: SecretStr | None = None
 
     @property
     def release(self) -> str:

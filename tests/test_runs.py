@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from pydantic import BaseModel
 
@@ -41,10 +42,11 @@ def test_a_tick_runs_once_and_leaves_a_record_and_state(client, settings):
     assert client.get(Keys.lock(TASK)) is None, "lock released"
 
 
-def test_a_tick_past_its_deadline_is_expired_not_run(client, settings):
+def test_a_tick_delivered_after_its_deadline_is_expired_not_run(client, settings):
     calls = []
-    with running_worker(client, [TaskSpec(TASK, recorder(calls))], settings):
-        send(client, make_tick(slot=200, deadline_in=-1))
+    send(client, make_tick(slot=200, deadline_in=0.3))  # queued while no worker runs…
+    time.sleep(0.5)
+    with running_worker(client, [TaskSpec(TASK, recorder(calls))], settings):  # …delivered late
         wait_until(lambda: runs(client))
     assert calls == []
     assert [r.outcome for r in runs(client)] == [RunOutcome.EXPIRED]
