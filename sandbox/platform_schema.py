@@ -1,0 +1,111 @@
+"""The platform store's SQLite tables, and how Python values map to and from their columns."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    github_repo_id INTEGER NOT NULL UNIQUE,
+    name TEXT NOT NULL, full_name TEXT NOT NULL, description TEXT,
+    default_branch TEXT NOT NULL, visibility TEXT NOT NULL, html_url TEXT NOT NULL,
+    pushed_at TEXT, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS projects_by_status ON projects(status);
+
+CREATE TABLE IF NOT EXISTS servers (
+    handle TEXT PRIMARY KEY,
+    provider TEXT NOT NULL, provider_id TEXT NOT NULL, host TEXT NOT NULL, public_ip TEXT,
+    ssh_port INTEGER NOT NULL, ssh_user TEXT NOT NULL, is_managed INTEGER NOT NULL,
+    status TEXT NOT NULL, specs TEXT NOT NULL, health_status TEXT NOT NULL,
+    last_health_check TEXT, ssh_host_keys TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    UNIQUE (provider, provider_id)
+);
+CREATE INDEX IF NOT EXISTS servers_by_status ON servers(status, is_managed);
+
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,  -- no AUTOINCREMENT: an open that finds one active would burn an id
+    server_handle TEXT REFERENCES servers(handle),
+    incident_type TEXT NOT NULL, status TEXT NOT NULL, details TEXT NOT NULL,
+    detected_at TEXT NOT NULL, resolved_at TEXT
+);
+-- At most one active incident per (server, type); provider-wide ones have no server, and
+-- NULLs are distinct in a unique index, hence ifnull().
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_active
+    ON incidents(ifnull(server_handle, ''), incident_type) WHERE status != 'resolved';
+CREATE INDEX IF NOT EXISTS incidents_by_status ON incidents(status);
+CREATE INDEX IF NOT EXISTS incidents_by_server ON incidents(server_handle);
+
+CREATE TABLE IF NOT EXISTS documents (
+    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    path TEXT NOT NULL, content_hash TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, path)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    project_id INTEGER NOT NULL, path TEXT NOT NULL, idx INTEGER NOT NULL,
+    text TEXT NOT NULL, embedding TEXT NOT NULL,
+    PRIMARY KEY (project_id, path, idx),
+    FOREIGN KEY (project_id, path) REFERENCES documents(project_id, path) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS summaries (
+    project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+    text TEXT NOT NULL, source_hash TEXT NOT NULL, model TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+"""
+
+PROJECT_COLUMNS = ("id", "name", "full_name", "github_repo_id", "description", "default_branch", "visibility",
+                   "html_url", "pushed_at", "status", "created_at", "updated_at")
+SERVER_COLUMNS = ("handle", "provider", "provider_id", "host", "public_ip", "ssh_port", "ssh_user", "is_managed",
+                  "status", "specs", "health_status", "last_health_check", "ssh_host_keys", "created_at", "updated_at")
+INCIDENT_COLUMNS = ("id", "server_handle", "incident_type", "status", "details", "detected_at", "resolved_at")
+JSON_COLUMNS = frozenset({"specs", "ssh_host_keys", "details"})
+BOOL_COLUMNS = frozenset({"is_managed"})
+
+
+def timestamp(value: datetime | None = None) -> str:
+    """UTC, fixed width: stored text sorts in time order, so SQLite can compare it."""
+    value = datetime.now(UTC) if value is None else value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_column(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return timestamp(value)
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(mode="json"), sort_keys=True)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def from_row(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    for key in out.keys() & JSON_COLUMNS:
+        out[key] = json.loads(out[key])
+    for key in out.keys() & BOOL_COLUMNS:
+        out[key] = bool(out[key])
+    return out
+
+
+def in_clause(column: str, values: list | None) -> tuple[str, list]:
+    if not values:
+        return "", []
+    return f"{column} IN ({', '.join('?' * len(values))})", [to_column(v) for v in values]
+
+
+def where_clause(*clauses: tuple[str, list]) -> tuple[str, list]:
+    parts = [c for c, _ in clauses if c]
+    params = [p for _, ps in clauses for p in ps]
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
