@@ -7,6 +7,7 @@ processor sees every line the process writes.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(r"(token|password|passwd|secret|private_key|api_key|authorization|credential)", re.I)
+_SECRET_ENV = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET|PRIVATE_KEY|API_KEY|CREDENTIAL)", re.I)
 _known_secrets: set[str] = set()
 
 
@@ -49,7 +51,16 @@ def _drop_color_message(_logger, _method, event: dict) -> dict:
     return event
 
 
+def register_env_secrets(env: dict[str, str] | None = None) -> None:
+    """Every credential the process was given (``*_TOKEN``, ``*_PASSWORD``, ``*_KEY``, …) is
+    scrubbed from log lines, whichever module ends up quoting it."""
+    env = os.environ if env is None else env
+    register_secrets(value for name, value in env.items()
+                     if _SECRET_ENV.search(name) and not name.endswith(("_PATH", "_URL", "_FILE", "_ID")))
+
+
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
+    register_env_secrets()
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     shared = [
