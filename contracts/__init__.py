@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from .health import HealthCheckBatch, ProbeResult
 from .names import (
     DEFAULT_SCHEDULES,
     PROVISIONER_STREAM,
@@ -41,6 +42,8 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "tick": Tick,
     "run_record": RunRecord,
     "provisioner_message": ProvisionerMessage,
+    "health_check_batch": HealthCheckBatch,
+    "health_probe_result": ProbeResult,
     # the platform API (paths under /api/)
     "platform_project": Project,
     "platform_project_create": ProjectCreate,

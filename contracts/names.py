@@ -75,3 +75,38 @@ class Keys:
     def slot_done(task: str, slot: int) -> str:
         """Set once a slot's run has finished, so a redelivered tick never runs it again."""
         return f"scheduler:done:{task}:{slot}"
+
+    @staticmethod
+    def github_page(org: str, url: str) -> str:
+        """String (JSON): one page of the org's repository listing as last answered 200: its
+        ``ETag``, ``next`` link and parsed items, so that a 304 still yields the page's repos."""
+        return f"scheduler:github:page:{org.lower()}:{url}"
+
+    @staticmethod
+    def github_rate(org: str) -> str:
+        """Hash: the rate-limit budget last seen (``remaining``, ``reset``) and ``blocked_until``
+        (epoch seconds) after a rate limit GitHub asked us to wait out."""
+        return f"scheduler:github:rate:{org.lower()}"
+
+    @staticmethod
+    def github_missing(org: str) -> str:
+        """Hash: repository id -> complete listings in a row that lacked it (github_sync)."""
+        return f"scheduler:github:missing:{org.lower()}"
+
+    #: hash server handle -> "<consecutive unhealthy checks>:<slot of the last check counted>"
+    HEALTH_FAILURES = "scheduler:health:failures"
+
+    @staticmethod
+    def health_claim(handle: str) -> str:
+        """String, short TTL: the health check of this server in progress (SET NX PX)."""
+        return f"scheduler:health:claim:{handle}"
+
+    @staticmethod
+    def health_recovery(handle: str) -> str:
+        """String, TTL = the recovery cooldown: a recovery request was sent for this server."""
+        return f"scheduler:health:recovery:{handle}"
+
+    @staticmethod
+    def health_slot(slot: int) -> str:
+        """Hash, kept a day: what the health checks of one slot did (checked, cut, unhealthy...)."""
+        return f"scheduler:health:slot:{slot}"

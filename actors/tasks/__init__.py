@@ -5,5 +5,10 @@ from __future__ import annotations
 from contracts import TaskName
 
 from ..spec import TaskSpec
+from .github_sync import SPEC as GITHUB_SYNC
+from .health_checker import SPEC as HEALTH_CHECKER
 
-TASKS: dict[TaskName, TaskSpec] = {}
+TASKS: dict[TaskName, TaskSpec] = {
+    TaskName.GITHUB_SYNC: GITHUB_SYNC,
+    TaskName.HEALTH_CHECKER: HEALTH_CHECKER,
+}

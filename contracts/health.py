@@ -1,0 +1,147 @@
+"""The health checker's messages: a batch of servers to check (the fan-out payload) and what
+one SSH check of one server found (``ProbeResult``).
+
+A ``ProbeResult`` holds facts (disk usage, the Docker daemon's state, containers in trouble)
+and ``findings`` about the check itself (unreachable, host key mismatch, output that could
+not be parsed...). Thresholds are not applied here: the health model does that.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+
+from .platform import Handle, HealthStatus, HostKey, IncidentType, UtcDatetime
+
+#: the incident types the health checker opens and resolves (and no other)
+HEALTH_INCIDENTS = (
+    IncidentType.SERVER_UNREACHABLE,
+    IncidentType.HOST_KEY_MISMATCH,
+    IncidentType.RESOURCE_EXHAUSTED,
+    IncidentType.SERVICE_DOWN,
+)
+
+
+class FindingKind(StrEnum):
+    # the connection (the server is unreachable for us)
+    CONNECT_REFUSED = "connect_refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    NETWORK_ERROR = "network_error"
+    AUTH_FAILED = "auth_failed"
+    SSH_ERROR = "ssh_error"
+    COMMAND_TIMEOUT = "command_timeout"
+    # the host key (refused; never silently accepted)
+    HOST_KEY_MISMATCH = "host_key_mismatch"
+    HOST_KEY_UNKNOWN = "host_key_unknown"  # neither pinned on the record nor in known_hosts
+    # the answers (the check is incomplete)
+    COMMAND_FAILED = "command_failed"
+    UNPARSABLE_OUTPUT = "unparsable_output"
+    OUTPUT_TOO_LARGE = "output_too_large"
+    MOUNT_MISSING = "mount_missing"
+    DOCKER_DENIED = "docker_denied"  # the SSH user may not talk to the Docker daemon
+
+
+class Finding(BaseModel):
+    """Something the check ran into. ``message`` is for humans: short, printable, no secrets."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: FindingKind
+    message: str = Field(max_length=500)
+    #: what it concerns: a command name (``df``, ``docker info``, ``docker ps``) or a mount point
+    subject: str | None = Field(default=None, max_length=200)
+
+
+class DiskUsage(BaseModel):
+    """One filesystem as ``df -P`` shows it (sizes in 1024-byte blocks)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mount: str = Field(max_length=200)
+    size_kb: NonNegativeInt
+    used_kb: NonNegativeInt
+    available_kb: NonNegativeInt
+    capacity_pct: int = Field(ge=0, le=100)
+
+
+class DockerState(StrEnum):
+    RUNNING = "running"
+    DOWN = "down"  # installed, but the daemon does not answer
+    NOT_INSTALLED = "not_installed"
+    UNKNOWN = "unknown"  # not asked (unreachable) or the answer was unreadable
+
+
+class ContainerIssue(BaseModel):
+    """A container that is unhealthy, restarting or dead."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(max_length=200)
+    state: str = Field(max_length=40)
+    status: str = Field(max_length=200)
+
+
+class ProbeResult(BaseModel):
+    """One SSH check of one server."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    handle: Handle
+    checked_at: UtcDatetime
+    duration_ms: NonNegativeInt = 0
+    #: connected, host key verified and logged in
+    connected: bool
+    findings: list[Finding] = Field(default_factory=list)
+    disks: list[DiskUsage] = Field(default_factory=list)
+    docker: DockerState = DockerState.UNKNOWN
+    docker_version: str | None = Field(default=None, max_length=64)
+    containers_total: NonNegativeInt = 0
+    container_issues: list[ContainerIssue] = Field(default_factory=list)
+
+    def has(self, *kinds: FindingKind) -> bool:
+        return any(f.kind in kinds for f in self.findings)
+
+
+class CheckTarget(BaseModel):
+    """A server to check, with what the platform held for it when the tick listed it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    handle: Handle
+    host: str = Field(min_length=1, max_length=255)
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    ssh_user: str = Field(default="root", min_length=1, max_length=64)
+    ssh_host_keys: list[HostKey] = Field(default_factory=list)
+    health_status: HealthStatus = HealthStatus.UNKNOWN
+    last_health_check: UtcDatetime | None = None
+    #: the server's active incidents of the health checker's types: type -> incident id
+    incidents: dict[IncidentType, int] = Field(default_factory=dict)
+
+
+class HealthCheckBatch(BaseModel):
+    """The payload of one ``health_checker.check`` message: up to ``HEALTH_BATCH_SIZE`` servers,
+    to be checked for ``slot`` before ``deadline`` (work that cannot finish by then is cut)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    slot: int
+    deadline: UtcDatetime
+    correlation_id: str = Field(min_length=1, max_length=128)
+    servers: list[CheckTarget] = Field(min_length=1, max_length=5000)
+
+
+__all__ = [
+    "HEALTH_INCIDENTS",
+    "CheckTarget",
+    "ContainerIssue",
+    "DiskUsage",
+    "DockerState",
+    "Finding",
+    "FindingKind",
+    "HealthCheckBatch",
+    "ProbeResult",
+]
