@@ -202,7 +202,8 @@ def plan_server(target: CheckTarget, result: ProbeResult, memory: Memory, slot: 
             changes.append(OpenIncident(target.handle, kind, incident_details(a, kind, result, slot, failures)))
         elif a.conditions[kind] is Condition.ABSENT and active is not None:
             changes.append(ResolveIncident(target.handle, kind, active))
-    if confirmed and not memory.recovery_cooling and a.conditions[IncidentType.HOST_KEY_MISMATCH] is not Condition.PRESENT:
+    impostor_possible = a.conditions[IncidentType.HOST_KEY_MISMATCH] is Condition.PRESENT
+    if confirmed and not memory.recovery_cooling and not impostor_possible:
         changes.append(RequestRecovery(target.handle, "; ".join(a.reasons[:3])))
     return ServerPlan(target.handle, status, a, pending=unhealthy and not confirmed, changes=tuple(changes))
 

@@ -49,6 +49,7 @@ COMMAND_ENV = {"LC_ALL": "C"}
 KEX_PREFERENCE = "^curve25519-sha256,curve25519-sha256@libssh.org"
 CIPHER_PREFERENCE = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 MIN_BUDGET_S = 0.5  # a check with less time than this before the deadline is cut
+CLOSE_GRACE_S = 2.0  # beyond the connect and command timeouts, for closing the connection
 _MOUNT = re.compile(r"^/(?:[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*)?$")
 
 
@@ -135,10 +136,19 @@ class SshProbe:
             started = time.monotonic()
             if until is not None and until - started < MIN_BUDGET_S:
                 return None
+            # a hard bound on the whole check, closing included: a frozen host never holds a slot for long
+            bound, clamped = _budget(self.config.connect_timeout_s + self.config.command_timeout_s + CLOSE_GRACE_S,
+                                     until)
             try:
-                connected, findings, outputs = await self._session(target, until)
+                async with asyncio.timeout(bound):
+                    connected, findings, outputs = await self._session(target, until)
             except _Cut:
                 return None
+            except TimeoutError:
+                if clamped:
+                    return None
+                connected, findings, outputs = False, [_finding(
+                    FindingKind.COMMAND_TIMEOUT, f"the check did not finish within {bound:g} s")], {}
             except Exception as exc:  # a bug or an exotic failure: one server's finding, not the batch's crash
                 log.exception("ssh_probe.error", handle=target.handle)
                 connected, findings, outputs = False, [_finding(FindingKind.SSH_ERROR, f"probe error: {exc!r}")], {}
@@ -217,7 +227,8 @@ class SshProbe:
 
     async def _run(self, conn: asyncssh.SSHClientConnection, command: str, timeout: float) -> Output:
         try:
-            return await asyncio.wait_for(self._collect(conn, command), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._collect(conn, command)
         except TimeoutError:
             return Output(timed_out=True)
 

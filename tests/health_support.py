@@ -1,55 +1,19 @@
-"""Fixtures and helpers of the health checker's end-to-end tests: the sandbox SSH fleet, the
-platform API stand-in served on loopback, the checker's settings, and a tick driver."""
+"""Helpers of the health checker's end-to-end tests: seeding the platform, a tick driver, reading
+incidents and recovery messages (the fixtures are in ``tests/health_fixtures.py``)."""
 
 from __future__ import annotations
 
 import itertools
 
-import pytest
-from pydantic import SecretStr
-
-from actors.health_settings import HealthSettings
-from actors.platform_api import PlatformClient, set_platform_client
-from actors.tasks.health_checker import configure, slot_stats
+from actors.tasks.health_checker import slot_stats
 from contracts import PROVISIONER_STREAM, ProvisionerMessage, RunOutcome, TaskName
 from contracts.platform import ServerCreate, ServerStatus
-from sandbox.http import ServedApp
-from sandbox.platform_api import DEFAULT_API_KEY, create_app
-from sandbox.ssh_fleet import SshFleet
 
 from .support import make_tick, runs, send, wait_until
 
 TASK = TaskName.HEALTH_CHECKER
-OPENS, RESOLVES, REPORTS = "POST /api/incidents", "PATCH /api/incidents/{incident_id}", "POST /api/servers/health-reports"
+OPENS, REPORTS = "POST /api/incidents", "POST /api/servers/health-reports"
 _slots = itertools.count(10_000, 120)
-
-
-@pytest.fixture
-def fleet():
-    with SshFleet() as fleet:
-        yield fleet
-
-
-@pytest.fixture
-def platform():
-    app = create_app()
-    with ServedApp(app) as served:
-        set_platform_client(PlatformClient(served.url, SecretStr(DEFAULT_API_KEY), max_attempts=2, backoff_base=0.01))
-        yield app
-    set_platform_client(None)
-
-
-@pytest.fixture
-def health(client, fleet):
-    def setup(**options) -> HealthSettings:
-        values = {"ssh_private_key_path": fleet.client_key_path, "health_connect_timeout_s": 2.0,
-                  "health_command_timeout_s": 2.0, **options}
-        settings = HealthSettings(**values)
-        configure(settings=settings, client=client)
-        return settings
-    setup()
-    yield setup
-    configure()
 
 
 def seed(platform, hosts, *, start=1, pin=True, managed=True, status=ServerStatus.READY) -> list[str]:

@@ -14,13 +14,16 @@ from contracts.platform import IncidentOpen, IncidentType, ServerStatus
 from sandbox.hoststate import Container, HostState, SshMode
 from sandbox.world import World
 
-from .health_support import (OPENS, REPORTS, TASK, active, fleet, health, health_of, platform,  # noqa: F401
-                             recoveries, seed, tick)
+from .health_support import OPENS, REPORTS, TASK, active, health_of, recoveries, seed, tick
 from .support import make_tick, running_worker, runs
+
+pytest_plugins = ["tests.health_fixtures"]  # the fleet, platform and health fixtures
+
 
 def test_every_state_of_the_fleet_end_to_end(client, settings, fleet, platform, health):
     states = {
-        "healthy": HostState(), "disk_full": HostState.disk_nearly_full(97), "disk_high": HostState.disk_nearly_full(88),
+        "healthy": HostState(), "disk_full": HostState.disk_nearly_full(97),
+        "disk_high": HostState.disk_nearly_full(88),
         "docker_down": HostState.docker_down(), "unreachable": HostState(mode=SshMode.UNREACHABLE),
         "slow": HostState(mode=SshMode.SLOW, delay_s=0.3), "stuck": HostState(mode=SshMode.SLOW, delay_s=3.0),
         "wrong_host_key": HostState(mode=SshMode.WRONG_HOST_KEY),
@@ -147,10 +150,12 @@ def test_only_managed_servers_in_a_monitored_status_are_checked(client, settings
     seed(platform, hosts[2:3], start=3, status=ServerStatus.PROVISIONING)
     seed(platform, hosts[3:4], start=4, status=ServerStatus.IN_USE)
     seed(platform, hosts[4:5], start=5, status=ServerStatus.ERROR)
+    client.hset(Keys.HEALTH_FAILURES, mapping={"vps-2": "1:5", "vps-gone": "3:5"})
     with running_worker(client, [SPEC], settings):
         stats = tick(client)
     assert stats["checked"] == 3
     assert [h.counters.connections for h in hosts] == [1, 0, 0, 1, 1]
+    assert client.hkeys(Keys.HEALTH_FAILURES) == [], "counters of servers no longer monitored are forgotten"
 
 
 def test_work_past_the_deadline_is_cut_and_counted_not_piled_up(client, fleet, platform, health):

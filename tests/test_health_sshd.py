@@ -27,14 +27,16 @@ from contracts.health import CheckTarget, DockerState, FindingKind
 from contracts.platform import ServerCreate, ServerStatus
 from sandbox.ssh_commands import DOCKER_DOWN_MESSAGE
 
-from .health_support import active, fleet, health, platform, tick  # noqa: F401  (fixtures)
+from .health_support import active, tick
 from .support import running_worker
+
+pytest_plugins = ["tests.health_fixtures"]  # the platform and health fixtures
 
 SSHD = "/usr/sbin/sshd"
 PS_LINES = [
     '{"Command":"\\"/docker-entrypoint.sh\\"","CreatedAt":"2024-05-01 09:12:44 +0000 UTC","ID":"4f1c","Image":"app:1",'
-    '"Labels":"","LocalVolumes":"0","Mounts":"","Names":"web","Networks":"bridge","Ports":"","RunningFor":"3 hours ago",'
-    '"Size":"0B","State":"running","Status":"Up 3 hours (healthy)"}',
+    '"Labels":"","LocalVolumes":"0","Mounts":"","Names":"web","Networks":"bridge","Ports":"",'
+    '"RunningFor":"3 hours ago","Size":"0B","State":"running","Status":"Up 3 hours (healthy)"}',
     '{"Command":"\\"/api\\"","CreatedAt":"2024-05-01 09:12:44 +0000 UTC","ID":"9a2b","Image":"api:1","Labels":"",'
     '"LocalVolumes":"0","Mounts":"","Names":"api","Networks":"bridge","Ports":"","RunningFor":"2 hours ago",'
     '"Size":"0B","State":"running","Status":"Up 2 hours (unhealthy)"}',
@@ -169,7 +171,7 @@ def test_a_wrong_pinned_key_never_logs_in(sshd):
     assert (sshd.dir / "sshd.log").read_text().count("Accepted publickey") == accepted
 
 
-def test_end_to_end_through_the_worker(sshd, client, settings, platform, health):  # noqa: F811
+def test_end_to_end_through_the_worker(sshd, client, settings, platform, health):
     health(ssh_private_key_path=sshd.key_path, health_command_timeout_s=10.0, health_connect_timeout_s=10.0)
     platform.store.bulk_insert_servers([ServerCreate(
         handle="vps-sshd", provider_id="1", host="127.0.0.1", ssh_port=sshd.port, ssh_user=sshd.user,

@@ -175,3 +175,20 @@ def test_concurrency_is_bounded_per_process(fleet):
 
     assert all(r.connected for r in asyncio.run(all_at_once()))
     assert peak == 3
+
+
+def test_a_check_that_hangs_anywhere_is_bounded(fleet, monkeypatch):
+    import actors.ssh_probe as ssh_probe
+
+    monkeypatch.setattr(ssh_probe, "CLOSE_GRACE_S", 0.1)
+    probe = probe_for(fleet, connect_timeout_s=0.5, command_timeout_s=0.5)
+
+    async def frozen(*args):  # e.g. a host that never confirms a channel close
+        await asyncio.sleep(3600)
+
+    probe._session = frozen
+    started = time.monotonic()
+    result = check(probe, target_for(fleet.add_host()))
+    assert time.monotonic() - started < 2
+    assert not result.connected and kinds(result) == [FindingKind.COMMAND_TIMEOUT]
+    assert check(probe, target_for(fleet.add_host()), until=time.monotonic() + 0.8) is None, "the deadline's: cut"

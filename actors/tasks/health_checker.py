@@ -125,6 +125,7 @@ async def run_health_checker(run: TaskRun) -> None:
         gone = {h.decode() for h in run.client.hkeys(Keys.HEALTH_FAILURES)} - {t.handle for t in targets}
         if gone:
             pipe.hdel(Keys.HEALTH_FAILURES, *gone)
+    run.check_fence()  # a run that lost its lock writes nothing, fans out nothing
     pipe.execute()
     sent = await asyncio.to_thread(run.fan_out, "check", (b.model_dump(mode="json") for b in batches))
     run.count("batches", sent)
