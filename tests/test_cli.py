@@ -118,3 +118,15 @@ def test_the_startup_task_is_emitted_once_per_release_by_the_ticker(client):
         Ticker(client, {TaskName.PROVISIONER_TRIGGER: Startup()}, release="v9").tick_once()
     Ticker(client, {TaskName.PROVISIONER_TRIGGER: Startup()}, release="v10").tick_once()
     assert [t.reason for _, t in ticks(client)] == [TickReason.STARTUP, TickReason.STARTUP]
+
+
+def test_status_shows_the_schedule_the_tickers_use_and_when_each_task_is_next_due(cli_env, client, capsys):
+    Ticker(client, {TASK: Interval(60)}, release="r1").tick_once()  # the ticker's own env says 60s
+    assert main(["status", "--json"]) == 0
+    github = {s["task"]: s for s in json.loads(capsys.readouterr().out)}["github_sync"]
+    assert github["schedule"] == "60s"
+    slot = github["last_tick"]["slot"]
+    assert github["next_due"] is not None
+    from datetime import datetime
+
+    assert datetime.fromisoformat(github["next_due"]).timestamp() == slot + 60

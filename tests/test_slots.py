@@ -95,6 +95,12 @@ def test_catch_up_counts_exactly_the_slots_in_between(last, gap, text):
     assert due.missed == between and due.slot <= now < due.deadline
 
 
+@pytest.mark.parametrize("text", ["30s", "5m", "*/5 * * * *", "@daily", "startup", "off"])
+def test_a_schedule_prints_as_text_that_parses_back_to_it(text):
+    schedule = parse_schedule(text)
+    assert parse_schedule(str(schedule)) == schedule
+
+
 def test_cron_expressions_name_their_fields():
     cron = Cron.parse("*/15 8-17 * * mon-fri")
     assert cron.minutes == {0, 15, 30, 45} and cron.hours == set(range(8, 18))

@@ -42,8 +42,8 @@ class Interval:
         """Slots strictly between two slot starts."""
         return max(0, (later - earlier) // self.seconds - 1)
 
-    def __str__(self) -> str:
-        return f"every {self.seconds}s"
+    def __str__(self) -> str:  # parse_schedule(str(s)) == s: tickers publish this for `status`
+        return f"{self.seconds}s"
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class Cron:
         return count
 
     def __str__(self) -> str:
-        return f"cron {self.text}"
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class Startup:
     """Once per release."""
 
     def __str__(self) -> str:
-        return "once per release"
+        return "startup"
 
 
 @dataclass(frozen=True)
