@@ -174,3 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     except redis.ConnectionError as exc:
         print(f"scheduler: cannot reach Redis: {exc}", file=sys.stderr)
         return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
