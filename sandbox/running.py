@@ -48,6 +48,20 @@ class Sandbox:
         self.fleet.start()
         return self
 
+    def sync_fleet(self) -> None:
+        """Make the SSH fleet follow the world after it changed between cycles: hosts of new
+        servers start listening, removed servers' hosts go away, changed states take effect."""
+        wanted = {s.ssh_host: s for s in self.world.servers.values()}
+        for address in set(self.fleet.hosts) - set(wanted):
+            self.fleet.remove_host(address)
+        for address, server in wanted.items():
+            if address not in self.fleet.hosts:
+                self.fleet.add_host(address, server.host)
+            elif self.fleet.host(address).state is not server.host:
+                self.fleet.set_state(address, server.host)
+            server.ssh_port = self.fleet.port
+        self.fleet.sync()
+
     def url(self, name: str) -> str:
         return self._served[name].url
 

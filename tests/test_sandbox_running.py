@@ -59,3 +59,33 @@ def test_python_m_sandbox_prints_export_lines_and_keeps_running():
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_fleet_follows_the_world_between_cycles():
+    from sandbox.hoststate import SshMode
+
+    world = World.generate(seed=4, repos=1, servers=3)
+    with Sandbox(world) as sandbox:
+        first, second, third = list(world.servers.values())
+        world.remove_server(first.server_id)
+        added = world.add_server()
+        world.set_host_state(second.server_id, mode=SshMode.UNREACHABLE)
+        world.fill_disk(third.server_id, 97)
+        sandbox.sync_fleet()
+        known = asyncssh.read_known_hosts(sandbox.env()["SSH_KNOWN_HOSTS"])
+
+        async def df(host):
+            async with asyncssh.connect(host, sandbox.fleet.port, username="root", known_hosts=known,
+                                        client_keys=[str(sandbox.fleet.client_key_path)], agent_path=None,
+                                        config=None, connect_timeout=5) as conn:
+                return (await conn.run("df -P")).stdout
+
+        assert "97%" in asyncio.run(df(third.ssh_host))
+        assert "%" in asyncio.run(df(added.ssh_host))
+        for gone in (first.ssh_host, second.ssh_host):
+            try:
+                asyncio.run(df(gone))
+            except (OSError, asyncssh.Error) as exc:
+                assert isinstance(exc, ConnectionRefusedError | asyncssh.HostKeyNotVerifiable), exc
+            else:
+                raise AssertionError(f"{gone} still answers")
