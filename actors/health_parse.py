@@ -239,3 +239,64 @@ def _state_from_status(status: str) -> str | None:
         if status.startswith(prefix):
             return "paused" if state == "running" and status.endswith("(Paused)") else state
     return None
+
+
+# --------------------------------------------------------------------------- the health script
+
+
+#: Ends each command's output in the probe's one script: ``echo <SCRIPT_MARKER> <name> $?``.
+SCRIPT_MARKER = "HEALTHCHECK-7d3f91c2"
+SCRIPT_SUBJECT = "health script"
+_SCRIPT_END = re.compile(rf"^{SCRIPT_MARKER} (?P<name>[a-z]{{1,16}}) (?P<status>\d{{1,3}})$")
+
+
+@dataclass
+class ScriptParts:
+    """Each command's output (its stdout, with stderr too where the script merged it) and exit status.
+
+    ``parts`` holds only the commands whose end marker arrived; ``missing`` the others, in order
+    (the output ended before them: a timeout, the size cap, a shell that stopped).
+    """
+
+    parts: dict[str, tuple[str, int]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def split_script_output(stdout: str, names: Sequence[str]) -> ScriptParts:
+    """Split the script's stdout on its end markers, strictly.
+
+    A marker is a whole line ``<SCRIPT_MARKER> <name> <status>``. Every line that starts with
+    ``SCRIPT_MARKER`` must be the next expected marker: anything else (a malformed marker, one
+    out of order, one too many, e.g. printed by a command) makes the whole output unreadable, as
+    no part of it can then be told apart. A line that merely contains the marker further on is
+    content (e.g. a container's status in ``docker ps``); a command output lacking its final
+    newline runs into its marker, which is then missing. Output after the last marker, or a
+    partial line, is a finding; the parts before are kept.
+    """
+    result = ScriptParts()
+    lines = stdout.split("\n")
+    tail = lines.pop()  # after the last newline: "" for complete output
+    if len(lines) > MAX_LINES * len(names):
+        result.missing = list(names)
+        result.findings.append(_finding(FindingKind.UNPARSABLE_OUTPUT, f"{len(lines)} lines of output",
+                                        SCRIPT_SUBJECT))
+        return result
+    current: list[str] = []
+    for line in lines:
+        if not line.startswith(SCRIPT_MARKER):
+            current.append(line)
+            continue
+        marker = _SCRIPT_END.match(line)
+        expected = names[len(result.parts)] if len(result.parts) < len(names) else None
+        if marker is None or marker["name"] != expected or int(marker["status"]) > 255:
+            return ScriptParts(missing=list(names), findings=[_finding(
+                FindingKind.UNPARSABLE_OUTPUT, f"unexpected marker line: {line}", SCRIPT_SUBJECT)])
+        result.parts[expected] = ("".join(f"{content}\n" for content in current), int(marker["status"]))
+        current = []
+    result.missing = list(names[len(result.parts):])
+    if not result.missing and (current or tail):
+        leftover = "\n".join(current + [tail]).strip("\n")
+        result.findings.append(_finding(FindingKind.UNPARSABLE_OUTPUT,
+                                        f"output after the last command: {leftover}", SCRIPT_SUBJECT))
+    return result

@@ -13,6 +13,8 @@ worker processes, beside two peers measured on the same hosts in the same run.
 - peer 2, the earlier platform's way: one server after another with the OpenSSH client, one
   connection per server (a ControlMaster ``ssh``, the three commands through it, then ``-O exit``),
   BatchMode, same key and known_hosts; measured on a sample and extrapolated linearly.
+- peer 2b, like for like: the same, but running our one script (``health_script``) as one
+  ``ssh host SCRIPT`` per server (one connection, one exec channel, as ours does).
 
     .venv/bin/python bench/health_checker.py [--hosts 10000] [--small 1000] [--sample 100]
 
@@ -38,7 +40,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.ssh_probe import DOCKER_INFO_COMMAND, DOCKER_PS_COMMAND, df_command  # noqa: E402
+from actors.ssh_probe import DOCKER_INFO_COMMAND, DOCKER_PS_COMMAND, df_command, health_script  # noqa: E402
 from actors.tasks.health_checker import slot_stats  # noqa: E402
 from contracts import RUNS_STREAM, RunRecord, TaskName, Tick, TickReason  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus  # noqa: E402
@@ -179,12 +181,24 @@ def sequential_peer(hosts: list[tuple[str, int, str]], fleet_dir: Path, work: Pa
     return time.perf_counter() - started
 
 
+def sequential_script_peer(hosts: list[tuple[str, int, str]], fleet_dir: Path) -> float:
+    base = ["ssh", "-F", "/dev/null", "-i", str(fleet_dir / "id_ed25519"), "-o", "BatchMode=yes",
+            "-o", f"UserKnownHostsFile={fleet_dir / 'known_hosts'}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "StrictHostKeyChecking=yes", "-l", "root"]
+    script = health_script(("/",))
+    started = time.perf_counter()
+    for address, port, _ in hosts:
+        subprocess.run(base + ["-p", str(port), address, script], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="health_checker benchmark")
     parser.add_argument("--hosts", type=int, default=10_000, help="the big fleet")
     parser.add_argument("--small", type=int, default=1_000, help="the fleet servers/s is measured on")
     parser.add_argument("--sample", type=int, default=100, help="hosts the sequential peer runs on")
     parser.add_argument("--workers", default="1,2", help="worker process counts to measure")
+    parser.add_argument("--only-ours", action="store_true", help="skip the peers (for iterating; not a full run)")
     args = parser.parse_args()
     raise_open_files()
     work = Path(tempfile.mkdtemp(prefix="bench-health-"))
@@ -235,10 +249,14 @@ def main() -> None:
                         results[f"{label}:{count}"] = (stats.get("checked", 0), elapsed, used)
             finally:
                 stop(workers)
-        print(f"  ansible on {args.small} hosts ...", flush=True)
-        ansible_s = ansible_peer(hosts[:args.small], fleet_dir, work)
-        print(f"  sequential ssh on {args.sample} hosts ...", flush=True)
-        sequential_s = sequential_peer(hosts[:args.sample], fleet_dir, work)
+        ansible_s = sequential_s = script_s = None
+        if not args.only_ours:
+            print(f"  ansible on {args.small} hosts ...", flush=True)
+            ansible_s = ansible_peer(hosts[:args.small], fleet_dir, work)
+            print(f"  sequential ssh on {args.sample} hosts ...", flush=True)
+            sequential_s = sequential_peer(hosts[:args.sample], fleet_dir, work)
+            print(f"  sequential ssh, one script, on {args.sample} hosts ...", flush=True)
+            script_s = sequential_script_peer(hosts[:args.sample], fleet_dir)
     finally:
         served.stop()
         stop([fleet])
@@ -246,10 +264,19 @@ def main() -> None:
         if embedded:
             embedded.close()
         shutil.rmtree(work, ignore_errors=True)
-    report(results, args, ansible_s, sequential_s, embedded is not None)
+    report(results, args, ansible_s, sequential_s, embedded is not None, script_s)
 
 
-def report(results, args, ansible_s, sequential_s, embedded: bool) -> None:
+def report(results, args, ansible_s, sequential_s, embedded: bool, script_s: float | None = None) -> None:
+    if sequential_s is None:  # --only-ours
+        for key, (checked, seconds, used) in sorted(results.items()):
+            print(f"{key:<10}{checked:>8,}{seconds:>10.2f} s{checked / seconds:>10.1f} servers/s  CPU s: "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in used.items()))
+        checked = sum(c for c, _, _ in results.values())
+        print("CPU per server checked: " + ", ".join(
+            f"{name} {sum(u[name] for _, _, u in results.values()) / checked * 1000:.2f} ms"
+            for name in ("workers", "fleet")))
+        return
     seq_rate = args.sample / sequential_s
     ansible_rate = args.small / ansible_s if ansible_s else None
     print(f"\nhealth_checker benchmark: {os.cpu_count()} CPUs, redis {'embedded' if embedded else 'REDIS_URL'}; "
@@ -271,6 +298,8 @@ def report(results, args, ansible_s, sequential_s, embedded: bool) -> None:
     if ansible_s:
         row("Ansible ad-hoc (raw, -f 50)", args.small, ansible_s)
     row(f"sequential ssh, measured on {args.sample}", args.sample, sequential_s)
+    if script_s:
+        row(f"sequential ssh, one script, on {args.sample}", args.sample, script_s)
     for n in (args.small, args.hosts):
         row("sequential ssh, extrapolated (linear)", n, sequential_s * n / args.sample, ratios=False)
     small = [(c / s, u) for k, (c, s, u) in results.items() if k.startswith("small:")]
@@ -283,6 +312,9 @@ def report(results, args, ansible_s, sequential_s, embedded: bool) -> None:
     vs_ansible = f"{best_small / ansible_rate:.1f}x" if ansible_rate else "n/a"
     print(f"goals: >= 10x Ansible: {vs_ansible}; >= 50x sequential: {best_small / seq_rate:.1f}x; "
           f"{args.hosts:,} servers in <= 60 s: {best_big:.1f} s")
+    if script_s:
+        like = best_small / (args.sample / script_s)
+        print(f"like for like (sequential ssh running the same one script): {like:.1f}x")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,13 @@ Pure functions, no I/O: ``run_command(line, state)`` parses the command line wit
 ``sh -c`` would split it) and answers in exactly the format the real tools print, so a parser
 written against this output also reads a real server's. Nothing is ever executed.
 
+``run_line(line, state)`` is what a host's shell does with a whole exec line: the little shell
+the health probe's one script needs and nothing more, i.e. ``;``-separated commands (each one
+through ``run_command``), ``$?`` (the previous command's exit status, unquoted or in double
+quotes) and a trailing ``2>&1`` (that command's stderr into stdout). A line without these is
+``run_command``'s; anything else (pipes, other redirections, ``$(...)``) is passed on to it
+unchanged, as before: an argument the modelled tools do not know, or "not found".
+
 Real samples the formats follow:
 
 GNU coreutils ``df -P`` (columns are as wide as their widest cell; ``Capacity`` is
@@ -92,6 +99,88 @@ def run_command(line: str, state: HostState, *, host_id: str = "", now: float | 
         result = _docker(args, state, host_id, time.time() if now is None else now)
     # Anything the sandbox does not model answers like a host without that program.
     return result or CommandResult(stderr=f"sh: 1: {program}: not found\n", exit_status=127)
+
+
+# --- the shell: ; $? 2>&1 ----------------------------------------------------------------
+
+_UNQUOTED, _SINGLE, _DOUBLE, _ESCAPED, _SYNTAX = range(5)
+
+
+def run_line(line: str, state: HostState, *, host_id: str = "", now: float | None = None) -> CommandResult:
+    """``sh -c line`` for ``;`` sequences of modelled commands, ``$?`` and a trailing ``2>&1``."""
+    marks = _quoting(line)
+    if marks is None:
+        return CommandResult(stderr="sh: 1: Syntax error: Unterminated quoted string\n", exit_status=2)
+    segments, start = [], 0
+    for i, (char, mark) in enumerate(zip(line, marks)):
+        if char == ";" and mark == _UNQUOTED:
+            segments.append((line[start:i], marks[start:i]))
+            start = i + 1
+    segments.append((line[start:], marks[start:]))
+    if len(segments) == 1 and "$?" not in line and "2>&1" not in line:
+        return run_command(line, state, host_id=host_id, now=now)  # exactly as a single command always was
+    if segments[-1][0].strip() == "" and len(segments) > 1:
+        segments.pop()  # "a; b;" runs a and b
+    empty = [i for i, (text, _) in enumerate(segments) if text.strip() == ""]
+    if empty:  # dash: "a;; b" is a case-clause ";;", "; a" or "a; ; b" an empty command
+        token = ";;" if any(segments[i][0] == "" and 0 < i for i in empty) else ";"
+        return CommandResult(stderr=f'sh: 1: Syntax error: "{token}" unexpected\n', exit_status=2)
+    stdout, stderr, status = [], [], 0
+    for text, mark in segments:
+        text, mark, merged = _merge_redirect(text, mark)
+        result = run_command(_expand_status(text, mark, status), state, host_id=host_id, now=now)
+        if merged:
+            stdout += [result.stderr, result.stdout]  # df reports a missing path before printing its table
+        else:
+            stdout.append(result.stdout)
+            stderr.append(result.stderr)
+        status = result.exit_status
+    return CommandResult("".join(stdout), "".join(stderr), status)
+
+
+def _quoting(line: str) -> list[int] | None:
+    """How each character of ``line`` is quoted (``_SYNTAX``: a quote or escape character itself)."""
+    marks, state, i = [], _UNQUOTED, 0
+    while i < len(line):
+        char = line[i]
+        if state == _SINGLE:
+            marks.append(_SYNTAX if char == "'" else _SINGLE)
+            state = _UNQUOTED if char == "'" else _SINGLE
+        elif char == "\\" and i + 1 < len(line) and (state == _UNQUOTED or line[i + 1] in '$`"\\\n'):
+            marks += [_SYNTAX, _ESCAPED]
+            i += 1
+        elif state == _DOUBLE:
+            marks.append(_SYNTAX if char == '"' else _DOUBLE)
+            state = _UNQUOTED if char == '"' else _DOUBLE
+        elif char in "'\"":
+            marks.append(_SYNTAX)
+            state = _SINGLE if char == "'" else _DOUBLE
+        else:
+            marks.append(_UNQUOTED)
+        i += 1
+    return None if state != _UNQUOTED else marks
+
+
+def _expand_status(text: str, marks: list[int], status: int) -> str:
+    """``$?`` (unquoted or in double quotes) becomes ``status``; single-quoted or escaped, it stays."""
+    out, i = [], 0
+    while i < len(text):
+        if (text.startswith("$?", i) and marks[i] in (_UNQUOTED, _DOUBLE) and marks[i + 1] == marks[i]):
+            out.append(str(status))
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _merge_redirect(text: str, marks: list[int]) -> tuple[str, list[int], bool]:
+    """Take a trailing, unquoted `` 2>&1`` off one command."""
+    end = len(text.rstrip(" \t"))
+    if (end >= 5 and text[end - 4:end] == "2>&1" and text[end - 5] in " \t"
+            and all(m == _UNQUOTED for m in marks[end - 5:end])):
+        return text[:end - 5], marks[:end - 5], True
+    return text, marks, False
 
 
 # --- df (GNU coreutils) --------------------------------------------------------------------

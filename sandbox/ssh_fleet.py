@@ -42,7 +42,7 @@ from pathlib import Path
 import asyncssh
 
 from sandbox.hoststate import HostState, SshMode
-from sandbox.ssh_commands import run_command
+from sandbox.ssh_commands import run_line
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ async def _answer(host: SshHost, process: asyncssh.SSHServerProcess) -> None:
     state = host.state
     if state.mode == SshMode.SLOW and state.delay_s > 0:
         await asyncio.sleep(state.delay_s)
-    result = run_command(command, state, host_id=host.address)
+    result = run_line(command, state, host_id=host.address)
     try:
         process.stdout.write(result.stdout)
         process.stderr.write(result.stderr)

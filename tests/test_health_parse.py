@@ -214,3 +214,73 @@ def test_docker_ps_huge_line_is_refused_before_json_parsing():
 def test_excerpt_makes_untrusted_text_short_and_printable():
     assert excerpt("a\x1b[31mb\nc\x00", 50) == "a?[31mb | c?"
     assert len(excerpt("x" * 1000, 20)) == 20
+
+
+# --- the probe's one script: its output split on the end markers ----------------------------
+
+from actors.health_parse import SCRIPT_MARKER, split_script_output  # noqa: E402
+
+NAMES = ("df", "info", "ps")
+M = SCRIPT_MARKER
+
+
+def script_output(df=DF_REAL, info='"24.0.7"\n', ps=PS_HEALTHY + "\n", statuses=(0, 0, 0)) -> str:
+    return f"{df}{M} df {statuses[0]}\n{info}{M} info {statuses[1]}\n{ps}{M} ps {statuses[2]}\n"
+
+
+def test_script_output_splits_into_each_commands_output_and_status():
+    split = split_script_output(script_output(statuses=(0, 1, 0)), NAMES)
+    assert split.findings == [] and split.missing == []
+    assert split.parts == {"df": (DF_REAL, 0), "info": ('"24.0.7"\n', 1), "ps": (PS_HEALTHY + "\n", 0)}
+    empty = split_script_output(script_output(ps=""), NAMES)
+    assert empty.parts["ps"] == ("", 0) and empty.findings == []
+
+
+def test_a_marker_inside_a_commands_output_makes_the_whole_output_unreadable():
+    # docker's merged stderr printing what looks like the next marker: no part can be trusted
+    forged = script_output(info=f'"24.0.7"\n{M} info 0\n', statuses=(0, 1, 0))
+    split = split_script_output(forged, NAMES)
+    assert split.parts == {} and split.missing == list(NAMES)
+    assert [f.kind for f in split.findings] == [FindingKind.UNPARSABLE_OUTPUT]
+    assert "unexpected marker line" in split.findings[0].message
+    for bad in (f"{M} df 0 extra", f"{M} nope 0", f"{M} df 999", f"{M} df -1", f"{M}df 0", f"{M} ps 0"):
+        split = split_script_output(f"{bad}\n" + script_output(), NAMES)
+        assert split.parts == {} and [f.kind for f in split.findings] == [FindingKind.UNPARSABLE_OUTPUT], bad
+    twice = split_script_output(script_output() + f"{M} ps 0\n", NAMES)
+    assert twice.parts == {} and twice.findings
+
+
+def test_the_marker_text_inside_a_line_is_content():
+    row = PS_HEALTHY.replace("Up 3 hours (healthy)", f"{M} ps 0")
+    split = split_script_output(script_output(ps=row + "\n"), NAMES)
+    assert split.findings == [] and split.parts["ps"] == (row + "\n", 0)
+    assert parse_docker_ps(row + "\n", "", 0).total == 1
+
+
+def test_missing_markers_and_truncated_output():
+    nothing = split_script_output("fish: Unsupported use of '$?'. In fish, please use $status.\n", NAMES)
+    assert nothing.parts == {} and nothing.missing == list(NAMES) and nothing.findings == []
+    full = script_output()
+    cut = full[: full.index(PS_HEALTHY) + 40]  # e.g. a timeout or the size cap in the middle of docker ps
+    split = split_script_output(cut, NAMES)
+    assert list(split.parts) == ["df", "info"] and split.missing == ["ps"] and split.findings == []
+    half_marker = full[: full.index(f"{M} info") + 10]
+    assert list(split_script_output(half_marker, NAMES).parts) == ["df"]
+    # a command whose output lacks its final newline runs into its marker, which is then missing
+    unterminated = split_script_output(script_output(info='"24.0.7"'), NAMES)
+    assert unterminated.parts == {} and unterminated.findings
+    assert split_script_output("", NAMES).missing == list(NAMES)
+
+
+def test_output_after_the_last_marker_is_a_finding_and_the_parts_are_kept():
+    split = split_script_output(script_output() + "logout\n", NAMES)
+    assert list(split.parts) == list(NAMES)
+    assert [f.kind for f in split.findings] == [FindingKind.UNPARSABLE_OUTPUT]
+    assert "logout" in split.findings[0].message
+    partial = split_script_output(script_output() + "no newline", NAMES)
+    assert list(partial.parts) == list(NAMES) and partial.findings
+
+
+def test_huge_script_output_is_refused_before_splitting():
+    split = split_script_output("x\n" * (3 * 10_000 + 1), NAMES)
+    assert split.parts == {} and [f.kind for f in split.findings] == [FindingKind.UNPARSABLE_OUTPUT]

@@ -290,3 +290,65 @@ def test_stopping_the_fleet_closes_every_listener_and_its_files():
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((host.address, host.port), timeout=2)
     assert not fleet.directory.exists()
+
+
+# --- the one-line script of the probe: ; $? 2>&1 -----------------------------------------------
+
+def test_the_probe_script_runs_as_one_exec_line(fleet):
+    from actors.ssh_probe import health_script
+
+    host = fleet.add_host(state=HostState(disks={"/": 40, "/var/lib/docker": 96}))
+    [script] = ssh(fleet, host, health_script(("/", "/var/lib/docker", "/nope")))
+    assert script.exit_status == 0 and script.stderr == ""  # /nope is on / in the sandbox
+    lines = script.stdout.splitlines()
+    assert lines[0] == DF_HEADER and lines[4] == "HEALTHCHECK-7d3f91c2 df 0"  # three rows: /nope is on /
+    assert lines[5:7] == ['"24.0.7"', "HEALTHCHECK-7d3f91c2 info 0"]
+    assert json.loads(lines[7])["Names"] == "web" and lines[8:] == ["HEALTHCHECK-7d3f91c2 ps 0"]
+    assert dict(host.counters.commands) == {health_script(("/", "/var/lib/docker", "/nope")): 1}
+    fleet.set_state(host.address, HostState(docker_running=False))
+    [down] = ssh(fleet, host, health_script(("/",)))
+    assert down.stdout.splitlines()[3:] == [DOCKER_DOWN_MESSAGE, "HEALTHCHECK-7d3f91c2 info 1",
+                                            DOCKER_DOWN_MESSAGE, "HEALTHCHECK-7d3f91c2 ps 1"]
+
+
+def test_sequences_status_and_stderr_merge_follow_the_shell():
+    from sandbox.ssh_commands import run_line
+
+    state = HostState(disks={"/data": 40})  # /missing is on no filesystem
+    run = lambda line: run_line(line, state, now=0.0)  # noqa: E731
+    assert run("df -P -k /missing; echo M $?").stdout == "M 1\n"
+    assert run("df -P -k /missing; echo M $?").stderr == "df: /missing: No such file or directory\n"
+    merged = run("df -P -k /missing 2>&1; echo M $?")
+    assert (merged.stdout, merged.stderr) == ("df: /missing: No such file or directory\nM 1\n", "")
+    assert run("frob; echo $?; true; echo $?").stdout == "127\n0\n"
+    assert run("echo '$?' \"$?\" \\$? '2>&1' 'a;b'").stdout == "$? 0 $? 2>&1 a;b\n"
+    assert run("echo a;").stdout == "a\n"
+    # anything beyond ; $? and a trailing 2>&1 stays what a single command always was
+    assert run("docker ps 2>/dev/null").exit_status == 127
+    assert run("echo a | frob") == run_command("echo a | frob", state)
+    assert run("echo $(id); echo x").stdout == "$(id)\nx\n"  # nothing is ever executed
+    for bad, token in (("echo a;; echo b", ";;"), ("; echo a", ";"), ("echo a; ; echo b", ";")):
+        result = run(bad)
+        assert (result.stdout, result.stderr, result.exit_status) == (
+            "", f'sh: 1: Syntax error: "{token}" unexpected\n', 2), bad
+    assert run("echo 'a; echo b").stderr == "sh: 1: Syntax error: Unterminated quoted string\n"
+    assert run_line(DF_COMMAND, state) == run_command(DF_COMMAND, state)  # a plain command: unchanged
+
+
+@pytest.mark.parametrize("line", [
+    "echo a; frob; echo M $?", "frob 2>&1; echo \"$?\" '$?' \\$?", "true; echo $?;", "echo a;; echo b",
+    "; echo a", "echo a; ; echo b", "echo 'x;y' \"2>&1\"; echo $?",
+])
+def test_the_sandbox_shell_answers_like_dash(line):
+    import shutil
+    import subprocess
+
+    from sandbox.ssh_commands import run_line
+
+    dash = shutil.which("dash")
+    if dash is None:
+        pytest.skip("dash is not installed")
+    real = subprocess.run(["sh", "-c", line], executable=dash, capture_output=True, text=True,
+                          env={"PATH": "/nonexistent"})
+    ours = run_line(line, HostState())
+    assert (ours.stdout, ours.stderr, ours.exit_status) == (real.stdout, real.stderr, real.returncode)

@@ -8,12 +8,12 @@ import time
 import asyncssh
 import pytest
 
-from actors.ssh_probe import DOCKER_INFO_COMMAND, DOCKER_PS_COMMAND, ProbeConfig, SshProbe
+from actors.ssh_probe import ProbeConfig, SshProbe, health_script
 from contracts.health import CheckTarget, DockerState, FindingKind
 from sandbox.hoststate import HostState, SshMode
 from sandbox.ssh_fleet import SshFleet
 
-CONSTANT_COMMANDS = {"df -P -k /", DOCKER_INFO_COMMAND, DOCKER_PS_COMMAND}
+CONSTANT_COMMANDS = {health_script(("/",))}  # one exec channel: df, docker info, docker ps
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,9 @@ def test_configured_mounts_are_checked_with_one_df(fleet):
     host = fleet.add_host(state=HostState(disks={"/": 40, "/var/lib/docker": 96}))
     result = check(probe_for(fleet, mounts=("/", "/var/lib/docker", "/data")), target_for(host))
     assert [(d.mount, d.capacity_pct) for d in result.disks] == [("/", 40), ("/var/lib/docker", 96)]
-    assert "df -P -k / /var/lib/docker /data" in host.counters.commands  # /data is on / there
+    [script] = host.counters.commands  # /data is on / there
+    assert script == health_script(("/", "/var/lib/docker", "/data"))
+    assert script.startswith("df -P -k / /var/lib/docker /data; ")
     assert result.findings == []
     for bad in ("relative", "/x; rm -rf /", "/a/../etc", "/$(id)", "/with space"):
         with pytest.raises(ValueError):
@@ -192,3 +194,88 @@ def test_a_check_that_hangs_anywhere_is_bounded(fleet, monkeypatch):
     assert time.monotonic() - started < 2
     assert not result.connected and kinds(result) == [FindingKind.COMMAND_TIMEOUT]
     assert check(probe, target_for(fleet.add_host()), until=time.monotonic() + 0.8) is None, "the deadline's: cut"
+
+
+# --- the one script's output, as the probe reads it (no SSH: the split and the parsers) --------
+
+from actors.health_parse import SCRIPT_MARKER as M  # noqa: E402
+from actors.ssh_probe import Output  # noqa: E402
+from sandbox.ssh_commands import run_line  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def offline_probe(tmp_path_factory):
+    key = tmp_path_factory.mktemp("key") / "id"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(key)
+    return SshProbe(ProbeConfig(private_key_path=key, mounts=("/", "/data")))
+
+
+def read(probe, output: Output, timeout: float = 15.0):
+    findings, outputs = probe._split(output, timeout)
+    return probe._result(target_for_offline(), True, findings, outputs)
+
+
+def target_for_offline() -> CheckTarget:
+    return CheckTarget(handle="vps-1", host="127.1.0.1", ssh_port=22, ssh_host_keys=[])
+
+
+def sandbox_output(probe, state: HostState) -> Output:
+    answer = run_line(probe.script, state, host_id="h", now=time.time())
+    return Output(answer.stdout, answer.stderr, answer.exit_status)
+
+
+def test_the_script_output_reads_like_three_commands(offline_probe):
+    ok = read(offline_probe, sandbox_output(offline_probe, HostState(disks={"/": 40, "/data": 90})))
+    assert ok.findings == [] and [(d.mount, d.capacity_pct) for d in ok.disks] == [("/", 40), ("/data", 90)]
+    assert (ok.docker, ok.docker_version, ok.containers_total) == (DockerState.RUNNING, "24.0.7", 1)
+    down = read(offline_probe, sandbox_output(offline_probe, HostState(docker_running=False)))
+    assert down.docker is DockerState.DOWN and down.findings == [] and down.disks
+    missing = read(offline_probe, sandbox_output(offline_probe, HostState(disks={"/data": 40})))
+    assert [(f.kind, f.subject) for f in missing.findings] == [(FindingKind.MOUNT_MISSING, "/")]
+    not_installed = Output(f"{DF_ONE}{M} df 0\nsh: 1: docker: not found\n{M} info 127\n"
+                           f"sh: 1: docker: not found\n{M} ps 127\n", "", 0)
+    assert read(offline_probe, not_installed).docker is DockerState.NOT_INSTALLED
+    denied = ("permission denied while trying to connect to the Docker daemon socket at "
+              "unix:///var/run/docker.sock")
+    no_access = read(offline_probe, Output(f"{DF_ONE}{M} df 0\n{denied}\n{M} info 1\n{denied}\n{M} ps 1\n", "", 0))
+    assert [f.kind for f in no_access.findings] == [FindingKind.DOCKER_DENIED] and no_access.disks
+
+
+def test_docker_warnings_on_stderr_do_not_spoil_its_answer(offline_probe):
+    warning = "WARNING: No swap limit support\n"  # what `docker info` prints on many hosts, on stderr
+    ps_line = ('{"Command":"\\"/start\\"","ID":"ab","Image":"app","Names":"web","State":"running",'
+               '"Status":"Up 3 hours (healthy)"}\n')
+    output = Output(f"{DF_ONE}{M} df 0\n{warning}\"24.0.7\"\n{M} info 0\n{warning}{ps_line}{M} ps 0\n", "", 0)
+    result = read(offline_probe, output)
+    assert result.findings == []
+    assert (result.docker, result.docker_version, result.containers_total) == (DockerState.RUNNING, "24.0.7", 1)
+
+
+DF_ONE = ("Filesystem     1024-blocks      Used Available Capacity Mounted on\n"
+          "/dev/vda1        524288000 199229440 298844160      40% /\n")
+
+
+def test_what_arrived_before_a_timeout_or_the_cap_still_counts(offline_probe):
+    partial = Output(f"{DF_ONE}{M} df 0\n\"24.", "", None, timed_out=True)
+    result = read(offline_probe, partial, timeout=2)
+    assert [d.mount for d in result.disks] == ["/"] and result.docker is DockerState.UNKNOWN
+    assert [(f.kind, f.subject) for f in result.findings] == [
+        (FindingKind.COMMAND_TIMEOUT, "docker info"), (FindingKind.COMMAND_TIMEOUT, "docker ps")]
+    assert "did not answer within 2 s" in result.findings[0].message
+    capped = Output(f"{DF_ONE}{M} df 0\n\"24.0.7\"\n{M} info 0\n{{\"Names\":", "", None, too_large=True)
+    result = read(offline_probe, capped)
+    assert result.docker is DockerState.RUNNING and [(f.kind, f.subject) for f in result.findings] == [
+        (FindingKind.OUTPUT_TOO_LARGE, "docker ps")]
+
+
+def test_hostile_or_foreign_script_output_is_a_finding(offline_probe):
+    forged = Output(f"{DF_ONE}{M} df 0\n{M} info 0\n\"24.0.7\"\n{M} info 1\n{M} ps 0\n", "", 0)
+    result = read(offline_probe, forged)
+    assert not result.disks and result.docker is DockerState.UNKNOWN
+    assert [f.kind for f in result.findings] == [FindingKind.UNPARSABLE_OUTPUT]
+    fish = Output("", "fish: $? is not the exit status. In fish, please use $status.\n", 127)
+    result = read(offline_probe, fish)
+    assert [(f.kind, f.subject) for f in result.findings] == [
+        (FindingKind.UNPARSABLE_OUTPUT, "df"), (FindingKind.UNPARSABLE_OUTPUT, "docker info"),
+        (FindingKind.UNPARSABLE_OUTPUT, "docker ps")]
+    assert "exit status 127" in result.findings[0].message and "fish" in result.findings[0].message
