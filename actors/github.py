@@ -80,8 +80,8 @@ class GitHubUnavailable(GitHubError, TransientError):
 
 
 class GitHubSettings(BaseSettings):
-    """``GITHUB_*`` environment. Auth: ``GITHUB_APP_ID`` (+ installation id and key) makes it a
-    GitHub App, else ``GITHUB_TOKEN`` is required."""
+    """``GITHUB_*`` environment. Auth: ``GITHUB_APP_ID`` (+ its key, and optionally the
+    installation id, else looked up on the org) makes it a GitHub App, else ``GITHUB_TOKEN``."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
@@ -104,9 +104,6 @@ class GitHubSettings(BaseSettings):
 
     def auth(self, clock: Callable[[], float] = time.time) -> Auth:
         if self.github_app_id is not None:
-            if self.github_app_installation_id is None:
-                # The stand-in serves no installation discovery; naming it keeps one request less anyway.
-                raise GitHubAuthError("GITHUB_APP_ID is set: set GITHUB_APP_INSTALLATION_ID too")
             key: SecretStr | bytes | None = self.github_app_private_key
             if key is None and self.github_app_private_key_path is not None:
                 try:
@@ -115,7 +112,8 @@ class GitHubSettings(BaseSettings):
                     raise GitHubAuthError(f"GITHUB_APP_PRIVATE_KEY_PATH is not readable: {exc.strerror}") from None
             if key is None:
                 raise GitHubAuthError("GITHUB_APP_ID is set: set GITHUB_APP_PRIVATE_KEY or _PATH too")
-            return AppAuth(self.github_app_id, self.github_app_installation_id, key, clock=clock)
+            # Without an installation id, the app looks up its installation on GITHUB_ORG.
+            return AppAuth(self.github_app_id, self.github_app_installation_id, key, org=self.github_org, clock=clock)
         if self.github_token is None:
             raise GitHubAuthError("GitHub not configured: set GITHUB_TOKEN, or GITHUB_APP_ID with its key")
         return TokenAuth(self.github_token)

@@ -83,9 +83,12 @@ class AppAuth:
     #: an installation token is renewed this long before it expires
     REFRESH_MARGIN_S = 300
 
-    def __init__(self, app_id: int, installation_id: int, private_key: SecretStr | str | bytes, *,
-                 clock: Callable[[], float] = time.time):
-        self.app_id, self.installation_id, self.clock = int(app_id), int(installation_id), clock
+    def __init__(self, app_id: int, installation_id: int | None, private_key: SecretStr | str | bytes, *,
+                 org: str | None = None, clock: Callable[[], float] = time.time):
+        if installation_id is None and not org:
+            raise GitHubAuthError("a GitHub App needs its installation id, or the organisation to look it up")
+        self.app_id, self.clock, self.org = int(app_id), clock, org
+        self.installation_id = None if installation_id is None else int(installation_id)
         if isinstance(private_key, SecretStr):
             register_secrets([private_key])
         self._key = load_private_key(private_key)
@@ -115,9 +118,29 @@ class AppAuth:
         self._token, self._expires_at = None, 0.0
         return had
 
+    async def _discover_installation(self, http: httpx.AsyncClient, headers: dict[str, str]) -> int:
+        """``GET /orgs/{org}/installation`` with the app's JWT: the id of its installation there."""
+        try:
+            response = await http.get(f"/orgs/{self.org}/installation", headers=headers)
+        except httpx.TransportError as exc:
+            raise GitHubAuthUnavailable(f"GitHub App installation lookup failed: {type(exc).__name__}") from None
+        if response.status_code >= 500:
+            raise GitHubAuthUnavailable(f"GitHub App installation lookup answered {response.status_code}")
+        if response.status_code != 200:
+            raise GitHubAuthError(f"the GitHub App {self.app_id} has no installation on {self.org} "
+                                  f"({response.status_code}): {_message(response)}")
+        try:
+            installation_id = int(response.json()["id"])
+        except (ValueError, KeyError, TypeError):
+            raise GitHubAuthUnavailable("GitHub App installation lookup answered an unreadable body") from None
+        log.info("github.installation_found", org=self.org, installation_id=installation_id)
+        return installation_id
+
     async def _mint(self, http: httpx.AsyncClient) -> None:
-        path = f"/app/installations/{self.installation_id}/access_tokens"
         headers = {**GITHUB_HEADERS, "Authorization": f"Bearer {self.jwt()}"}
+        if self.installation_id is None:
+            self.installation_id = await self._discover_installation(http, headers)
+        path = f"/app/installations/{self.installation_id}/access_tokens"
         try:
             response = await http.post(path, headers=headers)
         except httpx.TransportError as exc:

@@ -112,6 +112,7 @@ class GitHubApp(Instrumented):
             Route("/repos/{owner}/{repo}/contents/{path:path}", api(self.contents)),
             Route("/repos/{owner}/{repo}/git/trees/{tree_sha:path}", api(self.tree)),
             Route("/rate_limit", api(self.rate_limit_overview, costs=False)),
+            Route("/orgs/{org}/installation", self.org_installation),
             Route("/app/installations/{installation_id:int}/access_tokens", self.create_installation_token,
                   methods=["POST"]),
         ])
@@ -231,6 +232,22 @@ class GitHubApp(Instrumented):
                 "reset": window.reset}
         search = {"limit": 30, "used": 0, "remaining": 30, "reset": int(self.clock()) + 60}
         return Reply(200, {"resources": {"core": core, "search": search}, "rate": core})
+
+    async def org_installation(self, request: Request) -> Response:
+        """``GET /orgs/{org}/installation`` (app JWT): the app's installation on the organisation."""
+        docs = f"{DOCS}/apps/apps#get-an-organization-installation-for-the-authenticated-app"
+        if self.app_key is None:
+            return _respond(error(404, "Not Found", docs))
+        header = request.headers.get("authorization", "")
+        problem = _jwt_problem(header.removeprefix("Bearer ").strip(), self.app_key, self.app_id, self.clock())
+        if problem:
+            return _respond(error(401, problem))
+        if request.path_params["org"].lower() != self.world.org.lower():
+            return _respond(error(404, "Not Found", docs))
+        account = {"login": self.world.org, "id": self.world.org_id, "type": "Organization"}
+        return _respond(Reply(200, {"id": self.installation_id, "app_id": self.app_id, "account": account,
+                                    "target_type": "Organization", "repository_selection": "all",
+                                    "permissions": {"contents": "read", "metadata": "read"}}))
 
     async def create_installation_token(self, request: Request) -> Response:
         if self.app_key is None:

@@ -211,10 +211,20 @@ def test_app_settings_from_the_environment_with_a_key_file_or_an_escaped_key(app
     assert listing(app_client(served, clock, github_app_private_key=escaped), client).complete
 
 
+def test_without_an_installation_id_the_app_finds_its_installation_on_the_org(app_served, client, clock):
+    app, served = app_served
+    gh = app_client(served, clock, github_app_installation_id=None)
+    assert listing(gh, client).complete and gh.auth.installation_id == 77
+    assert app.counters.requests["GET /orgs/{org}/installation"] == 1
+    assert listing(gh, client).not_modified == 1
+    assert app.counters.requests["GET /orgs/{org}/installation"] == 1, "looked up once per process"
+    elsewhere = app_client(served, clock, github_app_installation_id=None, github_org="not-installed-here")
+    with pytest.raises(GitHubAuthError, match="no installation on not-installed-here"):
+        listing(elsewhere, client)
+
+
 def test_misconfigured_credentials_are_clear_errors_that_never_quote_the_key(monkeypatch):
     base = {"github_org": "o", "github_app_id": 1}
-    with pytest.raises(GitHubAuthError, match="GITHUB_APP_INSTALLATION_ID"):
-        GitHubSettings(**base, github_app_private_key=SecretStr(APP_PEM)).auth()
     with pytest.raises(GitHubAuthError, match="not a PEM private key") as bad:
         GitHubSettings(**base, github_app_installation_id=2,
                        github_app_private_key=SecretStr("-----BEGIN RSA PRIVATE KEY-----\nsecretstuff")).auth()
