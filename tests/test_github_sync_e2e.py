@@ -194,3 +194,16 @@ def test_an_unreadable_project_is_skipped_and_one_refused_write_does_not_fail_th
     assert record.counters["creates"] == 44 and len(stack.projects()) == 45
     refused = [line for line in log_output() if line["event"] == "github_sync.write_refused"]
     assert [(line["repo_id"], line["status"]) for line in refused] == [(first.id, 409)]
+
+
+def test_projects_of_another_organisation_are_never_marked_missing(stack, settings):
+    from contracts.platform import ProjectCreate
+
+    other = stack.platform.store.create_project(ProjectCreate(
+        name="elsewhere", full_name="another-org/elsewhere", github_repo_id=999_999_999,
+        default_branch="main", visibility="private", html_url="https://github.example/another-org/elsewhere"))
+    with running_worker(stack.client, [SPEC], settings):
+        for _ in range(4):  # more complete listings than GITHUB_MISSING_AFTER
+            record, _, _ = stack.cycle()
+            assert record.outcome is RunOutcome.SUCCEEDED and record.counters["other_org_projects"] == 1
+    assert stack.projects()[999_999_999]["status"] == other["status"]

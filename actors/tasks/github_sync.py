@@ -59,7 +59,13 @@ async def run_github_sync(run: TaskRun) -> None:
         log.warning("github_sync.listing_incomplete", stopped=listing.stopped, skipped_items=listing.skipped_items,
                     repos=len(listing.repos), note="absence is not counted for this listing")
 
-    plan = plan_sync(listing.repos, listing.complete, projects.items, misses,
+    # Projects of another organisation are not this listing's to judge (absent, they'd go missing);
+    # one whose repository was transferred into the org is ours again.
+    listed = {repo.id for repo in listing.repos}
+    ours = [p for p in projects.items
+            if p.full_name.lower().startswith(f"{github.org.lower()}/") or p.github_repo_id in listed]
+    run.count("other_org_projects", len(projects.items) - len(ours))
+    plan = plan_sync(listing.repos, listing.complete, ours, misses,
                      missing_after=github.settings.github_missing_after)
 
     await apply_plan(plan, run, platform, github.org)
