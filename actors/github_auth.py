@@ -118,21 +118,28 @@ class AppAuth:
         self._token, self._expires_at = None, 0.0
         return had
 
+    async def _app_call(self, http: httpx.AsyncClient, method: str, path: str, headers: dict[str, str],
+                        what: str) -> httpx.Response:
+        """A request made as the app itself; GitHub failing to answer is transient (retried later)."""
+        try:
+            response = await http.request(method, path, headers=headers)
+        except httpx.TransportError as exc:
+            raise GitHubAuthUnavailable(f"{what} failed: {type(exc).__name__}") from None
+        if response.status_code >= 500:
+            raise GitHubAuthUnavailable(f"{what} answered {response.status_code}")
+        return response
+
     async def _discover_installation(self, http: httpx.AsyncClient, headers: dict[str, str]) -> int:
         """``GET /orgs/{org}/installation`` with the app's JWT: the id of its installation there."""
-        try:
-            response = await http.get(f"/orgs/{self.org}/installation", headers=headers)
-        except httpx.TransportError as exc:
-            raise GitHubAuthUnavailable(f"GitHub App installation lookup failed: {type(exc).__name__}") from None
-        if response.status_code >= 500:
-            raise GitHubAuthUnavailable(f"GitHub App installation lookup answered {response.status_code}")
+        what = "GitHub App installation lookup"
+        response = await self._app_call(http, "GET", f"/orgs/{self.org}/installation", headers, what)
         if response.status_code != 200:
             raise GitHubAuthError(f"the GitHub App {self.app_id} has no installation on {self.org} "
                                   f"({response.status_code}): {_message(response)}")
         try:
             installation_id = int(response.json()["id"])
         except (ValueError, KeyError, TypeError):
-            raise GitHubAuthUnavailable("GitHub App installation lookup answered an unreadable body") from None
+            raise GitHubAuthUnavailable(f"{what} answered an unreadable body") from None
         log.info("github.installation_found", org=self.org, installation_id=installation_id)
         return installation_id
 
@@ -140,20 +147,16 @@ class AppAuth:
         headers = {**GITHUB_HEADERS, "Authorization": f"Bearer {self.jwt()}"}
         if self.installation_id is None:
             self.installation_id = await self._discover_installation(http, headers)
+        what = "GitHub App token exchange"
         path = f"/app/installations/{self.installation_id}/access_tokens"
-        try:
-            response = await http.post(path, headers=headers)
-        except httpx.TransportError as exc:
-            raise GitHubAuthUnavailable(f"GitHub App token exchange failed: {type(exc).__name__}") from None
-        if response.status_code >= 500:
-            raise GitHubAuthUnavailable(f"GitHub App token exchange answered {response.status_code}")
+        response = await self._app_call(http, "POST", path, headers, what)
         if response.status_code != 201:
             raise GitHubAuthError(f"GitHub refused the app's token exchange for installation "
                                   f"{self.installation_id} ({response.status_code}): {_message(response)}")
         try:
             token = InstallationToken.model_validate(response.json())
         except (ValueError, ValidationError):
-            raise GitHubAuthUnavailable("GitHub App token exchange answered an unreadable body") from None
+            raise GitHubAuthUnavailable(f"{what} answered an unreadable body") from None
         register_secrets([token.token])
         self._token, self._expires_at = token.token, token.expires_at.timestamp()
         self.tokens_minted += 1
