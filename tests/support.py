@@ -23,6 +23,8 @@ from scheduler.settings import Settings
 from ticker.emit import TickEmitter
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the reference data nobody on this team wrote: ``shared/fixtures`` beside the checkout
+FIXTURES = Path(os.environ.get("SANDBOX_FIXTURES", ROOT.parent / "shared" / "fixtures"))
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):

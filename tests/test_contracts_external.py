@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,8 @@ from contracts.github import (
 )
 from contracts.time4vps import ServerDetails, ServerListItem, Time4VpsErrorKind, parse_error
 
-FIXTURES = Path(os.environ.get("SANDBOX_FIXTURES", "/work/shared/fixtures"))
+from .support import FIXTURES
+
 GITHUB = FIXTURES / "github" / "examples"
 TIME4VPS = FIXTURES / "time4vps"
 

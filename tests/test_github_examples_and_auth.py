@@ -1,7 +1,7 @@
 """The GitHub adapter on GitHub's own documented examples, on bad answers, and as a GitHub App.
 
 The examples are served through ``httpx.MockTransport`` exactly as GitHub documents them (mind
-the quirks in /work/shared/fixtures/README.md: one repository per example, a generic Link header).
+the quirks in ../shared/fixtures/README.md: one repository per example, a generic Link header).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import asyncio
 import io
 import json
 import logging
-import os
-from pathlib import Path
 
 import httpx
 import pytest
@@ -35,7 +33,9 @@ from scheduler.logs import configure_logging
 
 from .test_github_adapter import Clock
 
-EXAMPLES = Path(os.environ.get("SANDBOX_FIXTURES", "/work/shared/fixtures")) / "github" / "examples"
+from .support import FIXTURES
+
+EXAMPLES = FIXTURES / "github" / "examples"
 ITEMS = json.loads((EXAMPLES / "minimal-repository-items.json").read_text())
 LINK = (EXAMPLES / "link-header.txt").read_text().strip()
 TOKEN = "ghp_exampletoken00000000000000000000000"

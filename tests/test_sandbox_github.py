@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-from pathlib import Path
 
 import httpx
 import pytest
@@ -31,7 +29,8 @@ from sandbox.github import SecondaryLimit, github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
 
-FIXTURES = Path(os.environ.get("SANDBOX_FIXTURES", "/work/shared/fixtures"))
+from .support import FIXTURES
+
 SUBSET = json.loads((FIXTURES / "github" / "openapi-subset.json").read_text())
 TOKEN = "ghp_sandboxtoken0000000000000000000000"
 APP_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # the GitHub App's signing key

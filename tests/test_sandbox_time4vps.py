@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +13,10 @@ from sandbox.http import ServedApp
 from sandbox.time4vps import time4vps_app
 from sandbox.world import World
 
-FIXTURES = Path(os.environ.get("SANDBOX_FIXTURES", "/work/shared/fixtures")) / "time4vps"
+from .support import FIXTURES
+
+TIME4VPS = FIXTURES / "time4vps"
+
 USER, PASSWORD = "ops@example.test", "s3cret-pass"
 
 
@@ -56,7 +57,7 @@ def client(root):
 
 
 def fixture_bytes(name: str) -> bytes:
-    return (FIXTURES / "errors" / f"{name}.json").read_bytes().rstrip(b"\n")
+    return (TIME4VPS / "errors" / f"{name}.json").read_bytes().rstrip(b"\n")
 
 
 def test_server_list_is_an_array_of_every_active_server(client, world):
@@ -64,7 +65,7 @@ def test_server_list_is_an_array_of_every_active_server(client, world):
     assert isinstance(body, list)
     items = [ServerListItem.model_validate(x) for x in body]
     assert [i.server_id for i in items] == [s.server_id for s in world.server_list()]
-    example_keys = set(json.loads((FIXTURES / "server-list.json").read_text()))
+    example_keys = set(json.loads((TIME4VPS / "server-list.json").read_text()))
     assert all(set(x) == example_keys for x in body)
     assert all(isinstance(x["server_id"], int) for x in body)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", x["date_created"]) for x in body)
@@ -75,7 +76,7 @@ def test_server_list_is_an_array_of_every_active_server(client, world):
 def test_server_details_have_the_examples_fields_and_no_id(client, world):
     server = world.server_list()[0]
     body = client.get(f"/server/{server.server_id}").json()
-    assert set(body) == set(json.loads((FIXTURES / "server-details.json").read_text()))
+    assert set(body) == set(json.loads((TIME4VPS / "server-details.json").read_text()))
     assert "server_id" not in body and "id" not in body
     details = ServerDetails.model_validate(body)
     assert (details.domain, details.ip, details.label) == (server.domain, server.public_ip, server.label)
