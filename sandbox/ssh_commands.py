@@ -51,6 +51,7 @@ import shlex
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from sandbox.hoststate import Container, HostState
 
@@ -81,9 +82,8 @@ class CommandResult:
 
 def run_command(line: str, state: HostState, *, host_id: str = "", now: float | None = None) -> CommandResult:
     """The answer of a host in ``state`` to ``line``; ``host_id`` seeds container ids."""
-    try:
-        argv = shlex.split(line)
-    except ValueError:
+    argv = _argv(line)
+    if argv is None:
         return CommandResult(stderr="sh: 1: Syntax error: Unterminated quoted string\n", exit_status=2)
     if not argv:
         return CommandResult()
@@ -108,6 +108,30 @@ _UNQUOTED, _SINGLE, _DOUBLE, _ESCAPED, _SYNTAX = range(5)
 
 def run_line(line: str, state: HostState, *, host_id: str = "", now: float | None = None) -> CommandResult:
     """``sh -c line`` for ``;`` sequences of modelled commands, ``$?`` and a trailing ``2>&1``."""
+    plan = _plan_line(line)
+    if isinstance(plan, CommandResult):  # a syntax error
+        return plan
+    if plan is None:
+        return run_command(line, state, host_id=host_id, now=now)  # exactly as a single command always was
+    stdout, stderr, status = [], [], 0
+    for pieces, merged in plan:
+        result = run_command(str(status).join(pieces), state, host_id=host_id, now=now)
+        if merged:
+            stdout += [result.stderr, result.stdout]  # df reports a missing path before printing its table
+        else:
+            stdout.append(result.stdout)
+            stderr.append(result.stderr)
+        status = result.exit_status
+    return CommandResult("".join(stdout), "".join(stderr), status)
+
+
+@lru_cache(maxsize=1024)
+def _plan_line(line: str) -> tuple[tuple[tuple[str, ...], bool], ...] | CommandResult | None:
+    """How the shell runs ``line``: per command, its text split at each ``$?`` to expand and whether
+    ``2>&1`` ends it; None for one plain command; a ``CommandResult`` for a syntax error.
+
+    Cached: a fleet host sees the same few probe lines over and over.
+    """
     marks = _quoting(line)
     if marks is None:
         return CommandResult(stderr="sh: 1: Syntax error: Unterminated quoted string\n", exit_status=2)
@@ -118,24 +142,27 @@ def run_line(line: str, state: HostState, *, host_id: str = "", now: float | Non
             start = i + 1
     segments.append((line[start:], marks[start:]))
     if len(segments) == 1 and "$?" not in line and "2>&1" not in line:
-        return run_command(line, state, host_id=host_id, now=now)  # exactly as a single command always was
+        return None
     if segments[-1][0].strip() == "" and len(segments) > 1:
         segments.pop()  # "a; b;" runs a and b
     empty = [i for i, (text, _) in enumerate(segments) if text.strip() == ""]
     if empty:  # dash: "a;; b" is a case-clause ";;", "; a" or "a; ; b" an empty command
         token = ";;" if any(segments[i][0] == "" and 0 < i for i in empty) else ";"
         return CommandResult(stderr=f'sh: 1: Syntax error: "{token}" unexpected\n', exit_status=2)
-    stdout, stderr, status = [], [], 0
+    plan = []
     for text, mark in segments:
         text, mark, merged = _merge_redirect(text, mark)
-        result = run_command(_expand_status(text, mark, status), state, host_id=host_id, now=now)
-        if merged:
-            stdout += [result.stderr, result.stdout]  # df reports a missing path before printing its table
-        else:
-            stdout.append(result.stdout)
-            stderr.append(result.stderr)
-        status = result.exit_status
-    return CommandResult("".join(stdout), "".join(stderr), status)
+        plan.append((_split_status(text, mark), merged))
+    return tuple(plan)
+
+
+@lru_cache(maxsize=1024)
+def _argv(line: str) -> tuple[str, ...] | None:
+    """``line`` split as ``sh`` would (None: an unterminated quote)."""
+    try:
+        return tuple(shlex.split(line))
+    except ValueError:
+        return None
 
 
 def _quoting(line: str) -> list[int] | None:
@@ -161,17 +188,18 @@ def _quoting(line: str) -> list[int] | None:
     return None if state != _UNQUOTED else marks
 
 
-def _expand_status(text: str, marks: list[int], status: int) -> str:
-    """``$?`` (unquoted or in double quotes) becomes ``status``; single-quoted or escaped, it stays."""
-    out, i = [], 0
+def _split_status(text: str, marks: list[int]) -> tuple[str, ...]:
+    """``text`` split at each ``$?`` the shell expands (unquoted or in double quotes; single-quoted
+    or escaped, it stays): joining the pieces with the status expands them."""
+    pieces, start, i = [], 0, 0
     while i < len(text):
-        if (text.startswith("$?", i) and marks[i] in (_UNQUOTED, _DOUBLE) and marks[i + 1] == marks[i]):
-            out.append(str(status))
-            i += 2
+        if text.startswith("$?", i) and marks[i] in (_UNQUOTED, _DOUBLE) and marks[i + 1] == marks[i]:
+            pieces.append(text[start:i])
+            start = i = i + 2
         else:
-            out.append(text[i])
             i += 1
-    return "".join(out)
+    pieces.append(text[start:])
+    return tuple(pieces)
 
 
 def _merge_redirect(text: str, marks: list[int]) -> tuple[str, list[int], bool]:
@@ -186,7 +214,7 @@ def _merge_redirect(text: str, marks: list[int]) -> tuple[str, list[int], bool]:
 # --- df (GNU coreutils) --------------------------------------------------------------------
 
 
-def _df(args: list[str], disks: dict[str, int]) -> CommandResult | None:
+def _df(args: tuple[str, ...], disks: dict[str, int]) -> CommandResult | None:
     posix, paths, options_done = False, [], False
     for arg in args:
         if options_done or not arg.startswith("-") or arg == "-":
@@ -248,7 +276,7 @@ def _align(rows: list[list[str]]) -> str:
 # --- docker (Docker CLI) -------------------------------------------------------------------
 
 
-def _docker(args: list[str], state: HostState, host_id: str, now: float) -> CommandResult | None:
+def _docker(args: tuple[str, ...], state: HostState, host_id: str, now: float) -> CommandResult | None:
     if not args or args[0] not in ("info", "ps"):
         return None
     flags, fmt = _docker_flags(args[1:])
@@ -268,7 +296,7 @@ def _docker(args: list[str], state: HostState, host_id: str, now: float) -> Comm
     return CommandResult(stdout="".join(lines))
 
 
-def _docker_flags(args: list[str]) -> tuple[set[str] | None, str | None]:
+def _docker_flags(args: tuple[str, ...]) -> tuple[set[str] | None, str | None]:
     """(boolean flags, --format value); (None, None) for anything the sandbox does not model."""
     flags, fmt, rest = set(), None, list(args)
     while rest:

@@ -330,7 +330,7 @@ class SshFleet:
                 server_host_keys=[key], server_version=self.server_version,
                 server_factory=lambda: _HostServer(host, self._authorized),
                 process_factory=lambda process: _answer(host, process),
-                encoding="utf-8")
+                encoding="utf-8", gss_host=None)
         except OSError as exc:
             raise OSError(exc.errno, f"SSH fleet host {host.address}:{host.port} cannot listen: {exc.strerror}") from exc
 
