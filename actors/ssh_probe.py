@@ -284,20 +284,20 @@ class SshProbe:
 
     async def _run(self, conn: asyncssh.SSHClientConnection, command: str, timeout: float) -> Output:
         """Run ``command``; on a timeout or beyond the cap, what was read so far (complete lines count)."""
-        config = self.config
-        channel, session = await conn.create_session(
-            lambda: _Collector(config.max_stdout_bytes, config.max_stderr_bytes), command, env=COMMAND_ENV,
-            encoding=None)
-        channel.write_eof()  # nothing on stdin
+        collector = _Collector(self.config.max_stdout_bytes, self.config.max_stderr_bytes)
+        channel = None
         try:
-            async with asyncio.timeout(timeout):
-                await session.done
+            async with asyncio.timeout(timeout):  # a channel the server never confirms is a timeout too
+                channel, _ = await conn.create_session(lambda: collector, command, env=COMMAND_ENV, encoding=None)
+                channel.write_eof()  # nothing on stdin
+                await collector.done
         except TimeoutError:
-            channel.close()
-            return _output(session.stdout, session.stderr, None, timed_out=True)
-        if session.too_large:
-            return _output(session.stdout, session.stderr, None, too_large=True)
-        return _output(session.stdout, session.stderr, channel.get_exit_status())
+            if channel is not None:
+                channel.close()
+            return _output(collector.stdout, collector.stderr, None, timed_out=True)
+        if collector.too_large:
+            return _output(collector.stdout, collector.stderr, None, too_large=True)
+        return _output(collector.stdout, collector.stderr, channel.get_exit_status())
 
     def _result(self, target: CheckTarget, connected: bool, findings: list[Finding],
                 outputs: dict[str, Output]) -> ProbeResult:
