@@ -2,7 +2,7 @@
 
 import sys
 
-from .worker import run_worker
+from actors.runtime.worker import run_worker
 
 if __name__ == "__main__":
     sys.exit(run_worker())

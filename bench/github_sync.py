@@ -32,11 +32,11 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.github import GitHubClient, GitHubSettings, set_github_client  # noqa: E402
-from actors.lock import TaskLock  # noqa: E402
-from actors.platform_api import PlatformClient, set_platform_client  # noqa: E402
-from actors.run import TaskRun  # noqa: E402
-from actors.tasks.github_sync import desired_fields, desired_status, run_github_sync  # noqa: E402
+from actors.adapters.github.client import GitHubClient, GitHubSettings, set_github_client  # noqa: E402
+from actors.runtime.lock import TaskLock  # noqa: E402
+from actors.adapters.platform.client import PlatformClient, set_platform_client  # noqa: E402
+from actors.runtime.run import TaskRun  # noqa: E402
+from actors.tasks.github_sync.task import desired_fields, desired_status, run_github_sync  # noqa: E402
 from contracts import Keys, TaskName, Tick, TickReason  # noqa: E402
 from contracts.github import MinimalRepository  # noqa: E402
 from contracts.platform import Project, ProjectCreate, ProjectUpdate  # noqa: E402

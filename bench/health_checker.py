@@ -48,8 +48,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.ssh_probe import DOCKER_INFO_COMMAND, DOCKER_PS_COMMAND, df_command, health_script  # noqa: E402
-from actors.tasks.health_checker import slot_stats  # noqa: E402
+from actors.adapters.ssh.probe import DOCKER_INFO_COMMAND, DOCKER_PS_COMMAND, df_command, health_script  # noqa: E402
+from actors.tasks.health_checker.task import slot_stats  # noqa: E402
 from contracts import RUNS_STREAM, RunRecord, TaskName, Tick, TickReason  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
@@ -218,7 +218,7 @@ def bare_client(fleet_dir: Path, count: int, concurrency: int, repeat: int) -> N
 
     import asyncssh
 
-    from actors.ssh_probe import CIPHER_PREFERENCE, COMMAND_ENV, KEX_PREFERENCE
+    from actors.adapters.ssh.probe import CIPHER_PREFERENCE, COMMAND_ENV, KEX_PREFERENCE
 
     known_hosts = asyncssh.read_known_hosts(str(fleet_dir / "known_hosts"))
     key = asyncssh.read_private_key(fleet_dir / "id_ed25519")

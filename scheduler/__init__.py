@@ -1,4 +1,5 @@
-"""The shared runtime of the ticker and the workers (settings, logging, Redis), and the CLI.
+"""The shared runtime of the ticker and the workers: settings, logs, the Redis connection,
+signals, the embedded Redis, the errors every layer raises. It imports only ``contracts``.
 
-Importing this package imports no actor: the ticker stays light.
+``scheduler.cli`` (the command line) is the top layer and lives here only for its name.
 """

@@ -16,8 +16,8 @@ from pathlib import Path
 import dramatiq
 import redis
 
-from actors.broker import build_broker
-from actors.spec import TaskSpec
+from actors.runtime.broker import build_broker
+from actors.runtime.spec import TaskSpec
 from contracts import RUNS_STREAM, TICKS_STREAM, RunRecord, TaskName, Tick, TickReason
 from scheduler.settings import Settings
 from ticker.emit import TickEmitter

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from contracts import TaskName
 
-from ..spec import TaskSpec
-from .github_sync import SPEC as GITHUB_SYNC
-from .health_checker import SPEC as HEALTH_CHECKER
+from actors.runtime.spec import TaskSpec
+from actors.tasks.github_sync.task import SPEC as GITHUB_SYNC
+from actors.tasks.health_checker.task import SPEC as HEALTH_CHECKER
 
 TASKS: dict[TaskName, TaskSpec] = {
     TaskName.GITHUB_SYNC: GITHUB_SYNC,

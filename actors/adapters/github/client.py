@@ -1,0 +1,405 @@
+"""The GitHub adapter: an organisation's repositories, read at (nearly) no rate-limit cost.
+
+- ``GET /orgs/{org}/repos?per_page=100&sort=created&direction=asc``, following ``Link: rel="next"``
+  (absolute URLs; one pointing at another origin is refused, it would receive our token). Oldest
+  first, so a new repository lands on the last page and leaves the others' bodies, and ETags, alone.
+- Conditional requests: every page answered 200 is stored in Redis (``Keys.github_page``) as one
+  JSON value holding its ``ETag`` (sent back verbatim as ``If-None-Match``), its ``next`` link and
+  its parsed items. A 304 costs no rate-limit point and the page's repositories come from that
+  record, so an unchanged organisation is listed completely for 0 points. One value per page keeps
+  ETag and items consistent; a record that cannot be read is ignored (the request goes out
+  unconditionally). A 304 whose answer carries no ``Link`` header takes ``next`` from the record;
+  if that says "last page" but the page was full, the following page is asked for anyway.
+- Rate limits: ``X-RateLimit-Remaining/Reset`` are tracked; when ``remaining`` falls to the
+  reserve (``GITHUB_RATE_LIMIT_RESERVE``, left for other users of the credential) the walk stops
+  before the budget is gone. A primary limit (403/429 with ``Remaining: 0``) or a secondary one
+  (403/429 with ``Retry-After`` or GitHub's "secondary rate limit" message; at least 60 s when it
+  says no time) is waited out in the run if it is short (``GITHUB_MAX_WAIT_S``); otherwise the walk
+  stops and the wait is remembered in Redis (``Keys.github_rate``), so no request is sent until it
+  has passed. A stopped walk is an incomplete listing, never an error.
+- 5xx, network errors and undecodable bodies are retried a few times, then ``GitHubUnavailable``
+  (a ``TransientError``: the worker retries the run). Any other refusal is ``GitHubAPIError``.
+- Items are validated one by one (``MinimalRepository``); a malformed one is logged (page, index,
+  repository id if readable), counted and skipped, and the listing is then not ``complete``: a
+  repository we could not read must never be taken for one that is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import httpx
+import redis
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.github import BasicError, MinimalRepository, RateLimitHeaders
+from scheduler.logs import get_logger, register_secrets
+
+from scheduler.errors import TransientError
+from actors.adapters.github.auth import GITHUB_HEADERS, AppAuth, Auth, GitHubAuthError, TokenAuth
+from actors.adapters.github.state import ListingState, PageRecord
+
+log = get_logger(__name__)
+
+#: GitHub's advice when a secondary limit names no time: wait at least a minute
+SECONDARY_DEFAULT_WAIT_S = 60
+#: the fields of a repository a page record keeps (what the reconciler reads)
+KEPT_FIELDS = {"id", "name", "full_name", "owner", "private", "html_url", "description", "default_branch",
+               "visibility", "archived", "disabled", "pushed_at"}
+MAX_PAGES = 1000
+
+
+class GitHubError(Exception):
+    """Anything this adapter raises about GitHub."""
+
+
+class GitHubAPIError(GitHubError):
+    """GitHub refused the request (401, a 403 that is no rate limit, 404 ...): not retried."""
+
+    def __init__(self, status: int, url: str, message: str):
+        self.status, self.url, self.message = status, url, message
+        super().__init__(f"GitHub answered {status} to GET {url}: {message}")
+
+
+class GitHubResponseError(GitHubError):
+    """An answer that is not what GitHub documents (not a list, a Link to another origin)."""
+
+
+class GitHubUnavailable(GitHubError, TransientError):
+    """5xx, network errors or unreadable bodies on every attempt."""
+
+
+class GitHubSettings(BaseSettings):
+    """``GITHUB_*`` environment. Auth: ``GITHUB_APP_ID`` (+ its key, and optionally the
+    installation id, else looked up on the org) makes it a GitHub App, else ``GITHUB_TOKEN``."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    github_api_url: str = "https://api.github.com"
+    github_org: str = Field(min_length=1)
+    github_token: SecretStr | None = None
+    github_app_id: int | None = None
+    github_app_installation_id: int | None = None
+    github_app_private_key: SecretStr | None = None
+    github_app_private_key_path: Path | None = None
+    #: complete listings in a row without a repository before its project is marked missing
+    github_missing_after: int = Field(default=3, ge=1)
+    github_per_page: int = Field(default=100, ge=1, le=100)
+    #: stop listing when this few rate-limit points remain (left for other users of the credential)
+    github_rate_limit_reserve: int = Field(default=100, ge=0)
+    #: the longest rate-limit wait sat out inside a run; longer ones stop the walk
+    github_max_wait_s: float = Field(default=30.0, ge=0)
+    github_timeout_s: float = Field(default=15.0, gt=0)
+    github_max_attempts: int = Field(default=3, ge=1)
+
+    def auth(self, clock: Callable[[], float] = time.time) -> Auth:
+        if self.github_app_id is not None:
+            key: SecretStr | bytes | None = self.github_app_private_key
+            if key is None and self.github_app_private_key_path is not None:
+                try:
+                    key = SecretStr(self.github_app_private_key_path.read_text())
+                except OSError as exc:
+                    raise GitHubAuthError(f"GITHUB_APP_PRIVATE_KEY_PATH is not readable: {exc.strerror}") from None
+            if key is None:
+                raise GitHubAuthError("GITHUB_APP_ID is set: set GITHUB_APP_PRIVATE_KEY or _PATH too")
+            # Without an installation id, the app looks up its installation on GITHUB_ORG.
+            return AppAuth(self.github_app_id, self.github_app_installation_id, key, org=self.github_org, clock=clock)
+        if self.github_token is None:
+            raise GitHubAuthError("GitHub not configured: set GITHUB_TOKEN, or GITHUB_APP_ID with its key")
+        return TokenAuth(self.github_token)
+
+
+# --------------------------------------------------------------------------- the listing
+
+
+@dataclass(frozen=True)
+class RepoListing:
+    repos: tuple[MinimalRepository, ...]
+    pages: int = 0  # pages read, answered 200 or 304
+    not_modified: int = 0  # of which 304
+    points: int = 0  # primary rate-limit points spent (answers other than 304)
+    requests: int = 0
+    skipped_items: int = 0
+    #: why the walk ended early: "rate_limit_reserve" | "primary_rate_limit" | "secondary_rate_limit"
+    #: | "rate_limit_backoff" (still waiting out an earlier limit) | "page_limit"; None: it did not
+    stopped: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Every page read and every item understood: a repository not in it is not in the org."""
+        return self.stopped is None and self.skipped_items == 0
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+@dataclass
+class _Walk:
+    """The running tally of one listing."""
+
+    remaining: float | None = None
+    reset: float = 0
+    pages: int = 0
+    not_modified: int = 0
+    points: int = 0
+    requests: int = 0
+    skipped: int = 0
+
+    def saw(self, response: httpx.Response) -> None:
+        limits = RateLimitHeaders.from_headers(response.headers)
+        if limits.remaining is not None:
+            self.remaining, self.reset = limits.remaining, limits.reset or 0
+
+    def result(self, repos: dict[int, MinimalRepository], stopped: str | None) -> RepoListing:
+        return RepoListing(tuple(repos.values()), self.pages, self.not_modified, self.points, self.requests,
+                           self.skipped, stopped)
+
+
+def _following_page(url: str) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query["page"] = str(int(query.get("page", "1")) + 1)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def parse_items(data: list, url: str) -> tuple[list[MinimalRepository], int]:
+    """The valid repositories of a page and how many items were skipped as malformed."""
+    repos, skipped = [], 0
+    for index, raw in enumerate(data):
+        try:
+            repos.append(MinimalRepository.model_validate(raw))
+        except ValidationError as exc:
+            skipped += 1
+            ident = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), int) else None
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<item>'}: {e['msg']}"
+                                 for e in exc.errors(include_url=False, include_input=False))
+            log.warning("github.item_skipped", page=url, index=index, repo_id=ident, error=problems[:500])
+    return repos, skipped
+
+
+class GitHubClient:
+    """Async GitHub client for one organisation. One per process (``get_github_client``)."""
+
+    def __init__(self, settings: GitHubSettings, *, auth: Auth | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep):
+        self.settings, self.org = settings, settings.github_org
+        self.base_url = settings.github_api_url.rstrip("/")
+        self.auth = auth or settings.auth(clock)
+        register_secrets([settings.github_token, settings.github_app_private_key])
+        self.clock, self.sleep, self._transport = clock, sleep, transport
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary())
+
+    def __repr__(self) -> str:
+        return f"GitHubClient({self.base_url!r}, org={self.org!r}, auth={self.auth.kind})"
+
+    def _pool(self) -> httpx.AsyncClient:
+        """One connection pool per event loop (a pool cannot outlive the loop it was made on)."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None or pool.is_closed:
+            timeout = httpx.Timeout(self.settings.github_timeout_s, connect=min(self.settings.github_timeout_s, 5))
+            pool = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=self._transport,
+                                     headers=GITHUB_HEADERS, follow_redirects=True)
+            self._pools[loop] = pool
+        return pool
+
+    async def aclose(self) -> None:
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.aclose()
+
+    def first_page_url(self) -> str:
+        query = urlencode({"per_page": self.settings.github_per_page, "sort": "created", "direction": "asc"})
+        return f"{self.base_url}/orgs/{quote(self.org, safe='')}/repos?{query}"
+
+    async def list_org_repos(self, client: redis.Redis) -> RepoListing:
+        """Every repository of the organisation, page by page, conditionally."""
+        state = ListingState(client, self.org)
+        budget = state.budget()
+        if budget.get("blocked_until", 0) > self.clock():
+            log.warning("github.waiting_out_rate_limit", org=self.org, until=budget["blocked_until"])
+            return RepoListing((), stopped="rate_limit_backoff")
+        walk = _Walk(budget.get("remaining"), budget.get("reset", 0))
+        repos: dict[int, MinimalRepository] = {}
+        url: str | None = self.first_page_url()
+        visited: set[str] = set()
+        try:
+            while url is not None:
+                if url in visited:
+                    raise GitHubResponseError(f"the Link header leads back to {url}")
+                if len(visited) >= MAX_PAGES:
+                    raise _Stop("page_limit")
+                if walk.remaining is not None and walk.remaining <= self.settings.github_rate_limit_reserve \
+                        and walk.reset > self.clock():
+                    raise _Stop("rate_limit_reserve")
+                visited.add(url)
+                items, url = await self._page(url, state, walk)
+                for repo in items:
+                    repos.setdefault(repo.id, repo)  # a repo shifted onto the next page while we walked
+                if url is not None:
+                    self._check_origin(url)
+        except _Stop as stop:
+            log.warning("github.listing_stopped", org=self.org, reason=stop.reason, pages=walk.pages,
+                        remaining=walk.remaining)
+            return walk.result(repos, stop.reason)
+        finally:
+            state.save_budget(remaining=walk.remaining, reset=walk.reset)
+        return walk.result(repos, None)
+
+    async def _page(self, url: str, state: ListingState, walk: _Walk) -> tuple[list[MinimalRepository], str | None]:
+        """One page's repositories and the next page's URL, from GitHub or, on a 304, from its record."""
+        record, cached = state.page(url), None
+        if record is not None:
+            try:
+                cached = [MinimalRepository.model_validate(item) for item in record.items]
+            except ValidationError:  # e.g. written by another version: ask unconditionally
+                log.warning("github.page_record_unreadable", url=url)
+                record = None
+        response, data = await self._get(url, record.etag if record else None, state, walk)
+        walk.saw(response)
+        walk.pages += 1
+        if response.status_code == 304 and record is not None:
+            walk.not_modified += 1
+            walk.skipped += record.skipped
+            state.touch_page(url)
+            if "link" in response.headers:
+                next_url = response.links.get("next", {}).get("url")
+            else:  # GitHub need not repeat the Link header on a 304: take it from the record ...
+                next_url = record.next_url
+                if next_url is None and record.count >= self.settings.github_per_page:
+                    next_url = _following_page(url)  # ... and a full last page may have a successor now
+            return cached or [], next_url
+        if not isinstance(data, list):
+            raise GitHubResponseError(f"GET {url} answered a JSON {type(data).__name__}, not a list")
+        parsed, skipped = parse_items(data, url)
+        walk.skipped += skipped
+        next_url = response.links.get("next", {}).get("url")
+        kept = [repo.model_dump(mode="json", include=KEPT_FIELDS) for repo in parsed]
+        if etag := response.headers.get("etag"):
+            state.save_page(url, PageRecord(etag, next_url, kept, skipped, len(data)))
+        # the same narrowed repositories whether a page answered 200 or 304
+        return [MinimalRepository.model_validate(item) for item in kept], next_url
+
+    def _check_origin(self, url: str) -> None:
+        ours, theirs = urlsplit(self.base_url), urlsplit(url)
+        if (ours.scheme, ours.netloc) != (theirs.scheme, theirs.netloc):
+            raise GitHubResponseError(f"the Link header points at another origin ({theirs.scheme}://{theirs.netloc})")
+
+    async def _get(self, url: str, etag: str | None, state: ListingState, walk: _Walk) -> tuple[httpx.Response, Any]:
+        """(response, decoded JSON or None for a 304), after retries and short rate-limit waits."""
+        failures = waits = 0
+        reauthorised = False
+        while True:
+            headers = {"Authorization": await self.auth.authorization(self._pool())}
+            if etag:
+                headers["If-None-Match"] = etag
+            try:
+                response = await self._pool().get(url, headers=headers)
+            except httpx.TransportError as exc:
+                problem = type(exc).__name__
+            else:
+                walk.requests += 1
+                status = response.status_code
+                if status == 304 and etag:
+                    return response, None
+                if status == 200:
+                    walk.points += 1
+                    try:
+                        return response, response.json()
+                    except ValueError:
+                        problem = "undecodable body"
+                elif status >= 500 or status == 304:
+                    problem = f"HTTP {status}"
+                elif status == 401 and not reauthorised and self.auth.invalidate():
+                    reauthorised = True
+                    continue
+                elif status in (403, 429) and (limit := self._limit_wait(response)) is not None:
+                    kind, seconds = limit
+                    if seconds <= self.settings.github_max_wait_s and waits < 3:
+                        waits += 1
+                        log.warning("github.rate_limited_waiting", kind=kind, wait_s=seconds, url=url)
+                        await self.sleep(seconds)
+                        continue
+                    walk.saw(response)
+                    state.save_budget(blocked_until=self.clock() + seconds)
+                    raise _Stop(f"{kind}_rate_limit")
+                else:
+                    raise GitHubAPIError(status, url, _message(response))
+            failures += 1
+            if failures >= self.settings.github_max_attempts:
+                raise GitHubUnavailable(f"GitHub unavailable: GET {url} failed {failures} time(s); last: {problem}")
+            delay = min(8.0, 0.5 * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+            log.warning("github.retrying", url=url, attempt=failures, error=problem, delay_s=round(delay, 2))
+            await self.sleep(delay)
+
+    def _limit_wait(self, response: httpx.Response) -> tuple[str, float] | None:
+        """("primary" | "secondary", seconds to wait) if the refusal is a rate limit, else None."""
+        limits = RateLimitHeaders.from_headers(response.headers)
+        secondary = _error(response).is_secondary_rate_limit
+        if limits.retry_after is not None:
+            return ("secondary" if secondary or limits.remaining != 0 else "primary"), float(limits.retry_after)
+        if limits.remaining == 0 and not secondary:
+            return "primary", max(1.0, (limits.reset or 0) - self.clock() + 1)
+        if secondary or response.status_code == 429:
+            return "secondary", float(SECONDARY_DEFAULT_WAIT_S)
+        return None
+
+
+def _error(response: httpx.Response) -> BasicError:
+    try:
+        return BasicError.model_validate(response.json())
+    except (ValueError, ValidationError):
+        return BasicError(message=response.text[:300])
+
+
+def _message(response: httpx.Response) -> str:
+    return _error(response).message[:300] or response.reason_phrase
+
+
+# --------------------------------------------------------------------------- one per process
+
+_client: GitHubClient | None = None
+_client_lock = threading.Lock()
+
+
+def get_github_client() -> GitHubClient:
+    """The process's client, configured from the environment on first use."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            try:
+                settings = GitHubSettings()
+            except ValidationError as exc:
+                missing = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
+                raise GitHubAuthError(f"GitHub not configured: check {missing}") from None
+            _client = GitHubClient(settings)
+            log.info("github.client", org=_client.org, auth=_client.auth.kind, api=_client.base_url)
+        return _client
+
+
+def set_github_client(client: GitHubClient | None) -> None:
+    """Point the process at another client (a test, the demo); None re-reads the environment."""
+    global _client
+    with _client_lock:
+        _client = client
+
+
+__all__ = [
+    "GitHubAPIError", "GitHubAuthError", "GitHubClient", "GitHubError", "GitHubResponseError", "GitHubSettings",
+    "GitHubUnavailable", "ListingState", "PageRecord", "RepoListing", "get_github_client", "parse_items",
+    "set_github_client",
+]

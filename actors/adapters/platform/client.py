@@ -1,0 +1,411 @@
+"""The platform API client: typed methods over ``contracts.platform``.
+
+- Headers: ``X-Internal-Key`` (a ``SecretStr`` until the moment it goes on the wire; never
+  logged) and ``X-Correlation-ID`` (the run's ``correlation_id`` from structlog's contextvars,
+  else a fresh uuid4 per request; retries of one request keep its id).
+- Retries with exponential backoff and jitter on 5xx, network errors and timeouts only; when
+  they run out, ``PlatformUnavailable`` (a ``TransientError``: the worker retries later).
+  A 4xx is never retried: ``PlatformAPIError`` carries the status and the response body.
+  A body that is not JSON or not the contract's shape is ``PlatformResponseError``.
+- List endpoints validate item by item: a bad item is logged, skipped and counted
+  (``Listing.skipped``); it never fails the whole read.
+- One pooled ``httpx.AsyncClient`` per client; ``get_platform_client()`` gives one client per
+  process. A pool belongs to an event loop, so a client used from a new loop (``asyncio.run``
+  per message) opens a pool for that loop instead of reusing sockets of a dead one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, NamedTuple, TypeVar
+from urllib.parse import quote
+
+import httpx
+import structlog
+from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.platform import (
+    DocumentUpsert,
+    HealthReport,
+    HealthReportResult,
+    Incident,
+    IncidentOpen,
+    IncidentStatus,
+    IncidentType,
+    IncidentUpdate,
+    Project,
+    ProjectCreate,
+    ProjectDocument,
+    ProjectStatus,
+    ProjectSummary,
+    ProjectUpdate,
+    Server,
+    ServerCreate,
+    ServerStatus,
+    ServerUpdate,
+    SummaryUpsert,
+)
+from scheduler.logs import get_logger, register_secrets
+
+from scheduler.errors import TransientError
+
+log = get_logger(__name__)
+T = TypeVar("T", bound=BaseModel)
+
+#: health reports per request; a fleet of 10,000 goes in 10 requests
+HEALTH_BATCH = 1000
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class PlatformError(Exception):
+    """Anything this client raises about the platform API."""
+
+
+class PlatformUnavailable(PlatformError, TransientError):
+    """The API did not answer usefully (5xx, network error, timeout) on any attempt."""
+
+    def __init__(self, method: str, path: str, attempts: int, last_error: str):
+        self.method, self.path, self.attempts, self.last_error = method, path, attempts, last_error
+        super().__init__(f"platform API unavailable: {method} {path} failed {attempts} time(s); last: {last_error}")
+
+
+class PlatformAPIError(PlatformError):
+    """The API refused the request (4xx). Not retried: sending it again would fail again.
+
+    ``attempts > 1`` means an earlier attempt may have reached the server before its answer
+    was lost (e.g. a 409 on a retried create: the record was probably created by that attempt).
+    """
+
+    def __init__(self, status: int, method: str, path: str, body: str, attempts: int = 1):
+        self.status, self.method, self.path, self.body, self.attempts = status, method, path, body, attempts
+        super().__init__(f"platform API answered {status} to {method} {path}: {body[:500]}")
+
+    @property
+    def detail(self) -> Any:
+        """The ``detail`` of a JSON error body, else the body text."""
+        try:
+            body = json.loads(self.body)
+        except ValueError:
+            return self.body
+        return body.get("detail", self.body) if isinstance(body, dict) else self.body
+
+
+class PlatformResponseError(PlatformError):
+    """A 2xx answer whose body is not JSON, or not the shape the contract says."""
+
+    def __init__(self, method: str, path: str, status: int, problem: str):
+        self.method, self.path, self.status, self.problem = method, path, status, problem
+        super().__init__(f"malformed platform API response to {method} {path} ({status}): {problem}")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Listing(Generic[T]):
+    """The valid items of a list answer, and how many were skipped as invalid."""
+
+    items: list[T] = field(default_factory=list)
+    skipped: int = 0
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class OpenedIncident(NamedTuple):
+    incident: Incident
+    created: bool  # False: an active incident of this kind already existed, and this is it
+
+
+def _errors_brief(exc: ValidationError) -> str:
+    # Locations and messages only: input values can be large and are not ours to log.
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
+                     for e in exc.errors(include_url=False, include_input=False))
+
+
+def current_correlation_id() -> str:
+    bound = structlog.contextvars.get_contextvars().get("correlation_id")
+    return str(bound) if bound else str(uuid.uuid4())
+
+
+def _values(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+# --------------------------------------------------------------------------- the client
+
+
+class PlatformClient:
+    """Async client of the platform API. Use one per process (``get_platform_client``)."""
+
+    def __init__(self, base_url: str, api_key: SecretStr, *, timeout: float = 10.0, max_attempts: int = 4,
+                 backoff_base: float = 0.25, backoff_max: float = 8.0,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        register_secrets([api_key])  # belt and braces: scrubbed even if something ever quotes it
+        self.timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
+        self.max_attempts = max_attempts
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self._transport = transport
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary())
+
+    def __repr__(self) -> str:
+        return f"PlatformClient({self.base_url!r})"
+
+    async def __aenter__(self) -> PlatformClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool of the running event loop."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.aclose()
+
+    def _pool(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None or pool.is_closed:
+            pool = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, transport=self._transport)
+            self._pools[loop] = pool
+        return pool
+
+    def backoff(self, attempt: int) -> float:
+        """Delay after failed attempt ``attempt`` (1-based): exponential, capped, half of it jittered."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    async def _request(self, method: str, path: str, *, params: dict | None = None,
+                       body: Any = None) -> httpx.Response:
+        headers = {"X-Internal-Key": self._api_key.get_secret_value(), "X-Correlation-ID": current_correlation_id()}
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        last_error = ""
+        for attempt in range(1, self.max_attempts + 1):
+            started = time.monotonic()
+            try:
+                response = await self._pool().request(method, path, params=params, json=body, headers=headers)
+            except httpx.TransportError as exc:  # connect/read/write errors and timeouts
+                last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            except httpx.DecodingError as exc:  # e.g. a corrupt gzip body: an answer, but unreadable
+                raise PlatformResponseError(method, path, 0, f"undecodable body: {exc}") from None
+            else:
+                log.debug("platform_api.request", method=method, path=path, status=response.status_code,
+                          attempt=attempt, elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+                          correlation_id=headers["X-Correlation-ID"])
+                if response.status_code < 400:
+                    return response
+                if response.status_code < 500:
+                    raise PlatformAPIError(response.status_code, method, path, response.text[:10_000], attempt)
+                last_error = f"HTTP {response.status_code}"
+            if attempt < self.max_attempts:
+                delay = self.backoff(attempt)
+                log.warning("platform_api.retrying", method=method, path=path, attempt=attempt,
+                            max_attempts=self.max_attempts, error=last_error, delay_s=round(delay, 3))
+                await asyncio.sleep(delay)
+        raise PlatformUnavailable(method, path, self.max_attempts, last_error)
+
+    @staticmethod
+    def _body(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            request = response.request
+            raise PlatformResponseError(request.method, request.url.path, response.status_code,
+                                        "body is not JSON") from None
+
+    def _one(self, response: httpx.Response, model: type[T]) -> T:
+        try:
+            return model.model_validate(self._body(response))
+        except ValidationError as exc:
+            request = response.request
+            raise PlatformResponseError(request.method, request.url.path, response.status_code,
+                                        f"not a {model.__name__}: {_errors_brief(exc)}") from None
+
+    def _many(self, response: httpx.Response, model: type[T]) -> Listing[T]:
+        data = self._body(response)
+        if not isinstance(data, list):
+            raise PlatformResponseError(response.request.method, response.request.url.path,
+                                        response.status_code, "expected a JSON array")
+        items: list[T] = []
+        skipped = 0
+        for index, raw in enumerate(data):
+            try:
+                items.append(model.model_validate(raw))
+            except ValidationError as exc:
+                skipped += 1
+                ident = raw.get("handle", raw.get("id", raw.get("path"))) if isinstance(raw, dict) else None
+                log.warning("platform_api.item_skipped", resource=model.__name__, path=response.request.url.path,
+                            index=index, item=ident, error=_errors_brief(exc))
+        return Listing(items, skipped)
+
+    # ---------------------------------------------------------------- projects
+
+    async def list_projects(self, status: ProjectStatus | Iterable[ProjectStatus] | None = None) -> Listing[Project]:
+        return self._many(await self._request("GET", "/api/projects", params={"status": _values(status)}), Project)
+
+    async def get_project(self, project_id: int) -> Project:
+        return self._one(await self._request("GET", f"/api/projects/{int(project_id)}"), Project)
+
+    async def create_project(self, project: ProjectCreate) -> Project:
+        return self._one(await self._request("POST", "/api/projects", body=project.model_dump(mode="json")), Project)
+
+    async def update_project(self, project_id: int, changes: ProjectUpdate) -> Project:
+        response = await self._request("PATCH", f"/api/projects/{int(project_id)}", body=changes.changes())
+        return self._one(response, Project)
+
+    # ---------------------------------------------------------------- servers
+
+    async def list_servers(self, statuses: ServerStatus | Iterable[ServerStatus] | None = None,
+                           is_managed: bool | None = None) -> Listing[Server]:
+        params = {"status": _values(statuses), "is_managed": is_managed}
+        return self._many(await self._request("GET", "/api/servers", params=params), Server)
+
+    async def get_server(self, handle: str) -> Server:
+        return self._one(await self._request("GET", f"/api/servers/{quote(handle, safe='')}"), Server)
+
+    async def create_server(self, server: ServerCreate) -> Server:
+        return self._one(await self._request("POST", "/api/servers", body=server.model_dump(mode="json")), Server)
+
+    async def update_server(self, handle: str, changes: ServerUpdate) -> Server:
+        response = await self._request("PATCH", f"/api/servers/{quote(handle, safe='')}", body=changes.changes())
+        return self._one(response, Server)
+
+    async def report_health(self, reports: Sequence[HealthReport]) -> HealthReportResult:
+        """Send health reports in batches (each applied in one transaction); the summed result."""
+        total = HealthReportResult(received=0, updated=0, stale=0)
+        for start in range(0, len(reports), HEALTH_BATCH):
+            batch = [r.model_dump(mode="json") for r in reports[start:start + HEALTH_BATCH]]
+            result = self._one(await self._request("POST", "/api/servers/health-reports", body=batch),
+                               HealthReportResult)
+            total = HealthReportResult(received=total.received + result.received,
+                                       updated=total.updated + result.updated, stale=total.stale + result.stale,
+                                       unknown_handles=total.unknown_handles + result.unknown_handles)
+        return total
+
+    # ---------------------------------------------------------------- incidents
+
+    async def list_incidents(self, status: IncidentStatus | Iterable[IncidentStatus] | None = None, *,
+                             server_handle: str | None = None,
+                             incident_type: IncidentType | None = None) -> Listing[Incident]:
+        params = {"status": _values(status), "server_handle": server_handle, "incident_type": incident_type}
+        return self._many(await self._request("GET", "/api/incidents", params=params), Incident)
+
+    async def open_incident(self, incident: IncidentOpen) -> OpenedIncident:
+        """Idempotent: answers the active incident of this (server, type) if there is one."""
+        response = await self._request("POST", "/api/incidents", body=incident.model_dump(mode="json"))
+        return OpenedIncident(self._one(response, Incident), created=response.status_code == 201)
+
+    async def update_incident(self, incident_id: int, changes: IncidentUpdate) -> Incident:
+        response = await self._request("PATCH", f"/api/incidents/{int(incident_id)}", body=changes.changes())
+        return self._one(response, Incident)
+
+    async def resolve_incident(self, incident_id: int, *, details: dict[str, Any] | None = None) -> Incident:
+        changes = IncidentUpdate(status=IncidentStatus.RESOLVED)
+        if details is not None:
+            changes = IncidentUpdate(status=IncidentStatus.RESOLVED, details=details)
+        return await self.update_incident(incident_id, changes)
+
+    # ---------------------------------------------------------------- RAG store
+
+    async def list_documents(self, project_id: int, *, include_chunks: bool = False) -> Listing[ProjectDocument]:
+        response = await self._request("GET", f"/api/projects/{int(project_id)}/documents",
+                                       params={"include_chunks": include_chunks or None})
+        return self._many(response, ProjectDocument)
+
+    async def put_document(self, project_id: int, document: DocumentUpsert) -> ProjectDocument:
+        response = await self._request("PUT", f"/api/projects/{int(project_id)}/documents",
+                                       body=document.model_dump(mode="json"))
+        return self._one(response, ProjectDocument)
+
+    async def delete_document(self, project_id: int, path: str) -> None:
+        await self._request("DELETE", f"/api/projects/{int(project_id)}/documents", params={"path": path})
+
+    async def get_summary(self, project_id: int) -> ProjectSummary | None:
+        """The project's summary, or None if it has none yet (an unknown project is a 404)."""
+        response = await self._request("GET", f"/api/projects/{int(project_id)}/summary")
+        return None if self._body(response) is None else self._one(response, ProjectSummary)
+
+    async def put_summary(self, project_id: int, summary: SummaryUpsert) -> ProjectSummary:
+        response = await self._request("PUT", f"/api/projects/{int(project_id)}/summary",
+                                       body=summary.model_dump(mode="json"))
+        return self._one(response, ProjectSummary)
+
+
+# --------------------------------------------------------------------------- one per process
+
+
+class PlatformSettings(BaseSettings):
+    """``API_BASE_URL`` and ``INTERNAL_API_KEY`` (required); timeout and attempts optional."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    api_base_url: str
+    internal_api_key: SecretStr
+    platform_timeout_s: float = 10.0
+    platform_max_attempts: int = 4
+
+
+_client: PlatformClient | None = None
+_client_lock = threading.Lock()
+
+
+def get_platform_client() -> PlatformClient:
+    """The process's client, configured from the environment on first use."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            try:
+                settings = PlatformSettings()
+            except ValidationError as exc:
+                # Name the missing variables only: pydantic would quote the input, key included.
+                missing = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
+                raise RuntimeError(f"platform API not configured: check {missing}") from None
+            _client = PlatformClient(settings.api_base_url, settings.internal_api_key,
+                                     timeout=settings.platform_timeout_s,
+                                     max_attempts=settings.platform_max_attempts)
+        return _client
+
+
+def set_platform_client(client: PlatformClient | None) -> None:
+    """Point the process at another client (the demo's sandbox, a test); None re-reads the env."""
+    global _client
+    with _client_lock:
+        _client = client
+
+
+__all__ = [
+    "HEALTH_BATCH",
+    "Listing",
+    "OpenedIncident",
+    "PlatformAPIError",
+    "PlatformClient",
+    "PlatformError",
+    "PlatformResponseError",
+    "PlatformSettings",
+    "PlatformUnavailable",
+    "current_correlation_id",
+    "get_platform_client",
+    "set_platform_client",
+]

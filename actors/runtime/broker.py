@@ -1,0 +1,123 @@
+"""The Redis broker, its middleware, and one actor per task."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Iterable
+
+import dramatiq
+import httpx
+import redis
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import (
+    AsyncIO,
+    CurrentMessage,
+    Retries,
+    Shutdown,
+    ShutdownNotifications,
+    TimeLimit,
+)
+
+from contracts import queue_name
+from scheduler.settings import Settings
+
+from scheduler.errors import TransientError
+from actors.runtime.middleware import AdmissionUnavailable, RunRecording, TaskLocking, TickAdmission
+from actors.runtime.run import current_run
+from actors.runtime.spec import PartSpec, TaskSpec, part_actor_name, part_queue_name
+
+#: what is worth another attempt; anything else (a validation error, a lost lock, a bug) is not
+TRANSIENT = (
+    TransientError, AdmissionUnavailable, Shutdown, redis.ConnectionError, redis.TimeoutError,
+    httpx.TransportError, ConnectionError, TimeoutError, asyncio.TimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT)
+
+
+def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Settings) -> RedisBroker:
+    """A broker on ``client`` with our middleware and an actor for each task spec."""
+    broker = RedisBroker(client=client, middleware=[])
+    for middleware in (
+        AsyncIO(),
+        CurrentMessage(),
+        RunRecording(client),
+        TickAdmission(client),
+        TaskLocking(client, ttl_ms=settings.lock_ttl_ms),
+        # Interrupts (time limit, shutdown) are armed after our before-hooks and disarmed
+        # before our after-hooks, so the lock and the run record are never cut halfway.
+        TimeLimit(),
+        ShutdownNotifications(notify_shutdown=True),
+        Retries(
+            max_retries=settings.retry_max,
+            min_backoff=settings.retry_min_backoff_ms,
+            max_backoff=settings.retry_max_backoff_ms,
+            retry_when=_retry_when(settings.retry_max),
+        ),
+    ):
+        broker.add_middleware(middleware)
+    for spec in tasks:
+        declare_task(broker, spec)
+    return broker
+
+
+def _retry_when(default_max: int):
+    def retry_when(retries: int, exc: BaseException) -> bool:
+        message = CurrentMessage.get_current_message()
+        limit = default_max
+        if message is not None:
+            limit = message.options.get("max_retries", default_max)
+        return retries < limit and is_transient(exc)
+
+    return retry_when
+
+
+def _call(fn, argument) -> None:
+    """Run a sync body here, or an async one on Dramatiq's event loop thread."""
+    if inspect.iscoroutinefunction(fn):
+        get_event_loop_thread().run_coroutine(fn(argument))
+    else:
+        fn(argument)
+
+
+def declare_task(broker: RedisBroker, spec: TaskSpec) -> dramatiq.Actor:
+    """One actor per task, on the task's own queue. Its body runs the task function with the
+    TaskRun the middleware admitted, then makes the fencing check: a run that lost its
+    lock while it ran fails rather than pass as a success."""
+
+    def run_task(tick_data: dict) -> None:
+        run = current_run()
+        _call(spec.fn, run)
+        run.check_fence()
+
+    run_task.__name__ = spec.task.value
+    for part in spec.parts:
+        declare_part(broker, spec, part)
+    return dramatiq.actor(
+        run_task,
+        broker=broker,
+        actor_name=spec.task.value,
+        queue_name=queue_name(spec.task),
+        time_limit=spec.time_limit_ms,
+        max_retries=spec.max_retries,
+        scheduler_task=True,
+    )
+
+
+def declare_part(broker: RedisBroker, spec: TaskSpec, part: PartSpec) -> dramatiq.Actor:
+    def run_part(payload: dict) -> None:
+        _call(part.fn, payload)
+
+    run_part.__name__ = part_actor_name(spec.task, part.name)
+    return dramatiq.actor(
+        run_part,
+        broker=broker,
+        actor_name=part_actor_name(spec.task, part.name),
+        queue_name=part_queue_name(spec.task),
+        time_limit=part.time_limit_ms,
+        max_retries=part.max_retries,
+    )

@@ -1,0 +1,97 @@
+"""RunRecording: every delivered tick leaves a run record and updates its task's state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import redis
+import structlog
+from dramatiq import Middleware
+from dramatiq.middleware import Shutdown
+
+from contracts import RUNS_STREAM, Keys, RunOutcome, RunRecord
+from contracts.names import RUNS_STREAM_MAXLEN
+from scheduler.logs import get_logger
+
+from actors.runtime.middleware.admission import run_of
+
+log = get_logger("actors.runs")
+
+#: how long a finished slot is remembered (longer than any redelivery delay)
+SLOT_DONE_TTL_S = 7 * 24 * 3600
+
+
+def outcome_of(exception: BaseException | None) -> RunOutcome:
+    if exception is None:
+        return RunOutcome.SUCCEEDED
+    if isinstance(exception, Shutdown):
+        return RunOutcome.ABANDONED
+    return RunOutcome.FAILED
+
+
+def record_run(client: redis.Redis, record: RunRecord, *, slot_done: bool) -> None:
+    """Append the record to ``scheduler:runs`` and fold it into the task's state hash."""
+    state = Keys.state(record.task)
+    pipe = client.pipeline(transaction=True)
+    pipe.xadd(RUNS_STREAM, {"data": record.model_dump_json()}, maxlen=RUNS_STREAM_MAXLEN, approximate=True)
+    pipe.hincrby(state, record.outcome.value, 1)
+    if record.outcome in (RunOutcome.SUCCEEDED, RunOutcome.FAILED, RunOutcome.ABANDONED):
+        pipe.hset(state, "last_run", record.model_dump_json())
+    if record.outcome is RunOutcome.SUCCEEDED:
+        pipe.hset(state, "consecutive_failures", 0)
+    elif record.outcome is RunOutcome.FAILED:
+        pipe.hincrby(state, "consecutive_failures", 1)
+    if slot_done:
+        pipe.set(Keys.slot_done(record.task, record.slot), record.outcome.value, ex=SLOT_DONE_TTL_S)
+    pipe.execute()
+
+
+class RunRecording(Middleware):
+    """Writes a ``RunRecord`` for each delivery: succeeded, failed, abandoned or skipped.
+
+    A slot is marked done once its run succeeded or failed for good (no retry left), so a
+    redelivered tick never runs it again. Place it before Retries on the broker so that
+    Retries' verdict (``message.failed``) is known when the record is written.
+
+    Parameters:
+      client(redis.Redis): where the runs stream and task state live.
+    """
+
+    def __init__(self, client: redis.Redis):
+        self.client = client
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        run = run_of(message)
+        if run is None:
+            return
+        run.outcome = outcome_of(exception)
+        will_retry = exception is not None and not message.failed
+        error = None if exception is None else f"{type(exception).__name__}: {exception}"[:2000]
+        self._write(run, error=error, will_retry=will_retry,
+                    slot_done=run.outcome is RunOutcome.SUCCEEDED or (run.outcome is RunOutcome.FAILED and not will_retry))
+
+    def after_skip_message(self, broker, message):
+        run = run_of(message)
+        if run is None or run.outcome is None:
+            return
+        self._write(run, error=None, will_retry=False, slot_done=False)
+
+    def _write(self, run, *, error: str | None, will_retry: bool, slot_done: bool) -> None:
+        if run.recorded:  # Dramatiq calls after-hooks again if one of them raised
+            return
+        run.recorded = True
+        record = RunRecord(
+            task=run.tick.task, slot=run.tick.slot, reason=run.tick.reason, outcome=run.outcome,
+            started_at=run.started_at, finished_at=datetime.now(UTC), attempt=run.attempt,
+            counters=dict(run.counters), error=error, will_retry=will_retry,
+            worker=run.lock.owner if run.lock else "", fence=run.lock.fence if run.lock else None,
+        )
+        level = "info" if run.outcome is not RunOutcome.FAILED else "error"
+        getattr(log, level)("run " + run.outcome.value, duration_s=round(record.duration_s, 3),
+                            attempt=run.attempt, will_retry=will_retry, counters=record.counters, error=error)
+        try:
+            record_run(self.client, record, slot_done=slot_done)
+        except redis.RedisError as exc:
+            log.error("run record lost: redis unavailable", error=str(exc))
+        finally:
+            structlog.contextvars.unbind_contextvars("task", "slot", "correlation_id")

@@ -1,0 +1,64 @@
+"""``TaskRun``: what a task function is given — its tick, its lock's fence, its counters."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import redis
+
+from contracts import RunOutcome, Tick
+
+from actors.runtime.lock import TaskLock
+
+_current = threading.local()
+
+
+@dataclass
+class TaskRun:
+    tick: Tick
+    client: redis.Redis
+    correlation_id: str
+    attempt: int = 0
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    lock: TaskLock | None = None
+    #: set by the middleware that skips the message, or after the run from its result
+    outcome: RunOutcome | None = None
+    counters: Counter = field(default_factory=Counter)
+    recorded: bool = False
+    broker: Any = None
+
+    def fan_out(self, part: str, payloads: Iterable[dict]) -> int:
+        """Enqueue one message per payload for the task's ``part`` actor; returns how many."""
+        actor = self.broker.get_actor(f"{self.tick.task.value}.{part}")
+        sent = 0
+        for payload in payloads:
+            self.check_fence()  # a run that lost its lock must not fan out more work
+            actor.send_with_options(args=(payload,), correlation_id=self.correlation_id)
+            sent += 1
+        return sent
+
+    def check_fence(self) -> None:
+        """Call before each write: raises LockLost if another run now holds the task's lock."""
+        if self.lock is None:
+            raise RuntimeError("a task run without its lock")
+        self.lock.check()
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n
+
+
+def set_current_run(run: TaskRun | None) -> None:
+    _current.run = run
+
+
+def current_run() -> TaskRun:
+    """The run the middleware admitted for the message this worker thread is processing."""
+    run = getattr(_current, "run", None)
+    if run is None:
+        raise RuntimeError("no task run on this thread: the tick middleware is not installed")
+    return run

@@ -1,0 +1,47 @@
+"""``TaskSpec``: a task function and the options of the actor that runs it.
+
+A task whose work grows with the fleet declares ``parts``: actors of their own, on a queue of
+their own, that the task's run fans out to (``run.fan_out``), so that more workers give
+more throughput. Parts are plain Dramatiq actors: no tick admission, no task lock (each part
+guards what it touches), retries of transient errors only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from contracts import TaskName, queue_name
+
+from actors.runtime.run import TaskRun
+
+#: a task body: ``def f(run)`` or ``async def f(run)``; it counts into ``run.counters``
+TaskFunction = Callable[[TaskRun], Awaitable[None] | None]
+#: a part body: ``def f(payload)`` or ``async def f(payload)``, payload a JSON dict
+PartFunction = Callable[[dict], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    name: str
+    fn: PartFunction
+    time_limit_ms: int = 5 * 60_000
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task: TaskName
+    fn: TaskFunction
+    #: Dramatiq's TimeLimit interrupts a run that exceeds this
+    time_limit_ms: int = 10 * 60_000
+    max_retries: int = 5
+    parts: tuple[PartSpec, ...] = field(default_factory=tuple)
+
+
+def part_actor_name(task: TaskName, part: str) -> str:
+    return f"{task.value}.{part}"
+
+
+def part_queue_name(task: TaskName) -> str:
+    return f"{queue_name(task)}.parts"

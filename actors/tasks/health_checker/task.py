@@ -1,0 +1,310 @@
+"""health_checker: the SSH health of the fleet -> ``Server.health_status``, incidents, recovery requests.
+
+The **tick** (one at a time, under the task lock) lists the monitored servers (managed; status
+ready, in_use or error) and their active incidents through the API, and fans out one ``check``
+message per ``HEALTH_BATCH_SIZE`` servers (``HealthCheckBatch``: the servers, the tick's slot
+and deadline), so more workers check more servers at once.
+
+Each **check** message (a part: no task lock) is a reconciler of its own, read top to bottom:
+- observe: claim each server (``SET NX PX``: a server is never checked twice at once; one
+  claimed elsewhere is skipped), check the claimed ones over SSH (``actors.adapters.ssh.probe``), read
+  their consecutive-failure counts and recovery cooldowns from Redis;
+- plan: ``actors.tasks.health_checker.plan.plan``, a pure function;
+- apply: the counters (first, so a retried message does not count a slot twice), one batched
+  health report, incident opens and resolves, recovery requests on ``provisioner:queue``
+  (``XADD`` of ``data`` = ``ProvisionerMessage`` JSON, together with its cooldown key in one
+  script, so neither is ever written without the other).
+Work that cannot finish before the tick's deadline is cut, counted, and left for the next
+tick. What each slot did is kept for a day in the hash ``Keys.health_slot(slot)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import dramatiq
+import redis
+import structlog
+from pydantic import ValidationError
+
+from contracts import Keys, TaskName
+from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, ProbeResult
+from contracts.names import PROVISIONER_STREAM, PROVISIONER_STREAM_MAXLEN
+from contracts.platform import HealthReport, HealthStatus, Incident, IncidentOpen, IncidentStatus, Server, ServerStatus
+from contracts.provisioner import ProvisionerMessage
+from scheduler.logs import get_logger
+
+from actors.tasks.health_checker.plan import (Memory, OpenIncident, ReportHealth, RequestRecovery, ResolveIncident, ServerPlan,
+                            SetFailures, plan)
+from actors.tasks.health_checker.settings import HealthSettings
+from actors.adapters.platform.client import PlatformAPIError, PlatformClient, get_platform_client
+from actors.runtime.run import TaskRun
+from actors.runtime.spec import PartSpec, TaskSpec
+from actors.adapters.ssh.probe import MIN_BUDGET_S, SshProbe
+
+log = get_logger(__name__)
+
+MONITORED = (ServerStatus.READY, ServerStatus.IN_USE, ServerStatus.ERROR)
+ACTIVE = (IncidentStatus.DETECTED, IncidentStatus.RECOVERING)
+#: 4xx answers that concern one record (gone, clashing, refused): logged and counted, the batch goes on
+PER_RECORD_REFUSALS = {404, 409, 422}
+STATS_TTL_S = 86_400
+CLAIM_MARGIN_MS = 30_000
+INCIDENT_WRITES_AT_ONCE = 8
+
+_RELEASE = """
+local released = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then released = released + redis.call('DEL', key) end
+end
+return released
+"""
+_RECOVER = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[4])
+end
+return false
+"""
+
+
+class _Process:
+    """What a worker process builds once: settings, the probe (key and known_hosts read once)."""
+
+    settings: HealthSettings | None = None
+    probe: SshProbe | None = None
+    redis: redis.Redis | None = None
+
+    def get_settings(self) -> HealthSettings:
+        if self.settings is None:
+            self.settings = HealthSettings()
+        return self.settings
+
+    def get_probe(self) -> SshProbe:
+        if self.probe is None:
+            self.probe = SshProbe(self.get_settings().probe_config())
+        return self.probe
+
+    def get_redis(self) -> redis.Redis:
+        return self.redis if self.redis is not None else dramatiq.get_broker().client
+
+
+_process = _Process()
+
+
+def configure(settings: HealthSettings | None = None, probe: SshProbe | None = None,
+              client: redis.Redis | None = None) -> None:
+    """Set (or with no arguments, forget) the process's settings, probe and Redis: tests, the demo."""
+    _process.settings, _process.probe, _process.redis = settings, probe, client
+
+
+# --------------------------------------------------------------------------- the tick
+
+
+async def run_health_checker(run: TaskRun) -> None:
+    settings = _process.get_settings()
+    settings.probe_config()  # a misconfigured checker fails its tick, loudly, before fanning out
+    platform = get_platform_client()
+    servers = await platform.list_servers(statuses=MONITORED, is_managed=True)
+    incidents = await platform.list_incidents(status=ACTIVE)
+    targets = targets_of(servers, incidents)
+    run.count("servers", len(targets))
+    run.count("skipped_items", servers.skipped + incidents.skipped)
+    size = settings.health_batch_size
+    batches = [HealthCheckBatch(slot=run.tick.slot, deadline=run.tick.deadline, correlation_id=run.correlation_id,
+                                servers=targets[i:i + size]) for i in range(0, len(targets), size)]
+    stats_key = Keys.health_slot(run.tick.slot)
+    pipe = run.client.pipeline(transaction=False)
+    pipe.hset(stats_key, mapping={"servers": len(targets), "batches": len(batches)})
+    pipe.expire(stats_key, STATS_TTL_S)
+    if not servers.skipped:  # forget the counters of servers no longer monitored
+        gone = {h.decode() for h in run.client.hkeys(Keys.HEALTH_FAILURES)} - {t.handle for t in targets}
+        if gone:
+            pipe.hdel(Keys.HEALTH_FAILURES, *gone)
+    run.check_fence()  # a run that lost its lock writes nothing, fans out nothing
+    pipe.execute()
+    sent = await asyncio.to_thread(run.fan_out, "check", (b.model_dump(mode="json") for b in batches))
+    run.count("batches", sent)
+    log.info("health_checker.fanned_out", servers=len(targets), batches=sent, deadline=run.tick.deadline.isoformat())
+
+
+def targets_of(servers: Iterable[Server], incidents: Iterable[Incident]) -> list[CheckTarget]:
+    active: dict[str, dict] = {}
+    for incident in sorted(incidents, key=lambda i: i.id):
+        if incident.server_handle and incident.incident_type in HEALTH_INCIDENTS:
+            active.setdefault(incident.server_handle, {}).setdefault(incident.incident_type, incident.id)
+    return [CheckTarget(handle=s.handle, host=s.host, ssh_port=s.ssh_port, ssh_user=s.ssh_user,
+                        ssh_host_keys=s.ssh_host_keys, health_status=s.health_status,
+                        last_health_check=s.last_health_check, incidents=active.get(s.handle, {}))
+            for s in servers]
+
+
+# --------------------------------------------------------------------------- a batch: observe
+
+
+async def check_batch(payload: dict) -> None:
+    """The ``check`` part: one ``HealthCheckBatch``. An invalid payload is logged and dropped."""
+    try:
+        batch = HealthCheckBatch.model_validate(payload)
+    except ValidationError as exc:
+        log.error("health_checker.invalid_batch_dropped", errors=exc.error_count(),
+                  first=exc.errors(include_input=False, include_url=False)[0]["msg"])
+        return
+    structlog.contextvars.bind_contextvars(task=TaskName.HEALTH_CHECKER.value, slot=batch.slot,
+                                           correlation_id=batch.correlation_id)
+    await BatchCheck(batch, _process.get_redis(), get_platform_client(), _process.get_probe(),
+                     _process.get_settings()).run()
+
+
+class BatchCheck:
+    def __init__(self, batch: HealthCheckBatch, client: redis.Redis, platform: PlatformClient, probe: SshProbe,
+                 settings: HealthSettings):
+        self.batch, self.client, self.platform, self.probe, self.settings = batch, client, platform, probe, settings
+        self.stats: Counter = Counter()
+        self.token = uuid.uuid4().hex
+
+    async def run(self) -> Counter:
+        batch = self.batch
+        remaining = (batch.deadline - datetime.now(UTC)).total_seconds()
+        if remaining < MIN_BUDGET_S:
+            self.stats["cut"] += len(batch.servers)
+            self._record()
+            return self.stats
+        until = time.monotonic() + remaining
+        claimed = self._claim(batch.servers, int(remaining * 1000) + CLAIM_MARGIN_MS)
+        self.stats["claimed_elsewhere"] += len(batch.servers) - len(claimed)
+        try:
+            found = await asyncio.gather(*(self.probe.check(target, until) for target in claimed))
+            results = {r.handle: r for r in found if r is not None}
+            self.stats["cut"] += len(found) - len(results)
+            self.stats["checked"] += len(results)
+            plans = plan(claimed, results, self._memories(list(results)), batch.slot, self.settings.thresholds())
+            await self.apply(plans, results)
+        except BaseException:
+            self.stats = Counter({"batches_failed": 1})  # a retry (or the next tick) checks them again
+            raise
+        finally:
+            self._release(claimed)
+            self._record()
+        return self.stats
+
+    def _claim(self, targets: Sequence[CheckTarget], ttl_ms: int) -> list[CheckTarget]:
+        pipe = self.client.pipeline(transaction=False)
+        for target in targets:
+            pipe.set(Keys.health_claim(target.handle), self.token, nx=True, px=ttl_ms)
+        return [target for target, ok in zip(targets, pipe.execute(), strict=True) if ok]
+
+    def _release(self, targets: Sequence[CheckTarget]) -> None:
+        if targets:
+            try:
+                self.client.eval(_RELEASE, len(targets), *(Keys.health_claim(t.handle) for t in targets), self.token)
+            except redis.RedisError as exc:  # the claims expire by themselves
+                log.warning("health_checker.claim_release_failed", error=str(exc))
+
+    def _memories(self, handles: list[str]) -> dict[str, Memory]:
+        if not handles:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(Keys.HEALTH_FAILURES, handles)
+        for handle in handles:
+            pipe.exists(Keys.health_recovery(handle))
+        failures, *cooling = pipe.execute()
+        return {handle: _memory(raw, bool(hot)) for handle, raw, hot in zip(handles, failures, cooling, strict=True)}
+
+    def _record(self) -> None:
+        key = Keys.health_slot(self.batch.slot)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for name, value in self.stats.items():
+                pipe.hincrby(key, name, value)
+            if "batches_failed" not in self.stats:
+                pipe.hincrby(key, "batches_done", 1)
+            pipe.expire(key, STATS_TTL_S)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("health_checker.stats_not_recorded", error=str(exc))
+        log.info("health_checker.batch_done", servers=len(self.batch.servers), **dict(self.stats))
+
+    # ----------------------------------------------------------------------- apply
+
+    async def apply(self, plans: Sequence[ServerPlan], results: dict[str, ProbeResult]) -> None:
+        for p in plans:
+            self.stats["pending" if p.pending else str(p.status or "stale")] += 1
+        changes = [c for p in plans for c in p.changes]
+        failures = [c for c in changes if isinstance(c, SetFailures)]
+        if failures:
+            self.client.hset(Keys.HEALTH_FAILURES, mapping={c.handle: f"{c.count}:{c.slot}" for c in failures})
+        reports = [HealthReport(handle=c.handle, health_status=c.status, checked_at=c.checked_at)
+                   for c in changes if isinstance(c, ReportHealth)]
+        if reports:
+            answer = await self.platform.report_health(reports)
+            self.stats["reports"] += answer.updated
+            self.stats["reports_stale"] += answer.stale + len(answer.unknown_handles)
+        gate = asyncio.Semaphore(INCIDENT_WRITES_AT_ONCE)
+        await asyncio.gather(*(self._incident(c, gate) for c in changes
+                               if isinstance(c, OpenIncident | ResolveIncident)))
+        for change in changes:
+            if isinstance(change, RequestRecovery):
+                self._recover(change)
+        for p in plans:
+            if p.status is HealthStatus.UNHEALTHY and any(isinstance(c, OpenIncident) for c in p.changes):
+                log.warning("health_checker.server_unhealthy", handle=p.handle, reasons=list(p.assessment.reasons))
+
+    async def _incident(self, change: OpenIncident | ResolveIncident, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            try:
+                if isinstance(change, OpenIncident):
+                    opened = await self.platform.open_incident(IncidentOpen(
+                        server_handle=change.handle, incident_type=change.incident_type, details=change.details))
+                    self.stats["incidents_opened" if opened.created else "incidents_already_open"] += 1
+                    log.warning("health_checker.incident_opened", handle=change.handle,
+                                incident_type=change.incident_type.value, incident_id=opened.incident.id,
+                                reason=change.details.get("reason"), created=opened.created)
+                else:
+                    await self.platform.resolve_incident(change.incident_id)
+                    self.stats["incidents_resolved"] += 1
+                    log.info("health_checker.incident_resolved", handle=change.handle,
+                             incident_type=change.incident_type.value, incident_id=change.incident_id)
+            except PlatformAPIError as exc:
+                if exc.status not in PER_RECORD_REFUSALS:
+                    raise
+                self.stats["writes_refused"] += 1
+                log.warning("health_checker.incident_write_refused", handle=change.handle, status=exc.status,
+                            incident_type=change.incident_type.value, detail=str(exc.detail)[:300])
+
+    def _recover(self, change: RequestRecovery) -> None:
+        message = ProvisionerMessage(server_handle=change.handle, is_recovery=True,
+                                     correlation_id=self.batch.correlation_id)
+        cooldown_ms = self.settings.health_recovery_cooldown_s * 1000
+        sent = self.client.eval(_RECOVER, 2, Keys.health_recovery(change.handle), PROVISIONER_STREAM,
+                                message.request_id, cooldown_ms, PROVISIONER_STREAM_MAXLEN, message.model_dump_json())
+        if sent:
+            self.stats["recoveries"] += 1
+            log.warning("health_checker.recovery_requested", handle=change.handle, reason=change.reason,
+                        request_id=message.request_id)
+        else:
+            self.stats["recoveries_cooling"] += 1
+
+
+def _memory(raw: bytes | None, cooling: bool) -> Memory:
+    if raw is None:
+        return Memory(recovery_cooling=cooling)
+    try:
+        count, slot = raw.decode().split(":")
+        return Memory(int(count), int(slot), cooling)
+    except ValueError:  # not ours to trust: start counting again
+        log.warning("health_checker.bad_failure_counter", value=raw[:40])
+        return Memory(recovery_cooling=cooling)
+
+
+def slot_stats(client: redis.Redis, slot: int) -> dict[str, int]:
+    """What the health checks of ``slot`` did so far (``servers``, ``checked``, ``cut``...)."""
+    return {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
+
+
+SPEC = TaskSpec(TaskName.HEALTH_CHECKER, run_health_checker, time_limit_ms=2 * 60_000, max_retries=3,
+                parts=(PartSpec("check", check_batch, time_limit_ms=5 * 60_000, max_retries=3),))

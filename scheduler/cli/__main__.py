@@ -1,0 +1,5 @@
+import sys
+
+from scheduler.cli.commands import main
+
+sys.exit(main())

@@ -1,0 +1,180 @@
+"""The ``scheduler`` command: status, trigger, pause, resume, contracts export, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+
+import contracts
+from contracts import Keys, RunRecord, TaskName, Tick, TickReason
+
+from scheduler.connection import RedisNotConfigured, redis_from_url
+from scheduler.settings import Settings
+from scheduler.cli.status import TaskStatus, read_status
+
+#: a manual tick is worth running for this long
+MANUAL_DEADLINE_S = 600
+
+
+def _client() -> redis.Redis:
+    return redis_from_url(Settings().redis_url)
+
+
+def _age(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "-"
+    seconds = int((when - now).total_seconds())
+    return f"in {seconds}s" if seconds >= 0 else f"{-seconds}s ago"
+
+
+def render_table(statuses: list[TaskStatus], now: datetime) -> str:
+    header = ["task", "schedule", "next due", "last tick", "last outcome", "took", "fails",
+              "skipped", "expired", "missed", "lock holder"]
+    rows = [header]
+    for s in statuses:
+        run = s.last_run
+        rows.append([
+            s.task.value + (" (paused)" if s.paused else ""),
+            s.schedule,
+            _age(s.next_due, now),
+            f"{s.last_tick.slot} {s.last_tick.reason.value}" if s.last_tick else "-",
+            run.outcome.value if run else "-",
+            f"{run.duration_s:.2f}s" if run else "-",
+            str(s.consecutive_failures),
+            str(s.skipped_locked + s.skipped_paused + s.skipped_done),
+            str(s.expired),
+            str(s.missed),
+            s.lock_holder or "-",
+        ])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def cmd_status(args) -> int:
+    statuses = read_status(_client())
+    if args.json:
+        print(json.dumps([s.model_dump(mode="json") for s in statuses], indent=2))
+    else:
+        print(render_table(statuses, datetime.now(UTC)))
+    return 0
+
+
+def cmd_trigger(args) -> int:
+    from ticker.emit import TickEmitter
+
+    client = _client()
+    seconds, micros = client.time()
+    now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
+    tick = Tick(task=args.task, slot=seconds, scheduled_at=now, deadline=now + timedelta(seconds=MANUAL_DEADLINE_S),
+                reason=TickReason.MANUAL, emitted_by="cli")
+    TickEmitter(client).enqueue(tick)
+    print(f"queued a manual tick for {tick.task.value} (slot {tick.slot}); the task's lock decides whether it runs")
+    if args.wait <= 0:
+        return 0
+    record = _wait_for_run(client, tick, args.wait)
+    if record is None:
+        print(f"no worker reported on it within {args.wait:g}s (is a worker running?)", file=sys.stderr)
+        return 1
+    print(f"{record.outcome.value} in {record.duration_s:.2f}s" + (f": {record.error}" if record.error else ""))
+    return 0 if record.outcome.value == "succeeded" else 1
+
+
+def _wait_for_run(client: redis.Redis, tick: Tick, timeout: float) -> RunRecord | None:
+    last_id = b"$"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for _, entries in client.xread({contracts.RUNS_STREAM: last_id}, block=200) or []:
+            for entry_id, fields in entries:
+                last_id = entry_id
+                record = RunRecord.model_validate_json(fields[b"data"])
+                if record.task == tick.task and record.slot == tick.slot and not record.will_retry:
+                    return record
+    return None
+
+
+def cmd_pause(args) -> int:
+    _client().sadd(Keys.PAUSED, args.task.value)
+    print(f"{args.task.value} paused: scheduled ticks are skipped until `scheduler resume {args.task.value}`")
+    return 0
+
+
+def cmd_resume(args) -> int:
+    _client().srem(Keys.PAUSED, args.task.value)
+    print(f"{args.task.value} resumed")
+    return 0
+
+
+def cmd_contracts_export(args) -> int:
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in contracts.json_schemas().items():
+        (out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+        print(out / f"{name}.schema.json")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from scheduler.cli.demo import run_demo
+
+    return run_demo(seconds=args.seconds)
+
+
+def _task_name(text: str) -> TaskName:
+    try:
+        return TaskName(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown task {text!r}; the tasks are: {', '.join(t.value for t in TaskName)}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scheduler", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    status = sub.add_parser("status", help="per task: schedule, next due, last run, counters, lock holder")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    task_arg = {"type": _task_name, "metavar": "TASK"}
+    trigger = sub.add_parser("trigger", help="run a task now (a manual tick; it respects the lock)")
+    trigger.add_argument("task", **task_arg)
+    trigger.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                         help="wait this long for the run's outcome")
+    trigger.set_defaults(func=cmd_trigger)
+    for name, func in (("pause", cmd_pause), ("resume", cmd_resume)):
+        p = sub.add_parser(name, help=f"{name} a task's scheduled ticks (takes effect within a second)")
+        p.add_argument("task", **task_arg)
+        p.set_defaults(func=func)
+
+    contracts_cmd = sub.add_parser("contracts", help="the message contracts")
+    contracts_sub = contracts_cmd.add_subparsers(dest="action", required=True)
+    export = contracts_sub.add_parser("export", help="write one JSON Schema per message into DIR")
+    export.add_argument("dir")
+    export.set_defaults(func=cmd_contracts_export)
+
+    demo = sub.add_parser("demo", help="run ticker and worker on an embedded Redis and the sandbox world")
+    demo.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RedisNotConfigured as exc:
+        print(f"scheduler: {exc}", file=sys.stderr)
+        return 2
+    except redis.ConnectionError as exc:
+        print(f"scheduler: cannot reach Redis: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

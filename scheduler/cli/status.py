@@ -1,0 +1,90 @@
+"""What `scheduler status` shows, read from Redis in one round trip per call."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import redis
+from pydantic import BaseModel
+
+from contracts import Keys, RunRecord, TaskName, Tick
+from ticker.slots import Cron, Interval, ScheduleError, parse_schedule
+
+from scheduler.settings import task_schedules
+
+
+class TaskStatus(BaseModel):
+    task: TaskName
+    schedule: str
+    paused: bool
+    next_due: datetime | None
+    last_tick: Tick | None
+    last_run: RunRecord | None
+    consecutive_failures: int
+    succeeded: int
+    failed: int
+    skipped_locked: int
+    skipped_paused: int
+    skipped_done: int
+    expired: int
+    missed: int
+    lock_holder: str | None
+
+
+def _int(state: dict, key: str) -> int:
+    return int(state.get(key.encode(), 0))
+
+
+def _next_due(schedule_text: str, last_tick: Tick | None, now: float) -> datetime | None:
+    try:
+        schedule = parse_schedule(schedule_text)
+    except ScheduleError:
+        return None
+    if not isinstance(schedule, Interval | Cron):
+        return None
+    # A tick for the current slot is emitted as soon as the slot starts.
+    if last_tick is None or schedule.floor(now) > last_tick.slot:
+        return datetime.fromtimestamp(schedule.floor(now), UTC)
+    return datetime.fromtimestamp(schedule.next_after(last_tick.slot), UTC)
+
+
+def _holder(lock_value: bytes | None) -> str | None:
+    """The lock's value is JSON naming its owner (see actors.runtime.lock.TaskLock)."""
+    if lock_value is None:
+        return None
+    try:
+        return json.loads(lock_value)["owner"]
+    except (ValueError, KeyError, TypeError):
+        return lock_value.decode(errors="replace")
+
+
+def read_status(client: redis.Redis) -> list[TaskStatus]:
+    tasks = list(TaskName)
+    pipe = client.pipeline(transaction=False)
+    pipe.time()
+    pipe.hgetall(Keys.SCHEDULES)
+    pipe.smembers(Keys.PAUSED)
+    for task in tasks:
+        pipe.hgetall(Keys.state(task))
+        pipe.get(Keys.lock(task))
+    now_pair, published, paused, *rest = pipe.execute()
+    now = now_pair[0] + now_pair[1] / 1e6
+    env_schedules = task_schedules()
+    statuses = []
+    for i, task in enumerate(tasks):
+        state, lock = rest[2 * i], rest[2 * i + 1]
+        # The schedule the tickers actually use, if one has published it.
+        schedule = (published.get(task.value.encode()) or env_schedules[task].encode()).decode()
+        last_tick = Tick.model_validate_json(state[b"last_tick"]) if b"last_tick" in state else None
+        last_run = RunRecord.model_validate_json(state[b"last_run"]) if b"last_run" in state else None
+        holder = _holder(lock)
+        statuses.append(TaskStatus(
+            task=task, schedule=schedule, paused=task.value.encode() in paused,
+            next_due=_next_due(schedule, last_tick, now), last_tick=last_tick, last_run=last_run,
+            consecutive_failures=_int(state, "consecutive_failures"), succeeded=_int(state, "succeeded"),
+            failed=_int(state, "failed"), skipped_locked=_int(state, "skipped_locked"),
+            skipped_paused=_int(state, "skipped_paused"), skipped_done=_int(state, "skipped_done"),
+            expired=_int(state, "expired"), missed=_int(state, "missed"), lock_holder=holder,
+        ))
+    return statuses

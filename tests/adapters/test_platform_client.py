@@ -1,0 +1,359 @@
+"""The platform API client against the sandbox, served for real on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import socket
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import structlog
+from pydantic import SecretStr
+
+import actors.adapters.platform.client as platform_api
+from scheduler.errors import TransientError
+from actors.adapters.platform.client import (
+    PlatformAPIError,
+    PlatformClient,
+    PlatformResponseError,
+    PlatformUnavailable,
+    get_platform_client,
+    set_platform_client,
+)
+from contracts.platform import (
+    DocumentChunk,
+    DocumentUpsert,
+    HealthReport,
+    IncidentOpen,
+    IncidentStatus,
+    IncidentType,
+    IncidentUpdate,
+    ProjectCreate,
+    ProjectStatus,
+    ProjectUpdate,
+    ServerCreate,
+    ServerStatus,
+    ServerUpdate,
+    SummaryUpsert,
+)
+from sandbox.http import ServedApp
+from sandbox.platform_api import create_app, sample_servers
+from scheduler.logs import configure_logging
+
+SECRET = "planted-platform-key-5f1d9c"  # must never appear in any log line or error
+
+
+class Recording(httpx.AsyncBaseTransport):
+    """The real transport, keeping every exchange; optionally heals the sandbox's injected
+    5xx after ``heal_after`` of them (a transient outage)."""
+
+    def __init__(self, faults=None, heal_after: int | None = None):
+        self.inner = httpx.AsyncHTTPTransport()
+        self.faults, self.heal_after = faults, heal_after
+        self.exchanges: list[tuple[httpx.Request, httpx.Response]] = []
+
+    async def handle_async_request(self, request):
+        response = await self.inner.handle_async_request(request)
+        self.exchanges.append((request, response))
+        failures = sum(r.status_code >= 500 for _, r in self.exchanges)
+        if self.heal_after is not None and failures >= self.heal_after:
+            self.faults.update(error_rate=0)
+        return response
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
+@pytest.fixture
+def platform():
+    app = create_app(api_key=SECRET)
+    with ServedApp(app) as served:
+        app.url = served.url
+        yield app
+
+
+def run(url, scenario, **options):
+    """Run ``scenario(client)`` on a fresh event loop, as a worker thread would."""
+    options = {"backoff_base": 0.001, "max_attempts": 3, **options}
+
+    async def main():
+        async with PlatformClient(url, SecretStr(SECRET), **options) as client:
+            return await scenario(client)
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def log_output(caplog):
+    """JSON log lines as an operator would read them, at DEBUG for every library."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging(fmt="json", level="DEBUG")
+    written = io.StringIO()
+    root.handlers[0].setStream(written)  # the process's own handler and formatter, into a buffer
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    root.addHandler(caplog.handler)
+    yield written.getvalue
+    root.handlers[:], _ = saved
+    root.setLevel(saved[1])
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def test_projects_round_trip(platform):
+    async def scenario(client):
+        created = await client.create_project(ProjectCreate(
+            name="api", full_name="acme/api", github_repo_id=101, html_url="https://github.com/acme/api"))
+        await client.create_project(ProjectCreate(name="web", full_name="acme/web", github_repo_id=102,
+                                                  html_url="https://github.com/acme/web", status="active"))
+        renamed = await client.update_project(created.id, ProjectUpdate(name="api2", full_name="acme/api2"))
+        return created, renamed, await client.list_projects(status=ProjectStatus.DISCOVERED), \
+            await client.get_project(created.id)
+
+    created, renamed, discovered, fetched = run(platform.url, scenario)
+    assert created.status is ProjectStatus.DISCOVERED and created.created_at.tzinfo is UTC
+    assert (renamed.name, renamed.github_repo_id, renamed.html_url) == ("api2", 101, created.html_url)
+    assert [p.github_repo_id for p in discovered] == [101] and discovered.skipped == 0
+    assert fetched == renamed
+
+
+def test_servers_round_trip_with_filters(platform):
+    platform.store.bulk_insert_servers(sample_servers(4))
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOM host"
+
+    async def scenario(client):
+        new = await client.create_server(ServerCreate(handle="vps-900", provider_id="900", host="10.9.0.1",
+                                                       is_managed=True, status="pending_setup"))
+        pinned = await client.update_server("vps-900", ServerUpdate(ssh_host_keys=[key], status="ready"))
+        await client.update_server("vps-2", ServerUpdate(status=ServerStatus.IN_USE))
+        await client.update_server("vps-3", ServerUpdate(is_managed=False))
+        busy_or_ready = await client.list_servers(statuses=[ServerStatus.READY, ServerStatus.IN_USE],
+                                                  is_managed=True)
+        return new, pinned, busy_or_ready, await client.get_server("vps-2")
+
+    new, pinned, listing, second = run(platform.url, scenario)
+    assert (new.status, new.ssh_port, new.ssh_user) == (ServerStatus.PENDING_SETUP, 22, "root")
+    assert pinned.ssh_host_keys == [key] and pinned.status is ServerStatus.READY
+    assert [s.handle for s in listing] == ["vps-1", "vps-2", "vps-4", "vps-900"]
+    assert second.status is ServerStatus.IN_USE
+
+
+def test_health_reports_go_in_batches_and_unknown_handles_come_back(platform, monkeypatch):
+    monkeypatch.setattr(platform_api, "HEALTH_BATCH", 2)
+    platform.store.bulk_insert_servers(sample_servers(4))
+    now = datetime.now(UTC)
+    reports = [HealthReport(handle=f"vps-{n}", health_status="healthy", checked_at=now) for n in range(1, 6)]
+    reports.append(HealthReport(handle="vps-1", health_status="unhealthy", checked_at=now - timedelta(minutes=5)))
+
+    result = run(platform.url, lambda client: client.report_health(reports))
+    assert (result.received, result.updated, result.stale, result.unknown_handles) == (6, 4, 1, ["vps-5"])
+    assert platform.counters.requests["POST /api/servers/health-reports"] == 3
+    assert platform.store.get_server("vps-1")["health_status"] == "healthy"
+
+
+def test_incident_lifecycle(platform):
+    platform.store.bulk_insert_servers(sample_servers(1))
+    opening = IncidentOpen(server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN, details={"svc": "web"})
+
+    async def scenario(client):
+        first, again = await client.open_incident(opening), await client.open_incident(opening)
+        recovering = await client.update_incident(first.incident.id, IncidentUpdate(status="recovering"))
+        active = await client.list_incidents([IncidentStatus.DETECTED, IncidentStatus.RECOVERING],
+                                             server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN)
+        resolved = await client.resolve_incident(first.incident.id, details={"svc": "web", "fixed_by": "restart"})
+        return first, again, recovering, active, resolved, await client.list_incidents(IncidentStatus.DETECTED)
+
+    first, again, recovering, active, resolved, still_open = run(platform.url, scenario)
+    assert first.created and not again.created and again.incident == first.incident
+    assert recovering.status is IncidentStatus.RECOVERING
+    assert [i.id for i in active] == [first.incident.id]
+    assert resolved.status is IncidentStatus.RESOLVED and resolved.resolved_at is not None
+    assert resolved.details == {"svc": "web", "fixed_by": "restart"}
+    assert still_open.items == []
+
+
+def test_documents_and_summary(platform):
+    project_id = platform.store.create_project(ProjectCreate(
+        name="api", full_name="acme/api", github_repo_id=1, html_url="https://github.com/acme/api"))["id"]
+    chunks = [DocumentChunk(index=i, text=f"part {i}", embedding=[0.25, i]) for i in range(2)]
+
+    async def scenario(client):
+        before = await client.get_summary(project_id)
+        await client.put_document(project_id, DocumentUpsert(path="README.md", content_hash="h1", chunks=chunks))
+        stored = await client.put_document(project_id, DocumentUpsert(path="docs/a.md", content_hash="h2",
+                                                                      chunks=chunks[:1]))
+        with_chunks = await client.list_documents(project_id, include_chunks=True)
+        await client.delete_document(project_id, "README.md")
+        remaining = await client.list_documents(project_id)
+        summary = await client.put_summary(project_id, SummaryUpsert(text="An API.", source_hash="s", model="m"))
+        return before, stored, with_chunks, remaining, summary, await client.get_summary(project_id)
+
+    before, stored, with_chunks, remaining, summary, fetched = run(platform.url, scenario)
+    assert before is None
+    assert (stored.path, stored.chunk_count) == ("docs/a.md", 1)
+    assert [(d.path, d.chunks) for d in with_chunks] == [("README.md", chunks), ("docs/a.md", chunks[:1])]
+    assert [d.path for d in remaining] == ["docs/a.md"]
+    assert fetched == summary and summary.text == "An API."
+
+
+def test_a_4xx_is_raised_with_its_body_and_never_retried(platform):
+    platform.store.bulk_insert_servers(sample_servers(1))
+    duplicate = ServerCreate(handle="vps-1", provider_id="1", host="10.0.0.1")
+
+    with pytest.raises(PlatformAPIError) as conflict:
+        run(platform.url, lambda client: client.create_server(duplicate), max_attempts=5)
+    assert (conflict.value.status, conflict.value.method, conflict.value.path) == (409, "POST", "/api/servers")
+    assert "vps-1" in conflict.value.body and "vps-1" in conflict.value.detail and "409" in str(conflict.value)
+    assert not isinstance(conflict.value, TransientError)
+
+    with pytest.raises(PlatformAPIError) as missing:
+        run(platform.url, lambda client: client.get_server("vps-404"), max_attempts=5)
+    assert missing.value.status == 404 and missing.value.detail == "server 'vps-404' not found"
+
+    async def wrong_key():
+        async with PlatformClient(platform.url, SecretStr("not-the-key"), max_attempts=5) as client:
+            await client.list_servers()
+
+    with pytest.raises(PlatformAPIError) as unauthorized:
+        asyncio.run(wrong_key())
+    assert unauthorized.value.status == 401
+    assert platform.counters.requests["POST /api/servers"] == 1
+    assert platform.counters.requests["GET /api/servers/{handle}"] == 1
+    assert platform.counters.requests["GET /api/servers"] == 1
+
+
+def test_a_transient_5xx_is_retried_with_the_same_correlation_id(platform):
+    platform.store.bulk_insert_servers(sample_servers(2))
+    platform.faults.update(error_rate=1.0)
+    transport = Recording(platform.faults, heal_after=2)
+
+    listing = run(platform.url, lambda client: client.list_servers(), transport=transport, max_attempts=4)
+    assert [s.handle for s in listing] == ["vps-1", "vps-2"]
+    assert [r.status_code for _, r in transport.exchanges] == [503, 503, 200]
+    assert len({q.headers["x-correlation-id"] for q, _ in transport.exchanges}) == 1
+    assert platform.counters.faults["5xx"] == 2
+
+
+def test_a_lasting_5xx_ends_in_platform_unavailable(platform):
+    platform.faults.update(error_rate=1.0)
+    with pytest.raises(PlatformUnavailable) as caught:
+        run(platform.url, lambda client: client.list_projects(), max_attempts=3)
+    assert isinstance(caught.value, TransientError)
+    assert (caught.value.attempts, caught.value.last_error) == (3, "HTTP 503")
+    assert "GET /api/projects" in str(caught.value)
+    assert platform.counters.faults["5xx"] == 3
+
+
+def test_network_errors_and_timeouts_end_in_platform_unavailable(platform):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    with pytest.raises(PlatformUnavailable, match="ConnectError"):
+        run(f"http://127.0.0.1:{closed_port}", lambda client: client.list_servers())
+
+    platform.faults.update(timeout_rate=1.0, timeout_s=0.5)
+    with pytest.raises(PlatformUnavailable, match="ReadTimeout") as caught:
+        run(platform.url, lambda client: client.list_servers(), timeout=0.1, max_attempts=2)
+    assert caught.value.attempts == 2
+
+
+def test_a_malformed_body_is_a_clear_error(platform):
+    platform.store.bulk_insert_servers(sample_servers(1))
+    platform.store.execute_sql("UPDATE servers SET ssh_port = 0 WHERE handle = 'vps-1'")
+    with pytest.raises(PlatformResponseError, match="not a Server: ssh_port"):
+        run(platform.url, lambda client: client.get_server("vps-1"))
+
+    platform.faults.update(malformed_rate=1.0)
+    with pytest.raises(PlatformResponseError, match="not JSON"):
+        run(platform.url, lambda client: client.list_projects())
+    assert platform.counters.requests["GET /api/projects"] == 1  # not retried
+
+
+def test_a_bad_item_in_a_list_is_skipped_and_counted(platform, log_output):
+    platform.store.bulk_insert_servers(sample_servers(3))
+    platform.store.execute_sql("UPDATE servers SET status = 'hibernating' WHERE handle = 'vps-2'")
+
+    listing = run(platform.url, lambda client: client.list_servers())
+    assert [s.handle for s in listing] == ["vps-1", "vps-3"] and listing.skipped == 1
+    skipped = [json.loads(line) for line in log_output().splitlines() if "platform_api.item_skipped" in line]
+    assert len(skipped) == 1
+    assert (skipped[0]["index"], skipped[0]["item"], skipped[0]["resource"]) == (1, "vps-2", "Server")
+    assert skipped[0]["error"].startswith("status: Input should be")
+
+
+def test_the_run_correlation_id_is_sent_and_echoed(platform):
+    transport = Recording()
+
+    async def scenario(client):
+        with structlog.contextvars.bound_contextvars(correlation_id="run-github_sync-1700000000"):
+            await client.list_projects()
+        await client.list_projects()
+        await client.list_projects()
+
+    run(platform.url, scenario, transport=transport)
+    sent = [q.headers["x-correlation-id"] for q, _ in transport.exchanges]
+    echoed = [r.headers["x-correlation-id"] for _, r in transport.exchanges]
+    assert sent == echoed
+    assert sent[0] == "run-github_sync-1700000000"
+    assert len(set(sent[1:])) == 2 and sent[0] not in sent[1:]  # fresh per request when unbound
+    assert [seen[2] for seen in platform.requests_seen] == sent
+
+
+def test_the_api_key_never_appears_in_logs_or_errors(platform, log_output, caplog):
+    platform.store.bulk_insert_servers(sample_servers(2))
+    platform.store.execute_sql("UPDATE servers SET status = 'hibernating' WHERE handle = 'vps-2'")
+    errors = []
+
+    async def scenario(client):
+        await client.list_servers()
+        for call in (lambda: client.get_server("vps-404"), lambda: client.create_server(
+                ServerCreate(handle="vps-1", provider_id="1", host="h"))):
+            try:
+                await call()
+            except PlatformAPIError as exc:
+                errors.append(exc)
+        platform.faults.update(error_rate=1.0)
+        try:
+            await client.list_projects()
+        except PlatformUnavailable as exc:
+            errors.append(exc)
+        return repr(client)
+
+    shown = run(platform.url, scenario)
+    output = log_output()
+    assert "platform_api.retrying" in output and "platform_api.item_skipped" in output
+    assert len(errors) == 3
+    raw_records = [f"{r.msg} {r.args} {r.getMessage()}" for r in caplog.records]
+    assert raw_records
+    for text in (output, shown, *raw_records, *map(str, errors), *(repr(vars(e)) for e in errors)):
+        assert SECRET not in text
+
+
+def test_one_client_per_process_from_the_environment(platform, monkeypatch):
+    monkeypatch.delenv("API_BASE_URL", raising=False)
+    monkeypatch.setenv("INTERNAL_API_KEY", SECRET)
+    set_platform_client(None)
+    with pytest.raises(RuntimeError, match="API_BASE_URL") as missing:
+        get_platform_client()
+    assert SECRET not in str(missing.value)
+
+    monkeypatch.setenv("API_BASE_URL", platform.url)
+    try:
+        client = get_platform_client()
+        assert get_platform_client() is client and SECRET not in repr(client)
+
+        async def once():  # a short-lived event loop closes its pool before it ends
+            try:
+                return await client.list_servers()
+            finally:
+                await client.aclose()
+
+        # The shared client serves every event loop it is used from, one after another.
+        assert [asyncio.run(once()).items for _ in range(2)] == [[], []]
+    finally:
+        set_platform_client(None)

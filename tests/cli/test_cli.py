@@ -1,0 +1,132 @@
+"""The `scheduler` command as an operator uses it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from actors.runtime.lock import TaskLock
+from actors.runtime.spec import TaskSpec
+from contracts import Keys, RunOutcome, TaskName, TickReason
+from scheduler.cli.commands import main
+from ticker.loop import Ticker
+from ticker.slots import Interval, Startup
+
+from tests.support import make_tick, running_worker, runs, send, ticks, wait_until
+
+TASK = TaskName.GITHUB_SYNC
+
+
+@pytest.fixture
+def cli_env(monkeypatch, redis_url):
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("SCHEDULE_GITHUB_SYNC", "7m")
+
+
+def test_status_json_reports_every_task_with_its_runs(cli_env, client, settings, capsys):
+    with running_worker(client, [TaskSpec(TASK, lambda run: run.count("repos", 12))], settings):
+        send(client, make_tick(TASK, slot=1000))
+        send(client, make_tick(TASK, slot=2000, deadline_in=-5))
+        wait_until(lambda: len(runs(client)) == 2)
+    holder = TaskLock(client, TaskName.HEALTH_CHECKER.value)
+    holder.acquire()
+    try:
+        assert main(["status", "--json"]) == 0
+    finally:
+        holder.release()
+    statuses = {s["task"]: s for s in json.loads(capsys.readouterr().out)}
+    assert set(statuses) == {t.value for t in TaskName}
+    github = statuses["github_sync"]
+    assert github["schedule"] == "7m"  # from the environment until a ticker publishes its own
+    assert github["last_run"]["outcome"] == "succeeded" and github["last_run"]["counters"] == {"repos": 12}
+    assert github["expired"] == 1 and github["consecutive_failures"] == 0
+    assert github["last_tick"]["slot"] == 2000
+    assert statuses["health_checker"]["lock_holder"] == holder.owner
+
+
+def test_status_table_is_readable(cli_env, client, capsys):
+    client.sadd(Keys.PAUSED, TASK.value)
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:3] == ["task", "schedule", "next"]
+    assert "github_sync (paused)" in out and "7m" in out
+
+
+def test_trigger_runs_a_task_now_and_reports_its_outcome(cli_env, client, settings, capsys):
+    with running_worker(client, [TaskSpec(TASK, lambda run: None)], settings):
+        assert main(["trigger", "github_sync", "--wait", "10"]) == 0
+    assert "succeeded" in capsys.readouterr().out
+    [record] = runs(client)
+    assert record.reason is TickReason.MANUAL
+
+
+def test_trigger_respects_the_lock(cli_env, client, settings, capsys):
+    holder = TaskLock(client, TASK.value, ttl_ms=10_000)
+    assert holder.acquire()
+    try:
+        with running_worker(client, [TaskSpec(TASK, lambda run: None)], settings):
+            assert main(["trigger", "github_sync", "--wait", "10"]) == 1
+    finally:
+        holder.release()
+    assert "skipped_locked" in capsys.readouterr().out
+    assert [r.outcome for r in runs(client)] == [RunOutcome.SKIPPED_LOCKED]
+
+
+def test_pause_and_resume_take_effect_within_a_second_without_restart(cli_env, client):
+    ticker = Ticker(client, {TASK: Interval(1)}, release="r1")
+    thread = threading.Thread(target=ticker.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(ticks(client)) >= 2, timeout=5)
+        assert main(["pause", "github_sync"]) == 0
+        time.sleep(1.0)  # the slot running now may have been emitted just before the pause
+        emitted_when_paused = len(ticks(client))
+        time.sleep(2.5)
+        assert len(ticks(client)) == emitted_when_paused, "no tick while paused"
+        assert main(["resume", "github_sync"]) == 0
+        wait_until(lambda: len(ticks(client)) > emitted_when_paused, timeout=1.5)
+    finally:
+        ticker.stop.set()
+        thread.join(5)
+    resumed = ticks(client)[-1][1]
+    assert resumed.reason is TickReason.SCHEDULE and resumed.missed == 0, "paused slots are not 'missed'"
+
+
+def test_unknown_task_and_missing_redis_are_clear_errors(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        main(["trigger", "no_such_task"])
+    assert "unknown task 'no_such_task'; the tasks are: github_sync" in capsys.readouterr().err
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["status"]) == 2
+    assert "REDIS_URL is not set" in capsys.readouterr().err
+
+
+def test_contracts_export_writes_one_json_schema_per_message(tmp_path, capsys):
+    assert main(["contracts", "export", str(tmp_path)]) == 0
+    tick = json.loads((tmp_path / "tick.schema.json").read_text())
+    message = json.loads((tmp_path / "provisioner_message.schema.json").read_text())
+    assert tick["title"] == "Tick" and {"task", "slot", "deadline", "reason"} <= set(tick["required"])
+    assert message["properties"]["version"]["const"] == "1"
+    assert {"server_handle"} <= set(message["required"])
+
+
+def test_the_startup_task_is_emitted_once_per_release_by_the_ticker(client):
+    for _ in range(3):  # three restarts of the same release
+        Ticker(client, {TaskName.PROVISIONER_TRIGGER: Startup()}, release="v9").tick_once()
+    Ticker(client, {TaskName.PROVISIONER_TRIGGER: Startup()}, release="v10").tick_once()
+    assert [t.reason for _, t in ticks(client)] == [TickReason.STARTUP, TickReason.STARTUP]
+
+
+def test_status_shows_the_schedule_the_tickers_use_and_when_each_task_is_next_due(cli_env, client, capsys):
+    Ticker(client, {TASK: Interval(60)}, release="r1").tick_once()  # the ticker's own env says 60s
+    assert main(["status", "--json"]) == 0
+    github = {s["task"]: s for s in json.loads(capsys.readouterr().out)}["github_sync"]
+    assert github["schedule"] == "60s"
+    slot = github["last_tick"]["slot"]
+    assert github["next_due"] is not None
+    from datetime import datetime
+
+    assert datetime.fromisoformat(github["next_due"]).timestamp() == slot + 60

@@ -1,0 +1,94 @@
+"""The task lock: exclusive, renewed while held, freed by a dead holder's TTL, fenced."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from actors.runtime.lock import LockLost, TaskLock
+from actors.runtime.spec import TaskSpec
+from contracts import Keys, RunOutcome, TaskName
+
+from tests.support import lock_value, make_tick, running_worker, runs, send, spawn, stop, wait_until
+from tests.runtime.worker_tasks import slow
+
+TASK = TaskName.HEALTH_CHECKER
+
+
+def test_only_one_holder_and_release_is_compare_and_delete(client):
+    first, second = TaskLock(client, "t", ttl_ms=400), TaskLock(client, "t", ttl_ms=400)
+    assert first.acquire() and not second.acquire()
+    first._stop_renewing.set()  # first stalls (a GC pause, a frozen VM)…
+    wait_until(lambda: client.get(Keys.lock("t")) is None, timeout=2)
+    assert second.acquire()  # …its lock expires and someone else takes it
+    assert first.release() is False, "a stale holder must not free the new holder's lock"
+    assert client.get(Keys.lock("t")) is not None
+    assert second.release() is True and client.get(Keys.lock("t")) is None
+
+
+def test_a_holder_that_lost_the_lock_fails_the_fencing_check(client):
+    stale, fresh = TaskLock(client, "t", ttl_ms=400), TaskLock(client, "t", ttl_ms=400)
+    assert stale.acquire()
+    stale.check()  # holds: fine
+    stale._stop_renewing.set()
+    wait_until(lambda: client.get(Keys.lock("t")) is None, timeout=2)
+    assert fresh.acquire() and fresh.fence == stale.fence + 1
+    with pytest.raises(LockLost, match=f"our fence {stale.fence}, newest {fresh.fence}"):
+        stale.check()
+    fresh.check()
+    fresh.release()
+
+
+def test_a_run_ten_times_longer_than_the_ttl_keeps_its_lock(client, settings, monkeypatch):
+    monkeypatch.setenv("SLOW_TASK_S", str(10 * settings.lock_ttl_ms / 1000))
+    with running_worker(client, [TaskSpec(TASK, slow)], settings):
+        send(client, make_tick(slot=1))
+        wait_until(lambda: client.llen("test:started") == 1)
+        holder = lock_value(client, TASK)
+        seen = set()
+        end = time.monotonic() + 10 * settings.lock_ttl_ms / 1000 - 0.5
+        while time.monotonic() < end:
+            seen.add(client.get(Keys.lock(TASK)))
+            time.sleep(0.05)
+        send(client, make_tick(slot=2))  # arrives while the long run holds the lock
+        wait_until(lambda: len(runs(client)) == 2, timeout=10)
+    assert len(seen) == 1 and None not in seen, "one holder all along, never a gap"
+    assert holder is not None and holder["owner"]
+    outcomes = {r.slot: r.outcome for r in runs(client)}
+    assert outcomes == {1: RunOutcome.SUCCEEDED, 2: RunOutcome.SKIPPED_LOCKED}
+
+
+def test_a_run_whose_lock_was_taken_fails_its_fencing_check(client, settings, monkeypatch):
+    monkeypatch.setenv("SLOW_TASK_S", "3")
+    with running_worker(client, [TaskSpec(TASK, slow)], settings):
+        send(client, make_tick(slot=1))
+        wait_until(lambda: client.llen("test:started") == 1)
+        client.delete(Keys.lock(TASK))  # e.g. an operator, or an expiry during a network split
+        usurper = TaskLock(client, TASK.value, ttl_ms=5_000)
+        assert usurper.acquire()
+        wait_until(lambda: runs(client), timeout=5)
+        usurper.release()
+    [record] = runs(client)
+    assert record.outcome is RunOutcome.FAILED and "LockLost" in record.error
+    assert record.will_retry is False
+
+
+def test_a_sigkilled_holder_frees_the_lock_within_its_ttl(client, redis_url, tmp_path):
+    ttl_ms = 1_500
+    worker = spawn("from tests.runtime.worker_tasks import main; main()",
+                   {"REDIS_URL": redis_url, "LOCK_TTL_MS": str(ttl_ms), "SLOW_TASK_S": "60"},
+                   log=tmp_path / "worker.log")
+    try:
+        send(client, make_tick(slot=1))
+        wait_until(lambda: client.llen("test:started") == 1, timeout=20)
+        assert client.get(Keys.lock(TASK)) is not None
+        worker.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_until(lambda: client.get(Keys.lock(TASK)) is None, timeout=5, interval=0.01)
+        freed_after = time.monotonic() - killed_at
+    finally:
+        stop(worker, signal.SIGKILL)
+    assert freed_after <= ttl_ms / 1000 + 0.1
+    assert TaskLock(client, TASK.value).acquire(), "the next run can take it"

@@ -1,0 +1,32 @@
+"""Task bodies for tests that run a worker process of their own (``python -c``)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from actors.runtime.run import TaskRun
+from actors.runtime.spec import TaskSpec
+from actors.runtime.worker import run_worker
+from contracts import TaskName
+
+
+def slow(run: TaskRun) -> None:
+    """Marks its start in Redis, then works for SLOW_TASK_S seconds, checking its fence."""
+    run.client.rpush("test:started", f"{run.tick.task.value}:{run.tick.slot}")
+    end = time.monotonic() + float(os.environ.get("SLOW_TASK_S", "30"))
+    while time.monotonic() < end:
+        run.check_fence()
+        time.sleep(0.05)
+
+
+def quick(run: TaskRun) -> None:
+    run.client.rpush("test:started", f"{run.tick.task.value}:{run.tick.slot}")
+    run.count("ran")
+
+
+def main() -> None:
+    specs = [TaskSpec(TaskName.HEALTH_CHECKER, slow), TaskSpec(TaskName.GITHUB_SYNC, quick),
+             TaskSpec(TaskName.SERVER_SYNC, quick), TaskSpec(TaskName.RAG_SUMMARIZER, quick),
+             TaskSpec(TaskName.PROVISIONER_TRIGGER, quick)]
+    raise SystemExit(run_worker(specs))

@@ -1,0 +1,209 @@
+"""github_sync end to end: tick -> worker -> actor -> GitHub stand-in and platform API on loopback.
+
+The actor is configured the production way, from the environment; what is checked is what an
+operator sees: the Project records in the platform's store, the run records, the alert lines, and
+the cost of a cycle (API writes, GitHub rate-limit points).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+
+import pytest
+
+from actors.adapters.github.client import set_github_client
+from actors.adapters.platform.client import set_platform_client
+from actors.tasks import TASKS
+from actors.tasks.github_sync.task import SPEC
+from contracts import Keys, RunOutcome, TaskName
+from contracts.platform import ProjectCreate, ProjectStatus
+from sandbox.github import github_app
+from sandbox.http import ServedApp
+from sandbox.platform_api import create_app
+from sandbox.world import World
+from scheduler.logs import configure_logging
+from ticker.loop import Ticker
+from ticker.slots import Interval
+
+from tests.support import make_tick, running_worker, runs, send, wait_until
+
+TASK = TaskName.GITHUB_SYNC
+TOKEN = "ghp_e2etoken0000000000000000000000000000"
+KEY = "e2e-internal-key-0000"
+
+
+class Stack:
+    def __init__(self, world: World, github, platform, client):
+        self.world, self.github, self.platform, self.client = world, github, platform, client
+        self.slot = 1000
+
+    def projects(self) -> dict[int, dict]:
+        return {p["github_repo_id"]: p for p in self.platform.store.list_projects()}
+
+    def writes(self) -> int:
+        return sum(n for route, n in self.platform.counters.requests.items() if not route.startswith("GET"))
+
+    def cycle(self):
+        """One tick; returns (final run record, API writes it made, GitHub points it cost)."""
+        writes, points = self.writes(), self.github.points_used()
+        self.slot += 1
+        send(self.client, make_tick(TASK, slot=self.slot))
+        record = wait_until(lambda: next((r for r in runs(self.client, TASK)
+                                          if r.slot == self.slot and not r.will_retry), None), timeout=30)
+        return record, self.writes() - writes, self.github.points_used() - points
+
+
+@pytest.fixture
+def log_output():
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging(fmt="json", level="INFO")
+    written = io.StringIO()
+    root.handlers[0].setStream(written)
+    yield lambda: [json.loads(line) for line in written.getvalue().splitlines() if line.startswith("{")]
+    root.handlers[:], _ = saved
+    root.setLevel(saved[1])
+
+
+@pytest.fixture
+def stack(client, monkeypatch):
+    world = World.generate(seed=11, repos=45, servers=0)
+    github, platform = github_app(world, TOKEN), create_app(api_key=KEY)
+    with ServedApp(github) as gh, ServedApp(platform) as api:
+        for name, value in {"API_BASE_URL": api.url, "INTERNAL_API_KEY": KEY, "GITHUB_API_URL": gh.url,
+                            "GITHUB_ORG": world.org, "GITHUB_TOKEN": TOKEN, "GITHUB_PER_PAGE": "10",
+                            "GITHUB_MAX_ATTEMPTS": "1", "GITHUB_MISSING_AFTER": "3"}.items():
+            monkeypatch.setenv(name, value)
+        for name in ("GITHUB_APP_ID", "PLATFORM_MAX_ATTEMPTS"):
+            monkeypatch.delenv(name, raising=False)
+        set_platform_client(None)
+        set_github_client(None)
+        try:
+            yield Stack(world, github, platform, client)
+        finally:
+            set_platform_client(None)
+            set_github_client(None)
+
+
+def test_the_task_is_registered():
+    assert TASKS[TASK] is SPEC
+
+
+def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(stack, settings, log_output):
+    world = stack.world
+    with running_worker(stack.client, [SPEC], settings):
+        cold, writes, points = stack.cycle()
+        assert cold.outcome is RunOutcome.SUCCEEDED and cold.counters["creates"] == 45
+        assert (writes, points, cold.counters["pages"]) == (45, 5, 5)
+        projects = stack.projects()
+        for repo in world.org_repos():
+            project = projects[repo.id]
+            assert (project["name"], project["full_name"], project["description"]) == (
+                repo.name, f"{world.org}/{repo.name}", repo.description)
+            assert project["status"] == ("archived" if repo.archived else "discovered")
+
+        steady, writes, points = stack.cycle()
+        assert (writes, points) == (0, 0), "an unchanged org costs nothing"
+        assert steady.counters["not_modified"] == steady.counters["pages"] == 5
+        assert not steady.counters.get("creates") and not steady.counters.get("updates")
+
+        live = [r for r in sorted(world.org_repos(), key=lambda r: r.created_at) if not r.archived]
+        renamed, archived, deleted, transferred, edited = live[0], live[10], live[20], live[30], live[40]
+        renamed_project = stack.projects()[renamed.id]["id"]
+        world.rename_repo(renamed.id, "a-brand-new-name")
+        world.archive_repo(archived.id)
+        world.delete_repo(deleted.id)
+        world.transfer_repo(transferred.id, "another-org")
+        world.edit_description(edited.id, "now with a description")
+
+        changed, writes, _ = stack.cycle()
+        projects = stack.projects()
+        assert projects[renamed.id]["id"] == renamed_project, "a rename is the same project"
+        assert projects[renamed.id]["full_name"] == f"{world.org}/a-brand-new-name"
+        assert projects[archived.id]["status"] == "archived"
+        assert projects[edited.id]["description"] == "now with a description"
+        assert (writes, changed.counters["updates"], changed.counters["archived"]) == (3, 3, 1)
+        assert {projects[deleted.id]["status"], projects[transferred.id]["status"]} == {"discovered"}
+        assert stack.client.hgetall(Keys.github_missing(world.org)) == {
+            str(deleted.id).encode(): b"1", str(transferred.id).encode(): b"1"}
+
+        stack.github.faults.update(error_rate=1.0)  # a failed listing never counts as absence
+        failed, writes, _ = stack.cycle()
+        assert failed.outcome is RunOutcome.FAILED and "503" in failed.error and writes == 0
+        stack.github.faults.update(error_rate=0.0)
+        assert stack.client.hget(Keys.github_missing(world.org), str(deleted.id)) == b"1"
+
+        _, writes, _ = stack.cycle()
+        assert writes == 0
+        gone, writes, _ = stack.cycle()  # the third complete listing without them
+        assert (writes, gone.counters["missing"]) == (2, 2)
+        projects = stack.projects()
+        assert projects[deleted.id]["status"] == projects[transferred.id]["status"] == "missing"
+        for _ in range(2):
+            _, writes, points = stack.cycle()
+            assert (writes, points) == (0, 0), "missing is said once, then nothing"
+        alerts = [line for line in log_output() if line["event"] == "github_sync.repo_missing"]
+        assert sorted(line["repo_id"] for line in alerts) == sorted([deleted.id, transferred.id])
+        assert all(line["alert"] is True and line["level"] == "error" for line in alerts)
+        assert all(line["task"] == "github_sync" and line["correlation_id"] for line in alerts)
+
+        world.restore_repo(deleted.id)
+        world.restore_repo(transferred.id)
+        back, writes, _ = stack.cycle()
+        assert (writes, back.counters["restored"]) == (2, 2)
+        projects = stack.projects()
+        assert projects[deleted.id]["status"] == projects[transferred.id]["status"] == "active"
+
+        final, writes, points = stack.cycle()
+        assert (final.outcome, writes, points) == (RunOutcome.SUCCEEDED, 0, 0)
+    assert len(stack.projects()) == 45
+    everything = json.dumps(log_output())
+    assert TOKEN not in everything and KEY not in everything, "no secret in any log line"
+    assert {p["status"] for p in stack.projects().values()} <= {s.value for s in ProjectStatus}
+
+
+def test_the_real_ticker_drives_the_sync(stack, settings):
+    ticker = Ticker(stack.client, {TASK: Interval(1)}, release="e2e")
+    thread = threading.Thread(target=ticker.run, daemon=True)
+    with running_worker(stack.client, [SPEC], settings):
+        thread.start()
+        try:
+            wait_until(lambda: len([r for r in runs(stack.client, TASK) if r.outcome is RunOutcome.SUCCEEDED]) >= 3,
+                       timeout=15)
+        finally:
+            ticker.stop.set()
+            thread.join(5)
+    done = [r for r in runs(stack.client, TASK) if r.outcome is RunOutcome.SUCCEEDED]
+    assert done[0].counters["creates"] == 45 and len(stack.projects()) == 45
+    assert all(r.counters.get("points") == 0 and not r.counters.get("creates") for r in done[1:])
+    assert stack.github.points_used() == 5
+
+
+def test_an_unreadable_project_is_skipped_and_one_refused_write_does_not_fail_the_run(stack, settings, log_output):
+    first = min(stack.world.org_repos(), key=lambda r: r.created_at)
+    stack.platform.store.create_project(ProjectCreate(name=first.name, full_name=f"{stack.world.org}/{first.name}",
+                                                      github_repo_id=first.id, html_url="https://x.test/r"))
+    stack.platform.store.execute_sql("UPDATE projects SET status = 'hibernating'")  # from a newer platform
+    with running_worker(stack.client, [SPEC], settings):
+        record, writes, _ = stack.cycle()
+    assert record.outcome is RunOutcome.SUCCEEDED
+    assert (record.counters["skipped_projects"], record.counters["write_errors"]) == (1, 1)
+    assert record.counters["creates"] == 44 and len(stack.projects()) == 45
+    refused = [line for line in log_output() if line["event"] == "github_sync.write_refused"]
+    assert [(line["repo_id"], line["status"]) for line in refused] == [(first.id, 409)]
+
+
+def test_projects_of_another_organisation_are_never_marked_missing(stack, settings):
+    from contracts.platform import ProjectCreate
+
+    other = stack.platform.store.create_project(ProjectCreate(
+        name="elsewhere", full_name="another-org/elsewhere", github_repo_id=999_999_999,
+        default_branch="main", visibility="private", html_url="https://github.example/another-org/elsewhere"))
+    with running_worker(stack.client, [SPEC], settings):
+        for _ in range(4):  # more complete listings than GITHUB_MISSING_AFTER
+            record, _, _ = stack.cycle()
+            assert record.outcome is RunOutcome.SUCCEEDED and record.counters["other_org_projects"] == 1
+    assert stack.projects()[999_999_999]["status"] == other["status"]
