@@ -32,11 +32,13 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.adapters.github.client import GitHubClient, GitHubSettings, set_github_client  # noqa: E402
+from actors.adapters.github.client import GitHubClient, GitHubSettings  # noqa: E402
 from actors.runtime.lock import TaskLock  # noqa: E402
-from actors.adapters.platform.client import PlatformClient, set_platform_client  # noqa: E402
+from actors.adapters.platform.client import PlatformClient  # noqa: E402
 from actors.runtime.run import TaskRun  # noqa: E402
-from actors.tasks.github_sync.task import desired_fields, desired_status, run_github_sync  # noqa: E402
+from actors.tasks.deps import Dependencies  # noqa: E402
+from actors.tasks.github_sync.plan import desired_fields, desired_status  # noqa: E402
+from actors.tasks.github_sync.task import run_github_sync  # noqa: E402
 from contracts import Keys, TaskName, Tick, TickReason  # noqa: E402
 from contracts.github import MinimalRepository  # noqa: E402
 from contracts.platform import Project, ProjectCreate, ProjectUpdate  # noqa: E402
@@ -86,15 +88,22 @@ class Side:
 
 # ---- ours: the real task function ------------------------------------------------------------------------
 
-def ours_cycle(side: Side, client: redis.Redis, slot: int) -> dict:
+def ours_cycle(side: Side, client: redis.Redis, deps: Dependencies, slot: int) -> dict:
     now = datetime.now(UTC)
     tick = Tick(task=TaskName.GITHUB_SYNC, slot=slot, scheduled_at=now, deadline=now, reason=TickReason.MANUAL,
                 emitted_by="bench")
     lock = TaskLock(client, f"github_sync-bench-{os.getpid()}", ttl_ms=30_000)
     assert lock.acquire()
-    run = TaskRun(tick=tick, client=client, correlation_id=f"bench-{slot}", lock=lock)
+    run = TaskRun(tick=tick, client=client, correlation_id=f"bench-{slot}", lock=lock, deps=deps)
+
+    async def one_run():
+        try:
+            await run_github_sync(run)
+        finally:
+            await deps.aclose()
+
     try:
-        asyncio.run(run_github_sync(run))
+        asyncio.run(one_run())
     finally:
         lock.release()
     return dict(run.counters)
@@ -161,8 +170,7 @@ def main() -> None:
     org = f"bench-org-{os.getpid()}"
     ours, naive = Side("ours", args.repos, org), Side("naive", args.repos, org)
     settings = GitHubSettings(github_api_url=ours.github_url, github_org=org, github_token=SecretStr(TOKEN))
-    set_github_client(GitHubClient(settings))
-    set_platform_client(PlatformClient(ours.platform_url, SecretStr(KEY)))
+    deps = Dependencies(url, client, github=GitHubClient(settings), platform=PlatformClient(ours.platform_url, SecretStr(KEY)))
     rows = []
     try:
         for slot, phase in enumerate(("cold sync", "steady-state cycle", "after 10 repos changed"), start=1):
@@ -170,7 +178,7 @@ def main() -> None:
                 ours.mutate()
                 naive.mutate()
             counters: dict = {}
-            mine = measure(ours, lambda: counters.update(ours_cycle(ours, client, slot)))
+            mine = measure(ours, lambda: counters.update(ours_cycle(ours, client, deps, slot)))
             peer = measure(naive, lambda: asyncio.run(naive_cycle(naive)))
             rows.append((phase, mine, peer, counters))
         same = {p.github_repo_id: (p.name, p.status) for p in map(_project, ours.platform.store.list_projects())}

@@ -93,6 +93,12 @@ class Keys:
         """Hash: repository id -> complete listings in a row that lacked it (github_sync)."""
         return f"scheduler:github:missing:{org.lower()}"
 
+    @staticmethod
+    def github_gone(org: str) -> str:
+        """Hash: repository id -> ``<epoch seconds>`` since its project is missing, or
+        ``<epoch seconds>:retired`` once it was archived for its absence (github_sync)."""
+        return f"scheduler:github:gone:{org.lower()}"
+
     #: hash server handle -> "<consecutive unhealthy checks>:<slot of the last check counted>"
     HEALTH_FAILURES = "scheduler:health:failures"
 

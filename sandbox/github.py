@@ -105,6 +105,7 @@ class GitHubApp(Instrumented):
     def _routes(self) -> Starlette:
         api = self._api
         return Starlette(routes=[
+            Route("/orgs/{org}", api(self.organization)),
             Route("/orgs/{org}/repos", api(self.list_repos)),
             Route("/organizations/{org_id:int}/repos", api(self.list_repos)),
             Route("/repos/{owner}/{repo}/readme", api(self.readme)),
@@ -181,6 +182,20 @@ class GitHubApp(Instrumented):
         items = [minimal_repository(r, self.world, api) for r in repos[(page - 1) * per_page:page * per_page]]
         link = link_header(f"{api}/organizations/{self.world.org_id}/repos", list(query.multi_items()), page, last)
         return Reply(200, items, {"Link": link} if link else {})
+
+    def organization(self, request: Request, cred: Credential) -> Reply:
+        """``GET /orgs/{org}``: the organization's counts, as GitHub shows them to a member (the
+        private counts only appear for a credential that can see private repositories)."""
+        if request.path_params["org"].lower() != self.world.org.lower():
+            return error(404, "Not Found", f"{DOCS}/orgs/orgs#get-an-organization")
+        repos = self.world.org_repos()
+        body = {"login": self.world.org, "id": self.world.org_id, "type": "Organization",
+                "url": f"{_api_root(request)}/orgs/{self.world.org}",
+                "public_repos": sum(1 for r in repos if not r.private)}
+        if cred.kind != "anonymous":
+            private = sum(1 for r in repos if r.private)
+            body.update(total_private_repos=private, owned_private_repos=private)
+        return Reply(200, body)
 
     def readme(self, request: Request, cred: Credential) -> Reply:
         repo = self._repo(request, cred)

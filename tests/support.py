@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import dramatiq
 import redis
+import redis.asyncio as aioredis
 
 from actors.runtime.broker import build_broker
 from actors.runtime.spec import TaskSpec
@@ -36,6 +38,24 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def aredis_like(client: redis.Redis) -> aioredis.Redis:
+    """An asyncio client of the same server and database, for one event loop (``asyncio.run``)."""
+    kwargs = client.connection_pool.connection_kwargs
+    return aioredis.Redis(host=kwargs.get("host", "127.0.0.1"), port=kwargs.get("port", 6379), db=kwargs.get("db", 0))
+
+
+def run_async(client: redis.Redis, body: Callable):
+    """``asyncio.run(body(aredis))`` with an asyncio client of ``client``'s Redis, closed after."""
+    async def go():
+        aclient = aredis_like(client)
+        try:
+            return await body(aclient)
+        finally:
+            await aclient.aclose()
+
+    return asyncio.run(go())
 
 
 def make_tick(task: TaskName = TaskName.HEALTH_CHECKER, slot: int | None = None, *,
@@ -61,9 +81,10 @@ def ticks(client: redis.Redis) -> list[tuple[int, Tick]]:
 
 
 @contextlib.contextmanager
-def running_worker(client: redis.Redis, specs: Iterable[TaskSpec], settings: Settings, threads: int = 4):
-    """An in-process Dramatiq worker over our broker and middleware."""
-    broker = build_broker(client, list(specs), settings)
+def running_worker(client: redis.Redis, specs: Iterable[TaskSpec], settings: Settings, threads: int = 4,
+                   deps=None):
+    """An in-process Dramatiq worker over our broker and middleware; runs and parts get ``deps``."""
+    broker = build_broker(client, list(specs), settings, deps)
     dramatiq.set_broker(broker)
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=50)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Iterable
+from typing import Any
 
 import dramatiq
 import httpx
@@ -39,14 +40,15 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
 
 
-def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Settings) -> RedisBroker:
-    """A broker on ``client`` with our middleware and an actor for each task spec."""
+def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Settings, deps: Any = None) -> RedisBroker:
+    """A broker on ``client`` with our middleware and an actor for each task spec; every run and
+    part is handed ``deps``, the worker process's dependencies object."""
     broker = RedisBroker(client=client, middleware=[])
     for middleware in (
         AsyncIO(),
         CurrentMessage(),
         RunRecording(client),
-        TickAdmission(client),
+        TickAdmission(client, deps),
         TaskLocking(client, ttl_ms=settings.lock_ttl_ms),
         # Interrupts (time limit, shutdown) are armed after our before-hooks and disarmed
         # before our after-hooks, so the lock and the run record are never cut halfway.
@@ -61,7 +63,7 @@ def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Setti
     ):
         broker.add_middleware(middleware)
     for spec in tasks:
-        declare_task(broker, spec)
+        declare_task(broker, spec, deps)
     return broker
 
 
@@ -76,15 +78,15 @@ def _retry_when(default_max: int):
     return retry_when
 
 
-def _call(fn, argument) -> None:
+def _call(fn, *arguments) -> None:
     """Run a sync body here, or an async one on Dramatiq's event loop thread."""
     if inspect.iscoroutinefunction(fn):
-        get_event_loop_thread().run_coroutine(fn(argument))
+        get_event_loop_thread().run_coroutine(fn(*arguments))
     else:
-        fn(argument)
+        fn(*arguments)
 
 
-def declare_task(broker: RedisBroker, spec: TaskSpec) -> dramatiq.Actor:
+def declare_task(broker: RedisBroker, spec: TaskSpec, deps: Any = None) -> dramatiq.Actor:
     """One actor per task, on the task's own queue. Its body runs the task function with the
     TaskRun the middleware admitted, then makes the fencing check: a run that lost its
     lock while it ran fails rather than pass as a success."""
@@ -96,7 +98,7 @@ def declare_task(broker: RedisBroker, spec: TaskSpec) -> dramatiq.Actor:
 
     run_task.__name__ = spec.task.value
     for part in spec.parts:
-        declare_part(broker, spec, part)
+        declare_part(broker, spec, part, deps)
     return dramatiq.actor(
         run_task,
         broker=broker,
@@ -108,9 +110,9 @@ def declare_task(broker: RedisBroker, spec: TaskSpec) -> dramatiq.Actor:
     )
 
 
-def declare_part(broker: RedisBroker, spec: TaskSpec, part: PartSpec) -> dramatiq.Actor:
+def declare_part(broker: RedisBroker, spec: TaskSpec, part: PartSpec, deps: Any = None) -> dramatiq.Actor:
     def run_part(payload: dict) -> None:
-        _call(part.fn, payload)
+        _call(part.fn, payload, deps)
 
     run_part.__name__ = part_actor_name(spec.task, part.name)
     return dramatiq.actor(

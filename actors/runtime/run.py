@@ -1,7 +1,9 @@
-"""``TaskRun``: what a task function is given — its tick, its lock's fence, its counters."""
+"""``TaskRun``: what a task function is given — its tick, its dependencies, its lock's fence,
+its counters."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 from collections import Counter
@@ -31,6 +33,8 @@ class TaskRun:
     counters: Counter = field(default_factory=Counter)
     recorded: bool = False
     broker: Any = None
+    #: the worker process's dependencies object (``actors.tasks.deps.Dependencies``)
+    deps: Any = None
 
     def fan_out(self, part: str, payloads: Iterable[dict]) -> int:
         """Enqueue one message per payload for the task's ``part`` actor; returns how many."""
@@ -47,6 +51,10 @@ class TaskRun:
         if self.lock is None:
             raise RuntimeError("a task run without its lock")
         self.lock.check()
+
+    async def fence(self) -> None:
+        """``check_fence`` for async task bodies: its Redis round trip runs off the event loop."""
+        await asyncio.to_thread(self.check_fence)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] += n

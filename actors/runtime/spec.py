@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from contracts import TaskName, queue_name
 
 from actors.runtime.run import TaskRun
 
-#: a task body: ``def f(run)`` or ``async def f(run)``; it counts into ``run.counters``
+#: a task body: ``def f(run)`` or ``async def f(run)``; it counts into ``run.counters`` and reaches
+#: the outside world through ``run.deps``
 TaskFunction = Callable[[TaskRun], Awaitable[None] | None]
-#: a part body: ``def f(payload)`` or ``async def f(payload)``, payload a JSON dict
-PartFunction = Callable[[dict], Awaitable[None] | None]
+#: a part body: ``def f(payload, deps)`` or ``async def f(payload, deps)``, payload a JSON dict
+PartFunction = Callable[[dict, Any], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)

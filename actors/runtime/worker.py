@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import dramatiq
-
-from scheduler.connection import redis_from_url
-from scheduler.logs import configure_logging, get_logger
-from scheduler.settings import Settings, get_settings
-from scheduler.signals import stop_on_signals
+import redis
 
 from actors.runtime.broker import build_broker
 from actors.runtime.spec import TaskSpec
+from scheduler.logs import get_logger
+from scheduler.settings import Settings
+from scheduler.signals import stop_on_signals
 
 log = get_logger("worker")
 
 
-def run_worker(tasks: Iterable[TaskSpec] | None = None, settings: Settings | None = None) -> int:
-    settings = settings or get_settings()
-    configure_logging(settings.log_format, settings.log_level)
-    if tasks is None:
-        from actors.tasks import TASKS
-
-        tasks = TASKS.values()
+def run_worker(tasks: Iterable[TaskSpec], settings: Settings, client: redis.Redis, deps: Any = None) -> int:
+    """Serve ``tasks`` until SIGTERM or SIGINT; each run and part is handed ``deps``."""
     tasks = list(tasks)
-    client = redis_from_url(settings.redis_url)
-    broker = build_broker(client, tasks, settings)
+    broker = build_broker(client, tasks, settings, deps)
     dramatiq.set_broker(broker)
 
     stop = stop_on_signals(log)

@@ -1,14 +1,10 @@
-"""The task registry: one ``TaskSpec`` per implemented task, each in its own module."""
+"""The task registry: one ``TaskSpec`` per implemented task, each in a package of its own
+(``actors/tasks/<task>/``: settings, observe -> plan -> apply). ``deps.py`` builds what they use."""
 
 from __future__ import annotations
 
+from actors.runtime.spec import TaskSpec
+from actors.tasks import github_sync, health_checker
 from contracts import TaskName
 
-from actors.runtime.spec import TaskSpec
-from actors.tasks.github_sync.task import SPEC as GITHUB_SYNC
-from actors.tasks.health_checker.task import SPEC as HEALTH_CHECKER
-
-TASKS: dict[TaskName, TaskSpec] = {
-    TaskName.GITHUB_SYNC: GITHUB_SYNC,
-    TaskName.HEALTH_CHECKER: HEALTH_CHECKER,
-}
+TASKS: dict[TaskName, TaskSpec] = {spec.task: spec for spec in (github_sync.SPEC, health_checker.SPEC)}

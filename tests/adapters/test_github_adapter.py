@@ -20,6 +20,8 @@ from sandbox.github import SecondaryLimit, github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
 
+from tests.support import run_async
+
 TOKEN = "ghp_adaptertoken000000000000000000000"
 ORG = "sandbox-org"
 
@@ -103,7 +105,7 @@ def github(served, clock, **settings) -> GitHubClient:
 
 
 def listing(gh: GitHubClient, client):
-    return asyncio.run(gh.list_org_repos(client))
+    return run_async(client, gh.list_org_repos)
 
 
 # ---- pages and ETags -----------------------------------------------------------------------------------

@@ -22,16 +22,16 @@ from actors.adapters.github.client import (
     GitHubClient,
     GitHubResponseError,
     GitHubSettings,
-    get_github_client,
-    set_github_client,
 )
-from actors.tasks.github_sync.task import desired_fields
+from actors.tasks.deps import Dependencies
+from actors.tasks.github_sync.plan import desired_fields
 from sandbox.github import github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
 from scheduler.logs import configure_logging
 
 from tests.adapters.test_github_adapter import Clock
+from tests.support import run_async
 
 from tests.support import FIXTURES
 
@@ -88,7 +88,7 @@ def first_page(gh: GitHubClient) -> str:
 
 
 def listing(gh: GitHubClient, client):
-    return asyncio.run(gh.list_org_repos(client))
+    return run_async(client, gh.list_org_repos)
 
 
 # ---- GitHub's documented examples -----------------------------------------------------------------------
@@ -235,12 +235,8 @@ def test_misconfigured_credentials_are_clear_errors_that_never_quote_the_key(mon
         GitHubSettings(github_org="o").auth()
     for name in ("GITHUB_ORG", "GITHUB_TOKEN", "GITHUB_APP_ID"):
         monkeypatch.delenv(name, raising=False)
-    set_github_client(None)
-    try:
-        with pytest.raises(GitHubAuthError, match="GITHUB_ORG"):
-            get_github_client()
-    finally:
-        set_github_client(None)
+    with pytest.raises(GitHubAuthError, match="GITHUB_ORG"):
+        Dependencies("redis://127.0.0.1:1/0", None).github  # the worker's dependencies, from the environment
 
 
 @pytest.mark.parametrize("status", [404, 401])

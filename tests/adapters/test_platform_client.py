@@ -15,15 +15,14 @@ import structlog
 from pydantic import SecretStr
 
 import actors.adapters.platform.client as platform_api
-from scheduler.errors import TransientError
+from scheduler.errors import ConfigurationError, TransientError
 from actors.adapters.platform.client import (
     PlatformAPIError,
     PlatformClient,
     PlatformResponseError,
     PlatformUnavailable,
-    get_platform_client,
-    set_platform_client,
 )
+from actors.tasks.deps import Dependencies
 from contracts.platform import (
     DocumentChunk,
     DocumentUpsert,
@@ -337,23 +336,20 @@ def test_the_api_key_never_appears_in_logs_or_errors(platform, log_output, caplo
 def test_one_client_per_process_from_the_environment(platform, monkeypatch):
     monkeypatch.delenv("API_BASE_URL", raising=False)
     monkeypatch.setenv("INTERNAL_API_KEY", SECRET)
-    set_platform_client(None)
-    with pytest.raises(RuntimeError, match="API_BASE_URL") as missing:
-        get_platform_client()
+    with pytest.raises(ConfigurationError, match="API_BASE_URL") as missing:
+        Dependencies("redis://127.0.0.1:1/0", None).platform
     assert SECRET not in str(missing.value)
 
     monkeypatch.setenv("API_BASE_URL", platform.url)
-    try:
-        client = get_platform_client()
-        assert get_platform_client() is client and SECRET not in repr(client)
+    deps = Dependencies("redis://127.0.0.1:1/0", None)  # what a worker process builds once
+    client = deps.platform
+    assert deps.platform is client and SECRET not in repr(client)
 
-        async def once():  # a short-lived event loop closes its pool before it ends
-            try:
-                return await client.list_servers()
-            finally:
-                await client.aclose()
+    async def once():  # a short-lived event loop closes its pool before it ends
+        try:
+            return await client.list_servers()
+        finally:
+            await client.aclose()
 
-        # The shared client serves every event loop it is used from, one after another.
-        assert [asyncio.run(once()).items for _ in range(2)] == [[], []]
-    finally:
-        set_platform_client(None)
+    # The shared client serves every event loop it is used from, one after another.
+    assert [asyncio.run(once()).items for _ in range(2)] == [[], []]

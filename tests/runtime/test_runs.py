@@ -147,7 +147,7 @@ def test_a_task_fans_out_to_its_parts_which_skip_tick_handling(client, settings)
 
     checked = []
 
-    def check(payload):
+    def check(payload, deps):
         checked.append(payload["server"])
 
     def body(run):

@@ -22,24 +22,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import SecretStr, ValidationError
 
-from contracts.github import BasicError, InstallationToken
+from contracts.github import InstallationToken
 from scheduler.logs import get_logger, register_secrets
 
-from scheduler.errors import TransientError
+from actors.adapters.github.errors import GitHubAuthError, GitHubAuthUnavailable, error_message
 
 log = get_logger(__name__)
 
 #: the media type and API version every request names
 GITHUB_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
                   "User-Agent": "platform-scheduler"}
-
-
-class GitHubAuthError(Exception):
-    """The credentials were refused or are not usable: a configuration problem, not retried."""
-
-
-class GitHubAuthUnavailable(TransientError):
-    """GitHub did not answer the token exchange usefully (5xx, network): worth a later retry."""
 
 
 def _b64url(data: bytes) -> str:
@@ -135,7 +127,7 @@ class AppAuth:
         response = await self._app_call(http, "GET", f"/orgs/{self.org}/installation", headers, what)
         if response.status_code != 200:
             raise GitHubAuthError(f"the GitHub App {self.app_id} has no installation on {self.org} "
-                                  f"({response.status_code}): {_message(response)}")
+                                  f"({response.status_code}): {error_message(response)}")
         try:
             installation_id = int(response.json()["id"])
         except (ValueError, KeyError, TypeError):
@@ -152,7 +144,7 @@ class AppAuth:
         response = await self._app_call(http, "POST", path, headers, what)
         if response.status_code != 201:
             raise GitHubAuthError(f"GitHub refused the app's token exchange for installation "
-                                  f"{self.installation_id} ({response.status_code}): {_message(response)}")
+                                  f"{self.installation_id} ({response.status_code}): {error_message(response)}")
         try:
             token = InstallationToken.model_validate(response.json())
         except (ValueError, ValidationError):
@@ -162,13 +154,6 @@ class AppAuth:
         self.tokens_minted += 1
         log.info("github.installation_token", installation_id=self.installation_id,
                  expires_at=token.expires_at.isoformat())
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        return BasicError.model_validate(response.json()).message[:300]
-    except (ValueError, ValidationError):
-        return response.text[:300]
 
 
 Auth = TokenAuth | AppAuth

@@ -27,10 +27,7 @@
 from __future__ import annotations
 
 import asyncio
-import random
-import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,16 +35,20 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
-import redis
+import redis.asyncio as aioredis
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.github import BasicError, MinimalRepository, RateLimitHeaders
+from contracts.github import MinimalRepository, RateLimitHeaders
 from scheduler.logs import get_logger, register_secrets
 
 from scheduler.errors import TransientError
-from actors.adapters.github.auth import GITHUB_HEADERS, AppAuth, Auth, GitHubAuthError, TokenAuth
+from actors.adapters.github.auth import GITHUB_HEADERS, AppAuth, Auth, TokenAuth
+from actors.adapters.github.errors import (GitHubAPIError, GitHubAuthError, GitHubError, GitHubResponseError,
+                                          GitHubUnavailable,
+                                          basic_error, error_message)
 from actors.adapters.github.state import ListingState, PageRecord
+from actors.adapters.kit import PerLoop, backoff_delay, validation_summary
 
 log = get_logger(__name__)
 
@@ -57,26 +58,6 @@ SECONDARY_DEFAULT_WAIT_S = 60
 KEPT_FIELDS = {"id", "name", "full_name", "owner", "private", "html_url", "description", "default_branch",
                "visibility", "archived", "disabled", "pushed_at"}
 MAX_PAGES = 1000
-
-
-class GitHubError(Exception):
-    """Anything this adapter raises about GitHub."""
-
-
-class GitHubAPIError(GitHubError):
-    """GitHub refused the request (401, a 403 that is no rate limit, 404 ...): not retried."""
-
-    def __init__(self, status: int, url: str, message: str):
-        self.status, self.url, self.message = status, url, message
-        super().__init__(f"GitHub answered {status} to GET {url}: {message}")
-
-
-class GitHubResponseError(GitHubError):
-    """An answer that is not what GitHub documents (not a list, a Link to another origin)."""
-
-
-class GitHubUnavailable(GitHubError, TransientError):
-    """5xx, network errors or unreadable bodies on every attempt."""
 
 
 class GitHubSettings(BaseSettings):
@@ -92,8 +73,6 @@ class GitHubSettings(BaseSettings):
     github_app_installation_id: int | None = None
     github_app_private_key: SecretStr | None = None
     github_app_private_key_path: Path | None = None
-    #: complete listings in a row without a repository before its project is marked missing
-    github_missing_after: int = Field(default=3, ge=1)
     github_per_page: int = Field(default=100, ge=1, le=100)
     #: stop listing when this few rate-limit points remain (left for other users of the credential)
     github_rate_limit_reserve: int = Field(default=100, ge=0)
@@ -101,6 +80,14 @@ class GitHubSettings(BaseSettings):
     github_max_wait_s: float = Field(default=30.0, ge=0)
     github_timeout_s: float = Field(default=15.0, gt=0)
     github_max_attempts: int = Field(default=3, ge=1)
+
+    @classmethod
+    def from_env(cls) -> GitHubSettings:
+        try:
+            return cls()
+        except ValidationError as exc:
+            missing = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
+            raise GitHubAuthError(f"GitHub not configured: check {missing}") from None
 
     def auth(self, clock: Callable[[], float] = time.time) -> Auth:
         if self.github_app_id is not None:
@@ -183,9 +170,7 @@ def parse_items(data: list, url: str) -> tuple[list[MinimalRepository], int]:
         except ValidationError as exc:
             skipped += 1
             ident = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), int) else None
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<item>'}: {e['msg']}"
-                                 for e in exc.errors(include_url=False, include_input=False))
-            log.warning("github.item_skipped", page=url, index=index, repo_id=ident, error=problems[:500])
+            log.warning("github.item_skipped", page=url, index=index, repo_id=ident, error=validation_summary(exc))
     return repos, skipped
 
 
@@ -199,37 +184,29 @@ class GitHubClient:
         self.base_url = settings.github_api_url.rstrip("/")
         self.auth = auth or settings.auth(clock)
         register_secrets([settings.github_token, settings.github_app_private_key])
-        self.clock, self.sleep, self._transport = clock, sleep, transport
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary())
+        self.clock, self.sleep = clock, sleep
+        timeout = httpx.Timeout(settings.github_timeout_s, connect=min(settings.github_timeout_s, 5))
+        self._pools = PerLoop(lambda: httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport,
+                                                        headers=GITHUB_HEADERS, follow_redirects=True),
+                              is_closed=lambda pool: pool.is_closed)
 
     def __repr__(self) -> str:
         return f"GitHubClient({self.base_url!r}, org={self.org!r}, auth={self.auth.kind})"
 
     def _pool(self) -> httpx.AsyncClient:
-        """One connection pool per event loop (a pool cannot outlive the loop it was made on)."""
-        loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None or pool.is_closed:
-            timeout = httpx.Timeout(self.settings.github_timeout_s, connect=min(self.settings.github_timeout_s, 5))
-            pool = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=self._transport,
-                                     headers=GITHUB_HEADERS, follow_redirects=True)
-            self._pools[loop] = pool
-        return pool
+        return self._pools.get()
 
     async def aclose(self) -> None:
-        pool = self._pools.pop(asyncio.get_running_loop(), None)
-        if pool is not None:
-            await pool.aclose()
+        await self._pools.aclose(lambda pool: pool.aclose())
 
     def first_page_url(self) -> str:
         query = urlencode({"per_page": self.settings.github_per_page, "sort": "created", "direction": "asc"})
         return f"{self.base_url}/orgs/{quote(self.org, safe='')}/repos?{query}"
 
-    async def list_org_repos(self, client: redis.Redis) -> RepoListing:
+    async def list_org_repos(self, client: aioredis.Redis) -> RepoListing:
         """Every repository of the organisation, page by page, conditionally."""
         state = ListingState(client, self.org)
-        budget = state.budget()
+        budget = await state.budget()
         if budget.get("blocked_until", 0) > self.clock():
             log.warning("github.waiting_out_rate_limit", org=self.org, until=budget["blocked_until"])
             return RepoListing((), stopped="rate_limit_backoff")
@@ -257,12 +234,26 @@ class GitHubClient:
                         remaining=walk.remaining)
             return walk.result(repos, stop.reason)
         finally:
-            state.save_budget(remaining=walk.remaining, reset=walk.reset)
+            await state.save_budget(remaining=walk.remaining, reset=walk.reset)
         return walk.result(repos, None)
+
+    async def confirms_empty(self, client: aioredis.Redis) -> bool:
+        """Whether ``GET /orgs/{org}`` tells this credential that the organisation has no repository
+        at all: public and private counts both present and zero. An empty listing alone is far
+        likelier a credential that lost access than an emptied organisation."""
+        state = ListingState(client, self.org)
+        try:
+            _, data = await self._get(f"{self.base_url}/orgs/{quote(self.org, safe='')}", None, state, _Walk())
+        except _Stop:
+            return False
+        if not isinstance(data, dict):
+            return False
+        counts = (data.get("public_repos"), data.get("total_private_repos"))
+        return all(type(n) is int for n in counts) and counts == (0, 0)
 
     async def _page(self, url: str, state: ListingState, walk: _Walk) -> tuple[list[MinimalRepository], str | None]:
         """One page's repositories and the next page's URL, from GitHub or, on a 304, from its record."""
-        record, cached = state.page(url), None
+        record, cached = await state.page(url), None
         if record is not None:
             try:
                 cached = [MinimalRepository.model_validate(item) for item in record.items]
@@ -275,7 +266,7 @@ class GitHubClient:
         if response.status_code == 304 and record is not None:
             walk.not_modified += 1
             walk.skipped += record.skipped
-            state.touch_page(url)
+            await state.touch_page(url)
             if "link" in response.headers:
                 next_url = response.links.get("next", {}).get("url")
             else:  # GitHub need not repeat the Link header on a 304: take it from the record ...
@@ -290,7 +281,7 @@ class GitHubClient:
         next_url = response.links.get("next", {}).get("url")
         kept = [repo.model_dump(mode="json", include=KEPT_FIELDS) for repo in parsed]
         if etag := response.headers.get("etag"):
-            state.save_page(url, PageRecord(etag, next_url, kept, skipped, len(data)))
+            await state.save_page(url, PageRecord(etag, next_url, kept, skipped, len(data)))
         # the same narrowed repositories whether a page answered 200 or 304
         return [MinimalRepository.model_validate(item) for item in kept], next_url
 
@@ -335,21 +326,21 @@ class GitHubClient:
                         await self.sleep(seconds)
                         continue
                     walk.saw(response)
-                    state.save_budget(blocked_until=self.clock() + seconds)
+                    await state.save_budget(blocked_until=self.clock() + seconds)
                     raise _Stop(f"{kind}_rate_limit")
                 else:
-                    raise GitHubAPIError(status, url, _message(response))
+                    raise GitHubAPIError(status, url, error_message(response))
             failures += 1
             if failures >= self.settings.github_max_attempts:
                 raise GitHubUnavailable(f"GitHub unavailable: GET {url} failed {failures} time(s); last: {problem}")
-            delay = min(8.0, 0.5 * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+            delay = backoff_delay(failures, 0.5, 8.0)
             log.warning("github.retrying", url=url, attempt=failures, error=problem, delay_s=round(delay, 2))
             await self.sleep(delay)
 
     def _limit_wait(self, response: httpx.Response) -> tuple[str, float] | None:
         """("primary" | "secondary", seconds to wait) if the refusal is a rate limit, else None."""
         limits = RateLimitHeaders.from_headers(response.headers)
-        secondary = _error(response).is_secondary_rate_limit
+        secondary = basic_error(response).is_secondary_rate_limit
         if limits.retry_after is not None:
             return ("secondary" if secondary or limits.remaining != 0 else "primary"), float(limits.retry_after)
         if limits.remaining == 0 and not secondary:
@@ -359,47 +350,7 @@ class GitHubClient:
         return None
 
 
-def _error(response: httpx.Response) -> BasicError:
-    try:
-        return BasicError.model_validate(response.json())
-    except (ValueError, ValidationError):
-        return BasicError(message=response.text[:300])
-
-
-def _message(response: httpx.Response) -> str:
-    return _error(response).message[:300] or response.reason_phrase
-
-
-# --------------------------------------------------------------------------- one per process
-
-_client: GitHubClient | None = None
-_client_lock = threading.Lock()
-
-
-def get_github_client() -> GitHubClient:
-    """The process's client, configured from the environment on first use."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            try:
-                settings = GitHubSettings()
-            except ValidationError as exc:
-                missing = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
-                raise GitHubAuthError(f"GitHub not configured: check {missing}") from None
-            _client = GitHubClient(settings)
-            log.info("github.client", org=_client.org, auth=_client.auth.kind, api=_client.base_url)
-        return _client
-
-
-def set_github_client(client: GitHubClient | None) -> None:
-    """Point the process at another client (a test, the demo); None re-reads the environment."""
-    global _client
-    with _client_lock:
-        _client = client
-
-
 __all__ = [
     "GitHubAPIError", "GitHubAuthError", "GitHubClient", "GitHubError", "GitHubResponseError", "GitHubSettings",
-    "GitHubUnavailable", "ListingState", "PageRecord", "RepoListing", "get_github_client", "parse_items",
-    "set_github_client",
+    "GitHubUnavailable", "ListingState", "PageRecord", "RepoListing", "parse_items",
 ]

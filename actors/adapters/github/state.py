@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import redis
+import redis.asyncio as aioredis
 
 from contracts import Keys
 from scheduler.logs import get_logger
@@ -36,11 +36,11 @@ class PageRecord:
 class ListingState:
     """The Redis side of one organisation's listing."""
 
-    def __init__(self, client: redis.Redis, org: str):
+    def __init__(self, client: aioredis.Redis, org: str):
         self.client, self.org = client, org
 
-    def page(self, url: str) -> PageRecord | None:
-        raw = self.client.get(Keys.github_page(self.org, url))
+    async def page(self, url: str) -> PageRecord | None:
+        raw = await self.client.get(Keys.github_page(self.org, url))
         if raw is None:
             return None
         try:
@@ -51,19 +51,19 @@ class ListingState:
             log.warning("github.page_record_unreadable", url=url)
             return None
 
-    def save_page(self, url: str, record: PageRecord) -> None:
+    async def save_page(self, url: str, record: PageRecord) -> None:
         value = json.dumps({"etag": record.etag, "next": record.next_url, "items": record.items,
                             "skipped": record.skipped, "count": record.count}, separators=(",", ":"))
-        self.client.set(Keys.github_page(self.org, url), value, ex=PAGE_TTL_S)
+        await self.client.set(Keys.github_page(self.org, url), value, ex=PAGE_TTL_S)
 
-    def touch_page(self, url: str) -> None:
-        self.client.expire(Keys.github_page(self.org, url), PAGE_TTL_S)
+    async def touch_page(self, url: str) -> None:
+        await self.client.expire(Keys.github_page(self.org, url), PAGE_TTL_S)
 
-    def budget(self) -> dict[str, float]:
+    async def budget(self) -> dict[str, float]:
         """``remaining`` and ``reset`` as last seen, ``blocked_until``: whichever are known."""
-        return {k.decode(): float(v) for k, v in self.client.hgetall(Keys.github_rate(self.org)).items()}
+        return {k.decode(): float(v) for k, v in (await self.client.hgetall(Keys.github_rate(self.org))).items()}
 
-    def save_budget(self, **values: float | None) -> None:
+    async def save_budget(self, **values: float | None) -> None:
         known = {k: str(v) for k, v in values.items() if v is not None}
         if known:
-            self.client.hset(Keys.github_rate(self.org), mapping=known)
+            await self.client.hset(Keys.github_rate(self.org), mapping=known)

@@ -9,20 +9,16 @@
   A body that is not JSON or not the contract's shape is ``PlatformResponseError``.
 - List endpoints validate item by item: a bad item is logged, skipped and counted
   (``Listing.skipped``); it never fails the whole read.
-- One pooled ``httpx.AsyncClient`` per client; ``get_platform_client()`` gives one client per
-  process. A pool belongs to an event loop, so a client used from a new loop (``asyncio.run``
-  per message) opens a pool for that loop instead of reusing sockets of a dead one.
+- One pooled ``httpx.AsyncClient`` per client and event loop (``kit.PerLoop``); a worker
+  process builds one client (``PlatformSettings.client()``) in its dependencies object.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
-import threading
 import time
 import uuid
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -56,7 +52,8 @@ from contracts.platform import (
 )
 from scheduler.logs import get_logger, register_secrets
 
-from scheduler.errors import TransientError
+from actors.adapters.kit import PerLoop, backoff_delay, is_per_record_refusal, validation_summary
+from scheduler.errors import ConfigurationError, TransientError
 
 log = get_logger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -90,6 +87,11 @@ class PlatformAPIError(PlatformError):
     def __init__(self, status: int, method: str, path: str, body: str, attempts: int = 1):
         self.status, self.method, self.path, self.body, self.attempts = status, method, path, body, attempts
         super().__init__(f"platform API answered {status} to {method} {path}: {body[:500]}")
+
+    @property
+    def per_record(self) -> bool:
+        """A refusal of this one record (404/409/422): that record's failure, not the run's."""
+        return is_per_record_refusal(self.status)
 
     @property
     def detail(self) -> Any:
@@ -131,12 +133,6 @@ class OpenedIncident(NamedTuple):
     created: bool  # False: an active incident of this kind already existed, and this is it
 
 
-def _errors_brief(exc: ValidationError) -> str:
-    # Locations and messages only: input values can be large and are not ours to log.
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
-                     for e in exc.errors(include_url=False, include_input=False))
-
-
 def current_correlation_id() -> str:
     bound = structlog.contextvars.get_contextvars().get("correlation_id")
     return str(bound) if bound else str(uuid.uuid4())
@@ -165,9 +161,9 @@ class PlatformClient:
         self.timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
-        self._transport = transport
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary())
+        self._pools = PerLoop(lambda: httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
+                                                        transport=transport),
+                              is_closed=lambda pool: pool.is_closed)
 
     def __repr__(self) -> str:
         return f"PlatformClient({self.base_url!r})"
@@ -180,22 +176,13 @@ class PlatformClient:
 
     async def aclose(self) -> None:
         """Close the connection pool of the running event loop."""
-        pool = self._pools.pop(asyncio.get_running_loop(), None)
-        if pool is not None:
-            await pool.aclose()
+        await self._pools.aclose(lambda pool: pool.aclose())
 
     def _pool(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None or pool.is_closed:
-            pool = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, transport=self._transport)
-            self._pools[loop] = pool
-        return pool
+        return self._pools.get()
 
     def backoff(self, attempt: int) -> float:
-        """Delay after failed attempt ``attempt`` (1-based): exponential, capped, half of it jittered."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff_delay(attempt, self.backoff_base, self.backoff_max)
 
     async def _request(self, method: str, path: str, *, params: dict | None = None,
                        body: Any = None) -> httpx.Response:
@@ -241,7 +228,7 @@ class PlatformClient:
         except ValidationError as exc:
             request = response.request
             raise PlatformResponseError(request.method, request.url.path, response.status_code,
-                                        f"not a {model.__name__}: {_errors_brief(exc)}") from None
+                                        f"not a {model.__name__}: {validation_summary(exc)}") from None
 
     def _many(self, response: httpx.Response, model: type[T]) -> Listing[T]:
         data = self._body(response)
@@ -257,7 +244,7 @@ class PlatformClient:
                 skipped += 1
                 ident = raw.get("handle", raw.get("id", raw.get("path"))) if isinstance(raw, dict) else None
                 log.warning("platform_api.item_skipped", resource=model.__name__, path=response.request.url.path,
-                            index=index, item=ident, error=_errors_brief(exc))
+                            index=index, item=ident, error=validation_summary(exc))
         return Listing(items, skipped)
 
     # ---------------------------------------------------------------- projects
@@ -353,7 +340,7 @@ class PlatformClient:
         return self._one(response, ProjectSummary)
 
 
-# --------------------------------------------------------------------------- one per process
+# --------------------------------------------------------------------------- configuration
 
 
 class PlatformSettings(BaseSettings):
@@ -366,33 +353,18 @@ class PlatformSettings(BaseSettings):
     platform_timeout_s: float = 10.0
     platform_max_attempts: int = 4
 
+    @classmethod
+    def from_env(cls) -> PlatformSettings:
+        try:
+            return cls()
+        except ValidationError as exc:
+            # Name the variables only: pydantic would quote the input, the key included.
+            missing = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
+            raise ConfigurationError(f"platform API not configured: check {missing}") from None
 
-_client: PlatformClient | None = None
-_client_lock = threading.Lock()
-
-
-def get_platform_client() -> PlatformClient:
-    """The process's client, configured from the environment on first use."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            try:
-                settings = PlatformSettings()
-            except ValidationError as exc:
-                # Name the missing variables only: pydantic would quote the input, key included.
-                missing = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
-                raise RuntimeError(f"platform API not configured: check {missing}") from None
-            _client = PlatformClient(settings.api_base_url, settings.internal_api_key,
-                                     timeout=settings.platform_timeout_s,
-                                     max_attempts=settings.platform_max_attempts)
-        return _client
-
-
-def set_platform_client(client: PlatformClient | None) -> None:
-    """Point the process at another client (the demo's sandbox, a test); None re-reads the env."""
-    global _client
-    with _client_lock:
-        _client = client
+    def client(self) -> PlatformClient:
+        return PlatformClient(self.api_base_url, self.internal_api_key, timeout=self.platform_timeout_s,
+                              max_attempts=self.platform_max_attempts)
 
 
 __all__ = [
@@ -406,6 +378,4 @@ __all__ = [
     "PlatformSettings",
     "PlatformUnavailable",
     "current_correlation_id",
-    "get_platform_client",
-    "set_platform_client",
 ]

@@ -45,10 +45,12 @@ class TickAdmission(Middleware):
 
     Parameters:
       client(redis.Redis): where slot-done marks and the paused set live.
+      deps: the worker process's dependencies object, handed to each run as ``run.deps``.
     """
 
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis, deps=None):
         self.client = client
+        self.deps = deps
 
     @property
     def actor_options(self):
@@ -64,7 +66,7 @@ class TickAdmission(Middleware):
             raise SkipMessage("invalid tick") from None
 
         run = TaskRun(tick=tick, client=self.client, correlation_id=message.message_id,
-                      attempt=message.options.get("retries", 0), broker=broker)
+                      attempt=message.options.get("retries", 0), broker=broker, deps=self.deps)
         setattr(message, RUN_ATTR, run)
         set_current_run(run)
         structlog.contextvars.bind_contextvars(task=tick.task.value, slot=tick.slot,

@@ -1,55 +1,38 @@
 """github_sync: the GitHub organisation's repositories -> the platform's Project records.
 
-A reconciler, read top to bottom: **observe** (the org listing, conditionally, and the platform's
-projects, and the absence counters in Redis) -> **plan** (``plan_sync``, a pure function) ->
-**apply** (API writes, each behind the fencing check, then the counters).
-
-The rules (all in ``plan_sync``):
-- identity is the repository id (``Project.github_repo_id``), never the name: a rename or a
-  transfer within the org updates ``name``/``full_name`` of the same project;
-- a new repository -> one create, status ``discovered`` (``archived`` if it already is);
-- changed fields -> one update carrying only those fields; unchanged -> nothing at all;
-- archived or disabled on GitHub -> ``archived``; unarchived -> ``active``;
-- absent from K complete listings in a row (``GITHUB_MISSING_AFTER``, default 3) -> ``missing``,
-  with one alert log line when it happens; seen again -> ``active`` (or ``archived``);
-- only a complete listing counts absence: a stopped walk (rate limits), a skipped malformed item
-  or an empty listing (far likelier a credential that lost access than an emptied org) counts
-  nothing, and a failed one raises before anything is planned. Seeing a repository, in any
-  listing, resets its counter.
+A reconciler, read top to bottom: **observe** (the org listing, conditionally; the platform's
+projects; what Redis remembers of absent repositories) -> **plan** (``plan.plan_sync``, pure,
+where every rule lives) -> **apply** (API writes, each behind the fencing check, then the memory).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Protocol
 
-import redis
-from pydantic import ValidationError
+import redis.asyncio as aioredis
 
-from contracts import Keys, TaskName
-from contracts.github import MinimalRepository
-from contracts.platform import Project, ProjectCreate, ProjectStatus, ProjectUpdate, Visibility
-from scheduler.logs import get_logger
-
-from actors.adapters.github.client import get_github_client
-from actors.adapters.platform.client import PlatformAPIError, PlatformClient, get_platform_client
+from actors.adapters.platform.client import PlatformAPIError, PlatformClient
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
+from actors.tasks.github_sync.plan import Gone, Observed, Plan, Rules, Update, plan_sync
+from actors.tasks.github_sync.settings import GitHubSyncSettings
+from contracts import Keys, TaskName
+from scheduler.logs import get_logger
 
 log = get_logger(__name__)
-
-#: 4xx answers that concern one record (gone, clashing, refused): logged and skipped, the run goes on
-PER_RECORD_REFUSALS = {404, 409, 422}
 
 
 # --------------------------------------------------------------------------- observe
 
 
 async def run_github_sync(run: TaskRun) -> None:
-    github, platform = get_github_client(), get_platform_client()
-    listing = await github.list_org_repos(run.client)
+    deps = run.deps
+    settings = deps.settings(GitHubSyncSettings)
+    github, platform, memory = deps.github, deps.platform, AbsenceMemory(deps.aredis, deps.github.org)
+    listing = await github.list_org_repos(deps.aredis)
     projects = await platform.list_projects()
-    misses = read_misses(run.client, github.org)
+    misses, gone = await memory.read()
     for name, value in (("pages", listing.pages), ("not_modified", listing.not_modified),
                         ("points", listing.points), ("requests", listing.requests),
                         ("skipped_items", listing.skipped_items), ("skipped_projects", projects.skipped)):
@@ -58,167 +41,94 @@ async def run_github_sync(run: TaskRun) -> None:
         run.count("incomplete")
         log.warning("github_sync.listing_incomplete", stopped=listing.stopped, skipped_items=listing.skipped_items,
                     repos=len(listing.repos), note="absence is not counted for this listing")
+    confirmed_empty = listing.complete and not listing.repos and await github.confirms_empty(deps.aredis)
+    observed = Observed(github.org, listing.repos, listing.complete, projects.items, misses, gone,
+                        confirmed_empty=confirmed_empty, now=await _redis_time(deps.aredis))
 
-    # Projects of another organisation are not this listing's to judge (absent, they'd go missing);
-    # one whose repository was transferred into the org is ours again.
-    listed = {repo.id for repo in listing.repos}
-    ours = [p for p in projects.items
-            if p.full_name.lower().startswith(f"{github.org.lower()}/") or p.github_repo_id in listed]
-    run.count("other_org_projects", len(projects.items) - len(ours))
-    plan = plan_sync(listing.repos, listing.complete, ours, misses,
-                     missing_after=github.settings.github_missing_after)
+    plan = plan_sync(observed, Rules(settings.github_missing_after, settings.github_archive_after_s))
 
-    await apply_plan(plan, run, platform, github.org)
+    await apply_plan(plan, run, platform, memory)
 
 
-def read_misses(client: redis.Redis, org: str) -> dict[int, int]:
-    return {int(k): int(v) for k, v in client.hgetall(Keys.github_missing(org)).items()}
+async def _redis_time(client: aioredis.Redis) -> float:
+    """Every worker agrees on the time a project went missing: the Redis server's clock."""
+    seconds, micros = await client.time()
+    return seconds + micros / 1e6
 
 
-# --------------------------------------------------------------------------- plan (pure)
+class AbsenceMemory:
+    """What github_sync remembers in Redis of repositories it no longer sees (shared by workers)."""
 
+    def __init__(self, client: aioredis.Redis, org: str):
+        self.client, self.misses_key, self.gone_key = client, Keys.github_missing(org), Keys.github_gone(org)
 
-@dataclass(frozen=True)
-class Create:
-    repo_id: int
-    project: ProjectCreate
+    async def read(self) -> tuple[dict[int, int], dict[int, Gone]]:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.misses_key)
+        pipe.hgetall(self.gone_key)
+        raw_misses, raw_gone = await pipe.execute()
+        misses = {int(k): int(v) for k, v in raw_misses.items()}
+        gone = {}
+        for key, value in raw_gone.items():
+            since, _, retired = value.decode().partition(":")
+            gone[int(key)] = Gone(float(since), retired == "retired")
+        return misses, gone
 
-
-@dataclass(frozen=True)
-class Update:
-    project_id: int
-    repo_id: int
-    full_name: str
-    previous: ProjectStatus
-    changes: ProjectUpdate
-    misses: int = 0  # the absence count that made it missing
-
-
-@dataclass(frozen=True)
-class Plan:
-    creates: tuple[Create, ...] = ()
-    updates: tuple[Update, ...] = ()
-    #: repository id -> new absence count; 0 forgets the counter
-    misses: Mapping[int, int] = field(default_factory=dict)
-    #: repositories whose record the platform would refuse (e.g. an empty name): left alone
-    rejected: tuple[int, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not (self.creates or self.updates or self.misses)
-
-
-def visibility_of(repo: MinimalRepository) -> Visibility:
-    try:
-        return Visibility(repo.visibility)
-    except ValueError:
-        return Visibility.PRIVATE if repo.private else Visibility.PUBLIC
-
-
-def desired_fields(repo: MinimalRepository) -> dict:
-    """What the project's fields should be, as GitHub describes the repository."""
-    fields = {"name": repo.name, "full_name": repo.full_name, "description": repo.description,
-              "html_url": repo.html_url, "pushed_at": repo.pushed_at, "visibility": visibility_of(repo)}
-    if repo.default_branch:  # not required by GitHub's schema: keep what we have when absent
-        fields["default_branch"] = repo.default_branch
-    return fields
-
-
-def desired_status(current: ProjectStatus | None, repo: MinimalRepository) -> ProjectStatus:
-    if repo.archived or repo.disabled:
-        return ProjectStatus.ARCHIVED
-    if current is None:
-        return ProjectStatus.DISCOVERED
-    if current in (ProjectStatus.MISSING, ProjectStatus.ARCHIVED):
-        return ProjectStatus.ACTIVE  # back in the org, or unarchived
-    return current  # discovered or active: not ours to move between
-
-
-def plan_sync(repos: Iterable[MinimalRepository], complete: bool, projects: Iterable[Project],
-              misses: Mapping[int, int], *, missing_after: int) -> Plan:
-    """The changes that make the projects match the listing. No I/O."""
-    seen: dict[int, MinimalRepository] = {}
-    for repo in repos:
-        seen.setdefault(repo.id, repo)
-    by_repo: dict[int, Project] = {}
-    for project in projects:
-        by_repo.setdefault(project.github_repo_id, project)
-    creates: list[Create] = []
-    updates: list[Update] = []
-    counts: dict[int, int] = {}
-    rejected: list[int] = []
-
-    for repo_id, repo in seen.items():
-        if misses.get(repo_id):
-            counts[repo_id] = 0  # seen: the run of absences is broken
-        project = by_repo.get(repo_id)
-        wanted = {**desired_fields(repo), "status": desired_status(project and project.status, repo)}
-        try:
-            if project is None:
-                creates.append(Create(repo_id, ProjectCreate(github_repo_id=repo_id, **wanted)))
-                continue
-            changed = {name: value for name, value in wanted.items() if getattr(project, name) != value}
-            if changed:
-                updates.append(Update(project.id, repo_id, repo.full_name, project.status, ProjectUpdate(**changed)))
-        except ValidationError:
-            rejected.append(repo_id)
-
-    if complete and seen:
-        for repo_id, project in by_repo.items():
-            if repo_id in seen or project.status is ProjectStatus.MISSING:
-                continue
-            count = misses.get(repo_id, 0) + 1
-            if count >= missing_after:
-                updates.append(Update(project.id, repo_id, project.full_name, project.status,
-                                      ProjectUpdate(status=ProjectStatus.MISSING), misses=count))
-                counts[repo_id] = 0  # the status remembers it from here on
-            else:
-                counts[repo_id] = count
-    for repo_id, count in misses.items():  # counters of projects that no longer exist
-        if count and repo_id not in seen and repo_id not in by_repo:
-            counts[repo_id] = 0
-    return Plan(tuple(creates), tuple(updates), counts, tuple(rejected))
+    async def write(self, misses: Mapping[int, int], gone: Mapping[int, Gone | None]) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        for key, values in ((self.misses_key, {k: v or None for k, v in misses.items()}),
+                            (self.gone_key, {k: g and f"{g.since}{':retired' if g.retired else ''}"
+                                             for k, g in gone.items()})):
+            forget = [k for k, v in values.items() if v is None]
+            keep = {k: v for k, v in values.items() if v is not None}
+            if forget:
+                pipe.hdel(key, *forget)
+            if keep:
+                pipe.hset(key, mapping=keep)
+        await pipe.execute()
 
 
 # --------------------------------------------------------------------------- apply
 
 
-async def apply_plan(plan: Plan, run: TaskRun, platform: PlatformClient, org: str) -> None:
+class Progress(Protocol):
+    """What apply needs of its run: the fencing check and the counters (``TaskRun`` is one)."""
+
+    async def fence(self) -> None: ...
+
+    def count(self, name: str, n: int = 1) -> None: ...
+
+
+async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory: AbsenceMemory) -> None:
     failed: set[int] = set()
+    run.count("other_org_projects", plan.other_org)
     for repo_id in plan.rejected:
         run.count("skipped_items")
         log.warning("github_sync.repo_rejected", repo_id=repo_id, reason="its record would be invalid")
     for create in plan.creates:
-        run.check_fence()
+        await run.fence()
         if await _write(platform.create_project(create.project), create.repo_id, "create", run):
             run.count("creates")
     for update in plan.updates:
-        run.check_fence()
+        await run.fence()
         if not await _write(platform.update_project(update.project_id, update.changes), update.repo_id,
                             "update", run):
             failed.add(update.repo_id)
             continue
         run.count("updates")
-        _count_transition(run, update)
-    counts = {repo_id: n for repo_id, n in plan.misses.items() if repo_id not in failed}
-    if counts:
-        run.check_fence()
-        pipe = run.client.pipeline(transaction=True)
-        key = Keys.github_missing(org)
-        forget = [repo_id for repo_id, n in counts.items() if n == 0]
-        keep = {repo_id: n for repo_id, n in counts.items() if n > 0}
-        if forget:
-            pipe.hdel(key, *forget)
-        if keep:
-            pipe.hset(key, mapping=keep)
-        pipe.execute()
+        _report(run, update)
+    misses = {repo_id: n for repo_id, n in plan.misses.items() if repo_id not in failed}
+    gone = {repo_id: g for repo_id, g in plan.gone.items() if repo_id not in failed}
+    if misses or gone:
+        await run.fence()
+        await memory.write(misses, gone)
 
 
-async def _write(call, repo_id: int, what: str, run: TaskRun) -> bool:
+async def _write(call, repo_id: int, what: str, run: Progress) -> bool:
     try:
         await call
     except PlatformAPIError as exc:
-        if exc.status not in PER_RECORD_REFUSALS:
+        if not exc.per_record:
             raise  # 401/403 and the like concern every write: fail the run
         run.count("write_errors")
         log.error("github_sync.write_refused", what=what, repo_id=repo_id, status=exc.status,
@@ -227,22 +137,19 @@ async def _write(call, repo_id: int, what: str, run: TaskRun) -> bool:
     return True
 
 
-def _count_transition(run: TaskRun, update: Update) -> None:
+def _report(run: Progress, update: Update) -> None:
+    for event in update.events:
+        run.count(event)
     new = update.changes.status
-    if new is None or new == update.previous:
-        return
-    if new is ProjectStatus.ARCHIVED:
-        run.count("archived")
-    elif new is ProjectStatus.MISSING:
-        run.count("missing")
+    if "missing" in update.events:
         log.error("github_sync.repo_missing", alert=True, repo_id=update.repo_id, full_name=update.full_name,
                   project_id=update.project_id, complete_listings_without_it=update.misses,
                   note="deleted, or transferred out of the organisation")
-    if update.previous is ProjectStatus.MISSING:
-        run.count("restored")
+    elif "archived_missing" in update.events:
+        log.warning("github_sync.repo_archived_missing", repo_id=update.repo_id, full_name=update.full_name,
+                    project_id=update.project_id, note="missing for GITHUB_ARCHIVE_AFTER")
+    elif "restored" in update.events:
         log.info("github_sync.repo_back", repo_id=update.repo_id, full_name=update.full_name, status=new.value)
-    elif update.previous is ProjectStatus.ARCHIVED and new is ProjectStatus.ACTIVE:
-        run.count("unarchived")
 
 
 SPEC = TaskSpec(TaskName.GITHUB_SYNC, run_github_sync, time_limit_ms=10 * 60_000, max_retries=5)

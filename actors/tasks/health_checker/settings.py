@@ -1,28 +1,18 @@
-"""The health checker's configuration, from the environment (see README, "health_checker")."""
+"""The health checker's own rules, from the environment (see README, "health_checker"). How it
+reaches the servers (key, known_hosts, timeouts, concurrency, mounts) is the SSH adapter's:
+``actors.adapters.ssh.settings``."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.tasks.health_checker.plan import Thresholds
-from actors.adapters.ssh.probe import ProbeConfig
 
 
 class HealthSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
-    ssh_private_key_path: Path | None = None
-    ssh_private_key_passphrase: SecretStr | None = None
-    ssh_known_hosts: Path | None = None
-    health_connect_timeout_s: float = Field(default=10.0, gt=0)
-    health_command_timeout_s: float = Field(default=15.0, gt=0)
-    #: concurrent SSH connections per worker process
-    health_ssh_concurrency: int = Field(default=100, ge=1)
-    #: mount points to check besides ``/``, comma-separated (e.g. ``/var/lib/docker,/data``)
-    health_disk_mounts: str = ""
     health_disk_degraded_pct: int = Field(default=85, ge=1, le=100)
     health_disk_unhealthy_pct: int = Field(default=95, ge=1, le=100)
     #: K: consecutive unhealthy checks before a server is reported unhealthy
@@ -35,16 +25,3 @@ class HealthSettings(BaseSettings):
     def thresholds(self) -> Thresholds:
         return Thresholds(self.health_disk_degraded_pct, self.health_disk_unhealthy_pct,
                           self.health_failures_before_unhealthy)
-
-    def probe_config(self) -> ProbeConfig:
-        if self.ssh_private_key_path is None:
-            raise RuntimeError("health_checker: SSH_PRIVATE_KEY_PATH is not set (the key it logs in with)")
-        if self.ssh_known_hosts is not None and not self.ssh_known_hosts.is_file():
-            raise RuntimeError(f"health_checker: SSH_KNOWN_HOSTS={self.ssh_known_hosts} is not a file")
-        mounts = tuple(m.strip() for m in self.health_disk_mounts.split(",") if m.strip())
-        passphrase = self.ssh_private_key_passphrase
-        return ProbeConfig(
-            private_key_path=self.ssh_private_key_path, known_hosts_path=self.ssh_known_hosts,
-            connect_timeout_s=self.health_connect_timeout_s, command_timeout_s=self.health_command_timeout_s,
-            concurrency=self.health_ssh_concurrency, mounts=("/", *mounts),
-            private_key_passphrase=passphrase.get_secret_value() if passphrase else None)

@@ -27,8 +27,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-import dramatiq
 import redis
+import redis.asyncio as aioredis
 import structlog
 from pydantic import ValidationError
 
@@ -42,7 +42,7 @@ from scheduler.logs import get_logger
 from actors.tasks.health_checker.plan import (Memory, OpenIncident, ReportHealth, RequestRecovery, ResolveIncident, ServerPlan,
                             SetFailures, plan)
 from actors.tasks.health_checker.settings import HealthSettings
-from actors.adapters.platform.client import PlatformAPIError, PlatformClient, get_platform_client
+from actors.adapters.platform.client import PlatformAPIError, PlatformClient
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import PartSpec, TaskSpec
 from actors.adapters.ssh.probe import MIN_BUDGET_S, SshProbe
@@ -51,8 +51,6 @@ log = get_logger(__name__)
 
 MONITORED = (ServerStatus.READY, ServerStatus.IN_USE, ServerStatus.ERROR)
 ACTIVE = (IncidentStatus.DETECTED, IncidentStatus.RECOVERING)
-#: 4xx answers that concern one record (gone, clashing, refused): logged and counted, the batch goes on
-PER_RECORD_REFUSALS = {404, 409, 422}
 STATS_TTL_S = 86_400
 CLAIM_MARGIN_MS = 30_000
 INCIDENT_WRITES_AT_ONCE = 8
@@ -72,43 +70,14 @@ return false
 """
 
 
-class _Process:
-    """What a worker process builds once: settings, the probe (key and known_hosts read once)."""
-
-    settings: HealthSettings | None = None
-    probe: SshProbe | None = None
-    redis: redis.Redis | None = None
-
-    def get_settings(self) -> HealthSettings:
-        if self.settings is None:
-            self.settings = HealthSettings()
-        return self.settings
-
-    def get_probe(self) -> SshProbe:
-        if self.probe is None:
-            self.probe = SshProbe(self.get_settings().probe_config())
-        return self.probe
-
-    def get_redis(self) -> redis.Redis:
-        return self.redis if self.redis is not None else dramatiq.get_broker().client
-
-
-_process = _Process()
-
-
-def configure(settings: HealthSettings | None = None, probe: SshProbe | None = None,
-              client: redis.Redis | None = None) -> None:
-    """Set (or with no arguments, forget) the process's settings, probe and Redis: tests, the demo."""
-    _process.settings, _process.probe, _process.redis = settings, probe, client
-
-
 # --------------------------------------------------------------------------- the tick
 
 
 async def run_health_checker(run: TaskRun) -> None:
-    settings = _process.get_settings()
-    settings.probe_config()  # a misconfigured checker fails its tick, loudly, before fanning out
-    platform = get_platform_client()
+    deps = run.deps
+    settings = deps.settings(HealthSettings)
+    _ = deps.probe  # a misconfigured checker fails its tick, loudly, before fanning out
+    platform = deps.platform
     servers = await platform.list_servers(statuses=MONITORED, is_managed=True)
     incidents = await platform.list_incidents(status=ACTIVE)
     targets = targets_of(servers, incidents)
@@ -118,15 +87,16 @@ async def run_health_checker(run: TaskRun) -> None:
     batches = [HealthCheckBatch(slot=run.tick.slot, deadline=run.tick.deadline, correlation_id=run.correlation_id,
                                 servers=targets[i:i + size]) for i in range(0, len(targets), size)]
     stats_key = Keys.health_slot(run.tick.slot)
-    pipe = run.client.pipeline(transaction=False)
+    redis_ = deps.aredis
+    pipe = redis_.pipeline(transaction=False)
     pipe.hset(stats_key, mapping={"servers": len(targets), "batches": len(batches)})
     pipe.expire(stats_key, STATS_TTL_S)
     if not servers.skipped:  # forget the counters of servers no longer monitored
-        gone = {h.decode() for h in run.client.hkeys(Keys.HEALTH_FAILURES)} - {t.handle for t in targets}
+        gone = {h.decode() for h in await redis_.hkeys(Keys.HEALTH_FAILURES)} - {t.handle for t in targets}
         if gone:
             pipe.hdel(Keys.HEALTH_FAILURES, *gone)
-    run.check_fence()  # a run that lost its lock writes nothing, fans out nothing
-    pipe.execute()
+    await run.fence()  # a run that lost its lock writes nothing, fans out nothing
+    await pipe.execute()
     sent = await asyncio.to_thread(run.fan_out, "check", (b.model_dump(mode="json") for b in batches))
     run.count("batches", sent)
     log.info("health_checker.fanned_out", servers=len(targets), batches=sent, deadline=run.tick.deadline.isoformat())
@@ -146,7 +116,7 @@ def targets_of(servers: Iterable[Server], incidents: Iterable[Incident]) -> list
 # --------------------------------------------------------------------------- a batch: observe
 
 
-async def check_batch(payload: dict) -> None:
+async def check_batch(payload: dict, deps) -> None:
     """The ``check`` part: one ``HealthCheckBatch``. An invalid payload is logged and dropped."""
     try:
         batch = HealthCheckBatch.model_validate(payload)
@@ -156,12 +126,11 @@ async def check_batch(payload: dict) -> None:
         return
     structlog.contextvars.bind_contextvars(task=TaskName.HEALTH_CHECKER.value, slot=batch.slot,
                                            correlation_id=batch.correlation_id)
-    await BatchCheck(batch, _process.get_redis(), get_platform_client(), _process.get_probe(),
-                     _process.get_settings()).run()
+    await BatchCheck(batch, deps.aredis, deps.platform, deps.probe, deps.settings(HealthSettings)).run()
 
 
 class BatchCheck:
-    def __init__(self, batch: HealthCheckBatch, client: redis.Redis, platform: PlatformClient, probe: SshProbe,
+    def __init__(self, batch: HealthCheckBatch, client: aioredis.Redis, platform: PlatformClient, probe: SshProbe,
                  settings: HealthSettings):
         self.batch, self.client, self.platform, self.probe, self.settings = batch, client, platform, probe, settings
         self.stats: Counter = Counter()
@@ -172,50 +141,52 @@ class BatchCheck:
         remaining = (batch.deadline - datetime.now(UTC)).total_seconds()
         if remaining < MIN_BUDGET_S:
             self.stats["cut"] += len(batch.servers)
-            self._record()
+            await self._record()
             return self.stats
         until = time.monotonic() + remaining
-        claimed = self._claim(batch.servers, int(remaining * 1000) + CLAIM_MARGIN_MS)
+        claimed = await self._claim(batch.servers, int(remaining * 1000) + CLAIM_MARGIN_MS)
         self.stats["claimed_elsewhere"] += len(batch.servers) - len(claimed)
         try:
             found = await asyncio.gather(*(self.probe.check(target, until) for target in claimed))
             results = {r.handle: r for r in found if r is not None}
             self.stats["cut"] += len(found) - len(results)
             self.stats["checked"] += len(results)
-            plans = plan(claimed, results, self._memories(list(results)), batch.slot, self.settings.thresholds())
+            plans = plan(claimed, results, await self._memories(list(results)), batch.slot,
+                         self.settings.thresholds())
             await self.apply(plans, results)
         except BaseException:
             self.stats = Counter({"batches_failed": 1})  # a retry (or the next tick) checks them again
             raise
         finally:
-            self._release(claimed)
-            self._record()
+            await self._release(claimed)
+            await self._record()
         return self.stats
 
-    def _claim(self, targets: Sequence[CheckTarget], ttl_ms: int) -> list[CheckTarget]:
+    async def _claim(self, targets: Sequence[CheckTarget], ttl_ms: int) -> list[CheckTarget]:
         pipe = self.client.pipeline(transaction=False)
         for target in targets:
             pipe.set(Keys.health_claim(target.handle), self.token, nx=True, px=ttl_ms)
-        return [target for target, ok in zip(targets, pipe.execute(), strict=True) if ok]
+        return [target for target, ok in zip(targets, await pipe.execute(), strict=True) if ok]
 
-    def _release(self, targets: Sequence[CheckTarget]) -> None:
+    async def _release(self, targets: Sequence[CheckTarget]) -> None:
         if targets:
             try:
-                self.client.eval(_RELEASE, len(targets), *(Keys.health_claim(t.handle) for t in targets), self.token)
+                await self.client.eval(_RELEASE, len(targets), *(Keys.health_claim(t.handle) for t in targets),
+                                       self.token)
             except redis.RedisError as exc:  # the claims expire by themselves
                 log.warning("health_checker.claim_release_failed", error=str(exc))
 
-    def _memories(self, handles: list[str]) -> dict[str, Memory]:
+    async def _memories(self, handles: list[str]) -> dict[str, Memory]:
         if not handles:
             return {}
         pipe = self.client.pipeline(transaction=False)
         pipe.hmget(Keys.HEALTH_FAILURES, handles)
         for handle in handles:
             pipe.exists(Keys.health_recovery(handle))
-        failures, *cooling = pipe.execute()
+        failures, *cooling = await pipe.execute()
         return {handle: _memory(raw, bool(hot)) for handle, raw, hot in zip(handles, failures, cooling, strict=True)}
 
-    def _record(self) -> None:
+    async def _record(self) -> None:
         key = Keys.health_slot(self.batch.slot)
         try:
             pipe = self.client.pipeline(transaction=False)
@@ -224,7 +195,7 @@ class BatchCheck:
             if "batches_failed" not in self.stats:
                 pipe.hincrby(key, "batches_done", 1)
             pipe.expire(key, STATS_TTL_S)
-            pipe.execute()
+            await pipe.execute()
         except redis.RedisError as exc:
             log.warning("health_checker.stats_not_recorded", error=str(exc))
         log.info("health_checker.batch_done", servers=len(self.batch.servers), **dict(self.stats))
@@ -237,7 +208,7 @@ class BatchCheck:
         changes = [c for p in plans for c in p.changes]
         failures = [c for c in changes if isinstance(c, SetFailures)]
         if failures:
-            self.client.hset(Keys.HEALTH_FAILURES, mapping={c.handle: f"{c.count}:{c.slot}" for c in failures})
+            await self.client.hset(Keys.HEALTH_FAILURES, mapping={c.handle: f"{c.count}:{c.slot}" for c in failures})
         reports = [HealthReport(handle=c.handle, health_status=c.status, checked_at=c.checked_at)
                    for c in changes if isinstance(c, ReportHealth)]
         if reports:
@@ -249,7 +220,7 @@ class BatchCheck:
                                if isinstance(c, OpenIncident | ResolveIncident)))
         for change in changes:
             if isinstance(change, RequestRecovery):
-                self._recover(change)
+                await self._recover(change)
         for p in plans:
             if p.status is HealthStatus.UNHEALTHY and any(isinstance(c, OpenIncident) for c in p.changes):
                 log.warning("health_checker.server_unhealthy", handle=p.handle, reasons=list(p.assessment.reasons))
@@ -270,17 +241,17 @@ class BatchCheck:
                     log.info("health_checker.incident_resolved", handle=change.handle,
                              incident_type=change.incident_type.value, incident_id=change.incident_id)
             except PlatformAPIError as exc:
-                if exc.status not in PER_RECORD_REFUSALS:
+                if not exc.per_record:
                     raise
                 self.stats["writes_refused"] += 1
                 log.warning("health_checker.incident_write_refused", handle=change.handle, status=exc.status,
                             incident_type=change.incident_type.value, detail=str(exc.detail)[:300])
 
-    def _recover(self, change: RequestRecovery) -> None:
+    async def _recover(self, change: RequestRecovery) -> None:
         message = ProvisionerMessage(server_handle=change.handle, is_recovery=True,
                                      correlation_id=self.batch.correlation_id)
         cooldown_ms = self.settings.health_recovery_cooldown_s * 1000
-        sent = self.client.eval(_RECOVER, 2, Keys.health_recovery(change.handle), PROVISIONER_STREAM,
+        sent = await self.client.eval(_RECOVER, 2, Keys.health_recovery(change.handle), PROVISIONER_STREAM,
                                 message.request_id, cooldown_ms, PROVISIONER_STREAM_MAXLEN, message.model_dump_json())
         if sent:
             self.stats["recoveries"] += 1

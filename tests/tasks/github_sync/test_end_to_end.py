@@ -11,13 +11,13 @@ import io
 import json
 import logging
 import threading
+import time
 
 import pytest
 
-from actors.adapters.github.client import set_github_client
-from actors.adapters.platform.client import set_platform_client
 from actors.tasks import TASKS
-from actors.tasks.github_sync.task import SPEC
+from actors.tasks.deps import Dependencies
+from actors.tasks.github_sync import SPEC
 from contracts import Keys, RunOutcome, TaskName
 from contracts.platform import ProjectCreate, ProjectStatus
 from sandbox.github import github_app
@@ -36,8 +36,8 @@ KEY = "e2e-internal-key-0000"
 
 
 class Stack:
-    def __init__(self, world: World, github, platform, client):
-        self.world, self.github, self.platform, self.client = world, github, platform, client
+    def __init__(self, world: World, github, platform, client, deps: Dependencies):
+        self.world, self.github, self.platform, self.client, self.deps = world, github, platform, client, deps
         self.slot = 1000
 
     def projects(self) -> dict[int, dict]:
@@ -69,7 +69,7 @@ def log_output():
 
 
 @pytest.fixture
-def stack(client, monkeypatch):
+def stack(client, redis_url, monkeypatch):
     world = World.generate(seed=11, repos=45, servers=0)
     github, platform = github_app(world, TOKEN), create_app(api_key=KEY)
     with ServedApp(github) as gh, ServedApp(platform) as api:
@@ -79,13 +79,8 @@ def stack(client, monkeypatch):
             monkeypatch.setenv(name, value)
         for name in ("GITHUB_APP_ID", "PLATFORM_MAX_ATTEMPTS"):
             monkeypatch.delenv(name, raising=False)
-        set_platform_client(None)
-        set_github_client(None)
-        try:
-            yield Stack(world, github, platform, client)
-        finally:
-            set_platform_client(None)
-            set_github_client(None)
+        # What a worker process builds at start, from this environment.
+        yield Stack(world, github, platform, client, Dependencies(redis_url, client))
 
 
 def test_the_task_is_registered():
@@ -94,7 +89,7 @@ def test_the_task_is_registered():
 
 def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(stack, settings, log_output):
     world = stack.world
-    with running_worker(stack.client, [SPEC], settings):
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
         cold, writes, points = stack.cycle()
         assert cold.outcome is RunOutcome.SUCCEEDED and cold.counters["creates"] == 45
         assert (writes, points, cold.counters["pages"]) == (45, 5, 5)
@@ -168,7 +163,7 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
 def test_the_real_ticker_drives_the_sync(stack, settings):
     ticker = Ticker(stack.client, {TASK: Interval(1)}, release="e2e")
     thread = threading.Thread(target=ticker.run, daemon=True)
-    with running_worker(stack.client, [SPEC], settings):
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
         thread.start()
         try:
             wait_until(lambda: len([r for r in runs(stack.client, TASK) if r.outcome is RunOutcome.SUCCEEDED]) >= 3,
@@ -187,7 +182,7 @@ def test_an_unreadable_project_is_skipped_and_one_refused_write_does_not_fail_th
     stack.platform.store.create_project(ProjectCreate(name=first.name, full_name=f"{stack.world.org}/{first.name}",
                                                       github_repo_id=first.id, html_url="https://x.test/r"))
     stack.platform.store.execute_sql("UPDATE projects SET status = 'hibernating'")  # from a newer platform
-    with running_worker(stack.client, [SPEC], settings):
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
         record, writes, _ = stack.cycle()
     assert record.outcome is RunOutcome.SUCCEEDED
     assert (record.counters["skipped_projects"], record.counters["write_errors"]) == (1, 1)
@@ -202,8 +197,32 @@ def test_projects_of_another_organisation_are_never_marked_missing(stack, settin
     other = stack.platform.store.create_project(ProjectCreate(
         name="elsewhere", full_name="another-org/elsewhere", github_repo_id=999_999_999,
         default_branch="main", visibility="private", html_url="https://github.example/another-org/elsewhere"))
-    with running_worker(stack.client, [SPEC], settings):
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
         for _ in range(4):  # more complete listings than GITHUB_MISSING_AFTER
             record, _, _ = stack.cycle()
             assert record.outcome is RunOutcome.SUCCEEDED and record.counters["other_org_projects"] == 1
     assert stack.projects()[999_999_999]["status"] == other["status"]
+
+
+def test_a_project_missing_for_github_archive_after_is_archived_and_an_emptied_org_is_believed(stack, settings,
+                                                                                             monkeypatch):
+    monkeypatch.setenv("GITHUB_ARCHIVE_AFTER", "2s")  # read by the worker's dependencies at the first run
+    world = stack.world
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+        stack.cycle()
+        deleted = world.org_repos()[0]
+        world.delete_repo(deleted.id)
+        for _ in range(3):
+            stack.cycle()
+        assert stack.projects()[deleted.id]["status"] == "missing"
+        time.sleep(2.1)
+        record, writes, _ = stack.cycle()
+        assert (record.counters["archived_missing"], writes) == (1, 1)
+        assert stack.projects()[deleted.id]["status"] == "archived"
+        assert stack.cycle()[1] == 0, "archived for its absence: left alone"
+
+        for repo in world.org_repos():  # the organisation really empties
+            world.delete_repo(repo.id)
+        for _ in range(3):
+            record, _, _ = stack.cycle()
+        assert record.counters["missing"] == 44, "GET /orgs/{org} confirmed zero repositories"

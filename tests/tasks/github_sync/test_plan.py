@@ -1,24 +1,30 @@
 """github_sync's plan: the rules, one by one, and as properties over random worlds.
 
-``Records`` is an in-memory model of the platform's projects plus the absence counters in Redis;
-``cycle`` plans against it and applies the plan the way ``apply_plan`` does.
+``Records`` holds the platform's projects in memory and the task's absence memory in an in-memory
+Redis; ``cycle`` plans against them and applies the plan with the task's own ``apply_plan``.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import fakeredis
+import fakeredis.aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.tasks.github_sync.task import Plan, desired_fields, plan_sync
+from actors.tasks.github_sync.plan import Gone, Observed, Plan, Rules, desired_fields, plan_sync
+from actors.tasks.github_sync.task import AbsenceMemory, apply_plan
 from contracts.github import MinimalRepository
-from contracts.platform import Project, ProjectStatus
+from contracts.platform import Project, ProjectCreate, ProjectStatus, ProjectUpdate
 
 ORG = "acme"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 K = 3
+DAY = 24 * 3600
 
 
 def repo(repo_id: int, name: str | None = None, **fields) -> MinimalRepository:
@@ -29,37 +35,90 @@ def repo(repo_id: int, name: str | None = None, **fields) -> MinimalRepository:
     return MinimalRepository.model_validate({**base, **fields})
 
 
+class FakePlatform:
+    """The two writes github_sync makes, on projects kept in memory."""
+
+    def __init__(self, projects: dict[int, Project]):
+        self.projects, self.writes = projects, 0
+
+    async def create_project(self, project: ProjectCreate) -> Project:
+        new_id = max(self.projects, default=0) + 1
+        self.projects[new_id] = Project(id=new_id, created_at=T0, updated_at=T0, **project.model_dump())
+        self.writes += 1
+        return self.projects[new_id]
+
+    async def update_project(self, project_id: int, changes: ProjectUpdate) -> Project:
+        fields = {name: getattr(changes, name) for name in changes.model_fields_set}
+        assert fields, "an update always carries at least one field"
+        self.projects[project_id] = self.projects[project_id].model_copy(update=fields)
+        self.writes += 1
+        return self.projects[project_id]
+
+
+class FakeRun:
+    def __init__(self):
+        self.counters: Counter = Counter()
+
+    async def fence(self) -> None:
+        pass
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n
+
+
 @dataclass
 class Records:
-    """The platform's projects and the Redis counters, as apply_plan would leave them."""
+    """The platform's projects and the task's Redis memory, as ``apply_plan`` leaves them."""
 
     projects: dict[int, Project] = field(default_factory=dict)  # by project id
-    misses: dict[int, int] = field(default_factory=dict)
+    server: fakeredis.FakeServer = field(default_factory=fakeredis.FakeServer)
     writes: int = 0
+    now: float = T0.timestamp()
+    counters: Counter = field(default_factory=Counter)
+
+    def _memory(self) -> tuple[AbsenceMemory, fakeredis.aioredis.FakeRedis]:
+        client = fakeredis.aioredis.FakeRedis(server=self.server)
+        return AbsenceMemory(client, ORG), client
+
+    def _in_loop(self, body):
+        async def go():
+            memory, client = self._memory()
+            try:
+                return await body(memory)
+            finally:
+                await client.aclose()
+        return asyncio.run(go())
+
+    @property
+    def misses(self) -> dict[int, int]:
+        return self._in_loop(lambda memory: memory.read())[0]
+
+    @misses.setter
+    def misses(self, values: dict[int, int]) -> None:
+        self._in_loop(lambda memory: memory.write(values, {}))
+
+    @property
+    def gone(self) -> dict[int, Gone]:
+        return self._in_loop(lambda memory: memory.read())[1]
 
     def by_repo(self, repo_id: int) -> Project:
         return next(p for p in self.projects.values() if p.github_repo_id == repo_id)
 
-    def apply(self, plan: Plan) -> None:
-        for create in plan.creates:
-            new_id = max(self.projects, default=0) + 1
-            self.projects[new_id] = Project(id=new_id, created_at=T0, updated_at=T0,
-                                            **create.project.model_dump())
-            self.writes += 1
-        for update in plan.updates:
-            changes = {name: getattr(update.changes, name) for name in update.changes.model_fields_set}
-            assert changes, "an update always carries at least one field"
-            self.projects[update.project_id] = self.projects[update.project_id].model_copy(update=changes)
-            self.writes += 1
-        for repo_id, count in plan.misses.items():
-            if count:
-                self.misses[repo_id] = count
-            else:
-                self.misses.pop(repo_id, None)
+    def plan(self, repos, complete: bool = True, missing_after: int = K, *, confirmed_empty: bool = False,
+             archive_after: float = DAY) -> Plan:
+        misses, gone = self._in_loop(lambda memory: memory.read())
+        observed = Observed(ORG, list(repos), complete, list(self.projects.values()), misses, gone,
+                            confirmed_empty=confirmed_empty, now=self.now)
+        return plan_sync(observed, Rules(missing_after, archive_after))
 
-    def cycle(self, repos, complete: bool = True, missing_after: int = K) -> Plan:
-        plan = plan_sync(repos, complete, list(self.projects.values()), dict(self.misses),
-                         missing_after=missing_after)
+    def apply(self, plan: Plan) -> None:
+        platform, run = FakePlatform(self.projects), FakeRun()
+        self._in_loop(lambda memory: apply_plan(plan, run, platform, memory))
+        self.writes += platform.writes
+        self.counters += run.counters
+
+    def cycle(self, repos, complete: bool = True, missing_after: int = K, **options) -> Plan:
+        plan = self.plan(repos, complete, missing_after, **options)
         self.apply(plan)
         return plan
 
@@ -216,6 +275,94 @@ def test_counters_of_projects_that_no_longer_exist_are_forgotten():
     assert records.cycle([repo(1)]).misses == {99: 0} and records.misses == {}
 
 
+# ---- archiving what stays missing, an emptied org, other organisations ----------------------------------
+
+def go_missing(records: Records, *keep: MinimalRepository) -> None:
+    for _ in range(K):
+        records.cycle(list(keep))
+
+
+def test_a_project_missing_for_archive_after_is_archived_once_and_then_left_alone():
+    records = synced(repo(1), repo(2))
+    go_missing(records, repo(2))
+    assert records.by_repo(1).status is ProjectStatus.MISSING and records.gone[1] == Gone(records.now)
+    records.now += DAY - 1
+    assert records.cycle([repo(2)]).empty, "not yet"
+    records.now += 1
+    plan = records.cycle([repo(2)])
+    (update,) = plan.updates
+    assert update.changes.changes() == {"status": "archived"} and update.events == ("archived_missing",)
+    assert records.by_repo(1).status is ProjectStatus.ARCHIVED and records.gone[1].retired
+    assert records.counters["archived_missing"] == 1
+    for _ in range(K + 2):  # retired: absence is no longer counted, nothing is written
+        records.now += DAY
+        assert records.cycle([repo(2)]).empty
+
+
+def test_a_retired_project_whose_repository_returns_is_active_again_and_forgotten():
+    records = synced(repo(1), repo(2))
+    go_missing(records, repo(2))
+    records.now += DAY
+    records.cycle([repo(2)])
+    plan = records.cycle([repo(1), repo(2)])
+    assert [(u.changes.changes(), u.events) for u in plan.updates] == [({"status": "active"}, ("restored",))]
+    assert records.gone == {} and records.by_repo(1).status is ProjectStatus.ACTIVE
+    records.cycle([repo(1, archived=True), repo(2)])
+    assert records.by_repo(1).status is ProjectStatus.ARCHIVED, "archived on GitHub: archived, whatever came before"
+    records.now += 10 * DAY
+    assert records.cycle([repo(1, archived=True), repo(2)]).empty, "and it stays archived"
+
+
+def test_a_project_missing_before_its_time_was_remembered_starts_its_clock_at_the_first_complete_listing():
+    records = synced(repo(1), repo(2))
+    records.projects[records.by_repo(1).id] = records.by_repo(1).model_copy(update={"status": ProjectStatus.MISSING})
+    plan = records.cycle([repo(2)])
+    assert not plan.updates and records.gone == {1: Gone(records.now)}
+    records.now += DAY
+    assert [u.changes.changes() for u in records.cycle([repo(2)]).updates] == [{"status": "archived"}]
+
+
+def test_an_incomplete_listing_never_archives():
+    records = synced(repo(1), repo(2))
+    go_missing(records, repo(2))
+    records.now += 10 * DAY
+    assert records.cycle([repo(2)], complete=False).empty
+    assert records.by_repo(1).status is ProjectStatus.MISSING
+
+
+def test_an_org_confirmed_empty_counts_absence_like_any_complete_listing():
+    records = synced(repo(1), repo(2))
+    for _ in range(K - 1):
+        assert not records.cycle([], confirmed_empty=True).updates
+    plan = records.cycle([], confirmed_empty=True)
+    assert sorted(u.repo_id for u in plan.updates) == [1, 2]
+    assert {p.status for p in records.projects.values()} == {ProjectStatus.MISSING}
+
+
+def test_projects_of_another_organisation_are_left_alone_unless_their_repository_is_listed_here():
+    records = synced(repo(1))
+    stranger = Project(id=50, github_repo_id=77, name="x", full_name="other-org/x", html_url="https://github.com/o/x",
+                       status=ProjectStatus.ACTIVE, created_at=T0, updated_at=T0)
+    records.projects[50] = stranger
+    for _ in range(K + 1):
+        plan = records.cycle([repo(1)])
+        assert plan.other_org == 1 and plan.empty
+    assert records.projects[50] == stranger and records.counters["other_org_projects"] == K + 1
+    plan = records.cycle([repo(1), repo(77, "x")])  # transferred into the org: ours again
+    assert plan.other_org == 0 and [u.repo_id for u in plan.updates] == [77]
+    assert records.projects[50].full_name == f"{ORG}/x"
+
+
+def test_status_changes_move_the_counters_an_operator_reads():
+    records = synced(repo(1), repo(2), repo(3))
+    records.cycle([repo(1, archived=True), repo(2), repo(3)])
+    records.cycle([repo(1), repo(2), repo(3)])
+    go_missing(records, repo(1), repo(3))
+    records.cycle([repo(1), repo(2), repo(3)])
+    assert {k: records.counters[k] for k in ("archived", "unarchived", "missing", "restored")} == {
+        "archived": 1, "unarchived": 1, "missing": 1, "restored": 1}
+
+
 # ---- properties ----------------------------------------------------------------------------------------
 
 names = st.sampled_from(["alpha", "beta", "gamma", "delta"])
@@ -231,7 +378,8 @@ projects_st = st.lists(st.tuples(st.integers(1, 12), repos_st, st.sampled_from(l
 
 
 def records_from(entries, misses) -> Records:
-    records = Records(misses=dict(misses))
+    records = Records()
+    records.misses = dict(misses)
     for index, (repo_id, shape, status) in enumerate(entries, start=1):
         fields = desired_fields(shape)
         records.projects[index] = Project(id=index, github_repo_id=repo_id, status=status, created_at=T0,
@@ -250,8 +398,7 @@ def test_property_applying_a_plan_then_planning_again_changes_nothing_but_the_co
     repos, entries, misses, complete, missing_after = world
     records = records_from(entries, misses)
     records.cycle(repos, complete, missing_after)
-    again = plan_sync(repos, complete, list(records.projects.values()), dict(records.misses),
-                      missing_after=missing_after)
+    again = records.plan(repos, complete, missing_after)
     seen = {r.id for r in repos}
     assert not again.creates and not again.rejected
     # what is left is only the next absence observation: counts going up, projects going missing

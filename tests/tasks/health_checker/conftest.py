@@ -1,14 +1,17 @@
 """Fixtures of the health checker's tests (pytest finds them here, beside the tests): the sandbox
-SSH fleet, the platform API stand-in served on loopback, and the checker's settings."""
+SSH fleet, the platform API stand-in served on loopback, and the dependencies object a worker
+process would build, here made of sandbox-backed parts."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
 
+from actors.adapters.platform.client import PlatformClient
+from actors.adapters.ssh.probe import SshProbe
+from actors.adapters.ssh.settings import SshSettings
+from actors.tasks.deps import Dependencies
 from actors.tasks.health_checker.settings import HealthSettings
-from actors.adapters.platform.client import PlatformClient, set_platform_client
-from actors.tasks.health_checker.task import configure
 from sandbox.http import ServedApp
 from sandbox.platform_api import DEFAULT_API_KEY, create_app
 from sandbox.ssh_fleet import SshFleet
@@ -24,19 +27,33 @@ def fleet():
 def platform():
     app = create_app()
     with ServedApp(app) as served:
-        set_platform_client(PlatformClient(served.url, SecretStr(DEFAULT_API_KEY), max_attempts=2, backoff_base=0.01))
+        app.url = served.url
         yield app
-    set_platform_client(None)
+
+
+class Health:
+    """``health(**options)`` makes ``health.deps`` anew from SSH and health options (any
+    ``SshSettings`` or ``HealthSettings`` field); the fleet's client key is the default key."""
+
+    def __init__(self, redis_url, client, fleet, platform):
+        self.redis_url, self.client, self.fleet, self.platform = redis_url, client, fleet, platform
+        self.deps: Dependencies | None = None
+
+    def __call__(self, **options) -> Dependencies:
+        ssh_options = {k: v for k, v in options.items() if k in SshSettings.model_fields}
+        rules = {k: v for k, v in options.items() if k not in ssh_options}
+        ssh = SshSettings(**{"ssh_private_key_path": self.fleet.client_key_path if self.fleet else None,
+                             "health_connect_timeout_s": 2.0, "health_command_timeout_s": 2.0, **ssh_options})
+        platform = PlatformClient(self.platform.url, SecretStr(DEFAULT_API_KEY), max_attempts=2, backoff_base=0.01)
+        self.deps = Dependencies(self.redis_url, self.client, platform=platform, probe=SshProbe(ssh.probe_config()),
+                                 settings=(ssh, HealthSettings(**rules)))
+        return self.deps
 
 
 @pytest.fixture
-def health(client, fleet):
-    def setup(**options) -> HealthSettings:
-        values = {"ssh_private_key_path": fleet.client_key_path, "health_connect_timeout_s": 2.0,
-                  "health_command_timeout_s": 2.0, **options}
-        settings = HealthSettings(**values)
-        configure(settings=settings, client=client)
-        return settings
-    setup()
-    yield setup
-    configure()
+def health(request, redis_url, client, platform):
+    fleet = request.getfixturevalue("fleet") if "fleet" in request.fixturenames else None
+    made = Health(redis_url, client, fleet, platform)
+    if fleet is not None:
+        made()
+    return made

@@ -30,7 +30,7 @@ def test_every_state_of_the_fleet_end_to_end(client, settings, fleet, platform, 
     }
     hosts = {name: fleet.add_host(state=state) for name, state in states.items()}
     handle = dict(zip(states, seed(platform, hosts.values()), strict=True))
-    with running_worker(client, [SPEC], settings):
+    with running_worker(client, [SPEC], settings, deps=health.deps):
         first = tick(client)
         after_one = {name: health_of(platform, handle[name]) for name in states}
         second = tick(client)
@@ -62,7 +62,7 @@ def test_every_state_of_the_fleet_end_to_end(client, settings, fleet, platform, 
 def test_incident_opened_once_kept_without_rewrites_then_resolved(client, settings, fleet, platform, health):
     host = fleet.add_host(state=HostState.disk_nearly_full(99))
     [handle] = seed(platform, [host])
-    with running_worker(client, [SPEC], settings):
+    with running_worker(client, [SPEC], settings, deps=health.deps):
         tick(client)
         tick(client)
         assert active(platform) == {handle: {"resource_exhausted"}} and health_of(platform, handle) == "unhealthy"
@@ -87,7 +87,7 @@ def test_the_platform_dedupes_an_incident_opened_since_the_listing(client, fleet
     platform.store.open_incident(IncidentOpen(server_handle=handle, incident_type=IncidentType.SERVICE_DOWN))
     stale = CheckTarget(handle=handle, host=host.address, ssh_port=host.port, ssh_host_keys=[host.public_key])
     batch = HealthCheckBatch(slot=5, deadline=make_tick(deadline_in=30).deadline, correlation_id="c1", servers=[stale])
-    asyncio.run(check_batch(batch.model_dump(mode="json")))
+    asyncio.run(check_batch(batch.model_dump(mode="json"), health.deps))
     assert slot_stats(client, 5)["incidents_already_open"] == 1
     assert len(platform.store.list_incidents()) == 1
 
@@ -97,7 +97,7 @@ def test_one_dropped_check_opens_nothing_k_in_a_row_does(client, settings, fleet
     host = fleet.add_host()
     [handle] = seed(platform, [host])
     seen = []
-    with running_worker(client, [SPEC], settings):
+    with running_worker(client, [SPEC], settings, deps=health.deps):
         for mode in (SshMode.NORMAL, SshMode.UNREACHABLE, SshMode.NORMAL, SshMode.UNREACHABLE, SshMode.UNREACHABLE,
                      SshMode.UNREACHABLE):
             fleet.set_mode(host.address, mode)
@@ -112,7 +112,7 @@ def test_recovery_request_and_its_cooldown(client, settings, fleet, platform, he
     health(health_recovery_cooldown_s=1)
     host = fleet.add_host(state=HostState(mode=SshMode.UNREACHABLE))
     [handle] = seed(platform, [host])
-    with running_worker(client, [SPEC], settings):
+    with running_worker(client, [SPEC], settings, deps=health.deps):
         tick(client)
         assert recoveries(client) == []
         tick(client)
@@ -132,7 +132,7 @@ def test_fan_out_in_batches_and_a_server_claimed_elsewhere_is_not_checked_twice(
     hosts = fleet.add_hosts(25)
     handles = seed(platform, hosts)
     client.set(Keys.health_claim(handles[3]), "another-worker", px=60_000)
-    with running_worker(client, [SPEC], settings, threads=3):
+    with running_worker(client, [SPEC], settings, threads=3, deps=health.deps):
         stats = tick(client)
     record = [r for r in runs(client, TASK) if r.slot == stats["slot"]][0]
     assert record.counters == {"servers": 25, "batches": 3, "skipped_items": 0}
@@ -150,7 +150,7 @@ def test_only_managed_servers_in_a_monitored_status_are_checked(client, settings
     seed(platform, hosts[3:4], start=4, status=ServerStatus.IN_USE)
     seed(platform, hosts[4:5], start=5, status=ServerStatus.ERROR)
     client.hset(Keys.HEALTH_FAILURES, mapping={"vps-2": "1:5", "vps-gone": "3:5"})
-    with running_worker(client, [SPEC], settings):
+    with running_worker(client, [SPEC], settings, deps=health.deps):
         stats = tick(client)
     assert stats["checked"] == 3
     assert [h.counters.connections for h in hosts] == [1, 0, 0, 1, 1]
@@ -167,7 +167,7 @@ def test_work_past_the_deadline_is_cut_and_counted_not_piled_up(client, fleet, p
     def run_batch(slot: int, deadline_in: float):
         batch = HealthCheckBatch(slot=slot, deadline=make_tick(deadline_in=deadline_in).deadline,
                                  correlation_id="c", servers=targets)
-        asyncio.run(check_batch(batch.model_dump(mode="json")))
+        asyncio.run(check_batch(batch.model_dump(mode="json"), health.deps))
         return slot_stats(client, slot)
 
     late = run_batch(1, -5)
@@ -179,7 +179,7 @@ def test_work_past_the_deadline_is_cut_and_counted_not_piled_up(client, fleet, p
 
 
 def test_an_invalid_batch_is_dropped(client, platform, health):
-    asyncio.run(check_batch({"slot": "soon", "servers": [{"handle": "../etc"}]}))  # logged, nothing raised
+    asyncio.run(check_batch({"slot": "soon", "servers": [{"handle": "../etc"}]}, health.deps))  # logged, nothing raised
     assert client.keys("scheduler:health:*") == []
 
 
@@ -191,7 +191,7 @@ def test_a_mixed_world_fleet_with_known_hosts_instead_of_pins(client, settings, 
     hosts = fleet.add_hosts(len(servers), addresses=[s.ssh_host for s in servers], make_state=lambda: next(states))
     handles = seed(platform, hosts, start=servers[0].server_id, pin=False)
     health(ssh_known_hosts=fleet.known_hosts_path, health_failures_before_unhealthy=1)
-    with running_worker(client, [SPEC], settings):
+    with running_worker(client, [SPEC], settings, deps=health.deps):
         stats = tick(client)
     expected = {"unhealthy": sum(1 for s in servers if s.host.mode in (SshMode.UNREACHABLE, SshMode.WRONG_HOST_KEY)
                                  or not s.host.docker_running or s.host.disks["/"] >= 95)}

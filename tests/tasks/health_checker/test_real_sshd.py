@@ -177,7 +177,7 @@ def test_end_to_end_through_the_worker(sshd, client, settings, platform, health)
         is_managed=True, status=ServerStatus.IN_USE, ssh_host_keys=[sshd.host_key])])
     status = lambda: platform.store.get_server("vps-sshd")["health_status"]  # noqa: E731
     (sshd.dir / "docker-mode").write_text("running\n")
-    with running_worker(client, [SPEC], settings):
+    with running_worker(client, [SPEC], settings, deps=health.deps):
         assert tick(client)["checked"] == 1
         assert status() == "degraded", "the shim's api container is unhealthy (and / is below 95 % here)"
         (sshd.dir / "docker-mode").write_text("down\n")
