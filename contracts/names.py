@@ -108,9 +108,10 @@ class Keys:
         return f"scheduler:health:claim:{handle}"
 
     @staticmethod
-    def health_recovery(handle: str) -> str:
-        """String, TTL = the recovery cooldown: a recovery request was sent for this server."""
-        return f"scheduler:health:recovery:{handle}"
+    def provisioner_cooldown(handle: str) -> str:
+        """String, TTL = the cooldown: this server was announced on ``provisioner:queue`` (by any
+        task), written in the same script as the stream entry."""
+        return f"scheduler:provisioner:cooldown:{handle}"
 
     @staticmethod
     def health_slot(slot: int) -> str:

@@ -40,7 +40,7 @@ class Dependencies:
         given = {"platform": platform, "github": github, "probe": probe}
         self._made: dict[object, object] = {k: v for k, v in given.items() if v is not None}
         self._made.update({type(s): s for s in settings})
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one part may be made of another (the probe of its settings)
 
     def _once(self, key: object, make: Callable[[], T]) -> T:
         with self._lock:

@@ -6,7 +6,6 @@ it forward instead of waiting, so rate-limit waits are checked without being sat
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import httpx

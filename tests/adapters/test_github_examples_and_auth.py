@@ -6,7 +6,6 @@ the quirks in ../shared/fixtures/README.md: one repository per example, a generi
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging

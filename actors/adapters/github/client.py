@@ -42,7 +42,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.github import MinimalRepository, RateLimitHeaders
 from scheduler.logs import get_logger, register_secrets
 
-from scheduler.errors import TransientError
 from actors.adapters.github.auth import GITHUB_HEADERS, AppAuth, Auth, TokenAuth
 from actors.adapters.github.errors import (GitHubAPIError, GitHubAuthError, GitHubError, GitHubResponseError,
                                           GitHubUnavailable,

@@ -44,17 +44,18 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
-def _finding(kind: FindingKind, message: str, subject: str | None = None) -> Finding:
+def finding(kind: FindingKind, message: str, subject: str | None = None) -> Finding:
+    """A finding whose untrusted text is cut and made printable."""
     return Finding(kind=kind, message=excerpt(message, 480), subject=subject and excerpt(subject, 200))
 
 
 def _lines(text: str, subject: str) -> tuple[list[str], Finding | None]:
     lines = text.splitlines()
     if len(lines) > MAX_LINES:
-        return [], _finding(FindingKind.UNPARSABLE_OUTPUT, f"{len(lines)} lines of output", subject)
+        return [], finding(FindingKind.UNPARSABLE_OUTPUT, f"{len(lines)} lines of output", subject)
     longest = max((len(line) for line in lines), default=0)
     if longest > MAX_LINE:
-        return [], _finding(FindingKind.UNPARSABLE_OUTPUT, f"a line of {longest} characters", subject)
+        return [], finding(FindingKind.UNPARSABLE_OUTPUT, f"a line of {longest} characters", subject)
     return lines, None
 
 
@@ -63,8 +64,8 @@ def _command_failed(subject: str, stderr: str, exit_status: int | None) -> Findi
     detail = excerpt(stderr.strip()) if stderr.strip() else "no message"
     kind = FindingKind.COMMAND_FAILED
     if exit_status == 127 or _NOT_FOUND.search(stderr):
-        return _finding(kind, f"{subject} is not installed ({status}: {detail})", subject)
-    return _finding(kind, f"{subject} failed ({status}): {detail}", subject)
+        return finding(kind, f"{subject} is not installed ({status}: {detail})", subject)
+    return finding(kind, f"{subject} failed ({status}): {detail}", subject)
 
 
 # --------------------------------------------------------------------------- df -P
@@ -92,26 +93,26 @@ def parse_df(stdout: str, stderr: str, exit_status: int | None, paths: Sequence[
     if not lines:
         missing = [m.group("path") for m in map(_DF_MISSING.match, stderr.splitlines()) if m]
         if missing:
-            result.findings += [_finding(FindingKind.MOUNT_MISSING, f"{p}: no such file or directory", p)
+            result.findings += [finding(FindingKind.MOUNT_MISSING, f"{p}: no such file or directory", p)
                                 for p in missing]
         else:
             result.findings.append(_command_failed("df", stderr, exit_status) if exit_status
-                                   else _finding(FindingKind.UNPARSABLE_OUTPUT, "df printed nothing", "df"))
+                                   else finding(FindingKind.UNPARSABLE_OUTPUT, "df printed nothing", "df"))
         return result
     if not _DF_HEADER.match(lines[0]):
-        result.findings.append(_finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected df header: {lines[0]}", "df"))
+        result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected df header: {lines[0]}", "df"))
         return result
     rows: dict[str, DiskUsage] = {}
     for line in lines[1:]:
         row = _DF_ROW.match(line)
         if row is None:
-            result.findings.append(_finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected df row: {line}", "df"))
+            result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected df row: {line}", "df"))
             return result
         if row["cap"] == "-":  # a pseudo filesystem without a size (proc, sysfs...)
             continue
         size, used, avail, capacity = int(row["size"]), int(row["used"]), int(row["avail"]), int(row["cap"][:-1])
         if capacity > 100 or used > size or avail > size:
-            result.findings.append(_finding(FindingKind.UNPARSABLE_OUTPUT, f"impossible df figures: {line}", "df"))
+            result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT, f"impossible df figures: {line}", "df"))
             return result
         mount = row["mount"].rstrip()
         rows[mount] = DiskUsage(mount=excerpt(mount, 200), size_kb=size, used_kb=used, available_kb=avail,
@@ -120,11 +121,11 @@ def parse_df(stdout: str, stderr: str, exit_status: int | None, paths: Sequence[
     seen: dict[str, DiskUsage] = {}
     for path in paths:
         if path in absent:
-            result.findings.append(_finding(FindingKind.MOUNT_MISSING, f"{path}: no such file or directory", path))
+            result.findings.append(finding(FindingKind.MOUNT_MISSING, f"{path}: no such file or directory", path))
             continue
         mount = _covering_mount(path, rows)
         if mount is None:
-            result.findings.append(_finding(FindingKind.MOUNT_MISSING, f"{path}: not in df's output", path))
+            result.findings.append(finding(FindingKind.MOUNT_MISSING, f"{path}: not in df's output", path))
         else:
             seen.setdefault(mount, rows[mount])
     result.disks = list(seen.values())
@@ -151,7 +152,7 @@ def parse_docker_info(stdout: str, stderr: str, exit_status: int | None) -> Dock
     """``docker info --format '{{json .ServerVersion}}'``: is the daemon up, and which version."""
     subject = "docker info"
     if _DENIED in stderr:
-        return DockerInfoResult(findings=[_finding(FindingKind.DOCKER_DENIED, excerpt(stderr.strip()), subject)])
+        return DockerInfoResult(findings=[finding(FindingKind.DOCKER_DENIED, excerpt(stderr.strip()), subject)])
     if any(marker in stderr for marker in _DAEMON_DOWN):
         return DockerInfoResult(DockerState.DOWN, findings=[])
     if exit_status == 127 or (exit_status and _NOT_FOUND.search(stderr)):
@@ -162,7 +163,7 @@ def parse_docker_info(stdout: str, stderr: str, exit_status: int | None) -> Dock
     text = "\n".join(lines).strip()
     if problem or not text or "\n" in text:
         message = "no output" if not text else f"unexpected output: {text}"
-        return DockerInfoResult(findings=[problem or _finding(FindingKind.UNPARSABLE_OUTPUT, message, subject)])
+        return DockerInfoResult(findings=[problem or finding(FindingKind.UNPARSABLE_OUTPUT, message, subject)])
     try:
         version = json.loads(text)
     except ValueError:
@@ -170,7 +171,7 @@ def parse_docker_info(stdout: str, stderr: str, exit_status: int | None) -> Dock
     if version == "":  # the CLI answered, the daemon did not: no server version
         return DockerInfoResult(DockerState.DOWN)
     if not isinstance(version, str) or not _VERSION.match(version):
-        return DockerInfoResult(findings=[_finding(FindingKind.UNPARSABLE_OUTPUT,
+        return DockerInfoResult(findings=[finding(FindingKind.UNPARSABLE_OUTPUT,
                                                    f"not a JSON version string: {text}", subject)])
     return DockerInfoResult(DockerState.RUNNING, version)
 
@@ -211,7 +212,7 @@ def parse_docker_ps(stdout: str, stderr: str, exit_status: int | None) -> Docker
         if state in _PROBLEM_STATES or "(unhealthy)" in status:
             result.issues.append(ContainerIssue(name=excerpt(name, 200), state=state, status=excerpt(status, 200)))
     if bad:
-        result.findings.append(_finding(FindingKind.UNPARSABLE_OUTPUT,
+        result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT,
                                         f"{len(bad)} unreadable line(s), first: {bad[0]}", subject))
     return result
 
@@ -279,7 +280,7 @@ def split_script_output(stdout: str, names: Sequence[str]) -> ScriptParts:
     tail = lines.pop()  # after the last newline: "" for complete output
     if len(lines) > MAX_LINES * len(names):
         result.missing = list(names)
-        result.findings.append(_finding(FindingKind.UNPARSABLE_OUTPUT, f"{len(lines)} lines of output",
+        result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT, f"{len(lines)} lines of output",
                                         SCRIPT_SUBJECT))
         return result
     current: list[str] = []
@@ -290,13 +291,13 @@ def split_script_output(stdout: str, names: Sequence[str]) -> ScriptParts:
         marker = _SCRIPT_END.match(line)
         expected = names[len(result.parts)] if len(result.parts) < len(names) else None
         if marker is None or marker["name"] != expected or int(marker["status"]) > 255:
-            return ScriptParts(missing=list(names), findings=[_finding(
+            return ScriptParts(missing=list(names), findings=[finding(
                 FindingKind.UNPARSABLE_OUTPUT, f"unexpected marker line: {line}", SCRIPT_SUBJECT)])
         result.parts[expected] = ("".join(f"{content}\n" for content in current), int(marker["status"]))
         current = []
     result.missing = list(names[len(result.parts):])
     if not result.missing and (current or tail):
         leftover = "\n".join(current + [tail]).strip("\n")
-        result.findings.append(_finding(FindingKind.UNPARSABLE_OUTPUT,
+        result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT,
                                         f"output after the last command: {leftover}", SCRIPT_SUBJECT))
     return result

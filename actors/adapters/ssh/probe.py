@@ -40,8 +40,8 @@ import asyncssh
 from contracts.health import CheckTarget, DockerState, Finding, FindingKind, ProbeResult
 from scheduler.logs import get_logger
 
-from actors.adapters.ssh.parse import (SCRIPT_MARKER, SCRIPT_SUBJECT, excerpt, parse_df, parse_docker_info, parse_docker_ps,
-                           split_script_output)
+from actors.adapters.ssh.parse import (SCRIPT_MARKER, SCRIPT_SUBJECT, excerpt, finding, parse_df, parse_docker_info,
+                                      parse_docker_ps, split_script_output)
 
 log = get_logger(__name__)
 
@@ -170,11 +170,11 @@ class SshProbe:
             except TimeoutError:
                 if clamped:
                     return None
-                connected, findings, outputs = False, [_finding(
+                connected, findings, outputs = False, [finding(
                     FindingKind.COMMAND_TIMEOUT, f"the check did not finish within {bound:g} s")], {}
             except Exception as exc:  # a bug or an exotic failure: one server's finding, not the batch's crash
                 log.exception("ssh_probe.error", handle=target.handle)
-                connected, findings, outputs = False, [_finding(FindingKind.SSH_ERROR, f"probe error: {exc!r}")], {}
+                connected, findings, outputs = False, [finding(FindingKind.SSH_ERROR, f"probe error: {exc!r}")], {}
         result = self._result(target, connected, findings, outputs)
         return result.model_copy(update={"duration_ms": int((time.monotonic() - started) * 1000)})
 
@@ -198,7 +198,7 @@ class SshProbe:
         matched: list[bool] = []
         trust = self._trust(target, matched)
         if matched == [False]:
-            return False, [_finding(FindingKind.HOST_KEY_UNKNOWN, "no trusted host key: none pinned on the "
+            return False, [finding(FindingKind.HOST_KEY_UNKNOWN, "no trusted host key: none pinned on the "
                                     "server record and none in SSH_KNOWN_HOSTS; not connecting")], {}
         client = _Client()
         timeout, clamped = _budget(self.config.connect_timeout_s, until)
@@ -211,20 +211,20 @@ class SshProbe:
         except asyncssh.HostKeyNotVerifiable as exc:
             return False, [self._host_key_finding(target, client, any(matched), exc)], {}
         except asyncssh.PermissionDenied:
-            return False, [_finding(FindingKind.AUTH_FAILED, f"login as {target.ssh_user!r} with the "
+            return False, [finding(FindingKind.AUTH_FAILED, f"login as {target.ssh_user!r} with the "
                                     "scheduler's key was refused")], {}
         except ConnectionRefusedError:
-            return False, [_finding(FindingKind.CONNECT_REFUSED, f"connection to port {target.ssh_port} refused")], {}
+            return False, [finding(FindingKind.CONNECT_REFUSED, f"connection to port {target.ssh_port} refused")], {}
         except TimeoutError:
             if clamped:
                 raise _Cut() from None
-            return False, [_finding(FindingKind.CONNECT_TIMEOUT, f"no SSH session within {timeout:g} s")], {}
+            return False, [finding(FindingKind.CONNECT_TIMEOUT, f"no SSH session within {timeout:g} s")], {}
         except OSError as exc:
-            return False, [_finding(FindingKind.NETWORK_ERROR, f"network error: {exc.strerror or exc}")], {}
+            return False, [finding(FindingKind.NETWORK_ERROR, f"network error: {exc.strerror or exc}")], {}
         except asyncssh.Error as exc:
-            return False, [_finding(FindingKind.SSH_ERROR, f"SSH error: {exc.reason}")], {}
+            return False, [finding(FindingKind.SSH_ERROR, f"SSH error: {exc.reason}")], {}
         except ValueError as exc:  # e.g. a user name SSH cannot carry (SASLprep refuses it)
-            return False, [_finding(FindingKind.SSH_ERROR, f"unusable ssh_user or host on the record: {exc}")], {}
+            return False, [finding(FindingKind.SSH_ERROR, f"unusable ssh_user or host on the record: {exc}")], {}
         async with conn:
             timeout, clamped = _budget(self.config.command_timeout_s, until)
             output = await self._run(conn, self.script, timeout)
@@ -247,14 +247,14 @@ class SshProbe:
             part = split.parts.get(_MARKER_NAMES[name])
             if part is None:
                 if output.timed_out:
-                    findings.append(_finding(FindingKind.COMMAND_TIMEOUT,
+                    findings.append(finding(FindingKind.COMMAND_TIMEOUT,
                                              f"{name} did not answer within {timeout:g} s", name))
                 elif output.too_large:
-                    findings.append(_finding(FindingKind.OUTPUT_TOO_LARGE,
+                    findings.append(finding(FindingKind.OUTPUT_TOO_LARGE,
                                              f"{name} sent more output than the probe reads", name))
                 elif not split.findings:  # the output ended early (the shell stopped, or is not a POSIX one)
                     status = "no exit status" if output.exit_status is None else f"exit status {output.exit_status}"
-                    findings.append(_finding(FindingKind.UNPARSABLE_OUTPUT, f"the script's output ended before "
+                    findings.append(finding(FindingKind.UNPARSABLE_OUTPUT, f"the script's output ended before "
                                              f"{name} had answered ({status}): {excerpt(output.stderr.strip())}",
                                              name))
                 continue
@@ -267,7 +267,7 @@ class SshProbe:
             else:  # what a failing docker printed, on either stream, is its message
                 outputs[name] = Output("", text, status)
         if output.too_large and not split.missing:
-            findings.append(_finding(FindingKind.OUTPUT_TOO_LARGE, "stderr beyond what the probe reads",
+            findings.append(finding(FindingKind.OUTPUT_TOO_LARGE, "stderr beyond what the probe reads",
                                      SCRIPT_SUBJECT))
         return findings, outputs
 
@@ -275,11 +275,11 @@ class SshProbe:
         presented = client.rejected_key.get_fingerprint() if client.rejected_key else "unknown"
         source = "pinned on the server record" if target.ssh_host_keys else "in SSH_KNOWN_HOSTS"
         if not had_trusted:
-            return _finding(FindingKind.HOST_KEY_UNKNOWN, f"no trusted host key {source} for this server "
+            return finding(FindingKind.HOST_KEY_UNKNOWN, f"no trusted host key {source} for this server "
                             f"(it presented {presented}); connection refused")
         if client.rejected_key is None:
-            return _finding(FindingKind.HOST_KEY_MISMATCH, f"host key not verifiable: {exc.reason}")
-        return _finding(FindingKind.HOST_KEY_MISMATCH, f"host key mismatch: the server presented {presented}, "
+            return finding(FindingKind.HOST_KEY_MISMATCH, f"host key not verifiable: {exc.reason}")
+        return finding(FindingKind.HOST_KEY_MISMATCH, f"host key mismatch: the server presented {presented}, "
                         f"which is not the key {source}; connection refused")
 
     async def _run(self, conn: asyncssh.SSHClientConnection, command: str, timeout: float) -> Output:
@@ -366,6 +366,3 @@ class _Collector(asyncssh.SSHClientSession):
 def _output(stdout: bytearray, stderr: bytearray, exit_status: int | None, **flags) -> Output:
     return Output(stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"), exit_status, **flags)
 
-
-def _finding(kind: FindingKind, message: str, subject: str | None = None) -> Finding:
-    return Finding(kind=kind, message=excerpt(message, 480), subject=subject)

@@ -34,7 +34,6 @@ from pydantic import ValidationError
 
 from contracts import Keys, TaskName
 from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, ProbeResult
-from contracts.names import PROVISIONER_STREAM, PROVISIONER_STREAM_MAXLEN
 from contracts.platform import HealthReport, HealthStatus, Incident, IncidentOpen, IncidentStatus, Server, ServerStatus
 from contracts.provisioner import ProvisionerMessage
 from scheduler.logs import get_logger
@@ -43,6 +42,7 @@ from actors.tasks.health_checker.plan import (Memory, OpenIncident, ReportHealth
                             SetFailures, plan)
 from actors.tasks.health_checker.settings import HealthSettings
 from actors.adapters.platform.client import PlatformAPIError, PlatformClient
+from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import PartSpec, TaskSpec
 from actors.adapters.ssh.probe import MIN_BUDGET_S, SshProbe
@@ -62,14 +62,6 @@ for i, key in ipairs(KEYS) do
 end
 return released
 """
-_RECOVER = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[4])
-end
-return false
-"""
-
-
 # --------------------------------------------------------------------------- the tick
 
 
@@ -179,12 +171,9 @@ class BatchCheck:
     async def _memories(self, handles: list[str]) -> dict[str, Memory]:
         if not handles:
             return {}
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(Keys.HEALTH_FAILURES, handles)
-        for handle in handles:
-            pipe.exists(Keys.health_recovery(handle))
-        failures, *cooling = await pipe.execute()
-        return {handle: _memory(raw, bool(hot)) for handle, raw, hot in zip(handles, failures, cooling, strict=True)}
+        failures = await self.client.hmget(Keys.HEALTH_FAILURES, handles)
+        cooling = await ProvisionerPublisher(self.client).cooling(handles)
+        return {handle: _memory(raw, handle in cooling) for handle, raw in zip(handles, failures, strict=True)}
 
     async def _record(self) -> None:
         key = Keys.health_slot(self.batch.slot)
@@ -250,9 +239,7 @@ class BatchCheck:
     async def _recover(self, change: RequestRecovery) -> None:
         message = ProvisionerMessage(server_handle=change.handle, is_recovery=True,
                                      correlation_id=self.batch.correlation_id)
-        cooldown_ms = self.settings.health_recovery_cooldown_s * 1000
-        sent = await self.client.eval(_RECOVER, 2, Keys.health_recovery(change.handle), PROVISIONER_STREAM,
-                                message.request_id, cooldown_ms, PROVISIONER_STREAM_MAXLEN, message.model_dump_json())
+        sent = await ProvisionerPublisher(self.client).publish(message, self.settings.health_recovery_cooldown_s)
         if sent:
             self.stats["recoveries"] += 1
             log.warning("health_checker.recovery_requested", handle=change.handle, reason=change.reason,

@@ -40,14 +40,18 @@ class Health:
         self.deps: Dependencies | None = None
 
     def __call__(self, **options) -> Dependencies:
+        self.deps = self.build(self.redis_url, **options)
+        return self.deps
+
+    def build(self, redis_url: str, **options) -> Dependencies:
+        """A dependencies object on the Redis at ``redis_url`` (the blocking client stays the test's)."""
         ssh_options = {k: v for k, v in options.items() if k in SshSettings.model_fields}
         rules = {k: v for k, v in options.items() if k not in ssh_options}
         ssh = SshSettings(**{"ssh_private_key_path": self.fleet.client_key_path if self.fleet else None,
                              "health_connect_timeout_s": 2.0, "health_command_timeout_s": 2.0, **ssh_options})
         platform = PlatformClient(self.platform.url, SecretStr(DEFAULT_API_KEY), max_attempts=2, backoff_base=0.01)
-        self.deps = Dependencies(self.redis_url, self.client, platform=platform, probe=SshProbe(ssh.probe_config()),
-                                 settings=(ssh, HealthSettings(**rules)))
-        return self.deps
+        return Dependencies(redis_url, self.client, platform=platform, probe=SshProbe(ssh.probe_config()),
+                            settings=(ssh, HealthSettings(**rules)))
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def test_recovery_request_and_its_cooldown(client, settings, fleet, platform, he
     first, second = recoveries(client)
     assert (first.server_handle, first.is_recovery, first.force_reinstall) == (handle, True, False)
     assert second.server_handle == handle and second.request_id != first.request_id
-    assert client.pttl(Keys.health_recovery(handle)) > 0
+    assert client.pttl(Keys.provisioner_cooldown(handle)) > 0
 
 
 def test_fan_out_in_batches_and_a_server_claimed_elsewhere_is_not_checked_twice(client, settings, fleet, platform,

@@ -1,0 +1,108 @@
+"""A slow Redis must not stall the worker's event loop: every SSH check of a process shares it.
+
+Redis is reached through a loopback proxy that holds back each of its answers; the checks of a
+batch run while a heartbeat on the same loop measures how long the loop was ever unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from actors.tasks.health_checker.task import check_batch, slot_stats
+from contracts.health import CheckTarget, HealthCheckBatch
+from sandbox.hoststate import HostState
+
+from tests.support import make_tick
+from tests.tasks.health_checker.support import seed
+
+REDIS_ANSWER_DELAY_S = 0.6
+
+
+class SlowAnswers:
+    """A TCP proxy on 127.0.0.1 that forwards requests at once and every answer after ``delay``."""
+
+    def __init__(self, target_host: str, target_port: int, delay: float):
+        self.target, self.delay = (target_host, target_port), delay
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        ready = threading.Event()
+        threading.Thread(target=self._serve, args=(ready,), daemon=True).start()
+        ready.wait(5)
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        ready.set()
+        self.loop.run_forever()
+
+    async def _connection(self, client_reader, client_writer) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+
+        async def pipe(reader, writer, delay: float) -> None:
+            try:
+                while data := await reader.read(65536):
+                    if delay:
+                        await asyncio.sleep(delay)
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                writer.close()
+
+        await asyncio.gather(pipe(client_reader, upstream_writer, 0), pipe(upstream_reader, client_writer, self.delay))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+@pytest.fixture
+def slow_redis_url(redis_url):
+    parts = urlsplit(redis_url)
+    proxy = SlowAnswers(parts.hostname, parts.port, REDIS_ANSWER_DELAY_S)
+    yield f"redis://127.0.0.1:{proxy.port}{parts.path}"
+    proxy.close()
+
+
+def test_checks_go_on_while_redis_answers_slowly(client, fleet, platform, health, slow_redis_url):
+    hosts = fleet.add_hosts(20, make_state=HostState)
+    handles = seed(platform, hosts)
+    deps = health.build(slow_redis_url)
+    targets = [CheckTarget(handle=h, host=host.address, ssh_port=host.port, ssh_host_keys=[host.public_key])
+               for h, host in zip(handles, hosts, strict=True)]
+    batch = HealthCheckBatch(slot=7, deadline=make_tick(deadline_in=60).deadline, correlation_id="slow", servers=targets)
+
+    async def checks_beside_a_heartbeat() -> float:
+        longest, beat = 0.0, time.monotonic()
+        done = asyncio.Event()
+
+        async def heartbeat():
+            nonlocal longest, beat
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                longest, beat = max(longest, now - beat), now
+
+        task = asyncio.create_task(heartbeat())
+        try:
+            await check_batch(batch.model_dump(mode="json"), deps)
+        finally:
+            done.set()
+            await task
+            await deps.aclose()
+        return longest
+
+    started = time.monotonic()
+    longest_stall = asyncio.run(checks_beside_a_heartbeat())
+    took = time.monotonic() - started
+    assert slot_stats(client, 7)["checked"] == 20
+    assert took >= 3 * REDIS_ANSWER_DELAY_S, "the claims, memories and records did wait for the slow Redis"
+    # Each Redis answer took 0.6 s; a blocking client would have frozen the loop that long each time
+    # (half of it is the margin for a loaded machine: the fleet shares this process and its GIL).
+    assert longest_stall < REDIS_ANSWER_DELAY_S / 2, f"the event loop stalled for {longest_stall:.3f}s"
