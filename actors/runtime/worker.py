@@ -17,13 +17,11 @@ from actors.runtime.spec import TaskSpec
 log = get_logger("worker")
 
 
-def run_worker(tasks: Iterable[TaskSpec] | None = None, settings: Settings | None = None) -> int:
+def run_worker(tasks: Iterable[TaskSpec], settings: Settings | None = None) -> int:
+    """Run ``tasks`` until SIGTERM. The caller names them (``python -m actors`` passes the
+    registry), so the runtime never imports a task."""
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    if tasks is None:
-        from actors.tasks import TASKS
-
-        tasks = TASKS.values()
     tasks = list(tasks)
     client = redis_from_url(settings.redis_url)
     broker = build_broker(client, tasks, settings)

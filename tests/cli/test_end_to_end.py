@@ -35,7 +35,7 @@ def test_ticker_and_worker_keep_the_platform_fresh_without_leaking_secrets(clien
            "SCHEDULE_RAG_SUMMARIZER": "off", "SCHEDULE_PROVISIONER_TRIGGER": "off"}
     logs = tmp_path / "scheduler.log"
     ticker = spawn("from ticker.__main__ import main; raise SystemExit(main())", env, log=logs)
-    worker = spawn("from actors.runtime.worker import run_worker; raise SystemExit(run_worker())", env, log=logs)
+    worker = spawn("from actors.__main__ import main; raise SystemExit(main())", env, log=logs)
     key_lines = [line for line in open(sandbox_env["SSH_PRIVATE_KEY_PATH"]).read().splitlines()
                  if line and not line.startswith("-----")]
     try:
