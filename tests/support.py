@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import dramatiq
 import redis
 
 from actors.runtime.broker import build_broker
+from actors.runtime.lock import parse_holder
 from actors.runtime.spec import TaskSpec
 from contracts import RUNS_STREAM, TICKS_STREAM, RunRecord, TaskName, Tick, TickReason
 from scheduler.settings import Settings
@@ -103,5 +103,4 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
 
 
 def lock_value(client: redis.Redis, task: TaskName) -> dict | None:
-    raw = client.get(f"scheduler:lock:{task.value}")
-    return None if raw is None else json.loads(raw)
+    return parse_holder(client.get(f"scheduler:lock:{task.value}"))

@@ -118,12 +118,16 @@ class TaskLock:
         return self._released
 
 
-def lock_holder(client: redis.Redis, task: str) -> dict | None:
-    """Who holds a task's lock now, as written in the lock's value (None if free)."""
-    raw = client.get(Keys.lock(task))
-    if raw is None:
+def parse_holder(value: bytes | None) -> dict | None:
+    """Who holds a lock, from the lock's value (None if free): the JSON a TaskLock writes
+    (``owner``, ``id``, ``since``); any other value, left by some other writer, is its owner
+    as text. The one reading of the value: ``scheduler status`` uses it too."""
+    if value is None:
         return None
     try:
-        return json.loads(raw)
+        holder = json.loads(value)
     except ValueError:
-        return {"owner": raw.decode(errors="replace")}
+        holder = None
+    if not isinstance(holder, dict) or "owner" not in holder:
+        return {"owner": value.decode(errors="replace")}
+    return holder

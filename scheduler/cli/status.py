@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from enum import StrEnum
 
 import redis
 from pydantic import BaseModel
 
+from actors.runtime.lock import parse_holder
 from contracts import IMPLEMENTED_TASKS, Keys, RunRecord, TaskName, Tick
 from ticker.slots import Cron, Interval, Off, ScheduleError, parse_schedule
 
@@ -70,16 +70,6 @@ def _next_due(schedule_text: str, last_tick: Tick | None, now: float) -> datetim
     return datetime.fromtimestamp(schedule.next_after(last_tick.slot), UTC)
 
 
-def _holder(lock_value: bytes | None) -> str | None:
-    """The lock's value is JSON naming its owner (see actors.runtime.lock.TaskLock)."""
-    if lock_value is None:
-        return None
-    try:
-        return json.loads(lock_value)["owner"]
-    except (ValueError, KeyError, TypeError):
-        return lock_value.decode(errors="replace")
-
-
 def read_status(client: redis.Redis) -> list[TaskStatus]:
     tasks = list(TaskName)
     pipe = client.pipeline(transaction=False)
@@ -99,7 +89,7 @@ def read_status(client: redis.Redis) -> list[TaskStatus]:
         schedule = (published.get(task.value.encode()) or env_schedules[task].encode()).decode()
         last_tick = Tick.model_validate_json(state[b"last_tick"]) if b"last_tick" in state else None
         last_run = RunRecord.model_validate_json(state[b"last_run"]) if b"last_run" in state else None
-        holder = _holder(lock)
+        holder = parse_holder(lock)
         ticking = _state(task, schedule)
         next_due = _next_due(schedule, last_tick, now) if ticking is TaskState.SCHEDULED else None
         statuses.append(TaskStatus(
@@ -108,6 +98,7 @@ def read_status(client: redis.Redis) -> list[TaskStatus]:
             consecutive_failures=_int(state, "consecutive_failures"), succeeded=_int(state, "succeeded"),
             failed=_int(state, "failed"), skipped_locked=_int(state, "skipped_locked"),
             skipped_paused=_int(state, "skipped_paused"), skipped_done=_int(state, "skipped_done"),
-            expired=_int(state, "expired"), missed=_int(state, "missed"), lock_holder=holder,
+            expired=_int(state, "expired"), missed=_int(state, "missed"),
+            lock_holder=holder["owner"] if holder else None,
         ))
     return statuses

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from actors.runtime.lock import LockLost, TaskLock
+from actors.runtime.lock import LockLost, TaskLock, parse_holder
 from actors.runtime.spec import TaskSpec
 from contracts import Keys, RunOutcome, TaskName
 
@@ -26,6 +26,20 @@ def test_only_one_holder_and_release_is_compare_and_delete(client):
     assert first.release() is False, "a stale holder must not free the new holder's lock"
     assert client.get(Keys.lock("t")) is not None
     assert second.release() is True and client.get(Keys.lock("t")) is None
+
+
+def test_the_holder_is_read_from_the_locks_value(client):
+    lock = TaskLock(client, "t")
+    assert parse_holder(client.get(Keys.lock("t"))) is None
+    assert lock.acquire()
+    try:
+        holder = parse_holder(client.get(Keys.lock("t")))
+        assert holder["owner"] == lock.owner and set(holder) == {"owner", "id", "since"}
+    finally:
+        lock.release()
+    # a value some other writer left is still shown, as text
+    assert parse_holder(b"ops-laptop") == {"owner": "ops-laptop"}
+    assert parse_holder(b'["not", "ours"]') == {"owner": '["not", "ours"]'}
 
 
 def test_a_holder_that_lost_the_lock_fails_the_fencing_check(client):
