@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from .health import HealthCheckBatch, ProbeResult
 from .names import (
     DEFAULT_SCHEDULES,
+    IMPLEMENTED_TASKS,
     PROVISIONER_STREAM,
     RUNS_STREAM,
     TICKS_STREAM,
@@ -70,6 +71,7 @@ def json_schemas() -> dict[str, dict]:
 
 __all__ = [
     "DEFAULT_SCHEDULES",
+    "IMPLEMENTED_TASKS",
     "MESSAGES",
     "PROVISIONER_STREAM",
     "RUNS_STREAM",

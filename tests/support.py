@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import redis
 import redis.asyncio as aioredis
 
 from actors.runtime.broker import build_broker
+from actors.runtime.lock import parse_holder
 from actors.runtime.spec import TaskSpec
 from contracts import RUNS_STREAM, TICKS_STREAM, RunRecord, TaskName, Tick, TickReason
 from scheduler.settings import Settings
@@ -124,5 +124,4 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
 
 
 def lock_value(client: redis.Redis, task: TaskName) -> dict | None:
-    raw = client.get(f"scheduler:lock:{task.value}")
-    return None if raw is None else json.loads(raw)
+    return parse_holder(client.get(f"scheduler:lock:{task.value}"))

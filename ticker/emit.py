@@ -1,10 +1,11 @@
 """Putting a Tick on its actor's Dramatiq queue and on the audit stream, atomically.
 
-Claiming a slot, enqueueing its message and auditing it happen in one Lua script, so no
-crash can leave a slot claimed but silent, and two replicas can never both claim it.
+Claiming a slot, enqueueing its message and auditing it happen in one Lua script
+(``ticker/lua/``), so no crash can leave a slot claimed but silent, and two replicas can
+never both claim it.
 The message is written in Dramatiq's Redis layout (``HSET <ns>:<queue>.msgs id data`` and
 ``RPUSH <ns>:<queue> id``, as its ``dispatch.lua`` ``enqueue`` does), so an ordinary
-Dramatiq worker consumes it; `tests/test_emit.py` proves that against Dramatiq itself.
+Dramatiq worker consumes it; `tests/ticker/test_emit.py` proves that against Dramatiq itself.
 """
 
 from __future__ import annotations
@@ -16,58 +17,12 @@ import redis
 
 from contracts import TICKS_STREAM, Keys, Tick, queue_name
 from contracts.names import DRAMATIQ_NAMESPACE, TICKS_STREAM_MAXLEN
+from scheduler.lua import load_script
 
-# Redis does not roll a script back when a command in it fails, so each script first checks
-# that every key it writes has the right type (or none) and writes nothing otherwise; and it
-# writes the claim last. Once a script has written, Redis lets it finish even when out of
-# memory, so a script that passes its checks runs to the end.
-_CHECK_TYPES = """
-local kinds = {%s}
-for i, kind in ipairs(kinds) do
-  local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'none' and t ~= kind then
-    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is a ' .. t .. ', not a ' .. kind .. '; tick not emitted')
-  end
-end
-"""
 
-# KEYS: last-slot hash, queue list, queue messages hash, ticks stream, task state hash
-# ARGV: task, expected last slot ('' if none), slot, message id, message, tick JSON,
-#       stream maxlen, missed count, enqueue (1) or only advance (0, a paused task)
-_CLAIM_AND_ENQUEUE = _CHECK_TYPES % "'hash', 'list', 'hash', 'stream', 'hash'" + """
-local last = redis.call('HGET', KEYS[1], ARGV[1])
-if (last or '') ~= ARGV[2] then return 0 end
-if ARGV[9] == '1' then
-  redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
-  redis.call('RPUSH', KEYS[2], ARGV[4])
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'data', ARGV[6])
-  redis.call('HSET', KEYS[5], 'last_tick', ARGV[6])
-  if tonumber(ARGV[8]) > 0 then redis.call('HINCRBY', KEYS[5], 'missed', ARGV[8]) end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1
-"""
-
-# Once per release. KEYS: releases hash + the four above; ARGV: release key, id, message,
-# tick JSON, maxlen.
-_CLAIM_RELEASE_AND_ENQUEUE = _CHECK_TYPES % "'hash', 'list', 'hash', 'stream', 'hash'" + """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'data', ARGV[4])
-redis.call('HSET', KEYS[5], 'last_tick', ARGV[4])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
-return 1
-"""
-
-# A manual tick: enqueue and audit, no claim. KEYS: queue, messages, stream, state.
-_ENQUEUE = _CHECK_TYPES % "'list', 'hash', 'stream', 'hash'" + """
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'data', ARGV[3])
-redis.call('HSET', KEYS[4], 'last_tick', ARGV[3])
-return 1
-"""
+def _script(name: str) -> str:
+    """A tick script from ticker/lua/, after the type checks it starts with."""
+    return load_script("ticker", "check_types") + load_script("ticker", name)
 
 
 def tick_message(tick: Tick) -> tuple[str, bytes]:
@@ -94,9 +49,9 @@ class TickEmitter:
 
     def __init__(self, client: redis.Redis):
         self.client = client
-        self._claim = client.register_script(_CLAIM_AND_ENQUEUE)
-        self._claim_release = client.register_script(_CLAIM_RELEASE_AND_ENQUEUE)
-        self._enqueue = client.register_script(_ENQUEUE)
+        self._claim = client.register_script(_script("claim_and_enqueue"))
+        self._claim_release = client.register_script(_script("claim_release_and_enqueue"))
+        self._enqueue = client.register_script(_script("enqueue"))
 
     def claim(self, tick: Tick, expected_last: int | None, *, enqueue: bool = True) -> bool:
         """Claim ``tick.slot`` if the newest emitted slot is still ``expected_last``."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Iterable
 from typing import Any
 
 import dramatiq
-import httpx
 import redis
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
@@ -16,7 +14,6 @@ from dramatiq.middleware import (
     AsyncIO,
     CurrentMessage,
     Retries,
-    Shutdown,
     ShutdownNotifications,
     TimeLimit,
 )
@@ -24,20 +21,10 @@ from dramatiq.middleware import (
 from contracts import queue_name
 from scheduler.settings import Settings
 
-from scheduler.errors import TransientError
-from actors.runtime.middleware import AdmissionUnavailable, RunRecording, TaskLocking, TickAdmission
+from actors.runtime.middleware import RunRecording, TaskLocking, TickAdmission
+from actors.runtime.retry import retry_when
 from actors.runtime.run import current_run
 from actors.runtime.spec import PartSpec, TaskSpec, part_actor_name, part_queue_name
-
-#: what is worth another attempt; anything else (a validation error, a lost lock, a bug) is not
-TRANSIENT = (
-    TransientError, AdmissionUnavailable, Shutdown, redis.ConnectionError, redis.TimeoutError,
-    httpx.TransportError, ConnectionError, TimeoutError, asyncio.TimeoutError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT)
 
 
 def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Settings, deps: Any = None) -> RedisBroker:
@@ -58,7 +45,7 @@ def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Setti
             max_retries=settings.retry_max,
             min_backoff=settings.retry_min_backoff_ms,
             max_backoff=settings.retry_max_backoff_ms,
-            retry_when=_retry_when(settings.retry_max),
+            retry_when=retry_when(broker, settings.retry_max),
         ),
     ):
         broker.add_middleware(middleware)
@@ -67,23 +54,17 @@ def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Setti
     return broker
 
 
-def _retry_when(default_max: int):
-    def retry_when(retries: int, exc: BaseException) -> bool:
-        message = CurrentMessage.get_current_message()
-        limit = default_max
-        if message is not None:
-            limit = message.options.get("max_retries", default_max)
-        return retries < limit and is_transient(exc)
-
-    return retry_when
-
-
 def _call(fn, *arguments) -> None:
     """Run a sync body here, or an async one on Dramatiq's event loop thread."""
     if inspect.iscoroutinefunction(fn):
         get_event_loop_thread().run_coroutine(fn(*arguments))
     else:
         fn(*arguments)
+
+
+def _retry_options(max_retries: int | None) -> dict:
+    # An actor without a limit of its own falls back to the worker's RETRY_MAX (retry.py).
+    return {} if max_retries is None else {"max_retries": max_retries}
 
 
 def declare_task(broker: RedisBroker, spec: TaskSpec, deps: Any = None) -> dramatiq.Actor:
@@ -105,8 +86,8 @@ def declare_task(broker: RedisBroker, spec: TaskSpec, deps: Any = None) -> drama
         actor_name=spec.task.value,
         queue_name=queue_name(spec.task),
         time_limit=spec.time_limit_ms,
-        max_retries=spec.max_retries,
         scheduler_task=True,
+        **_retry_options(spec.max_retries),
     )
 
 
@@ -121,5 +102,5 @@ def declare_part(broker: RedisBroker, spec: TaskSpec, part: PartSpec, deps: Any 
         actor_name=part_actor_name(spec.task, part.name),
         queue_name=part_queue_name(spec.task),
         time_limit=part.time_limit_ms,
-        max_retries=part.max_retries,
+        **_retry_options(part.max_retries),
     )

@@ -3,11 +3,12 @@
 - acquire: ``SET lock <owner> NX PX ttl`` and ``INCR fence`` in one script; the fence
   number orders holders, so a holder that lost the lock can tell it is stale;
 - renew: every ttl/3, only while the value is still ours (compare-and-expire);
-- release: compare-and-delete, so a stale holder never frees someone else's lock;
+- release: compare-and-delete (``release_if_owner``, for any claim keyed by a token), so a
+  stale holder never frees someone else's lock;
 - a SIGKILLed holder stops renewing and the lock frees itself within its TTL.
 
 ``dramatiq.rate_limits.ConcurrentRateLimiter`` has no owner and no renewal, so it is not
-used as this lock.
+used as this lock. The scripts are in ``actors/runtime/lua/``.
 """
 
 from __future__ import annotations
@@ -23,28 +24,9 @@ import redis
 
 from contracts import Keys
 from scheduler.logs import get_logger
+from scheduler.lua import load_script
 
 log = get_logger("lock")
-
-_ACQUIRE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
-end
-return 0
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-_HOLDS = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
-return 1
-"""
 
 
 class LockLost(RuntimeError):
@@ -72,10 +54,9 @@ class TaskLock:
         self.lost = threading.Event()
         self._stop_renewing = threading.Event()
         self._renewer: threading.Thread | None = None
-        self._acquire = client.register_script(_ACQUIRE)
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
-        self._holds = client.register_script(_HOLDS)
+        self._acquire = client.register_script(load_script("actors.runtime", "acquire"))
+        self._renew = client.register_script(load_script("actors.runtime", "compare_and_expire"))
+        self._holds = client.register_script(load_script("actors.runtime", "holds"))
 
     def acquire(self) -> bool:
         fence = int(self._acquire(keys=[self.key, self.fence_key], args=[self.token, self.ttl_ms]))
@@ -114,16 +95,27 @@ class TaskLock:
             self._renewer.join(timeout=1)
         if self.fence is None or self._released:
             return self._released
-        self._released = bool(self._release(keys=[self.key], args=[self.token]))
+        self._released = bool(release_if_owner(self.client, [self.key], self.token))
         return self._released
 
 
-def lock_holder(client: redis.Redis, task: str) -> dict | None:
-    """Who holds a task's lock now, as written in the lock's value (None if free)."""
-    raw = client.get(Keys.lock(task))
-    if raw is None:
+def release_if_owner(client: redis.Redis, keys: list[str], token: str | bytes) -> int:
+    """Delete each of ``keys`` whose value is still ``token``; how many were. A holder whose
+    claim expired (and was taken by someone else) frees nothing."""
+    script = client.register_script(load_script("actors.runtime", "compare_and_delete"))
+    return int(script(keys=keys, args=[token]))
+
+
+def parse_holder(value: bytes | None) -> dict | None:
+    """Who holds a lock, from the lock's value (None if free): the JSON a TaskLock writes
+    (``owner``, ``id``, ``since``); any other value, left by some other writer, is its owner
+    as text. The one reading of the value: ``scheduler status`` uses it too."""
+    if value is None:
         return None
     try:
-        return json.loads(raw)
+        holder = json.loads(value)
     except ValueError:
-        return {"owner": raw.decode(errors="replace")}
+        holder = None
+    if not isinstance(holder, dict) or "owner" not in holder:
+        return {"owner": value.decode(errors="replace")}
+    return holder

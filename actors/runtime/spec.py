@@ -4,6 +4,9 @@ A task whose work grows with the fleet declares ``parts``: actors of their own, 
 their own, that the task's run fans out to (``run.fan_out``), so that more workers give
 more throughput. Parts are plain Dramatiq actors: no tick admission, no task lock (each part
 guards what it touches), retries of transient errors only.
+
+``max_retries`` is the actor's own limit on retries of transient errors; None leaves it to
+the worker's ``RETRY_MAX``. A message may still carry its own (see ``actors.runtime.retry``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class PartSpec:
     name: str
     fn: PartFunction
     time_limit_ms: int = 5 * 60_000
-    max_retries: int = 3
+    max_retries: int | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class TaskSpec:
     fn: TaskFunction
     #: Dramatiq's TimeLimit interrupts a run that exceeds this
     time_limit_ms: int = 10 * 60_000
-    max_retries: int = 5
+    max_retries: int | None = None
     parts: tuple[PartSpec, ...] = field(default_factory=tuple)
 
 

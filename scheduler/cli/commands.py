@@ -16,7 +16,7 @@ from contracts import Keys, RunRecord, TaskName, Tick, TickReason
 
 from scheduler.connection import RedisNotConfigured, redis_from_url
 from scheduler.settings import Settings
-from scheduler.cli.status import TaskStatus, read_status
+from scheduler.cli.status import TaskState, TaskStatus, read_status
 
 #: a manual tick is worth running for this long
 MANUAL_DEADLINE_S = 600
@@ -41,7 +41,8 @@ def render_table(statuses: list[TaskStatus], now: datetime) -> str:
         run = s.last_run
         rows.append([
             s.task.value + (" (paused)" if s.paused else ""),
-            s.schedule,
+            # "off" and "not implemented" say no tick comes, whatever the schedule text was
+            s.schedule if s.state is TaskState.SCHEDULED else s.state.value,
             _age(s.next_due, now),
             f"{s.last_tick.slot} {s.last_tick.reason.value}" if s.last_tick else "-",
             run.outcome.value if run else "-",

@@ -14,9 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from datetime import UTC, datetime
 
-from contracts import DEFAULT_SCHEDULES, TaskName
+from contracts import DEFAULT_SCHEDULES, IMPLEMENTED_TASKS, TaskName
 
 from scheduler.connection import redis_from_url
 from scheduler.embedded import EmbeddedRedis
@@ -31,7 +32,7 @@ DEMO_INTERVAL = "10s"
 STATUS_EVERY_S = 15
 
 
-def demo_schedules(implemented: set[TaskName]) -> dict[str, str]:
+def demo_schedules(implemented: Collection[TaskName] = IMPLEMENTED_TASKS) -> dict[str, str]:
     schedules = {}
     for task, default in DEFAULT_SCHEDULES.items():
         if task not in implemented:
@@ -61,7 +62,6 @@ def start_sandbox() -> tuple[subprocess.Popen, dict[str, str]]:
 
 
 def run_demo(seconds: float = 0) -> int:
-    from actors.tasks import TASKS
     from scheduler.cli.commands import render_table
 
     embedded = None
@@ -72,9 +72,7 @@ def run_demo(seconds: float = 0) -> int:
         print(f"embedded redis-server on {url}", flush=True)
     sandbox, sandbox_env = start_sandbox()
     env = {**os.environ, **sandbox_env, "REDIS_URL": url, "RELEASE_ID": os.environ.get("RELEASE_ID", f"demo-{int(time.time())}"),
-           "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), **demo_schedules(set(TASKS))}
-    if not TASKS:
-        print("no task has an actor yet: the ticker emits nothing; see README", flush=True)
+           "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), **demo_schedules()}
     processes = [sandbox] + [subprocess.Popen([sys.executable, "-m", module], env=env)
                              for module in ("ticker", "actors")]
     client = redis_from_url(url)

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import redis
 from pydantic import BaseModel
 
-from contracts import Keys, RunRecord, TaskName, Tick
-from ticker.slots import Cron, Interval, ScheduleError, parse_schedule
+from actors.runtime.lock import parse_holder
+from contracts import IMPLEMENTED_TASKS, Keys, RunRecord, TaskName, Tick
+from ticker.slots import Cron, Interval, Off, ScheduleError, parse_schedule
 
 from scheduler.settings import task_schedules
+
+
+class TaskState(StrEnum):
+    """Whether the tickers emit ticks for a task (pausing is separate: see ``paused``)."""
+
+    #: no actor in this release (``contracts.IMPLEMENTED_TASKS``): the tickers treat it as off
+    NOT_IMPLEMENTED = "not implemented"
+    #: its schedule is ``off``
+    OFF = "off"
+    SCHEDULED = "scheduled"
 
 
 class TaskStatus(BaseModel):
     task: TaskName
     schedule: str
+    state: TaskState
     paused: bool
     next_due: datetime | None
     last_tick: Tick | None
@@ -36,6 +48,15 @@ def _int(state: dict, key: str) -> int:
     return int(state.get(key.encode(), 0))
 
 
+def _state(task: TaskName, schedule_text: str) -> TaskState:
+    if task not in IMPLEMENTED_TASKS:
+        return TaskState.NOT_IMPLEMENTED
+    try:
+        return TaskState.OFF if isinstance(parse_schedule(schedule_text), Off) else TaskState.SCHEDULED
+    except ScheduleError:
+        return TaskState.SCHEDULED  # the ticker refuses to start on it; the text shows why
+
+
 def _next_due(schedule_text: str, last_tick: Tick | None, now: float) -> datetime | None:
     try:
         schedule = parse_schedule(schedule_text)
@@ -47,16 +68,6 @@ def _next_due(schedule_text: str, last_tick: Tick | None, now: float) -> datetim
     if last_tick is None or schedule.floor(now) > last_tick.slot:
         return datetime.fromtimestamp(schedule.floor(now), UTC)
     return datetime.fromtimestamp(schedule.next_after(last_tick.slot), UTC)
-
-
-def _holder(lock_value: bytes | None) -> str | None:
-    """The lock's value is JSON naming its owner (see actors.runtime.lock.TaskLock)."""
-    if lock_value is None:
-        return None
-    try:
-        return json.loads(lock_value)["owner"]
-    except (ValueError, KeyError, TypeError):
-        return lock_value.decode(errors="replace")
 
 
 def read_status(client: redis.Redis) -> list[TaskStatus]:
@@ -78,13 +89,16 @@ def read_status(client: redis.Redis) -> list[TaskStatus]:
         schedule = (published.get(task.value.encode()) or env_schedules[task].encode()).decode()
         last_tick = Tick.model_validate_json(state[b"last_tick"]) if b"last_tick" in state else None
         last_run = RunRecord.model_validate_json(state[b"last_run"]) if b"last_run" in state else None
-        holder = _holder(lock)
+        holder = parse_holder(lock)
+        ticking = _state(task, schedule)
+        next_due = _next_due(schedule, last_tick, now) if ticking is TaskState.SCHEDULED else None
         statuses.append(TaskStatus(
-            task=task, schedule=schedule, paused=task.value.encode() in paused,
-            next_due=_next_due(schedule, last_tick, now), last_tick=last_tick, last_run=last_run,
+            task=task, schedule=schedule, state=ticking, paused=task.value.encode() in paused,
+            next_due=next_due, last_tick=last_tick, last_run=last_run,
             consecutive_failures=_int(state, "consecutive_failures"), succeeded=_int(state, "succeeded"),
             failed=_int(state, "failed"), skipped_locked=_int(state, "skipped_locked"),
             skipped_paused=_int(state, "skipped_paused"), skipped_done=_int(state, "skipped_done"),
-            expired=_int(state, "expired"), missed=_int(state, "missed"), lock_holder=holder,
+            expired=_int(state, "expired"), missed=_int(state, "missed"),
+            lock_holder=holder["owner"] if holder else None,
         ))
     return statuses

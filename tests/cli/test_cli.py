@@ -55,6 +55,19 @@ def test_status_table_is_readable(cli_env, client, capsys):
     assert "github_sync (paused)" in out and "7m" in out
 
 
+def test_status_says_which_tasks_are_not_implemented_or_off(cli_env, monkeypatch, client, capsys):
+    monkeypatch.setenv("SCHEDULE_HEALTH_CHECKER", "off")
+    assert main(["status", "--json"]) == 0
+    statuses = {s["task"]: s for s in json.loads(capsys.readouterr().out)}
+    assert statuses["server_sync"]["state"] == "not implemented" and statuses["server_sync"]["next_due"] is None
+    assert statuses["health_checker"]["state"] == "off"
+    assert statuses["github_sync"]["state"] == "scheduled" and statuses["github_sync"]["next_due"] is not None
+    assert main(["status"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["server_sync"].split()[1:3] == ["not", "implemented"]
+    assert rows["health_checker"].split()[1] == "off" and rows["github_sync"].split()[1] == "7m"
+
+
 def test_trigger_runs_a_task_now_and_reports_its_outcome(cli_env, client, settings, capsys):
     with running_worker(client, [TaskSpec(TASK, lambda run: None)], settings):
         assert main(["trigger", "github_sync", "--wait", "10"]) == 0

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from actors.runtime.lock import LockLost, TaskLock
+from actors.runtime.lock import LockLost, TaskLock, parse_holder, release_if_owner
 from actors.runtime.spec import TaskSpec
 from contracts import Keys, RunOutcome, TaskName
 
@@ -26,6 +26,29 @@ def test_only_one_holder_and_release_is_compare_and_delete(client):
     assert first.release() is False, "a stale holder must not free the new holder's lock"
     assert client.get(Keys.lock("t")) is not None
     assert second.release() is True and client.get(Keys.lock("t")) is None
+
+
+def test_release_if_owner_deletes_only_the_keys_still_holding_our_token(client):
+    client.set("claim:a", "ours")
+    client.set("claim:b", "theirs")  # our claim expired and someone else took it
+    client.set("claim:c", "ours")
+    assert release_if_owner(client, ["claim:a", "claim:b", "claim:c", "claim:gone"], "ours") == 2
+    assert client.get("claim:b") == b"theirs" and not client.exists("claim:a", "claim:c")
+    assert release_if_owner(client, ["claim:a"], "ours") == 0, "twice is harmless"
+
+
+def test_the_holder_is_read_from_the_locks_value(client):
+    lock = TaskLock(client, "t")
+    assert parse_holder(client.get(Keys.lock("t"))) is None
+    assert lock.acquire()
+    try:
+        holder = parse_holder(client.get(Keys.lock("t")))
+        assert holder["owner"] == lock.owner and set(holder) == {"owner", "id", "since"}
+    finally:
+        lock.release()
+    # a value some other writer left is still shown, as text
+    assert parse_holder(b"ops-laptop") == {"owner": "ops-laptop"}
+    assert parse_holder(b'["not", "ours"]') == {"owner": '["not", "ours"]'}
 
 
 def test_a_holder_that_lost_the_lock_fails_the_fencing_check(client):

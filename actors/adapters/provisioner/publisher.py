@@ -8,14 +8,11 @@ announced again by any task until the cooldown has passed.
 
 from __future__ import annotations
 
-from importlib.resources import files
-
 import redis.asyncio as aioredis
 
 from contracts import Keys, ProvisionerMessage
 from contracts.names import PROVISIONER_STREAM, PROVISIONER_STREAM_MAXLEN
-
-_PUBLISH = files(__package__).joinpath("lua/publish.lua").read_text()
+from scheduler.lua import load_script
 
 
 class ProvisionerPublisher:
@@ -33,7 +30,7 @@ class ProvisionerPublisher:
 
     async def publish(self, message: ProvisionerMessage, cooldown_s: float) -> str | None:
         """The stream entry's id, or None when the server is cooling down (nothing written)."""
-        entry = await self.client.eval(_PUBLISH, 2, Keys.provisioner_cooldown(message.server_handle),
-                                       PROVISIONER_STREAM, message.request_id, int(cooldown_s * 1000), self.maxlen,
-                                       message.model_dump_json())
+        keys = (Keys.provisioner_cooldown(message.server_handle), PROVISIONER_STREAM)
+        entry = await self.client.eval(load_script(__package__, "publish"), len(keys), *keys, message.request_id,
+                                       int(cooldown_s * 1000), self.maxlen, message.model_dump_json())
         return entry.decode() if isinstance(entry, bytes) else entry

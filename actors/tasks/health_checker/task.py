@@ -37,6 +37,7 @@ from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, Pr
 from contracts.platform import HealthReport, HealthStatus, Incident, IncidentOpen, IncidentStatus, Server, ServerStatus
 from contracts.provisioner import ProvisionerMessage
 from scheduler.logs import get_logger
+from scheduler.lua import load_script
 
 from actors.tasks.health_checker.plan import (Memory, OpenIncident, ReportHealth, RequestRecovery, ResolveIncident, ServerPlan,
                             SetFailures, plan)
@@ -55,13 +56,6 @@ STATS_TTL_S = 86_400
 CLAIM_MARGIN_MS = 30_000
 INCIDENT_WRITES_AT_ONCE = 8
 
-_RELEASE = """
-local released = 0
-for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then released = released + redis.call('DEL', key) end
-end
-return released
-"""
 # --------------------------------------------------------------------------- the tick
 
 
@@ -163,8 +157,8 @@ class BatchCheck:
     async def _release(self, targets: Sequence[CheckTarget]) -> None:
         if targets:
             try:
-                await self.client.eval(_RELEASE, len(targets), *(Keys.health_claim(t.handle) for t in targets),
-                                       self.token)
+                await self.client.eval(load_script("actors.runtime", "compare_and_delete"), len(targets),
+                                       *(Keys.health_claim(t.handle) for t in targets), self.token)
             except redis.RedisError as exc:  # the claims expire by themselves
                 log.warning("health_checker.claim_release_failed", error=str(exc))
 

@@ -1,0 +1,75 @@
+"""The import layers of DESIGN.md §2 (pyproject.toml [tool.importlinter]) hold, and a
+violation fails them: the check is shown to bite, not only to pass."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT
+
+PACKAGES = ("contracts", "scheduler", "ticker", "actors", "sandbox")
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    # lint-imports puts its working directory first on sys.path, so it analyses the tree
+    # under `root`, not the installed one. A wide terminal keeps contract names on one line.
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def contracts() -> list[dict]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+
+
+def test_the_tree_keeps_every_contract():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ", 0 broken." in result.stdout
+
+
+@pytest.mark.parametrize(("module", "line", "contract", "chain"), [
+    ("contracts/names.py", "import actors.runtime", "Layers (DESIGN.md §2)",
+     "contracts.names -> actors.runtime"),
+    ("contracts/names.py", "import actors.runtime", "contracts imports nothing of ours",
+     "contracts.names -> actors.runtime"),
+    ("actors/adapters/github/auth.py", "import actors.adapters.platform.client", "Adapters never import each other",
+     "actors.adapters.github.auth -> actors.adapters.platform.client"),
+    ("ticker/emit.py", "import actors", "The ticker never imports actors", "ticker.emit -> actors"),
+])
+def test_a_violation_breaks_its_contract(tmp_path, module, line, contract, chain):
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    target = tmp_path / module
+    target.write_text(target.read_text() + f"\n{line}  # a deliberate violation\n")
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode != 0
+    assert f"{contract} BROKEN" in result.stdout, result.stdout
+    assert chain in result.stdout, result.stdout
+
+
+def test_every_shared_runtime_module_sits_in_a_layer():
+    """The shared runtime is listed module by module (scheduler.cli shares its package), so a
+    new module of scheduler/ must be added to the layers, or nothing would check it."""
+    layers = next(c for c in contracts() if c["type"] == "layers")["layers"]
+    listed = {name.strip() for layer in layers for name in layer.replace("|", ":").split(":")}
+    on_disk = {f"scheduler.{p.stem}" for p in (ROOT / "scheduler").glob("*.py") if p.stem != "__init__"}
+    on_disk |= {f"scheduler.{p.parent.name}" for p in (ROOT / "scheduler").glob("*/__init__.py")}
+    assert on_disk - listed == set()
+
+
+def test_every_task_package_is_independent():
+    tasks = next(c for c in contracts() if c["name"] == "Tasks never import each other")["modules"]
+    on_disk = {f"actors.tasks.{p.parent.name}" for p in (ROOT / "actors" / "tasks").glob("*/__init__.py")}
+    assert set(tasks) == on_disk

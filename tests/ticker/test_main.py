@@ -1,0 +1,49 @@
+"""`python -m ticker` ticks only the tasks a worker can run (contracts.IMPLEMENTED_TASKS)."""
+
+from __future__ import annotations
+
+import pytest
+from structlog.testing import capture_logs
+
+from contracts import IMPLEMENTED_TASKS, TaskName
+from scheduler.logs import get_logger
+from scheduler.settings import task_schedules
+from ticker.__main__ import schedules_in_force
+from ticker.loop import Ticker
+from ticker.slots import Interval, Off, ScheduleError
+
+from tests.support import ticks
+
+EVERY_SECOND = {f"SCHEDULE_{t.value.upper()}": "1s" for t in TaskName}
+
+
+def in_force(env: dict[str, str], implemented=IMPLEMENTED_TASKS):
+    with capture_logs() as logs:
+        schedules = schedules_in_force(task_schedules(env), implemented, get_logger("ticker"))
+    return schedules, logs
+
+
+def test_a_task_without_an_actor_is_off_and_said_so_once():
+    schedules, logs = in_force(EVERY_SECOND)
+    assert {t for t, s in schedules.items() if s == Interval(1)} == IMPLEMENTED_TASKS
+    assert {t for t, s in schedules.items() if isinstance(s, Off)} == set(TaskName) - IMPLEMENTED_TASKS
+    [said] = [e for e in logs if e["event"].startswith("tasks not implemented")]
+    assert said["tasks"] == sorted(t.value for t in set(TaskName) - IMPLEMENTED_TASKS)
+
+
+def test_when_every_task_is_implemented_nothing_is_switched_off_or_logged():
+    schedules, logs = in_force(EVERY_SECOND, implemented=set(TaskName))
+    assert set(schedules.values()) == {Interval(1)} and logs == []
+
+
+def test_a_bad_schedule_is_refused_even_for_a_task_without_an_actor():
+    with pytest.raises(ScheduleError):
+        in_force({**EVERY_SECOND, "SCHEDULE_SERVER_SYNC": "every now and then"})
+
+
+def test_no_tick_piles_up_in_a_queue_that_no_worker_reads(client):
+    schedules, _ = in_force(EVERY_SECOND)
+    Ticker(client, schedules, release="r1").tick_once()
+    assert {tick.task for _, tick in ticks(client)} == IMPLEMENTED_TASKS
+    for task in set(TaskName) - IMPLEMENTED_TASKS:
+        assert client.llen(f"dramatiq:scheduler.{task.value}") == 0
