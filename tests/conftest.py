@@ -7,13 +7,17 @@ tests hand the same URL to the ticker and worker processes they start.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import threading
 
 import fakeredis
 import pytest
 import redis
+import structlog
 
+from scheduler.logs import configure_logging
 from scheduler.settings import Settings
 
 
@@ -63,6 +67,34 @@ def settings(redis_url) -> Settings:
 
 @pytest.fixture(scope="session", autouse=True)
 def _logging():
-    from scheduler.logs import configure_logging
-
     configure_logging("json", "INFO")  # to stderr, as in production
+    # Loggers are not cached in tests, so that structlog.testing.capture_logs sees every one.
+    structlog.configure(cache_logger_on_first_use=False)
+
+
+@pytest.fixture
+def captured_logs():
+    """Log events as structlog hands them over (``structlog.testing.capture_logs``), with the run's
+    bound context (task, slot, correlation id) merged in: for asserting what was logged."""
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as events:
+        yield events
+
+
+@pytest.fixture
+def rendered_logs():
+    """Every line the process writes, rendered by the production pipeline (library lines at
+    DEBUG included, redaction applied): for asserting what an operator could read, e.g. that no
+    secret appears. Returns a function giving the text so far."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging(fmt="json", level="DEBUG")
+    structlog.configure(cache_logger_on_first_use=False)
+    written = io.StringIO()
+    root.handlers[0].setStream(written)  # the process's own handler and formatter, into a buffer
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield written.getvalue
+    root.handlers[:], _ = saved
+    root.setLevel(saved[1])
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import json
-import logging
 import socket
 from datetime import UTC, datetime, timedelta
 
@@ -41,7 +38,6 @@ from contracts.platform import (
 )
 from sandbox.http import ServedApp
 from sandbox.platform_api import create_app, sample_servers
-from scheduler.logs import configure_logging
 
 SECRET = "planted-platform-key-5f1d9c"  # must never appear in any log line or error
 
@@ -84,24 +80,6 @@ def run(url, scenario, **options):
             return await scenario(client)
 
     return asyncio.run(main())
-
-
-@pytest.fixture
-def log_output(caplog):
-    """JSON log lines as an operator would read them, at DEBUG for every library."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    configure_logging(fmt="json", level="DEBUG")
-    written = io.StringIO()
-    root.handlers[0].setStream(written)  # the process's own handler and formatter, into a buffer
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    root.addHandler(caplog.handler)
-    yield written.getvalue
-    root.handlers[:], _ = saved
-    root.setLevel(saved[1])
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def test_projects_round_trip(platform):
@@ -273,13 +251,13 @@ def test_a_malformed_body_is_a_clear_error(platform):
     assert platform.counters.requests["GET /api/projects"] == 1  # not retried
 
 
-def test_a_bad_item_in_a_list_is_skipped_and_counted(platform, log_output):
+def test_a_bad_item_in_a_list_is_skipped_and_counted(platform, captured_logs):
     platform.store.bulk_insert_servers(sample_servers(3))
     platform.store.execute_sql("UPDATE servers SET status = 'hibernating' WHERE handle = 'vps-2'")
 
     listing = run(platform.url, lambda client: client.list_servers())
     assert [s.handle for s in listing] == ["vps-1", "vps-3"] and listing.skipped == 1
-    skipped = [json.loads(line) for line in log_output().splitlines() if "platform_api.item_skipped" in line]
+    skipped = [event for event in captured_logs if event["event"] == "platform_api.item_skipped"]
     assert len(skipped) == 1
     assert (skipped[0]["index"], skipped[0]["item"], skipped[0]["resource"]) == (1, "vps-2", "Server")
     assert skipped[0]["error"].startswith("status: Input should be")
@@ -303,7 +281,7 @@ def test_the_run_correlation_id_is_sent_and_echoed(platform):
     assert [seen[2] for seen in platform.requests_seen] == sent
 
 
-def test_the_api_key_never_appears_in_logs_or_errors(platform, log_output, caplog):
+def test_the_api_key_never_appears_in_logs_or_errors(platform, rendered_logs, caplog):
     platform.store.bulk_insert_servers(sample_servers(2))
     platform.store.execute_sql("UPDATE servers SET status = 'hibernating' WHERE handle = 'vps-2'")
     errors = []
@@ -324,7 +302,7 @@ def test_the_api_key_never_appears_in_logs_or_errors(platform, log_output, caplo
         return repr(client)
 
     shown = run(platform.url, scenario)
-    output = log_output()
+    output = rendered_logs()
     assert "platform_api.retrying" in output and "platform_api.item_skipped" in output
     assert len(errors) == 3
     raw_records = [f"{r.msg} {r.args} {r.getMessage()}" for r in caplog.records]

@@ -7,9 +7,7 @@ the cost of a cycle (API writes, GitHub rate-limit points).
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import threading
 import time
 
@@ -24,7 +22,6 @@ from sandbox.github import github_app
 from sandbox.http import ServedApp
 from sandbox.platform_api import create_app
 from sandbox.world import World
-from scheduler.logs import configure_logging
 from ticker.loop import Ticker
 from ticker.slots import Interval
 
@@ -57,18 +54,6 @@ class Stack:
 
 
 @pytest.fixture
-def log_output():
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    configure_logging(fmt="json", level="INFO")
-    written = io.StringIO()
-    root.handlers[0].setStream(written)
-    yield lambda: [json.loads(line) for line in written.getvalue().splitlines() if line.startswith("{")]
-    root.handlers[:], _ = saved
-    root.setLevel(saved[1])
-
-
-@pytest.fixture
 def stack(client, redis_url, monkeypatch):
     world = World.generate(seed=11, repos=45, servers=0)
     github, platform = github_app(world, TOKEN), create_app(api_key=KEY)
@@ -87,7 +72,7 @@ def test_the_task_is_registered():
     assert TASKS[TASK] is SPEC
 
 
-def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(stack, settings, log_output):
+def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(stack, settings, rendered_logs):
     world = stack.world
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
         cold, writes, points = stack.cycle()
@@ -140,7 +125,9 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
         for _ in range(2):
             _, writes, points = stack.cycle()
             assert (writes, points) == (0, 0), "missing is said once, then nothing"
-        alerts = [line for line in log_output() if line["event"] == "github_sync.repo_missing"]
+        # read as an operator's log shipper reads them: rendered JSON lines
+        lines = [json.loads(line) for line in rendered_logs().splitlines() if line.startswith("{")]
+        alerts = [line for line in lines if line["event"] == "github_sync.repo_missing"]
         assert sorted(line["repo_id"] for line in alerts) == sorted([deleted.id, transferred.id])
         assert all(line["alert"] is True and line["level"] == "error" for line in alerts)
         assert all(line["task"] == "github_sync" and line["correlation_id"] for line in alerts)
@@ -155,7 +142,7 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
         final, writes, points = stack.cycle()
         assert (final.outcome, writes, points) == (RunOutcome.SUCCEEDED, 0, 0)
     assert len(stack.projects()) == 45
-    everything = json.dumps(log_output())
+    everything = rendered_logs()
     assert TOKEN not in everything and KEY not in everything, "no secret in any log line"
     assert {p["status"] for p in stack.projects().values()} <= {s.value for s in ProjectStatus}
 
@@ -177,7 +164,8 @@ def test_the_real_ticker_drives_the_sync(stack, settings):
     assert stack.github.points_used() == 5
 
 
-def test_an_unreadable_project_is_skipped_and_one_refused_write_does_not_fail_the_run(stack, settings, log_output):
+def test_an_unreadable_project_is_skipped_and_one_refused_write_does_not_fail_the_run(stack, settings,
+                                                                                     captured_logs):
     first = min(stack.world.org_repos(), key=lambda r: r.created_at)
     stack.platform.store.create_project(ProjectCreate(name=first.name, full_name=f"{stack.world.org}/{first.name}",
                                                       github_repo_id=first.id, html_url="https://x.test/r"))
@@ -187,7 +175,7 @@ def test_an_unreadable_project_is_skipped_and_one_refused_write_does_not_fail_th
     assert record.outcome is RunOutcome.SUCCEEDED
     assert (record.counters["skipped_projects"], record.counters["write_errors"]) == (1, 1)
     assert record.counters["creates"] == 44 and len(stack.projects()) == 45
-    refused = [line for line in log_output() if line["event"] == "github_sync.write_refused"]
+    refused = [event for event in captured_logs if event["event"] == "github_sync.write_refused"]
     assert [(line["repo_id"], line["status"]) for line in refused] == [(first.id, 409)]
 
 
