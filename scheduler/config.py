@@ -105,3 +105,22 @@ def refuse(problems: list[Problem], process: str) -> int:
     """Print the one message and return the exit status for ``sys.exit``."""
     print(render(problems, process), file=sys.stderr, flush=True)
     return EXIT_CONFIG
+
+
+#: what a schedule looks like (SCHEDULE_<TASK>)
+SCHEDULE_HINT = "an interval (30s, 5m, 1h), a cron expression in UTC (*/5 * * * *), startup or off"
+
+
+def schedule_variable(task: str) -> str:
+    return f"SCHEDULE_{task.upper()}"
+
+
+def process_settings(process: str):
+    """The shared settings every process reads, with REDIS_URL required: (settings | None, problems)."""
+    from scheduler.settings import Settings  # here, not at the top: settings stays importable on its own
+
+    settings, problems = load_settings(Settings, f"the {process}")
+    if settings is not None and not settings.redis_url:
+        problems.append(Problem("REDIS_URL", "is not set", f"the {process}",
+                                Settings.model_fields["redis_url"].description or ""))
+    return settings, problems

@@ -1,20 +1,62 @@
-"""The one way a process gets its Redis client."""
+"""The one way a process gets its Redis client: the broker, the ticker, the locks and the CLI
+all call ``redis_from_url``, so TLS (``rediss://``) is configured in one place.
+
+Heroku Redis (and other hosted Redis) serve TLS with a self-signed certificate, which a client
+verifying certificates refuses. ``REDIS_SSL_CERT_REQS=none`` accepts it (the traffic is still
+encrypted); ``REDIS_SSL_CA_CERTS`` / ``REDIS_SSL_CA_DATA`` trust a given CA and keep verifying.
+"""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import redis
+
+from scheduler.settings import Settings, get_settings
 
 
 class RedisNotConfigured(RuntimeError):
     pass
 
 
-def redis_from_url(url: str | None) -> redis.Redis:
+class RedisCertificateRefused(RuntimeError):
+    """The server's TLS certificate did not verify: a configuration problem, not an outage."""
+
+
+#: what the operator can do about a refused certificate (the message never quotes the URL)
+CERTIFICATE_HINT = (
+    "the Redis server's TLS certificate was refused ({detail}). A self-signed certificate (as "
+    "Heroku Redis uses) needs REDIS_SSL_CERT_REQS=none, or REDIS_SSL_CA_CERTS=<CA bundle path> / "
+    "REDIS_SSL_CA_DATA=<PEM> naming the CA that signed it"
+)
+
+
+def tls_options(settings: Settings) -> dict[str, object]:
+    """redis-py's keyword arguments for a ``rediss://`` connection, from the settings."""
+    reqs = settings.redis_ssl_cert_reqs
+    options: dict[str, object] = {
+        "ssl_cert_reqs": reqs,
+        # A hostname is only worth checking when the certificate itself is verified.
+        "ssl_check_hostname": reqs == "required",
+    }
+    if settings.redis_ssl_ca_certs is not None:
+        options["ssl_ca_certs"] = str(settings.redis_ssl_ca_certs)
+    if settings.redis_ssl_ca_data is not None:
+        options["ssl_ca_data"] = settings.redis_ssl_ca_data
+    return options
+
+
+def redis_from_url(url: str | None, settings: Settings | None = None) -> redis.Redis:
+    """A client for ``url``; for ``rediss://`` the TLS options come from ``settings`` (default:
+    the environment). Options in the URL's query (``?ssl_cert_reqs=none``) win, as in redis-py."""
     if not url:
         raise RedisNotConfigured(
-            "REDIS_URL is not set. Point it at a Redis server (redis://host:6379/0), "
+            "REDIS_URL is not set. Point it at a Redis server (redis://host:6379/0 or rediss://… for TLS), "
             "or run `scheduler demo` for an embedded one."
         )
+    extra: dict[str, object] = {}
+    if urlsplit(url).scheme == "rediss":
+        extra = tls_options(settings or get_settings())
     # Timeouts keep a dead server from hanging a loop forever; the callers retry.
     return redis.Redis.from_url(
         url,
@@ -22,4 +64,29 @@ def redis_from_url(url: str | None) -> redis.Redis:
         socket_connect_timeout=2,
         health_check_interval=10,
         decode_responses=False,
+        **extra,
     )
+
+
+def is_certificate_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
+
+
+def check_redis(client: redis.Redis) -> None:
+    """Ping once at start-up. A refused certificate is raised as ``RedisCertificateRefused`` (it
+    will not heal by retrying); an unreachable server is left to the callers' retry loops."""
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        if is_certificate_error(exc):
+            raise RedisCertificateRefused(CERTIFICATE_HINT.format(detail=_reason(exc))) from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The SSL library's reason, e.g. ``self-signed certificate``, without host or URL."""
+    text = str(exc)
+    marker = "certificate verify failed:"
+    if marker in text:
+        return text.split(marker, 1)[1].split("(")[0].strip(" .)") or "certificate verify failed"
+    return "certificate verify failed"

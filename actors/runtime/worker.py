@@ -25,7 +25,7 @@ def run_worker(tasks: Iterable[TaskSpec] | None = None, settings: Settings | Non
 
         tasks = TASKS.values()
     tasks = list(tasks)
-    client = redis_from_url(settings.redis_url)
+    client = redis_from_url(settings.redis_url, settings)
     broker = build_broker(client, tasks, settings)
     dramatiq.set_broker(broker)
 

@@ -14,7 +14,7 @@ import redis
 import contracts
 from contracts import Keys, RunRecord, TaskName, Tick, TickReason
 
-from scheduler.connection import RedisNotConfigured, redis_from_url
+from scheduler.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
 from scheduler.settings import Settings
 from scheduler.cli.status import TaskStatus, read_status
 
@@ -23,7 +23,10 @@ MANUAL_DEADLINE_S = 600
 
 
 def _client() -> redis.Redis:
-    return redis_from_url(Settings().redis_url)
+    settings = Settings()
+    client = redis_from_url(settings.redis_url, settings)
+    check_redis(client)  # a refused TLS certificate is explained, not dumped as a traceback
+    return client
 
 
 def _age(when: datetime | None, now: datetime) -> str:
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except RedisNotConfigured as exc:
+    except (RedisNotConfigured, RedisCertificateRefused) as exc:
         print(f"scheduler: {exc}", file=sys.stderr)
         return 2
     except redis.ConnectionError as exc:
