@@ -94,9 +94,10 @@ def _health(needed_by: str) -> list[Problem]:
     try:
         config = settings.probe_config()
     except SettingError as exc:
-        return [Problem(exc.variable, exc.message, needed_by, _hint(HealthSettings, exc.variable))]
+        return [*problems, Problem(exc.variable, exc.message, needed_by, _hint(HealthSettings, exc.variable))]
     except ValueError as exc:  # a mount point that is no plain path
-        return [Problem("HEALTH_DISK_MOUNTS", f"is invalid: {exc}", needed_by, DESCRIPTIONS["HEALTH_DISK_MOUNTS"])]
+        return [*problems, Problem("HEALTH_DISK_MOUNTS", f"is invalid: {exc}", needed_by,
+                                   DESCRIPTIONS["HEALTH_DISK_MOUNTS"])]
     # Load the key and known_hosts now, as the probe will: a bad one fails the start, not every tick.
     key_variable = "SSH_PRIVATE_KEY" if config.private_key_data is not None else "SSH_PRIVATE_KEY_PATH"
     try:

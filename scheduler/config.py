@@ -61,11 +61,27 @@ def env_name(settings_class: type[BaseSettings], field_name: str) -> str:
 
 def load_settings(settings_class: type[S], needed_by: str, hints: Mapping[str, str] | None = None,
                   **values) -> tuple[S | None, list[Problem]]:
-    """Instantiate ``settings_class`` from the environment; (None, problems) when it is invalid."""
+    """Instantiate ``settings_class`` from the environment: (settings, problems).
+
+    With problems, the settings returned (if any) have each invalid field at its default, so
+    that the checks that follow still run and one message lists everything; None when a
+    required field is missing. Either way, problems mean the configuration is refused."""
     try:
         return settings_class(**values), []
     except ValidationError as exc:
-        return None, problems_of(exc, settings_class, needed_by, hints)
+        problems = problems_of(exc, settings_class, needed_by, hints)
+        fields = settings_class.model_fields
+        invalid = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        defaults = {}
+        for name in invalid:
+            name = name if name in fields else name.lower()
+            if name not in fields or fields[name].is_required():
+                return None, problems
+            defaults[name] = fields[name].get_default(call_default_factory=True)
+        try:
+            return settings_class(**values, **defaults), problems
+        except ValidationError:
+            return None, problems
 
 
 def problems_of(exc: ValidationError, settings_class: type[BaseSettings], needed_by: str,
