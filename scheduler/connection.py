@@ -42,7 +42,8 @@ def tls_options(settings: Settings) -> dict[str, object]:
     if settings.redis_ssl_ca_certs is not None:
         options["ssl_ca_certs"] = str(settings.redis_ssl_ca_certs)
     if settings.redis_ssl_ca_data is not None:
-        options["ssl_ca_data"] = settings.redis_ssl_ca_data
+        # a PEM pasted into a one-line config var carries its newlines as `\n`
+        options["ssl_ca_data"] = settings.redis_ssl_ca_data.replace("\\n", "\n")
     return options
 
 

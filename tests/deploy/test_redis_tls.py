@@ -103,3 +103,15 @@ def test_the_ticker_emits_over_tls_and_refuses_an_unverified_certificate(tls_red
         stop(ticker)
     assert ticker.returncode == 0
     client.close()
+
+
+def test_a_one_line_ca_and_the_url_password_stay_out_of_logs(tls_redis):
+    from scheduler import logs
+
+    settings = tls_settings(redis_ssl_ca_data=tls_redis.certs.ca_pem.replace("\n", "\\n"))
+    client = redis_from_url(tls_redis.url, settings)
+    assert client.ping()
+    client.close()
+    logs.register_env_secrets({"REDIS_URL": "rediss://:p4ssw0rd-heroku@ec2.example:6380"})
+    assert logs._scrub("cannot reach rediss://:p4ssw0rd-heroku@ec2.example:6380") == \
+        f"cannot reach rediss://:{logs.REDACTED}@ec2.example:6380"
