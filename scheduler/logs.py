@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import sys
+from urllib.parse import urlsplit
 from collections.abc import Iterable
 
 import structlog
@@ -57,6 +58,9 @@ def register_env_secrets(env: dict[str, str] | None = None) -> None:
     env = os.environ if env is None else env
     register_secrets(value for name, value in env.items()
                      if _SECRET_ENV.search(name) and not name.endswith(("_PATH", "_URL", "_FILE", "_ID")))
+    # A URL's password (Heroku Redis: rediss://:<password>@host) is a credential too.
+    register_secrets(urlsplit(value).password for name, value in env.items()
+                     if name.endswith("_URL") and "@" in value)
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:

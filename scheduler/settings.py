@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,20 +18,36 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
     #: unset means "no Redis configured": only `scheduler demo` starts an embedded one
-    redis_url: str | None = None
+    redis_url: str | None = Field(
+        default=None, description="the Redis of broker, locks and streams: redis://host:6379/0, or rediss://… for TLS")
+    # TLS (rediss:// only). Hosted Redis such as Heroku's presents a self-signed certificate.
+    redis_ssl_cert_reqs: Literal["none", "optional", "required"] = Field(
+        default="required", description="rediss:// certificate check: required (verify it), optional, or none "
+        "(accept any, e.g. Heroku Redis's self-signed one; still encrypted)")
+    redis_ssl_ca_certs: Path | None = Field(
+        default=None, description="path of a PEM CA bundle to verify the Redis server's certificate with")
+    redis_ssl_ca_data: str | None = Field(
+        default=None, description="the same CA bundle inline, as PEM text (for hosts that give config vars, not files)")
     #: identifies a deploy; the startup task runs once per release
-    release_id: str | None = Field(default=None, validation_alias="RELEASE_ID")
-    heroku_release_version: str | None = None
-    log_format: str = Field(default="auto", description="json | console | auto (console on a tty)")
-    log_level: str = "INFO"
+    release_id: str | None = Field(
+        default=None, validation_alias="RELEASE_ID",
+        description="the release the startup task runs once for (else HEROKU_RELEASE_VERSION, else `local`)")
+    heroku_release_version: str | None = Field(
+        default=None, description="set by Heroku when `heroku labs:enable runtime-dyno-metadata` is on; "
+        "used when RELEASE_ID is not set")
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="json | console | auto (console on a tty, JSON elsewhere)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = Field(
+        default="INFO", description="DEBUG | INFO | WARNING | ERROR")
 
-    lock_ttl_ms: int = Field(default=30_000, ge=300, le=30_000)
-    worker_threads: int = Field(default=8, ge=1)
+    lock_ttl_ms: int = Field(default=30_000, ge=300, le=30_000, description="the task lock's TTL in ms (at most 30000)")
+    worker_threads: int = Field(default=8, ge=1, description="actor threads per worker process")
     #: how long a worker waits for running actors after SIGTERM before it abandons them
-    worker_shutdown_ms: int = Field(default=3_000, ge=0)
-    retry_max: int = Field(default=5, ge=0)
-    retry_min_backoff_ms: int = Field(default=2_000, ge=1)
-    retry_max_backoff_ms: int = Field(default=60_000, ge=1)
+    worker_shutdown_ms: int = Field(
+        default=3_000, ge=0, description="after SIGTERM, how long running actors get (ms) before they are abandoned")
+    retry_max: int = Field(default=5, ge=0, description="retries of a transient error")
+    retry_min_backoff_ms: int = Field(default=2_000, ge=1, description="first retry backoff (ms), doubled per retry")
+    retry_max_backoff_ms: int = Field(default=60_000, ge=1, description="longest retry backoff (ms)")
 
     @property
     def release(self) -> str:

@@ -1,4 +1,9 @@
-"""``python -m ticker``: the tick emitter process."""
+"""``python -m ticker``: the tick emitter process.
+
+It checks its configuration first: every problem is listed in one message and the process
+exits with status 78 (EX_CONFIG), without a traceback, before it touches Redis. Tasks this
+release has no actor for (``contracts.IMPLEMENTED_TASKS``) get no ticks.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import sys
 from collections.abc import Collection, Mapping
 
 from contracts import IMPLEMENTED_TASKS, TaskName
-from scheduler.connection import redis_from_url
+from scheduler.config import SCHEDULE_HINT, Problem, process_settings, refuse, schedule_variable
+from scheduler.connection import RedisCertificateRefused, check_redis, redis_from_url
 from scheduler.logs import configure_logging, get_logger
-from scheduler.settings import get_settings, task_schedules
+from scheduler.settings import task_schedules
 from scheduler.signals import stop_on_signals
 
 from .loop import Ticker
@@ -29,16 +35,26 @@ def schedules_in_force(texts: Mapping[TaskName, str], implemented: Collection[Ta
 def main(implemented: Collection[TaskName] = IMPLEMENTED_TASKS) -> int:
     """``implemented``: the tasks the workers can run; tests that start workers for other
     tasks pass their own."""
-    settings = get_settings()
+    settings, problems = process_settings("ticker")
+    texts = task_schedules()
+    for task, text in texts.items():
+        try:
+            parse_schedule(text)
+        except ScheduleError as exc:
+            problems.append(Problem(schedule_variable(task.value), f"is invalid: {exc}", f"task {task.value}",
+                                    SCHEDULE_HINT))
+    if problems:
+        return refuse(problems, "ticker")
     configure_logging(settings.log_format, settings.log_level)
     log = get_logger("ticker")
+    schedules = schedules_in_force(texts, implemented, log)
+    client = redis_from_url(settings.redis_url, settings)
     try:
-        schedules = schedules_in_force(task_schedules(), implemented, log)
-    except ScheduleError as exc:
-        log.error("bad schedule", error=str(exc))
-        return 2
+        check_redis(client)  # an unreachable Redis is waited for by the loop; a refused certificate is not
+    except RedisCertificateRefused as exc:
+        return refuse([Problem("REDIS_SSL_CERT_REQS", str(exc), "the ticker")], "ticker")
     stop = stop_on_signals(log)
-    Ticker(redis_from_url(settings.redis_url), schedules, settings.release, stop).run()
+    Ticker(client, schedules, settings.release, stop).run()
     return 0
 
 

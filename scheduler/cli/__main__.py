@@ -2,4 +2,5 @@ import sys
 
 from scheduler.cli.commands import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importable without running: `scheduler config check --imports` imports every module
+    sys.exit(main())

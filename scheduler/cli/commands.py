@@ -14,7 +14,7 @@ import redis
 import contracts
 from contracts import Keys, RunRecord, TaskName, Tick, TickReason
 
-from scheduler.connection import RedisNotConfigured, redis_from_url
+from scheduler.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
 from scheduler.settings import Settings
 from scheduler.cli.status import TaskState, TaskStatus, read_status
 
@@ -23,7 +23,10 @@ MANUAL_DEADLINE_S = 600
 
 
 def _client() -> redis.Redis:
-    return redis_from_url(Settings().redis_url)
+    settings = Settings()
+    client = redis_from_url(settings.redis_url, settings)
+    check_redis(client)  # a refused TLS certificate is explained, not dumped as a traceback
+    return client
 
 
 def _age(when: datetime | None, now: datetime) -> str:
@@ -120,6 +123,32 @@ def cmd_contracts_export(args) -> int:
     return 0
 
 
+def cmd_config_check(args) -> int:
+    from scheduler.cli.config import check_report, import_production_modules
+
+    if args.imports:
+        # what CI runs in a venv made from requirements.txt alone: a dependency missing from the lock fails here
+        print(f"imported {len(import_production_modules())} modules of contracts, scheduler, ticker, actors")
+        return 0
+    report, ok = check_report()
+    print(report)
+    return 0 if ok else 1
+
+
+def cmd_config_example(args) -> int:
+    from scheduler.cli.config import env_example
+
+    sys.stdout.write(env_example())
+    return 0
+
+
+def cmd_config_app_json(args) -> int:
+    from scheduler.cli.config import app_json_text
+
+    sys.stdout.write(app_json_text())
+    return 0
+
+
 def cmd_demo(args) -> int:
     from scheduler.cli.demo import run_demo
 
@@ -159,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("dir")
     export.set_defaults(func=cmd_contracts_export)
 
+    config = sub.add_parser("config", help="the configuration: check it, or generate .env.example / app.json")
+    config_sub = config.add_subparsers(dest="action", required=True)
+    check = config_sub.add_parser("check", help="check the environment as ticker and worker will; per task: configured?")
+    check.add_argument("--imports", action="store_true",
+                       help="only import every module of the service (checks an install from the lock)")
+    check.set_defaults(func=cmd_config_check)
+    config_sub.add_parser("example", help="print .env.example: every variable, its default and meaning"
+                          ).set_defaults(func=cmd_config_example)
+    config_sub.add_parser("app-json", help="print app.json, Heroku's manifest").set_defaults(func=cmd_config_app_json)
+
     demo = sub.add_parser("demo", help="run ticker and worker on an embedded Redis and the sandbox world")
     demo.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
     demo.set_defaults(func=cmd_demo)
@@ -169,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except RedisNotConfigured as exc:
+    except (RedisNotConfigured, RedisCertificateRefused) as exc:
         print(f"scheduler: {exc}", file=sys.stderr)
         return 2
     except redis.ConnectionError as exc:

@@ -1,7 +1,8 @@
 """The SSH probe: one connection per server per check, constant commands, strict parsing.
 
-- Key auth only, with the key at ``SSH_PRIVATE_KEY_PATH`` (read once), as the server
-  record's ``ssh_user``; no agent, no ``~/.ssh/config``, no password.
+- Key auth only, with the key given inline (``SSH_PRIVATE_KEY``) or at ``SSH_PRIVATE_KEY_PATH``
+  (read once, kept in memory only), as the server record's ``ssh_user``; no agent, no
+  ``~/.ssh/config``, no password.
 - Host keys: the keys pinned on the server record when it has any, else the entries of
   ``SSH_KNOWN_HOSTS`` (parsed once with ``asyncssh.read_known_hosts`` and reused: parsing
   10,000 lines per connect would cost more than the checks). A key that matches neither
@@ -38,7 +39,7 @@ from pathlib import Path
 import asyncssh
 
 from contracts.health import CheckTarget, DockerState, Finding, FindingKind, ProbeResult
-from scheduler.logs import get_logger
+from scheduler.logs import get_logger, register_secrets
 
 from actors.adapters.ssh.parse import (SCRIPT_MARKER, SCRIPT_SUBJECT, excerpt, finding, parse_df, parse_docker_info,
                                       parse_docker_ps, split_script_output)
@@ -65,7 +66,7 @@ _MOUNT = re.compile(r"^/(?:[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*)?$")
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    private_key_path: Path
+    private_key_path: Path | None = None
     known_hosts_path: Path | None = None
     connect_timeout_s: float = 10.0
     command_timeout_s: float = 15.0
@@ -74,13 +75,42 @@ class ProbeConfig:
     max_stdout_bytes: int = 2 * 1024 * 1024
     max_stderr_bytes: int = 64 * 1024
     private_key_passphrase: str | None = field(default=None, repr=False)
+    #: the key's text itself (a host that gives config vars, not files); never written to disk
+    private_key_data: str | None = field(default=None, repr=False)
+    #: known_hosts lines themselves, instead of (or when no) ``known_hosts_path``
+    known_hosts_data: str | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        if (self.private_key_path is None) == (self.private_key_data is None):
+            raise ValueError("give the SSH private key exactly once: inline or as a path")
         for mount in self.mounts:
             if not _MOUNT.match(mount) or ".." in mount.split("/"):
                 raise ValueError(f"a mount point to check must be a plain absolute path, got {mount!r}")
         if self.concurrency < 1 or self.connect_timeout_s <= 0 or self.command_timeout_s <= 0:
             raise ValueError("concurrency and timeouts must be positive")
+
+
+def _unescape(text: str) -> str:
+    """A config var pasted as one line carries its newlines as ``\\n``; a PEM needs real ones."""
+    return text.replace("\\n", "\n") if "\n" not in text.strip() else text
+
+
+def load_client_key(config: ProbeConfig) -> asyncssh.SSHKey:
+    """The login key, from its text or its file. Raises ``asyncssh.KeyImportError`` (bad key or
+    passphrase) or ``OSError``; neither quotes the key."""
+    if config.private_key_data is not None:
+        text = _unescape(config.private_key_data)
+        # Scrubbed from any log line, whole or line by line (a traceback may quote a fragment).
+        register_secrets([text, *(line for line in text.splitlines() if len(line) >= 16 and "-----" not in line)])
+        return asyncssh.import_private_key(text, config.private_key_passphrase)
+    return asyncssh.read_private_key(config.private_key_path, config.private_key_passphrase)
+
+
+def load_known_hosts(config: ProbeConfig) -> asyncssh.SSHKnownHosts | None:
+    """The trusted host keys from ``known_hosts_data`` or ``known_hosts_path`` (parsed once)."""
+    if config.known_hosts_data is not None:
+        return asyncssh.import_known_hosts(_unescape(config.known_hosts_data))
+    return asyncssh.read_known_hosts(str(config.known_hosts_path)) if config.known_hosts_path else None
 
 
 def df_command(mounts: tuple[str, ...]) -> str:
@@ -139,8 +169,8 @@ class SshProbe:
 
     def __init__(self, config: ProbeConfig):
         self.config = config
-        self.client_key = asyncssh.read_private_key(config.private_key_path, config.private_key_passphrase)
-        self.known_hosts = asyncssh.read_known_hosts(str(config.known_hosts_path)) if config.known_hosts_path else None
+        self.client_key = load_client_key(config)
+        self.known_hosts = load_known_hosts(config)
         self.paths = ("/", *(m for m in config.mounts if m != "/"))
         self.script = health_script(config.mounts)
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (

@@ -1,4 +1,8 @@
-"""The SSH adapter's configuration, from the environment (see README, "health_checker")."""
+"""The SSH adapter's configuration, from the environment (see README, "health_checker").
+
+The key and known_hosts come as files, or inline (``SSH_PRIVATE_KEY``, ``SSH_KNOWN_HOSTS_DATA``)
+for hosts that give config vars rather than files (Heroku); inline ones stay in memory.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.adapters.ssh.probe import ProbeConfig
-from scheduler.errors import ConfigurationError
+from scheduler.config import SettingError
 
 
 class SshSettings(BaseSettings):
@@ -17,6 +21,11 @@ class SshSettings(BaseSettings):
     ssh_private_key_path: Path | None = None
     ssh_private_key_passphrase: SecretStr | None = None
     ssh_known_hosts: Path | None = None
+    ssh_private_key: SecretStr | None = Field(
+        default=None, description="the SSH private key's text (OpenSSH or PEM; `\\n` escapes accepted), "
+        "instead of SSH_PRIVATE_KEY_PATH; kept in memory, never written to disk")
+    ssh_known_hosts_data: str | None = Field(
+        default=None, description="known_hosts lines themselves (`\\n` escapes accepted), instead of SSH_KNOWN_HOSTS")
     health_connect_timeout_s: float = Field(default=10.0, gt=0)
     health_command_timeout_s: float = Field(default=15.0, gt=0)
     #: concurrent SSH connections per worker process
@@ -25,14 +34,23 @@ class SshSettings(BaseSettings):
     health_disk_mounts: str = ""
 
     def probe_config(self) -> ProbeConfig:
-        if self.ssh_private_key_path is None:
-            raise ConfigurationError("health_checker: SSH_PRIVATE_KEY_PATH is not set (the key it logs in with)")
+        """Raises SettingError (a ConfigurationError) naming the variable to fix."""
+        if self.ssh_private_key is not None and self.ssh_private_key_path is not None:
+            raise SettingError("SSH_PRIVATE_KEY", "set either SSH_PRIVATE_KEY or SSH_PRIVATE_KEY_PATH, not both")
+        if self.ssh_private_key is None and self.ssh_private_key_path is None:
+            raise SettingError("SSH_PRIVATE_KEY",
+                               "is not set, nor SSH_PRIVATE_KEY_PATH: the key the checker logs in with, inline or as a path")
+        if self.ssh_private_key_path is not None and not self.ssh_private_key_path.is_file():
+            raise SettingError("SSH_PRIVATE_KEY_PATH", f"{self.ssh_private_key_path} is not a file")
+        if self.ssh_known_hosts is not None and self.ssh_known_hosts_data is not None:
+            raise SettingError("SSH_KNOWN_HOSTS_DATA", "set either SSH_KNOWN_HOSTS_DATA or SSH_KNOWN_HOSTS, not both")
         if self.ssh_known_hosts is not None and not self.ssh_known_hosts.is_file():
-            raise ConfigurationError(f"health_checker: SSH_KNOWN_HOSTS={self.ssh_known_hosts} is not a file")
+            raise SettingError("SSH_KNOWN_HOSTS", f"{self.ssh_known_hosts} is not a file")
         mounts = tuple(m.strip() for m in self.health_disk_mounts.split(",") if m.strip())
-        passphrase = self.ssh_private_key_passphrase
+        passphrase, key = self.ssh_private_key_passphrase, self.ssh_private_key
         return ProbeConfig(
             private_key_path=self.ssh_private_key_path, known_hosts_path=self.ssh_known_hosts,
             connect_timeout_s=self.health_connect_timeout_s, command_timeout_s=self.health_command_timeout_s,
             concurrency=self.health_ssh_concurrency, mounts=("/", *mounts),
-            private_key_passphrase=passphrase.get_secret_value() if passphrase else None)
+            private_key_passphrase=passphrase.get_secret_value() if passphrase else None,
+            private_key_data=key.get_secret_value() if key else None, known_hosts_data=self.ssh_known_hosts_data)

@@ -1,0 +1,153 @@
+"""What each task needs from the environment, checked at worker start-up.
+
+Beside the composition root (``actors/__main__.py``): it knows every task and the settings
+of the adapters each one uses. ``check_tasks`` returns one ``Problem`` per missing or unusable
+variable, naming the task that needs it; the worker refuses to start on any (one message,
+no traceback), and ``scheduler config check`` prints the same list.
+
+``DESCRIPTIONS`` says what a variable means for the settings fields that carry no
+``Field(description=...)`` of their own (those modules are being reworked elsewhere; the
+descriptions can move onto the fields later). ``scheduler config`` merges both, and a test
+keeps every variable described.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+
+import asyncssh
+from pydantic_settings import BaseSettings
+
+from contracts import TaskName
+from scheduler.config import Problem, SettingError, load_settings
+
+from actors.adapters.github.auth import GitHubAuthError
+from actors.adapters.github.client import GitHubSettings
+from actors.adapters.platform.client import PlatformSettings
+from actors.adapters.ssh.probe import load_client_key, load_known_hosts
+from actors.adapters.ssh.settings import SshSettings
+from actors.tasks.github_sync.settings import GitHubSyncSettings
+from actors.tasks.health_checker.settings import HealthSettings
+
+DESCRIPTIONS: dict[str, str] = {
+    # platform API (every task writes through it)
+    "API_BASE_URL": "the platform API's base URL, e.g. https://platform.example.com",
+    "INTERNAL_API_KEY": "the platform API's internal key, sent as X-Internal-Key",
+    "PLATFORM_TIMEOUT_S": "timeout of one platform API request, in seconds",
+    "PLATFORM_MAX_ATTEMPTS": "attempts of a platform API request on 5xx and network errors",
+    # GitHub
+    "GITHUB_API_URL": "GitHub's API: https://api.github.com, GitHub Enterprise's, or the sandbox",
+    "GITHUB_ORG": "the GitHub organisation whose repositories become Project records",
+    "GITHUB_TOKEN": "a GitHub token (sent as Bearer), unless the GitHub App is configured",
+    "GITHUB_APP_ID": "GitHub App auth (takes precedence over a token): the app's id",
+    "GITHUB_APP_INSTALLATION_ID": "the app's installation id; without it, looked up on GITHUB_ORG",
+    "GITHUB_APP_PRIVATE_KEY": "the app's PEM private key itself (`\\n` escapes accepted)",
+    "GITHUB_APP_PRIVATE_KEY_PATH": "path of the app's PEM private key, instead of GITHUB_APP_PRIVATE_KEY",
+    "GITHUB_MISSING_AFTER": "complete listings without a repository before its project is `missing`",
+    "GITHUB_ARCHIVE_AFTER": "how long a project stays `missing` before it is archived: 24h, 90m, or seconds",
+    "GITHUB_PER_PAGE": "page size of the repository listing (1-100)",
+    "GITHUB_RATE_LIMIT_RESERVE": "rate-limit points left for other users of the credential",
+    "GITHUB_MAX_WAIT_S": "longest rate-limit wait sat out inside a run, in seconds",
+    "GITHUB_TIMEOUT_S": "timeout of one GitHub request, in seconds",
+    "GITHUB_MAX_ATTEMPTS": "attempts of a GitHub request on 5xx and network errors",
+    # health checker
+    "SSH_PRIVATE_KEY_PATH": "path of the SSH private key the health checker logs in with (or SSH_PRIVATE_KEY)",
+    "SSH_PRIVATE_KEY_PASSPHRASE": "the SSH key's passphrase, if it has one",
+    "SSH_KNOWN_HOSTS": "path of an OpenSSH known_hosts for servers without pinned host keys",
+    "HEALTH_CONNECT_TIMEOUT_S": "SSH TCP connect + handshake + login timeout, in seconds",
+    "HEALTH_COMMAND_TIMEOUT_S": "timeout of the health commands on a server, in seconds",
+    "HEALTH_SSH_CONCURRENCY": "SSH connections at once per worker process",
+    "HEALTH_DISK_MOUNTS": "mount points checked besides /, comma-separated (e.g. /var/lib/docker,/data)",
+    "HEALTH_DISK_DEGRADED_PCT": "disk use (%) from which a server is degraded",
+    "HEALTH_DISK_UNHEALTHY_PCT": "disk use (%) from which a server is unhealthy",
+    "HEALTH_FAILURES_BEFORE_UNHEALTHY": "consecutive unhealthy checks before a server is reported unhealthy",
+    "HEALTH_BATCH_SIZE": "servers per fan-out message",
+    "HEALTH_RECOVERY_COOLDOWN_S": "at most one recovery request per server within this many seconds",
+}
+
+Check = Callable[[str], list[Problem]]
+
+
+def _platform(needed_by: str) -> list[Problem]:
+    return load_settings(PlatformSettings, needed_by, DESCRIPTIONS)[1]
+
+
+def _github(needed_by: str) -> list[Problem]:
+    settings, problems = load_settings(GitHubSettings, needed_by, DESCRIPTIONS)
+    if settings is None:
+        # Say now what auth() would say later, so that one message lists everything.
+        given = {name.upper() for name, value in os.environ.items() if value}
+        if not given & {"GITHUB_TOKEN", "GITHUB_APP_ID"}:
+            problems.append(Problem("GITHUB_TOKEN", "is not set, nor GITHUB_APP_ID", needed_by,
+                                    DESCRIPTIONS["GITHUB_TOKEN"]))
+        return problems
+    try:
+        settings.auth()  # parses the app's key, if any
+    except GitHubAuthError as exc:
+        variable = "GITHUB_APP_PRIVATE_KEY" if settings.github_app_id is not None else "GITHUB_TOKEN"
+        problems.append(Problem(variable, str(exc), needed_by, DESCRIPTIONS[variable]))
+    return problems
+
+
+def _own(settings_class: type[BaseSettings]) -> Check:
+    """A task's own rules: only their parsing can go wrong."""
+    return lambda needed_by: load_settings(settings_class, needed_by, DESCRIPTIONS)[1]
+
+
+def _ssh(needed_by: str) -> list[Problem]:
+    settings, problems = load_settings(SshSettings, needed_by, DESCRIPTIONS)
+    if settings is None:
+        return problems
+    try:
+        config = settings.probe_config()
+    except SettingError as exc:
+        return [*problems, Problem(exc.variable, exc.message, needed_by, _hint(SshSettings, exc.variable))]
+    except ValueError as exc:  # a mount point that is no plain path
+        return [*problems, Problem("HEALTH_DISK_MOUNTS", f"is invalid: {exc}", needed_by,
+                                   DESCRIPTIONS["HEALTH_DISK_MOUNTS"])]
+    # Load the key and known_hosts now, as the probe will: a bad one fails the start, not every tick.
+    key_variable = "SSH_PRIVATE_KEY" if config.private_key_data is not None else "SSH_PRIVATE_KEY_PATH"
+    try:
+        load_client_key(config)
+    except (asyncssh.KeyImportError, OSError, ValueError) as exc:
+        problems.append(Problem(key_variable, f"cannot be used: {_safe(exc)}", needed_by,
+                                "an OpenSSH or PEM private key (an encrypted one with SSH_PRIVATE_KEY_PASSPHRASE)"))
+    hosts_variable = "SSH_KNOWN_HOSTS_DATA" if config.known_hosts_data is not None else "SSH_KNOWN_HOSTS"
+    try:
+        load_known_hosts(config)
+    except (OSError, ValueError) as exc:
+        problems.append(Problem(hosts_variable, f"cannot be used: {_safe(exc)}", needed_by,
+                                "OpenSSH known_hosts lines: `host[,host…] key-type base64-key`"))
+    return problems
+
+
+def _safe(exc: BaseException) -> str:
+    """asyncssh's and the OS's messages name the problem, not the key; keep them short anyway."""
+    return (getattr(exc, "strerror", None) or str(exc))[:200]
+
+
+def _hint(settings_class: type[BaseSettings], variable: str) -> str:
+    field = settings_class.model_fields.get(variable.lower())
+    return (field.description if field else None) or DESCRIPTIONS.get(variable, "")
+
+
+#: the settings each task reads, and how to check them (adapters first, then the task's own)
+TASK_SETTINGS: Mapping[TaskName, tuple[type[BaseSettings], ...]] = {
+    TaskName.GITHUB_SYNC: (PlatformSettings, GitHubSettings, GitHubSyncSettings),
+    TaskName.HEALTH_CHECKER: (PlatformSettings, SshSettings, HealthSettings),
+}
+_CHECKS: Mapping[type[BaseSettings], Check] = {
+    PlatformSettings: _platform, GitHubSettings: _github, SshSettings: _ssh,
+    GitHubSyncSettings: _own(GitHubSyncSettings), HealthSettings: _own(HealthSettings),
+}
+
+
+def check_task(task: TaskName) -> list[Problem]:
+    """Every problem with what ``task`` needs; [] when it is configured (or needs nothing)."""
+    needed_by = f"task {task.value}"
+    return [p for cls in TASK_SETTINGS.get(task, ()) for p in _CHECKS[cls](needed_by)]
+
+
+def check_tasks(tasks: Iterable[TaskName]) -> list[Problem]:
+    return [p for task in tasks for p in check_task(task)]
