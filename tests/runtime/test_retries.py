@@ -17,7 +17,7 @@ PARTS_DEAD_LETTERS = f"{DRAMATIQ_NAMESPACE}:{part_queue_name(TASK)}.XQ"
 
 
 def always_transient(attempts: list):
-    def part(payload):
+    def part(payload, deps):
         attempts.append(payload["server"])
         raise TransientError("the server did not answer")
     return part
