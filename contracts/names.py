@@ -62,6 +62,9 @@ class Keys:
     RELEASES = "scheduler:ticker:releases"
     #: hash task -> schedule text in force at the tickers, for `scheduler status`
     SCHEDULES = "scheduler:ticker:schedules"
+    #: hash task -> JSON ``{"configured": bool, "missing": [variables], "worker": ..., "at": epoch s}``,
+    #: written by each worker at start; the tickers emit no tick for a task not configured
+    CONFIGURATION = "scheduler:tasks:configuration"
 
     @staticmethod
     def lock(task: str) -> str:

@@ -58,6 +58,10 @@ def render_table(statuses: list[TaskStatus], now: datetime) -> str:
         ])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     table = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    unconfigured = [f"  {s.task.value}: set {', and '.join(s.missing_credentials)}"
+                    for s in statuses if s.missing_credentials]
+    if unconfigured:
+        table += "\n\nnot configured (no ticks until a worker has its credentials):\n" + "\n".join(unconfigured)
     return table + render_counters(statuses)
 
 
