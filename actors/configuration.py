@@ -31,9 +31,11 @@ from actors.adapters.github.auth import GitHubAuthError
 from actors.adapters.github.client import GitHubSettings
 from actors.adapters.platform.client import PlatformSettings
 from actors.adapters.ssh.probe import load_client_key, load_known_hosts
+from actors.adapters.provisioner.settings import ProvisionerSettings
 from actors.adapters.ssh.settings import SshSettings
 from actors.tasks.github_sync.settings import GitHubSyncSettings
 from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
 
 log = get_logger(__name__)
 
@@ -143,10 +145,12 @@ def _hint(settings_class: type[BaseSettings], variable: str) -> str:
 TASK_SETTINGS: Mapping[TaskName, tuple[type[BaseSettings], ...]] = {
     TaskName.GITHUB_SYNC: (PlatformSettings, GitHubSettings, GitHubSyncSettings),
     TaskName.HEALTH_CHECKER: (PlatformSettings, SshSettings, HealthSettings),
+    TaskName.PROVISIONER_TRIGGER: (PlatformSettings, ProvisionerSettings, ProvisionerTriggerSettings),
 }
 _CHECKS: Mapping[type[BaseSettings], Check] = {
     PlatformSettings: _platform, GitHubSettings: _github, SshSettings: _ssh,
     GitHubSyncSettings: _own(GitHubSyncSettings), HealthSettings: _own(HealthSettings),
+    ProvisionerSettings: _own(ProvisionerSettings), ProvisionerTriggerSettings: _own(ProvisionerTriggerSettings),
 }
 
 
@@ -157,6 +161,7 @@ CREDENTIALS: Mapping[TaskName, tuple[frozenset[str], ...]] = {
                            frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"})),
     TaskName.HEALTH_CHECKER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
                               frozenset({"SSH_PRIVATE_KEY", "SSH_PRIVATE_KEY_PATH"})),
+    TaskName.PROVISIONER_TRIGGER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),),
 }
 
 

@@ -19,7 +19,9 @@ class TaskName(StrEnum):
 #: Tasks this release has an actor for (the registry ``actors.tasks.TASKS``; a test keeps the two
 #: equal). The ticker emits no tick for any other task, since no worker would read its queue,
 #: and ``scheduler status`` shows it as not implemented.
-IMPLEMENTED_TASKS: frozenset[TaskName] = frozenset({TaskName.GITHUB_SYNC, TaskName.HEALTH_CHECKER})
+IMPLEMENTED_TASKS: frozenset[TaskName] = frozenset({
+    TaskName.GITHUB_SYNC, TaskName.HEALTH_CHECKER, TaskName.PROVISIONER_TRIGGER,
+})
 
 #: A schedule is an interval ("300s", "5m"), a cron expression, "startup" or "off".
 DEFAULT_SCHEDULES: dict[TaskName, str] = {
