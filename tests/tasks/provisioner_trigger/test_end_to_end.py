@@ -21,8 +21,7 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.provisioner_trigger import SPEC
 from contracts import PROVISIONER_STREAM, Keys, ProvisionerMessage, RunOutcome, TaskName, TickReason
 from contracts.platform import ServerStatus
-from sandbox.http import ServedApp
-from sandbox.platform_api import DEFAULT_API_KEY, create_app
+from sandbox.platform_api import DEFAULT_API_KEY
 from sandbox.platform_store import sample_servers
 from ticker.loop import Ticker
 from ticker.slots import Interval
@@ -65,14 +64,6 @@ def schema(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "scheduler.cli", "contracts", "export", str(out)], cwd=ROOT, check=True,
                    capture_output=True)
     return json.loads((out / "provisioner_message.schema.json").read_text())
-
-
-@pytest.fixture
-def platform():
-    app = create_app()
-    with ServedApp(app) as served:
-        app.url = served.url
-        yield app
 
 
 def seed(platform) -> set[str]:

@@ -18,6 +18,8 @@ from actors.tasks.provisioner_trigger.task import apply_plan
 from contracts import PROVISIONER_STREAM, ProvisionerMessage
 from contracts.platform import Server, ServerStatus
 
+from tests.tasks.fakes import FakeRun
+
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOUR = 3600
 
@@ -52,19 +54,6 @@ def test_a_server_in_its_cooldown_is_not_announced_again():
 def test_at_most_max_per_run_the_rest_held_back():
     result = plan([server(n, age_s=n) for n in range(1, 6)], max_per_run=2)
     assert result.announce == ("vps-5", "vps-4") and result.held_back == ("vps-3", "vps-2", "vps-1")
-
-
-class FakeRun:
-    correlation_id = "test-run"
-
-    def __init__(self):
-        self.counters: Counter = Counter()
-
-    async def fence(self) -> None:
-        pass
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.counters[name] += n
 
 
 def cycle(redis_server: fakeredis.FakeServer, servers, rules: Rules) -> tuple[Plan, Counter]:
