@@ -125,3 +125,18 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
 
 def lock_value(client: redis.Redis, task: TaskName) -> dict | None:
     return parse_holder(client.get(f"scheduler:lock:{task.value}"))
+
+
+class Clock:
+    """A clock a test moves by hand (``clock.now += 60``); ``sleep`` advances it, recording the wait."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
