@@ -19,7 +19,8 @@ class TaskName(StrEnum):
 #: Tasks this release has an actor for (the registry ``actors.tasks.TASKS``; a test keeps the two
 #: equal). The ticker emits no tick for any other task, since no worker would read its queue,
 #: and ``scheduler status`` shows it as not implemented.
-IMPLEMENTED_TASKS: frozenset[TaskName] = frozenset({TaskName.GITHUB_SYNC, TaskName.HEALTH_CHECKER})
+IMPLEMENTED_TASKS: frozenset[TaskName] = frozenset({TaskName.GITHUB_SYNC, TaskName.HEALTH_CHECKER,
+                                                    TaskName.RAG_SUMMARIZER})
 
 #: A schedule is an interval ("300s", "5m"), a cron expression, "startup" or "off".
 DEFAULT_SCHEDULES: dict[TaskName, str] = {
@@ -92,6 +93,18 @@ class Keys:
         """Hash: the rate-limit budget last seen (``remaining``, ``reset``) and ``blocked_until``
         (epoch seconds) after a rate limit GitHub asked us to wait out."""
         return f"scheduler:github:rate:{org.lower()}"
+
+    @staticmethod
+    def github_tree(org: str, url: str) -> str:
+        """String (JSON): one git tree as last answered 200: its ``ETag`` and the entries kept of
+        it (rag_summarizer's documents and the root's folders), so that a 304 still yields them."""
+        return f"scheduler:github:tree:{org.lower()}:{url}"
+
+    @staticmethod
+    def github_content(org: str, url: str) -> str:
+        """String (JSON), kept a day: one file's ``ETag``, blob sha and bytes as last answered
+        200, so that fetching it again (a write that failed) costs a 304, no rate-limit point."""
+        return f"scheduler:github:content:{org.lower()}:{url}"
 
     @staticmethod
     def github_missing(org: str) -> str:
