@@ -22,13 +22,16 @@ from pydantic_settings import BaseSettings
 from contracts import TaskName
 from scheduler.config import Problem, SettingError, load_settings
 
+from actors.adapters.embeddings.settings import EmbeddingSettings
 from actors.adapters.github.auth import GitHubAuthError
 from actors.adapters.github.client import GitHubSettings
 from actors.adapters.platform.client import PlatformSettings
 from actors.adapters.ssh.probe import load_client_key, load_known_hosts
 from actors.adapters.ssh.settings import SshSettings
+from actors.adapters.summary.chat import SummarySettings
 from actors.tasks.github_sync.settings import GitHubSyncSettings
 from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.rag_summarizer.settings import RagSettings
 
 DESCRIPTIONS: dict[str, str] = {
     # platform API (every task writes through it)
@@ -136,10 +139,12 @@ def _hint(settings_class: type[BaseSettings], variable: str) -> str:
 TASK_SETTINGS: Mapping[TaskName, tuple[type[BaseSettings], ...]] = {
     TaskName.GITHUB_SYNC: (PlatformSettings, GitHubSettings, GitHubSyncSettings),
     TaskName.HEALTH_CHECKER: (PlatformSettings, SshSettings, HealthSettings),
+    TaskName.RAG_SUMMARIZER: (PlatformSettings, GitHubSettings, EmbeddingSettings, SummarySettings, RagSettings),
 }
 _CHECKS: Mapping[type[BaseSettings], Check] = {
     PlatformSettings: _platform, GitHubSettings: _github, SshSettings: _ssh,
     GitHubSyncSettings: _own(GitHubSyncSettings), HealthSettings: _own(HealthSettings),
+    EmbeddingSettings: _own(EmbeddingSettings), SummarySettings: _own(SummarySettings), RagSettings: _own(RagSettings),
 }
 
 
