@@ -110,9 +110,10 @@ async def _summarise(plan: ProjectPlan, run: Progress, ports: Ports) -> None:
     stored = await ports.platform.list_documents(plan.project_id, include_chunks=True)
     documents = [(doc.path, "\n\n".join(chunk.text for chunk in doc.chunks)) for doc in stored
                  if doc.model == ports.rules.model and doc.chunks]
-    if not documents:
-        return
-    text = await ports.summarizer.summarize(plan.full_name, documents)
+    # documents without text (empty, binary) still get a summary saying so: otherwise it would be
+    # planned again every cycle
+    text = await ports.summarizer.summarize(plan.full_name, documents) if documents else \
+        f"{plan.full_name}: its documents hold no text."
     await run.fence()
     summary = SummaryUpsert(text=text, source_hash=plan.summary_hash, model=ports.summarizer.model)
     if await _write(ports.platform.put_summary(plan.project_id, summary), plan, "(summary)", run):
