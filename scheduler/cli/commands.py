@@ -14,7 +14,7 @@ import redis
 import contracts
 from contracts import Keys, RunRecord, TaskName, Tick, TickReason
 
-from scheduler.errors import ConfigurationError
+from scheduler.errors import ConfigurationError, TransientError
 from scheduler.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
 from scheduler.settings import Settings
 from scheduler.cli.status import TaskState, TaskStatus, read_status
@@ -153,11 +153,17 @@ def cmd_config_app_json(args) -> int:
 def cmd_search(args) -> int:
     from scheduler.cli.search import cmd_search as search
 
+    from actors.adapters.kit import EndpointRefused
+    from actors.adapters.platform.client import PlatformError
+
     try:
         return search(args)
     except ConfigurationError as exc:
         print(f"scheduler search: {exc}", file=sys.stderr)
         return 2
+    except (TransientError, PlatformError, EndpointRefused) as exc:
+        print(f"scheduler search: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_demo(args) -> int:

@@ -11,6 +11,7 @@ import json
 from actors.adapters.embeddings.settings import EmbeddingSettings
 from actors.adapters.platform.client import PlatformSettings
 from contracts.platform import ChunkSearch, SearchHit
+from scheduler.logs import configure_logging
 
 
 async def search(text: str, k: int) -> list[SearchHit]:
@@ -43,6 +44,7 @@ def cmd_search(args) -> int:
     if not text:
         print("scheduler search: give the text to look for", flush=True)
         return 2
+    configure_logging(level="WARNING")  # to stderr: stdout is the results
     hits = asyncio.run(search(text, args.k))
     print(json.dumps([h.model_dump(mode="json") for h in hits], indent=2) if args.json else render(hits))
     return 0
