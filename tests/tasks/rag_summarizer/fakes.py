@@ -19,6 +19,8 @@ from actors.tasks.rag_summarizer.settings import RagSettings
 from actors.tasks.rag_summarizer.task import reconcile
 from contracts.platform import DocumentUpsert, Project, ProjectDocument, ProjectStatus, ProjectSummary, SummaryUpsert
 
+from tests.support import FakeRun
+
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
@@ -106,17 +108,6 @@ class FakeSummarizer:
 
     async def summarize(self, title: str, documents) -> str:
         return f"{title}: " + ", ".join(path for path, _ in documents)
-
-
-class FakeRun:
-    def __init__(self):
-        self.counters: Counter = Counter()
-
-    async def fence(self) -> None:
-        pass
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.counters[name] += n
 
 
 @dataclass

@@ -23,8 +23,7 @@ from sandbox.labelled_docs import QUERIES, write_corpus
 from sandbox.platform_api import create_app
 from sandbox.world import World
 
-from tests.support import ROOT
-from tests.tasks.rag_summarizer.fakes import FakeRun
+from tests.support import ROOT, FakeRun
 
 TOKEN = "ghp_retrieval000000000000000000000000000"
 KEY = "retrieval-internal-key"
@@ -46,8 +45,7 @@ def indexed(client, redis_url, monkeypatch, tmp_path):
             monkeypatch.setenv(name, value)
         for name in ("EMBEDDINGS_URL", "SUMMARY_URL", "GITHUB_APP_ID"):
             monkeypatch.delenv(name, raising=False)
-        run = FakeRun()
-        run.deps = Dependencies(redis_url, client)
+        run = FakeRun(Dependencies(redis_url, client))
         asyncio.run(run_rag_summarizer(run))
         assert run.counters["documents_indexed"] == sum(len(r.files) for r in repos)
         yield world, platform, env
