@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from actors.runtime.spec import TaskSpec
-from actors.tasks import github_sync, health_checker, provisioner_trigger
+from actors.tasks import github_sync, health_checker, provisioner_trigger, rag_summarizer
 from contracts import TaskName
 
-TASKS: dict[TaskName, TaskSpec] = {spec.task: spec for spec in (github_sync.SPEC, health_checker.SPEC, provisioner_trigger.SPEC)}
+TASKS: dict[TaskName, TaskSpec] = {spec.task: spec for spec in (
+    github_sync.SPEC, health_checker.SPEC, provisioner_trigger.SPEC, rag_summarizer.SPEC)}
