@@ -3,7 +3,7 @@
 tc/netem is not available on the benchmark machines, so latency is emulated in user space: for
 each route the proxy listens on one address and relays to a target, holding every chunk it reads
 for ``one_way_s`` before writing it on (in both directions, order preserved: the delay is the same
-for every chunk of a direction, so a FIFO per direction is enough). EOF and close travel the same
+for every chunk of a direction, so one FIFO in due order serves every connection). EOF and close travel the same
 way, after the data ahead of them.
 
 The TCP handshake is emulated too: the client's ``connect()`` returns at once (the kernel accepts),
@@ -12,7 +12,7 @@ the server accepts — and sends its first byte — 1.5 RTT after the client sta
 A route may add ``answer_delay_s`` to that: a host that answers late (loaded, swapping, far away).
 
 One process serves thousands of routes (one listening socket each). It is written against asyncio's
-protocol API (no streams, no task per connection, one timer per direction at a time) because on a
+protocol API (no streams, one timer for the whole proxy) because on a
 2-core machine its CPU is taken from the processes being measured; ``python -m sandbox.latency``
 prints its own CPU time on exit so a benchmark can say what it cost.
 
@@ -51,52 +51,82 @@ class Route:
     answer_delay_s: float = 0.0  # extra time before the upstream accepts (a host slow to answer)
 
 
-class _DelayedWriter:
-    """Writes chunks (and EOF/close markers) to a transport ``delay`` seconds after they were fed."""
+class _Clock:
+    """Every delayed delivery of the proxy in ONE FIFO with ONE timer.
+
+    The delay is the same for every chunk, so the FIFO is in due order and a single timer at its head
+    serves all connections: no timer object per chunk. A flush runs ``GATHER_S`` after the head is due,
+    so chunks due together leave in one write (each chunk is late by at most that, never early).
+    """
+
+    GATHER_S = 0.001
 
     def __init__(self, loop: asyncio.AbstractEventLoop, delay: float):
         self.loop, self.delay = loop, delay
         self.queue: collections.deque = collections.deque()
-        self.transport: asyncio.Transport | None = None  # None until the far side is connected
         self.timer: asyncio.TimerHandle | None = None
 
-    def feed(self, item) -> None:
-        self.queue.append((self.loop.time() + self.delay, item))
-        if self.timer is None and self.transport is not None:
-            self.timer = self.loop.call_at(self.queue[0][0], self.flush)
-
-    def attach(self, transport: asyncio.Transport) -> None:
-        self.transport = transport
-        self.flush()
+    def push(self, writer: _DelayedWriter, item) -> None:
+        due = self.loop.time() + self.delay
+        self.queue.append((due, writer, item))
+        if self.timer is None:
+            self.timer = self.loop.call_at(due + self.GATHER_S, self.flush)
 
     def flush(self) -> None:
         self.timer = None
-        now, out, queue = self.loop.time(), [], self.queue
+        now, queue, touched = self.loop.time(), self.queue, {}
         while queue and queue[0][0] <= now:
-            item = queue.popleft()[1]
+            _, writer, item = queue.popleft()
+            writer.outbox.append(item)
+            touched[writer] = None
+        for writer in touched:
+            writer.deliver()
+        if queue:
+            self.timer = self.loop.call_at(queue[0][0] + self.GATHER_S, self.flush)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+class _DelayedWriter:
+    """One direction of a relayed connection: what the clock hands it, written to ``transport`` in order."""
+
+    __slots__ = ("clock", "outbox", "transport")
+
+    def __init__(self, clock: _Clock):
+        self.clock = clock
+        self.outbox: list = []  # due items not written yet (all of them while the far side is not connected)
+        self.transport: asyncio.Transport | None = None
+
+    def feed(self, item) -> None:
+        self.clock.push(self, item)
+
+    def attach(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.deliver()
+
+    def deliver(self) -> None:
+        if self.transport is None or not self.outbox:
+            return
+        items, self.outbox, chunks = self.outbox, [], []
+        for item in items:
             if item is _EOF or item is _CLOSE:
-                self._write(out)
-                out = []
+                self._write(chunks)
+                chunks = []
                 if item is _CLOSE:
                     self.transport.close()
-                    queue.clear()
                     return
-                if self.transport.can_write_eof():
+                if self.transport.can_write_eof() and not self.transport.is_closing():
                     self.transport.write_eof()
             else:
-                out.append(item)
-        self._write(out)
-        if queue:
-            self.timer = self.loop.call_at(queue[0][0], self.flush)
+                chunks.append(item)
+        self._write(chunks)
 
     def _write(self, chunks: list[bytes]) -> None:
         if chunks and not self.transport.is_closing():
             self.transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
-
-    def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
 
 
 class _Side(asyncio.Protocol):
@@ -136,9 +166,11 @@ class LatencyProxy:
         self.routes, self.one_way_s = routes, one_way_s
         self.servers: list[asyncio.Server] = []
         self.connections = 0
+        self.clock: _Clock | None = None
 
     async def start(self) -> LatencyProxy:
         loop = asyncio.get_running_loop()
+        self.clock = _Clock(loop, self.one_way_s)
         for route in self.routes:
             self.servers.append(await loop.create_server(
                 lambda route=route: self._accept(loop, route), route.listen_host, route.listen_port,
@@ -147,7 +179,7 @@ class LatencyProxy:
 
     def _accept(self, loop: asyncio.AbstractEventLoop, route: Route) -> _Side:
         self.connections += 1
-        to_client, to_server = _DelayedWriter(loop, self.one_way_s), _DelayedWriter(loop, self.one_way_s)
+        to_client, to_server = _DelayedWriter(self.clock), _DelayedWriter(self.clock)
         client = _Side(out=to_server, inbound=to_client)
         # SYN, SYN-ACK, ACK: the server accepts 1.5 RTT after the client's connect, plus a slow host's delay
         loop.call_later(3 * self.one_way_s + route.answer_delay_s, self._open_upstream, loop, route, to_client,
@@ -170,6 +202,8 @@ class LatencyProxy:
     def close(self) -> None:
         for server in self.servers:
             server.close()
+        if self.clock is not None:
+            self.clock.close()
 
     def running(self) -> _Background:
         return _Background(self)
