@@ -21,7 +21,7 @@ delay to every TCP segment (``--rtt-ms``, 50 by default; the TCP handshake is em
 Every headline figure is the median of ``--repeat`` runs, printed with its min–max. The fleet, the
 proxy, Redis, the platform API and the client share the machine's cores; their CPU is printed.
 
-    .venv/bin/python bench/health_checker.py                       # the full run (~15 min on 2 cores)
+    .venv/bin/python bench/health_checker.py                       # the full run (~20 min on 2 cores)
     .venv/bin/python bench/health_checker.py --hosts 1000 --repeat 1 --ansible-hosts 200 --sample 20   # a quick look
 
 Needs ``ansible-core`` (the ``bench`` extra) and ``ssh`` on the PATH.
@@ -228,16 +228,18 @@ def run_tick(client: redis.Redis, slot: int, expected: int, deadline_s: float) -
     raise SystemExit(f"slot {slot} did not finish")
 
 
-def measure_ours(concurrency: int, args, env: dict, client: redis.Redis, pids: dict, work: Path,
-                 slot: int) -> tuple[Result, int]:
+def measure_ours(concurrency: int, args, env: dict, client: redis.Redis, pids: dict, work: Path, slot: int,
+                 monitor) -> tuple[Result, int]:
+    """One worker process at ``concurrency``: a warm-up tick on ``--warmup-hosts`` servers, then ``--repeat`` on all."""
     worker = start_worker(worker_env(env, concurrency), client, work / f"worker-{concurrency}.log")
     groups = {**pids, "client": [worker.pid]}
     samples = []
     try:
-        for label in ["warm-up"] + ["run"] * args.repeat:
+        for label, size in [("warm-up", min(args.warmup_hosts, args.hosts))] + [("run", args.hosts)] * args.repeat:
+            monitor(size)
             slot += 1
             before = {k: cpu_seconds(v) for k, v in groups.items()}
-            elapsed, stats = run_tick(client, slot, args.hosts, args.deadline_s)
+            elapsed, stats = run_tick(client, slot, size, args.deadline_s)
             cpu = {k: cpu_seconds(v) - before[k] for k, v in groups.items()}
             checked = stats.get("checked", 0)
             print(f"  ours, concurrency {concurrency} ({label}): {elapsed:.2f} s, checked {checked}, "
@@ -252,23 +254,43 @@ def measure_ours(concurrency: int, args, env: dict, client: redis.Redis, pids: d
 # --------------------------------------------------------------------------- the floor: a bare asyncssh client
 
 
-def measure_bare(hosts_file: Path, key: Path, count: int, concurrency: int, repeat: int, pids: dict) -> Result:
+def measure_client(mode: str, hosts_file: Path, key: Path, count: int, concurrency: int, repeat: int,
+                   pids: dict) -> Result:
+    """The bare client (``mode`` "bare") or our probe alone ("probe"), in a process of its own."""
     samples = []
-    for run in range(repeat + 1):  # the first is a warm-up, as ours gets one
+    for run in range(repeat + 1):  # the first is a warm-up on fewer hosts, as ours gets one
         before = {k: cpu_seconds(v) for k, v in pids.items()}
-        out = subprocess.run([PY, __file__, "--bare-client", str(hosts_file), "--key", str(key), "--hosts", str(count),
-                              "--concurrency", str(concurrency)], cwd=ROOT, check=True, capture_output=True, text=True)
+        out = subprocess.run([PY, __file__, "--client", mode, "--known-hosts", str(hosts_file), "--key", str(key),
+                              "--hosts", str(count if run else min(count, 1000)), "--concurrency", str(concurrency)],
+                             cwd=ROOT, check=True, capture_output=True, text=True)
         cpu = {k: cpu_seconds(v) - before[k] for k, v in pids.items()}
         seconds, own_cpu = map(float, out.stdout.split())
-        print(f"  bare asyncssh client, concurrency {concurrency}{' (warm-up)' if run == 0 else ''}: "
+        print(f"  {mode} client, concurrency {concurrency}{' (warm-up)' if run == 0 else ''}: "
               f"{seconds:.2f} s, CPU {own_cpu:.1f} s", flush=True)
         if run:
             samples.append(Sample(seconds, count, {**cpu, "client": own_cpu}))
-    return Result(f"floor: bare asyncssh client, concurrency {concurrency}", samples, extra=True)
+    if mode == "bare":
+        return Result(f"floor: bare asyncssh client, concurrency {concurrency}", samples, extra=True)
+    return Result(f"extra: our SshProbe alone, concurrency {concurrency}", samples, extra=True)
 
 
-def bare_client(hosts_file: Path, key_path: Path, count: int, concurrency: int) -> None:
-    """Connect, run the probe's script, close: per host, ``concurrency`` at once; prints seconds and CPU seconds."""
+def probe_alone(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, concurrency: int):
+    """``SshProbe.check`` on every host, nothing else (no Redis, API, Dramatiq): what the gap between the worker and
+    the bare client is made of. The bench's one coupling to the probe's construction."""
+    from actors.adapters.ssh.probe import ProbeConfig, SshProbe
+    from contracts.health import CheckTarget
+
+    probe = SshProbe(ProbeConfig(private_key_path=key_path, known_hosts_path=hosts_file, concurrency=concurrency))
+    targets = [CheckTarget(handle=f"vps-{n}", host=a, ssh_port=p, ssh_user="root") for n, (a, p) in enumerate(hosts)]
+
+    async def run_all() -> list:
+        return [r for r in await __import__("asyncio").gather(*(probe.check(t) for t in targets)) if r.findings]
+    return run_all
+
+
+def client_process(mode: str, hosts_file: Path, key_path: Path, count: int, concurrency: int) -> None:
+    """Connect, run the probe's script, close: per host, ``concurrency`` at once; prints seconds and CPU seconds.
+    ``mode`` "bare": a bare asyncssh client; "probe": our ``SshProbe`` (connect, script, strict parsing)."""
     import asyncio
 
     import asyncssh
@@ -300,6 +322,14 @@ def bare_client(hosts_file: Path, key_path: Path, count: int, concurrency: int) 
         if statuses.count(0) != len(hosts):
             raise SystemExit(f"bare client: {statuses.count(0)} of {len(hosts)} hosts answered")
 
+    if mode == "probe":
+        checks = probe_alone(hosts, hosts_file, key_path, concurrency)
+
+        async def run_all() -> None:  # noqa: F811 (the probe instead of the bare client)
+            failed = await checks()
+            if failed:
+                raise SystemExit(f"probe: {len(failed)} of {len(hosts)} hosts had findings: {failed[0].findings}")
+
     cpu0, started = time.process_time(), time.perf_counter()
     asyncio.run(run_all())
     print(f"{time.perf_counter() - started:.4f} {time.process_time() - cpu0:.4f}")
@@ -313,7 +343,8 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def ansible_setup(hosts: list[tuple[str, int]], link_dir: Path, key: Path, work: Path, forks: int) -> tuple[list, dict]:
+def ansible_setup(hosts: list[tuple[str, int]], link_dir: Path, key: Path, work: Path, forks: int,
+                  multiplex: str = "-o ControlMaster=no") -> tuple[list, dict]:
     inventory = work / "inventory.ini"
     inventory.write_text("[fleet]\n" + "".join(f"{a} ansible_port={p}\n" for a, p in hosts))
     config = work / f"ansible-{forks}.cfg"
@@ -324,11 +355,12 @@ gathering = explicit
 internal_poll_interval = 0.001
 stdout_callback = ansible.builtin.oneline
 [ssh_connection]
-ssh_args = -o ControlMaster=no -o PreferredAuthentications=publickey -o GSSAPIAuthentication=no \
+ssh_args = {multiplex} -o PreferredAuthentications=publickey -o GSSAPIAuthentication=no \
 -o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com -o UserKnownHostsFile={link_dir / 'known_hosts'} \
 -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes
 usetty = False
 retries = 0
+control_path_dir = {work / f"cp-{time.monotonic_ns()}"}
 """)
     env = {**os.environ, "ANSIBLE_CONFIG": str(config), "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
            "ANSIBLE_HOME": str(work / "home")}
@@ -388,19 +420,22 @@ def main() -> None:
     parser.add_argument("--concurrency", default="100,300,1000", help="HEALTH_SSH_CONCURRENCY values for ours")
     parser.add_argument("--rtt-ms", type=float, default=50.0, help="emulated round-trip time (0: direct)")
     parser.add_argument("--slow-s", type=float, default=2.0, help="how late 1 %% of the hosts answer")
-    parser.add_argument("--ansible-hosts", type=int, default=1000, help="hosts Ansible runs on")
+    parser.add_argument("--ansible-hosts", type=int, default=500, help="hosts Ansible runs on")
     parser.add_argument("--ansible-forks", default="50,200")
     parser.add_argument("--old-ansible-hosts", type=int, default=200, help="hosts the 3-call Ansible row runs on")
     parser.add_argument("--sample", type=int, default=100, help="hosts the sequential peer runs on")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median counts")
+    parser.add_argument("--warmup-hosts", type=int, default=1000, help="hosts of the warm-up run before each series")
     parser.add_argument("--deadline-s", type=float, default=300.0, help="the tick's deadline (checks past it are cut)")
     parser.add_argument("--only-ours", action="store_true", help="skip the peers (for iterating; not a full run)")
-    parser.add_argument("--bare-client", type=Path, help=argparse.SUPPRESS)  # the floor's own process
+    parser.add_argument("--no-probe-alone", action="store_true", help="skip the probe-alone row")
+    parser.add_argument("--client", choices=("bare", "probe"), help=argparse.SUPPRESS)  # the floor's own process
+    parser.add_argument("--known-hosts", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--key", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     raise_open_files()
-    if args.bare_client:
-        bare_client(args.bare_client, args.key, args.hosts, int(args.concurrency))
+    if args.client:
+        client_process(args.client, args.known_hosts, args.key, args.hosts, int(args.concurrency))
         return
     args.machine = machine_line()
     print(f"health_checker benchmark: {args.machine}", flush=True)
@@ -428,14 +463,21 @@ def main() -> None:
         app.store.bulk_insert_servers(
             ServerCreate(handle=f"vps-{n}", provider_id=str(n), host=a, ssh_port=p, is_managed=True,
                          status=ServerStatus.READY) for n, (a, p) in enumerate(hosts, start=1))
+
+        def monitor(count: int) -> None:  # the first `count` servers are monitored, the rest are reserved
+            app.store.execute_sql("UPDATE servers SET status = CASE WHEN CAST(provider_id AS INTEGER) <= ? "
+                                  "THEN 'ready' ELSE 'reserved' END", (count,))
+
         env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url, "API_BASE_URL": served.url,
                "INTERNAL_API_KEY": DEFAULT_API_KEY, "SSH_PRIVATE_KEY_PATH": str(key),
                "SSH_KNOWN_HOSTS": str(link_dir / "known_hosts"), "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}
         slot = 1_000_000
         for concurrency in concurrencies:
-            result, slot = measure_ours(concurrency, args, env, client, pids, work, slot)
+            result, slot = measure_ours(concurrency, args, env, client, pids, work, slot, monitor)
             results.append(result)
-        results.append(measure_bare(link_dir / "known_hosts", key, args.hosts, max(concurrencies), args.repeat, pids))
+        for mode in ("bare",) if args.no_probe_alone else ("bare", "probe"):
+            results.append(measure_client(mode, link_dir / "known_hosts", key, args.hosts, max(concurrencies),
+                                          args.repeat, pids))
         if not args.only_ours:
             results += measure_peers(args, hosts, link_dir, key, work, pids)
     finally:
@@ -470,9 +512,15 @@ def spread(values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
+def short(name: str) -> str:
+    kind = "ours" if name.startswith("ours") else "bare client" if name.startswith("floor") else "probe alone"
+    return f"{kind} c={name.split('concurrency ')[-1]}"
+
+
 def report(results: list[Result], args, embedded: bool) -> None:
     ours = [r for r in results if r.name.startswith("ours")]
     floor = next(r for r in results if r.name.startswith("floor"))
+    alone = next((r for r in results if "SshProbe alone" in r.name), None)
     ansible = [r for r in results if r.name.startswith("Ansible")]
     sequential = next((r for r in results if r.name.startswith("sequential")), None)
     best_ansible = max(ansible, key=lambda r: r.rate) if ansible else None
@@ -490,12 +538,14 @@ def report(results: list[Result], args, embedded: bool) -> None:
         print(f"{r.name:<58}{r.samples[0].servers:>8,}{spread([s.seconds for s in r.samples], '{:.2f}'):>22}"
               f"{spread(rates):>22}{10_000 / r.rate:>8.0f}{vs_a:>16}{vs_s:>15}{(f'{cpu:.2f}' if cpu else '-'):>21}")
     print("\nCPU per check (ms, medians) of the processes sharing the cores: "
-          + "; ".join(f"{r.name.split(':')[0]} {r.name.split('concurrency ')[-1] if 'concurrency' in r.name else ''}: "
+          + "; ".join(f"{short(r.name)}: "
                       + ", ".join(f"{g} {r.cpu_ms_per_check(g):.2f}" for g in ("client", "fleet", "proxy", "redis + API")
-                                  if r.cpu_ms_per_check(g) is not None) for r in ours + [floor]))
+                                  if r.cpu_ms_per_check(g) is not None) for r in ours + [floor] + ([alone] if alone else [])))
     same = next((r for r in ours if r.name.endswith(f"concurrency {args.concurrency.split(',')[-1]}")), ours[-1])
     ratio = same.cpu_ms_per_check("client") / floor.cpu_ms_per_check("client")
-    print(f"worker CPU per check / bare client's, same concurrency: {ratio:.2f}x (goal <= 1.25x)")
+    print(f"worker CPU per check / bare client's, same concurrency: {ratio:.2f}x (goal <= 1.25x)"
+          + (f"; our probe alone / bare client: {alone.cpu_ms_per_check('client') / floor.cpu_ms_per_check('client'):.2f}x"
+             if alone else ""))
     best = max(ours, key=lambda r: r.rate)
     goals = [f"{args.hosts:,} servers in <= 60 s: {min(statistics.median(s.seconds for s in r.samples) for r in ours):.1f} s"]
     if sequential:
