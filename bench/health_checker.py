@@ -21,7 +21,7 @@ delay to every TCP segment (``--rtt-ms``, 50 by default; the TCP handshake is em
 Every headline figure is the median of ``--repeat`` runs, printed with its min–max. The fleet, the
 proxy, Redis, the platform API and the client share the machine's cores; their CPU is printed.
 
-    .venv/bin/python bench/health_checker.py                       # the full run (~20 min on 2 cores)
+    .venv/bin/python bench/health_checker.py                       # the full run (~25 min on 2 cores)
     .venv/bin/python bench/health_checker.py --hosts 1000 --repeat 1 --ansible-hosts 200 --sample 20   # a quick look
 
 Needs ``ansible-core`` (the ``bench`` extra) and ``ssh`` on the PATH.
@@ -275,29 +275,31 @@ def measure_client(mode: str, hosts_file: Path, key: Path, count: int, concurren
 
 
 def probe_alone(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, concurrency: int):
-    """``SshProbe.check`` on every host, nothing else (no Redis, API, Dramatiq): what the gap between the worker and
-    the bare client is made of. The bench's one coupling to the probe's construction."""
+    """A coroutine function running ``SshProbe.check`` on every host, nothing else (no Redis, API, Dramatiq):
+    what the gap between the worker and the bare client is made of. The bench's one coupling to the probe."""
+    import asyncio
+
     from actors.adapters.ssh.probe import ProbeConfig, SshProbe
     from contracts.health import CheckTarget
 
     probe = SshProbe(ProbeConfig(private_key_path=key_path, known_hosts_path=hosts_file, concurrency=concurrency))
     targets = [CheckTarget(handle=f"vps-{n}", host=a, ssh_port=p, ssh_user="root") for n, (a, p) in enumerate(hosts)]
 
-    async def run_all() -> list:
-        return [r for r in await __import__("asyncio").gather(*(probe.check(t) for t in targets)) if r.findings]
+    async def run_all() -> None:
+        failed = [r for r in await asyncio.gather(*(probe.check(t) for t in targets)) if r.findings]
+        if failed:
+            raise SystemExit(f"probe: {len(failed)} of {len(hosts)} hosts had findings: {failed[0].findings}")
     return run_all
 
 
-def client_process(mode: str, hosts_file: Path, key_path: Path, count: int, concurrency: int) -> None:
-    """Connect, run the probe's script, close: per host, ``concurrency`` at once; prints seconds and CPU seconds.
-    ``mode`` "bare": a bare asyncssh client; "probe": our ``SshProbe`` (connect, script, strict parsing)."""
+def bare_client(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, concurrency: int):
+    """A coroutine function that connects, runs the probe's script and closes, per host, with plain asyncssh."""
     import asyncio
 
     import asyncssh
 
     known_hosts = asyncssh.read_known_hosts(str(hosts_file))
     key = asyncssh.read_private_key(key_path)
-    hosts = read_hosts(hosts_file)[:count]
 
     class Drain(asyncssh.SSHClientSession):  # the cheapest public way to run a command: no streams
         def connection_made(self, chan):
@@ -321,15 +323,17 @@ def client_process(mode: str, hosts_file: Path, key_path: Path, count: int, conc
         statuses = await asyncio.gather(*(check(a, p, gate) for a, p in hosts))
         if statuses.count(0) != len(hosts):
             raise SystemExit(f"bare client: {statuses.count(0)} of {len(hosts)} hosts answered")
+    return run_all
 
-    if mode == "probe":
-        checks = probe_alone(hosts, hosts_file, key_path, concurrency)
 
-        async def run_all() -> None:  # noqa: F811 (the probe instead of the bare client)
-            failed = await checks()
-            if failed:
-                raise SystemExit(f"probe: {len(failed)} of {len(hosts)} hosts had findings: {failed[0].findings}")
+def client_process(mode: str, hosts_file: Path, key_path: Path, count: int, concurrency: int) -> None:
+    """``mode`` "bare" (plain asyncssh) or "probe" (our ``SshProbe``) on the first ``count`` hosts, ``concurrency``
+    at once; prints the seconds and this process's CPU seconds."""
+    import asyncio
 
+    hosts = read_hosts(hosts_file)[:count]
+    make = bare_client if mode == "bare" else probe_alone
+    run_all = make(hosts, hosts_file, key_path, concurrency)
     cpu0, started = time.process_time(), time.perf_counter()
     asyncio.run(run_all())
     print(f"{time.perf_counter() - started:.4f} {time.process_time() - cpu0:.4f}")
