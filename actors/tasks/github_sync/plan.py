@@ -6,6 +6,8 @@ platform's Project records match the organisation. No I/O; every rule of the tas
 - only the organisation's own projects are judged: a project of another org is left alone
   (absent from this listing, it would otherwise go missing), unless its repository is listed
   here (transferred in);
+- a description the platform cannot store is fitted (``contracts.text.fit_text``); a name or URL it
+  cannot store leaves the repository ``rejected`` (logged and counted, never written);
 - a new repository -> one create, status ``discovered`` (``archived`` if it already is);
 - changed fields -> one update carrying only those fields; unchanged -> nothing at all;
 - archived or disabled on GitHub -> ``archived``; unarchived -> ``active``;
@@ -27,6 +29,7 @@ from pydantic import ValidationError
 
 from contracts.github import MinimalRepository
 from contracts.platform import Project, ProjectCreate, ProjectStatus, ProjectUpdate, Visibility
+from contracts.text import fit_text
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,10 @@ def visibility_of(repo: MinimalRepository) -> Visibility:
 
 
 def desired_fields(repo: MinimalRepository) -> dict:
-    """What the project's fields should be, as GitHub describes the repository."""
-    fields = {"name": repo.name, "full_name": repo.full_name, "description": repo.description,
+    """What the project's fields should be, as GitHub describes the repository. The description is
+    free text: what the platform cannot store is replaced or cut (``fit_text``); the other fields
+    are identities and links, so one that cannot be stored rejects the record instead."""
+    fields = {"name": repo.name, "full_name": repo.full_name, "description": fit_text(repo.description),
               "html_url": repo.html_url, "pushed_at": repo.pushed_at, "visibility": visibility_of(repo)}
     if repo.default_branch:  # not required by GitHub's schema: keep what we have when absent
         fields["default_branch"] = repo.default_branch
