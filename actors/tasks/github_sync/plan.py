@@ -14,6 +14,8 @@ platform's Project records match the organisation. No I/O; every rule of the tas
 - absent from ``missing_after`` complete listings in a row -> ``missing`` (one alert); missing for
   ``archive_after_s`` -> ``archived`` (retired: absence is no longer counted for it); seen again
   -> ``active`` (or ``archived``, if it is on GitHub);
+- a repository listed with fields that could not be read (``present``) is there: its absence
+  is not counted, but nothing is written for it until it can be read;
 - only a complete listing counts absence: a stopped walk (rate limits), an item without a
   readable id, or an empty listing that GitHub did not confirm (far likelier a credential that
   lost access than an emptied org) counts nothing. Seeing a repository, in any listing, resets
@@ -54,6 +56,8 @@ class Observed:
     #: GitHub confirmed that the organisation has no repository at all
     confirmed_empty: bool = False
     now: float = 0.0
+    #: ids of repositories listed with fields that could not be read: present, not synced
+    present: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,8 @@ def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
     seen: dict[int, MinimalRepository] = {}
     for repo in observed.repos:
         seen.setdefault(repo.id, repo)
-    judged = ours(observed.org, observed.projects, set(seen))
+    listed = set(seen) | observed.present
+    judged = ours(observed.org, observed.projects, listed)
     by_repo: dict[int, Project] = {}
     for project in judged:
         by_repo.setdefault(project.github_repo_id, project)
@@ -184,15 +189,18 @@ def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
         except ValidationError:
             rejected.append(repo_id)
 
-    if observed.complete and (seen or observed.confirmed_empty):
+    for repo_id in observed.present - set(seen):
+        if observed.misses.get(repo_id):
+            counts[repo_id] = 0  # there, if unreadable: the run of absences is broken
+    if observed.complete and (listed or observed.confirmed_empty):
         for repo_id, project in by_repo.items():
-            if repo_id not in seen:
+            if repo_id not in listed:
                 _absent(project, observed, rules, updates, counts, gone)
     for repo_id, count in observed.misses.items():  # counters of projects that no longer exist
-        if count and repo_id not in seen and repo_id not in by_repo:
+        if count and repo_id not in listed and repo_id not in by_repo:
             counts[repo_id] = 0
     for repo_id in observed.gone:
-        if repo_id not in seen and repo_id not in by_repo:
+        if repo_id not in listed and repo_id not in by_repo:
             gone[repo_id] = None
     return Plan(tuple(creates), tuple(updates), counts, gone, tuple(rejected),
                 other_org=len(observed.projects) - len(judged))

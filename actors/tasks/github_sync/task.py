@@ -36,7 +36,8 @@ async def run_github_sync(run: TaskRun) -> None:
     misses, gone = await memory.read()
     for name, value in (("pages", listing.pages), ("not_modified", listing.not_modified),
                         ("points", listing.points), ("requests", listing.requests),
-                        ("skipped_items", listing.skipped_items), ("skipped_projects", projects.skipped)):
+                        ("skipped_items", listing.skipped_items + len(listing.unreadable)),
+                        ("skipped_projects", projects.skipped)):
         run.count(name, value)
     if not listing.complete:
         run.count("incomplete")
@@ -44,7 +45,8 @@ async def run_github_sync(run: TaskRun) -> None:
                     repos=len(listing.repos), note="absence is not counted for this listing")
     confirmed_empty = listing.complete and not listing.repos and await github.confirms_empty(deps.aredis)
     observed = Observed(github.org, listing.repos, listing.complete, projects.items, misses, gone,
-                        confirmed_empty=confirmed_empty, now=await _redis_time(deps.aredis))
+                        confirmed_empty=confirmed_empty, now=await _redis_time(deps.aredis),
+                        present=frozenset(listing.unreadable))
 
     plan = plan_sync(observed, Rules(settings.github_missing_after, settings.github_archive_after_s))
 
