@@ -257,7 +257,7 @@ def test_an_item_whose_id_can_be_read_is_present_and_only_one_without_a_readable
 
     good = {"id": 1, "name": "a", "full_name": "o/a", "owner": {"login": "o", "id": 9}, "private": False,
             "html_url": "https://github.test/o/a", "description": None}
-    items = [good, {**good, "id": 2, "description": 42, "private": None}, {**good, "id": "3"}, None]
+    items = [good, {**good, "id": 2, "description": 42, "private": None}, {**good, "id": "three"}, None]
     repos, skipped, unreadable = parse_items(items, "https://api.test/orgs/o/repos")
     assert ([r.id for r in repos], skipped, unreadable) == ([1], 2, [2])
     [present] = [e for e in captured_logs if e["event"] == "github.item_skipped" and e["repo_id"] == 2]
