@@ -134,6 +134,30 @@ class HealthCheckBatch(BaseModel):
     servers: list[CheckTarget] = Field(min_length=1, max_length=5000)
 
 
+class SlotCoverage(BaseModel):
+    """What one slot of the health checker covered. ``never_checked``: servers the tick planned
+    that no batch reported on at all (a worker that died mid-check, a message lost); a slot that
+    ``checked`` fewer servers than ``planned`` is not ``complete``, and says so."""
+
+    slot: int
+    planned: NonNegativeInt = 0
+    checked: NonNegativeInt = 0
+    cut: NonNegativeInt = 0
+    claimed_elsewhere: NonNegativeInt = 0
+    never_checked: NonNegativeInt = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.checked >= self.planned
+
+    @classmethod
+    def of(cls, slot: int, stats: dict[str, int], checked: int) -> SlotCoverage:
+        """From the slot's counters (``Keys.health_slot``) and its set of checked servers."""
+        planned, cut, elsewhere = stats.get("servers", 0), stats.get("cut", 0), stats.get("claimed_elsewhere", 0)
+        return cls(slot=slot, planned=planned, checked=checked, cut=cut, claimed_elsewhere=elsewhere,
+                   never_checked=max(0, planned - checked - cut - elsewhere))
+
+
 __all__ = [
     "HEALTH_INCIDENTS",
     "CheckTarget",
@@ -144,4 +168,5 @@ __all__ = [
     "FindingKind",
     "HealthCheckBatch",
     "ProbeResult",
+    "SlotCoverage",
 ]

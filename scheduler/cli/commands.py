@@ -48,7 +48,7 @@ def render_table(statuses: list[TaskStatus], now: datetime) -> str:
             s.schedule if s.state is TaskState.SCHEDULED else s.state.value,
             _age(s.next_due, now),
             f"{s.last_tick.slot} {s.last_tick.reason.value}" if s.last_tick else "-",
-            run.outcome.value if run else "-",
+            _outcome(run),
             f"{run.duration_s:.2f}s" if run else "-",
             str(s.consecutive_failures),
             str(s.skipped_locked + s.skipped_paused + s.skipped_done),
@@ -57,7 +57,26 @@ def render_table(statuses: list[TaskStatus], now: datetime) -> str:
             s.lock_holder or "-",
         ])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(table + [line for s in statuses for line in _coverage_lines(s)])
+
+
+def _outcome(run: RunRecord | None) -> str:
+    if run is None:
+        return "-"
+    failed = run.counters.get(contracts.RECORDS_FAILED)
+    return f"{run.outcome.value} ({failed} records failed)" if failed else run.outcome.value
+
+
+def _coverage_lines(status: TaskStatus) -> list[str]:
+    """Per recent slot: planned, checked, cut, claimed elsewhere, never checked; flagged when short."""
+    lines = []
+    for newest, c in zip([True] + [False] * len(status.coverage), status.coverage):
+        flag = "" if c.complete else ("  (the latest slot: may still be running)" if newest
+                                        else "  INCOMPLETE: not every server was checked")
+        lines.append(f"{status.task.value} slot {c.slot}: planned {c.planned}, checked {c.checked}, cut {c.cut}, "
+                     f"claimed elsewhere {c.claimed_elsewhere}, never checked {c.never_checked}{flag}")
+    return ([""] if lines else []) + lines
 
 
 def cmd_status(args) -> int:

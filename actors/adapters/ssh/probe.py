@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shlex
 import time
@@ -176,6 +177,17 @@ class SshProbe:
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary())
 
+    @property
+    def check_bound_s(self) -> float:
+        """The longest one check takes once it has its turn: connect and command timeouts, closing."""
+        return self.config.connect_timeout_s + self.config.command_timeout_s + CLOSE_GRACE_S
+
+    def turn(self) -> asyncio.Semaphore:
+        """The process's bound on checks at once (``HEALTH_SSH_CONCURRENCY``): a caller that must do
+        something right before its check (claim the server) takes its turn here, then calls
+        ``check(..., have_turn=True)``."""
+        return self._semaphore()
+
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         semaphore = self._semaphores.get(loop)
@@ -183,15 +195,15 @@ class SshProbe:
             semaphore = self._semaphores[loop] = asyncio.Semaphore(self.config.concurrency)
         return semaphore
 
-    async def check(self, target: CheckTarget, until: float | None = None) -> ProbeResult | None:
+    async def check(self, target: CheckTarget, until: float | None = None, *,
+                    have_turn: bool = False) -> ProbeResult | None:
         """Check one server; ``until`` is a ``time.monotonic()`` deadline. None: cut by it."""
-        async with self._semaphore():
+        async with contextlib.nullcontext() if have_turn else self._semaphore():
             started = time.monotonic()
             if until is not None and until - started < MIN_BUDGET_S:
                 return None
             # a hard bound on the whole check, closing included: a frozen host never holds a slot for long
-            bound, clamped = _budget(self.config.connect_timeout_s + self.config.command_timeout_s + CLOSE_GRACE_S,
-                                     until)
+            bound, clamped = _budget(self.check_bound_s, until)
             try:
                 async with asyncio.timeout(bound):
                     connected, findings, outputs = await self._session(target, until)
