@@ -6,7 +6,7 @@
 - Retries with exponential backoff and jitter on 5xx, network errors and timeouts only; when
   they run out, ``PlatformUnavailable`` (a ``TransientError``: the worker retries later).
   A 4xx is never retried: ``PlatformAPIError`` carries the status and the response body.
-  A body that is not JSON or not the contract's shape is ``PlatformResponseError``.
+  A body that is not JSON or not the contract's shape is ``PlatformResponseError`` (transient too).
 - Outgoing text is checked before it goes on the wire (``contracts.text``): a string in a
   request body with a lone surrogate or a NUL is ``UnwritableRecord``, that record's failure,
   whatever model or dict it came in (incident details included).

@@ -50,8 +50,10 @@ class PlatformAPIError(PlatformError):
         return body.get("detail", self.body) if isinstance(body, dict) else self.body
 
 
-class PlatformResponseError(PlatformError):
-    """A 2xx answer whose body is not JSON, or not the shape the contract says."""
+class PlatformResponseError(PlatformError, TransientError):
+    """A 2xx answer whose body is not JSON, or not the shape the contract says. Transient: a body
+    cut short or mangled on the way is worth asking for again (the run is retried; a write that
+    got one is that record's failure, tried again at the next run)."""
 
     def __init__(self, method: str, path: str, status: int, problem: str):
         self.method, self.path, self.status, self.problem = method, path, status, problem
