@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 from .platform import Handle, HealthStatus, HostKey, IncidentType, UtcDatetime
+from .text import WritableLine
 
 #: the incident types the health checker opens and resolves (and no other)
 HEALTH_INCIDENTS = (
@@ -111,9 +112,10 @@ class CheckTarget(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     handle: Handle
-    host: str = Field(min_length=1, max_length=255)
+    #: single lines without control characters: a NUL in a user name never reaches the SSH client
+    host: WritableLine(255)  # type: ignore[valid-type]
     ssh_port: int = Field(default=22, ge=1, le=65535)
-    ssh_user: str = Field(default="root", min_length=1, max_length=64)
+    ssh_user: WritableLine(64) = "root"  # type: ignore[valid-type]
     ssh_host_keys: list[HostKey] = Field(default_factory=list)
     health_status: HealthStatus = HealthStatus.UNKNOWN
     last_health_check: UtcDatetime | None = None

@@ -58,6 +58,9 @@ SECONDARY_DEFAULT_WAIT_S = 60
 KEPT_FIELDS = {"id", "name", "full_name", "owner", "private", "html_url", "description", "default_branch",
                "visibility", "archived", "disabled", "pushed_at"}
 MAX_PAGES = 1000
+#: a kept text field is cut to this many characters: GitHub's own limits are far below it (a
+#: description holds 350), so only hostile input is cut, and a page record stays small in Redis
+KEPT_TEXT_MAX = 4096
 
 
 class GitHubSettings(BaseSettings):
@@ -297,7 +300,8 @@ class GitHubClient:
         walk.skipped += skipped
         walk.unreadable += unreadable
         next_url = response.links.get("next", {}).get("url")
-        kept = [repo.model_dump(mode="json", include=KEPT_FIELDS) for repo in parsed]
+        kept = [{name: value[:KEPT_TEXT_MAX] if isinstance(value, str) else value
+                 for name, value in repo.model_dump(mode="json", include=KEPT_FIELDS).items()} for repo in parsed]
         if etag := response.headers.get("etag"):
             await state.save_page(url, PageRecord(etag, next_url, kept, skipped, len(data), unreadable))
         # the same narrowed repositories whether a page answered 200 or 304

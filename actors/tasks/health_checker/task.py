@@ -47,6 +47,7 @@ from scheduler.lua import load_script
 from actors.tasks.health_checker.plan import (Memory, OpenIncident, ReportHealth, RequestRecovery, ResolveIncident, ServerPlan,
                             SetFailures, plan)
 from actors.tasks.health_checker.settings import HealthSettings
+from actors.adapters.kit import validation_summary
 from actors.adapters.platform.client import PlatformAPIError, PlatformClient
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.runtime.run import TaskRun
@@ -80,7 +81,7 @@ async def run_health_checker(run: TaskRun) -> None:
     incidents = await platform.list_incidents(status=ACTIVE)
     targets = targets_of(servers, incidents)
     run.count("servers", len(targets))
-    run.count("skipped_items", servers.skipped + incidents.skipped)
+    run.count("skipped_items", servers.skipped + incidents.skipped + len(servers) - len(targets))
     size = settings.health_batch_size
     batches = [HealthCheckBatch(slot=run.tick.slot, deadline=run.tick.deadline, correlation_id=run.correlation_id,
                                 servers=targets[i:i + size]) for i in range(0, len(targets), size)]
@@ -126,14 +127,21 @@ async def slot_coverage(client: aioredis.Redis, slot: int) -> SlotCoverage:
 
 
 def targets_of(servers: Iterable[Server], incidents: Iterable[Incident]) -> list[CheckTarget]:
+    """What to check of each server; one whose record cannot make a target (a 1 MB host, a
+    control character in its user) is logged and left out, never the tick's failure."""
     active: dict[str, dict] = {}
     for incident in sorted(incidents, key=lambda i: i.id):
         if incident.server_handle and incident.incident_type in HEALTH_INCIDENTS:
             active.setdefault(incident.server_handle, {}).setdefault(incident.incident_type, incident.id)
-    return [CheckTarget(handle=s.handle, host=s.host, ssh_port=s.ssh_port, ssh_user=s.ssh_user,
-                        ssh_host_keys=s.ssh_host_keys, health_status=s.health_status,
-                        last_health_check=s.last_health_check, incidents=active.get(s.handle, {}))
-            for s in servers]
+    targets = []
+    for s in servers:
+        try:
+            targets.append(CheckTarget(handle=s.handle, host=s.host, ssh_port=s.ssh_port, ssh_user=s.ssh_user,
+                                       ssh_host_keys=s.ssh_host_keys, health_status=s.health_status,
+                                       last_health_check=s.last_health_check, incidents=active.get(s.handle, {})))
+        except ValidationError as exc:
+            log.warning("health_checker.server_skipped", handle=s.handle, error=validation_summary(exc))
+    return targets
 
 
 # --------------------------------------------------------------------------- a batch: observe
