@@ -74,7 +74,7 @@ def _coverage_lines(status: TaskStatus) -> list[str]:
     for newest, c in zip([True] + [False] * len(status.coverage), status.coverage):
         flag = "" if c.complete else ("  (the latest slot: may still be running)" if newest
                                         else "  INCOMPLETE: not every server was checked")
-        lines.append(f"{status.task.value} slot {c.slot}: planned {c.planned}, checked {c.checked}, cut {c.cut}, "
+        lines.append(f"slot {c.slot} of {status.task.value}: planned {c.planned}, checked {c.checked}, cut {c.cut}, "
                      f"claimed elsewhere {c.claimed_elsewhere}, never checked {c.never_checked}{flag}")
     return ([""] if lines else []) + lines
 

@@ -168,5 +168,6 @@ def test_status_shows_partial_runs_and_each_health_slots_coverage_flagging_a_sho
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert "partial (3 records failed)" in out
-    assert "health_checker slot 360: planned 5, checked 2, cut 1, claimed elsewhere 0, never checked 2  INCOMPLETE" in out
-    assert "slot 480" in out and "slot 240: planned 4, checked 4" in out and out.count("INCOMPLETE") == 1
+    assert "slot 360 of health_checker: planned 5, checked 2, cut 1, claimed elsewhere 0, never checked 2  INCOMPLETE" in out
+    assert "slot 480 of" in out and "slot 240 of health_checker: planned 4, checked 4" in out
+    assert out.count("INCOMPLETE") == 1

@@ -216,17 +216,18 @@ def test_a_slow_host_delays_only_its_own_report_and_its_claim_lasts_about_as_lon
 
     async def watch():
         checking = asyncio.ensure_future(check_batch(batch.model_dump(mode="json"), health.deps))
-        while not all(health_of(platform, h) == "healthy" for h in handles[1:]):
+        # reported and let go of, while the stuck host's check goes on
+        while not all(health_of(platform, h) == "healthy" and not client.exists(Keys.health_claim(h))
+                      for h in handles[1:]):
             assert not checking.done(), "the quick hosts were reported before the stuck one finished"
             await asyncio.sleep(0.05)
         seen["stuck_still_checking"] = not checking.done()
         seen["claim_ttl_ms"] = client.pttl(Keys.health_claim(handles[0]))
-        seen["quick_claims"] = [client.exists(Keys.health_claim(h)) for h in handles[1:]]
         await checking
 
     asyncio.run(watch())
     bound_s = health.deps.probe.check_bound_s  # 2 s connect + 6 s command + closing
-    assert seen["stuck_still_checking"] and seen["quick_claims"] == [0, 0, 0, 0], "released as reported"
+    assert seen["stuck_still_checking"]
     assert 0 < seen["claim_ttl_ms"] <= (bound_s + FLUSH_INTERVAL_S + CLAIM_MARGIN_S) * 1000 < 60_000
     assert health_of(platform, handles[0]) == "unknown" and slot_stats(client, 9)["checked"] == 5
     assert client.scard(Keys.health_slot_checked(9)) == 5
