@@ -182,3 +182,16 @@ def test_status_shows_partial_runs_and_each_health_slots_coverage_flagging_a_sho
     assert "slot 360 of health_checker: planned 5, checked 2, cut 1, claimed elsewhere 0, never checked 2  INCOMPLETE" in out
     assert "slot 480 of" in out and "slot 240 of health_checker: planned 4, checked 4" in out
     assert out.count("INCOMPLETE") == 1
+
+
+def test_search_says_plainly_when_the_platform_is_not_configured_or_does_not_answer(monkeypatch, capsys):
+    monkeypatch.delenv("API_BASE_URL", raising=False)
+    monkeypatch.setenv("INTERNAL_API_KEY", "k" * 12)
+    monkeypatch.delenv("EMBEDDINGS_URL", raising=False)
+    assert main(["search", "which service sends alerts"]) == 2
+    assert "platform API not configured: check API_BASE_URL" in capsys.readouterr().err
+    monkeypatch.setenv("API_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("PLATFORM_MAX_ATTEMPTS", "1")
+    assert main(["search", "which service sends alerts"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("scheduler search: no answer: platform API unavailable") and "k" * 12 not in err
