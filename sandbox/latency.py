@@ -119,7 +119,11 @@ class _DelayedWriter:
                     self.transport.close()
                     return
                 if self.transport.can_write_eof() and not self.transport.is_closing():
-                    self.transport.write_eof()
+                    try:
+                        self.transport.write_eof()
+                    except OSError:  # the peer is already gone: nothing left to half-close
+                        self.transport.close()
+                        return
             else:
                 chunks.append(item)
         self._write(chunks)

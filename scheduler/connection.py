@@ -69,11 +69,21 @@ def redis_from_url(url: str | None, settings: Settings | None = None) -> redis.R
     return redis.Redis.from_url(url, **_options(url, settings))
 
 
+#: connections of one event loop's asyncio client: hundreds of concurrent checks share them
+ASYNC_POOL_SIZE = 32
+#: how long a command waits for a free connection before it fails (a transient error)
+ASYNC_POOL_WAIT_S = 10.0
+
+
 def async_redis_from_url(url: str | None, settings: Settings | None = None) -> aioredis.Redis:
     """The same, for code on an event loop: a blocking call there would stall every coroutine of
     the process (every SSH check of a worker). The client belongs to the loop it is first used
-    on (see ``actors.adapters.kit.PerLoop``)."""
-    return aioredis.Redis.from_url(url, **_options(url, settings))
+    on (see ``actors.adapters.kit.PerLoop``). Its pool is bounded and waits for a free connection:
+    redis-py's default pool raises "Too many connections" past 100, which a worker with hundreds
+    of checks in flight would reach."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=ASYNC_POOL_SIZE,
+                                                    timeout=ASYNC_POOL_WAIT_S, **_options(url, settings))
+    return aioredis.Redis(connection_pool=pool)
 
 
 def is_certificate_error(exc: BaseException) -> bool:

@@ -1,13 +1,13 @@
 """A slow Redis must not stall the worker's event loop: every SSH check of a process shares it.
 
-Redis is reached through a loopback proxy that holds back each of its answers; the checks of a
-batch run while a heartbeat on the same loop measures how long the loop was ever unavailable.
+Redis is reached through the sandbox's loopback latency shim, so that each command takes a round
+trip of REDIS_ANSWER_DELAY_S; the checks of a batch run while a heartbeat on the same loop
+measures how long the loop was ever unavailable.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from urllib.parse import urlsplit
 
@@ -16,6 +16,8 @@ import pytest
 from actors.tasks.health_checker.task import check_batch, slot_stats
 from contracts.health import CheckTarget, HealthCheckBatch
 from sandbox.hoststate import HostState
+from sandbox.latency import LatencyProxy, Route
+from scheduler.embedded import free_port
 
 from tests.support import make_tick
 from tests.tasks.health_checker.support import seed
@@ -23,51 +25,14 @@ from tests.tasks.health_checker.support import seed
 REDIS_ANSWER_DELAY_S = 0.6
 
 
-class SlowAnswers:
-    """A TCP proxy on 127.0.0.1 that forwards requests at once and every answer after ``delay``."""
-
-    def __init__(self, target_host: str, target_port: int, delay: float):
-        self.target, self.delay = (target_host, target_port), delay
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        ready = threading.Event()
-        threading.Thread(target=self._serve, args=(ready,), daemon=True).start()
-        ready.wait(5)
-
-    def _serve(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        server = self.loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        ready.set()
-        self.loop.run_forever()
-
-    async def _connection(self, client_reader, client_writer) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-
-        async def pipe(reader, writer, delay: float) -> None:
-            try:
-                while data := await reader.read(65536):
-                    if delay:
-                        await asyncio.sleep(delay)
-                    writer.write(data)
-                    await writer.drain()
-            except (ConnectionError, asyncio.CancelledError):
-                pass
-            finally:
-                writer.close()
-
-        await asyncio.gather(pipe(client_reader, upstream_writer, 0), pipe(upstream_reader, client_writer, self.delay))
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-
-
 @pytest.fixture
 def slow_redis_url(redis_url):
+    """The test's Redis behind the loopback latency shim: every answer comes REDIS_ANSWER_DELAY_S late."""
     parts = urlsplit(redis_url)
-    proxy = SlowAnswers(parts.hostname, parts.port, REDIS_ANSWER_DELAY_S)
-    yield f"redis://127.0.0.1:{proxy.port}{parts.path}"
-    proxy.close()
+    port = free_port()
+    route = Route("127.0.0.1", port, parts.hostname, parts.port)
+    with LatencyProxy([route], one_way_s=REDIS_ANSWER_DELAY_S / 2).running():
+        yield f"redis://127.0.0.1:{port}{parts.path}"
 
 
 def test_checks_go_on_while_redis_answers_slowly(client, fleet, platform, health, slow_redis_url):
