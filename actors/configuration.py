@@ -27,8 +27,10 @@ from actors.adapters.github.client import GitHubSettings
 from actors.adapters.platform.client import PlatformSettings
 from actors.adapters.ssh.probe import load_client_key, load_known_hosts
 from actors.adapters.ssh.settings import SshSettings
+from actors.adapters.time4vps.settings import Time4VpsSettings
 from actors.tasks.github_sync.settings import GitHubSyncSettings
 from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.server_sync.settings import ServerSyncSettings
 
 DESCRIPTIONS: dict[str, str] = {
     # platform API (every task writes through it)
@@ -135,11 +137,13 @@ def _hint(settings_class: type[BaseSettings], variable: str) -> str:
 #: the settings each task reads, and how to check them (adapters first, then the task's own)
 TASK_SETTINGS: Mapping[TaskName, tuple[type[BaseSettings], ...]] = {
     TaskName.GITHUB_SYNC: (PlatformSettings, GitHubSettings, GitHubSyncSettings),
+    TaskName.SERVER_SYNC: (PlatformSettings, Time4VpsSettings, ServerSyncSettings),
     TaskName.HEALTH_CHECKER: (PlatformSettings, SshSettings, HealthSettings),
 }
 _CHECKS: Mapping[type[BaseSettings], Check] = {
     PlatformSettings: _platform, GitHubSettings: _github, SshSettings: _ssh,
     GitHubSyncSettings: _own(GitHubSyncSettings), HealthSettings: _own(HealthSettings),
+    Time4VpsSettings: _own(Time4VpsSettings), ServerSyncSettings: _own(ServerSyncSettings),
 }
 
 
