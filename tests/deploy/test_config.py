@@ -62,7 +62,8 @@ def test_the_worker_lists_every_problem_once_with_the_task_that_needs_it():
     assert result.returncode == 78 and "Traceback" not in err and result.stdout == ""
     assert err.startswith("worker: configuration refused")
     for line in ("REDIS_URL: is not set (needed by the worker)",
-                 "API_BASE_URL: is not set (needed by task github_sync, task health_checker)",
+                 "API_BASE_URL: is not set (needed by task github_sync, task server_sync, task health_checker)",
+                 "TIME4VPS_PASSWORD: is not set (needed by task server_sync)",
                  "GITHUB_APP_PRIVATE_KEY: the GitHub App private key is not a PEM private key (needed by task github_sync)",
                  "HEALTH_BATCH_SIZE: is invalid: Input should be a valid integer",
                  "LOCK_TTL_MS: is invalid: Input should be less than or equal to 30000",
