@@ -143,7 +143,10 @@ class Time4VpsError(BaseModel):
     def wait_seconds(self) -> int | None:
         first = self.error[0]
         if self.kind is Time4VpsErrorKind.THROTTLED and isinstance(first, list) and len(first) > 1:
-            return int(first[1])
+            try:
+                return max(0, int(first[1]))
+            except ValueError:  # "wait_x_between_action" with no number we can read
+                return None
         return None
 
 

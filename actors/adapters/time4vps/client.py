@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,9 @@ log = get_logger(__name__)
 
 #: when ``wait_x_between_action`` names no number of seconds
 DEFAULT_WAIT_S = 30
+#: the waits believed: at least a second (0 or less would ask again at once, for ever), at most an
+#: hour (a larger number is the provider's mistake, not a reason to stop for days)
+SHORTEST_WAIT_S, LONGEST_WAIT_S = 1, 3600
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,14 @@ class Time4VpsClient:
     """One per worker process (``Dependencies.time4vps``); ``session()`` once per run."""
 
     def __init__(self, settings: Time4VpsSettings, *, transport: httpx.AsyncBaseTransport | None = None,
-                 backoff_base: float = 0.5, backoff_max: float = 8.0):
+                 backoff_base: float = 0.5, backoff_max: float = 8.0,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.base_url = settings.time4vps_api_url.rstrip("/")
         self.username, self._password = settings.time4vps_username, settings.time4vps_password
         register_secrets([self._password])
         self.max_attempts, self.max_wait_s = settings.time4vps_max_attempts, settings.time4vps_max_wait_s
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self.sleep = sleep  # tests pass one that does not wait
         timeout = httpx.Timeout(settings.time4vps_timeout_s, connect=min(settings.time4vps_timeout_s, 5.0))
         self._pools = PerLoop(lambda: httpx.AsyncClient(timeout=timeout, transport=transport),
                               is_closed=lambda pool: pool.is_closed)
@@ -146,7 +152,8 @@ class Time4VpsSession:
                 body, problem = _decoded(response)
                 error = parse_error(body)
                 if error is not None and error.kind is Time4VpsErrorKind.THROTTLED:
-                    await self._wait(error.wait_seconds or DEFAULT_WAIT_S)
+                    wait = DEFAULT_WAIT_S if error.wait_seconds is None else error.wait_seconds
+                    await self._wait(min(max(wait, SHORTEST_WAIT_S), LONGEST_WAIT_S))
                     attempt -= 1  # a wait asked for is not a failed attempt
                     continue
                 if status == 401 or (error is not None and error.kind is not Time4VpsErrorKind.OTHER):
@@ -160,7 +167,7 @@ class Time4VpsSession:
             if attempt < self.client.max_attempts:
                 delay = backoff_delay(attempt, self.client.backoff_base, self.client.backoff_max)
                 log.warning("time4vps.retrying", path=path, attempt=attempt, error=last_error, delay_s=round(delay, 3))
-                await asyncio.sleep(delay)
+                await self.client.sleep(delay)
         raise Time4VpsUnavailable(path, attempt, last_error)
 
     async def _wait(self, seconds: float) -> None:
@@ -171,7 +178,7 @@ class Time4VpsSession:
             raise Time4VpsThrottled(seconds)
         log.info("time4vps.waiting", wait_s=seconds, reason="wait_x_between_action")
         self.waited_s += seconds
-        await asyncio.sleep(seconds)
+        await self.client.sleep(seconds)
 
     async def _respect_earlier_throttle(self) -> None:
         until = await self.redis.get(Keys.TIME4VPS_THROTTLED_UNTIL)
@@ -185,7 +192,7 @@ class Time4VpsSession:
             if self.waited_s + remaining > self.client.max_wait_s:
                 raise Time4VpsThrottled(remaining)
             self.waited_s += remaining
-            await asyncio.sleep(remaining)
+            await self.client.sleep(remaining)
 
 
 def _decoded(response: httpx.Response) -> tuple[Any, str | None]:
