@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,19 @@ from ticker.emit import TickEmitter
 ROOT = Path(__file__).resolve().parent.parent
 #: the reference data nobody on this team wrote: ``shared/fixtures`` beside the checkout
 FIXTURES = Path(os.environ.get("SANDBOX_FIXTURES", ROOT.parent / "shared" / "fixtures"))
+
+
+class FakeRun:
+    """What a task's apply step needs of its run (``actors.tasks.apply.Progress``), in memory."""
+
+    def __init__(self):
+        self.counters: Counter = Counter()
+
+    async def fence(self) -> None:
+        pass
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):

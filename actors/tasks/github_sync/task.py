@@ -8,13 +8,13 @@ where every rule lives) -> **apply** (API writes, each behind the fencing check,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from actors.adapters.platform.client import PlatformAPIError, PlatformClient
+from actors.adapters.platform.client import PlatformClient
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
+from actors.tasks.apply import Progress, update_hashes, write_or_refusal
 from actors.tasks.github_sync.plan import Gone, Observed, Plan, Rules, Update, plan_sync
 from actors.tasks.github_sync.settings import GitHubSyncSettings
 from contracts import Keys, TaskName
@@ -76,27 +76,13 @@ class AbsenceMemory:
 
     async def write(self, misses: Mapping[int, int], gone: Mapping[int, Gone | None]) -> None:
         pipe = self.client.pipeline(transaction=True)
-        for key, values in ((self.misses_key, {k: v or None for k, v in misses.items()}),
-                            (self.gone_key, {k: g and f"{g.since}{':retired' if g.retired else ''}"
-                                             for k, g in gone.items()})):
-            forget = [k for k, v in values.items() if v is None]
-            keep = {k: v for k, v in values.items() if v is not None}
-            if forget:
-                pipe.hdel(key, *forget)
-            if keep:
-                pipe.hset(key, mapping=keep)
+        update_hashes(pipe, {self.misses_key: {k: v or None for k, v in misses.items()},
+                             self.gone_key: {k: g and f"{g.since}{':retired' if g.retired else ''}"
+                                             for k, g in gone.items()}})
         await pipe.execute()
 
 
 # --------------------------------------------------------------------------- apply
-
-
-class Progress(Protocol):
-    """What apply needs of its run: the fencing check and the counters (``TaskRun`` is one)."""
-
-    async def fence(self) -> None: ...
-
-    def count(self, name: str, n: int = 1) -> None: ...
 
 
 async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory: AbsenceMemory) -> None:
@@ -107,12 +93,13 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
         log.warning("github_sync.repo_rejected", repo_id=repo_id, reason="its record would be invalid")
     for create in plan.creates:
         await run.fence()
-        if await _write(platform.create_project(create.project), create.repo_id, "create", run):
+        if await write_or_refusal(platform.create_project(create.project), run, "github_sync.write_refused",
+                                  what="create", repo_id=create.repo_id):
             run.count("creates")
     for update in plan.updates:
         await run.fence()
-        if not await _write(platform.update_project(update.project_id, update.changes), update.repo_id,
-                            "update", run):
+        if not await write_or_refusal(platform.update_project(update.project_id, update.changes), run,
+                                      "github_sync.write_refused", what="update", repo_id=update.repo_id):
             failed.add(update.repo_id)
             continue
         run.count("updates")
@@ -122,19 +109,6 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
     if misses or gone:
         await run.fence()
         await memory.write(misses, gone)
-
-
-async def _write(call, repo_id: int, what: str, run: Progress) -> bool:
-    try:
-        await call
-    except PlatformAPIError as exc:
-        if not exc.per_record:
-            raise  # 401/403 and the like concern every write: fail the run
-        run.count("write_errors")
-        log.error("github_sync.write_refused", what=what, repo_id=repo_id, status=exc.status,
-                  detail=str(exc.detail)[:300])
-        return False
-    return True
 
 
 def _report(run: Progress, update: Update) -> None:

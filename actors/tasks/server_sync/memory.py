@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import redis.asyncio as aioredis
 
+from actors.tasks.apply import update_hashes
 from actors.tasks.server_sync.plan import Memory
 from contracts import Keys
 from contracts.platform import ServerStatus
@@ -39,12 +40,6 @@ class SyncMemory:
                     held: Mapping[str, ServerStatus | None]) -> None:
         """Each mapping: provider id -> new value; None (0 for misses) forgets it."""
         pipe = self.client.pipeline(transaction=True)
-        for key, values in ((Keys.TIME4VPS_SEEN, seen), (Keys.TIME4VPS_MISSES, {k: v or None for k, v in misses.items()}),
-                            (Keys.TIME4VPS_HELD, {k: v and v.value for k, v in held.items()})):
-            forget = [k for k, v in values.items() if v is None]
-            keep = {k: v for k, v in values.items() if v is not None}
-            if forget:
-                pipe.hdel(key, *forget)
-            if keep:
-                pipe.hset(key, mapping=keep)
+        update_hashes(pipe, {Keys.TIME4VPS_SEEN: seen, Keys.TIME4VPS_MISSES: {k: v or None for k, v in misses.items()},
+                             Keys.TIME4VPS_HELD: {k: v and v.value for k, v in held.items()}})
         await pipe.execute()

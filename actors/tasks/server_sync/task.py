@@ -10,16 +10,15 @@ then the memory).
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import structlog
 
-from actors.adapters.platform.client import PlatformAPIError, PlatformClient
+from actors.adapters.platform.client import PlatformClient
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.adapters.time4vps.client import Time4VpsSession
 from actors.adapters.time4vps.errors import Time4VpsRefused, Time4VpsThrottled, Time4VpsUnavailable
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
+from actors.tasks.apply import Progress, write_or_refusal
 from actors.tasks.server_sync.memory import SyncMemory
 from actors.tasks.server_sync.outage import ProviderOutage
 from actors.tasks.server_sync.plan import Observed, Plan, Update, details_wanted, plan_sync
@@ -106,14 +105,6 @@ def _count_requests(run: TaskRun, session: Time4VpsSession) -> None:
 # --------------------------------------------------------------------------- apply
 
 
-class Progress(Protocol):
-    """What apply needs of its run: the fencing check and the counters (``TaskRun`` is one)."""
-
-    async def fence(self) -> None: ...
-
-    def count(self, name: str, n: int = 1) -> None: ...
-
-
 class Announcer:
     """A new ``pending_setup`` server on ``provisioner:queue``, through the one publisher (its
     cooldown, shared by every task, keeps a restart or a retry from announcing it twice)."""
@@ -141,7 +132,8 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
                     note="the record's status is left alone")
     for create in plan.creates:
         await run.fence()
-        if not await _write(platform.create_server(create.server), create.provider_id, "create", run):
+        if not await write_or_refusal(platform.create_server(create.server), run, "server_sync.write_refused",
+                                      what="create", provider_id=create.provider_id):
             failed.add(create.provider_id)
             continue
         run.count("creates")
@@ -151,7 +143,8 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
             await _announce(announcer, create.server.handle, run)
     for update in plan.updates:
         await run.fence()
-        if not await _write(platform.update_server(update.handle, update.changes), update.provider_id, "update", run):
+        if not await write_or_refusal(platform.update_server(update.handle, update.changes), run,
+                                      "server_sync.write_refused", what="update", provider_id=update.provider_id):
             failed.add(update.provider_id)
             continue
         run.count("updates")
@@ -172,19 +165,6 @@ async def _announce(announcer: Announcer, handle: str, run: Progress) -> None:
         run.count("announced")
     else:
         run.count("announce_cooling")
-
-
-async def _write(call, pid: str, what: str, run: Progress) -> bool:
-    try:
-        await call
-    except PlatformAPIError as exc:
-        if not exc.per_record:
-            raise  # 401/403 and the like concern every write: fail the run
-        run.count("write_errors")
-        log.error("server_sync.write_refused", what=what, provider_id=pid, status=exc.status,
-                  detail=str(exc.detail)[:300])
-        return False
-    return True
 
 
 def _report(run: Progress, update: Update) -> None:

@@ -21,6 +21,8 @@ from actors.tasks.github_sync.task import AbsenceMemory, apply_plan
 from contracts.github import MinimalRepository
 from contracts.platform import Project, ProjectCreate, ProjectStatus, ProjectUpdate
 
+from tests.support import FakeRun
+
 ORG = "acme"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 K = 3
@@ -53,17 +55,6 @@ class FakePlatform:
         self.projects[project_id] = self.projects[project_id].model_copy(update=fields)
         self.writes += 1
         return self.projects[project_id]
-
-
-class FakeRun:
-    def __init__(self):
-        self.counters: Counter = Counter()
-
-    async def fence(self) -> None:
-        pass
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.counters[name] += n
 
 
 @dataclass

@@ -4,7 +4,7 @@ against fakeredis, and the one provisioner publisher (its Lua script included)."
 
 from __future__ import annotations
 
-from collections import Counter
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +20,8 @@ from actors.tasks.server_sync.task import Announcer, apply_plan
 from contracts import PROVISIONER_STREAM
 from contracts.platform import Server, ServerCreate, ServerUpdate
 from contracts.time4vps import ServerDetails, ServerListItem
+
+from tests.support import FakeRun
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -64,17 +66,6 @@ class FakePlatform:
         return self.records[handle]
 
 
-class FakeRun:
-    def __init__(self):
-        self.counters: Counter = Counter()
-
-    async def fence(self) -> None:
-        pass
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.counters[name] += n
-
-
 @dataclass
 class Cycle:
     """A platform, the task's Redis memory and the provisioner stream, kept across cycles."""
@@ -113,8 +104,6 @@ class Cycle:
                                   observed.details, memory), rules)
 
     async def announced(self) -> list[str]:
-        import json
-
         entries = await self.redis().xrange(PROVISIONER_STREAM)
         return [json.loads(fields[b"data"])["server_handle"] for _, fields in entries]
 
