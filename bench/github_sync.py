@@ -22,7 +22,6 @@ import asyncio
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -32,14 +31,14 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kit import ratio, run_task_once  # noqa: E402  (bench/kit.py)
+
 from actors.adapters.github.client import GitHubClient, GitHubSettings  # noqa: E402
-from actors.runtime.lock import TaskLock  # noqa: E402
 from actors.adapters.platform.client import PlatformClient  # noqa: E402
-from actors.runtime.run import TaskRun  # noqa: E402
 from actors.tasks.deps import Dependencies  # noqa: E402
 from actors.tasks.github_sync.plan import desired_fields, desired_status  # noqa: E402
 from actors.tasks.github_sync.task import run_github_sync  # noqa: E402
-from contracts import Keys, TaskName, Tick, TickReason  # noqa: E402
+from contracts import Keys, TaskName  # noqa: E402
 from contracts.github import MinimalRepository  # noqa: E402
 from contracts.platform import Project, ProjectCreate, ProjectUpdate  # noqa: E402
 from sandbox.github import github_app  # noqa: E402
@@ -86,29 +85,6 @@ class Side:
             served.stop()
 
 
-# ---- ours: the real task function ------------------------------------------------------------------------
-
-def ours_cycle(side: Side, client: redis.Redis, deps: Dependencies, slot: int) -> dict:
-    now = datetime.now(UTC)
-    tick = Tick(task=TaskName.GITHUB_SYNC, slot=slot, scheduled_at=now, deadline=now, reason=TickReason.MANUAL,
-                emitted_by="bench")
-    lock = TaskLock(client, f"github_sync-bench-{os.getpid()}", ttl_ms=30_000)
-    assert lock.acquire()
-    run = TaskRun(tick=tick, client=client, correlation_id=f"bench-{slot}", lock=lock, deps=deps)
-
-    async def one_run():
-        try:
-            await run_github_sync(run)
-        finally:
-            await deps.aclose()
-
-    try:
-        asyncio.run(one_run())
-    finally:
-        lock.release()
-    return dict(run.counters)
-
-
 # ---- naive: everything, every cycle ----------------------------------------------------------------------
 
 async def naive_cycle(side: Side) -> None:
@@ -150,12 +126,6 @@ def measure(side: Side, cycle) -> dict:
             "seconds": time.perf_counter() - started}
 
 
-def ratio(naive: float, ours: float) -> str:
-    if ours == 0:
-        return "∞" if naive else "="
-    return f"{naive / ours:.0f}×" if naive / ours >= 10 else f"{naive / ours:.1f}×"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repos", type=int, default=1000)
@@ -178,7 +148,8 @@ def main() -> None:
                 ours.mutate()
                 naive.mutate()
             counters: dict = {}
-            mine = measure(ours, lambda: counters.update(ours_cycle(ours, client, deps, slot)))
+            mine = measure(ours, lambda: counters.update(run_task_once(
+                run_github_sync, TaskName.GITHUB_SYNC, client, deps, slot, f"github_sync-bench-{os.getpid()}")))
             peer = measure(naive, lambda: asyncio.run(naive_cycle(naive)))
             rows.append((phase, mine, peer, counters))
         same = {p.github_repo_id: (p.name, p.status) for p in map(_project, ours.platform.store.list_projects())}

@@ -23,7 +23,6 @@ import asyncio
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -33,16 +32,16 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kit import ratio, run_task_once  # noqa: E402  (bench/kit.py)
+
 from actors.adapters.platform.client import PlatformClient  # noqa: E402
 from actors.adapters.time4vps.client import Time4VpsClient  # noqa: E402
 from actors.adapters.time4vps.settings import Time4VpsSettings  # noqa: E402
-from actors.runtime.lock import TaskLock  # noqa: E402
-from actors.runtime.run import TaskRun  # noqa: E402
 from actors.tasks.deps import Dependencies  # noqa: E402
 from actors.tasks.server_sync.plan import specs_of  # noqa: E402
 from actors.tasks.server_sync.settings import ServerSyncSettings  # noqa: E402
 from actors.tasks.server_sync.task import run_server_sync  # noqa: E402
-from contracts import PROVISIONER_STREAM, Keys, TaskName, Tick, TickReason  # noqa: E402
+from contracts import PROVISIONER_STREAM, Keys, TaskName  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus, ServerUpdate, server_handle  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform_api import create_app  # noqa: E402
@@ -83,29 +82,6 @@ class Side:
     def stop(self) -> None:
         for served in self.served:
             served.stop()
-
-
-# ---- ours: the real task function ------------------------------------------------------------------------
-
-def ours_cycle(client: redis.Redis, deps: Dependencies, slot: int, lock_name: str) -> dict:
-    now = datetime.now(UTC)
-    tick = Tick(task=TaskName.SERVER_SYNC, slot=slot, scheduled_at=now, deadline=now, reason=TickReason.MANUAL,
-                emitted_by="bench")
-    lock = TaskLock(client, lock_name, ttl_ms=30_000)
-    assert lock.acquire()
-    run = TaskRun(tick=tick, client=client, correlation_id=f"bench-{slot}", lock=lock, deps=deps)
-
-    async def one_run():
-        try:
-            await run_server_sync(run)
-        finally:
-            await deps.aclose()
-
-    try:
-        asyncio.run(one_run())
-    finally:
-        lock.release()
-    return dict(run.counters)
 
 
 # ---- naive: everything, every cycle ----------------------------------------------------------------------
@@ -152,12 +128,6 @@ def summed(rows: list[dict]) -> dict:
     return {key: sum(row[key] for row in rows) for key in ("list", "details", "writes", "seconds")}
 
 
-def ratio(naive: float, ours: float) -> str:
-    if ours == 0:
-        return "∞" if naive else "="
-    return f"{naive / ours:.0f}×" if naive / ours >= 10 else f"{naive / ours:.1f}×"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--servers", type=int, default=1000)
@@ -179,7 +149,8 @@ def main() -> None:
     def ours_once(counters: dict) -> dict:
         nonlocal slot
         slot += 1
-        return measure(ours, lambda: counters.update(ours_cycle(client, deps, slot, lock_name)))
+        return measure(ours, lambda: counters.update(run_task_once(
+            run_server_sync, TaskName.SERVER_SYNC, client, deps, slot, lock_name)))
 
     try:
         for key in (Keys.TIME4VPS_SEEN, Keys.TIME4VPS_MISSES, Keys.TIME4VPS_HELD, Keys.TIME4VPS_THROTTLED_UNTIL):
