@@ -59,12 +59,12 @@ def test_status_says_which_tasks_are_not_implemented_or_off(cli_env, monkeypatch
     monkeypatch.setenv("SCHEDULE_HEALTH_CHECKER", "off")
     assert main(["status", "--json"]) == 0
     statuses = {s["task"]: s for s in json.loads(capsys.readouterr().out)}
-    assert statuses["server_sync"]["state"] == "not implemented" and statuses["server_sync"]["next_due"] is None
+    assert statuses["rag_summarizer"]["state"] == "not implemented" and statuses["rag_summarizer"]["next_due"] is None
     assert statuses["health_checker"]["state"] == "off"
     assert statuses["github_sync"]["state"] == "scheduled" and statuses["github_sync"]["next_due"] is not None
     assert main(["status"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
-    assert rows["server_sync"].split()[1:3] == ["not", "implemented"]
+    assert rows["rag_summarizer"].split()[1:3] == ["not", "implemented"]
     assert rows["health_checker"].split()[1] == "off" and rows["github_sync"].split()[1] == "7m"
 
 
