@@ -245,6 +245,8 @@ def _listed(pid: str, item: ServerListItem, record: Server | None, observed: Obs
     if details is not None and details.status is not None and not known:
         out.unknown.append((pid, details.status))
     held = observed.memory.held.get(pid)
+    if held is ServerStatus.MISSING:
+        held = None  # never a status to give back: a memory written by mistake is not obeyed
     ip = item.ip or (details.ip if details else None)
 
     if record is None:

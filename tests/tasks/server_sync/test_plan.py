@@ -4,6 +4,7 @@ applied with the task's own ``apply_plan`` against in-memory fakes (``fakes.py``
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -264,7 +265,7 @@ def accounts(draw):
     return listing, provider, records, memory, draw(st.booleans()), rules
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(accounts())
 def test_apply_then_plan_again_changes_nothing(account):
     listing, provider, records, memory, complete, rules = account
