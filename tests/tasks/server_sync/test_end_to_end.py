@@ -23,6 +23,9 @@ def test_the_task_is_registered():
 
 def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_cost(stack, settings, rendered_logs):
     world = stack.world
+    hostile = "ubuntu'; DROP TABLE servers;-- $(reboot) `id` <b>\u202e"
+    world.server_list()[6].os = hostile  # data, never a command: stored verbatim
+    world.server_list()[7].label = "<script>alert(1)</script> ; rm -rf / 🙂\u200b"
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         cold, cost = stack.cycle()
         assert cold.outcome is RunOutcome.SUCCEEDED and cold.counters["creates"] == 12
@@ -36,6 +39,7 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
                 "cpu_cores": server.cpu_cores, "ram_mb": server.ram_mb, "disk_gb": server.disk_mb // 1024,
                 "os": server.os})
         assert sorted(stack.announced()) == sorted(f"vps-{s}" for s in world.servers)
+        assert records[str(world.server_list()[6].server_id)]["specs"]["os"] == hostile
 
         steady, cost = stack.cycle()
         assert cost == {"list": 1, "details": 0, "writes": 0}, "an unchanged account costs one list request"
