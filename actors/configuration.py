@@ -13,24 +13,33 @@ keeps every variable described.
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 import asyncssh
+import redis
 from pydantic_settings import BaseSettings
 
-from contracts import TaskName
+from contracts import Keys, TaskName
 from scheduler.config import Problem, SettingError, load_settings
+from scheduler.logs import get_logger
 
 from actors.adapters.github.auth import GitHubAuthError
 from actors.adapters.github.client import GitHubSettings
 from actors.adapters.platform.client import PlatformSettings
 from actors.adapters.ssh.probe import load_client_key, load_known_hosts
+from actors.adapters.provisioner.settings import ProvisionerSettings
 from actors.adapters.ssh.settings import SshSettings
 from actors.adapters.time4vps.settings import Time4VpsSettings
 from actors.tasks.github_sync.settings import GitHubSyncSettings
 from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
 from actors.tasks.server_sync.settings import ServerSyncSettings
+
+log = get_logger(__name__)
 
 DESCRIPTIONS: dict[str, str] = {
     # platform API (every task writes through it)
@@ -137,14 +146,36 @@ def _hint(settings_class: type[BaseSettings], variable: str) -> str:
 #: the settings each task reads, and how to check them (adapters first, then the task's own)
 TASK_SETTINGS: Mapping[TaskName, tuple[type[BaseSettings], ...]] = {
     TaskName.GITHUB_SYNC: (PlatformSettings, GitHubSettings, GitHubSyncSettings),
-    TaskName.SERVER_SYNC: (PlatformSettings, Time4VpsSettings, ServerSyncSettings),
+    TaskName.SERVER_SYNC: (PlatformSettings, Time4VpsSettings, ProvisionerSettings, ServerSyncSettings),
     TaskName.HEALTH_CHECKER: (PlatformSettings, SshSettings, HealthSettings),
+    TaskName.PROVISIONER_TRIGGER: (PlatformSettings, ProvisionerSettings, ProvisionerTriggerSettings),
 }
 _CHECKS: Mapping[type[BaseSettings], Check] = {
     PlatformSettings: _platform, GitHubSettings: _github, SshSettings: _ssh,
     GitHubSyncSettings: _own(GitHubSyncSettings), HealthSettings: _own(HealthSettings),
+    ProvisionerSettings: _own(ProvisionerSettings), ProvisionerTriggerSettings: _own(ProvisionerTriggerSettings),
     Time4VpsSettings: _own(Time4VpsSettings), ServerSyncSettings: _own(ServerSyncSettings),
 }
+
+
+#: the credentials of each task, in groups: a task none of whose group's variables is set at all
+#: is "not configured" (its ticks are not emitted, see ``absent_credentials``), rather than refused
+CREDENTIALS: Mapping[TaskName, tuple[frozenset[str], ...]] = {
+    TaskName.GITHUB_SYNC: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
+                           frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"})),
+    TaskName.HEALTH_CHECKER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
+                              frozenset({"SSH_PRIVATE_KEY", "SSH_PRIVATE_KEY_PATH"})),
+    TaskName.PROVISIONER_TRIGGER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),),
+}
+
+
+def absent_credentials(task: TaskName, env: Mapping[str, str] | None = None) -> list[str]:
+    """What to set for ``task``, one entry per credential group none of whose variables is set
+    (``"GITHUB_APP_ID or GITHUB_TOKEN"``): the task was never configured here, as opposed to
+    configured wrongly, which refuses the start. [] when every group has a variable set."""
+    env = os.environ if env is None else env
+    given = {name.upper() for name, value in env.items() if value}
+    return [" or ".join(sorted(group)) for group in CREDENTIALS.get(task, ()) if not group & given]
 
 
 def check_task(task: TaskName) -> list[Problem]:
@@ -155,3 +186,15 @@ def check_task(task: TaskName) -> list[Problem]:
 
 def check_tasks(tasks: Iterable[TaskName]) -> list[Problem]:
     return [p for task in tasks for p in check_task(task)]
+
+
+def publish_configuration(client: redis.Redis, missing: Mapping[TaskName, list[str]]) -> None:
+    """Tell the tickers and ``scheduler status`` which tasks this worker can run: a task with
+    missing credentials gets no ticks until a worker that has them says so."""
+    owner, now = f"{socket.gethostname()}:{os.getpid()}", round(time.time(), 3)
+    client.hset(Keys.CONFIGURATION, mapping={
+        task.value: json.dumps({"configured": not variables, "missing": variables, "worker": owner, "at": now})
+        for task, variables in missing.items()})
+    for task, variables in missing.items():
+        if variables:
+            log.warning("task not configured: its ticks are not emitted", task=task.value, set=variables)

@@ -19,8 +19,9 @@ class TaskName(StrEnum):
 #: Tasks this release has an actor for (the registry ``actors.tasks.TASKS``; a test keeps the two
 #: equal). The ticker emits no tick for any other task, since no worker would read its queue,
 #: and ``scheduler status`` shows it as not implemented.
-IMPLEMENTED_TASKS: frozenset[TaskName] = frozenset({TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC,
-                                                         TaskName.HEALTH_CHECKER})
+IMPLEMENTED_TASKS: frozenset[TaskName] = frozenset({
+    TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER, TaskName.PROVISIONER_TRIGGER,
+})
 
 #: A schedule is an interval ("300s", "5m"), a cron expression, "startup" or "off".
 DEFAULT_SCHEDULES: dict[TaskName, str] = {
@@ -63,6 +64,9 @@ class Keys:
     RELEASES = "scheduler:ticker:releases"
     #: hash task -> schedule text in force at the tickers, for `scheduler status`
     SCHEDULES = "scheduler:ticker:schedules"
+    #: hash task -> JSON ``{"configured": bool, "missing": [variables], "worker": ..., "at": epoch s}``,
+    #: written by each worker at start; the tickers emit no tick for a task not configured
+    CONFIGURATION = "scheduler:tasks:configuration"
 
     @staticmethod
     def lock(task: str) -> str:

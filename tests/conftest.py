@@ -98,3 +98,18 @@ def rendered_logs():
     root.setLevel(saved[1])
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@pytest.fixture
+def clock():
+    """A hand-moved clock for the stand-ins and adapters that take one (``tests.support.Clock``)."""
+    from tests.support import Clock
+
+    return Clock()
+
+
+@pytest.fixture
+def app_options() -> dict:
+    """Options of a sandbox app under test; overridden per test with
+    ``@pytest.mark.parametrize("app_options", [{...}])``."""
+    return {}

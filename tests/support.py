@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,19 +27,6 @@ from ticker.emit import TickEmitter
 ROOT = Path(__file__).resolve().parent.parent
 #: the reference data nobody on this team wrote: ``shared/fixtures`` beside the checkout
 FIXTURES = Path(os.environ.get("SANDBOX_FIXTURES", ROOT.parent / "shared" / "fixtures"))
-
-
-class FakeRun:
-    """What a task's apply step needs of its run (``actors.tasks.apply.Progress``), in memory."""
-
-    def __init__(self):
-        self.counters: Counter = Counter()
-
-    async def fence(self) -> None:
-        pass
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.counters[name] += n
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):
@@ -139,3 +125,18 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
 
 def lock_value(client: redis.Redis, task: TaskName) -> dict | None:
     return parse_holder(client.get(f"scheduler:lock:{task.value}"))
+
+
+class Clock:
+    """A clock a test moves by hand (``clock.now += 60``); ``sleep`` advances it, recording the wait."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

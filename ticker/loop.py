@@ -7,6 +7,7 @@ replica delays nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -26,6 +27,18 @@ MAX_SLEEP_S = 1.0
 STARTUP_DEADLINE_S = 600
 
 log = get_logger("ticker")
+
+
+def not_configured(configuration: dict[bytes, bytes]) -> set[str]:
+    """The tasks whose workers said (``Keys.CONFIGURATION``) that they have no credentials for them."""
+    found = set()
+    for task, raw in configuration.items():
+        try:
+            if json.loads(raw)["configured"] is False:
+                found.add(task.decode())
+        except (ValueError, KeyError, TypeError):
+            continue  # not ours to trust: the task ticks as usual
+    return found
 
 
 def _utc(ts: int) -> datetime:
@@ -76,9 +89,13 @@ class Ticker:
         pipe.hgetall(Keys.LAST_SLOT)
         pipe.smembers(Keys.PAUSED)
         pipe.hset(Keys.SCHEDULES, mapping={t.value: str(s) for t, s in self.schedules.items()})
-        raw_last, raw_paused, _ = pipe.execute()
+        pipe.hgetall(Keys.CONFIGURATION)
+        raw_last, raw_paused, _, raw_configuration = pipe.execute()
         last_slots = {k.decode(): int(v) for k, v in raw_last.items()}
-        paused = {p.decode() for p in raw_paused}
+        # A paused task, or one the workers said they lack credentials for, gets its slots claimed
+        # (no catch-up storm when it comes back) but nothing enqueued.
+        unconfigured = not_configured(raw_configuration)
+        held = {p.decode() for p in raw_paused} | unconfigured
 
         for task, schedule in self.periodic.items():
             last = last_slots.get(task.value)
@@ -87,7 +104,7 @@ class Ticker:
                 continue
             reason = TickReason.CATCH_UP if due.catch_up else TickReason.SCHEDULE
             tick = self._tick(task, due.slot, due.deadline, reason, due.missed)
-            running = task.value not in paused
+            running = task.value not in held
             try:
                 claimed = self.emitter.claim(tick, last, enqueue=running)
             except redis.ResponseError as exc:  # refused whole: nothing claimed, retried next loop
@@ -97,12 +114,16 @@ class Ticker:
                 log.info("tick emitted", task=task.value, slot=tick.slot, reason=reason.value, missed=due.missed)
 
         if not self._startup_done and not self.stop.is_set():
+            waiting = False
             for task in self.startup:
+                if task.value in unconfigured:
+                    waiting = True  # claimed for this release once a worker can run it
+                    continue
                 slot = int(now)
                 tick = self._tick(task, slot, slot + STARTUP_DEADLINE_S, TickReason.STARTUP, 0)
                 if self.emitter.claim_release(tick, self.release):
                     log.info("startup tick emitted", task=task.value, release=self.release)
-            self._startup_done = True  # set only once every startup task was claimed or seen
+            self._startup_done = not waiting  # once every startup task was claimed or seen
 
         if not self.periodic:
             return MAX_SLEEP_S

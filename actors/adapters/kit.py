@@ -1,5 +1,6 @@
 """What every adapter needs, once: a resource per event loop, backoff with jitter, the rule for
-refusals that concern one record, and a log-safe summary of a validation error.
+refusals that concern one record, a log-safe summary of a validation error, and settings read
+from the environment with an error that names the variables.
 
 Adapters import this module and nothing of each other.
 """
@@ -14,8 +15,12 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from scheduler.errors import ConfigurationError
 
 T = TypeVar("T")
+S = TypeVar("S", bound=BaseSettings)
 
 #: HTTP answers that concern one record (gone, clashing, refused as invalid): that record's
 #: failure, logged and counted; the run goes on. Any other 4xx (401, 403...) concerns every write.
@@ -38,6 +43,16 @@ def validation_summary(exc: ValidationError, limit: int = 500) -> str:
     text = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
                      for e in exc.errors(include_url=False, include_input=False))
     return text[:limit]
+
+
+def settings_from_env(cls: type[S], what: str, error: type[Exception] = ConfigurationError) -> S:
+    """``cls()`` from the environment, or ``error`` naming the variables to check (never their
+    values: pydantic would quote the input, a key included)."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        names = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
+        raise error(f"{what} not configured: check {names}") from None
 
 
 class PerLoop(Generic[T]):

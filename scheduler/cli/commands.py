@@ -57,7 +57,22 @@ def render_table(statuses: list[TaskStatus], now: datetime) -> str:
             s.lock_holder or "-",
         ])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    table = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    unconfigured = [f"  {s.task.value}: set {', and '.join(s.missing_credentials)}"
+                    for s in statuses if s.missing_credentials]
+    if unconfigured:
+        table += "\n\nnot configured (no ticks until a worker has its credentials):\n" + "\n".join(unconfigured)
+    return table + render_counters(statuses)
+
+
+def render_counters(statuses: list[TaskStatus]) -> str:
+    """What each task's last run counted (writes, skipped items, pages...), one line per task."""
+    lines = [(s.task.value, " ".join(f"{name}={value}" for name, value in sorted(s.last_run.counters.items())))
+             for s in statuses if s.last_run and s.last_run.counters]
+    if not lines:
+        return ""
+    width = max(len(task) for task, _ in lines)
+    return "\n\nlast run's counters:\n" + "\n".join(f"  {task.ljust(width)}  {counters}" for task, counters in lines)
 
 
 def cmd_status(args) -> int:

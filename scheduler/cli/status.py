@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -22,6 +23,8 @@ class TaskState(StrEnum):
     NOT_IMPLEMENTED = "not implemented"
     #: its schedule is ``off``
     OFF = "off"
+    #: a worker said it has no credentials for it (``Keys.CONFIGURATION``): the tickers hold its ticks
+    NOT_CONFIGURED = "not configured"
     SCHEDULED = "scheduled"
 
 
@@ -42,15 +45,27 @@ class TaskStatus(BaseModel):
     expired: int
     missed: int
     lock_holder: str | None
+    #: for a task not configured: what to set, e.g. ``["GITHUB_APP_ID or GITHUB_TOKEN"]``
+    missing_credentials: list[str] = []
+
+
+def _json(raw: bytes | None) -> dict | None:
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _int(state: dict, key: str) -> int:
     return int(state.get(key.encode(), 0))
 
 
-def _state(task: TaskName, schedule_text: str) -> TaskState:
+def _state(task: TaskName, schedule_text: str, configuration: dict | None) -> TaskState:
     if task not in IMPLEMENTED_TASKS:
         return TaskState.NOT_IMPLEMENTED
+    if configuration and configuration.get("configured") is False:
+        return TaskState.NOT_CONFIGURED
     try:
         return TaskState.OFF if isinstance(parse_schedule(schedule_text), Off) else TaskState.SCHEDULED
     except ScheduleError:
@@ -76,10 +91,11 @@ def read_status(client: redis.Redis) -> list[TaskStatus]:
     pipe.time()
     pipe.hgetall(Keys.SCHEDULES)
     pipe.smembers(Keys.PAUSED)
+    pipe.hgetall(Keys.CONFIGURATION)
     for task in tasks:
         pipe.hgetall(Keys.state(task))
         pipe.get(Keys.lock(task))
-    now_pair, published, paused, *rest = pipe.execute()
+    now_pair, published, paused, configurations, *rest = pipe.execute()
     now = now_pair[0] + now_pair[1] / 1e6
     env_schedules = task_schedules()
     statuses = []
@@ -90,7 +106,8 @@ def read_status(client: redis.Redis) -> list[TaskStatus]:
         last_tick = Tick.model_validate_json(state[b"last_tick"]) if b"last_tick" in state else None
         last_run = RunRecord.model_validate_json(state[b"last_run"]) if b"last_run" in state else None
         holder = parse_holder(lock)
-        ticking = _state(task, schedule)
+        configuration = _json(configurations.get(task.value.encode()))
+        ticking = _state(task, schedule, configuration)
         next_due = _next_due(schedule, last_tick, now) if ticking is TaskState.SCHEDULED else None
         statuses.append(TaskStatus(
             task=task, schedule=schedule, state=ticking, paused=task.value.encode() in paused,
@@ -100,5 +117,6 @@ def read_status(client: redis.Redis) -> list[TaskStatus]:
             skipped_paused=_int(state, "skipped_paused"), skipped_done=_int(state, "skipped_done"),
             expired=_int(state, "expired"), missed=_int(state, "missed"),
             lock_holder=holder["owner"] if holder else None,
+            missing_credentials=(configuration or {}).get("missing", []) if ticking is TaskState.NOT_CONFIGURED else [],
         ))
     return statuses

@@ -25,19 +25,6 @@ TOKEN = "ghp_adaptertoken000000000000000000000"
 ORG = "sandbox-org"
 
 
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 class StripLinkFrom304:
     """ASGI wrapper: a GitHub whose 304 answers carry no Link header."""
 
@@ -67,18 +54,8 @@ class FailFirst:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def world() -> World:
     return World.generate(seed=3, repos=75, servers=0)
-
-
-@pytest.fixture
-def app_options() -> dict:
-    return {}
 
 
 @pytest.fixture

@@ -29,8 +29,7 @@ from sandbox.http import ServedApp
 from sandbox.world import World
 from scheduler.logs import configure_logging
 
-from tests.adapters.test_github_adapter import Clock
-from tests.support import run_async
+from tests.support import Clock, run_async
 
 from tests.support import FIXTURES
 

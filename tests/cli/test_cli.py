@@ -47,6 +47,17 @@ def test_status_json_reports_every_task_with_its_runs(cli_env, client, settings,
     assert statuses["health_checker"]["lock_holder"] == holder.owner
 
 
+def test_status_table_shows_what_the_last_run_counted(cli_env, client, settings, capsys):
+    with running_worker(client, [TaskSpec(TASK, lambda run: (run.count("creates", 3), run.count("pages", 2)))],
+                        settings):
+        send(client, make_tick(TASK, slot=1000))
+        wait_until(lambda: runs(client))
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    counters = out.split("last run's counters:\n")[1].splitlines()
+    assert [line.split() for line in counters] == [["github_sync", "creates=3", "pages=2"]]
+
+
 def test_status_table_is_readable(cli_env, client, capsys):
     client.sadd(Keys.PAUSED, TASK.value)
     assert main(["status"]) == 0

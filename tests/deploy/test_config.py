@@ -13,7 +13,8 @@ from actors.tasks import TASKS
 from contracts import DEFAULT_SCHEDULES
 from scheduler.cli.config import app_json_text, env_example, settings_classes, variables
 
-from tests.support import ROOT
+from contracts import Keys, TaskName, queue_name
+from tests.support import ROOT, spawn, stop, wait_until
 
 
 def test_app_json_describes_every_variable_the_settings_read_and_nothing_else():
@@ -57,7 +58,8 @@ def run(module: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_the_worker_lists_every_problem_once_with_the_task_that_needs_it():
     planted = "s3cr3t-planted-in-the-key"
     result = run("actors", {"GITHUB_APP_ID": "12", "GITHUB_APP_PRIVATE_KEY": planted, "GITHUB_ORG": "acme",
-                            "HEALTH_BATCH_SIZE": "lots", "LOCK_TTL_MS": "90000", "INTERNAL_API_KEY": planted})
+                            "HEALTH_BATCH_SIZE": "lots", "LOCK_TTL_MS": "90000", "INTERNAL_API_KEY": planted,
+                            "SSH_PRIVATE_KEY_PATH": "/nonexistent/id_ed25519"})
     err = result.stderr
     assert result.returncode == 78 and "Traceback" not in err and result.stdout == ""
     assert err.startswith("worker: configuration refused")
@@ -67,7 +69,7 @@ def test_the_worker_lists_every_problem_once_with_the_task_that_needs_it():
                  "GITHUB_APP_PRIVATE_KEY: the GitHub App private key is not a PEM private key (needed by task github_sync)",
                  "HEALTH_BATCH_SIZE: is invalid: Input should be a valid integer",
                  "LOCK_TTL_MS: is invalid: Input should be less than or equal to 30000",
-                 "SSH_PRIVATE_KEY: is not set, nor SSH_PRIVATE_KEY_PATH"):
+                 "SSH_PRIVATE_KEY_PATH: /nonexistent/id_ed25519 is not a file"):
         assert line in err, line
     assert err.count("API_BASE_URL:") == 1
     assert "expected: " in err and planted not in err
@@ -103,3 +105,43 @@ def test_config_check_reports_each_task(tmp_path):
                                             "INTERNAL_API_KEY": "k" * 8, "REDIS_URL": "redis://x"})
     assert result.returncode == 1
     assert "github_sync: configured" in result.stdout and "health_checker: not configured" in result.stdout
+
+
+def test_a_task_whose_credentials_are_absent_is_not_configured_gets_no_ticks_and_says_what_to_set(
+        redis_url, client, monkeypatch, capsys):
+    """Credentials not given at all are no mistake to refuse: the worker starts, says which task it
+    cannot run and what to set; the tickers hold that task's ticks; `scheduler status` shows it."""
+    from scheduler.cli import main as cli
+    from scheduler.cli.status import TaskState, read_status
+    from ticker.loop import Ticker
+    from ticker.slots import Interval
+
+    env = {"REDIS_URL": redis_url, "API_BASE_URL": "http://127.0.0.1:1", "INTERNAL_API_KEY": "k" * 8,
+           "SCHEDULE_HEALTH_CHECKER": "off", "LOG_FORMAT": "json"}
+    worker = spawn("from actors.__main__ import main; raise SystemExit(main())", env)
+    try:
+        wait_until(lambda: client.hget(Keys.CONFIGURATION, TaskName.GITHUB_SYNC.value), timeout=30)
+    finally:
+        stop(worker)
+    assert worker.returncode == 0, "started, served, stopped on SIGTERM: not refused"
+    said = json.loads(client.hget(Keys.CONFIGURATION, TaskName.GITHUB_SYNC.value))
+    assert said["configured"] is False and said["missing"] == ["GITHUB_APP_ID or GITHUB_TOKEN"]
+
+    Ticker(client, {TaskName.GITHUB_SYNC: Interval(60), TaskName.HEALTH_CHECKER: Interval(60)}, "r1").tick_once()
+    assert client.llen(f"dramatiq:{queue_name(TaskName.GITHUB_SYNC)}") == 0, "no tick for a task not configured"
+    assert client.llen(f"dramatiq:{queue_name(TaskName.HEALTH_CHECKER)}") == 1
+
+    [github] = [s for s in read_status(client) if s.task is TaskName.GITHUB_SYNC]
+    assert github.state is TaskState.NOT_CONFIGURED and github.missing_credentials == ["GITHUB_APP_ID or GITHUB_TOKEN"]
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert cli(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "github_sync: set GITHUB_APP_ID or GITHUB_TOKEN" in out.split("not configured (no ticks")[1]
+    [row] = [line for line in out.splitlines() if line.startswith("github_sync ")]
+    assert "not configured" in row
+
+
+def test_credentials_present_but_incomplete_still_refuse_the_start():
+    result = run("actors", {"REDIS_URL": "redis://127.0.0.1:1/0", "API_BASE_URL": "http://127.0.0.1:1",
+                            "INTERNAL_API_KEY": "k" * 8, "SCHEDULE_HEALTH_CHECKER": "off", "GITHUB_TOKEN": "t" * 12})
+    assert result.returncode == 78 and "GITHUB_ORG: is not set (needed by task github_sync)" in result.stderr

@@ -55,28 +55,9 @@ def assert_valid(body, schema: dict) -> None:
                    format_checker=oas30_format_checker).validate(body)
 
 
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def world() -> World:
     return World.generate(seed=7, repos=75, servers=0, without_readme=0.1)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app_options() -> dict:
-    """Overridden per test with ``@pytest.mark.parametrize("app_options", [{...}])``."""
-    return {}
 
 
 @pytest.fixture

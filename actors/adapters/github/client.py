@@ -47,7 +47,7 @@ from actors.adapters.github.errors import (GitHubAPIError, GitHubAuthError, GitH
                                           GitHubUnavailable,
                                           basic_error, error_message)
 from actors.adapters.github.state import ListingState, PageRecord
-from actors.adapters.kit import PerLoop, backoff_delay, validation_summary
+from actors.adapters.kit import PerLoop, backoff_delay, settings_from_env, validation_summary
 
 log = get_logger(__name__)
 
@@ -82,11 +82,7 @@ class GitHubSettings(BaseSettings):
 
     @classmethod
     def from_env(cls) -> GitHubSettings:
-        try:
-            return cls()
-        except ValidationError as exc:
-            missing = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
-            raise GitHubAuthError(f"GitHub not configured: check {missing}") from None
+        return settings_from_env(cls, "GitHub", GitHubAuthError)
 
     def auth(self, clock: Callable[[], float] = time.time) -> Auth:
         if self.github_app_id is not None:

@@ -52,8 +52,8 @@ from contracts.platform import (
 )
 from scheduler.logs import get_logger, register_secrets
 
-from actors.adapters.kit import PerLoop, backoff_delay, is_per_record_refusal, validation_summary
-from scheduler.errors import ConfigurationError, TransientError
+from actors.adapters.kit import PerLoop, backoff_delay, is_per_record_refusal, settings_from_env, validation_summary
+from scheduler.errors import TransientError
 
 log = get_logger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -355,12 +355,7 @@ class PlatformSettings(BaseSettings):
 
     @classmethod
     def from_env(cls) -> PlatformSettings:
-        try:
-            return cls()
-        except ValidationError as exc:
-            # Name the variables only: pydantic would quote the input, the key included.
-            missing = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
-            raise ConfigurationError(f"platform API not configured: check {missing}") from None
+        return settings_from_env(cls, "platform API")
 
     def client(self) -> PlatformClient:
         return PlatformClient(self.api_base_url, self.internal_api_key, timeout=self.platform_timeout_s,

@@ -30,7 +30,6 @@ import asyncio
 import re
 import shlex
 import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -41,6 +40,7 @@ import asyncssh
 from contracts.health import CheckTarget, DockerState, Finding, FindingKind, ProbeResult
 from scheduler.logs import get_logger, register_secrets
 
+from actors.adapters.kit import PerLoop
 from actors.adapters.ssh.parse import (SCRIPT_MARKER, SCRIPT_SUBJECT, excerpt, finding, parse_df, parse_docker_info,
                                       parse_docker_ps, split_script_output)
 
@@ -173,19 +173,12 @@ class SshProbe:
         self.known_hosts = load_known_hosts(config)
         self.paths = ("/", *(m for m in config.mounts if m != "/"))
         self.script = health_script(config.mounts)
-        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary())
-
-    def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.config.concurrency)
-        return semaphore
+        # the bound on connections at once, one per event loop (a semaphore belongs to its loop)
+        self._semaphores = PerLoop(lambda: asyncio.Semaphore(self.config.concurrency))
 
     async def check(self, target: CheckTarget, until: float | None = None) -> ProbeResult | None:
         """Check one server; ``until`` is a ``time.monotonic()`` deadline. None: cut by it."""
-        async with self._semaphore():
+        async with self._semaphores.get():
             started = time.monotonic()
             if until is not None and until - started < MIN_BUDGET_S:
                 return None

@@ -1,5 +1,6 @@
 """server_sync's own rules, from the environment (see README, "server_sync"). How Time4VPS is
-reached (URL, credentials, timeouts, waits) is the Time4VPS adapter's: ``Time4VpsSettings``."""
+reached (URL, credentials, timeouts, waits) is the Time4VPS adapter's: ``Time4VpsSettings``; how
+often a server may be announced on provisioner:queue is the publisher's: ``ProvisionerSettings``."""
 
 from __future__ import annotations
 
@@ -21,10 +22,6 @@ class ServerSyncSettings(BaseSettings):
     time4vps_max_details_per_run: int = Field(
         default=100, ge=1, description="server details (GET /server/{id}) read per run at most; the rest "
                                        "follow at later runs")
-    server_sync_announce_cooldown_s: int = Field(
-        default=3600, ge=1, description="a new managed server is announced on provisioner:queue at most once "
-                                        "within this many seconds (by any task)")
-
     @field_validator("time4vps_managed_server_ids")
     @classmethod
     def _parses(cls, value: str) -> str:

@@ -14,6 +14,7 @@ import structlog
 
 from actors.adapters.platform.client import PlatformClient
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
+from actors.adapters.provisioner.settings import ProvisionerSettings
 from actors.adapters.time4vps.client import Time4VpsSession
 from actors.adapters.time4vps.errors import Time4VpsRefused, Time4VpsThrottled, Time4VpsUnavailable
 from actors.runtime.run import TaskRun
@@ -77,7 +78,8 @@ async def run_server_sync(run: TaskRun) -> None:
     plan = plan_sync(observed, rules)
 
     publisher = ProvisionerPublisher(deps.aredis)
-    await apply_plan(plan, run, platform, memory, Announcer(publisher, settings.server_sync_announce_cooldown_s))
+    cooldown_s = deps.settings(ProvisionerSettings).provisioner_cooldown_s
+    await apply_plan(plan, run, platform, memory, Announcer(publisher, cooldown_s))
 
 
 async def _read_details(session: Time4VpsSession, ids: list[str], run: TaskRun) -> dict[str, ServerDetails]:

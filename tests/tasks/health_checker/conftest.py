@@ -12,8 +12,7 @@ from actors.adapters.ssh.probe import SshProbe
 from actors.adapters.ssh.settings import SshSettings
 from actors.tasks.deps import Dependencies
 from actors.tasks.health_checker.settings import HealthSettings
-from sandbox.http import ServedApp
-from sandbox.platform_api import DEFAULT_API_KEY, create_app
+from sandbox.platform_api import DEFAULT_API_KEY
 from sandbox.ssh_fleet import SshFleet
 
 
@@ -21,14 +20,6 @@ from sandbox.ssh_fleet import SshFleet
 def fleet():
     with SshFleet() as fleet:
         yield fleet
-
-
-@pytest.fixture
-def platform():
-    app = create_app()
-    with ServedApp(app) as served:
-        app.url = served.url
-        yield app
 
 
 class Health:

@@ -1,0 +1,64 @@
+"""provisioner_trigger: servers stuck before provisioning -> ``provisioner:queue``, again.
+
+Runs once per release at startup (the ticker claims the startup slot per release), and on a
+schedule if one is set. Read top to bottom: **observe** (the managed servers in ``pending_setup`` or
+``provisioning``, through the platform API; which of them are cooling down since an earlier
+announcement) -> **plan** (``plan.plan_announcements``, pure) -> **apply** (one ``ProvisionerMessage``
+per server through the shared publisher, whose script writes the entry and the cooldown together
+and refuses a server announced meanwhile).
+"""
+
+from __future__ import annotations
+
+from actors.adapters.provisioner.publisher import ProvisionerPublisher
+from actors.adapters.provisioner.settings import ProvisionerSettings
+from actors.runtime.run import TaskRun
+from actors.runtime.spec import TaskSpec
+from actors.tasks.provisioner_trigger.plan import Plan, Rules, plan_announcements
+from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
+from contracts import ProvisionerMessage, TaskName
+from contracts.platform import ServerStatus
+from scheduler.logs import get_logger
+
+log = get_logger(__name__)
+
+WAITING = (ServerStatus.PENDING_SETUP, ServerStatus.PROVISIONING)
+
+
+# --------------------------------------------------------------------------- observe
+
+
+async def run_provisioner_trigger(run: TaskRun) -> None:
+    deps = run.deps
+    rules = deps.settings(ProvisionerTriggerSettings)
+    publisher = ProvisionerPublisher(deps.aredis)
+    servers = await deps.platform.list_servers(statuses=WAITING, is_managed=True)
+    run.count("skipped_items", servers.skipped)
+    cooling = await publisher.cooling([s.handle for s in servers])
+    seconds, micros = await deps.aredis.time()  # every worker judges "stuck" by one clock
+
+    plan = plan_announcements(servers, cooling, seconds + micros / 1e6,
+                              Rules(rules.provisioning_stuck_after_s, rules.provisioner_max_per_run))
+
+    await apply_plan(plan, run, publisher, deps.settings(ProvisionerSettings).provisioner_cooldown_s)
+
+
+# --------------------------------------------------------------------------- apply
+
+
+async def apply_plan(plan: Plan, run, publisher: ProvisionerPublisher, cooldown_s: float) -> None:
+    run.count("skipped_cooldown", len(plan.cooling))
+    run.count("held_back", len(plan.held_back))
+    if plan.held_back:
+        log.warning("provisioner_trigger.held_back", servers=len(plan.held_back), note="announced in later runs")
+    for handle in plan.announce:
+        await run.fence()
+        message = ProvisionerMessage(server_handle=handle, correlation_id=run.correlation_id)
+        if await publisher.publish(message, cooldown_s) is None:
+            run.count("skipped_cooldown")  # announced by another task since we looked
+            continue
+        run.count("published")
+        log.info("provisioner_trigger.announced", handle=handle, request_id=message.request_id)
+
+
+SPEC = TaskSpec(TaskName.PROVISIONER_TRIGGER, run_provisioner_trigger, time_limit_ms=5 * 60_000, max_retries=5)
