@@ -1,44 +1,45 @@
-"""health_checker benchmark: servers/s for 1,000 fleet hosts and the time for 10,000, with 1 and 2
-worker processes, beside two peers measured on the same hosts in the same run.
+"""health_checker benchmark: a 10,000-server fleet checked over an emulated 50 ms RTT link, beside
+the ways an operator would otherwise do it, all measured in the same run against the same hosts.
 
-- ours: real worker processes (``python -m actors``) on a real Redis (``REDIS_URL`` if set, its
-  database 13 is flushed; else an embedded redis-server), the platform API stand-in (SQLite) on
-  loopback seeded with one Server record per fleet host, a tick sent as the ticker sends it; the
-  clock runs from the tick's enqueue to the last batch's writes (listing, fan-out, SSH, health
-  reports). Each worker count gets one warm-up tick first (a worker is a long-running process).
-- the fleet: ``python -m sandbox.serve_ssh_fleet`` in its own process (10,000 asyncssh hosts).
-- peer 1, Ansible ad-hoc: ``ansible all -i INV -m raw -a CMD -f 50`` once per probe command (the
-  same three strings; ``{% raw %}`` keeps Jinja off the ``{{json ...}}`` templates), the fleet's
-  key and known_hosts, Ansible's default ControlPersist reusing each host's connection.
-- peer 2, the earlier platform's way: one ``ssh`` subprocess per server, one server after another,
-  running the same three commands (joined with ``;``), BatchMode, the fleet's key and known_hosts;
-  measured on a sample and extrapolated linearly. This is the peer the 50x goal is read against.
-- peer 2b, the same commands as three ``ssh`` runs through a ControlMaster connection per server
-  (five ssh processes per server): the slower way one could also call "sequential".
-- the floor, not a peer to beat: a bare asyncssh client (connect, run the probe's script on a
-  session that discards the output, close; no Redis, no API, no parsing) against the same hosts
-  with the same concurrency, in its own process. The fleet's servers share the two cores with
-  the checker, so this is about the most any asyncssh-based checker can do on this machine;
-  ours is reported as a share of it.
+The link: ``sandbox.latency`` (its own process) sits in front of every fleet host and adds a one-way
+delay to every TCP segment (``--rtt-ms``, 50 by default; the TCP handshake is emulated too), and
+1 % of the hosts (every 100th) answer ``--slow-s`` (2 s) late. Every client below goes through it.
 
-    .venv/bin/python bench/health_checker.py [--hosts 10000] [--small 1000] [--sample 100] [--repeat 3]
+- ours: ONE real worker process (``python -m actors``) at ``HEALTH_SSH_CONCURRENCY`` 100, 300 and
+  1,000, on a real Redis (``REDIS_URL``'s database 13, flushed; else an embedded redis-server), the
+  platform API stand-in (SQLite) seeded with one Server record per host, a tick sent as the ticker
+  sends it; the clock runs from the tick's enqueue to the last batch's health report.
+- the floor, not a peer: a bare asyncssh client (connect, run the probe's script, discard the output,
+  close; no Redis, no API, no parsing) in its own process, against the same hosts. Its CPU per check is
+  what the worker's CPU per check is compared with.
+- Ansible at its best: ONE ``ansible all -m raw`` call running the same script, ``-f 50`` and ``-f 200``,
+  settings tuned for speed (see ``ANSIBLE_SETTINGS``), on the first ``--ansible-hosts`` hosts. The old
+  way (three ``ansible`` calls, one per command) is one extra, labelled row.
+- sequential: one ``ssh host SCRIPT`` per server, one after another (the earlier platform's way), on
+  the first ``--sample`` hosts (1 % of them slow, like the fleet), extrapolated linearly.
 
-The 1,000-host figures (ours and the floor) are the median of ``--repeat`` runs: four busy processes
-on two cores make single runs vary by 10-20 %.
+Every headline figure is the median of ``--repeat`` runs, printed with its min–max. The fleet, the
+proxy, Redis, the platform API and the client share the machine's cores; their CPU is printed.
 
-Needs ``ansible-core`` in the venv (``.venv/bin/pip install ansible-core``) and ``ssh`` on the PATH.
+    .venv/bin/python bench/health_checker.py                       # the full run (~25 min on 2 cores)
+    .venv/bin/python bench/health_checker.py --hosts 1000 --repeat 1 --ansible-hosts 200 --sample 20   # a quick look
+
+Needs ``ansible-core`` (the ``bench`` extra) and ``ssh`` on the PATH.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,52 +49,146 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.adapters.ssh.probe import DOCKER_INFO_COMMAND, DOCKER_PS_COMMAND, df_command, health_script  # noqa: E402
-from actors.tasks.health_checker.task import slot_stats  # noqa: E402
-from contracts import RUNS_STREAM, RunRecord, TaskName, Tick, TickReason  # noqa: E402
+from actors.adapters.ssh.probe import (CIPHER_PREFERENCE, COMMAND_ENV, DOCKER_INFO_COMMAND,  # noqa: E402
+                                       DOCKER_PS_COMMAND, KEX_PREFERENCE, df_command, health_script)
+from contracts import RUNS_STREAM, Keys, RunRecord, TaskName, Tick, TickReason  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform_api import DEFAULT_API_KEY, create_app  # noqa: E402
 from scheduler.embedded import EmbeddedRedis  # noqa: E402
 from ticker.emit import TickEmitter  # noqa: E402
 
-COMMANDS = [df_command(("/",)), DOCKER_INFO_COMMAND, DOCKER_PS_COMMAND]
 PY = sys.executable
+SCRIPT = health_script(("/",))  # the one script every contender runs
+OLD_COMMANDS = [df_command(("/",)), DOCKER_INFO_COMMAND, DOCKER_PS_COMMAND]
+BATCH_SIZE = 100  # HEALTH_BATCH_SIZE's default
+#: What "Ansible at its best" means here (printed with the results).
+ANSIBLE_SETTINGS = {
+    "module": "raw (no Python on the target, no file transfer: pipelining is moot)",
+    "ssh_args": "-o ControlMaster=no -o PreferredAuthentications=publickey -o GSSAPIAuthentication=no "
+                "-o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com "
+                "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=<the fleet's> -o BatchMode=yes",
+    "why no ControlPersist": "one command per host per run: a master connection could only serve a later "
+                             "run, i.e. skip the connect that is part of the job (and keep 10,000 ssh "
+                             "processes alive); ControlMaster=auto measured no faster for a single command",
+    "usetty": "False (no pty request: one round trip less per host)",
+    "gathering": "explicit (ad-hoc never gathers; set anyway)",
+    "internal_poll_interval": "0.001 (the default, said explicitly)",
+    "retries": "0; host_key_checking: True (known_hosts, as ours)",
+}
 
 
 def raise_open_files() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the fleet and the workers
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the fleet, proxy and workers
 
 
-def start_fleet(hosts: int, directory: Path) -> tuple[subprocess.Popen, list[tuple[str, int, str]]]:
+def machine_line() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {one:.2f} {five:.2f} {fifteen:.2f} at start"
+
+
+# --------------------------------------------------------------------------- the world: fleet, link, API
+
+
+def read_until(process: subprocess.Popen, prefix: str, label: str) -> list[str]:
+    lines = []
+    for line in process.stdout:
+        print(f"  {label}:", line.rstrip(), flush=True)
+        lines.append(line.rstrip())
+        if line.startswith(prefix):
+            return lines
+    raise SystemExit(f"{label} did not start")
+
+
+def start_fleet(hosts: int, directory: Path) -> subprocess.Popen:
     fleet = subprocess.Popen([PY, "-m", "sandbox.serve_ssh_fleet", "--hosts", str(hosts), "--dir", str(directory)],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in fleet.stdout:
-        print("  fleet:", line.rstrip(), flush=True)
-        if line.startswith("SSH_KNOWN_HOSTS="):
-            break
-    else:
-        raise SystemExit("the SSH fleet did not start")
-    entries = []
-    for line in (directory / "known_hosts").read_text().splitlines():
-        name, key_type, key = line.split()[:3]
-        address, port = name[1:].split("]:")
-        entries.append((address, int(port), f"{key_type} {key}"))
-    return fleet, entries
+    read_until(fleet, "SSH_KNOWN_HOSTS=", "fleet")
+    return fleet
 
 
-def start_workers(count: int, env: dict, client: redis.Redis, logs: Path) -> list[subprocess.Popen]:
+def start_link(fleet_dir: Path, link_dir: Path, rtt_ms: float, slow_s: float) -> subprocess.Popen | None:
+    """The latency proxy in its own process (its CPU is not the client's); None at 0 ms (direct)."""
+    if rtt_ms <= 0:
+        link_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(fleet_dir / "known_hosts", link_dir / "known_hosts")
+        return None
+    proxy = subprocess.Popen([PY, "-m", "sandbox.latency", "--known-hosts", str(fleet_dir / "known_hosts"),
+                              "--dir", str(link_dir), "--rtt-ms", str(rtt_ms), "--slow-every", "100",
+                              "--slow-s", str(slow_s)], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    read_until(proxy, "READY", "latency proxy")
+    return proxy
+
+
+def read_hosts(known_hosts: Path) -> list[tuple[str, int]]:
+    out = []
+    for line in known_hosts.read_text().splitlines():
+        address, port = line.split()[0][1:].split("]:")
+        out.append((address, int(port)))
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+@dataclass
+class Sample:
+    seconds: float
+    servers: int
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group during the run
+
+
+@dataclass
+class Result:
+    name: str
+    samples: list[Sample]
+    extra: bool = False  # a labelled extra row, not a peer a goal is read against
+
+    def rates(self) -> list[float]:
+        return [s.servers / s.seconds for s in self.samples]
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.rates())
+
+    def cpu_ms_per_check(self, group: str) -> float | None:
+        values = [s.cpu[group] / s.servers * 1000 for s in self.samples if group in s.cpu]
+        return statistics.median(values) if values else None
+
+
+# --------------------------------------------------------------------------- ours
+
+
+def worker_env(base: dict, concurrency: int) -> dict:
+    """The worker's configuration. Its actor threads bound the batches in flight (a thread waits for
+    its batch's coroutine), so at most ``WORKER_THREADS x HEALTH_BATCH_SIZE`` checks run at once
+    whatever ``HEALTH_SSH_CONCURRENCY`` says: give it enough threads for the concurrency asked."""
+    threads = max(8, math.ceil(concurrency / BATCH_SIZE) + 2)
+    return {**base, "HEALTH_SSH_CONCURRENCY": str(concurrency), "HEALTH_BATCH_SIZE": str(BATCH_SIZE),
+            "WORKER_THREADS": str(threads)}
+
+
+def start_worker(env: dict, client: redis.Redis, log: Path) -> subprocess.Popen:
     since = time.time() * 1000
-    workers = [subprocess.Popen([PY, "-m", "actors"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=open(logs / f"worker-{count}-{i}.log", "wb")) for i in range(count)]
+    worker = subprocess.Popen([PY, "-m", "actors"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(log, "wb"))
     deadline = time.monotonic() + 60
-    while client.zcount("dramatiq:__heartbeats__", since, "+inf") < count:
-        if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
-            raise SystemExit(f"workers did not start; see {logs}")
+    while client.zcount("dramatiq:__heartbeats__", since, "+inf") < 1:
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise SystemExit(f"the worker did not start; see {log}")
         time.sleep(0.1)
-    return workers
+    return worker
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
@@ -106,28 +201,16 @@ def stop(processes: list[subprocess.Popen]) -> None:
             p.kill()
 
 
-def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
-    """CPU seconds used so far by each group of processes."""
-    out = {}
-    for name, group in pids.items():
-        out[name] = 0.0
-        for pid in group:
-            try:
-                times = psutil.Process(pid).cpu_times()
-                out[name] += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-    return out
-
-
-def run_tick(client: redis.Redis, slot: int, expected: int) -> tuple[float, dict]:
+def run_tick(client: redis.Redis, slot: int, expected: int, deadline_s: float) -> tuple[float, dict]:
+    """Send one health_checker tick; wait until every batch reported. This is the bench's one coupling to
+    the service's internals: the tick contract, the run record and the slot's stats hash."""
     now = datetime.now(UTC)
-    tick = Tick(task=TaskName.HEALTH_CHECKER, slot=slot, scheduled_at=now, deadline=now + timedelta(seconds=120),
+    tick = Tick(task=TaskName.HEALTH_CHECKER, slot=slot, scheduled_at=now, deadline=now + timedelta(seconds=deadline_s),
                 reason=TickReason.MANUAL, emitted_by="bench")
     started = time.perf_counter()
     TickEmitter(client).enqueue(tick)
     batches = None
-    while time.perf_counter() - started < 300:
+    while time.perf_counter() - started < deadline_s + 60:
         if batches is None:
             for _, fields in client.xrange(RUNS_STREAM):
                 record = RunRecord.model_validate_json(fields[b"data"])
@@ -135,98 +218,88 @@ def run_tick(client: redis.Redis, slot: int, expected: int) -> tuple[float, dict
                     if record.error:
                         raise SystemExit(f"the tick failed: {record.error}")
                     batches = record.counters["batches"]
-                    fanned_out = time.perf_counter() - started
-        stats = slot_stats(client, slot)
+        stats = {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
         if batches is not None and stats.get("batches_done", 0) + stats.get("batches_failed", 0) >= batches:
             elapsed = time.perf_counter() - started
             if stats.get("checked", 0) != expected:
                 print(f"  note: {stats.get('checked', 0)} of {expected} checked: {stats}", flush=True)
-            stats["fanned_out_ms"] = int(fanned_out * 1000)
             return elapsed, stats
         time.sleep(0.02)
-    raise SystemExit(f"slot {slot} did not finish: {slot_stats(client, slot)}")
+    raise SystemExit(f"slot {slot} did not finish")
 
 
-def ansible_peer(hosts: list[tuple[str, int, str]], fleet_dir: Path, work: Path) -> float | None:
-    ansible = Path(PY).parent / "ansible"
-    if not ansible.exists():
-        print("  ansible-core is not installed: .venv/bin/pip install ansible-core", flush=True)
-        return None
-    inventory = work / "inventory.ini"
-    inventory.write_text("[fleet]\n" + "".join(f"{a} ansible_port={p}\n" for a, p, _ in hosts))
-    (work / "ansible.cfg").write_text(f"""[defaults]
-host_key_checking = True
-forks = 50
-stdout_callback = ansible.builtin.oneline
-[ssh_connection]
-ssh_args = -C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile={fleet_dir / 'known_hosts'} \
--o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes
-control_path_dir = {work / 'cp'}
-""")
-    env = {**os.environ, "ANSIBLE_CONFIG": str(work / "ansible.cfg"), "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
-           "ANSIBLE_HOME": str(work / "home")}
-    started = time.perf_counter()
-    for command in COMMANDS:
-        raw = command.replace("{{", "{% raw %}{{").replace("}}", "}}{% endraw %}")
-        out = subprocess.run([str(ansible), "all", "-i", str(inventory), "-m", "raw", "-a", raw, "-f", "50",
-                              "-u", "root", "--private-key", str(fleet_dir / "id_ed25519")],
-                             env=env, capture_output=True, text=True)
-        ok = sum(1 for line in out.stdout.splitlines() if " | CHANGED " in line or " | SUCCESS " in line)
-        if ok != len(hosts):
-            print(f"  ansible: {ok} of {len(hosts)} hosts answered {command!r}: {out.stderr[-500:]}", flush=True)
-    return time.perf_counter() - started
+def measure_ours(concurrency: int, args, env: dict, client: redis.Redis, pids: dict, work: Path, slot: int,
+                 monitor) -> tuple[Result, int]:
+    """One worker process at ``concurrency``: a warm-up tick on ``--warmup-hosts`` servers, then ``--repeat`` on all."""
+    worker = start_worker(worker_env(env, concurrency), client, work / f"worker-{concurrency}.log")
+    groups = {**pids, "client": [worker.pid]}
+    samples = []
+    try:
+        for label, size in [("warm-up", min(args.warmup_hosts, args.hosts))] + [("run", args.hosts)] * args.repeat:
+            monitor(size)
+            slot += 1
+            before = {k: cpu_seconds(v) for k, v in groups.items()}
+            elapsed, stats = run_tick(client, slot, size, args.deadline_s)
+            cpu = {k: cpu_seconds(v) - before[k] for k, v in groups.items()}
+            checked = stats.get("checked", 0)
+            print(f"  ours, concurrency {concurrency} ({label}): {elapsed:.2f} s, checked {checked}, "
+                  f"cut {stats.get('cut', 0)}; CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()), flush=True)
+            if label == "run":
+                samples.append(Sample(elapsed, checked, cpu))
+    finally:
+        stop([worker])
+    return Result(f"ours: 1 worker process, concurrency {concurrency}", samples), slot
 
 
-def _ssh_base(fleet_dir: Path) -> list[str]:
-    return ["ssh", "-F", "/dev/null", "-i", str(fleet_dir / "id_ed25519"), "-o", "BatchMode=yes",
-            "-o", f"UserKnownHostsFile={fleet_dir / 'known_hosts'}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "StrictHostKeyChecking=yes", "-l", "root"]
+# --------------------------------------------------------------------------- the floor: a bare asyncssh client
 
 
-def sequential_peer(hosts: list[tuple[str, int, str]], fleet_dir: Path) -> float:
-    """The earlier platform's way: one ``ssh host 'the commands'`` per server, one after another."""
-    base, line = _ssh_base(fleet_dir), "; ".join(COMMANDS)
-    started = time.perf_counter()
-    for address, port, _ in hosts:
-        subprocess.run(base + ["-p", str(port), address, line], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def measure_client(mode: str, hosts_file: Path, key: Path, count: int, concurrency: int, repeat: int,
+                   pids: dict) -> Result:
+    """The bare client (``mode`` "bare") or our probe alone ("probe"), in a process of its own."""
+    samples = []
+    for run in range(repeat + 1):  # the first is a warm-up on fewer hosts, as ours gets one
+        before = {k: cpu_seconds(v) for k, v in pids.items()}
+        out = subprocess.run([PY, __file__, "--client", mode, "--known-hosts", str(hosts_file), "--key", str(key),
+                              "--hosts", str(count if run else min(count, 1000)), "--concurrency", str(concurrency)],
+                             cwd=ROOT, check=True, capture_output=True, text=True)
+        cpu = {k: cpu_seconds(v) - before[k] for k, v in pids.items()}
+        seconds, own_cpu = map(float, out.stdout.split())
+        print(f"  {mode} client, concurrency {concurrency}{' (warm-up)' if run == 0 else ''}: "
+              f"{seconds:.2f} s, CPU {own_cpu:.1f} s", flush=True)
+        if run:
+            samples.append(Sample(seconds, count, {**cpu, "client": own_cpu}))
+    if mode == "bare":
+        return Result(f"floor: bare asyncssh client, concurrency {concurrency}", samples, extra=True)
+    return Result(f"extra: our SshProbe alone, concurrency {concurrency}", samples, extra=True)
 
 
-def sequential_controlmaster_peer(hosts: list[tuple[str, int, str]], fleet_dir: Path, work: Path) -> float:
-    """Per server a ControlMaster ``ssh``, each command through it, then ``-O exit``."""
-    base = _ssh_base(fleet_dir)
-    started = time.perf_counter()
-    for index, (address, port, _) in enumerate(hosts):
-        mux = base + ["-p", str(port), "-o", f"ControlPath={work / f'cm-{index}'}"]
-        subprocess.run(mux + ["-o", "ControlMaster=yes", "-o", "ControlPersist=30", "-f", "-N", address], check=True)
-        for command in COMMANDS:
-            subprocess.run(mux + [address, command], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(mux + ["-O", "exit", address], stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def probe_alone(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, concurrency: int):
+    """A coroutine function running ``SshProbe.check`` on every host, nothing else (no Redis, API, Dramatiq):
+    what the gap between the worker and the bare client is made of. The bench's one coupling to the probe."""
+    import asyncio
+
+    from actors.adapters.ssh.probe import ProbeConfig, SshProbe
+    from contracts.health import CheckTarget
+
+    probe = SshProbe(ProbeConfig(private_key_path=key_path, known_hosts_path=hosts_file, concurrency=concurrency))
+    targets = [CheckTarget(handle=f"vps-{n}", host=a, ssh_port=p, ssh_user="root") for n, (a, p) in enumerate(hosts)]
+
+    async def run_all() -> None:
+        failed = [r for r in await asyncio.gather(*(probe.check(t) for t in targets)) if r.findings]
+        if failed:
+            raise SystemExit(f"probe: {len(failed)} of {len(hosts)} hosts had findings: {failed[0].findings}")
+    return run_all
 
 
-def asyncssh_floor(count: int, fleet_dir: Path, concurrency: int, repeat: int) -> float:
-    """Seconds a bare asyncssh client takes for the first ``count`` hosts (the median of ``repeat`` runs)."""
-    out = subprocess.run([PY, __file__, "--bare-client", str(fleet_dir), "--small", str(count),
-                          "--concurrency", str(concurrency), "--repeat", str(repeat)], cwd=ROOT, check=True, capture_output=True, text=True)
-    return float(out.stdout.split()[-1])
-
-
-def bare_client(fleet_dir: Path, count: int, concurrency: int, repeat: int) -> None:
-    """Connect, run the probe's script, close: per host, ``concurrency`` at once; prints the seconds."""
+def bare_client(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, concurrency: int):
+    """A coroutine function that connects, runs the probe's script and closes, per host, with plain asyncssh."""
     import asyncio
 
     import asyncssh
 
-    from actors.adapters.ssh.probe import CIPHER_PREFERENCE, COMMAND_ENV, KEX_PREFERENCE
-
-    known_hosts = asyncssh.read_known_hosts(str(fleet_dir / "known_hosts"))
-    key = asyncssh.read_private_key(fleet_dir / "id_ed25519")
-    hosts = []
-    for line in (fleet_dir / "known_hosts").read_text().splitlines()[:count]:
-        address, port = line.split()[0][1:].split("]:")
-        hosts.append((address, int(port)))
-    script = health_script(("/",))
+    known_hosts = asyncssh.read_known_hosts(str(hosts_file))
+    key = asyncssh.read_private_key(key_path)
 
     class Drain(asyncssh.SSHClientSession):  # the cheapest public way to run a command: no streams
         def connection_made(self, chan):
@@ -239,43 +312,141 @@ def bare_client(fleet_dir: Path, count: int, concurrency: int, repeat: int) -> N
         async with gate, asyncssh.connect(
                 address, port, username="root", client_keys=[key], known_hosts=known_hosts, agent_path=None,
                 config=None, preferred_auth="publickey", kex_algs=KEX_PREFERENCE,
-                encryption_algs=CIPHER_PREFERENCE) as conn:
-            channel, session = await conn.create_session(Drain, script, env=COMMAND_ENV, encoding=None)
+                encryption_algs=CIPHER_PREFERENCE, connect_timeout=30) as conn:
+            channel, session = await conn.create_session(Drain, SCRIPT, env=COMMAND_ENV, encoding=None)
             channel.write_eof()
             await session.done
             return channel.get_exit_status()
 
-    async def run_all() -> float:
+    async def run_all() -> None:
         gate = asyncio.Semaphore(concurrency)
-        started = time.perf_counter()
         statuses = await asyncio.gather(*(check(a, p, gate) for a, p in hosts))
-        elapsed = time.perf_counter() - started
         if statuses.count(0) != len(hosts):
             raise SystemExit(f"bare client: {statuses.count(0)} of {len(hosts)} hosts answered")
-        return elapsed
+    return run_all
 
-    asyncio.run(run_all())  # warm-up, as ours gets one
-    times = sorted(asyncio.run(run_all()) for _ in range(repeat))
-    print(f"{times[len(times) // 2]:.4f}")
+
+def client_process(mode: str, hosts_file: Path, key_path: Path, count: int, concurrency: int) -> None:
+    """``mode`` "bare" (plain asyncssh) or "probe" (our ``SshProbe``) on the first ``count`` hosts, ``concurrency``
+    at once; prints the seconds and this process's CPU seconds."""
+    import asyncio
+
+    hosts = read_hosts(hosts_file)[:count]
+    make = bare_client if mode == "bare" else probe_alone
+    run_all = make(hosts, hosts_file, key_path, concurrency)
+    cpu0, started = time.process_time(), time.perf_counter()
+    asyncio.run(run_all())
+    print(f"{time.perf_counter() - started:.4f} {time.process_time() - cpu0:.4f}")
+
+
+# --------------------------------------------------------------------------- peers: Ansible, sequential ssh
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ansible_setup(hosts: list[tuple[str, int]], link_dir: Path, key: Path, work: Path, forks: int,
+                  multiplex: str = "-o ControlMaster=no") -> tuple[list, dict]:
+    inventory = work / "inventory.ini"
+    inventory.write_text("[fleet]\n" + "".join(f"{a} ansible_port={p}\n" for a, p in hosts))
+    config = work / f"ansible-{forks}.cfg"
+    config.write_text(f"""[defaults]
+host_key_checking = True
+forks = {forks}
+gathering = explicit
+internal_poll_interval = 0.001
+stdout_callback = ansible.builtin.oneline
+[ssh_connection]
+ssh_args = {multiplex} -o PreferredAuthentications=publickey -o GSSAPIAuthentication=no \
+-o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com -o UserKnownHostsFile={link_dir / 'known_hosts'} \
+-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes
+usetty = False
+retries = 0
+control_path_dir = {work / f"cp-{time.monotonic_ns()}"}
+""")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(config), "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
+           "ANSIBLE_HOME": str(work / "home")}
+    argv = [str(Path(PY).parent / "ansible"), "all", "-i", str(inventory), "-m", "raw", "-f", str(forks),
+            "-u", "root", "--private-key", str(key)]
+    return argv, env
+
+
+def run_ansible(argv: list, env: dict, command: str, expected: int) -> None:
+    raw = command.replace("{{", "{% raw %}{{").replace("}}", "}}{% endraw %}")  # keep Jinja off docker's templates
+    out = subprocess.run(argv + ["-a", raw], env=env, capture_output=True, text=True)
+    ok = sum(1 for line in out.stdout.splitlines() if " | CHANGED " in line or " | SUCCESS " in line)
+    if ok != expected:
+        print(f"  ansible: {ok} of {expected} hosts answered: {out.stderr[-300:]}", flush=True)
+
+
+def measure_ansible(hosts, link_dir, key, work, forks: int, repeat: int, commands: list[str], name: str,
+                    pids: dict, extra: bool = False) -> Result:
+    argv, env = ansible_setup(hosts, link_dir, key, work, forks)
+    samples = []
+    for _ in range(repeat):
+        before, own = {k: cpu_seconds(v) for k, v in pids.items()}, children_cpu()
+        started = time.perf_counter()
+        for command in commands:
+            run_ansible(argv, env, command, len(hosts))
+        seconds = time.perf_counter() - started
+        cpu = {k: cpu_seconds(v) - before[k] for k, v in pids.items()}
+        samples.append(Sample(seconds, len(hosts), {**cpu, "client": children_cpu() - own}))
+        print(f"  {name}: {seconds:.2f} s for {len(hosts)} hosts", flush=True)
+    return Result(name, samples, extra)
+
+
+def measure_sequential(hosts, link_dir, key, repeat: int, pids: dict) -> Result:
+    """The earlier platform's way: one ``ssh host SCRIPT`` per server, one after another."""
+    base = ["ssh", "-F", "/dev/null", "-i", str(key), "-o", "BatchMode=yes", "-o", "ControlMaster=no",
+            "-o", f"UserKnownHostsFile={link_dir / 'known_hosts'}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "StrictHostKeyChecking=yes", "-l", "root"]
+    samples = []
+    for _ in range(repeat):
+        before, own = {k: cpu_seconds(v) for k, v in pids.items()}, children_cpu()
+        started = time.perf_counter()
+        for address, port in hosts:
+            subprocess.run(base + ["-p", str(port), address, SCRIPT], check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - started
+        cpu = {k: cpu_seconds(v) - before[k] for k, v in pids.items()}
+        samples.append(Sample(seconds, len(hosts), {**cpu, "client": children_cpu() - own}))
+        print(f"  sequential ssh: {seconds:.2f} s for {len(hosts)} hosts", flush=True)
+    return Result(f"sequential: one ssh per server (on {len(hosts)}, extrapolated)", samples)
+
+
+# --------------------------------------------------------------------------- the run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="health_checker benchmark")
-    parser.add_argument("--hosts", type=int, default=10_000, help="the big fleet")
-    parser.add_argument("--small", type=int, default=1_000, help="the fleet servers/s is measured on")
+    parser.add_argument("--hosts", type=int, default=10_000, help="fleet size; ours and the floor check all of it")
+    parser.add_argument("--concurrency", default="100,300,1000", help="HEALTH_SSH_CONCURRENCY values for ours")
+    parser.add_argument("--rtt-ms", type=float, default=50.0, help="emulated round-trip time (0: direct)")
+    parser.add_argument("--slow-s", type=float, default=2.0, help="how late 1 %% of the hosts answer")
+    parser.add_argument("--ansible-hosts", type=int, default=500, help="hosts Ansible runs on")
+    parser.add_argument("--ansible-forks", default="50,200")
+    parser.add_argument("--old-ansible-hosts", type=int, default=200, help="hosts the 3-call Ansible row runs on")
     parser.add_argument("--sample", type=int, default=100, help="hosts the sequential peer runs on")
-    parser.add_argument("--repeat", type=int, default=3, help="runs on the small fleet; the median counts")
-    parser.add_argument("--workers", default="1,2", help="worker process counts to measure")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median counts")
+    parser.add_argument("--warmup-hosts", type=int, default=1000, help="hosts of the warm-up run before each series")
+    parser.add_argument("--deadline-s", type=float, default=300.0, help="the tick's deadline (checks past it are cut)")
     parser.add_argument("--only-ours", action="store_true", help="skip the peers (for iterating; not a full run)")
-    parser.add_argument("--bare-client", type=Path, help=argparse.SUPPRESS)  # the floor's own process
-    parser.add_argument("--concurrency", type=int, default=int(os.environ.get("HEALTH_SSH_CONCURRENCY", "100")))
+    parser.add_argument("--no-probe-alone", action="store_true", help="skip the probe-alone row")
+    parser.add_argument("--client", choices=("bare", "probe"), help=argparse.SUPPRESS)  # the floor's own process
+    parser.add_argument("--known-hosts", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--key", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     raise_open_files()
-    if args.bare_client:
-        bare_client(args.bare_client, args.small, args.concurrency, args.repeat)
+    if args.client:
+        client_process(args.client, args.known_hosts, args.key, args.hosts, int(args.concurrency))
         return
+    args.machine = machine_line()
+    print(f"health_checker benchmark: {args.machine}", flush=True)
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-health-"))
-    fleet_dir = work / "fleet"
+    fleet_dir, link_dir = work / "fleet", work / "link"
+    key = fleet_dir / "id_ed25519"
     embedded = None
     base = os.environ.get("REDIS_URL")
     if not base:
@@ -284,123 +455,110 @@ def main() -> None:
     url = base.rsplit("/", 1)[0] + "/13"
     client = redis.Redis.from_url(url)
     client.flushdb()
-    fleet, hosts = start_fleet(args.hosts, fleet_dir)
+    fleet = start_fleet(args.hosts, fleet_dir)
+    proxy = start_link(fleet_dir, link_dir, args.rtt_ms, args.slow_s)
+    hosts = read_hosts(link_dir / "known_hosts")
     app = create_app(str(work / "platform.sqlite3"))
     served = ServedApp(app).start()
-    runs: list[tuple[str, int, float, dict]] = []
+    results: list[Result] = []
+    pids = {"fleet": [fleet.pid], "proxy": [proxy.pid] if proxy else [], "redis + API": [os.getpid()] + (
+        [embedded.process.pid] if embedded else [])}
     try:
         app.store.bulk_insert_servers(
             ServerCreate(handle=f"vps-{n}", provider_id=str(n), host=a, ssh_port=p, is_managed=True,
-                         status=ServerStatus.READY if n <= args.small else ServerStatus.RESERVED)
-            for n, (a, p, _) in enumerate(hosts, start=1))
+                         status=ServerStatus.READY) for n, (a, p) in enumerate(hosts, start=1))
 
         def monitor(count: int) -> None:  # the first `count` servers are monitored, the rest are reserved
             app.store.execute_sql("UPDATE servers SET status = CASE WHEN CAST(provider_id AS INTEGER) <= ? "
                                   "THEN 'ready' ELSE 'reserved' END", (count,))
 
         env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url, "API_BASE_URL": served.url,
-               "INTERNAL_API_KEY": DEFAULT_API_KEY, "SSH_PRIVATE_KEY_PATH": str(fleet_dir / "id_ed25519"),
-               "SSH_KNOWN_HOSTS": str(fleet_dir / "known_hosts"), "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING",
-               "WORKER_THREADS": os.environ.get("WORKER_THREADS", "8"),
-               "HEALTH_SSH_CONCURRENCY": str(args.concurrency)}
+               "INTERNAL_API_KEY": DEFAULT_API_KEY, "SSH_PRIVATE_KEY_PATH": str(key),
+               "SSH_KNOWN_HOSTS": str(link_dir / "known_hosts"), "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}
         slot = 1_000_000
-        for count in (int(c) for c in args.workers.split(",")):
-            workers = start_workers(count, env, client, work)
-            try:
-                pids = {"fleet": [fleet.pid], "workers": [w.pid for w in workers],
-                        "platform API + bench": [os.getpid()], "redis": [embedded.process.pid] if embedded else []}
-                for label, size in (("warm-up", args.small), *[("small", args.small)] * args.repeat,
-                                    ("big", args.hosts)):
-                    monitor(size)
-                    slot += 1
-                    before = cpu_seconds(pids)
-                    elapsed, stats = run_tick(client, slot, size)
-                    used = {k: v - before[k] for k, v in cpu_seconds(pids).items()}
-                    print(f"  {count} worker(s), {size} servers ({label}): {elapsed:.2f} s, "
-                          f"checked {stats.get('checked', 0)}, cut {stats.get('cut', 0)}, the tick's listing and "
-                          f"fan-out done at {stats['fanned_out_ms'] / 1000:.2f} s; CPU s: "
-                          + ", ".join(f"{k} {v:.1f}" for k, v in used.items()), flush=True)
-                    if label != "warm-up":
-                        runs.append((f"{label}:{count}", stats.get("checked", 0), elapsed, used))
-            finally:
-                stop(workers)
-        peers: dict[str, float] = {}
+        for concurrency in concurrencies:
+            result, slot = measure_ours(concurrency, args, env, client, pids, work, slot, monitor)
+            results.append(result)
+        for mode in ("bare",) if args.no_probe_alone else ("bare", "probe"):
+            results.append(measure_client(mode, link_dir / "known_hosts", key, args.hosts, max(concurrencies),
+                                          args.repeat, pids))
         if not args.only_ours:
-            print(f"  bare asyncssh client on {args.small} hosts ...", flush=True)
-            peers["floor"] = asyncssh_floor(args.small, fleet_dir, args.concurrency, args.repeat)
-            print(f"  ansible on {args.small} hosts ...", flush=True)
-            ansible_s = ansible_peer(hosts[:args.small], fleet_dir, work)
-            if ansible_s:
-                peers["ansible"] = ansible_s
-            print(f"  sequential ssh on {args.sample} hosts ...", flush=True)
-            peers["sequential"] = sequential_peer(hosts[:args.sample], fleet_dir)
-            print(f"  sequential ssh through a ControlMaster on {args.sample} hosts ...", flush=True)
-            peers["controlmaster"] = sequential_controlmaster_peer(hosts[:args.sample], fleet_dir, work)
+            results += measure_peers(args, hosts, link_dir, key, work, pids)
     finally:
         served.stop()
-        stop([fleet])
+        stop([p for p in (proxy, fleet) if p])
+        if proxy:
+            print("  latency proxy:", proxy.stdout.read().strip(), flush=True)
         client.close()
         if embedded:
             embedded.close()
         shutil.rmtree(work, ignore_errors=True)
-    report(runs, args, peers, embedded is not None)
+    report(results, args, embedded is not None)
 
 
-def median_runs(runs: list[tuple[str, int, float, dict]]) -> dict[str, tuple[int, float, dict]]:
-    """Per key (``small:1``...), the run with the median rate."""
-    by_key: dict[str, list] = {}
-    for key, checked, seconds, used in runs:
-        by_key.setdefault(key, []).append((checked, seconds, used))
-    return {key: sorted(group, key=lambda r: r[0] / r[1])[len(group) // 2] for key, group in by_key.items()}
+def measure_peers(args, hosts, link_dir, key, work, pids) -> list[Result]:
+    out = []
+    ansible_hosts = hosts[:args.ansible_hosts]
+    for forks in (int(f) for f in args.ansible_forks.split(",")):
+        out.append(measure_ansible(ansible_hosts, link_dir, key, work, forks, args.repeat, [SCRIPT],
+                                   f"Ansible: one raw call, -f {forks} (on {len(ansible_hosts)})", pids))
+    old = hosts[:args.old_ansible_hosts]
+    out.append(measure_ansible(old, link_dir, key, work, 50, 1, OLD_COMMANDS,
+                               f"extra: old Ansible peer, 3 raw calls, -f 50 (on {len(old)}, 1 run)", pids, extra=True))
+    out.append(measure_sequential(hosts[:args.sample], link_dir, key, args.repeat, pids))
+    return out
 
 
-def report(runs, args, peers: dict[str, float], embedded: bool) -> None:
-    results = median_runs(runs)
-    checked = sum(c for _, c, _, _ in runs)
-    per = {name: sum(u[name] for _, _, _, u in runs) / checked * 1000 for name in ("workers", "fleet")}
-    cpu_line = (f"CPU per server checked: workers {per['workers']:.2f} ms, sandbox fleet (the servers' side) "
-                f"{per['fleet']:.2f} ms")
-    if not peers:  # --only-ours
-        for key, checked, seconds, used in runs:
-            print(f"{key:<10}{checked:>8,}{seconds:>10.2f} s{checked / seconds:>10.1f} servers/s  CPU s: "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in used.items()))
-        print(cpu_line)
-        return
-    seq_rate = args.sample / peers["sequential"]
-    ansible_rate = args.small / peers["ansible"] if "ansible" in peers else None
-    print(f"\nhealth_checker benchmark: {os.cpu_count()} CPUs, redis {'embedded' if embedded else 'REDIS_URL'}; "
-          f"the fleet, the platform API, Redis and the workers share the machine")
-    head = f"{'':<50}{'servers':>8}{'time (s)':>10}{'servers/s':>11}{'vs Ansible':>12}{'vs sequential':>15}"
+# --------------------------------------------------------------------------- the report
+
+
+def spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def short(name: str) -> str:
+    kind = "ours" if name.startswith("ours") else "bare client" if name.startswith("floor") else "probe alone"
+    return f"{kind} c={name.split('concurrency ')[-1]}"
+
+
+def report(results: list[Result], args, embedded: bool) -> None:
+    ours = [r for r in results if r.name.startswith("ours")]
+    floor = next(r for r in results if r.name.startswith("floor"))
+    alone = next((r for r in results if "SshProbe alone" in r.name), None)
+    ansible = [r for r in results if r.name.startswith("Ansible")]
+    sequential = next((r for r in results if r.name.startswith("sequential")), None)
+    best_ansible = max(ansible, key=lambda r: r.rate) if ansible else None
+    print(f"\nhealth_checker at {args.rtt_ms:g} ms RTT, 1 % of hosts {args.slow_s:g} s late; {args.hosts:,} hosts; "
+          f"redis {'embedded' if embedded else 'REDIS_URL'}; medians of {args.repeat} (min–max); {args.machine}; "
+          "the machine is shared")
+    head = (f"{'':<58}{'servers':>8}{'time s':>22}{'servers/s':>22}{'10k s':>8}{'vs best Ansible':>16}"
+            f"{'vs sequential':>15}{'client CPU ms/check':>21}")
     print(head + "\n" + "-" * len(head))
-
-    def row(name, servers, seconds, ratios=True):
-        rate = servers / seconds
-        vs_ansible = f"{rate / ansible_rate:.1f}x" if ansible_rate and ratios else "-"
-        vs_sequential = f"{rate / seq_rate:.1f}x" if ratios else "-"
-        print(f"{name:<50}{servers:>8,}{seconds:>10.2f}{rate:>11.1f}{vs_ansible:>12}{vs_sequential:>15}")
-
-    for size in ("small", "big"):
-        for key, (checked, seconds, _) in sorted(results.items()):
-            if key.startswith(size + ":"):
-                workers = int(key.split(":")[1])
-                row(f"health_checker, {workers} worker process{'es' if workers > 1 else ''}", checked, seconds)
-    row("floor: bare asyncssh client, nothing else", args.small, peers["floor"])
-    if ansible_rate:
-        row("Ansible ad-hoc (raw, -f 50)", args.small, peers["ansible"])
-    row(f"sequential: one ssh per server, on {args.sample}", args.sample, peers["sequential"])
-    row(f"sequential: ControlMaster + 3 ssh runs, on {args.sample}", args.sample, peers["controlmaster"])
-    for n in (args.small, args.hosts):
-        row("sequential, extrapolated (linear)", n, peers["sequential"] * n / args.sample, ratios=False)
-    best_small = max(c / s for k, (c, s, _) in results.items() if k.startswith("small:"))
-    best_big = min(s for k, (_, s, _) in results.items() if k.startswith("big:"))
-    floor_rate = args.small / peers["floor"]
-    print(f"\n{cpu_line}")
-    vs_ansible = f"{best_small / ansible_rate:.1f}x" if ansible_rate else "n/a"
-    print(f"goals: >= 10x Ansible: {vs_ansible}; >= 50x sequential: {best_small / seq_rate:.1f}x; "
-          f"{args.hosts:,} servers in <= 60 s: {best_big:.1f} s")
-    print(f"against the ControlMaster variant: {best_small / (args.sample / peers['controlmaster']):.1f}x; "
-          f"the floor is {floor_rate / seq_rate:.1f}x sequential, and ours reaches {best_small / floor_rate:.0%} "
-          f"of the floor")
+    for r in results:
+        rates = r.rates()
+        vs_a = f"{r.rate / best_ansible.rate:.1f}x" if best_ansible else "-"
+        vs_s = f"{r.rate / sequential.rate:.1f}x" if sequential else "-"
+        cpu = r.cpu_ms_per_check("client")
+        print(f"{r.name:<58}{r.samples[0].servers:>8,}{spread([s.seconds for s in r.samples], '{:.2f}'):>22}"
+              f"{spread(rates):>22}{10_000 / r.rate:>8.0f}{vs_a:>16}{vs_s:>15}{(f'{cpu:.2f}' if cpu else '-'):>21}")
+    print("\nCPU per check (ms, medians) of the processes sharing the cores: "
+          + "; ".join(f"{short(r.name)}: "
+                      + ", ".join(f"{g} {r.cpu_ms_per_check(g):.2f}" for g in ("client", "fleet", "proxy", "redis + API")
+                                  if r.cpu_ms_per_check(g) is not None) for r in ours + [floor] + ([alone] if alone else [])))
+    same = next((r for r in ours if r.name.endswith(f"concurrency {args.concurrency.split(',')[-1]}")), ours[-1])
+    ratio = same.cpu_ms_per_check("client") / floor.cpu_ms_per_check("client")
+    print(f"worker CPU per check / bare client's, same concurrency: {ratio:.2f}x (goal <= 1.25x)"
+          + (f"; our probe alone / bare client: {alone.cpu_ms_per_check('client') / floor.cpu_ms_per_check('client'):.2f}x"
+             if alone else ""))
+    best = max(ours, key=lambda r: r.rate)
+    goals = [f"{args.hosts:,} servers in <= 60 s: {min(statistics.median(s.seconds for s in r.samples) for r in ours):.1f} s"]
+    if sequential:
+        goals.append(f">= 50x sequential: {best.rate / sequential.rate:.0f}x")
+    if best_ansible:
+        goals.append(f">= 10x Ansible at its best ({best_ansible.name.split(' (')[0]}): {best.rate / best_ansible.rate:.1f}x")
+    print("goals: " + "; ".join(goals))
+    if best_ansible:
+        print("Ansible settings: " + "; ".join(f"{k}: {v}" for k, v in ANSIBLE_SETTINGS.items()))
 
 
 if __name__ == "__main__":

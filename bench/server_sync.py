@@ -1,19 +1,22 @@
 """server_sync benchmark: what a sync cycle costs on a 1,000-server Time4VPS account, beside the naive way.
 
-Both run in this process, each against its own copy of the same sandbox world (same seed, same
+All three run in this process, each against its own copy of the same sandbox world (same seed, same
 mutations), its own Time4VPS stand-in and its own platform API, all on loopback:
 - ours: the real task function (``run_server_sync``: the list, details only for new and changed
   servers, at most ``TIME4VPS_MAX_DETAILS_PER_RUN`` (default 100) per run, pure plan, diffed writes)
   with a real task lock, on a real Redis (``REDIS_URL`` if set, else an embedded redis-server; only
   this run's keys are touched, and removed afterwards);
-- naive: the list, then the details of every server, then every record written in full, every cycle.
+- change-only: the list and the details of every server every cycle, but only the fields that
+  differ written (change-only / ours isolates **details only on change**);
+- naive: the list, the details of every server and every record written in full, every cycle
+  (naive / change-only isolates **diffed writes**).
 
 Phases: a cold sync (empty platform; ours reads the details of 100 servers per run, so its first
 cycle creates every record and the next 9 fill in the specs of the rest: shown summed on their own
 line), a steady-state cycle (nothing changed), and a cycle after 10 servers changed (5 new IPs,
 5 resizes). Figures: Time4VPS list and details requests, platform API writes, wall time.
 
-    .venv/bin/python bench/server_sync.py [--servers 1000]
+    .venv/bin/python bench/server_sync.py [--servers 1000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -86,7 +90,9 @@ class Side:
 
 # ---- naive: everything, every cycle ----------------------------------------------------------------------
 
-async def naive_cycle(side: Side, client: redis.Redis) -> None:
+async def peer_cycle(side: Side, client: redis.Redis, *, every_record: bool) -> None:
+    """The list and every server's details, every cycle; then every record written in full (naive),
+    or only the fields that differ (change-only)."""
     time4vps = Time4VpsClient(side.settings)
     session = time4vps.session(_async_like(client))
     listing = await session.list_servers()
@@ -94,18 +100,18 @@ async def naive_cycle(side: Side, client: redis.Redis) -> None:
     platform = PlatformClient(side.platform_url, SecretStr(KEY))
     async with platform:
         known = {s.provider_id: s for s in await platform.list_servers()}
-        for server in listing.servers:  # no diff: every record is written in full, every cycle
+        for server in listing.servers:
             pid, found = str(server.server_id), details[server.server_id]
-            specs = specs_of(found) if found else None
+            wanted = {"host": server.ip, "public_ip": server.ip, **({"specs": specs_of(found)} if found else {})}
             record = known.get(pid)
             if record is None:
-                await platform.create_server(ServerCreate(
-                    handle=server_handle(pid), provider_id=pid, host=server.ip, public_ip=server.ip,
-                    is_managed=True, status=ServerStatus.PENDING_SETUP, **({"specs": specs} if specs else {})))
-            else:
-                await platform.update_server(record.handle, ServerUpdate(
-                    host=server.ip, public_ip=server.ip, is_managed=True, status=record.status,
-                    **({"specs": specs} if specs else {})))
+                await platform.create_server(ServerCreate(handle=server_handle(pid), provider_id=pid, is_managed=True,
+                                                          status=ServerStatus.PENDING_SETUP, **wanted))
+            elif every_record:
+                await platform.update_server(record.handle, ServerUpdate(is_managed=True, status=record.status,
+                                                                         **wanted))
+            elif changed := {k: v for k, v in wanted.items() if getattr(record, k) != v}:
+                await platform.update_server(record.handle, ServerUpdate(**changed))
     await time4vps.aclose()
 
 
@@ -131,19 +137,36 @@ def summed(rows: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--servers", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3, help="whole measurements on fresh worlds; times are medians")
     args = parser.parse_args()
     configure_logging("console", "CRITICAL")
+    print(f"{os.cpu_count()} cores; load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     embedded = None
     url = os.environ.get("REDIS_URL")
     if not url:
         embedded = EmbeddedRedis().start()
         url = embedded.url
     client = redis.Redis.from_url(url)
+    try:
+        runs = [measure_all(args.servers, url, client) for _ in range(args.runs)]
+    finally:
+        client.close()
+        if embedded:
+            embedded.close()
+    counts = [[{k: v for k, v in side.items() if k != "seconds"} for _, sides, _ in rows for side in sides.values()]
+              for rows in runs]
+    assert all(c == counts[0] for c in counts), "every run makes the same requests and writes"
+    report(runs, args.servers, "embedded redis-server" if embedded else "REDIS_URL")
+
+
+def measure_all(servers: int, url: str, client: redis.Redis) -> list:
+    """One measurement of every phase on fresh worlds: [(phase, {contender: figures}, our counters)]."""
     lock_name = f"server_sync-bench-{os.getpid()}"
-    ours, naive = Side(args.servers), Side(args.servers)
-    sync_settings = ServerSyncSettings(time4vps_managed_server_ids="*")
+    sides = {name: Side(servers) for name in ("ours", "change-only", "naive")}
+    ours = sides["ours"]
     deps = Dependencies(url, client, platform=PlatformClient(ours.platform_url, SecretStr(KEY)),
-                        time4vps=Time4VpsClient(ours.settings), settings=(sync_settings,))
+                        time4vps=Time4VpsClient(ours.settings),
+                        settings=(ServerSyncSettings(time4vps_managed_server_ids="*"),))
     rows, slot = [], 0
 
     def ours_once(counters: dict) -> dict:
@@ -152,63 +175,63 @@ def main() -> None:
         return measure(ours, lambda: counters.update(run_task_once(
             run_server_sync, TaskName.SERVER_SYNC, client, deps, slot, lock_name)))
 
+    def peers() -> dict:
+        return {name: measure(sides[name], lambda name=name: asyncio.run(
+                    peer_cycle(sides[name], client, every_record=name == "naive")))
+                for name in ("change-only", "naive")}
+
     try:
-        for key in (Keys.TIME4VPS_SEEN, Keys.TIME4VPS_MISSES, Keys.TIME4VPS_HELD, Keys.TIME4VPS_THROTTLED_UNTIL):
-            client.delete(key)
+        forget(client, lock_name)
         counters: dict = {}
-        first = ours_once(counters)
-        peer = measure(naive, lambda: asyncio.run(naive_cycle(naive, client)))
-        rows.append(("cold: first cycle", first, peer, dict(counters)))
+        rows.append(("cold: first cycle", {"ours": ours_once(counters), **peers()}, dict(counters)))
         follow_ups = []
         while counters.get("details_deferred"):  # the details beyond the per-run cap, 100 a run
             counters = {}
             follow_ups.append(ours_once(counters))
         if follow_ups:
-            rows.append((f"cold: next {len(follow_ups)} cycles, summed", summed(follow_ups), None, {}))
+            rows.append((f"cold: next {len(follow_ups)} cycles", {"ours": summed(follow_ups)}, {}))
         for phase in ("steady-state cycle", "after 10 servers changed"):
             if phase.startswith("after"):
-                ours.mutate()
-                naive.mutate()
+                for side in sides.values():
+                    side.mutate()
             counters = {}
-            mine = ours_once(counters)
-            peer = measure(naive, lambda: asyncio.run(naive_cycle(naive, client)))
-            rows.append((phase, mine, peer, dict(counters)))
-        same = {s["provider_id"]: (s["public_ip"], s["specs"]) for s in ours.platform.store.list_servers()}
-        twin = {s["provider_id"]: (s["public_ip"], s["specs"]) for s in naive.platform.store.list_servers()}
-        assert same == twin, "both ways must end with the same Server records"
+            rows.append((phase, {"ours": ours_once(counters), **peers()}, dict(counters)))
+        records = [{s["provider_id"]: (s["public_ip"], s["specs"]) for s in side.platform.store.list_servers()}
+                   for side in sides.values()]
+        assert records[0] == records[1] == records[2], "every way must end with the same Server records"
     finally:
-        ours.stop()
-        naive.stop()
-        for key in (Keys.TIME4VPS_SEEN, Keys.TIME4VPS_MISSES, Keys.TIME4VPS_HELD, Keys.TIME4VPS_THROTTLED_UNTIL,
-                    Keys.lock(lock_name), Keys.fence(lock_name), PROVISIONER_STREAM):
-            client.delete(key)
-        for key in client.scan_iter(match="scheduler:provisioner:cooldown:vps-*"):
-            client.delete(key)
-        client.close()
-        if embedded:
-            embedded.close()
-    report(rows, args.servers, "embedded redis-server" if embedded else "REDIS_URL")
+        for side in sides.values():
+            side.stop()
+        forget(client, lock_name)
+    return rows
 
 
-def report(rows, servers: int, redis_kind: str) -> None:
+def forget(client: redis.Redis, lock_name: str) -> None:
+    """This benchmark's keys only: the task's memory, its lock, the stream and its cooldowns."""
+    client.delete(Keys.TIME4VPS_SEEN, Keys.TIME4VPS_MISSES, Keys.TIME4VPS_HELD, Keys.TIME4VPS_THROTTLED_UNTIL,
+                  Keys.lock(lock_name), Keys.fence(lock_name), PROVISIONER_STREAM)
+    for key in client.scan_iter(match="scheduler:provisioner:cooldown:vps-*"):
+        client.delete(key)
+
+
+def report(runs: list, servers: int, redis_kind: str) -> None:
     print(f"server_sync, {servers:,}-server Time4VPS account; Redis: {redis_kind}; Time4VPS stand-in and "
-          "platform API on loopback")
-    cols = f"{'list':>6}{'details':>9}{'writes':>8}{'time s':>8}"
-    print(f"{'':<27}{'ours':-^31}  |{'naive':-^31}  |{'naive / ours':-^31}")
-    print(f"{'phase':<27}{cols}  |{cols}  |{cols.replace('time s', '  time')}")
-
-    def cells(side: dict) -> str:
-        return f"{side['list']:>6}{side['details']:>9}{side['writes']:>8}{side['seconds']:>8.2f}"
-
-    for phase, mine, peer, _ in rows:
-        if peer is None:
-            print(f"{phase:<27}{cells(mine)}  |{'(done in its one cold cycle)':^31}  |")
-            continue
-        ratios = (f"{ratio(peer['list'], mine['list']):>6}{ratio(peer['details'], mine['details']):>9}"
-                  f"{ratio(peer['writes'], mine['writes']):>8}{ratio(peer['seconds'], mine['seconds']):>8}")
-        print(f"{phase:<27}{cells(mine)}  |{cells(peer)}  |{ratios}")
+          f"platform API on loopback; times: medians of {len(runs)} runs on fresh worlds, min–max")
+    print("| phase | contender | list | details | writes | time (s) | peer / ours: details | writes | time |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for index, (phase, contenders, _) in enumerate(runs[0]):
+        times = {name: sorted(run[index][1][name]["seconds"] for run in runs) for name in contenders}
+        median = {name: statistics.median(t) for name, t in times.items()}
+        mine = contenders["ours"]
+        for name, side in contenders.items():
+            ratios = ("", "", "") if name == "ours" else (
+                ratio(side["details"], mine["details"]), ratio(side["writes"], mine["writes"]),
+                ratio(median[name], median["ours"]))
+            spread = f"{median[name]:.2f} ({times[name][0]:.2f}–{times[name][-1]:.2f})"
+            print(f"| {phase if name == 'ours' else ''} | {name} | {side['list']} | {side['details']} | "
+                  f"{side['writes']} | {spread} | " + " | ".join(ratios) + " |")
     print("ours, per phase (run counters): " + "; ".join(
-        f"{phase}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v) for phase, _, _, c in rows if c))
+        f"{phase}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v) for phase, _, c in runs[0] if c))
 
 
 if __name__ == "__main__":

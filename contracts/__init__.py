@@ -19,6 +19,7 @@ from .names import (
     queue_name,
 )
 from .platform import (
+    ChunkSearch,
     DocumentUpsert,
     HealthReport,
     HealthReportResult,
@@ -30,6 +31,7 @@ from .platform import (
     ProjectDocument,
     ProjectSummary,
     ProjectUpdate,
+    SearchHit,
     Server,
     ServerCreate,
     ServerUpdate,
@@ -61,6 +63,8 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "platform_document_upsert": DocumentUpsert,
     "platform_project_summary": ProjectSummary,
     "platform_summary_upsert": SummaryUpsert,
+    "platform_chunk_search": ChunkSearch,
+    "platform_search_hit": SearchHit,
 }
 
 

@@ -21,6 +21,7 @@ class TaskName(StrEnum):
 #: and ``scheduler status`` shows it as not implemented.
 IMPLEMENTED_TASKS: frozenset[TaskName] = frozenset({
     TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER, TaskName.PROVISIONER_TRIGGER,
+    TaskName.RAG_SUMMARIZER,
 })
 
 #: A schedule is an interval ("300s", "5m"), a cron expression, "startup" or "off".
@@ -97,6 +98,18 @@ class Keys:
         """Hash: the rate-limit budget last seen (``remaining``, ``reset``) and ``blocked_until``
         (epoch seconds) after a rate limit GitHub asked us to wait out."""
         return f"scheduler:github:rate:{org.lower()}"
+
+    @staticmethod
+    def github_tree(org: str, url: str) -> str:
+        """String (JSON): one git tree as last answered 200: its ``ETag`` and the entries kept of
+        it (rag_summarizer's documents and the root's folders), so that a 304 still yields them."""
+        return f"scheduler:github:tree:{org.lower()}:{url}"
+
+    @staticmethod
+    def github_content(org: str, url: str) -> str:
+        """String (JSON), kept a day: one file's ``ETag``, blob sha and bytes as last answered
+        200, so that fetching it again (a write that failed) costs a 304, no rate-limit point."""
+        return f"scheduler:github:content:{org.lower()}:{url}"
 
     @staticmethod
     def github_missing(org: str) -> str:

@@ -313,36 +313,65 @@ Embedding = Annotated[list[float], AfterValidator(_finite)]
 class DocumentChunk(BaseModel):
     index: NonNegativeInt
     text: str
+    #: the chunk's heading path in its document, e.g. ``Setup > Configuration`` ("" before any heading)
+    heading: str = ""
     embedding: Embedding
 
 
 class ProjectDocument(BaseModel):
     """One indexed file of a project, keyed by ``path``. ``chunks`` is filled only when asked
-    for (``include_chunks``); ``chunk_count`` always is."""
+    for (``include_chunks``); ``chunk_count`` always is. ``model`` and ``dimension`` name the
+    embedding model its vectors came from (None: stored before vectors were tagged)."""
 
     path: str
     content_hash: str
     updated_at: UtcDatetime
+    model: str | None = None
+    dimension: int | None = None
     chunk_count: NonNegativeInt = 0
     chunks: list[DocumentChunk] = Field(default_factory=list)
 
 
 class DocumentUpsert(BaseModel):
-    """The whole document: its chunks replace any the platform held for ``path``."""
+    """The whole document: its chunks replace any the platform held for ``path``. Every vector
+    comes from one embedding ``model`` and has ``dimension`` numbers, so that vectors of two
+    models are never compared (search only ranks chunks of the query's model)."""
 
     model_config = ConfigDict(extra="forbid")
 
     path: str = Field(min_length=1, max_length=1024)
     content_hash: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=200)
+    dimension: int = Field(ge=1, le=16_384)
     chunks: list[DocumentChunk]
 
     @model_validator(mode="after")
     def _chunks_consistent(self):
         if [c.index for c in self.chunks] != list(range(len(self.chunks))):
             raise ValueError("chunk indexes must be 0, 1, 2, ... in order")
-        if len({len(c.embedding) for c in self.chunks}) > 1:
-            raise ValueError("all embeddings of a document have the same dimension")
+        if any(len(c.embedding) != self.dimension for c in self.chunks):
+            raise ValueError(f"every embedding has the document's dimension ({self.dimension})")
         return self
+
+
+class ChunkSearch(BaseModel):
+    """``POST /api/search/chunks``: the ``k`` chunks nearest to ``vector`` (cosine), among those
+    embedded by ``model`` with the vector's dimension."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vector: Embedding
+    model: str = Field(min_length=1, max_length=200)
+    k: int = Field(default=5, ge=1, le=100)
+
+
+class SearchHit(BaseModel):
+    project_id: int
+    project: str  # the project's full_name
+    path: str
+    heading: str = ""
+    text: str
+    score: float
 
 
 class ProjectSummary(BaseModel):
@@ -366,6 +395,7 @@ class SummaryUpsert(BaseModel):
 
 __all__ = [
     "PROVIDER_WIDE_INCIDENTS",
+    "ChunkSearch",
     "DocumentChunk",
     "DocumentUpsert",
     "HealthReport",
@@ -383,6 +413,7 @@ __all__ = [
     "ProjectStatus",
     "ProjectSummary",
     "ProjectUpdate",
+    "SearchHit",
     "Server",
     "ServerCreate",
     "ServerSpecs",

@@ -4,6 +4,8 @@ Prints ``export NAME=value`` lines that point the scheduler at it:
 
     python -m sandbox --repos 100 --servers 50 --seed 7 > sandbox.env &
     sleep 3; . ./sandbox.env; python -m ticker & python -m actors
+
+``--docs DIR`` adds one repository per folder of DIR, holding its files (``DIR/<repo>/<path>``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import sys
 import threading
 
+from .docs import add_docs_repos
 from .running import Sandbox
 from .world import World
 
@@ -26,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unhealthy", type=float, default=0.1,
                         help="share of hosts in a bad state (disk full, Docker down, unreachable, slow, wrong key)")
     parser.add_argument("--db", default=":memory:", help="the platform API's SQLite file")
+    parser.add_argument("--docs", metavar="DIR",
+                        help="add one repository per folder of DIR, with its files: DIR/<repo>/<path>")
     parser.add_argument("--no-servers-in-platform", action="store_true",
                         help="leave the platform's Server table empty (as before the first server_sync)")
     args = parser.parse_args(argv)
@@ -33,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     share = args.unhealthy / 5
     states = {"disk_full": share, "docker_down": share, "unreachable": share, "slow": share, "wrong_host_key": share}
     world = World.generate(seed=args.seed, repos=args.repos, servers=args.servers, host_states=states)
+    if args.docs:
+        try:
+            added = add_docs_repos(world, args.docs)
+        except ValueError as exc:
+            parser.error(str(exc))
+        print(f"# sandbox: {len(added)} repositories from {args.docs}", file=sys.stderr, flush=True)
     sandbox = Sandbox(world, db_path=args.db).start()
     if not args.no_servers_in_platform:
         sandbox.seed_platform_servers()

@@ -7,7 +7,12 @@ process (blake2b, not Python's salted ``hash``). Requests follow OpenAI's API: `
 a list of strings, or token arrays; ``encoding_format`` ``float`` or ``base64`` (what the official
 client asks for by default); ``dimensions`` optional. Bad input is a 400 with OpenAI's error shape.
 
-Counters: ``app.counters.embedded`` (``inputs``, ``tokens``) beside the request counts.
+Rate limits as OpenAI answers them: ``app.throttle.refuse(n, retry_after_s)`` makes the next ``n``
+requests a 429 with ``Retry-After`` (whole seconds, as an HTTP header allows), ``retry-after-ms`` and
+``x-ratelimit-reset-requests``; ``max_inputs`` lowers the inputs a request may carry (a 400 above it).
+
+Counters: ``app.counters.embedded`` (``inputs``, ``tokens``, ``rate_limited``) and
+``app.counters.batches`` (inputs of each request answered) beside the request counts.
 """
 
 from __future__ import annotations
@@ -53,14 +58,27 @@ def token_count(text: str | list[int]) -> int:
 
 @dataclass
 class EmbeddingCounters(Counters):
-    embedded: Counter = field(default_factory=Counter)  # inputs | tokens
+    embedded: Counter = field(default_factory=Counter)  # inputs | tokens | rate_limited
+    batches: list[int] = field(default_factory=list)  # inputs per request answered
 
     def reset(self) -> None:
         super().reset()
         self.embedded.clear()
+        self.batches.clear()
 
     def as_dict(self) -> dict:
-        return {**super().as_dict(), "embedded": dict(self.embedded)}
+        return {**super().as_dict(), "embedded": dict(self.embedded), "batches": list(self.batches)}
+
+
+@dataclass
+class Throttle:
+    """The next ``pending`` requests are answered 429, asking for ``retry_after_s``."""
+
+    pending: int = 0
+    retry_after_s: float = 1.0
+
+    def refuse(self, requests: int, retry_after_s: float = 1.0) -> None:
+        self.pending, self.retry_after_s = requests, retry_after_s
 
 
 class InvalidRequest(ValueError):
@@ -69,7 +87,7 @@ class InvalidRequest(ValueError):
         self.param = param
 
 
-def _inputs(payload: object) -> list[str | list[int]]:
+def _inputs(payload: object, max_inputs: int = MAX_INPUTS) -> list[str | list[int]]:
     if not isinstance(payload, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     if not isinstance(payload.get("model"), str) or not payload["model"]:
@@ -79,8 +97,8 @@ def _inputs(payload: object) -> list[str | list[int]]:
         raw = [raw]
     if not isinstance(raw, list) or not raw:
         raise InvalidRequest("'input' must be a non-empty string or array.", "input")
-    if len(raw) > MAX_INPUTS:
-        raise InvalidRequest(f"'input' must have at most {MAX_INPUTS} items.", "input")
+    if len(raw) > max_inputs:
+        raise InvalidRequest(f"'input' must have at most {max_inputs} items.", "input")
     for item in raw:
         ok_text = isinstance(item, str) and item != ""
         ok_tokens = isinstance(item, list) and item and all(isinstance(t, int) for t in item)
@@ -91,16 +109,27 @@ def _inputs(payload: object) -> list[str | list[int]]:
     return raw
 
 
-def embeddings_app(*, api_key: str | None = None, dimensions: int = DEFAULT_DIMENSIONS) -> Instrumented:
+def embeddings_app(*, api_key: str | None = None, dimensions: int = DEFAULT_DIMENSIONS,
+                   max_inputs: int = MAX_INPUTS) -> Instrumented:
     """The embeddings stand-in; with ``api_key`` set, requests need ``Authorization: Bearer <api_key>``."""
     counters = EmbeddingCounters()
+    throttle = Throttle()
 
     async def create(request: Request) -> JSONResponse:
         if api_key is not None and request.headers.get("authorization", "") != f"Bearer {api_key}":
             return _error(401, "Incorrect API key provided.", None, "invalid_api_key")
+        if throttle.pending > 0:
+            throttle.pending -= 1
+            counters.embedded["rate_limited"] += 1
+            wait = throttle.retry_after_s
+            response = _error(429, "Rate limit reached for requests. Please try again later.", None,
+                              "rate_limit_exceeded")
+            response.headers.update({"Retry-After": str(max(1, round(wait))), "retry-after-ms": str(int(wait * 1000)),
+                                     "x-ratelimit-reset-requests": f"{wait:g}s", "x-ratelimit-remaining-requests": "0"})
+            return response
         try:
             payload = json.loads(await request.body())
-            inputs = _inputs(payload)
+            inputs = _inputs(payload, max_inputs)
             size = payload.get("dimensions", dimensions)
             if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 4096:
                 raise InvalidRequest("'dimensions' must be an integer between 1 and 4096.", "dimensions")
@@ -120,11 +149,13 @@ def embeddings_app(*, api_key: str | None = None, dimensions: int = DEFAULT_DIME
         tokens = sum(token_count(item) for item in inputs)
         counters.embedded["inputs"] += len(inputs)
         counters.embedded["tokens"] += tokens
+        counters.batches.append(len(inputs))
         return JSONResponse({"object": "list", "data": data, "model": payload["model"],
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
-    app = Starlette(routes=[Route("/v1/embeddings", create, methods=["POST"])])
-    return Instrumented(app, counters=counters)
+    app = Instrumented(Starlette(routes=[Route("/v1/embeddings", create, methods=["POST"])]), counters=counters)
+    app.throttle = throttle
+    return app
 
 
 def _error(status: int, message: str, param: str | None = None, code: str | None = None) -> JSONResponse:

@@ -54,6 +54,7 @@ from sandbox.github_payloads import (  # noqa: F401
     GitNode,
     content_entry,
     content_file,
+    file_bytes,
     git_tree,
     link_header,
     minimal_repository,
@@ -305,7 +306,7 @@ class GitHubApp(Instrumented):
     def _file(self, request: Request, repo: Repo, path: str) -> Reply:
         text = repo.files[path]
         if _wants(request, "vnd.github.raw"):
-            return Reply(200, text.encode(), media_type="application/vnd.github.raw; charset=utf-8")
+            return Reply(200, file_bytes(text), media_type="application/vnd.github.raw; charset=utf-8")
         node = git_tree(repo.files).find_file(path)
         return Reply(200, content_file(repo, self.world, _api_root(request), path, node, text))
 

@@ -32,6 +32,11 @@ _REPO_URLS = {
 }
 
 
+def file_bytes(content: str | bytes) -> bytes:
+    """A repository file's bytes: text is UTF-8; bytes (a binary or non-UTF-8 file) are as they are."""
+    return content if isinstance(content, bytes) else content.encode()
+
+
 def link_header(base: str, query: list[tuple[str, str]], page: int, last: int) -> str:
     """GitHub's order: prev, next, last, first; absent on a single page."""
     def url(number: int) -> str:
@@ -68,7 +73,7 @@ def owner_json(world: World, api: str) -> dict:
 def minimal_repository(repo: Repo, world: World, api: str) -> dict:
     full = f"{world.org}/{repo.name}"
     url = f"{api}/repos/{full}"
-    size_kb = sum(len(text.encode()) for text in repo.files.values()) // 1024 + 1
+    size_kb = sum(len(file_bytes(text)) for text in repo.files.values()) // 1024 + 1
     return {
         "id": repo.id, "node_id": _node_id("Repository", repo.id), "name": repo.name, "full_name": full,
         "owner": owner_json(world, api), "private": repo.private, "html_url": f"{HTML}/{full}",
@@ -122,7 +127,7 @@ def _git_sha(kind: bytes, data: bytes) -> str:
     return hashlib.sha1(b"%s %d\0" % (kind, len(data)) + data).hexdigest()
 
 
-def git_tree(files: dict[str, str]) -> GitNode:
+def git_tree(files: dict[str, str | bytes]) -> GitNode:
     """The root tree of ``files``, hashed as git does, so shas change exactly when content does."""
     spec: dict = {}
     for path, text in files.items():
@@ -130,7 +135,7 @@ def git_tree(files: dict[str, str]) -> GitNode:
         node = spec
         for part in dirs:
             node = node.setdefault(part, {})
-        node[name] = text.encode()
+        node[name] = file_bytes(text)
     return _hash_tree(spec)
 
 
@@ -155,8 +160,8 @@ def content_entry(repo: Repo, world: World, api: str, path: str, node: GitNode) 
             "_links": {"self": url, "git": git_url, "html": html_url}}
 
 
-def content_file(repo: Repo, world: World, api: str, path: str, node: GitNode, text: str) -> dict:
-    encoded = base64.b64encode(text.encode()).decode()
+def content_file(repo: Repo, world: World, api: str, path: str, node: GitNode, text: str | bytes) -> dict:
+    encoded = base64.b64encode(file_bytes(text)).decode()
     # GitHub wraps base64 content at 60 characters, each line ending in a newline
     wrapped = "".join(encoded[i:i + 60] + "\n" for i in range(0, len(encoded), 60))
     return {**content_entry(repo, world, api, path, node), "content": wrapped, "encoding": "base64"}

@@ -27,6 +27,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
 from contracts.platform import (
+    ChunkSearch,
     DocumentUpsert,
     HealthReport,
     HealthReportResult,
@@ -41,6 +42,7 @@ from contracts.platform import (
     ProjectStatus,
     ProjectSummary,
     ProjectUpdate,
+    SearchHit,
     Server,
     ServerCreate,
     ServerStatus,
@@ -195,6 +197,11 @@ def build_api(store: PlatformStore) -> FastAPI:
     @r.put("/projects/{project_id}/summary", response_model=ProjectSummary)
     async def put_summary(project_id: int, summary: SummaryUpsert):
         return _json(store.put_summary(project_id, summary))
+
+    @r.post("/search/chunks", response_model=list[SearchHit],
+            description="the k chunks nearest to the vector (cosine), among those of its model and dimension")
+    async def search_chunks(query: ChunkSearch):
+        return _json(store.search_chunks(query))
 
     api.include_router(r)
     return api

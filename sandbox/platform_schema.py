@@ -47,11 +47,12 @@ CREATE INDEX IF NOT EXISTS incidents_by_server ON incidents(server_handle);
 CREATE TABLE IF NOT EXISTS documents (
     project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     path TEXT NOT NULL, content_hash TEXT NOT NULL, updated_at TEXT NOT NULL,
+    model TEXT, dimension INTEGER,  -- the embedding model of every vector of the document
     PRIMARY KEY (project_id, path)
 );
 CREATE TABLE IF NOT EXISTS chunks (
     project_id INTEGER NOT NULL, path TEXT NOT NULL, idx INTEGER NOT NULL,
-    text TEXT NOT NULL, embedding TEXT NOT NULL,
+    text TEXT NOT NULL, heading TEXT NOT NULL DEFAULT '', embedding TEXT NOT NULL,
     PRIMARY KEY (project_id, path, idx),
     FOREIGN KEY (project_id, path) REFERENCES documents(project_id, path) ON DELETE CASCADE
 );

@@ -10,7 +10,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from contracts.platform import (
+    ChunkSearch,
     DocumentUpsert,
     HealthReport,
     HealthReportResult,
@@ -276,14 +279,14 @@ class PlatformStore:
         with self._read() as db:
             self._require_project(db, project_id)
             docs = {r["path"]: {**dict(r), "chunks": []} for r in db.execute(
-                "SELECT d.path, d.content_hash, d.updated_at, "
+                "SELECT d.path, d.content_hash, d.updated_at, d.model, d.dimension, "
                 "(SELECT count(*) FROM chunks c WHERE c.project_id = d.project_id AND c.path = d.path) AS chunk_count "
                 "FROM documents d WHERE d.project_id = ? ORDER BY d.path", (project_id,))}
             if include_chunks:
-                for r in db.execute("SELECT path, idx, text, embedding FROM chunks WHERE project_id = ? "
+                for r in db.execute("SELECT path, idx, text, heading, embedding FROM chunks WHERE project_id = ? "
                                     "ORDER BY path, idx", (project_id,)):
-                    docs[r["path"]]["chunks"].append(
-                        {"index": r["idx"], "text": r["text"], "embedding": json.loads(r["embedding"])})
+                    docs[r["path"]]["chunks"].append({"index": r["idx"], "text": r["text"], "heading": r["heading"],
+                                                      "embedding": json.loads(r["embedding"])})
             return list(docs.values())
 
     def put_document(self, project_id: int, document: DocumentUpsert) -> tuple[dict[str, Any], bool]:
@@ -293,14 +296,18 @@ class PlatformStore:
             self._require_project(db, project_id)
             existed = db.execute("SELECT 1 FROM documents WHERE project_id = ? AND path = ?",
                                  (project_id, document.path)).fetchone() is not None
-            db.execute("INSERT INTO documents (project_id, path, content_hash, updated_at) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT (project_id, path) DO UPDATE SET content_hash = excluded.content_hash, "
-                       "updated_at = excluded.updated_at", (project_id, document.path, document.content_hash, now))
+            db.execute("INSERT INTO documents (project_id, path, content_hash, updated_at, model, dimension) "
+                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, path) DO UPDATE SET "
+                       "content_hash = excluded.content_hash, updated_at = excluded.updated_at, "
+                       "model = excluded.model, dimension = excluded.dimension",
+                       (project_id, document.path, document.content_hash, now, document.model, document.dimension))
             db.execute("DELETE FROM chunks WHERE project_id = ? AND path = ?", (project_id, document.path))
-            db.executemany("INSERT INTO chunks (project_id, path, idx, text, embedding) VALUES (?, ?, ?, ?, ?)",
-                           [(project_id, document.path, c.index, c.text, json.dumps(c.embedding))
+            db.executemany("INSERT INTO chunks (project_id, path, idx, text, heading, embedding) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           [(project_id, document.path, c.index, c.text, c.heading, json.dumps(c.embedding))
                             for c in document.chunks])
         meta = {"path": document.path, "content_hash": document.content_hash, "updated_at": now,
+                "model": document.model, "dimension": document.dimension,
                 "chunk_count": len(document.chunks), "chunks": []}
         return meta, not existed
 
@@ -309,6 +316,26 @@ class PlatformStore:
             self._require_project(db, project_id)
             if not db.execute("DELETE FROM documents WHERE project_id = ? AND path = ?", (project_id, path)).rowcount:
                 raise NotFound(f"project {project_id} has no document {path!r}")
+
+    def search_chunks(self, query: ChunkSearch) -> list[dict[str, Any]]:
+        """The ``k`` chunks nearest to the query vector by cosine, among the chunks of documents
+        embedded by the query's model with its dimension: vectors of two models are never compared."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT c.project_id, p.full_name, c.path, c.heading, c.text, c.embedding FROM chunks c "
+                "JOIN documents d ON d.project_id = c.project_id AND d.path = c.path "
+                "JOIN projects p ON p.id = c.project_id WHERE d.model = ? AND d.dimension = ? "
+                "ORDER BY c.project_id, c.path, c.idx", (query.model, len(query.vector))).fetchall()
+        if not rows:
+            return []
+        matrix = np.array([json.loads(r["embedding"]) for r in rows], dtype=np.float64)
+        vector = np.array(query.vector, dtype=np.float64)
+        norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(vector) or 1.0)
+        scores = matrix @ vector / np.where(norms == 0, 1.0, norms)
+        best = sorted(range(len(rows)), key=lambda i: (-scores[i], i))[:query.k]  # ties: a stable order
+        return [{"project_id": rows[i]["project_id"], "project": rows[i]["full_name"], "path": rows[i]["path"],
+                 "heading": rows[i]["heading"], "text": rows[i]["text"], "score": round(float(scores[i]), 6)}
+                for i in best]
 
     def get_summary(self, project_id: int) -> dict[str, Any] | None:
         with self._read() as db:

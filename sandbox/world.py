@@ -60,8 +60,9 @@ class Repo:
     pushed_at: datetime
     language: str | None
     topics: list[str]
-    #: path -> text: ``README.md`` at the root (may be absent), Markdown under ``docs/``, one source file
-    files: dict[str, str]
+    #: path -> text (or bytes: a binary or non-UTF-8 file): ``README.md`` at the root (may be absent),
+    #: Markdown under ``docs/``, one source file
+    files: dict[str, str | bytes]
     deleted: bool = False
 
     @property
@@ -208,7 +209,7 @@ class World:
         """Replace the README (``None`` deletes it); a push, so ``pushed_at`` moves too."""
         return self.edit_file(repo, "README.md", text)
 
-    def edit_file(self, repo: str | int, path: str, text: str | None) -> Repo:
+    def edit_file(self, repo: str | int, path: str, text: str | bytes | None) -> Repo:
         with self.lock:
             target = self.repo(repo)
             if text is None:

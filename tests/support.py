@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,23 @@ from ticker.emit import TickEmitter
 ROOT = Path(__file__).resolve().parent.parent
 #: the reference data nobody on this team wrote: ``shared/fixtures`` beside the checkout
 FIXTURES = Path(os.environ.get("SANDBOX_FIXTURES", ROOT.parent / "shared" / "fixtures"))
+
+
+class FakeRun:
+    """What a plan's apply needs of its run, without a lock or a worker: a fence that always
+    holds and the counters (``deps`` is set where the task function itself runs)."""
+
+    correlation_id = "test-run"
+
+    def __init__(self, deps=None):
+        self.counters: Counter = Counter()
+        self.deps = deps
+
+    async def fence(self) -> None:
+        pass
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):

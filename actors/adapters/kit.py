@@ -1,6 +1,7 @@
 """What every adapter needs, once: a resource per event loop, backoff with jitter, the rule for
-refusals that concern one record, a log-safe summary of a validation error, and settings read
-from the environment with an error that names the variables.
+refusals that concern one record, a log-safe summary of a validation error, settings read
+from the environment with an error that names the variables, and how long an answer asks us
+to wait (``Retry-After`` and the rate-limit reset headers of OpenAI-style APIs).
 
 Adapters import this module and nothing of each other.
 """
@@ -8,19 +9,25 @@ Adapters import this module and nothing of each other.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
+import re
 import threading
+import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Generic, TypeVar
 
+import httpx
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from scheduler.errors import ConfigurationError
+from scheduler.errors import ConfigurationError, TransientError
+from scheduler.logs import get_logger
 
 T = TypeVar("T")
 S = TypeVar("S", bound=BaseSettings)
+_log = get_logger(__name__)
 
 #: HTTP answers that concern one record (gone, clashing, refused as invalid): that record's
 #: failure, logged and counted; the run goes on. Any other 4xx (401, 403...) concerns every write.
@@ -36,6 +43,45 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
     ``cap``, the upper half jittered so that retrying clients spread out."""
     ceiling = min(cap, base * 2 ** (attempt - 1))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def _duration_s(text: str) -> float | None:
+    """``6m0s``, ``1.5s``, ``20ms`` (OpenAI's ``x-ratelimit-reset-*``) in seconds; None if unreadable."""
+    text = text.strip()
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
+def retry_after_s(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """How long a 429 (or 503) asks the caller to wait, in seconds; None when it does not say.
+
+    ``retry-after-ms``, then ``Retry-After`` (seconds or an HTTP date), then the longest of the
+    ``x-ratelimit-reset-requests`` / ``-tokens`` durations; a value in the past counts as 0.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        if "retry-after-ms" in lowered:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+    except ValueError:
+        pass
+    if (value := lowered.get("retry-after")) is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now())
+            except (TypeError, ValueError, IndexError):
+                pass
+    resets = [_duration_s(lowered[name]) for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+              if name in lowered]
+    known = [r for r in resets if r is not None]
+    return max(known) if known else None
 
 
 def validation_summary(exc: ValidationError, limit: int = 500) -> str:
@@ -85,3 +131,77 @@ class PerLoop(Generic[T]):
         item = self.pop()
         if item is not None:
             await close(item)
+
+
+# --------------------------------------------------------------------------- OpenAI-compatible endpoints
+
+
+class EndpointUnavailable(TransientError):
+    """An OpenAI-compatible endpoint kept answering 5xx / 429 or not at all: worth a later retry."""
+
+
+class EndpointRefused(Exception):
+    """It refused the request itself (400, 404, 422 ...): sending it again changes nothing."""
+
+    def __init__(self, status: int, url: str, message: str):
+        self.status, self.url, self.message = status, url, message
+        super().__init__(f"{url} answered {status}: {message}")
+
+
+def openai_error_message(response: httpx.Response) -> str:
+    """OpenAI's ``{"error": {"message": ...}}``, else the start of the body (never a header: no key)."""
+    try:
+        message = response.json()["error"]["message"]
+        return str(message)[:300]
+    except (ValueError, KeyError, TypeError):
+        return response.text[:300]
+
+
+async def post_json(pool: httpx.AsyncClient, url: str, body: dict, *, headers: Mapping[str, str], attempts: int,
+                    max_wait_s: float, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                    on_request: Callable[[], None] = lambda: None) -> object:
+    """POST ``body`` to an OpenAI-compatible endpoint and return the decoded JSON answer.
+
+    - 429 (and a 503 that says how long): waited out as ``Retry-After`` / ``retry-after-ms`` /
+      ``x-ratelimit-reset-*`` ask, when that is at most ``max_wait_s`` (1 s when they say nothing);
+      a longer wait is ``EndpointUnavailable``: the run is retried later instead of holding its lock.
+    - 5xx, network errors, timeouts and undecodable bodies: retried with backoff, ``attempts`` in all.
+    - 401/403: ``ConfigurationError`` (the key); any other 4xx: ``EndpointRefused``.
+    ``headers`` may hold the key: it goes on the wire only, never into a message or a log line.
+    """
+    failures = waits = 0
+    while True:
+        problem = ""
+        try:
+            on_request()
+            response = await pool.post(url, json=body, headers=dict(headers))
+        except httpx.TransportError as exc:
+            problem = type(exc).__name__
+        else:
+            status = response.status_code
+            if status == 200:
+                try:
+                    return response.json()
+                except ValueError:
+                    problem = "undecodable body"
+            elif status == 429 or (status == 503 and retry_after_s(response.headers) is not None):
+                wait = retry_after_s(response.headers)
+                wait = 1.0 if wait is None else wait
+                if wait > max_wait_s or waits >= 10:
+                    raise EndpointUnavailable(f"{url} is rate limited for {wait:.0f}s more (HTTP {status})")
+                waits += 1
+                _log.warning("endpoint.rate_limited_waiting", url=url, status=status, wait_s=round(wait, 3))
+                await sleep(wait)
+                continue
+            elif status >= 500:
+                problem = f"HTTP {status}"
+            elif status in (401, 403):
+                raise ConfigurationError(f"{url} refused the credentials (HTTP {status}): check its API key")
+            else:
+                raise EndpointRefused(status, url, openai_error_message(response))
+        failures += 1
+        if failures >= attempts:
+            raise EndpointUnavailable(f"{url} failed {failures} time(s); last: {problem}")
+        delay = backoff_delay(failures, 0.25, 8.0)
+        _log.warning("endpoint.retrying", url=url, attempt=failures, error=problem, delay_s=round(delay, 2))
+        await sleep(delay)

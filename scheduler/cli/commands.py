@@ -14,6 +14,7 @@ import redis
 import contracts
 from contracts import Keys, RunRecord, TaskName, Tick, TickReason
 
+from scheduler.errors import ConfigurationError, TransientError
 from scheduler.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
 from scheduler.settings import Settings
 from scheduler.cli.status import TaskState, TaskStatus, read_status
@@ -164,6 +165,22 @@ def cmd_config_app_json(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    from scheduler.cli.search import cmd_search as search
+
+    from actors.adapters.kit import EndpointRefused
+    from actors.adapters.platform.client import PlatformError
+
+    try:
+        return search(args)
+    except ConfigurationError as exc:
+        print(f"scheduler search: {exc}", file=sys.stderr)
+        return 2
+    except (TransientError, PlatformError, EndpointRefused) as exc:
+        print(f"scheduler search: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_demo(args) -> int:
     from scheduler.cli.demo import run_demo
 
@@ -212,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub.add_parser("example", help="print .env.example: every variable, its default and meaning"
                           ).set_defaults(func=cmd_config_example)
     config_sub.add_parser("app-json", help="print app.json, Heroku's manifest").set_defaults(func=cmd_config_app_json)
+
+    search = sub.add_parser("search", help="the documentation chunks nearest to a question (rag_summarizer's index)")
+    search.add_argument("text", nargs="+", help="what to look for, e.g. \"which service sends Telegram alerts?\"")
+    search.add_argument("--k", type=int, default=5, choices=range(1, 101), metavar="N", help="results (1-100, default 5)")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(func=cmd_search)
 
     demo = sub.add_parser("demo", help="run ticker and worker on an embedded Redis and the sandbox world")
     demo.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")

@@ -21,6 +21,7 @@ from actors.adapters.platform.client import (
 )
 from actors.tasks.deps import Dependencies
 from contracts.platform import (
+    ChunkSearch,
     DocumentChunk,
     DocumentUpsert,
     HealthReport,
@@ -161,16 +162,19 @@ def test_documents_and_summary(platform):
 
     async def scenario(client):
         before = await client.get_summary(project_id)
-        await client.put_document(project_id, DocumentUpsert(path="README.md", content_hash="h1", chunks=chunks))
+        await client.put_document(project_id, DocumentUpsert(path="README.md", content_hash="h1", chunks=chunks,
+                                                                      model="m", dimension=2))
         stored = await client.put_document(project_id, DocumentUpsert(path="docs/a.md", content_hash="h2",
-                                                                      chunks=chunks[:1]))
+                                                                      chunks=chunks[:1], model="m", dimension=2))
         with_chunks = await client.list_documents(project_id, include_chunks=True)
         await client.delete_document(project_id, "README.md")
         remaining = await client.list_documents(project_id)
         summary = await client.put_summary(project_id, SummaryUpsert(text="An API.", source_hash="s", model="m"))
-        return before, stored, with_chunks, remaining, summary, await client.get_summary(project_id)
+        hits = await client.search_chunks(ChunkSearch(vector=[0.25, 0.0], model="m", k=1))
+        return before, stored, with_chunks, remaining, summary, await client.get_summary(project_id), hits
 
-    before, stored, with_chunks, remaining, summary, fetched = run(platform.url, scenario)
+    before, stored, with_chunks, remaining, summary, fetched, hits = run(platform.url, scenario)
+    assert [(h.project, h.path, h.text) for h in hits] == [("acme/api", "docs/a.md", "part 0")]
     assert before is None
     assert (stored.path, stored.chunk_count) == ("docs/a.md", 1)
     assert [(d.path, d.chunks) for d in with_chunks] == [("README.md", chunks), ("docs/a.md", chunks[:1])]

@@ -64,9 +64,10 @@ def test_the_worker_lists_every_problem_once_with_the_task_that_needs_it():
     assert result.returncode == 78 and "Traceback" not in err and result.stdout == ""
     assert err.startswith("worker: configuration refused")
     for line in ("REDIS_URL: is not set (needed by the worker)",
-                 "API_BASE_URL: is not set (needed by task github_sync, task server_sync, task health_checker)",
-                 "TIME4VPS_PASSWORD: is not set (needed by task server_sync)",
-                 "GITHUB_APP_PRIVATE_KEY: the GitHub App private key is not a PEM private key (needed by task github_sync)",
+                 "API_BASE_URL: is not set (needed by task github_sync, task health_checker, task provisioner_trigger, "
+                 "task rag_summarizer)",
+                 "GITHUB_APP_PRIVATE_KEY: the GitHub App private key is not a PEM private key "
+                 "(needed by task github_sync, task rag_summarizer)",
                  "HEALTH_BATCH_SIZE: is invalid: Input should be a valid integer",
                  "LOCK_TTL_MS: is invalid: Input should be less than or equal to 30000",
                  "SSH_PRIVATE_KEY_PATH: /nonexistent/id_ed25519 is not a file"):
@@ -79,7 +80,7 @@ def test_a_task_scheduled_off_needs_nothing_and_a_bad_key_file_is_named(tmp_path
     bad_key = tmp_path / "id_ed25519"
     bad_key.write_text("not a key\n")
     env = {"REDIS_URL": "redis://127.0.0.1:1/0", "API_BASE_URL": "http://127.0.0.1:1", "INTERNAL_API_KEY": "k" * 8,
-           "SCHEDULE_GITHUB_SYNC": "off", "SSH_PRIVATE_KEY_PATH": str(bad_key), "SSH_KNOWN_HOSTS": str(tmp_path / "nope")}
+           "SCHEDULE_GITHUB_SYNC": "off", "SCHEDULE_RAG_SUMMARIZER": "off", "SSH_PRIVATE_KEY_PATH": str(bad_key), "SSH_KNOWN_HOSTS": str(tmp_path / "nope")}
     result = run("actors", env)
     assert result.returncode == 78 and "GITHUB" not in result.stderr
     assert "SSH_KNOWN_HOSTS: " in result.stderr and "is not a file" in result.stderr
@@ -144,4 +145,4 @@ def test_a_task_whose_credentials_are_absent_is_not_configured_gets_no_ticks_and
 def test_credentials_present_but_incomplete_still_refuse_the_start():
     result = run("actors", {"REDIS_URL": "redis://127.0.0.1:1/0", "API_BASE_URL": "http://127.0.0.1:1",
                             "INTERNAL_API_KEY": "k" * 8, "SCHEDULE_HEALTH_CHECKER": "off", "GITHUB_TOKEN": "t" * 12})
-    assert result.returncode == 78 and "GITHUB_ORG: is not set (needed by task github_sync)" in result.stderr
+    assert result.returncode == 78 and "GITHUB_ORG: is not set (needed by task github_sync" in result.stderr

@@ -30,6 +30,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.platform import (
+    ChunkSearch,
     DocumentUpsert,
     HealthReport,
     HealthReportResult,
@@ -44,6 +45,7 @@ from contracts.platform import (
     ProjectStatus,
     ProjectSummary,
     ProjectUpdate,
+    SearchHit,
     Server,
     ServerCreate,
     ServerStatus,
@@ -328,6 +330,11 @@ class PlatformClient:
 
     async def delete_document(self, project_id: int, path: str) -> None:
         await self._request("DELETE", f"/api/projects/{int(project_id)}/documents", params={"path": path})
+
+    async def search_chunks(self, query: ChunkSearch) -> Listing[SearchHit]:
+        """The chunks nearest to ``query.vector``, best first (of the query's model only)."""
+        return self._many(await self._request("POST", "/api/search/chunks", body=query.model_dump(mode="json")),
+                          SearchHit)
 
     async def get_summary(self, project_id: int) -> ProjectSummary | None:
         """The project's summary, or None if it has none yet (an unknown project is a 404)."""

@@ -21,7 +21,7 @@ from actors.tasks.github_sync.task import AbsenceMemory, apply_plan
 from contracts.github import MinimalRepository
 from contracts.platform import Project, ProjectCreate, ProjectStatus, ProjectUpdate
 
-from tests.tasks.fakes import FakeRun
+from tests.support import FakeRun
 
 ORG = "acme"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ from actors.tasks.provisioner_trigger.task import apply_plan
 from contracts import PROVISIONER_STREAM, ProvisionerMessage
 from contracts.platform import Server, ServerStatus
 
-from tests.tasks.fakes import FakeRun
+from tests.support import FakeRun
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOUR = 3600

@@ -21,7 +21,7 @@ from contracts import PROVISIONER_STREAM
 from contracts.platform import Server, ServerCreate, ServerUpdate
 from contracts.time4vps import ServerDetails, ServerListItem
 
-from tests.tasks.fakes import FakeRun
+from tests.support import FakeRun
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

@@ -234,3 +234,17 @@ def test_against_the_sandbox_every_server_is_listed_and_its_details_match_the_wo
         with pytest.raises(Time4VpsRefused) as refused:
             session_call(wrong, lambda s: s.list_servers())
         assert refused.value.kind is Time4VpsErrorKind.WRONG_LOGIN
+
+
+def test_without_time4vps_credentials_the_task_is_not_configured_and_a_bad_setting_is_named(monkeypatch):
+    from actors.configuration import absent_credentials, check_task
+    from contracts import TaskName
+
+    platform = {"API_BASE_URL": "http://127.0.0.1:1", "INTERNAL_API_KEY": "k" * 8}
+    assert absent_credentials(TaskName.SERVER_SYNC, platform) == ["TIME4VPS_PASSWORD or TIME4VPS_USERNAME"]
+    assert absent_credentials(TaskName.SERVER_SYNC, {**platform, "TIME4VPS_USERNAME": USER}) == []
+    for name, value in {**platform, "TIME4VPS_USERNAME": USER, "TIME4VPS_MANAGED_SERVER_IDS": "all"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TIME4VPS_PASSWORD", raising=False)
+    assert sorted(p.variable for p in check_task(TaskName.SERVER_SYNC)) == [
+        "TIME4VPS_MANAGED_SERVER_IDS", "TIME4VPS_PASSWORD"]

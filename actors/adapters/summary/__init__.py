@@ -1,0 +1,1 @@
+"""Project summaries through an OpenAI-compatible ``/v1/chat/completions`` endpoint (``SUMMARY_URL``)."""
