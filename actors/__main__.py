@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import sys
 
+from actors.adapters.ssh.settings import SshSettings
 from actors.configuration import absent_credentials, check_tasks, publish_configuration
 from actors.runtime.worker import run_worker
 from actors.tasks import TASKS
 from actors.tasks.deps import Dependencies
+from actors.tasks.health_checker.settings import HealthSettings
+from contracts import TaskName
 from scheduler.config import Problem, process_settings, refuse
 from scheduler.connection import RedisCertificateRefused, check_redis, redis_from_url
-from scheduler.logs import configure_logging
+from scheduler.logs import configure_logging, get_logger
 from scheduler.settings import task_schedules
+
+log = get_logger("worker")
 
 
 def main() -> int:
@@ -40,7 +45,22 @@ def main() -> int:
         return refuse([Problem("REDIS_SSL_CERT_REQS", str(exc), "the worker")], "worker")
     publish_configuration(client, {task: absent.get(task, []) for task in TASKS})
     deps = Dependencies(settings.redis_url, client)
+    if TaskName.HEALTH_CHECKER in scheduled and TaskName.HEALTH_CHECKER not in absent:
+        settings = settings.model_copy(update={"worker_threads": threads_for_checks(settings, deps)})
     return run_worker(TASKS.values(), settings, client, deps)
+
+
+def threads_for_checks(settings, deps: Dependencies) -> int:
+    """Each health batch in flight holds one actor thread while its checks run on the event loop, so
+    HEALTH_SSH_CONCURRENCY is only reached with enough threads: at least one per batch it takes,
+    and two spare for the other tasks. WORKER_THREADS above that is kept."""
+    batches = -(-deps.settings(SshSettings).health_ssh_concurrency // deps.settings(HealthSettings).health_batch_size)
+    needed = batches + 2
+    if needed > settings.worker_threads:
+        log.info("worker threads raised for the health checks", worker_threads=needed,
+                 configured=settings.worker_threads, note="one per batch of HEALTH_SSH_CONCURRENCY, two spare")
+        return needed
+    return settings.worker_threads
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from .platform import (
     SummaryUpsert,
 )
 from .provisioner import ProvisionerMessage
-from .ticks import RunOutcome, RunRecord, Tick, TickReason
+from .ticks import RECORDS_FAILED, RunOutcome, RunRecord, Tick, TickReason
 
 #: Every message model, by the name its JSON Schema is exported under.
 MESSAGES: dict[str, type[BaseModel]] = {

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 from .platform import Handle, HealthStatus, HostKey, IncidentType, UtcDatetime
+from .text import WritableLine
 
 #: the incident types the health checker opens and resolves (and no other)
 HEALTH_INCIDENTS = (
@@ -111,9 +112,10 @@ class CheckTarget(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     handle: Handle
-    host: str = Field(min_length=1, max_length=255)
+    #: single lines without control characters: a NUL in a user name never reaches the SSH client
+    host: WritableLine(255)  # type: ignore[valid-type]
     ssh_port: int = Field(default=22, ge=1, le=65535)
-    ssh_user: str = Field(default="root", min_length=1, max_length=64)
+    ssh_user: WritableLine(64) = "root"  # type: ignore[valid-type]
     ssh_host_keys: list[HostKey] = Field(default_factory=list)
     health_status: HealthStatus = HealthStatus.UNKNOWN
     last_health_check: UtcDatetime | None = None
@@ -134,6 +136,30 @@ class HealthCheckBatch(BaseModel):
     servers: list[CheckTarget] = Field(min_length=1, max_length=5000)
 
 
+class SlotCoverage(BaseModel):
+    """What one slot of the health checker covered. ``never_checked``: servers the tick planned
+    that no batch reported on at all (a worker that died mid-check, a message lost); a slot that
+    ``checked`` fewer servers than ``planned`` is not ``complete``, and says so."""
+
+    slot: int
+    planned: NonNegativeInt = 0
+    checked: NonNegativeInt = 0
+    cut: NonNegativeInt = 0
+    claimed_elsewhere: NonNegativeInt = 0
+    never_checked: NonNegativeInt = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.checked >= self.planned
+
+    @classmethod
+    def of(cls, slot: int, stats: dict[str, int], checked: int) -> SlotCoverage:
+        """From the slot's counters (``Keys.health_slot``) and its set of checked servers."""
+        planned, cut, elsewhere = stats.get("servers", 0), stats.get("cut", 0), stats.get("claimed_elsewhere", 0)
+        return cls(slot=slot, planned=planned, checked=checked, cut=cut, claimed_elsewhere=elsewhere,
+                   never_checked=max(0, planned - checked - cut - elsewhere))
+
+
 __all__ = [
     "HEALTH_INCIDENTS",
     "CheckTarget",
@@ -144,4 +170,5 @@ __all__ = [
     "FindingKind",
     "HealthCheckBatch",
     "ProbeResult",
+    "SlotCoverage",
 ]

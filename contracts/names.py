@@ -150,3 +150,12 @@ class Keys:
     def health_slot(slot: int) -> str:
         """Hash, kept a day: what the health checks of one slot did (checked, cut, unhealthy...)."""
         return f"scheduler:health:slot:{slot}"
+
+    @staticmethod
+    def health_slot_checked(slot: int) -> str:
+        """Set, kept a day: the handles of the servers checked (and reported) in one slot, so a
+        retried or redelivered batch does not count a server twice."""
+        return f"scheduler:health:slot:{slot}:checked"
+
+    #: sorted set of the health checker's recent slot ids (score = slot): whose coverage to show
+    HEALTH_SLOTS = "scheduler:health:slots"

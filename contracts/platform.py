@@ -16,6 +16,13 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
+from .text import DESCRIPTION_MAX, NAME_MAX, URL_MAX, WritableLine, WritableText
+
+#: the text fields of a project as the platform stores them (see ``contracts.text``)
+Name = WritableLine(NAME_MAX)
+Url = WritableLine(URL_MAX)
+Description = WritableText(DESCRIPTION_MAX)
+
 # --------------------------------------------------------------------------- shared types
 
 
@@ -98,13 +105,13 @@ class Project(BaseModel):
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
-    full_name: str = Field(min_length=1)
+    name: Name
+    full_name: Name
     github_repo_id: int = Field(gt=0)
-    description: str | None = None
-    default_branch: str = Field(default="main", min_length=1)
+    description: Description | None = None
+    default_branch: Name = "main"
     visibility: Visibility = Visibility.PUBLIC
-    html_url: str = Field(min_length=1)
+    html_url: Url
     pushed_at: UtcDatetime | None = None
     status: ProjectStatus = ProjectStatus.DISCOVERED
 
@@ -114,12 +121,12 @@ class ProjectUpdate(Patch):
 
     nullable_fields: ClassVar[frozenset[str]] = frozenset({"description", "pushed_at"})
 
-    name: str | None = Field(default=None, min_length=1)
-    full_name: str | None = Field(default=None, min_length=1)
-    description: str | None = None
-    default_branch: str | None = Field(default=None, min_length=1)
+    name: Name | None = None
+    full_name: Name | None = None
+    description: Description | None = None
+    default_branch: Name | None = None
     visibility: Visibility | None = None
-    html_url: str | None = Field(default=None, min_length=1)
+    html_url: Url | None = None
     pushed_at: UtcDatetime | None = None
     status: ProjectStatus | None = None
 
@@ -388,7 +395,7 @@ class ProjectSummary(BaseModel):
 class SummaryUpsert(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
+    text: WritableText(min_length=1)  # type: ignore[valid-type]
     source_hash: str = Field(min_length=1)
     model: str = Field(min_length=1)
 

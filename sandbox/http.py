@@ -2,8 +2,9 @@
 
 Each stand-in is an ASGI app wrapped in ``Instrumented``, which
 - counts every request by ``METHOD route`` (readable in-process, or at ``GET /_sandbox/counters``),
-- injects faults at the configured rates: a 5xx answer, a slow answer (a timeout for a client
-  with a shorter one), or a malformed body (``POST /_sandbox/faults`` sets them out of process).
+- injects faults at the configured rates from the first request on (seedable): a 5xx answer, a
+  slow answer (a timeout for a client with a shorter one), or a malformed body
+  (``POST /_sandbox/faults`` sets them out of process); ``counters.faults`` says how many fired.
 """
 
 from __future__ import annotations
@@ -15,34 +16,78 @@ import socket
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import uvicorn
 
 
+class FaultSchedule:
+    """Which requests of one kind of fault get it, at ``rate``: every ``BLOCK`` requests hold the
+    expected number of faults (the fraction carried to the next block), at positions drawn from
+    a seeded generator. So a test's first ten requests at 20 % see two faults, not "on average,
+    eventually": a short test injects what it states, and the same seed injects the same ones."""
+
+    BLOCK = 10
+
+    def __init__(self, rng: random.Random):
+        self.rng, self.rate = rng, 0.0
+        self._block: list[bool] = []
+        self._carry = 0.5  # round to the nearest whole fault per block
+
+    def set_rate(self, rate: float) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"a fault rate is between 0 and 1, not {rate}")
+        self.rate, self._block, self._carry = rate, [], 0.5
+
+    def fires(self) -> bool:
+        if self.rate <= 0:
+            return False
+        if not self._block:
+            wanted = self.rate * self.BLOCK + self._carry
+            count = min(self.BLOCK, int(wanted))
+            self._carry = wanted - count
+            hits = set(self.rng.sample(range(self.BLOCK), count))
+            self._block = [i in hits for i in reversed(range(self.BLOCK))]
+        return self._block.pop()
+
+
+#: the kinds of fault and the setting holding each one's rate
+FAULT_RATES = {"5xx": "error_rate", "timeout": "timeout_rate", "malformed": "malformed_rate"}
+
+
 @dataclass
 class Faults:
+    """Fault rates of one stand-in. ``update(error_rate=0.2, malformed_rate=0.1, seed=7)``: each
+    kind fires at its rate from the next request on (see ``FaultSchedule``); ``seed`` makes a
+    test's faults land on the same requests every time."""
+
     error_rate: float = 0.0  # share of requests answered 503
     timeout_rate: float = 0.0  # share of requests delayed by ``timeout_s`` before answering
     timeout_s: float = 5.0
     malformed_rate: float = 0.0  # share of requests whose body is cut short / not JSON
     seed: int = 0
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _schedules: dict[str, FaultSchedule] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self._rng.seed(self.seed)
+        self.update(seed=self.seed)
 
     def update(self, **values: float) -> None:
         for key, value in values.items():
-            if key not in ("error_rate", "timeout_rate", "timeout_s", "malformed_rate"):
+            if key not in ("error_rate", "timeout_rate", "timeout_s", "malformed_rate", "seed"):
                 raise ValueError(f"unknown fault setting {key!r}")
-            setattr(self, key, float(value))
+            setattr(self, key, int(value) if key == "seed" else float(value))
+        if "seed" in values:  # each kind its own stream, so changing one rate leaves the others' draws alone
+            self._schedules = {kind: FaultSchedule(random.Random(f"{self.seed}:{kind}")) for kind in FAULT_RATES}
+        for kind, setting in FAULT_RATES.items():
+            if "seed" in values or setting in values:
+                self._schedules[kind].set_rate(getattr(self, setting))
 
-    def roll(self, rate: float) -> bool:
-        return rate > 0 and self._rng.random() < rate
+    def fires(self, kind: str) -> bool:
+        """Whether this request gets a fault of ``kind`` (``5xx``, ``timeout``, ``malformed``)."""
+        return self._schedules[kind].fires()
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        return {k: getattr(self, k) for k in ("error_rate", "timeout_rate", "timeout_s", "malformed_rate", "seed")}
 
 
 @dataclass
@@ -83,14 +128,14 @@ class Instrumented:
             return await self._control(scope, receive, send)
 
         faults = self.faults
-        if faults.roll(faults.error_rate):
+        if faults.fires("5xx"):
             self.counters.faults["5xx"] += 1
             self.counters.requests[f"{scope['method']} {scope['path']}"] += 1
             return await _send_json(send, 503, {"message": "injected fault: service unavailable"})
-        if faults.roll(faults.timeout_rate):
+        if faults.fires("timeout"):
             self.counters.faults["timeout"] += 1
             await asyncio.sleep(faults.timeout_s)
-        malformed = faults.roll(faults.malformed_rate)
+        malformed = faults.fires("malformed")
         if malformed:
             self.counters.faults["malformed"] += 1
 

@@ -49,7 +49,7 @@ def render_table(statuses: list[TaskStatus], now: datetime) -> str:
             s.schedule if s.state is TaskState.SCHEDULED else s.state.value,
             _age(s.next_due, now),
             f"{s.last_tick.slot} {s.last_tick.reason.value}" if s.last_tick else "-",
-            run.outcome.value if run else "-",
+            _outcome(run),
             f"{run.duration_s:.2f}s" if run else "-",
             str(s.consecutive_failures),
             str(s.skipped_locked + s.skipped_paused + s.skipped_done),
@@ -63,7 +63,8 @@ def render_table(statuses: list[TaskStatus], now: datetime) -> str:
                     for s in statuses if s.missing_credentials]
     if unconfigured:
         table += "\n\nnot configured (no ticks until a worker has its credentials):\n" + "\n".join(unconfigured)
-    return table + render_counters(statuses)
+    coverage = [line for s in statuses for line in _coverage_lines(s)]
+    return "\n".join([table, *coverage]) + render_counters(statuses)
 
 
 def render_counters(statuses: list[TaskStatus]) -> str:
@@ -74,6 +75,24 @@ def render_counters(statuses: list[TaskStatus]) -> str:
         return ""
     width = max(len(task) for task, _ in lines)
     return "\n\nlast run's counters:\n" + "\n".join(f"  {task.ljust(width)}  {counters}" for task, counters in lines)
+
+
+def _outcome(run: RunRecord | None) -> str:
+    if run is None:
+        return "-"
+    failed = run.counters.get(contracts.RECORDS_FAILED)
+    return f"{run.outcome.value} ({failed} records failed)" if failed else run.outcome.value
+
+
+def _coverage_lines(status: TaskStatus) -> list[str]:
+    """Per recent slot: planned, checked, cut, claimed elsewhere, never checked; flagged when short."""
+    lines = []
+    for newest, c in zip([True] + [False] * len(status.coverage), status.coverage):
+        flag = "" if c.complete else ("  (the latest slot: may still be running)" if newest
+                                        else "  INCOMPLETE: not every server was checked")
+        lines.append(f"slot {c.slot} of {status.task.value}: planned {c.planned}, checked {c.checked}, cut {c.cut}, "
+                     f"claimed elsewhere {c.claimed_elsewhere}, never checked {c.never_checked}{flag}")
+    return ([""] if lines else []) + lines
 
 
 def cmd_status(args) -> int:

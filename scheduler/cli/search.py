@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
 from actors.adapters.embeddings.settings import EmbeddingSettings
-from actors.adapters.platform.client import PlatformSettings
+from actors.adapters.platform.client import PlatformError, PlatformSettings
 from contracts.platform import ChunkSearch, SearchHit
+from scheduler.errors import ConfigurationError, TransientError
 from scheduler.logs import configure_logging
 
 
@@ -45,6 +47,13 @@ def cmd_search(args) -> int:
         print("scheduler search: give the text to look for", flush=True)
         return 2
     configure_logging(level="WARNING")  # to stderr: stdout is the results
-    hits = asyncio.run(search(text, args.k))
+    try:
+        hits = asyncio.run(search(text, args.k))
+    except ConfigurationError as exc:
+        print(f"scheduler search: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except (PlatformError, TransientError) as exc:  # the platform or the embeddings endpoint did not answer
+        print(f"scheduler search: no answer: {exc}", file=sys.stderr, flush=True)
+        return 1
     print(json.dumps([h.model_dump(mode="json") for h in hits], indent=2) if args.json else render(hits))
     return 0

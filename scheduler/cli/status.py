@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from actors.runtime.lock import parse_holder
 from contracts import IMPLEMENTED_TASKS, Keys, RunRecord, TaskName, Tick
+from contracts.health import SlotCoverage
 from ticker.slots import Cron, Interval, Off, ScheduleError, parse_schedule
 
 from scheduler.settings import task_schedules
@@ -38,6 +39,8 @@ class TaskStatus(BaseModel):
     last_run: RunRecord | None
     consecutive_failures: int
     succeeded: int
+    #: finished runs in which some records failed (``last_run.counters["records_failed"]`` says how many)
+    partial: int
     failed: int
     skipped_locked: int
     skipped_paused: int
@@ -47,6 +50,12 @@ class TaskStatus(BaseModel):
     lock_holder: str | None
     #: for a task not configured: what to set, e.g. ``["GITHUB_APP_ID or GITHUB_TOKEN"]``
     missing_credentials: list[str] = []
+    #: the health checker's recent slots, newest first: what each covered (the newest may be running)
+    coverage: list[SlotCoverage] = []
+
+
+#: slots whose coverage ``status`` shows
+COVERAGE_SLOTS = 3
 
 
 def _json(raw: bytes | None) -> dict | None:
@@ -113,10 +122,24 @@ def read_status(client: redis.Redis) -> list[TaskStatus]:
             task=task, schedule=schedule, state=ticking, paused=task.value.encode() in paused,
             next_due=next_due, last_tick=last_tick, last_run=last_run,
             consecutive_failures=_int(state, "consecutive_failures"), succeeded=_int(state, "succeeded"),
+            partial=_int(state, "partial"),
             failed=_int(state, "failed"), skipped_locked=_int(state, "skipped_locked"),
             skipped_paused=_int(state, "skipped_paused"), skipped_done=_int(state, "skipped_done"),
             expired=_int(state, "expired"), missed=_int(state, "missed"),
             lock_holder=holder["owner"] if holder else None,
             missing_credentials=(configuration or {}).get("missing", []) if ticking is TaskState.NOT_CONFIGURED else [],
+            coverage=read_coverage(client) if task is TaskName.HEALTH_CHECKER else [],
         ))
     return statuses
+
+
+def read_coverage(client: redis.Redis, count: int = COVERAGE_SLOTS) -> list[SlotCoverage]:
+    """The coverage of the health checker's ``count`` latest slots, newest first."""
+    slots = [int(s) for s in client.zrevrange(Keys.HEALTH_SLOTS, 0, count - 1)]
+    pipe = client.pipeline(transaction=False)
+    for slot in slots:
+        pipe.hgetall(Keys.health_slot(slot))
+        pipe.scard(Keys.health_slot_checked(slot))
+    answers = pipe.execute()
+    return [SlotCoverage.of(slot, {k.decode(): int(v) for k, v in answers[2 * i].items()}, answers[2 * i + 1])
+            for i, slot in enumerate(slots)]

@@ -227,3 +227,15 @@ def test_bad_credentials_fail_clearly_without_retry_or_the_token(served, client,
 def test_an_unknown_org_is_a_clear_404(served, client, clock):
     with pytest.raises(GitHubAPIError, match="404 .*no-such-org"):
         listing(github(served, clock, github_org="no-such-org"), client)
+
+
+def test_an_item_whose_id_can_be_read_is_present_and_only_one_without_a_readable_id_is_skipped(captured_logs):
+    from actors.adapters.github.client import parse_items
+
+    good = {"id": 1, "name": "a", "full_name": "o/a", "owner": {"login": "o", "id": 9}, "private": False,
+            "html_url": "https://github.test/o/a", "description": None}
+    items = [good, {**good, "id": 2, "description": 42, "private": None}, {**good, "id": "three"}, None]
+    repos, skipped, unreadable = parse_items(items, "https://api.test/orgs/o/repos")
+    assert ([r.id for r in repos], skipped, unreadable) == ([1], 2, [2])
+    [present] = [e for e in captured_logs if e["event"] == "github.item_skipped" and e["repo_id"] == 2]
+    assert present["unreadable_fields"] == ["description", "private"] and present["counts_as_present"] is True

@@ -113,20 +113,21 @@ def test_the_documented_org_repos_example_and_link_header_are_read_and_cached(cl
     assert handler.seen[0].headers["x-github-api-version"] == "2022-11-28"
 
 
-def test_malformed_items_are_skipped_logged_and_make_the_listing_incomplete(client, log_output):
-    broken = [ITEMS[0], {**ITEMS[0], "id": "not-a-number"}, {k: v for k, v in ITEMS[0].items() if k != "name"},
-              "not an object"]
+def test_malformed_items_are_skipped_logged_and_only_those_without_a_readable_id_make_the_listing_incomplete(
+        client, log_output):
+    broken = [ITEMS[0], {**ITEMS[0], "id": "not-a-number"},
+              {k: v for k, v in ITEMS[0].items() if k != "name"} | {"id": 42}, "not an object"]
     handler = GitHubPages({})
     gh = mocked(handler)
     handler.pages = {first_page(gh): (broken, {})}
     result = listing(gh, client)
     assert [r.id for r in result.repos] == [1296269]
-    assert (result.skipped_items, result.complete) == (3, False)
+    assert (result.skipped_items, result.unreadable, result.complete) == (2, (42,), False)
     again = listing(gh, client)  # a 304 page still holds its unreadable items
-    assert (again.not_modified, again.skipped_items, again.complete) == (1, 3, False)
+    assert (again.not_modified, again.skipped_items, again.unreadable, again.complete) == (1, 2, (42,), False)
     lines = [json.loads(line) for line in log_output().splitlines() if "github.item_skipped" in line]
     assert [line["index"] for line in lines] == [1, 2, 3]
-    assert lines[1]["repo_id"] == 1296269 and "name" in lines[1]["error"]
+    assert lines[1]["repo_id"] == 42 and lines[1]["unreadable_fields"] == ["name"] and lines[1]["counts_as_present"]
     assert TOKEN not in log_output()
 
 

@@ -156,3 +156,44 @@ def test_status_shows_the_schedule_the_tickers_use_and_when_each_task_is_next_du
     from datetime import datetime
 
     assert datetime.fromisoformat(github["next_due"]).timestamp() == slot + 60
+
+
+def test_status_shows_partial_runs_and_each_health_slots_coverage_flagging_a_short_one(cli_env, client, settings,
+                                                                                     capsys):
+    def some_fail(run):
+        run.count("records_failed", 3)
+
+    with running_worker(client, [TaskSpec(TASK, some_fail)], settings):
+        send(client, make_tick(TASK, slot=1000))
+        wait_until(lambda: runs(client))
+    for slot, servers, checked in ((240, 4, ["a", "b", "c", "d"]), (360, 5, ["a", "b"])):
+        client.zadd(Keys.HEALTH_SLOTS, {str(slot): slot})
+        client.hset(Keys.health_slot(slot), mapping={"servers": servers, "cut": 1 if slot == 360 else 0})
+        client.sadd(Keys.health_slot_checked(slot), *checked)
+    client.zadd(Keys.HEALTH_SLOTS, {"480": 480})
+    client.hset(Keys.health_slot(480), mapping={"servers": 5})
+    assert main(["status", "--json"]) == 0
+    statuses = {s["task"]: s for s in json.loads(capsys.readouterr().out)}
+    assert statuses["github_sync"]["partial"] == 1 and statuses["github_sync"]["last_run"]["outcome"] == "partial"
+    coverage = statuses["health_checker"]["coverage"]
+    assert [(c["slot"], c["planned"], c["checked"], c["cut"], c["never_checked"]) for c in coverage] == [
+        (480, 5, 0, 0, 5), (360, 5, 2, 1, 2), (240, 4, 4, 0, 0)]
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "partial (3 records failed)" in out
+    assert "slot 360 of health_checker: planned 5, checked 2, cut 1, claimed elsewhere 0, never checked 2  INCOMPLETE" in out
+    assert "slot 480 of" in out and "slot 240 of health_checker: planned 4, checked 4" in out
+    assert out.count("INCOMPLETE") == 1
+
+
+def test_search_says_plainly_when_the_platform_is_not_configured_or_does_not_answer(monkeypatch, capsys):
+    monkeypatch.delenv("API_BASE_URL", raising=False)
+    monkeypatch.setenv("INTERNAL_API_KEY", "k" * 12)
+    monkeypatch.delenv("EMBEDDINGS_URL", raising=False)
+    assert main(["search", "which service sends alerts"]) == 2
+    assert "platform API not configured: check API_BASE_URL" in capsys.readouterr().err
+    monkeypatch.setenv("API_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("PLATFORM_MAX_ATTEMPTS", "1")
+    assert main(["search", "which service sends alerts"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("scheduler search: no answer: platform API unavailable") and "k" * 12 not in err

@@ -116,3 +116,4 @@ def test_counters_and_faults(client):
     client.post("/_sandbox/faults", json={"error_rate": 0.0, "malformed_rate": 1.0})
     with pytest.raises(json.JSONDecodeError):
         json.loads(client.post("/v1/embeddings", json={"input": "x", "model": MODEL}).content)
+    assert client.get("/_sandbox/counters").json()["faults"] == {"5xx": 1, "malformed": 1}, "one of each, no more"

@@ -361,5 +361,6 @@ def test_injected_faults_and_counters_over_http(app, client):
     client.post("/_sandbox/faults", json={"error_rate": 0.0, "malformed_rate": 1.0})
     with pytest.raises(json.JSONDecodeError):
         json.loads(client.get(f"/orgs/{ORG}/repos").content)
+    assert client.get("/_sandbox/counters").json()["faults"] == {"5xx": 1, "malformed": 1}, "one of each, no more"
     client.delete("/_sandbox/counters")
     assert app.counters.total() == 0 and app.points_used() == 0

@@ -89,3 +89,23 @@ def test_the_fleet_follows_the_world_between_cycles():
                 assert isinstance(exc, ConnectionRefusedError | asyncssh.HostKeyNotVerifiable), exc
             else:
                 raise AssertionError(f"{gone} still answers")
+
+
+def test_python_m_sandbox_docs_serves_each_folder_as_a_repository_with_its_files(tmp_path):
+    (tmp_path / "alerts-service" / "docs").mkdir(parents=True)
+    (tmp_path / "alerts-service" / "README.md").write_text("# Alerts\nSends Telegram alerts.\n")
+    (tmp_path / "alerts-service" / "docs" / "setup.md").write_text("## Setup\nSet the bot token.\n")
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--repos", "0", "--servers", "0",
+                                "--docs", str(tmp_path)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = [process.stdout.readline().strip() for _ in range(11)]
+        env = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        github = {"Authorization": f"Bearer {env['GITHUB_TOKEN']}"}
+        repos = httpx.get(f"{env['GITHUB_API_URL']}/orgs/{env['GITHUB_ORG']}/repos", headers=github).json()
+        assert [r["name"] for r in repos] == ["alerts-service"]
+        tree = httpx.get(f"{env['GITHUB_API_URL']}/repos/{env['GITHUB_ORG']}/alerts-service/git/trees/"
+                         f"{repos[0]['default_branch']}", params={"recursive": "1"}, headers=github).json()
+        assert {e["path"] for e in tree["tree"] if e["type"] == "blob"} == {"README.md", "docs/setup.md"}
+    finally:
+        process.terminate()

@@ -168,3 +168,4 @@ def test_faults_and_counters(client, root):
     httpx.post(f"{root}/_sandbox/faults", json={"error_rate": 0.0, "malformed_rate": 1.0})
     with pytest.raises(json.JSONDecodeError):
         json.loads(client.get("/server").content)
+    assert httpx.get(f"{root}/_sandbox/counters").json()["faults"] == {"5xx": 1, "malformed": 1}

@@ -20,8 +20,9 @@
 - 5xx, network errors and undecodable bodies are retried a few times, then ``GitHubUnavailable``
   (a ``TransientError``: the worker retries the run). Any other refusal is ``GitHubAPIError``.
 - Items are validated one by one (``MinimalRepository``); a malformed one is logged (page, index,
-  repository id if readable), counted and skipped, and the listing is then not ``complete``: a
-  repository we could not read must never be taken for one that is gone.
+  repository id if readable, the fields that could not be read), counted and skipped. If its id
+  can be read, the repository is still *present* (``RepoListing.unreadable``: not synced this time,
+  never taken for gone); only an item without a readable id makes the listing not ``complete``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -57,6 +58,9 @@ SECONDARY_DEFAULT_WAIT_S = 60
 KEPT_FIELDS = {"id", "name", "full_name", "owner", "private", "html_url", "description", "default_branch",
                "visibility", "archived", "disabled", "pushed_at"}
 MAX_PAGES = 1000
+#: a kept text field is cut to this many characters: GitHub's own limits are far below it (a
+#: description holds 350), so only hostile input is cut, and a page record stays small in Redis
+KEPT_TEXT_MAX = 4096
 
 
 class GitHubSettings(BaseSettings):
@@ -111,14 +115,17 @@ class RepoListing:
     not_modified: int = 0  # of which 304
     points: int = 0  # primary rate-limit points spent (answers other than 304)
     requests: int = 0
+    #: items without a readable id: the listing cannot say which repositories it lacks
     skipped_items: int = 0
+    #: ids of repositories listed with fields that could not be read: present, but not synced
+    unreadable: tuple[int, ...] = ()
     #: why the walk ended early: "rate_limit_reserve" | "primary_rate_limit" | "secondary_rate_limit"
     #: | "rate_limit_backoff" (still waiting out an earlier limit) | "page_limit"; None: it did not
     stopped: str | None = None
 
     @property
     def complete(self) -> bool:
-        """Every page read and every item understood: a repository not in it is not in the org."""
+        """Every page read and every item's id understood: a repository not in it is not in the org."""
         return self.stopped is None and self.skipped_items == 0
 
 
@@ -138,6 +145,7 @@ class _Walk:
     points: int = 0
     requests: int = 0
     skipped: int = 0
+    unreadable: list[int] = field(default_factory=list)
 
     def saw(self, response: httpx.Response) -> None:
         limits = RateLimitHeaders.from_headers(response.headers)
@@ -146,7 +154,7 @@ class _Walk:
 
     def result(self, repos: dict[int, MinimalRepository], stopped: str | None) -> RepoListing:
         return RepoListing(tuple(repos.values()), self.pages, self.not_modified, self.points, self.requests,
-                           self.skipped, stopped)
+                           self.skipped, tuple(sorted(set(self.unreadable) - set(repos))), stopped)
 
 
 def _following_page(url: str) -> str:
@@ -156,17 +164,29 @@ def _following_page(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def parse_items(data: list, url: str) -> tuple[list[MinimalRepository], int]:
-    """The valid repositories of a page and how many items were skipped as malformed."""
-    repos, skipped = [], 0
+def readable_id(raw: object) -> int | None:
+    """A listing item's repository id, if it can be read at all."""
+    ident = raw.get("id") if isinstance(raw, dict) else None
+    return ident if type(ident) is int and ident > 0 else None
+
+
+def parse_items(data: list, url: str) -> tuple[list[MinimalRepository], int, list[int]]:
+    """The valid repositories of a page, how many items had no readable id, and the ids of the
+    items that had one but not every field (present, not synced)."""
+    repos, skipped, unreadable = [], 0, []
     for index, raw in enumerate(data):
         try:
             repos.append(MinimalRepository.model_validate(raw))
         except ValidationError as exc:
-            skipped += 1
-            ident = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), int) else None
-            log.warning("github.item_skipped", page=url, index=index, repo_id=ident, error=validation_summary(exc))
-    return repos, skipped
+            ident = readable_id(raw)
+            if ident is None:
+                skipped += 1
+            else:
+                unreadable.append(ident)
+            fields = sorted({str(e["loc"][0]) for e in exc.errors(include_url=False, include_input=False) if e["loc"]})
+            log.warning("github.item_skipped", page=url, index=index, repo_id=ident, unreadable_fields=fields,
+                        counts_as_present=ident is not None, error=validation_summary(exc))
+    return repos, skipped, unreadable
 
 
 class GitHubClient:
@@ -261,6 +281,7 @@ class GitHubClient:
         if response.status_code == 304 and record is not None:
             walk.not_modified += 1
             walk.skipped += record.skipped
+            walk.unreadable += record.unreadable
             await state.touch_page(url)
             if "link" in response.headers:
                 next_url = response.links.get("next", {}).get("url")
@@ -271,12 +292,14 @@ class GitHubClient:
             return cached or [], next_url
         if not isinstance(data, list):
             raise GitHubResponseError(f"GET {url} answered a JSON {type(data).__name__}, not a list")
-        parsed, skipped = parse_items(data, url)
+        parsed, skipped, unreadable = parse_items(data, url)
         walk.skipped += skipped
+        walk.unreadable += unreadable
         next_url = response.links.get("next", {}).get("url")
-        kept = [repo.model_dump(mode="json", include=KEPT_FIELDS) for repo in parsed]
+        kept = [{name: value[:KEPT_TEXT_MAX] if isinstance(value, str) else value
+                 for name, value in repo.model_dump(mode="json", include=KEPT_FIELDS).items()} for repo in parsed]
         if etag := response.headers.get("etag"):
-            await state.save_page(url, PageRecord(etag, next_url, kept, skipped, len(data)))
+            await state.save_page(url, PageRecord(etag, next_url, kept, skipped, len(data), unreadable))
         # the same narrowed repositories whether a page answered 200 or 304
         return [MinimalRepository.model_validate(item) for item in kept], next_url
 

@@ -11,7 +11,7 @@ No secret is ever stored here (installation tokens stay in process memory).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
@@ -31,6 +31,8 @@ class PageRecord:
     items: list[dict]  # the kept fields of each valid item
     skipped: int  # malformed items on the page
     count: int  # items on the page, valid or not
+    #: ids of items read without all their fields: present, not synced
+    unreadable: list[int] = field(default_factory=list)
 
 
 class ListingState:
@@ -46,14 +48,15 @@ class ListingState:
         try:
             data = json.loads(raw)
             return PageRecord(str(data["etag"]), data["next"], list(data["items"]), int(data["skipped"]),
-                              int(data["count"]))
+                              int(data["count"]), [int(i) for i in data.get("unreadable", [])])
         except (ValueError, KeyError, TypeError):
             log.warning("github.page_record_unreadable", url=url)
             return None
 
     async def save_page(self, url: str, record: PageRecord) -> None:
         value = json.dumps({"etag": record.etag, "next": record.next_url, "items": record.items,
-                            "skipped": record.skipped, "count": record.count}, separators=(",", ":"))
+                            "skipped": record.skipped, "count": record.count, "unreadable": record.unreadable},
+                           separators=(",", ":"))
         await self.client.set(Keys.github_page(self.org, url), value, ex=PAGE_TTL_S)
 
     async def touch_page(self, url: str) -> None:

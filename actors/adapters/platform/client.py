@@ -6,7 +6,12 @@
 - Retries with exponential backoff and jitter on 5xx, network errors and timeouts only; when
   they run out, ``PlatformUnavailable`` (a ``TransientError``: the worker retries later).
   A 4xx is never retried: ``PlatformAPIError`` carries the status and the response body.
-  A body that is not JSON or not the contract's shape is ``PlatformResponseError``.
+  A body that is not JSON or not the contract's shape is ``PlatformResponseError`` (transient too).
+- Outgoing text is checked before it goes on the wire (``contracts.text``): a string in a
+  request body with a lone surrogate or a NUL is ``UnwritableRecord``, that record's failure,
+  whatever model or dict it came in (incident details included).
+- ``concerns_every_write(exc)``: whether an error raised by one write should stop the run (a
+  refused credential) or is that record's failure (anything else).
 - List endpoints validate item by item: a bad item is logged, skipped and counted
   (``Listing.skipped``); it never fails the whole read.
 - One pooled ``httpx.AsyncClient`` per client and event loop (``kit.PerLoop``); a worker
@@ -52,10 +57,18 @@ from contracts.platform import (
     ServerUpdate,
     SummaryUpsert,
 )
+from contracts.text import text_problem
 from scheduler.logs import get_logger, register_secrets
 
-from actors.adapters.kit import PerLoop, backoff_delay, is_per_record_refusal, settings_from_env, validation_summary
-from scheduler.errors import TransientError
+from actors.adapters.kit import PerLoop, backoff_delay, settings_from_env, validation_summary
+from actors.adapters.platform.errors import (
+    PlatformAPIError,
+    PlatformError,
+    PlatformResponseError,
+    PlatformUnavailable,
+    UnwritableRecord,
+    concerns_every_write,
+)
 
 log = get_logger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -64,53 +77,28 @@ T = TypeVar("T", bound=BaseModel)
 HEALTH_BATCH = 1000
 
 
-# --------------------------------------------------------------------------- errors
+def _unwritable(value: Any, where: str = "") -> str | None:
+    """The first string in a JSON body that cannot be sent, as ``where: why``."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return problem and f"{where or '<body>'}: {problem}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and (problem := text_problem(key)):
+            return f"{where}.<key>: {problem}"
+        if found := _unwritable(item, f"{where}.{key}" if where else str(key)):
+            return found
+    return None
 
 
-class PlatformError(Exception):
-    """Anything this client raises about the platform API."""
-
-
-class PlatformUnavailable(PlatformError, TransientError):
-    """The API did not answer usefully (5xx, network error, timeout) on any attempt."""
-
-    def __init__(self, method: str, path: str, attempts: int, last_error: str):
-        self.method, self.path, self.attempts, self.last_error = method, path, attempts, last_error
-        super().__init__(f"platform API unavailable: {method} {path} failed {attempts} time(s); last: {last_error}")
-
-
-class PlatformAPIError(PlatformError):
-    """The API refused the request (4xx). Not retried: sending it again would fail again.
-
-    ``attempts > 1`` means an earlier attempt may have reached the server before its answer
-    was lost (e.g. a 409 on a retried create: the record was probably created by that attempt).
-    """
-
-    def __init__(self, status: int, method: str, path: str, body: str, attempts: int = 1):
-        self.status, self.method, self.path, self.body, self.attempts = status, method, path, body, attempts
-        super().__init__(f"platform API answered {status} to {method} {path}: {body[:500]}")
-
-    @property
-    def per_record(self) -> bool:
-        """A refusal of this one record (404/409/422): that record's failure, not the run's."""
-        return is_per_record_refusal(self.status)
-
-    @property
-    def detail(self) -> Any:
-        """The ``detail`` of a JSON error body, else the body text."""
-        try:
-            body = json.loads(self.body)
-        except ValueError:
-            return self.body
-        return body.get("detail", self.body) if isinstance(body, dict) else self.body
-
-
-class PlatformResponseError(PlatformError):
-    """A 2xx answer whose body is not JSON, or not the shape the contract says."""
-
-    def __init__(self, method: str, path: str, status: int, problem: str):
-        self.method, self.path, self.status, self.problem = method, path, status, problem
-        super().__init__(f"malformed platform API response to {method} {path} ({status}): {problem}")
+def encode_body(method: str, path: str, body: Any) -> bytes:
+    """The JSON bytes of a request body, or ``UnwritableRecord``."""
+    if problem := _unwritable(body):
+        raise UnwritableRecord(method, path, problem)
+    try:
+        return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except (ValueError, TypeError) as exc:  # NaN, infinity, or a value JSON has no form for
+        raise UnwritableRecord(method, path, str(exc)[:200]) from None
 
 
 # --------------------------------------------------------------------------- results
@@ -189,12 +177,16 @@ class PlatformClient:
     async def _request(self, method: str, path: str, *, params: dict | None = None,
                        body: Any = None) -> httpx.Response:
         headers = {"X-Internal-Key": self._api_key.get_secret_value(), "X-Correlation-ID": current_correlation_id()}
+        content = None
+        if body is not None:
+            content = encode_body(method, path, body)
+            headers["Content-Type"] = "application/json"
         params = {k: v for k, v in (params or {}).items() if v is not None}
         last_error = ""
         for attempt in range(1, self.max_attempts + 1):
             started = time.monotonic()
             try:
-                response = await self._pool().request(method, path, params=params, json=body, headers=headers)
+                response = await self._pool().request(method, path, params=params, content=content, headers=headers)
             except httpx.TransportError as exc:  # connect/read/write errors and timeouts
                 last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             except httpx.DecodingError as exc:  # e.g. a corrupt gzip body: an answer, but unreadable
@@ -379,5 +371,8 @@ __all__ = [
     "PlatformResponseError",
     "PlatformSettings",
     "PlatformUnavailable",
+    "UnwritableRecord",
+    "concerns_every_write",
     "current_correlation_id",
+    "encode_body",
 ]

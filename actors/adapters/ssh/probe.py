@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shlex
 import time
@@ -173,18 +174,29 @@ class SshProbe:
         self.known_hosts = load_known_hosts(config)
         self.paths = ("/", *(m for m in config.mounts if m != "/"))
         self.script = health_script(config.mounts)
-        # the bound on connections at once, one per event loop (a semaphore belongs to its loop)
+        # the bound on checks at once, one per event loop (a semaphore belongs to its loop)
         self._semaphores = PerLoop(lambda: asyncio.Semaphore(self.config.concurrency))
 
-    async def check(self, target: CheckTarget, until: float | None = None) -> ProbeResult | None:
+    @property
+    def check_bound_s(self) -> float:
+        """The longest one check takes once it has its turn: connect and command timeouts, closing."""
+        return self.config.connect_timeout_s + self.config.command_timeout_s + CLOSE_GRACE_S
+
+    def turn(self) -> asyncio.Semaphore:
+        """The process's bound on checks at once (``HEALTH_SSH_CONCURRENCY``): a caller that must do
+        something right before its check (claim the server) takes its turn here, then calls
+        ``check(..., have_turn=True)``."""
+        return self._semaphores.get()
+
+    async def check(self, target: CheckTarget, until: float | None = None, *,
+                    have_turn: bool = False) -> ProbeResult | None:
         """Check one server; ``until`` is a ``time.monotonic()`` deadline. None: cut by it."""
-        async with self._semaphores.get():
+        async with contextlib.nullcontext() if have_turn else self._semaphores.get():
             started = time.monotonic()
             if until is not None and until - started < MIN_BUDGET_S:
                 return None
             # a hard bound on the whole check, closing included: a frozen host never holds a slot for long
-            bound, clamped = _budget(self.config.connect_timeout_s + self.config.command_timeout_s + CLOSE_GRACE_S,
-                                     until)
+            bound, clamped = _budget(self.check_bound_s, until)
             try:
                 async with asyncio.timeout(bound):
                     connected, findings, outputs = await self._session(target, until)

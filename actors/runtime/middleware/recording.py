@@ -9,7 +9,7 @@ import structlog
 from dramatiq import Middleware
 from dramatiq.middleware import Shutdown
 
-from contracts import RUNS_STREAM, Keys, RunOutcome, RunRecord
+from contracts import RECORDS_FAILED, RUNS_STREAM, Keys, RunOutcome, RunRecord
 from contracts.names import RUNS_STREAM_MAXLEN
 from scheduler.logs import get_logger
 
@@ -21,9 +21,13 @@ log = get_logger("actors.runs")
 SLOT_DONE_TTL_S = 7 * 24 * 3600
 
 
-def outcome_of(exception: BaseException | None) -> RunOutcome:
+#: outcomes of a run that finished: its slot is done, its record is the task's last run
+FINISHED = (RunOutcome.SUCCEEDED, RunOutcome.PARTIAL)
+
+
+def outcome_of(exception: BaseException | None, counters: dict[str, int] | None = None) -> RunOutcome:
     if exception is None:
-        return RunOutcome.SUCCEEDED
+        return RunOutcome.PARTIAL if (counters or {}).get(RECORDS_FAILED) else RunOutcome.SUCCEEDED
     if isinstance(exception, Shutdown):
         return RunOutcome.ABANDONED
     return RunOutcome.FAILED
@@ -35,9 +39,9 @@ def record_run(client: redis.Redis, record: RunRecord, *, slot_done: bool) -> No
     pipe = client.pipeline(transaction=True)
     pipe.xadd(RUNS_STREAM, {"data": record.model_dump_json()}, maxlen=RUNS_STREAM_MAXLEN, approximate=True)
     pipe.hincrby(state, record.outcome.value, 1)
-    if record.outcome in (RunOutcome.SUCCEEDED, RunOutcome.FAILED, RunOutcome.ABANDONED):
+    if record.outcome in (*FINISHED, RunOutcome.FAILED, RunOutcome.ABANDONED):
         pipe.hset(state, "last_run", record.model_dump_json())
-    if record.outcome is RunOutcome.SUCCEEDED:
+    if record.outcome in FINISHED:  # a partial run ran: the records that failed are counted in it
         pipe.hset(state, "consecutive_failures", 0)
     elif record.outcome is RunOutcome.FAILED:
         pipe.hincrby(state, "consecutive_failures", 1)
@@ -47,7 +51,8 @@ def record_run(client: redis.Redis, record: RunRecord, *, slot_done: bool) -> No
 
 
 class RunRecording(Middleware):
-    """Writes a ``RunRecord`` for each delivery: succeeded, failed, abandoned or skipped.
+    """Writes a ``RunRecord`` for each delivery: succeeded, partial (finished with
+    ``counters["records_failed"]`` records failed), failed, abandoned or skipped.
 
     A slot is marked done once its run succeeded or failed for good (no retry left), so a
     redelivered tick never runs it again. Place it before Retries on the broker so that
@@ -64,11 +69,11 @@ class RunRecording(Middleware):
         run = run_of(message)
         if run is None:
             return
-        run.outcome = outcome_of(exception)
+        run.outcome = outcome_of(exception, run.counters)
         will_retry = exception is not None and not message.failed
         error = None if exception is None else f"{type(exception).__name__}: {exception}"[:2000]
         self._write(run, error=error, will_retry=will_retry,
-                    slot_done=run.outcome is RunOutcome.SUCCEEDED or (run.outcome is RunOutcome.FAILED and not will_retry))
+                    slot_done=run.outcome in FINISHED or (run.outcome is RunOutcome.FAILED and not will_retry))
 
     def after_skip_message(self, broker, message):
         run = run_of(message)
@@ -86,7 +91,7 @@ class RunRecording(Middleware):
             counters=dict(run.counters), error=error, will_retry=will_retry,
             worker=run.lock.owner if run.lock else "", fence=run.lock.fence if run.lock else None,
         )
-        level = "info" if run.outcome is not RunOutcome.FAILED else "error"
+        level = {RunOutcome.FAILED: "error", RunOutcome.PARTIAL: "warning"}.get(run.outcome, "info")
         getattr(log, level)("run " + run.outcome.value, duration_s=round(record.duration_s, 3),
                             attempt=run.attempt, will_retry=will_retry, counters=record.counters, error=error)
         try:

@@ -6,12 +6,16 @@ platform's Project records match the organisation. No I/O; every rule of the tas
 - only the organisation's own projects are judged: a project of another org is left alone
   (absent from this listing, it would otherwise go missing), unless its repository is listed
   here (transferred in);
+- a description the platform cannot store is fitted (``contracts.text.fit_text``); a name or URL it
+  cannot store leaves the repository ``rejected`` (logged and counted, never written);
 - a new repository -> one create, status ``discovered`` (``archived`` if it already is);
 - changed fields -> one update carrying only those fields; unchanged -> nothing at all;
 - archived or disabled on GitHub -> ``archived``; unarchived -> ``active``;
 - absent from ``missing_after`` complete listings in a row -> ``missing`` (one alert); missing for
   ``archive_after_s`` -> ``archived`` (retired: absence is no longer counted for it); seen again
   -> ``active`` (or ``archived``, if it is on GitHub);
+- a repository listed with fields that could not be read (``present``) is there: its absence
+  is not counted, but nothing is written for it until it can be read;
 - only a complete listing counts absence: a stopped walk (rate limits), an item without a
   readable id, or an empty listing that GitHub did not confirm (far likelier a credential that
   lost access than an emptied org) counts nothing. Seeing a repository, in any listing, resets
@@ -27,6 +31,7 @@ from pydantic import ValidationError
 
 from contracts.github import MinimalRepository
 from contracts.platform import Project, ProjectCreate, ProjectStatus, ProjectUpdate, Visibility
+from contracts.text import fit_text
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class Observed:
     #: GitHub confirmed that the organisation has no repository at all
     confirmed_empty: bool = False
     now: float = 0.0
+    #: ids of repositories listed with fields that could not be read: present, not synced
+    present: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,10 @@ def visibility_of(repo: MinimalRepository) -> Visibility:
 
 
 def desired_fields(repo: MinimalRepository) -> dict:
-    """What the project's fields should be, as GitHub describes the repository."""
-    fields = {"name": repo.name, "full_name": repo.full_name, "description": repo.description,
+    """What the project's fields should be, as GitHub describes the repository. The description is
+    free text: what the platform cannot store is replaced or cut (``fit_text``); the other fields
+    are identities and links, so one that cannot be stored rejects the record instead."""
+    fields = {"name": repo.name, "full_name": repo.full_name, "description": fit_text(repo.description),
               "html_url": repo.html_url, "pushed_at": repo.pushed_at, "visibility": visibility_of(repo)}
     if repo.default_branch:  # not required by GitHub's schema: keep what we have when absent
         fields["default_branch"] = repo.default_branch
@@ -149,7 +158,8 @@ def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
     seen: dict[int, MinimalRepository] = {}
     for repo in observed.repos:
         seen.setdefault(repo.id, repo)
-    judged = ours(observed.org, observed.projects, set(seen))
+    listed = set(seen) | observed.present
+    judged = ours(observed.org, observed.projects, listed)
     by_repo: dict[int, Project] = {}
     for project in judged:
         by_repo.setdefault(project.github_repo_id, project)
@@ -179,15 +189,18 @@ def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
         except ValidationError:
             rejected.append(repo_id)
 
-    if observed.complete and (seen or observed.confirmed_empty):
+    for repo_id in observed.present - set(seen):
+        if observed.misses.get(repo_id):
+            counts[repo_id] = 0  # there, if unreadable: the run of absences is broken
+    if observed.complete and (listed or observed.confirmed_empty):
         for repo_id, project in by_repo.items():
-            if repo_id not in seen:
+            if repo_id not in listed:
                 _absent(project, observed, rules, updates, counts, gone)
     for repo_id, count in observed.misses.items():  # counters of projects that no longer exist
-        if count and repo_id not in seen and repo_id not in by_repo:
+        if count and repo_id not in listed and repo_id not in by_repo:
             counts[repo_id] = 0
     for repo_id in observed.gone:
-        if repo_id not in seen and repo_id not in by_repo:
+        if repo_id not in listed and repo_id not in by_repo:
             gone[repo_id] = None
     return Plan(tuple(creates), tuple(updates), counts, gone, tuple(rejected),
                 other_org=len(observed.projects) - len(judged))

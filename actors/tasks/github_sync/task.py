@@ -7,15 +7,17 @@ where every rule lives) -> **apply** (API writes, each behind the fencing check,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Iterator, Mapping
 
 import redis.asyncio as aioredis
 
 from actors.adapters.platform.client import PlatformClient
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
-from actors.tasks.apply import Progress, update_hashes, write_or_refusal
-from actors.tasks.github_sync.plan import Gone, Observed, Plan, Rules, Update, plan_sync
+from actors.tasks.github_sync.plan import Create, Gone, Observed, Plan, Rules, Update, plan_sync
+from actors.tasks.hashes import update_hashes
+from actors.tasks.records import Progress, RecordWrites
 from actors.tasks.github_sync.settings import GitHubSyncSettings
 from contracts import Keys, TaskName
 from scheduler.logs import get_logger
@@ -35,7 +37,8 @@ async def run_github_sync(run: TaskRun) -> None:
     misses, gone = await memory.read()
     for name, value in (("pages", listing.pages), ("not_modified", listing.not_modified),
                         ("points", listing.points), ("requests", listing.requests),
-                        ("skipped_items", listing.skipped_items), ("skipped_projects", projects.skipped)):
+                        ("skipped_items", listing.skipped_items + len(listing.unreadable)),
+                        ("skipped_projects", projects.skipped)):
         run.count(name, value)
     if not listing.complete:
         run.count("incomplete")
@@ -43,7 +46,8 @@ async def run_github_sync(run: TaskRun) -> None:
                     repos=len(listing.repos), note="absence is not counted for this listing")
     confirmed_empty = listing.complete and not listing.repos and await github.confirms_empty(deps.aredis)
     observed = Observed(github.org, listing.repos, listing.complete, projects.items, misses, gone,
-                        confirmed_empty=confirmed_empty, now=await _redis_time(deps.aredis))
+                        confirmed_empty=confirmed_empty, now=await _redis_time(deps.aredis),
+                        present=frozenset(listing.unreadable))
 
     plan = plan_sync(observed, Rules(settings.github_missing_after, settings.github_archive_after_s))
 
@@ -86,29 +90,41 @@ class AbsenceMemory:
 
 
 async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory: AbsenceMemory) -> None:
+    """Write the plan, one record at a time (``RecordWrites``: a failed write is that record's,
+    counted, and tried again at the next run), creates, status changes and field updates taken
+    in turn so that no kind of change waits behind another; then the absence memory, without
+    the repositories whose update failed (their absence is counted again next time)."""
+    writes = RecordWrites(run, "github_sync")
     failed: set[int] = set()
     run.count("other_org_projects", plan.other_org)
     for repo_id in plan.rejected:
         run.count("skipped_items")
         log.warning("github_sync.repo_rejected", repo_id=repo_id, reason="its record would be invalid")
-    for create in plan.creates:
-        await run.fence()
-        if await write_or_refusal(platform.create_project(create.project), run, "github_sync.write_refused",
-                                  what="create", repo_id=create.repo_id):
-            run.count("creates")
-    for update in plan.updates:
-        await run.fence()
-        if not await write_or_refusal(platform.update_project(update.project_id, update.changes), run,
-                                      "github_sync.write_refused", what="update", repo_id=update.repo_id):
-            failed.add(update.repo_id)
-            continue
-        run.count("updates")
-        _report(run, update)
+    for change in interleaved(plan):
+        if isinstance(change, Create):
+            if await writes.write(lambda c=change: platform.create_project(c.project), "create",
+                                  repo_id=change.repo_id):
+                run.count("creates")
+        elif await writes.write(lambda u=change: platform.update_project(u.project_id, u.changes), "update",
+                                repo_id=change.repo_id, project_id=change.project_id):
+            run.count("updates")
+            _report(run, change)
+        else:
+            failed.add(change.repo_id)
     misses = {repo_id: n for repo_id, n in plan.misses.items() if repo_id not in failed}
     gone = {repo_id: g for repo_id, g in plan.gone.items() if repo_id not in failed}
     if misses or gone:
         await run.fence()
         await memory.write(misses, gone)
+
+
+def interleaved(plan: Plan) -> Iterator[Create | Update]:
+    """Creates, status changes (archived, missing, restored...) and field updates, one of each in
+    turn while each kind lasts."""
+    kinds = (plan.creates, [u for u in plan.updates if u.changes.status is not None],
+             [u for u in plan.updates if u.changes.status is None])
+    for turn in itertools.zip_longest(*kinds):
+        yield from (change for change in turn if change is not None)
 
 
 def _report(run: Progress, update: Update) -> None:

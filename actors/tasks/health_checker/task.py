@@ -6,16 +6,21 @@ message per ``HEALTH_BATCH_SIZE`` servers (``HealthCheckBatch``: the servers, th
 and deadline), so more workers check more servers at once.
 
 Each **check** message (a part: no task lock) is a reconciler of its own, read top to bottom:
-- observe: claim each server (``SET NX PX``: a server is never checked twice at once; one
-  claimed elsewhere is skipped), check the claimed ones over SSH (``actors.adapters.ssh.probe``), read
-  their consecutive-failure counts and recovery cooldowns from Redis;
+- observe: claim each server right before its check (``SET NX PX`` for about as long as the check
+  and its report take: a server is never checked twice at once, and a dead worker's claims lapse
+  within seconds; one claimed elsewhere is skipped), check it over SSH
+  (``actors.adapters.ssh.probe``); as checks finish, every ``FLUSH_EVERY`` of them or
+  ``FLUSH_INTERVAL_S`` seconds, read their consecutive-failure counts and recovery cooldowns;
 - plan: ``actors.tasks.health_checker.plan.plan``, a pure function;
 - apply: the counters (first, so a retried message does not count a slot twice), one batched
   health report, incident opens and resolves, recovery requests on ``provisioner:queue``
   (``XADD`` of ``data`` = ``ProvisionerMessage`` JSON, together with its cooldown key in one
-  script, so neither is ever written without the other).
+  script, so neither is ever written without the other); then the claims are released.
 Work that cannot finish before the tick's deadline is cut, counted, and left for the next
-tick. What each slot did is kept for a day in the hash ``Keys.health_slot(slot)``.
+tick. What each slot did is kept for a day in the hash ``Keys.health_slot(slot)`` and the set of
+servers it checked in ``Keys.health_slot_checked(slot)``; the next tick reads them back as the
+slot's coverage (``SlotCoverage``: planned, checked, cut, claimed elsewhere, never checked), puts
+it in its run record (``previous_*`` counters) and warns if the slot checked less than all.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import structlog
 from pydantic import ValidationError
 
 from contracts import Keys, TaskName
-from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, ProbeResult
+from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, ProbeResult, SlotCoverage
 from contracts.platform import HealthReport, HealthStatus, Incident, IncidentOpen, IncidentStatus, Server, ServerStatus
 from contracts.provisioner import ProvisionerMessage
 from scheduler.logs import get_logger
@@ -42,6 +47,7 @@ from scheduler.lua import load_script
 from actors.tasks.health_checker.plan import (Memory, OpenIncident, ReportHealth, RequestRecovery, ResolveIncident, ServerPlan,
                             SetFailures, plan)
 from actors.tasks.health_checker.settings import HealthSettings
+from actors.adapters.kit import validation_summary
 from actors.adapters.platform.client import PlatformAPIError, PlatformClient
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.runtime.run import TaskRun
@@ -53,7 +59,14 @@ log = get_logger(__name__)
 MONITORED = (ServerStatus.READY, ServerStatus.IN_USE, ServerStatus.ERROR)
 ACTIVE = (IncidentStatus.DETECTED, IncidentStatus.RECOVERING)
 STATS_TTL_S = 86_400
-CLAIM_MARGIN_MS = 30_000
+#: recent slots whose coverage stays readable (``Keys.HEALTH_SLOTS``)
+SLOTS_KEPT = 50
+#: a claim outlives the check it guards by the wait for its flush and this margin
+CLAIM_MARGIN_S = 3.0
+#: results are reported every this many completed checks ...
+FLUSH_EVERY = 10
+#: ... or after this many seconds, whichever comes first
+FLUSH_INTERVAL_S = 2.0
 INCIDENT_WRITES_AT_ONCE = 8
 
 # --------------------------------------------------------------------------- the tick
@@ -68,15 +81,18 @@ async def run_health_checker(run: TaskRun) -> None:
     incidents = await platform.list_incidents(status=ACTIVE)
     targets = targets_of(servers, incidents)
     run.count("servers", len(targets))
-    run.count("skipped_items", servers.skipped + incidents.skipped)
+    run.count("skipped_items", servers.skipped + incidents.skipped + len(servers) - len(targets))
     size = settings.health_batch_size
     batches = [HealthCheckBatch(slot=run.tick.slot, deadline=run.tick.deadline, correlation_id=run.correlation_id,
                                 servers=targets[i:i + size]) for i in range(0, len(targets), size)]
     stats_key = Keys.health_slot(run.tick.slot)
     redis_ = deps.aredis
+    await _report_previous_coverage(run, redis_)
     pipe = redis_.pipeline(transaction=False)
     pipe.hset(stats_key, mapping={"servers": len(targets), "batches": len(batches)})
     pipe.expire(stats_key, STATS_TTL_S)
+    pipe.zadd(Keys.HEALTH_SLOTS, {str(run.tick.slot): run.tick.slot})
+    pipe.zremrangebyrank(Keys.HEALTH_SLOTS, 0, -SLOTS_KEPT - 1)
     if not servers.skipped:  # forget the counters of servers no longer monitored
         gone = {h.decode() for h in await redis_.hkeys(Keys.HEALTH_FAILURES)} - {t.handle for t in targets}
         if gone:
@@ -88,15 +104,44 @@ async def run_health_checker(run: TaskRun) -> None:
     log.info("health_checker.fanned_out", servers=len(targets), batches=sent, deadline=run.tick.deadline.isoformat())
 
 
+async def _report_previous_coverage(run: TaskRun, client: aioredis.Redis) -> None:
+    """The slot before this one is over: how much of it was checked goes in this run's record."""
+    earlier = await client.zrevrangebyscore(Keys.HEALTH_SLOTS, f"({run.tick.slot}", "-inf", start=0, num=1)
+    if not earlier:
+        return
+    coverage = await slot_coverage(client, int(earlier[0]))
+    for name in ("slot", "planned", "checked", "cut", "claimed_elsewhere", "never_checked"):
+        run.count(f"previous_{name}", getattr(coverage, name))
+    if not coverage.complete:
+        run.count("previous_incomplete")
+        log.warning("health_checker.slot_incomplete", **coverage.model_dump(),
+                    note="servers of that slot went unchecked; they are planned again in this one")
+
+
+async def slot_coverage(client: aioredis.Redis, slot: int) -> SlotCoverage:
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(Keys.health_slot(slot))
+    pipe.scard(Keys.health_slot_checked(slot))
+    stats, checked = await pipe.execute()
+    return SlotCoverage.of(slot, {k.decode(): int(v) for k, v in stats.items()}, checked)
+
+
 def targets_of(servers: Iterable[Server], incidents: Iterable[Incident]) -> list[CheckTarget]:
+    """What to check of each server; one whose record cannot make a target (a 1 MB host, a
+    control character in its user) is logged and left out, never the tick's failure."""
     active: dict[str, dict] = {}
     for incident in sorted(incidents, key=lambda i: i.id):
         if incident.server_handle and incident.incident_type in HEALTH_INCIDENTS:
             active.setdefault(incident.server_handle, {}).setdefault(incident.incident_type, incident.id)
-    return [CheckTarget(handle=s.handle, host=s.host, ssh_port=s.ssh_port, ssh_user=s.ssh_user,
-                        ssh_host_keys=s.ssh_host_keys, health_status=s.health_status,
-                        last_health_check=s.last_health_check, incidents=active.get(s.handle, {}))
-            for s in servers]
+    targets = []
+    for s in servers:
+        try:
+            targets.append(CheckTarget(handle=s.handle, host=s.host, ssh_port=s.ssh_port, ssh_user=s.ssh_user,
+                                       ssh_host_keys=s.ssh_host_keys, health_status=s.health_status,
+                                       last_health_check=s.last_health_check, incidents=active.get(s.handle, {})))
+        except ValidationError as exc:
+            log.warning("health_checker.server_skipped", handle=s.handle, error=validation_summary(exc))
+    return targets
 
 
 # --------------------------------------------------------------------------- a batch: observe
@@ -115,12 +160,26 @@ async def check_batch(payload: dict, deps) -> None:
     await BatchCheck(batch, deps.aredis, deps.platform, deps.probe, deps.settings(HealthSettings)).run()
 
 
+#: what a check came back as when it was not checked here
+CUT, ELSEWHERE = "cut", "claimed_elsewhere"
+
+
 class BatchCheck:
+    """One batch: each server claimed right before its check, for about as long as the check
+    and its report take (``claim_ttl_ms``), so a worker that dies mid-batch leaves its servers to
+    the next slot, not to the next several; results planned and applied as they come, every
+    ``FLUSH_EVERY`` checks or ``FLUSH_INTERVAL_S`` seconds, so a slow host delays only itself."""
+
     def __init__(self, batch: HealthCheckBatch, client: aioredis.Redis, platform: PlatformClient, probe: SshProbe,
                  settings: HealthSettings):
         self.batch, self.client, self.platform, self.probe, self.settings = batch, client, platform, probe, settings
         self.stats: Counter = Counter()
         self.token = uuid.uuid4().hex
+        self.claimed: set[str] = set()
+
+    def claim_ttl_ms(self, bound_s: float) -> int:
+        """A claim outlives its check (at most ``bound_s``) by the wait for the next flush and a margin."""
+        return int((bound_s + FLUSH_INTERVAL_S + CLAIM_MARGIN_S) * 1000)
 
     async def run(self) -> Counter:
         batch = self.batch
@@ -130,36 +189,68 @@ class BatchCheck:
             await self._record()
             return self.stats
         until = time.monotonic() + remaining
-        claimed = await self._claim(batch.servers, int(remaining * 1000) + CLAIM_MARGIN_MS)
-        self.stats["claimed_elsewhere"] += len(batch.servers) - len(claimed)
+        pending = {asyncio.ensure_future(self._check(target, until)) for target in batch.servers}
+        ready: list[tuple[CheckTarget, ProbeResult]] = []
+        last_flush = time.monotonic()
         try:
-            found = await asyncio.gather(*(self.probe.check(target, until) for target in claimed))
-            results = {r.handle: r for r in found if r is not None}
-            self.stats["cut"] += len(found) - len(results)
-            self.stats["checked"] += len(results)
-            plans = plan(claimed, results, await self._memories(list(results)), batch.slot,
-                         self.settings.thresholds())
-            await self.apply(plans, results)
+            while pending:
+                done, pending = await asyncio.wait(pending, timeout=FLUSH_INTERVAL_S,
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    target, result = finished.result()
+                    if isinstance(result, ProbeResult):
+                        ready.append((target, result))
+                    else:
+                        self.stats[result] += 1
+                if ready and (len(ready) >= FLUSH_EVERY or not pending
+                              or time.monotonic() - last_flush >= FLUSH_INTERVAL_S):
+                    await self._flush(ready)
+                    ready, last_flush = [], time.monotonic()
         except BaseException:
-            self.stats = Counter({"batches_failed": 1})  # a retry (or the next tick) checks them again
+            for task in pending:
+                task.cancel()
+            self.stats["batches_failed"] += 1  # a retry (or the next tick) checks the rest again
             raise
         finally:
-            await self._release(claimed)
+            await self._release(self.claimed)
             await self._record()
         return self.stats
 
-    async def _claim(self, targets: Sequence[CheckTarget], ttl_ms: int) -> list[CheckTarget]:
-        pipe = self.client.pipeline(transaction=False)
-        for target in targets:
-            pipe.set(Keys.health_claim(target.handle), self.token, nx=True, px=ttl_ms)
-        return [target for target, ok in zip(targets, await pipe.execute(), strict=True) if ok]
+    async def _check(self, target: CheckTarget, until: float) -> tuple[CheckTarget, ProbeResult | str]:
+        async with self.probe.turn():
+            bound = min(self.probe.check_bound_s, until - time.monotonic())
+            if bound < MIN_BUDGET_S:
+                return target, CUT
+            claimed = await self.client.set(Keys.health_claim(target.handle), self.token, nx=True,
+                                            px=self.claim_ttl_ms(bound))
+            if not claimed:
+                return target, ELSEWHERE
+            self.claimed.add(target.handle)
+            result = await self.probe.check(target, until, have_turn=True)
+        return target, CUT if result is None else result
 
-    async def _release(self, targets: Sequence[CheckTarget]) -> None:
-        if targets:
+    async def _flush(self, ready: Sequence[tuple[CheckTarget, ProbeResult]]) -> None:
+        """Plan and apply the checks that came back, then let go of their servers."""
+        targets, results = [t for t, _ in ready], {r.handle: r for _, r in ready}
+        plans = plan(targets, results, await self._memories(list(results)), self.batch.slot,
+                     self.settings.thresholds())
+        await self.apply(plans, results)
+        self.stats["checked"] += len(results)
+        checked = Keys.health_slot_checked(self.batch.slot)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.sadd(checked, *results)
+        pipe.expire(checked, STATS_TTL_S)
+        await pipe.execute()
+        await self._release(set(results))
+
+    async def _release(self, handles: set[str]) -> None:
+        handles &= self.claimed
+        self.claimed -= handles
+        if handles:
             try:
-                await self.client.eval(load_script("actors.runtime", "compare_and_delete"), len(targets),
-                                       *(Keys.health_claim(t.handle) for t in targets), self.token)
-            except redis.RedisError as exc:  # the claims expire by themselves
+                await self.client.eval(load_script("actors.runtime", "compare_and_delete"), len(handles),
+                                       *(Keys.health_claim(h) for h in sorted(handles)), self.token)
+            except redis.RedisError as exc:  # the claims expire by themselves, soon
                 log.warning("health_checker.claim_release_failed", error=str(exc))
 
     async def _memories(self, handles: list[str]) -> dict[str, Memory]:

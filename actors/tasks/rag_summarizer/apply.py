@@ -16,20 +16,13 @@ from pydantic import ValidationError
 from actors.adapters.embeddings.interface import Embedder
 from actors.adapters.github.files import Blob, FileContent
 from actors.adapters.platform.client import PlatformAPIError
+from actors.tasks.records import Progress, RecordWrites
 from actors.tasks.rag_summarizer.chunking import Chunk, Limits, chunk_document
 from actors.tasks.rag_summarizer.plan import ProjectPlan, Rules
 from contracts.platform import DocumentChunk, DocumentUpsert, SummaryUpsert
 from scheduler.logs import get_logger
 
 log = get_logger(__name__)
-
-
-class Progress(Protocol):
-    """What apply needs of its run: the fencing check and the counters (``TaskRun`` is one)."""
-
-    async def fence(self) -> None: ...
-
-    def count(self, name: str, n: int = 1) -> None: ...
 
 
 class Summarizer(Protocol):
@@ -54,22 +47,24 @@ class Ports:
     limits: Limits
 
 
-async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports) -> None:
+async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites | None = None) -> None:
+    """``writes``: the run's one ``RecordWrites`` (a failed write is that document's, see there)."""
+    writes = writes or RecordWrites(run, "rag_summarizer")
     run.count("documents_too_large", plan.too_large)
     run.count("documents_over_limit", plan.over_limit)
-    complete = await _index(plan, run, ports) if plan.index else True
+    complete = await _index(plan, run, ports, writes) if plan.index else True
     for path in plan.delete:
-        await run.fence()
-        if await _write(ports.platform.delete_document(plan.project_id, path), plan, path, run, gone_ok=True):
+        if await writes.write(lambda path=path: _delete(ports.platform, plan.project_id, path), "delete",
+                              project=plan.full_name, path=path[:200]):
             run.count("documents_deleted")
     if plan.summary_hash and complete:
-        await _summarise(plan, run, ports)
+        await _summarise(plan, run, ports, writes)
     if not plan.empty:
         log.info("rag_summarizer.project_written", project=plan.full_name, indexed=len(plan.index),
                  deleted=len(plan.delete), summary=bool(plan.summary_hash and complete))
 
 
-async def _index(plan: ProjectPlan, run: Progress, ports: Ports) -> bool:
+async def _index(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites) -> bool:
     """Fetch, chunk, embed and upsert ``plan.index``; whether every document was written."""
     fetched: list[tuple[Blob, str, list[Chunk]]] = []
     complete = True
@@ -97,8 +92,8 @@ async def _index(plan: ProjectPlan, run: Progress, ports: Ports) -> bool:
             log.warning("rag_summarizer.document_rejected", project=plan.full_name, path=blob.path[:200])
             complete = False
             continue
-        await run.fence()
-        if await _write(ports.platform.put_document(plan.project_id, document), plan, blob.path, run):
+        if await writes.write(lambda document=document: ports.platform.put_document(plan.project_id, document),
+                              "index", project=plan.full_name, path=blob.path[:200]):
             run.count("documents_indexed")
             run.count("chunks_written", len(chunks))
         else:
@@ -106,7 +101,7 @@ async def _index(plan: ProjectPlan, run: Progress, ports: Ports) -> bool:
     return complete
 
 
-async def _summarise(plan: ProjectPlan, run: Progress, ports: Ports) -> None:
+async def _summarise(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites) -> None:
     stored = await ports.platform.list_documents(plan.project_id, include_chunks=True)
     documents = [(doc.path, "\n\n".join(chunk.text for chunk in doc.chunks)) for doc in stored
                  if doc.model == ports.rules.model and doc.chunks]
@@ -114,22 +109,16 @@ async def _summarise(plan: ProjectPlan, run: Progress, ports: Ports) -> None:
     # planned again every cycle
     text = await ports.summarizer.summarize(plan.full_name, documents) if documents else \
         f"{plan.full_name}: its documents hold no text."
-    await run.fence()
     summary = SummaryUpsert(text=text, source_hash=plan.summary_hash, model=ports.summarizer.model)
-    if await _write(ports.platform.put_summary(plan.project_id, summary), plan, "(summary)", run):
+    if await writes.write(lambda: ports.platform.put_summary(plan.project_id, summary), "summary",
+                          project=plan.full_name):
         run.count("summaries")
 
 
-async def _write(call, plan: ProjectPlan, path: str, run: Progress, *, gone_ok: bool = False) -> bool:
+async def _delete(platform, project_id: int, path: str) -> None:
+    """Delete a document; one already gone is what we wanted."""
     try:
-        await call
+        await platform.delete_document(project_id, path)
     except PlatformAPIError as exc:
-        if gone_ok and exc.status == 404:
-            return True  # already gone: what we wanted
-        if not exc.per_record:
-            raise  # 401/403 and the like concern every write: fail the run
-        run.count("write_errors")
-        log.error("rag_summarizer.write_refused", project=plan.full_name, path=path[:200], status=exc.status,
-                  detail=str(exc.detail)[:300])
-        return False
-    return True
+        if exc.status != 404:
+            raise

@@ -20,6 +20,7 @@ from actors.adapters.platform.client import PlatformResponseError
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
 from actors.tasks.rag_summarizer.apply import Ports, apply_project
+from actors.tasks.records import RecordWrites
 from actors.tasks.rag_summarizer.chunking import Limits
 from actors.tasks.rag_summarizer.plan import INDEXED_STATUSES, Observed, Rules, plan_project
 from actors.tasks.rag_summarizer.settings import DocumentGlobs, RagSettings
@@ -61,11 +62,12 @@ async def run_rag_summarizer(run: TaskRun) -> None:
 
 async def reconcile(projects: list[Project], run, ports: Ports, files: RepoFiles, documents: DocumentGlobs) -> None:
     failed = 0
+    writes = RecordWrites(run, "rag_summarizer")
     for project in sorted(projects, key=lambda p: p.id):
         try:
             observed = await observe_project(project, files, ports.platform, documents)
             plan = plan_project(observed, ports.rules)
-            await apply_project(plan, run, ports)
+            await apply_project(plan, run, ports, writes)
         except PROJECT_FAILURES as exc:
             failed += 1
             log.warning("rag_summarizer.project_failed", project=project.full_name, error=str(exc)[:300])

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import redis.asyncio as aioredis
 
-from actors.tasks.apply import update_hashes
+from actors.tasks.hashes import update_hashes
 from actors.tasks.server_sync.plan import Memory
 from contracts import Keys
 from contracts.platform import ServerStatus

@@ -19,7 +19,7 @@ from actors.adapters.time4vps.client import Time4VpsSession
 from actors.adapters.time4vps.errors import Time4VpsRefused, Time4VpsThrottled, Time4VpsUnavailable
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
-from actors.tasks.apply import Progress, write_or_refusal
+from actors.tasks.records import Progress, RecordWrites
 from actors.tasks.server_sync.memory import SyncMemory
 from actors.tasks.server_sync.outage import ProviderOutage
 from actors.tasks.server_sync.plan import Observed, Plan, Update, details_wanted, plan_sync
@@ -132,10 +132,10 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
         run.count("unknown_status")
         log.warning("server_sync.unknown_provider_status", provider_id=pid, provider_status=status[:60],
                     note="the record's status is left alone")
+    writes = RecordWrites(run, "server_sync")
     for create in plan.creates:
-        await run.fence()
-        if not await write_or_refusal(platform.create_server(create.server), run, "server_sync.write_refused",
-                                      what="create", provider_id=create.provider_id):
+        if not await writes.write(lambda c=create: platform.create_server(c.server), "create",
+                                  provider_id=create.provider_id, handle=create.server.handle):
             failed.add(create.provider_id)
             continue
         run.count("creates")
@@ -144,9 +144,8 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
         if create.announce:
             await _announce(announcer, create.server.handle, run)
     for update in plan.updates:
-        await run.fence()
-        if not await write_or_refusal(platform.update_server(update.handle, update.changes), run,
-                                      "server_sync.write_refused", what="update", provider_id=update.provider_id):
+        if not await writes.write(lambda u=update: platform.update_server(u.handle, u.changes), "update",
+                                  provider_id=update.provider_id, handle=update.handle):
             failed.add(update.provider_id)
             continue
         run.count("updates")

@@ -164,7 +164,7 @@ def test_the_real_ticker_drives_the_sync(stack, settings):
     assert stack.github.points_used() == 5
 
 
-def test_an_unreadable_project_is_skipped_and_one_refused_write_does_not_fail_the_run(stack, settings,
+def test_an_unreadable_project_is_skipped_and_one_refused_write_makes_the_run_partial(stack, settings,
                                                                                      captured_logs):
     first = min(stack.world.org_repos(), key=lambda r: r.created_at)
     stack.platform.store.create_project(ProjectCreate(name=first.name, full_name=f"{stack.world.org}/{first.name}",
@@ -172,10 +172,10 @@ def test_an_unreadable_project_is_skipped_and_one_refused_write_does_not_fail_th
     stack.platform.store.execute_sql("UPDATE projects SET status = 'hibernating'")  # from a newer platform
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
         record, writes, _ = stack.cycle()
-    assert record.outcome is RunOutcome.SUCCEEDED
-    assert (record.counters["skipped_projects"], record.counters["write_errors"]) == (1, 1)
+    assert record.outcome is RunOutcome.PARTIAL
+    assert (record.counters["skipped_projects"], record.counters["records_failed"]) == (1, 1)
     assert record.counters["creates"] == 44 and len(stack.projects()) == 45
-    refused = [event for event in captured_logs if event["event"] == "github_sync.write_refused"]
+    refused = [event for event in captured_logs if event["event"] == "github_sync.record_failed"]
     assert [(line["repo_id"], line["status"]) for line in refused] == [(first.id, 409)]
 
 

@@ -96,10 +96,10 @@ class Records:
         return next(p for p in self.projects.values() if p.github_repo_id == repo_id)
 
     def plan(self, repos, complete: bool = True, missing_after: int = K, *, confirmed_empty: bool = False,
-             archive_after: float = DAY) -> Plan:
+             archive_after: float = DAY, present: frozenset[int] = frozenset()) -> Plan:
         misses, gone = self._in_loop(lambda memory: memory.read())
         observed = Observed(ORG, list(repos), complete, list(self.projects.values()), misses, gone,
-                            confirmed_empty=confirmed_empty, now=self.now)
+                            confirmed_empty=confirmed_empty, now=self.now, present=present)
         return plan_sync(observed, Rules(missing_after, archive_after))
 
     def apply(self, plan: Plan) -> None:
@@ -240,6 +240,32 @@ def test_seeing_a_repository_resets_its_counter_even_in_an_incomplete_listing():
     for _ in range(K - 1):
         records.cycle([repo(2)])
     assert records.by_repo(1).status is ProjectStatus.DISCOVERED, "the count started again from zero"
+
+
+def test_a_repository_listed_with_unreadable_fields_is_present_not_synced_and_the_others_still_go_missing():
+    records = synced(repo(1), repo(2), repo(3))
+    records.cycle([repo(3)], present=frozenset({2}))
+    assert records.misses == {1: 1}, "2 was listed, if unreadable: only 1 is absent"
+    records.cycle([repo(3)])
+    assert records.misses == {1: 2, 2: 1}
+    plan = records.cycle([repo(3)], present=frozenset({2}))
+    assert [u.repo_id for u in plan.updates] == [1] and records.by_repo(1).status is ProjectStatus.MISSING
+    assert records.misses == {}, "being listed again broke 2's run of absences"
+    assert records.by_repo(2).status is ProjectStatus.DISCOVERED
+    assert not records.cycle([], present=frozenset({2, 3}), complete=True).creates, "nothing written for it"
+
+
+def test_creates_status_changes_and_field_updates_are_written_in_turn():
+    from actors.tasks.github_sync.task import interleaved
+
+    records = synced(*(repo(n) for n in range(1, 7)))
+    for _ in range(K - 1):
+        records.cycle([repo(n) for n in range(3, 7)])
+    plan = records.plan([repo(3, description="new"), repo(4, description="new"), repo(5, archived=True),
+                         repo(6), repo(7), repo(8)])
+    kinds = ["create" if not hasattr(c, "changes") else "status" if c.changes.status else "fields"
+             for c in interleaved(plan)]
+    assert kinds == ["create", "status", "fields", "create", "status", "fields", "status"]
 
 
 def test_an_empty_listing_counts_no_absence():

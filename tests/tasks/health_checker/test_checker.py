@@ -198,3 +198,36 @@ def test_a_mixed_world_fleet_with_known_hosts_instead_of_pins(client, settings, 
     assert stats["checked"] == 30 and stats.get("unhealthy", 0) == expected["unhealthy"] > 0
     assert sum(len(kinds) for kinds in active(platform).values()) >= expected["unhealthy"]
     assert {health_of(platform, h) for h in handles} <= {"healthy", "degraded", "unhealthy"}
+
+
+def test_a_slow_host_delays_only_its_own_report_and_its_claim_lasts_about_as_long_as_its_check(
+        client, fleet, platform, health):
+    from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S
+
+    health(health_command_timeout_s=6.0)  # the stuck host holds its check well past the first flush
+    stuck = fleet.add_host(state=HostState(mode=SshMode.SLOW, delay_s=30.0))
+    quick = fleet.add_hosts(4)
+    handles = seed(platform, [stuck, *quick])
+    targets = [CheckTarget(handle=h, host=x.address, ssh_port=x.port, ssh_host_keys=[x.public_key])
+               for h, x in zip(handles, [stuck, *quick], strict=True)]
+    batch = HealthCheckBatch(slot=9, deadline=make_tick(deadline_in=600).deadline, correlation_id="c9",
+                             servers=targets)
+    seen = {}
+
+    async def watch():
+        checking = asyncio.ensure_future(check_batch(batch.model_dump(mode="json"), health.deps))
+        # reported and let go of, while the stuck host's check goes on
+        while not all(health_of(platform, h) == "healthy" and not client.exists(Keys.health_claim(h))
+                      for h in handles[1:]):
+            assert not checking.done(), "the quick hosts were reported before the stuck one finished"
+            await asyncio.sleep(0.05)
+        seen["stuck_still_checking"] = not checking.done()
+        seen["claim_ttl_ms"] = client.pttl(Keys.health_claim(handles[0]))
+        await checking
+
+    asyncio.run(watch())
+    bound_s = health.deps.probe.check_bound_s  # 2 s connect + 6 s command + closing
+    assert seen["stuck_still_checking"]
+    assert 0 < seen["claim_ttl_ms"] <= (bound_s + FLUSH_INTERVAL_S + CLAIM_MARGIN_S) * 1000 < 60_000
+    assert health_of(platform, handles[0]) == "unknown" and slot_stats(client, 9)["checked"] == 5
+    assert client.scard(Keys.health_slot_checked(9)) == 5

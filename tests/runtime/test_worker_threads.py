@@ -1,0 +1,24 @@
+"""A worker has enough actor threads for the SSH concurrency it is configured with: each health
+batch in flight holds one thread while its checks run on the event loop."""
+
+from __future__ import annotations
+
+from actors.__main__ import threads_for_checks
+from actors.adapters.ssh.settings import SshSettings
+from actors.tasks.deps import Dependencies
+from actors.tasks.health_checker.settings import HealthSettings
+
+
+def deps_with(concurrency: int, batch: int) -> Dependencies:
+    return Dependencies("redis://127.0.0.1:1/0", None, settings=(
+        SshSettings(health_ssh_concurrency=concurrency), HealthSettings(health_batch_size=batch)))
+
+
+def test_threads_are_raised_to_one_per_batch_of_the_concurrency_and_two_spare(settings):
+    assert threads_for_checks(settings.model_copy(update={"worker_threads": 8}), deps_with(1000, 100)) == 12
+    assert threads_for_checks(settings.model_copy(update={"worker_threads": 8}), deps_with(1000, 30)) == 36
+
+
+def test_a_larger_configured_thread_count_is_kept(settings):
+    assert threads_for_checks(settings.model_copy(update={"worker_threads": 8}), deps_with(100, 100)) == 8
+    assert threads_for_checks(settings.model_copy(update={"worker_threads": 40}), deps_with(1000, 100)) == 40
