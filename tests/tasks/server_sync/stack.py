@@ -1,4 +1,4 @@
-"""server_sync's world on loopback for the end-to-end and fault tests: the Time4VPS stand-in and
+"""server_sync's world on loopback for the end-to-end tests: the Time4VPS stand-in and
 the platform API over one sandbox ``World``, the environment a worker reads, and one tick at a time
 through a real worker."""
 
