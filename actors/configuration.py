@@ -35,10 +35,12 @@ from actors.adapters.ssh.probe import load_client_key, load_known_hosts
 from actors.adapters.provisioner.settings import ProvisionerSettings
 from actors.adapters.ssh.settings import SshSettings
 from actors.adapters.summary.chat import SummarySettings
+from actors.adapters.time4vps.settings import Time4VpsSettings
 from actors.tasks.github_sync.settings import GitHubSyncSettings
 from actors.tasks.health_checker.settings import HealthSettings
 from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
 from actors.tasks.rag_summarizer.settings import RagSettings
+from actors.tasks.server_sync.settings import ServerSyncSettings
 
 log = get_logger(__name__)
 
@@ -147,6 +149,7 @@ def _hint(settings_class: type[BaseSettings], variable: str) -> str:
 #: the settings each task reads, and how to check them (adapters first, then the task's own)
 TASK_SETTINGS: Mapping[TaskName, tuple[type[BaseSettings], ...]] = {
     TaskName.GITHUB_SYNC: (PlatformSettings, GitHubSettings, GitHubSyncSettings),
+    TaskName.SERVER_SYNC: (PlatformSettings, Time4VpsSettings, ProvisionerSettings, ServerSyncSettings),
     TaskName.HEALTH_CHECKER: (PlatformSettings, SshSettings, HealthSettings),
     TaskName.PROVISIONER_TRIGGER: (PlatformSettings, ProvisionerSettings, ProvisionerTriggerSettings),
     TaskName.RAG_SUMMARIZER: (PlatformSettings, GitHubSettings, EmbeddingSettings, SummarySettings, RagSettings),
@@ -156,6 +159,7 @@ _CHECKS: Mapping[type[BaseSettings], Check] = {
     GitHubSyncSettings: _own(GitHubSyncSettings), HealthSettings: _own(HealthSettings),
     ProvisionerSettings: _own(ProvisionerSettings), ProvisionerTriggerSettings: _own(ProvisionerTriggerSettings),
     EmbeddingSettings: _own(EmbeddingSettings), SummarySettings: _own(SummarySettings), RagSettings: _own(RagSettings),
+    Time4VpsSettings: _own(Time4VpsSettings), ServerSyncSettings: _own(ServerSyncSettings),
 }
 
 
@@ -164,6 +168,8 @@ _CHECKS: Mapping[type[BaseSettings], Check] = {
 CREDENTIALS: Mapping[TaskName, tuple[frozenset[str], ...]] = {
     TaskName.GITHUB_SYNC: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
                            frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"})),
+    TaskName.SERVER_SYNC: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
+                           frozenset({"TIME4VPS_USERNAME", "TIME4VPS_PASSWORD"})),
     TaskName.HEALTH_CHECKER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
                               frozenset({"SSH_PRIVATE_KEY", "SSH_PRIVATE_KEY_PATH"})),
     TaskName.PROVISIONER_TRIGGER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),),

@@ -30,7 +30,6 @@ import os
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -40,9 +39,11 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kit import ratio, run_task_once  # noqa: E402  (bench/kit.py)
+
 from actors.adapters.platform.client import PlatformClient  # noqa: E402
 from actors.tasks.github_sync.plan import desired_fields, desired_status  # noqa: E402
-from contracts import Keys, TaskName, Tick, TickReason  # noqa: E402
+from contracts import Keys, TaskName  # noqa: E402
 from contracts.github import MinimalRepository  # noqa: E402
 from contracts.platform import Project, ProjectCreate, ProjectUpdate  # noqa: E402
 from sandbox.github import github_app  # noqa: E402
@@ -95,8 +96,6 @@ def ours_cycle(side: Side, client: redis.Redis, slot: int) -> dict:
     """One real github_sync run against ``side``: the bench's ONLY coupling to how the task gets its
     dependencies (the GitHub and platform clients) and runs (tick, lock, TaskRun)."""
     from actors.adapters.github.client import GitHubClient, GitHubSettings
-    from actors.runtime.lock import TaskLock
-    from actors.runtime.run import TaskRun
     from actors.tasks.deps import Dependencies
     from actors.tasks.github_sync.task import run_github_sync
 
@@ -104,24 +103,7 @@ def ours_cycle(side: Side, client: redis.Redis, slot: int) -> dict:
     url = "redis://{host}:{port}/{db}".format(**client.connection_pool.connection_kwargs)
     deps = Dependencies(url, client, github=GitHubClient(settings), platform=PlatformClient(side.platform_url,
                                                                                                SecretStr(KEY)))
-    now = datetime.now(UTC)
-    tick = Tick(task=TaskName.GITHUB_SYNC, slot=slot, scheduled_at=now, deadline=now, reason=TickReason.MANUAL,
-                emitted_by="bench")
-    lock = TaskLock(client, f"github_sync-bench-{os.getpid()}", ttl_ms=30_000)
-    assert lock.acquire()
-    run = TaskRun(tick=tick, client=client, correlation_id=f"bench-{slot}", lock=lock, deps=deps)
-
-    async def one_run():
-        try:
-            await run_github_sync(run)
-        finally:
-            await deps.aclose()
-
-    try:
-        asyncio.run(one_run())
-    finally:
-        lock.release()
-    return dict(run.counters)
+    return run_task_once(run_github_sync, TaskName.GITHUB_SYNC, client, deps, slot, f"github_sync-bench-{os.getpid()}")
 
 
 # ---- the peers: every page unconditionally; every record, or only the changed ones -----------------------
@@ -166,12 +148,6 @@ def measure(side: Side, cycle) -> dict:
     after = side.snapshot()
     return {"requests": after[0] - before[0], "points": after[1] - before[1], "writes": after[2] - before[2],
             "seconds": time.perf_counter() - started}
-
-
-def ratio(peer: float, ours: float) -> str:
-    if ours == 0:
-        return "∞" if peer else "="
-    return f"{peer / ours:.0f}×" if peer / ours >= 10 else f"{peer / ours:.1f}×"
 
 
 PHASES = ("cold sync", "steady-state cycle", "after 10 repos changed")

@@ -20,7 +20,8 @@ class TaskName(StrEnum):
 #: equal). The ticker emits no tick for any other task, since no worker would read its queue,
 #: and ``scheduler status`` shows it as not implemented.
 IMPLEMENTED_TASKS: frozenset[TaskName] = frozenset({
-    TaskName.GITHUB_SYNC, TaskName.HEALTH_CHECKER, TaskName.PROVISIONER_TRIGGER, TaskName.RAG_SUMMARIZER,
+    TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER, TaskName.PROVISIONER_TRIGGER,
+    TaskName.RAG_SUMMARIZER,
 })
 
 #: A schedule is an interval ("300s", "5m"), a cron expression, "startup" or "off".
@@ -134,6 +135,16 @@ class Keys:
         """String, TTL = the cooldown: this server was announced on ``provisioner:queue`` (by any
         task), written in the same script as the stream entry."""
         return f"scheduler:provisioner:cooldown:{handle}"
+
+    #: hash Time4VPS server id -> the list ``synch_date`` its details were last read for (server_sync)
+    TIME4VPS_SEEN = "scheduler:time4vps:seen"
+    #: hash Time4VPS server id -> complete listings in a row that lacked it (server_sync)
+    TIME4VPS_MISSES = "scheduler:time4vps:misses"
+    #: hash Time4VPS server id -> the platform status its record had before server_sync set one of
+    #: its own (``missing``, or one the provider's status imposes); restored when that ends
+    TIME4VPS_HELD = "scheduler:time4vps:held"
+    #: string, epoch seconds (Redis clock): Time4VPS asked us to wait (``wait_x_between_action``) until then
+    TIME4VPS_THROTTLED_UNTIL = "scheduler:time4vps:throttled_until"
 
     @staticmethod
     def health_slot(slot: int) -> str:

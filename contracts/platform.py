@@ -142,8 +142,9 @@ class ServerStatus(StrEnum):
     IN_USE = "in_use"
     ERROR = "error"
     UNREACHABLE = "unreachable"
-    RESERVED = "reserved"
+    RESERVED = "reserved"  # at the provider, but not ours to provision or check (not on the allowlist)
     DECOMMISSIONED = "decommissioned"
+    MISSING = "missing"  # gone from the provider's listing; nothing is deleted, and it comes back if listed again
 
 
 class HealthStatus(StrEnum):

@@ -258,6 +258,20 @@ class World:
             server.status, server.synch_date = status, self._tick()
             return server
 
+    def resize_server(self, server_id: int, *, cpu_cores: int, ram_mb: int, disk_mb: int) -> Server:
+        """A plan change at the provider: the details change, and so does the list's ``synch_date``."""
+        with self.lock:
+            server = self.servers[server_id]
+            server.cpu_cores, server.ram_mb, server.disk_mb, server.synch_date = cpu_cores, ram_mb, disk_mb, self._tick()
+            return server
+
+    def change_server_ip(self, server_id: int, public_ip: str) -> Server:
+        """The provider gives the server another primary address (list and details both show it)."""
+        with self.lock:
+            server = self.servers[server_id]
+            server.public_ip, server.synch_date = public_ip, self._tick()
+            return server
+
     def fill_disk(self, server_id: int, percent: int, mount: str = "/") -> Server:
         with self.lock:
             server = self.servers[server_id]

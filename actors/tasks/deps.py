@@ -26,6 +26,7 @@ from actors.adapters.platform.client import PlatformClient, PlatformSettings
 from actors.adapters.ssh.probe import SshProbe
 from actors.adapters.ssh.settings import SshSettings
 from actors.adapters.summary.chat import ChatSummarizer, SummarySettings
+from actors.adapters.time4vps.client import Time4VpsClient, time4vps_client
 from scheduler.connection import async_redis_from_url
 from scheduler.logs import get_logger
 
@@ -37,11 +38,12 @@ S = TypeVar("S", bound=BaseSettings)
 class Dependencies:
     def __init__(self, redis_url: str, client: redis.Redis, *, platform: PlatformClient | None = None,
                  github: GitHubClient | None = None, probe: SshProbe | None = None,
-                 embedder: Embedder | None = None, settings: tuple[BaseSettings, ...] = ()):
+                 embedder: Embedder | None = None, time4vps: Time4VpsClient | None = None,
+                 settings: tuple[BaseSettings, ...] = ()):
         #: the blocking client, for code on a worker thread (middleware, sync task bodies)
         self.redis = client
         self._aredis = PerLoop(lambda: async_redis_from_url(redis_url))
-        given = {"platform": platform, "github": github, "probe": probe, "embedder": embedder}
+        given = {"platform": platform, "github": github, "probe": probe, "embedder": embedder, "time4vps": time4vps}
         self._made: dict[object, object] = {k: v for k, v in given.items() if v is not None}
         self._made.update({type(s): s for s in settings})
         self._lock = threading.RLock()  # one part may be made of another (the probe of its settings)
@@ -75,6 +77,11 @@ class Dependencies:
         return self._once("github", make)
 
     @property
+    def time4vps(self) -> Time4VpsClient:
+        """The Time4VPS client (``TIME4VPS_*``); a run makes its own ``session()`` of it."""
+        return self._once("time4vps", time4vps_client)
+
+    @property
     def probe(self) -> SshProbe:
         """The SSH prober: its key and known_hosts are read once per process."""
         return self._once("probe", lambda: SshProbe(self.settings(SshSettings).probe_config()))
@@ -102,7 +109,7 @@ class Dependencies:
     async def aclose(self) -> None:
         """Close the running loop's connection pools."""
         await self._aredis.aclose(lambda client: client.aclose())
-        for name in ("platform", "github", "embedder", "summarizer"):
+        for name in ("platform", "github", "embedder", "summarizer", "time4vps"):
             close = getattr(self._made.get(name), "aclose", None)
             if close is not None:
                 await close()

@@ -22,5 +22,5 @@ def test_the_demo_runs_on_its_embedded_default_and_shows_tasks_succeeding():
     assert "embedded redis-server on redis://127.0.0.1:" in done.stdout
     table = done.stdout[done.stdout.rindex("task "):].split("\n\n")[0]  # the last table, without what follows it
     rows = {line.split()[0]: line for line in table.splitlines()[1:] if line.strip()}
-    assert "succeeded" in rows["github_sync"] and "succeeded" in rows["health_checker"]
+    assert all("succeeded" in rows[task] for task in ("github_sync", "server_sync", "health_checker"))
     assert '"event": "tick emitted"' in done.stderr

@@ -31,7 +31,8 @@ def start_sandbox() -> tuple[subprocess.Popen, dict[str, str]]:
 def test_ticker_and_worker_keep_the_platform_fresh_without_leaking_secrets(client, redis_url, tmp_path):
     sandbox, sandbox_env = start_sandbox()
     env = {**sandbox_env, "REDIS_URL": redis_url, "RELEASE_ID": "e2e", "LOG_LEVEL": "DEBUG",
-           "SCHEDULE_GITHUB_SYNC": "2s", "SCHEDULE_HEALTH_CHECKER": "2s", "SCHEDULE_SERVER_SYNC": "off",
+           "SCHEDULE_GITHUB_SYNC": "2s", "SCHEDULE_HEALTH_CHECKER": "2s", "SCHEDULE_SERVER_SYNC": "2s",
+           "TIME4VPS_MANAGED_SERVER_IDS": "*",
            "SCHEDULE_RAG_SUMMARIZER": "off", "SCHEDULE_PROVISIONER_TRIGGER": "off"}
     logs = tmp_path / "scheduler.log"
     ticker = spawn("from ticker.__main__ import main; raise SystemExit(main())", env, log=logs)
@@ -39,7 +40,7 @@ def test_ticker_and_worker_keep_the_platform_fresh_without_leaking_secrets(clien
     key_lines = [line for line in open(sandbox_env["SSH_PRIVATE_KEY_PATH"]).read().splitlines()
                  if line and not line.startswith("-----")]
     try:
-        for task in (TaskName.GITHUB_SYNC, TaskName.HEALTH_CHECKER):
+        for task in (TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER):
             wait_until(lambda task=task: len([r for r in runs(client, task) if r.outcome is RunOutcome.SUCCEEDED]) >= 2,
                        timeout=60)
     finally:
@@ -49,6 +50,10 @@ def test_ticker_and_worker_keep_the_platform_fresh_without_leaking_secrets(clien
         sandbox.wait(10)
     github = [r for r in runs(client, TaskName.GITHUB_SYNC) if r.outcome is RunOutcome.SUCCEEDED]
     assert github[0].counters["creates"] == 25 and github[-1].counters.get("creates", 0) == 0
+    servers = [r for r in runs(client, TaskName.SERVER_SYNC) if r.outcome is RunOutcome.SUCCEEDED]
+    assert all(not r.counters.get("creates") and not r.counters.get("updates") for r in servers), \
+        "the seeded servers are what the Time4VPS account says: nothing to write"
+    assert all(r.counters["list_requests"] == 1 for r in servers)
     text = logs.read_text()
     assert "tick emitted" in text and "run succeeded" in text
     for name in ("INTERNAL_API_KEY", "GITHUB_TOKEN", "TIME4VPS_PASSWORD"):

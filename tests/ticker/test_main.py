@@ -23,12 +23,16 @@ def in_force(env: dict[str, str], implemented=IMPLEMENTED_TASKS):
     return schedules, logs
 
 
+#: as in a release whose registry lacks a task (this one implements all five)
+WITHOUT_ONE = IMPLEMENTED_TASKS - {TaskName.RAG_SUMMARIZER}
+
+
 def test_a_task_without_an_actor_is_off_and_said_so_once():
-    schedules, logs = in_force(EVERY_SECOND)
-    assert {t for t, s in schedules.items() if s == Interval(1)} == IMPLEMENTED_TASKS
-    assert {t for t, s in schedules.items() if isinstance(s, Off)} == set(TaskName) - IMPLEMENTED_TASKS
+    schedules, logs = in_force(EVERY_SECOND, implemented=WITHOUT_ONE)
+    assert {t for t, s in schedules.items() if s == Interval(1)} == WITHOUT_ONE
+    assert {t for t, s in schedules.items() if isinstance(s, Off)} == {TaskName.RAG_SUMMARIZER}
     [said] = [e for e in logs if e["event"].startswith("tasks not implemented")]
-    assert said["tasks"] == sorted(t.value for t in set(TaskName) - IMPLEMENTED_TASKS)
+    assert said["tasks"] == ["rag_summarizer"]
 
 
 def test_when_every_task_is_implemented_nothing_is_switched_off_or_logged():
@@ -42,8 +46,7 @@ def test_a_bad_schedule_is_refused_even_for_a_task_without_an_actor():
 
 
 def test_no_tick_piles_up_in_a_queue_that_no_worker_reads(client):
-    schedules, _ = in_force(EVERY_SECOND)
+    schedules, _ = in_force(EVERY_SECOND, implemented=WITHOUT_ONE)
     Ticker(client, schedules, release="r1").tick_once()
-    assert {tick.task for _, tick in ticks(client)} == IMPLEMENTED_TASKS
-    for task in set(TaskName) - IMPLEMENTED_TASKS:
-        assert client.llen(f"dramatiq:scheduler.{task.value}") == 0
+    assert {tick.task for _, tick in ticks(client)} == WITHOUT_ONE
+    assert client.llen("dramatiq:scheduler.rag_summarizer") == 0

@@ -16,6 +16,7 @@ from actors.adapters.platform.client import PlatformClient
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
 from actors.tasks.github_sync.plan import Create, Gone, Observed, Plan, Rules, Update, plan_sync
+from actors.tasks.hashes import update_hashes
 from actors.tasks.records import Progress, RecordWrites
 from actors.tasks.github_sync.settings import GitHubSyncSettings
 from contracts import Keys, TaskName
@@ -79,15 +80,9 @@ class AbsenceMemory:
 
     async def write(self, misses: Mapping[int, int], gone: Mapping[int, Gone | None]) -> None:
         pipe = self.client.pipeline(transaction=True)
-        for key, values in ((self.misses_key, {k: v or None for k, v in misses.items()}),
-                            (self.gone_key, {k: g and f"{g.since}{':retired' if g.retired else ''}"
-                                             for k, g in gone.items()})):
-            forget = [k for k, v in values.items() if v is None]
-            keep = {k: v for k, v in values.items() if v is not None}
-            if forget:
-                pipe.hdel(key, *forget)
-            if keep:
-                pipe.hset(key, mapping=keep)
+        update_hashes(pipe, {self.misses_key: {k: v or None for k, v in misses.items()},
+                             self.gone_key: {k: g and f"{g.since}{':retired' if g.retired else ''}"
+                                             for k, g in gone.items()}})
         await pipe.execute()
 
 

@@ -1,0 +1,335 @@
+"""server_sync's plan: pure functions from what was observed to the changes that make the
+platform's Server records match the Time4VPS account. No I/O; every rule of the task lives here.
+
+- identity is (provider ``time4vps``, provider id); a new record's handle is ``vps-<id>``, an
+  existing record keeps its own. Records of other providers are never touched.
+- ``public_ip`` follows the provider's primary IP, and so does ``host`` (where SSH connects) while
+  it follows ``public_ip``: a record whose host was pointed elsewhere (a private address, a tunnel)
+  keeps it. Specs (cores, RAM, disk, OS) come from the details.
+- the allowlist (``TIME4VPS_MANAGED_SERVER_IDS``) decides ``is_managed``, fail-closed. A new managed
+  server is ``pending_setup`` and announced once on ``provisioner:queue``; a new unmanaged one is
+  ``reserved`` (never provisioned nor health-checked). A server taken off the list becomes
+  unmanaged (``pending_setup`` -> ``reserved``); one put on it that was never provisioned
+  (``reserved``/``discovered``) becomes ``pending_setup`` and is announced once. A provisioned
+  server taken off the list keeps its status, unmanaged.
+- the provider's status maps to the platform's by ``PROVIDER_STATUSES`` (the one table): a status
+  it imposes replaces the record's, which is remembered (``held``) and given back when the provider
+  says ``Active`` again. An unknown provider status is reported and leaves the status alone.
+- absent from ``missing_after`` complete listings in a row -> ``missing`` (nothing deleted, one
+  alert); the status it had is remembered and given back when it is listed again. Only a complete
+  listing counts absence; being listed resets the count.
+- drift -> one update with only the changed fields; an unchanged server -> nothing at all.
+- details are read (``details_wanted``) for servers without a record, missing ones, and those
+  whose list ``synch_date`` differs from the one their details were last read for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from contracts.platform import Server, ServerCreate, ServerSpecs, ServerStatus, ServerUpdate, server_handle
+from contracts.time4vps import ServerDetails, ServerListItem
+
+PROVIDER = "time4vps"
+
+#: Time4VPS's status (details ``status``, case-insensitive) -> the platform status it imposes;
+#: None: the server runs, so the record's own lifecycle status (pending_setup, ready...) stands.
+PROVIDER_STATUSES: Mapping[str, ServerStatus | None] = {
+    "active": None,
+    "pending": ServerStatus.DISCOVERED,  # ordered, not yet built: nothing to provision yet
+    "suspended": ServerStatus.UNREACHABLE,  # switched off by the provider
+    "fraud": ServerStatus.UNREACHABLE,  # suspended for review
+    "terminated": ServerStatus.DECOMMISSIONED,
+    "cancelled": ServerStatus.DECOMMISSIONED,
+}
+#: statuses server_sync itself sets; a remembered status is only given back from one of these
+OWN_STATUSES = frozenset({ServerStatus.MISSING, *(s for s in PROVIDER_STATUSES.values() if s)})
+#: statuses of a server never provisioned: the allowlist alone decides between them
+NEVER_PROVISIONED = frozenset({ServerStatus.RESERVED, ServerStatus.DISCOVERED, ServerStatus.PENDING_SETUP})
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """``TIME4VPS_MANAGED_SERVER_IDS``: unset or empty manages none, ``*`` all, else a comma list."""
+
+    ids: frozenset[str] = frozenset()
+    everything: bool = False
+
+    @classmethod
+    def parse(cls, text: str | None) -> Allowlist:
+        tokens = [t.strip() for t in (text or "").split(",") if t.strip()]
+        if tokens == ["*"]:
+            return cls(everything=True)
+        bad = [t for t in tokens if not (t.isascii() and t.isdigit())]
+        if bad:
+            raise ValueError("'*' alone, or Time4VPS server ids (digits) separated by commas")
+        return cls(frozenset(str(int(t)) for t in tokens))
+
+    def manages(self, provider_id: str) -> bool:
+        return self.everything or provider_id in self.ids
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What Redis remembers between runs, by provider id."""
+
+    #: the list ``synch_date`` the server's details were last read for
+    seen: Mapping[str, str] = field(default_factory=dict)
+    #: complete listings in a row without the server
+    misses: Mapping[str, int] = field(default_factory=dict)
+    #: the status the record had before server_sync set one of its own
+    held: Mapping[str, ServerStatus] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observed:
+    servers: Sequence[ServerListItem]
+    #: every item of the listing validated
+    complete: bool
+    records: Sequence[Server]
+    #: details read this run, by provider id
+    details: Mapping[str, ServerDetails] = field(default_factory=dict)
+    memory: Memory = field(default_factory=Memory)
+
+
+@dataclass(frozen=True)
+class Rules:
+    allowlist: Allowlist = field(default_factory=Allowlist)
+    missing_after: int = 3
+
+
+@dataclass(frozen=True)
+class Create:
+    provider_id: str
+    server: ServerCreate
+
+    @property
+    def announce(self) -> bool:
+        return self.server.status is ServerStatus.PENDING_SETUP
+
+
+@dataclass(frozen=True)
+class Update:
+    handle: str
+    provider_id: str
+    previous: ServerStatus
+    changes: ServerUpdate
+    #: the counters this update moves once written (``missing``, ``restored``, ``unmanaged``...)
+    events: tuple[str, ...] = ()
+    misses: int = 0  # the absence count that made it missing
+
+    @property
+    def announce(self) -> bool:
+        return self.changes.status is ServerStatus.PENDING_SETUP
+
+
+@dataclass(frozen=True)
+class Plan:
+    creates: tuple[Create, ...] = ()
+    updates: tuple[Update, ...] = ()
+    #: provider id -> new absence count; 0 forgets it
+    misses: Mapping[str, int] = field(default_factory=dict)
+    #: provider id -> the status to remember; None forgets it
+    held: Mapping[str, ServerStatus | None] = field(default_factory=dict)
+    #: provider id -> the ``synch_date`` its details were read for this run; None forgets it
+    seen: Mapping[str, str | None] = field(default_factory=dict)
+    #: listed servers whose record the platform would refuse (no address, values out of range)
+    rejected: tuple[str, ...] = ()
+    #: (provider id, status) for provider statuses not in PROVIDER_STATUSES
+    unknown_statuses: tuple[tuple[str, str], ...] = ()
+    other_providers: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.creates or self.updates or self.misses or self.held or self.seen)
+
+
+def synch_key(item: ServerListItem) -> str:
+    return item.synch_date.isoformat() if item.synch_date else ""
+
+
+def ours(records: Iterable[Server]) -> dict[str, Server]:
+    """The Time4VPS records by provider id (the first, should the platform hold two)."""
+    by_id: dict[str, Server] = {}
+    for record in records:
+        if record.provider.lower() == PROVIDER:
+            by_id.setdefault(record.provider_id, record)
+    return by_id
+
+
+def details_wanted(servers: Sequence[ServerListItem], records: Sequence[Server], seen: Mapping[str, str]) -> list[str]:
+    """Provider ids whose details to read, servers without a record first."""
+    by_id = ours(records)
+    new: list[str] = []
+    changed: list[str] = []
+    judged: set[str] = set()
+    for item in servers:
+        pid, record = str(item.server_id), by_id.get(str(item.server_id))
+        if pid in judged:
+            continue
+        judged.add(pid)
+        if record is None:
+            new.append(pid)
+        elif record.status is ServerStatus.MISSING or seen.get(pid) != synch_key(item):
+            changed.append(pid)
+    return new + changed
+
+
+def specs_of(details: ServerDetails) -> ServerSpecs:
+    disk_gb = None if details.disk_limit is None else details.disk_limit // 1024  # MB -> GB
+    return ServerSpecs(cpu_cores=details.cpu_cores, ram_mb=details.ram_limit, disk_gb=disk_gb, os=details.os or None)
+
+
+def provider_status(details: ServerDetails | None) -> tuple[bool, ServerStatus | None]:
+    """(whether the provider's status is known, the platform status it imposes)."""
+    if details is None or details.status is None:
+        return False, None
+    key = details.status.strip().lower()
+    return key in PROVIDER_STATUSES, PROVIDER_STATUSES.get(key)
+
+
+def allowed(status: ServerStatus, managed: bool) -> ServerStatus:
+    """A never-provisioned status as the allowlist wants it; any other status stands."""
+    if status not in NEVER_PROVISIONED:
+        return status
+    return ServerStatus.PENDING_SETUP if managed else ServerStatus.RESERVED
+
+
+def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
+    """The changes that make the Time4VPS records match the listing. No I/O."""
+    memory = observed.memory
+    listed: dict[str, ServerListItem] = {}
+    for item in observed.servers:
+        listed.setdefault(str(item.server_id), item)
+    records = ours(observed.records)
+    out = _Builder()
+    for pid, item in listed.items():
+        try:
+            _listed(pid, item, records.get(pid), observed, rules, out)
+        except (ValidationError, NoAddress):
+            out.rejected.append(pid)
+        if memory.misses.get(pid):
+            out.misses[pid] = 0  # listed: the run of absences is broken
+    if observed.complete:
+        for pid, record in records.items():
+            if pid not in listed:
+                _absent(pid, record, memory, rules, out)
+    for pid in memory.misses.keys() | memory.held.keys() | memory.seen.keys():
+        if pid not in listed and pid not in records:  # a server that left for good: forget it
+            out.misses.update({pid: 0} if pid in memory.misses else {})
+            out.held.update({pid: None} if pid in memory.held else {})
+            out.seen.update({pid: None} if pid in memory.seen else {})
+    return Plan(tuple(out.creates), tuple(out.updates), out.misses, out.held, out.seen, tuple(out.rejected),
+                tuple(out.unknown), other_providers=len(observed.records) - len(records))
+
+
+@dataclass
+class _Builder:
+    creates: list[Create] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    misses: dict[str, int] = field(default_factory=dict)
+    held: dict[str, ServerStatus | None] = field(default_factory=dict)
+    seen: dict[str, str | None] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _listed(pid: str, item: ServerListItem, record: Server | None, observed: Observed, rules: Rules,
+            out: _Builder) -> None:
+    managed = rules.allowlist.manages(pid)
+    details = observed.details.get(pid)
+    known, imposed = provider_status(details)
+    if details is not None and details.status is not None and not known:
+        out.unknown.append((pid, details.status))
+    held = observed.memory.held.get(pid)
+    if held is ServerStatus.MISSING:
+        held = None  # never a status to give back: a memory written by mistake is not obeyed
+    ip = item.ip or (details.ip if details else None)
+
+    if record is None:
+        base = allowed(ServerStatus.DISCOVERED, managed)
+        status = imposed or base
+        if ip is None:
+            raise NoAddress(pid)
+        out.creates.append(Create(pid, ServerCreate(
+            handle=server_handle(pid), provider=PROVIDER, provider_id=pid, host=ip, public_ip=ip, is_managed=managed,
+            status=status, specs=specs_of(details) if details else ServerSpecs())))
+        _remember(out, pid, observed.memory, base if status != base else None, details, item)
+        return
+
+    current = record.status
+    own = held is not None and current in OWN_STATUSES  # the record's status is one we set
+    if current is ServerStatus.MISSING:
+        base = held or allowed(ServerStatus.DISCOVERED, managed)  # without a memory: as a new server
+    else:
+        base = held if own else current
+    base = allowed(base, managed)
+    if known:
+        status = imposed or base
+    elif own and current is not ServerStatus.MISSING:
+        status = current  # no news from the provider: the status it imposed stands
+    else:
+        status = base
+    changes: dict = {}
+    if managed != record.is_managed:
+        changes["is_managed"] = managed
+    if status != current:
+        changes["status"] = status
+    if ip and ip != record.public_ip:
+        changes["public_ip"] = ip
+        if record.host == record.public_ip:
+            changes["host"] = ip
+    if details is not None and specs_of(details) != record.specs:
+        changes["specs"] = specs_of(details)
+    if changes:
+        out.updates.append(Update(record.handle, pid, current, ServerUpdate(**changes),
+                                  events=_events(record, changes, managed)))
+    _remember(out, pid, observed.memory, base if status != base else None, details, item)
+
+
+def _remember(out: _Builder, pid: str, memory: Memory, held: ServerStatus | None, details: ServerDetails | None,
+              item: ServerListItem) -> None:
+    if held != memory.held.get(pid):
+        out.held[pid] = held
+    if details is not None and memory.seen.get(pid) != synch_key(item):
+        out.seen[pid] = synch_key(item)
+
+
+def _events(record: Server, changes: dict, managed: bool) -> tuple[str, ...]:
+    events = []
+    if record.status is ServerStatus.MISSING and "status" in changes:
+        events.append("restored")
+    elif changes.get("status") in OWN_STATUSES:
+        events.append("provider_status")
+    if "is_managed" in changes:
+        events.append("managed" if managed else "unmanaged")
+    if "public_ip" in changes:
+        events.append("ip_changed")
+    if "specs" in changes:
+        events.append("specs_changed")
+    return tuple(events)
+
+
+def _absent(pid: str, record: Server, memory: Memory, rules: Rules, out: _Builder) -> None:
+    """One more complete listing without the server."""
+    if record.status in (ServerStatus.MISSING, ServerStatus.DECOMMISSIONED):
+        if memory.misses.get(pid):
+            out.misses[pid] = 0
+        return
+    count = memory.misses.get(pid, 0) + 1
+    if count < rules.missing_after:
+        out.misses[pid] = count
+        return
+    out.updates.append(Update(record.handle, pid, record.status, ServerUpdate(status=ServerStatus.MISSING),
+                              events=("missing",), misses=count))
+    out.misses[pid] = 0  # the status remembers it from here on
+    held = memory.held.get(pid)
+    if held is None or record.status not in OWN_STATUSES:
+        out.held[pid] = record.status  # what it gets back when it is listed again
+
+
+class NoAddress(ValueError):
+    """A new server the provider reports no IP address for: there is nothing to connect to yet."""

@@ -1,0 +1,32 @@
+"""server_sync's own rules, from the environment (see README, "server_sync"). How Time4VPS is
+reached (URL, credentials, timeouts, waits) is the Time4VPS adapter's: ``Time4VpsSettings``; how
+often a server may be announced on provisioner:queue is the publisher's: ``ProvisionerSettings``."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from actors.tasks.server_sync.plan import Allowlist, Rules
+
+
+class ServerSyncSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    time4vps_managed_server_ids: str = Field(
+        default="", description="Time4VPS server ids the scheduler manages (provisions, health-checks), "
+                                "comma-separated; `*` for all; unset or empty manages none")
+    time4vps_missing_after: int = Field(
+        default=3, ge=1, description="complete Time4VPS listings in a row without a server before its record "
+                                     "is `missing`")
+    time4vps_max_details_per_run: int = Field(
+        default=100, ge=1, description="server details (GET /server/{id}) read per run at most; the rest "
+                                       "follow at later runs")
+    @field_validator("time4vps_managed_server_ids")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        Allowlist.parse(value)  # refused at start, not at the first run
+        return value
+
+    def rules(self) -> Rules:
+        return Rules(Allowlist.parse(self.time4vps_managed_server_ids), self.time4vps_missing_after)

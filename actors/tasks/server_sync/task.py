@@ -1,0 +1,182 @@
+"""server_sync: the Time4VPS account's servers -> the platform's Server records.
+
+A reconciler, read top to bottom: **observe** (the Time4VPS listing; if it fails for the whole run,
+the provider-outage incident and nothing else; the platform's servers; what Redis remembers; the
+details of new and changed servers only, at most ``TIME4VPS_MAX_DETAILS_PER_RUN``) -> **plan**
+(``plan.plan_sync``, pure, where every rule lives) -> **apply** (API writes, each behind the fencing
+check; new ``pending_setup`` servers announced on ``provisioner:queue`` through the one publisher;
+then the memory).
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from actors.adapters.platform.client import PlatformClient
+from actors.adapters.provisioner.publisher import ProvisionerPublisher
+from actors.adapters.provisioner.settings import ProvisionerSettings
+from actors.adapters.time4vps.client import Time4VpsSession
+from actors.adapters.time4vps.errors import Time4VpsRefused, Time4VpsThrottled, Time4VpsUnavailable
+from actors.runtime.run import TaskRun
+from actors.runtime.spec import TaskSpec
+from actors.tasks.records import Progress, RecordWrites
+from actors.tasks.server_sync.memory import SyncMemory
+from actors.tasks.server_sync.outage import ProviderOutage
+from actors.tasks.server_sync.plan import Observed, Plan, Update, details_wanted, plan_sync
+from actors.tasks.server_sync.settings import ServerSyncSettings
+from contracts import ProvisionerMessage, TaskName
+from contracts.time4vps import ServerDetails
+from scheduler.logs import get_logger
+
+log = get_logger(__name__)
+
+
+# --------------------------------------------------------------------------- observe
+
+
+async def run_server_sync(run: TaskRun) -> None:
+    deps = run.deps
+    settings = deps.settings(ServerSyncSettings)
+    rules = settings.rules()
+    platform, memory = deps.platform, SyncMemory(deps.aredis)
+    session = deps.time4vps.session(deps.aredis)
+    outage = ProviderOutage(platform)
+    try:
+        listing = await session.list_servers()
+    except Time4VpsThrottled as exc:
+        run.count("throttled")
+        log.warning("server_sync.throttled", wait_s=round(exc.wait_s), note="nothing changed; resumed at a later tick")
+        return
+    except (Time4VpsRefused, Time4VpsUnavailable) as exc:
+        _count_requests(run, session)
+        run.count("provider_unavailable")
+        reason = exc.kind.value if isinstance(exc, Time4VpsRefused) else "unavailable"
+        await run.fence()
+        await outage.open(reason, str(exc))
+        if isinstance(exc, Time4VpsRefused):
+            log.error("server_sync.credentials_refused", reason=exc.reason, fix=str(exc))
+        raise  # no Server record changes during an outage
+    await run.fence()
+    run.count("outages_resolved", await outage.resolve())
+
+    records = await platform.list_servers()
+    remembered = await memory.read()
+    wanted = details_wanted(listing.servers, records.items, remembered.seen)
+    details = await _read_details(session, wanted[:settings.time4vps_max_details_per_run], run)
+    for name, value in (("servers", len(listing.servers)), ("skipped_items", listing.skipped),
+                        ("skipped_records", records.skipped), ("details_wanted", len(wanted)),
+                        ("details_deferred", max(0, len(wanted) - settings.time4vps_max_details_per_run)),
+                        ("invalid_details", session.invalid_details)):
+        run.count(name, value)
+    _count_requests(run, session)
+    if not listing.complete:
+        run.count("incomplete")
+        log.warning("server_sync.listing_incomplete", skipped_items=listing.skipped,
+                    note="absence is not counted for this listing")
+    observed = Observed(listing.servers, listing.complete, records.items, details, remembered)
+
+    plan = plan_sync(observed, rules)
+
+    publisher = ProvisionerPublisher(deps.aredis)
+    cooldown_s = deps.settings(ProvisionerSettings).provisioner_cooldown_s
+    await apply_plan(plan, run, platform, memory, Announcer(publisher, cooldown_s))
+
+
+async def _read_details(session: Time4VpsSession, ids: list[str], run: TaskRun) -> dict[str, ServerDetails]:
+    details: dict[str, ServerDetails] = {}
+    for pid in ids:
+        try:
+            found = await session.server_details(int(pid))
+        except Time4VpsThrottled:
+            run.count("throttled")
+            break  # the rest follow at a later tick
+        except Time4VpsUnavailable as exc:
+            run.count("details_failed")
+            log.warning("server_sync.details_unavailable", provider_id=pid, error=str(exc)[:300])
+            break
+        if found is not None:
+            details[pid] = found
+    return details
+
+
+def _count_requests(run: TaskRun, session: Time4VpsSession) -> None:
+    run.count("list_requests", session.requests["list"])
+    run.count("details_requests", session.requests["details"])
+
+
+# --------------------------------------------------------------------------- apply
+
+
+class Announcer:
+    """A new ``pending_setup`` server on ``provisioner:queue``, through the one publisher (its
+    cooldown, shared by every task, keeps a restart or a retry from announcing it twice)."""
+
+    def __init__(self, publisher: ProvisionerPublisher, cooldown_s: float):
+        self.publisher, self.cooldown_s = publisher, cooldown_s
+
+    async def announce(self, handle: str) -> bool:
+        correlation_id = structlog.contextvars.get_contextvars().get("correlation_id")
+        message = ProvisionerMessage(server_handle=handle, **({"correlation_id": correlation_id}
+                                                              if correlation_id else {}))
+        return await self.publisher.publish(message, self.cooldown_s) is not None
+
+
+async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory: SyncMemory,
+                     announcer: Announcer) -> None:
+    failed: set[str] = set()
+    run.count("other_provider_records", plan.other_providers)
+    for pid in plan.rejected:
+        run.count("rejected")
+        log.warning("server_sync.server_rejected", provider_id=pid, reason="its record would be invalid")
+    for pid, status in plan.unknown_statuses:
+        run.count("unknown_status")
+        log.warning("server_sync.unknown_provider_status", provider_id=pid, provider_status=status[:60],
+                    note="the record's status is left alone")
+    writes = RecordWrites(run, "server_sync")
+    for create in plan.creates:
+        if not await writes.write(lambda c=create: platform.create_server(c.server), "create",
+                                  provider_id=create.provider_id, handle=create.server.handle):
+            failed.add(create.provider_id)
+            continue
+        run.count("creates")
+        log.info("server_sync.server_added", handle=create.server.handle, status=create.server.status.value,
+                 managed=create.server.is_managed)
+        if create.announce:
+            await _announce(announcer, create.server.handle, run)
+    for update in plan.updates:
+        if not await writes.write(lambda u=update: platform.update_server(u.handle, u.changes), "update",
+                                  provider_id=update.provider_id, handle=update.handle):
+            failed.add(update.provider_id)
+            continue
+        run.count("updates")
+        _report(run, update)
+        if update.announce:
+            await _announce(announcer, update.handle, run)
+    seen = {pid: v for pid, v in plan.seen.items() if pid not in failed}
+    misses = {pid: n for pid, n in plan.misses.items() if pid not in failed}
+    held = {pid: s for pid, s in plan.held.items() if pid not in failed}
+    if seen or misses or held:
+        await run.fence()
+        await memory.write(seen, misses, held)
+
+
+async def _announce(announcer: Announcer, handle: str, run: Progress) -> None:
+    await run.fence()
+    if await announcer.announce(handle):
+        run.count("announced")
+    else:
+        run.count("announce_cooling")
+
+
+def _report(run: Progress, update: Update) -> None:
+    for event in update.events:
+        run.count(event)
+    if "missing" in update.events:
+        log.error("server_sync.server_missing", alert=True, handle=update.handle, provider_id=update.provider_id,
+                  complete_listings_without_it=update.misses, previous_status=update.previous.value,
+                  note="gone from the Time4VPS listing; nothing was deleted")
+    elif "restored" in update.events:
+        log.info("server_sync.server_back", handle=update.handle, status=update.changes.status.value)
+
+
+SPEC = TaskSpec(TaskName.SERVER_SYNC, run_server_sync, time_limit_ms=10 * 60_000, max_retries=3)

@@ -1,0 +1,1 @@
+from tests.tasks.server_sync.stack import stack  # noqa: F401  (the fixture)

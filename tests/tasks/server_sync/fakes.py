@@ -1,0 +1,111 @@
+"""In-memory stand-ins for server_sync's plan tests: the platform's Server records, a run, and a
+``Cycle`` that observes, plans and applies with the task's own ``apply_plan`` and ``SyncMemory``
+against fakeredis, and the one provisioner publisher (its Lua script included)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import fakeredis
+import fakeredis.aioredis
+
+from actors.adapters.platform.client import PlatformAPIError
+from actors.adapters.provisioner.publisher import ProvisionerPublisher
+from actors.tasks.server_sync.memory import SyncMemory
+from actors.tasks.server_sync.plan import Observed, Plan, Rules, details_wanted, plan_sync
+from actors.tasks.server_sync.task import Announcer, apply_plan
+from contracts import PROVISIONER_STREAM
+from contracts.platform import Server, ServerCreate, ServerUpdate
+from contracts.time4vps import ServerDetails, ServerListItem
+
+from tests.support import FakeRun
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def item(pid: int, ip: str | None = "192.0.2.10", synch: str = "2026-01-05 09:00:00", **fields) -> ServerListItem:
+    return ServerListItem.model_validate({"server_id": pid, "domain": f"vps{pid}.test", "ip": ip,
+                                          "label": f"web-{pid}", "type": "KVM", "date_created": "2025-01-01",
+                                          "synch_date": synch, **fields})
+
+
+def details(status: str = "Active", cores: int = 2, ram: int = 4096, disk_mb: int = 40960,
+            os: str = "debian-12-x86_64", ip: str | None = None) -> ServerDetails:
+    return ServerDetails.model_validate({"status": status, "cpu_cores": cores, "ram_limit": ram,
+                                         "disk_limit": disk_mb, "os": os, "ip": ip,
+                                         "synch_date": "2026-01-05T09:00:00+00:00"})
+
+
+class FakePlatform:
+    """The two writes server_sync makes, on Server records kept in memory by handle."""
+
+    def __init__(self, records: Mapping[str, Server] | None = None, refuse: set[str] = frozenset()):
+        self.records: dict[str, Server] = dict(records or {})
+        self.refuse = set(refuse)  # handles whose writes answer 422
+        self.writes = 0
+        self.patches: list[tuple[str, dict]] = []
+
+    async def create_server(self, server: ServerCreate) -> Server:
+        if server.handle in self.records or server.handle in self.refuse:
+            raise PlatformAPIError(409, "POST", "/api/servers", '{"detail": "exists"}')
+        self.writes += 1
+        self.records[server.handle] = Server(created_at=T0, updated_at=T0, **server.model_dump())
+        return self.records[server.handle]
+
+    async def update_server(self, handle: str, changes: ServerUpdate) -> Server:
+        if handle in self.refuse:
+            raise PlatformAPIError(422, "PATCH", f"/api/servers/{handle}", '{"detail": "refused"}')
+        fields = {name: getattr(changes, name) for name in changes.model_fields_set}
+        assert fields, "an update always carries at least one field"
+        self.writes += 1
+        self.patches.append((handle, changes.changes()))
+        self.records[handle] = self.records[handle].model_copy(update=fields)
+        return self.records[handle]
+
+
+@dataclass
+class Cycle:
+    """A platform, the task's Redis memory and the provisioner stream, kept across cycles."""
+
+    platform: FakePlatform = field(default_factory=FakePlatform)
+    server: fakeredis.FakeServer = field(default_factory=fakeredis.FakeServer)
+    cooldown_s: float = 3600
+
+    def redis(self) -> fakeredis.aioredis.FakeRedis:
+        return fakeredis.aioredis.FakeRedis(server=self.server)
+
+    async def observe(self, listing: list[ServerListItem], provider: Mapping[str, ServerDetails], *,
+                      complete: bool = True, max_details: int | None = None) -> Observed:
+        memory = await SyncMemory(self.redis()).read()
+        records = list(self.platform.records.values())
+        wanted = details_wanted(listing, records, memory.seen)[:max_details]
+        return Observed(listing, complete, records, {p: provider[p] for p in wanted if p in provider}, memory)
+
+    async def apply(self, plan: Plan) -> FakeRun:
+        run = FakeRun()
+        client = self.redis()
+        await apply_plan(plan, run, self.platform, SyncMemory(client),
+                         Announcer(ProvisionerPublisher(client), self.cooldown_s))
+        return run
+
+    async def __call__(self, listing: list[ServerListItem], provider: Mapping[str, ServerDetails] | None = None,
+                       rules: Rules = Rules(), **options) -> tuple[Plan, FakeRun]:
+        """One cycle: observe, plan, apply; (the plan, the run's counters)."""
+        plan = plan_sync(await self.observe(listing, provider or {}, **options), rules)
+        return plan, await self.apply(plan)
+
+    async def replan(self, observed: Observed, rules: Rules) -> Plan:
+        """The same observation again, over the records and memory as apply left them."""
+        memory = await SyncMemory(self.redis()).read()
+        return plan_sync(Observed(observed.servers, observed.complete, list(self.platform.records.values()),
+                                  observed.details, memory), rules)
+
+    async def announced(self) -> list[str]:
+        entries = await self.redis().xrange(PROVISIONER_STREAM)
+        return [json.loads(fields[b"data"])["server_handle"] for _, fields in entries]
+
+    def record(self, pid: int | str) -> Server:
+        return next(r for r in self.platform.records.values() if r.provider_id == str(pid))

@@ -1,0 +1,329 @@
+"""server_sync's plan: the rules one by one, and as properties over random accounts. Plans are
+applied with the task's own ``apply_plan`` against in-memory fakes (``fakes.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actors.tasks.server_sync.memory import SyncMemory
+from actors.tasks.server_sync.plan import (PROVIDER_STATUSES, Allowlist, Memory, Observed, Rules, details_wanted,
+                                           plan_sync)
+from contracts.platform import Server, ServerSpecs, ServerStatus
+
+from tests.tasks.server_sync.fakes import T0, Cycle, FakePlatform, details, item
+
+ALL = Rules(Allowlist(everything=True))
+NONE = Rules(Allowlist())
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def record(pid: int, status: ServerStatus = ServerStatus.READY, *, managed: bool = True, ip: str = "192.0.2.10",
+           host: str | None = None, provider: str = "time4vps", specs: ServerSpecs | None = None) -> Server:
+    return Server(handle=f"vps-{pid}", provider=provider, provider_id=str(pid), host=host or ip, public_ip=ip,
+                  is_managed=managed, status=status, created_at=T0, updated_at=T0,
+                  specs=specs or ServerSpecs(cpu_cores=2, ram_mb=4096, disk_gb=40, os="debian-12-x86_64"))
+
+
+def platform_of(*records: Server) -> Cycle:
+    return Cycle(FakePlatform({r.handle: r for r in records}))
+
+
+# ---- the allowlist ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "manages_1", "manages_2"), [
+    (None, False, False), ("", False, False), ("  ", False, False), ("*", True, True), (" * ", True, True),
+    ("1", True, False), ("1, 3,", True, False), ("001,2", True, True),
+])
+def test_the_allowlist_is_fail_closed(text, manages_1, manages_2):
+    allowlist = Allowlist.parse(text)
+    assert (allowlist.manages("1"), allowlist.manages("2")) == (manages_1, manages_2)
+
+
+@pytest.mark.parametrize("text", ["all", "*,5", "5;6", "-5", "1e3", "١٢"])
+def test_an_allowlist_that_is_not_ids_or_a_star_is_refused(text):
+    with pytest.raises(ValueError, match="Time4VPS server ids"):
+        Allowlist.parse(text)
+
+
+# ---- new servers -----------------------------------------------------------------------------------
+
+
+def test_a_new_managed_server_is_pending_setup_and_announced_once():
+    cycle = Cycle()
+    listing, provider = [item(7, ip="192.0.2.7")], {"7": details(cores=4, ram=8192, disk_mb=81920)}
+    _, first = run(cycle(listing, provider, ALL))
+    new = cycle.record(7)
+    assert (new.handle, new.status, new.is_managed, new.host, new.public_ip) == (
+        "vps-7", ServerStatus.PENDING_SETUP, True, "192.0.2.7", "192.0.2.7")
+    assert new.specs == ServerSpecs(cpu_cores=4, ram_mb=8192, disk_gb=80, os="debian-12-x86_64")
+    assert (first.counters["creates"], first.counters["announced"]) == (1, 1)
+    for _ in range(3):  # its status has not moved yet: still nothing more
+        _, again = run(cycle(listing, provider, ALL))
+        assert cycle.platform.writes == 1 and not again.counters["announced"]
+    assert run(cycle.announced()) == ["vps-7"]
+
+
+def test_a_new_unmanaged_server_is_reserved_and_never_announced():
+    cycle = Cycle()
+    run(cycle([item(7)], {"7": details()}, NONE))
+    assert (cycle.record(7).status, cycle.record(7).is_managed) == (ServerStatus.RESERVED, False)
+    assert run(cycle.announced()) == []
+
+
+def test_a_new_server_without_an_address_is_rejected_and_the_rest_go_on():
+    cycle = Cycle()
+    plan, counters = run(cycle([item(1, ip=None), item(2)], {}, ALL))
+    assert plan.rejected == ("1",) and counters.counters["rejected"] == 1
+    assert [r.provider_id for r in cycle.platform.records.values()] == ["2"]
+
+
+def test_an_existing_record_keeps_its_handle():
+    cycle = platform_of(record(7).model_copy(update={"handle": "legacy-name"}))
+    run(cycle([item(7, ip="192.0.2.99")], {}, ALL))
+    assert list(cycle.platform.records) == ["legacy-name"] and cycle.record(7).public_ip == "192.0.2.99"
+
+
+# ---- drift -----------------------------------------------------------------------------------------
+
+
+def test_an_ip_change_moves_public_ip_and_the_host_that_followed_it_in_one_patch():
+    cycle = platform_of(record(1), record(2, host="10.0.0.2"))
+    run(cycle([item(1, ip="192.0.2.50"), item(2, ip="192.0.2.51")], {}, ALL))
+    assert cycle.platform.patches == [("vps-1", {"public_ip": "192.0.2.50", "host": "192.0.2.50"}),
+                                      ("vps-2", {"public_ip": "192.0.2.51"})]
+    assert cycle.record(2).host == "10.0.0.2", "a host pointed elsewhere is the operator's"
+
+
+def test_a_resize_patches_only_the_specs_and_an_unchanged_server_costs_nothing():
+    cycle = platform_of(record(1), record(2))
+    provider = {"1": details(cores=8, ram=16384, disk_mb=163840), "2": details()}
+    _, counters = run(cycle([item(1), item(2)], provider, ALL))
+    assert cycle.platform.patches == [("vps-1", {"specs": {"cpu_cores": 8, "ram_mb": 16384, "disk_gb": 160,
+                                                           "os": "debian-12-x86_64"}})]
+    assert counters.counters["specs_changed"] == 1
+    assert run(cycle([item(1), item(2)], provider, ALL))[0].empty
+
+
+def test_records_of_other_providers_are_never_touched():
+    other = record(1, provider="hetzner", ip="198.51.100.1")
+    cycle = platform_of(other)
+    for _ in range(4):
+        plan, counters = run(cycle([item(2)], {"2": details()}, Rules(Allowlist(everything=True), missing_after=1)))
+        assert counters.counters["other_provider_records"] == 1
+    assert cycle.platform.records["vps-1"] == other and cycle.record(2).provider == "time4vps"
+
+
+# ---- the provider's statuses -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("provider_status", "imposed"), [
+    ("Suspended", ServerStatus.UNREACHABLE), ("Terminated", ServerStatus.DECOMMISSIONED),
+    ("Cancelled", ServerStatus.DECOMMISSIONED), ("Pending", ServerStatus.DISCOVERED),
+    ("fraud", ServerStatus.UNREACHABLE),
+])
+def test_a_provider_status_imposes_its_platform_status_and_active_gives_the_old_one_back(provider_status, imposed):
+    assert PROVIDER_STATUSES[provider_status.lower()] is imposed
+    cycle = platform_of(record(1, ServerStatus.IN_USE))
+    run(cycle([item(1, synch="2026-01-05 09:00:00")], {"1": details(provider_status)}, ALL))
+    assert cycle.record(1).status is imposed
+    assert run(cycle([item(1, synch="2026-01-05 09:00:00")], {"1": details(provider_status)}, ALL))[0].empty
+    _, back = run(cycle([item(1, synch="2026-01-05 10:00:00")], {"1": details("Active")}, ALL))
+    assert cycle.record(1).status is ServerStatus.IN_USE
+    assert run(cycle.announced()) == [], "a provisioned server is never announced again"
+
+
+def test_an_unknown_provider_status_is_reported_and_leaves_the_status_alone():
+    cycle = platform_of(record(1, ServerStatus.READY))
+    plan, counters = run(cycle([item(1)], {"1": details("Hibernating", cores=4)}, ALL))
+    assert plan.unknown_statuses == (("1", "Hibernating"),) and counters.counters["unknown_status"] == 1
+    assert cycle.record(1).status is ServerStatus.READY and cycle.record(1).specs.cpu_cores == 4
+
+
+# ---- absence ---------------------------------------------------------------------------------------
+
+
+def test_missing_after_k_complete_listings_then_back_with_the_status_it_had():
+    cycle = platform_of(record(1, ServerStatus.IN_USE), record(2))
+    rules = Rules(Allowlist(everything=True), missing_after=3)
+    for _ in range(2):
+        run(cycle([item(2)], {}, rules))
+    run(cycle([item(2)], {}, rules, complete=False))  # an incomplete listing counts nothing
+    assert cycle.record(1).status is ServerStatus.IN_USE
+    _, gone = run(cycle([item(2)], {}, rules))
+    assert cycle.record(1).status is ServerStatus.MISSING and gone.counters["missing"] == 1
+    for _ in range(2):
+        plan, _ = run(cycle([item(2)], {}, rules))
+        assert plan.empty, "missing is said once"
+    _, back = run(cycle([item(1), item(2)], {"1": details()}, rules))
+    assert cycle.record(1).status is ServerStatus.IN_USE and back.counters["restored"] == 1
+    assert run(cycle([item(1), item(2)], {}, rules))[0].empty
+
+
+def test_listing_a_server_resets_its_absence_count():
+    cycle = platform_of(record(1))
+    rules = Rules(Allowlist(everything=True), missing_after=2)
+    run(cycle([], {}, rules))
+    run(cycle([item(1)], {}, rules))
+    run(cycle([], {}, rules))
+    assert cycle.record(1).status is ServerStatus.READY
+
+
+def test_a_decommissioned_server_that_leaves_the_listing_is_not_missing():
+    cycle = platform_of(record(1, ServerStatus.DECOMMISSIONED))
+    for _ in range(4):
+        assert run(cycle([], {}, Rules(Allowlist(everything=True), missing_after=1)))[0].empty
+
+
+# ---- the allowlist changes -------------------------------------------------------------------------
+
+
+def test_taken_off_the_allowlist_a_server_is_unmanaged_and_nothing_more_is_published():
+    cycle = Cycle()
+    run(cycle([item(1), item(2)], {"1": details(), "2": details()}, ALL))
+    cycle.platform.records["vps-2"] = cycle.record(2).model_copy(update={"status": ServerStatus.READY})  # provisioned
+    _, counters = run(cycle([item(1), item(2)], {}, NONE))
+    assert (cycle.record(1).status, cycle.record(1).is_managed) == (ServerStatus.RESERVED, False)
+    assert (cycle.record(2).status, cycle.record(2).is_managed) == (ServerStatus.READY, False)
+    assert counters.counters["unmanaged"] == 2 and not counters.counters["announced"]
+    assert sorted(run(cycle.announced())) == ["vps-1", "vps-2"], "only the first announcements"
+
+
+def test_put_on_the_allowlist_a_never_provisioned_server_is_pending_setup_and_announced_once():
+    cycle = Cycle()
+    run(cycle([item(1), item(2)], {"1": details(), "2": details()}, NONE))
+    rules = Rules(Allowlist(frozenset({"1"})))
+    _, counters = run(cycle([item(1), item(2)], {}, rules))
+    assert (cycle.record(1).status, cycle.record(1).is_managed) == (ServerStatus.PENDING_SETUP, True)
+    assert cycle.record(2).status is ServerStatus.RESERVED
+    assert (counters.counters["managed"], counters.counters["announced"]) == (1, 1)
+    assert run(cycle([item(1), item(2)], {}, rules))[0].empty
+    assert run(cycle.announced()) == ["vps-1"]
+
+
+# ---- details ---------------------------------------------------------------------------------------
+
+
+def test_details_are_wanted_for_new_missing_and_changed_servers_only_new_first():
+    records = [record(1), record(2), record(3, ServerStatus.MISSING)]
+    listing = [item(2, synch="2026-01-05 10:00:00"), item(1), item(3), item(4), item(4)]
+    seen = {"1": "2026-01-05T09:00:00", "2": "2026-01-05T09:00:00", "3": "2026-01-05T09:00:00"}
+    assert details_wanted(listing, records, seen) == ["4", "2", "3"]
+
+
+def test_details_beyond_the_cap_follow_at_later_runs_and_a_refused_write_is_asked_again():
+    cycle = Cycle(FakePlatform(refuse={"vps-3"}))
+    listing = [item(n) for n in range(1, 6)]
+    provider = {str(n): details(cores=n) for n in range(1, 6)}
+    run(cycle(listing, provider, ALL, max_details=2))
+    assert [cycle.record(n).specs.cpu_cores for n in (1, 2, 4, 5)] == [1, 2, None, None]
+    observed = run(cycle.observe(listing, provider, max_details=2))
+    assert list(observed.details) == ["3", "4"], "a server without a record (refused) first"
+    run(cycle(listing, provider, ALL, max_details=2))
+    assert list(run(cycle.observe(listing, provider)).details) == ["3", "5"]
+    cycle.platform.refuse.clear()
+    run(cycle(listing, provider, ALL, max_details=2))
+    assert [cycle.record(n).specs.cpu_cores for n in range(1, 6)] == [1, 2, 3, 4, 5]
+    assert list(run(cycle.observe(listing, provider)).details) == []
+
+
+# ---- properties ------------------------------------------------------------------------------------
+
+STATUSES = st.sampled_from(list(ServerStatus))
+PROVIDER_STATUS = st.sampled_from(["Active", "Suspended", "Terminated", "Pending", "Hibernating", None])
+IPS = st.sampled_from(["192.0.2.1", "192.0.2.2", "2001:db8::1", None])
+
+
+@st.composite
+def accounts(draw):
+    """(listing, details, records, memory, rules): a random account against random records."""
+    pids = draw(st.lists(st.integers(1, 9), max_size=7, unique=True))
+    listed = draw(st.lists(st.sampled_from(pids), unique=True)) if pids else []
+    listing = [item(p, ip=draw(IPS), synch=draw(st.sampled_from(["2026-01-05 09:00:00", "2026-01-06 09:00:00"])))
+               for p in listed]
+    provider = {}
+    for p in listed:
+        if draw(st.booleans()):
+            provider[str(p)] = details(draw(PROVIDER_STATUS) or "Active", cores=draw(st.integers(1, 4)))
+    records = [record(p, draw(STATUSES), managed=draw(st.booleans()), ip=draw(IPS) or "192.0.2.9",
+                      host=draw(st.sampled_from([None, "10.0.0.1"])))
+               for p in pids if draw(st.booleans())]
+    records.append(record(99, provider="other"))
+    memory = Memory(misses={str(p): draw(st.integers(1, 3)) for p in pids if draw(st.booleans())},
+                    held={str(p): draw(STATUSES) for p in pids if draw(st.booleans())})
+    rules = Rules(draw(st.sampled_from([Allowlist(), Allowlist(everything=True),
+                                        Allowlist(frozenset(str(p) for p in pids[::2]))])),
+                  missing_after=draw(st.integers(1, 3)))
+    return listing, provider, records, memory, draw(st.booleans()), rules
+
+
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(accounts())
+def test_apply_then_plan_again_changes_nothing(account):
+    listing, provider, records, memory, complete, rules = account
+
+    async def go():
+        cycle = Cycle(FakePlatform({r.handle: r for r in records}))
+        await SyncMemory(cycle.redis()).write({}, memory.misses, memory.held)
+        observed = await cycle.observe(listing, provider, complete=complete)
+        await cycle.apply(plan_sync(observed, rules))
+        again = await cycle.replan(observed, rules)
+        listed_ids = {str(i.server_id) for i in listing}
+        # Planning again changes nothing for a listed server; an absent one may only count one more
+        # complete listing without it (each plan is one more listing) ...
+        assert not again.creates and not again.seen and not (set(again.held) & listed_ids), again
+        assert all(u.events == ("missing",) for u in again.updates), again
+        # ... until the counts reach their end: then the same observation plans nothing at all.
+        for _ in range(rules.missing_after):
+            await cycle.apply(again)
+            again = await cycle.replan(observed, rules)
+        assert again.empty, again
+        for server in cycle.platform.records.values():
+            if server.provider != "time4vps":
+                assert server == record(99, provider="other")
+                continue
+            listed = server.provider_id in {str(i.server_id) for i in listing}
+            if listed:
+                assert server.is_managed == rules.allowlist.manages(server.provider_id)
+                assert server.status is not ServerStatus.MISSING
+            if not server.is_managed and listed:
+                assert server.status is not ServerStatus.PENDING_SETUP
+        for handle in await cycle.announced():
+            assert rules.allowlist.manages(handle.removeprefix("vps-")), "only managed servers are announced"
+
+    run(go())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sets(st.integers(1, 5)), st.sampled_from(["Active", "Suspended", "Hibernating"]),
+                          st.booleans()), min_size=1, max_size=6))
+def test_over_any_history_each_server_is_announced_at_most_once_per_entry_into_pending_setup(history):
+    async def go():
+        cycle = Cycle(cooldown_s=0.001)
+        rules = Rules(Allowlist(frozenset({"1", "2", "3"})), missing_after=2)
+        entries = 0
+        for present, provider_status, fresh in history:
+            listing = [item(p, synch="2026-01-06 09:00:00" if fresh else "2026-01-05 09:00:00") for p in sorted(present)]
+            before = {r.provider_id: r.status for r in cycle.platform.records.values()}
+            plan, _ = await cycle(listing, {str(p): details(provider_status) for p in present}, rules)
+            entries += sum(1 for r in cycle.platform.records.values()
+                           if r.status is ServerStatus.PENDING_SETUP and before.get(r.provider_id)
+                           is not ServerStatus.PENDING_SETUP)
+            assert all(r.status is not ServerStatus.PENDING_SETUP for r in cycle.platform.records.values()
+                       if not rules.allowlist.manages(r.provider_id))
+            await asyncio.sleep(0.002)
+        assert len(await cycle.announced()) == entries
+
+    run(go())
+
+
+def test_an_observation_without_records_or_servers_plans_nothing():
+    assert plan_sync(Observed([], True, []), ALL).empty
