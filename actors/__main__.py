@@ -22,6 +22,7 @@ from scheduler.config import Problem, process_settings, refuse
 from scheduler.connection import RedisCertificateRefused, check_redis, redis_from_url
 from scheduler.logs import configure_logging, get_logger
 from scheduler.settings import task_schedules
+from scheduler.signals import stop_on_signals
 
 log = get_logger("worker")
 
@@ -37,6 +38,7 @@ def main() -> int:
     if problems:
         return refuse(problems, "worker")
     configure_logging(settings.log_format, settings.log_level)
+    stop = stop_on_signals(log)  # from here on a SIGTERM stops the worker cleanly, even while it starts
     client = redis_from_url(settings.redis_url, settings)
     try:
         check_redis(client)  # an unreachable Redis is waited for; a refused certificate is not
@@ -47,7 +49,7 @@ def main() -> int:
     deps = Dependencies(settings.redis_url, client)
     if TaskName.HEALTH_CHECKER in scheduled and TaskName.HEALTH_CHECKER not in absent:
         settings = settings.model_copy(update={"worker_threads": threads_for_checks(settings, deps)})
-    return run_worker(TASKS.values(), settings, client, deps)
+    return run_worker(TASKS.values(), settings, client, deps, stop)
 
 
 def threads_for_checks(settings, deps: Dependencies) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,13 +18,15 @@ from scheduler.signals import stop_on_signals
 log = get_logger("worker")
 
 
-def run_worker(tasks: Iterable[TaskSpec], settings: Settings, client: redis.Redis, deps: Any = None) -> int:
-    """Serve ``tasks`` until SIGTERM or SIGINT; each run and part is handed ``deps``."""
+def run_worker(tasks: Iterable[TaskSpec], settings: Settings, client: redis.Redis, deps: Any = None,
+               stop: threading.Event | None = None) -> int:
+    """Serve ``tasks`` until SIGTERM or SIGINT (or ``stop``, from a caller that started listening for
+    them earlier); each run and part is handed ``deps``."""
     tasks = list(tasks)
     broker = build_broker(client, tasks, settings, deps)
     dramatiq.set_broker(broker)
 
-    stop = stop_on_signals(log)
+    stop = stop or stop_on_signals(log)
 
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads, worker_timeout=100)

@@ -171,8 +171,10 @@ def server_churn(world: World, rng: random.Random, cycle: int) -> None:
     servers = world.server_list()
     world.add_server()
     if len(servers) > 2:
-        world.remove_server(rng.choice(servers).server_id)
-        world.fill_disk(rng.choice(servers).server_id, rng.choice((50, 90, 99)))
+        gone = rng.choice(servers)
+        world.remove_server(gone.server_id)
+        staying = [s for s in servers if s.server_id != gone.server_id]
+        world.fill_disk(rng.choice(staying).server_id, rng.choice((50, 90, 99)))
 
 
 # ---------------------------------------------------------------------------- what was written

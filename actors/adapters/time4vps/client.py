@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from contracts import Keys
 from contracts.time4vps import ServerDetails, ServerListItem, Time4VpsErrorKind, parse_error
