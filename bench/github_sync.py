@@ -46,9 +46,9 @@ from actors.tasks.github_sync.plan import desired_fields, desired_status  # noqa
 from contracts import Keys, TaskName  # noqa: E402
 from contracts.github import MinimalRepository  # noqa: E402
 from contracts.platform import Project, ProjectCreate, ProjectUpdate  # noqa: E402
-from sandbox.github import github_app  # noqa: E402
+from sandbox.github.app import github_app  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
-from sandbox.platform_api import create_app  # noqa: E402
+from sandbox.platform.api import create_app  # noqa: E402
 from sandbox.world import World  # noqa: E402
 from scheduler.embedded import EmbeddedRedis  # noqa: E402
 from scheduler.logs import configure_logging  # noqa: E402

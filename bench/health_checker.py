@@ -54,7 +54,7 @@ from actors.adapters.ssh.probe import (CIPHER_PREFERENCE, COMMAND_ENV, DOCKER_IN
 from contracts import RUNS_STREAM, Keys, RunRecord, TaskName, Tick, TickReason  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
-from sandbox.platform_api import DEFAULT_API_KEY, create_app  # noqa: E402
+from sandbox.platform.api import DEFAULT_API_KEY, create_app  # noqa: E402
 from scheduler.embedded import EmbeddedRedis  # noqa: E402
 from ticker.emit import TickEmitter  # noqa: E402
 
@@ -103,7 +103,7 @@ def read_until(process: subprocess.Popen, prefix: str, label: str) -> list[str]:
 
 
 def start_fleet(hosts: int, directory: Path) -> subprocess.Popen:
-    fleet = subprocess.Popen([PY, "-m", "sandbox.serve_ssh_fleet", "--hosts", str(hosts), "--dir", str(directory)],
+    fleet = subprocess.Popen([PY, "-m", "sandbox.ssh.serve", "--hosts", str(hosts), "--dir", str(directory)],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     read_until(fleet, "SSH_KNOWN_HOSTS=", "fleet")
     return fleet

@@ -50,11 +50,11 @@ from actors.tasks.rag_summarizer.task import run_rag_summarizer  # noqa: E402
 from actors.adapters.github.files import Blob  # noqa: E402
 from contracts.github import ContentFile, GitTree  # noqa: E402
 from contracts.platform import DocumentChunk, DocumentUpsert, ProjectCreate, SummaryUpsert  # noqa: E402
-from sandbox.embeddings import embed as hashed_bag_of_words  # noqa: E402
-from sandbox.github import github_app  # noqa: E402
+from sandbox.embeddings.app import embed as hashed_bag_of_words  # noqa: E402
+from sandbox.github.app import github_app  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.labelled_docs import PROJECTS, QUERIES  # noqa: E402
-from sandbox.platform_api import create_app  # noqa: E402
+from sandbox.platform.api import create_app  # noqa: E402
 from sandbox.world import World  # noqa: E402
 from scheduler.embedded import EmbeddedRedis  # noqa: E402
 from scheduler.logs import configure_logging  # noqa: E402

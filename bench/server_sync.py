@@ -48,8 +48,8 @@ from actors.tasks.server_sync.task import run_server_sync  # noqa: E402
 from contracts import PROVISIONER_STREAM, Keys, TaskName  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus, ServerUpdate, server_handle  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
-from sandbox.platform_api import create_app  # noqa: E402
-from sandbox.time4vps import time4vps_app  # noqa: E402
+from sandbox.platform.api import create_app  # noqa: E402
+from sandbox.time4vps.app import time4vps_app  # noqa: E402
 from sandbox.world import World  # noqa: E402
 from scheduler.embedded import EmbeddedRedis  # noqa: E402
 from scheduler.logs import configure_logging  # noqa: E402

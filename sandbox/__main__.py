@@ -16,9 +16,9 @@ import signal
 import sys
 import threading
 
-from .docs import add_docs_repos
-from .running import Sandbox
-from .world import World
+from sandbox.docs import add_docs_repos
+from sandbox.running import Sandbox
+from sandbox.world import World
 
 
 def main(argv: list[str] | None = None) -> int:

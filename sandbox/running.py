@@ -11,13 +11,13 @@ from pathlib import Path
 
 from contracts.platform import ServerCreate, ServerSpecs, ServerStatus, server_handle
 
-from .embeddings import embeddings_app
-from .github import github_app
-from .http import ServedApp
-from .platform_api import create_app
-from .ssh_fleet import SshFleet
-from .time4vps import time4vps_app
-from .world import World
+from sandbox.embeddings.app import embeddings_app
+from sandbox.github.app import github_app
+from sandbox.http import ServedApp
+from sandbox.platform.api import create_app
+from sandbox.ssh.fleet import SshFleet
+from sandbox.time4vps.app import time4vps_app
+from sandbox.world import World
 
 
 class Sandbox:

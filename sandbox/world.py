@@ -1,7 +1,7 @@
 """The sandbox world: one GitHub organisation's repositories and one Time4VPS account's servers.
 
 ``World.generate(seed=…, repos=N, servers=M)`` builds the same world for the same arguments.
-The stand-ins (``sandbox.github``, ``sandbox.time4vps``, the SSH fleet) serve views of it, and
+The stand-ins (``sandbox.github.app``, ``sandbox.time4vps.app``, the SSH fleet) serve views of it, and
 tests change it between cycles through the mutation methods below. Every mutation advances the
 world's clock by one minute, so timestamps move forward and stay deterministic.
 
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from sandbox.hoststate import Container, HostState, SshMode
+from sandbox.ssh.hoststate import Container, HostState, SshMode
 
 MAX_REPOS = 1_000
 MAX_SERVERS = 10_000

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from actors.adapters.embeddings.remote import EmbeddingResponseError, RemoteEmbedder, batches, parse_vectors
 from actors.adapters.kit import EndpointRefused, EndpointUnavailable, retry_after_s
-from sandbox.embeddings import embed, embeddings_app
+from sandbox.embeddings.app import embed, embeddings_app
 from sandbox.http import ServedApp
 from scheduler.errors import ConfigurationError
 

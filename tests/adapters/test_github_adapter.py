@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from scheduler.errors import TransientError
 from actors.adapters.github.client import GitHubAPIError, GitHubClient, GitHubSettings, GitHubUnavailable
 from contracts import Keys
-from sandbox.github import SecondaryLimit, github_app
+from sandbox.github.app import SecondaryLimit, github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
 

@@ -24,7 +24,7 @@ from actors.adapters.github.client import (
 )
 from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync.plan import desired_fields
-from sandbox.github import github_app
+from sandbox.github.app import github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
 from scheduler.logs import configure_logging

@@ -10,8 +10,8 @@ from actors.adapters.github.client import GitHubClient, GitHubSettings
 from actors.adapters.github.files import RepoFiles
 from actors.tasks.rag_summarizer.settings import RagSettings
 from contracts import Keys
-from sandbox.github import github_app
-from sandbox.github_payloads import git_tree
+from sandbox.github.app import github_app
+from sandbox.github.payloads import git_tree
 from sandbox.http import ServedApp
 from sandbox.world import World
 

@@ -38,7 +38,7 @@ from contracts.platform import (
     SummaryUpsert,
 )
 from sandbox.http import ServedApp
-from sandbox.platform_api import create_app, sample_servers
+from sandbox.platform.api import create_app, sample_servers
 
 SECRET = "planted-platform-key-5f1d9c"  # must never appear in any log line or error
 

@@ -8,8 +8,8 @@ import pytest
 
 from actors.adapters.ssh.parse import MAX_LINE, excerpt, parse_df, parse_docker_info, parse_docker_ps
 from contracts.health import DockerState, FindingKind
-from sandbox.hoststate import Container, HostState
-from sandbox.ssh_commands import DOCKER_DOWN_MESSAGE, DOCKER_PS_COMMAND, DOCKER_VERSION_COMMAND, run_command
+from sandbox.ssh.hoststate import Container, HostState
+from sandbox.ssh.commands import DOCKER_DOWN_MESSAGE, DOCKER_PS_COMMAND, DOCKER_VERSION_COMMAND, run_command
 
 # GNU coreutils 9.1 on an Ubuntu host, byte for byte (columns as wide as their widest cell).
 DF_REAL = """\

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from actors.adapters.ssh.probe import ProbeConfig, SshProbe, health_script
 from contracts.health import CheckTarget, DockerState, FindingKind
-from sandbox.hoststate import HostState, SshMode
-from sandbox.ssh_fleet import SshFleet
+from sandbox.ssh.hoststate import HostState, SshMode
+from sandbox.ssh.fleet import SshFleet
 
 CONSTANT_COMMANDS = {health_script(("/",))}  # one exec channel: df, docker info, docker ps
 
@@ -200,7 +200,7 @@ def test_a_check_that_hangs_anywhere_is_bounded(fleet, monkeypatch):
 
 from actors.adapters.ssh.parse import SCRIPT_MARKER as M  # noqa: E402
 from actors.adapters.ssh.probe import Output  # noqa: E402
-from sandbox.ssh_commands import run_line  # noqa: E402
+from sandbox.ssh.commands import run_line  # noqa: E402
 
 
 @pytest.fixture(scope="module")

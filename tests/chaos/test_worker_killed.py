@@ -9,7 +9,7 @@ import pytest
 
 from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S, slot_stats
 from contracts import Keys, TaskName
-from sandbox.hoststate import HostState, SshMode
+from sandbox.ssh.hoststate import HostState, SshMode
 from sandbox.world import World
 
 from tests.chaos.harness import chaos_sandbox

@@ -13,7 +13,7 @@ import pytest
 from actors.adapters.ssh.probe import SshProbe
 from actors.adapters.ssh.settings import SshSettings
 from contracts.health import CheckTarget, FindingKind
-from sandbox.ssh_fleet import SshFleet
+from sandbox.ssh.fleet import SshFleet
 from scheduler.config import SettingError
 from scheduler.logs import get_logger
 

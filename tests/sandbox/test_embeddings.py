@@ -10,7 +10,7 @@ import struct
 import httpx
 import pytest
 
-from sandbox.embeddings import embed, embeddings_app
+from sandbox.embeddings.app import embed, embeddings_app
 from sandbox.http import ServedApp
 
 MODEL = "text-embedding-3-small"

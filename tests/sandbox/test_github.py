@@ -25,7 +25,7 @@ from contracts.github import (
     RateLimitHeaders,
     RateLimitOverview,
 )
-from sandbox.github import SecondaryLimit, github_app
+from sandbox.github.app import SecondaryLimit, github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
 

@@ -10,7 +10,7 @@ import time
 import asyncssh
 
 from sandbox.latency import LatencyProxy, Route, fleet_routes, shifted
-from sandbox.ssh_fleet import SshFleet
+from sandbox.ssh.fleet import SshFleet
 
 ONE_WAY_S = 0.05
 

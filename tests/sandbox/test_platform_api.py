@@ -12,7 +12,7 @@ from openapi_schema_validator import OAS31Validator
 
 from contracts.platform import IncidentOpen, IncidentType
 from sandbox.http import ServedApp
-from sandbox.platform_api import PlatformSandbox, PlatformStore, create_app, sample_projects, sample_servers
+from sandbox.platform.api import PlatformSandbox, PlatformStore, create_app, sample_projects, sample_servers
 
 KEY = "platform-test-key"
 

@@ -62,7 +62,7 @@ def test_python_m_sandbox_prints_export_lines_and_keeps_running():
 
 
 def test_the_fleet_follows_the_world_between_cycles():
-    from sandbox.hoststate import SshMode
+    from sandbox.ssh.hoststate import SshMode
 
     world = World.generate(seed=4, repos=1, servers=3)
     with Sandbox(world) as sandbox:

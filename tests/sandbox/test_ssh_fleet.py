@@ -12,13 +12,13 @@ import time
 import asyncssh
 import pytest
 
-from sandbox import ssh_fleet
-from sandbox.hoststate import Container, HostState, SshMode
-from sandbox.ssh_commands import (
+from sandbox.ssh import fleet as ssh_fleet
+from sandbox.ssh.hoststate import Container, HostState, SshMode
+from sandbox.ssh.commands import (
     DF_COMMAND, DF_MOUNTS_COMMAND, DOCKER_DOWN_MESSAGE, DOCKER_PS_COMMAND, DOCKER_VERSION_COMMAND,
     ECHO_COMMAND, PROBE_COMMANDS, TRUE_COMMAND, run_command,
 )
-from sandbox.ssh_fleet import SshFleet
+from sandbox.ssh.fleet import SshFleet
 
 DF_HEADER = "Filesystem     1024-blocks      Used Available Capacity Mounted on"
 DOCKER_PS_KEYS = {"Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts", "Names",
@@ -312,7 +312,7 @@ def test_the_probe_script_runs_as_one_exec_line(fleet):
 
 
 def test_sequences_status_and_stderr_merge_follow_the_shell():
-    from sandbox.ssh_commands import run_line
+    from sandbox.ssh.commands import run_line
 
     state = HostState(disks={"/data": 40})  # /missing is on no filesystem
     run = lambda line: run_line(line, state, now=0.0)  # noqa: E731
@@ -343,7 +343,7 @@ def test_the_sandbox_shell_answers_like_dash(line):
     import shutil
     import subprocess
 
-    from sandbox.ssh_commands import run_line
+    from sandbox.ssh.commands import run_line
 
     dash = shutil.which("dash")
     assert dash, "dash (Debian's /bin/sh, the shell the sandbox emulates) must be installed for this comparison"

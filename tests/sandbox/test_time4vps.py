@@ -10,7 +10,7 @@ import pytest
 
 from contracts.time4vps import ServerDetails, ServerListItem, Time4VpsErrorKind, parse_error
 from sandbox.http import ServedApp
-from sandbox.time4vps import time4vps_app
+from sandbox.time4vps.app import time4vps_app
 from sandbox.world import World
 
 from tests.support import FIXTURES

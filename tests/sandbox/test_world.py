@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from sandbox.hoststate import HostState, SshMode
+from sandbox.ssh.hoststate import HostState, SshMode
 from sandbox.world import MAX_REPOS, MAX_SERVERS, World
 
 NOT_ROUTED = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15")]

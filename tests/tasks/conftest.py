@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.http import ServedApp
-from sandbox.platform_api import create_app
+from sandbox.platform.api import create_app
 
 
 @pytest.fixture

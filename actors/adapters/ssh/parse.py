@@ -6,7 +6,7 @@ read is a finding (``unparsable_output``), never an exception: a host controls i
 anything may come back — huge lines, ANSI escapes, binary, negative numbers, missing columns.
 Lines longer than ``MAX_LINE`` are refused before any regular expression sees them.
 
-The formats are those the real tools print (see ``sandbox/ssh_commands.py`` for samples):
+The formats are those the real tools print (see ``sandbox/ssh/commands.py`` for samples):
 GNU coreutils / BusyBox ``df -P``, Docker CLI ``docker info --format '{{json .ServerVersion}}'``
 and ``docker ps --all --no-trunc --format '{{json .}}'`` (one JSON object per line).
 """

@@ -18,9 +18,9 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync import SPEC
 from contracts import Keys, RunOutcome, TaskName
 from contracts.platform import ProjectCreate, ProjectStatus
-from sandbox.github import github_app
+from sandbox.github.app import github_app
 from sandbox.http import ServedApp
-from sandbox.platform_api import create_app
+from sandbox.platform.api import create_app
 from sandbox.world import World
 from ticker.loop import Ticker
 from ticker.slots import Interval

@@ -12,8 +12,8 @@ from actors.adapters.ssh.probe import SshProbe
 from actors.adapters.ssh.settings import SshSettings
 from actors.tasks.deps import Dependencies
 from actors.tasks.health_checker.settings import HealthSettings
-from sandbox.platform_api import DEFAULT_API_KEY
-from sandbox.ssh_fleet import SshFleet
+from sandbox.platform.api import DEFAULT_API_KEY
+from sandbox.ssh.fleet import SshFleet
 
 
 @pytest.fixture

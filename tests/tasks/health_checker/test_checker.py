@@ -11,7 +11,7 @@ from actors.tasks.health_checker.task import SPEC, check_batch, slot_stats
 from contracts import Keys
 from contracts.health import CheckTarget, HealthCheckBatch
 from contracts.platform import IncidentOpen, IncidentType, ServerStatus
-from sandbox.hoststate import Container, HostState, SshMode
+from sandbox.ssh.hoststate import Container, HostState, SshMode
 from sandbox.world import World
 
 from tests.tasks.health_checker.support import OPENS, REPORTS, TASK, active, health_of, recoveries, seed, tick

@@ -25,7 +25,7 @@ from actors.adapters.ssh.probe import ProbeConfig, SshProbe
 from actors.tasks.health_checker.task import SPEC
 from contracts.health import CheckTarget, DockerState, FindingKind
 from contracts.platform import ServerCreate, ServerStatus
-from sandbox.ssh_commands import DOCKER_DOWN_MESSAGE
+from sandbox.ssh.commands import DOCKER_DOWN_MESSAGE
 
 from tests.tasks.health_checker.support import active, tick
 from tests.support import running_worker

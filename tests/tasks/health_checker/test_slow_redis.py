@@ -15,7 +15,7 @@ import pytest
 
 from actors.tasks.health_checker.task import check_batch, slot_stats
 from contracts.health import CheckTarget, HealthCheckBatch
-from sandbox.hoststate import HostState
+from sandbox.ssh.hoststate import HostState
 from sandbox.latency import LatencyProxy, Route
 from scheduler.embedded import free_port
 

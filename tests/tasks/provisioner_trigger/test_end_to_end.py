@@ -21,8 +21,8 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.provisioner_trigger import SPEC
 from contracts import PROVISIONER_STREAM, Keys, ProvisionerMessage, RunOutcome, TaskName, TickReason
 from contracts.platform import ServerStatus
-from sandbox.platform_api import DEFAULT_API_KEY
-from sandbox.platform_store import sample_servers
+from sandbox.platform.api import DEFAULT_API_KEY
+from sandbox.platform.store import sample_servers
 from ticker.loop import Ticker
 from ticker.slots import Interval
 

@@ -14,11 +14,11 @@ from actors.tasks.rag_summarizer.chunking import Limits, chunk_document
 from actors.tasks.rag_summarizer.settings import RagSettings
 from contracts import RunOutcome, TaskName
 from contracts.platform import ProjectCreate, ProjectStatus, ProjectUpdate
-from sandbox.embeddings import embeddings_app
-from sandbox.github import github_app
-from sandbox.github_payloads import git_tree
+from sandbox.embeddings.app import embeddings_app
+from sandbox.github.app import github_app
+from sandbox.github.payloads import git_tree
 from sandbox.http import ServedApp
-from sandbox.platform_api import create_app
+from sandbox.platform.api import create_app
 from sandbox.world import World
 
 from tests.support import make_tick, running_worker, runs, send, wait_until

@@ -17,10 +17,10 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.rag_summarizer.task import run_rag_summarizer
 from contracts.platform import ChunkSearch, ProjectCreate
 from sandbox.docs import add_docs_repos
-from sandbox.github import github_app
+from sandbox.github.app import github_app
 from sandbox.http import ServedApp
 from sandbox.labelled_docs import QUERIES, write_corpus
-from sandbox.platform_api import create_app
+from sandbox.platform.api import create_app
 from sandbox.world import World
 
 from tests.support import ROOT, FakeRun

@@ -12,8 +12,8 @@ import pytest
 from actors.tasks.deps import Dependencies
 from contracts import PROVISIONER_STREAM, RunRecord, TaskName
 from sandbox.http import ServedApp
-from sandbox.platform_api import create_app
-from sandbox.time4vps import time4vps_app
+from sandbox.platform.api import create_app
+from sandbox.time4vps.app import time4vps_app
 from sandbox.world import World
 
 from tests.support import make_tick, runs, send, wait_until

@@ -17,7 +17,7 @@ from actors.adapters.time4vps.settings import Time4VpsSettings
 from contracts import Keys
 from contracts.time4vps import Time4VpsErrorKind
 from sandbox.http import ServedApp
-from sandbox.time4vps import time4vps_app
+from sandbox.time4vps.app import time4vps_app
 from sandbox.world import World
 
 from tests.support import FIXTURES

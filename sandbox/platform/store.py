@@ -33,7 +33,7 @@ from contracts.platform import (
     server_handle,
 )
 
-from .platform_schema import (
+from sandbox.platform.schema import (
     PROJECT_COLUMNS,
     SCHEMA,
     SERVER_COLUMNS,

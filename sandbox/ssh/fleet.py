@@ -3,7 +3,7 @@
 Each host listens on its own 127.x.y.z address (Linux routes all of 127.0.0.0/8 to ``lo``), on a
 port common to the fleet, with its own ed25519 host key. It accepts the fleet's client key(s)
 only, and answers the health probe's commands from its settable ``HostState`` (see
-``sandbox.ssh_commands`` for the exact output formats):
+``sandbox.ssh.commands`` for the exact output formats):
 
 - ``NORMAL``          answers at once;
 - ``UNREACHABLE``     has no listener, so a connect is refused;
@@ -22,7 +22,7 @@ Change ``mode`` through ``set_state`` / ``set_mode`` (they open or close listene
 ``sync()`` after changing it in place; the other fields of a host's ``state`` are read at each
 command and may be changed in place.
 
-``python -m sandbox.serve_ssh_fleet --hosts 10000`` serves a fleet to other processes.
+``python -m sandbox.ssh.serve --hosts 10000`` serves a fleet to other processes.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from pathlib import Path
 
 import asyncssh
 
-from sandbox.hoststate import HostState, SshMode
-from sandbox.ssh_commands import run_line
+from sandbox.ssh.hoststate import HostState, SshMode
+from sandbox.ssh.commands import run_line
 
 log = logging.getLogger(__name__)
 

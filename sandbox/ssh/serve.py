@@ -1,7 +1,7 @@
 """Serve a sandbox SSH fleet to other processes, or measure how fast a big one starts.
 
-    python -m sandbox.serve_ssh_fleet --hosts 300 --port 2222 --dir /tmp/fleet   # serve until Ctrl-C
-    python -m sandbox.serve_ssh_fleet --hosts 10000 --measure                     # print figures, exit
+    python -m sandbox.ssh.serve --hosts 300 --port 2222 --dir /tmp/fleet   # serve until Ctrl-C
+    python -m sandbox.ssh.serve --hosts 10000 --measure                     # print figures, exit
 
 It prints ``SSH_PRIVATE_KEY_PATH`` and ``SSH_KNOWN_HOSTS`` for the scheduler to use.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import asyncssh
 
-from sandbox.ssh_fleet import SshFleet, SshHost
+from sandbox.ssh.fleet import SshFleet, SshHost
 
 
 def _rss_mb() -> float:
@@ -41,7 +41,7 @@ async def _probe_all(fleet: SshFleet, hosts: list[SshHost]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.serve_ssh_fleet", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m sandbox.ssh.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=100, help="how many healthy hosts to serve")
     parser.add_argument("--port", type=int, default=0, help="common port (default: a free one)")
     parser.add_argument("--dir", help="where to write the client key and known_hosts (default: temporary)")

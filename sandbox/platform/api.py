@@ -50,11 +50,11 @@ from contracts.platform import (
     SummaryUpsert,
 )
 
-from .http import Counters, Faults, Instrumented
+from sandbox.http import Counters, Faults, Instrumented
 
 # The store, its schema and sample data live in their own modules; their names are re-exported
-# here so ``from sandbox.platform_api import ...`` keeps working for every caller.
-from .platform_schema import (  # noqa: F401
+# here so ``from sandbox.platform.api import ...`` keeps working for every caller.
+from sandbox.platform.schema import (  # noqa: F401
     BOOL_COLUMNS,
     INCIDENT_COLUMNS,
     JSON_COLUMNS,
@@ -63,7 +63,7 @@ from .platform_schema import (  # noqa: F401
     SERVER_COLUMNS,
     timestamp,
 )
-from .platform_store import Conflict, NotFound, PlatformStore, sample_projects, sample_servers  # noqa: F401
+from sandbox.platform.store import Conflict, NotFound, PlatformStore, sample_projects, sample_servers  # noqa: F401
 
 DEFAULT_API_KEY = "sandbox-internal-key"
 

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 
-from sandbox.hoststate import Container, HostState
+from sandbox.ssh.hoststate import Container, HostState
 
 # The probe's commands, exactly as it sends them (the fleet parses them, so variants work too).
 DF_COMMAND = "df -P"

@@ -39,8 +39,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 # Rate limits and payload shapes live in their own modules; their names are re-exported here so
-# ``from sandbox.github import ...`` keeps working for every caller.
-from sandbox.github_limits import (  # noqa: F401
+# ``from sandbox.github.app import ...`` keeps working for every caller.
+from sandbox.github.limits import (  # noqa: F401
     ANONYMOUS_LIMIT,
     Credential,
     GitHubCounters,
@@ -48,7 +48,7 @@ from sandbox.github_limits import (  # noqa: F401
     SecondaryLimit,
     Window,
 )
-from sandbox.github_payloads import (  # noqa: F401
+from sandbox.github.payloads import (  # noqa: F401
     HTML,
     RAW,
     GitNode,
