@@ -39,7 +39,7 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kit import ratio, run_task_once  # noqa: E402  (bench/kit.py)
+from kit import bench_redis, machine, ratio, run_task_once  # noqa: E402  (bench/kit.py)
 
 from actors.adapters.platform.client import PlatformClient  # noqa: E402
 from actors.tasks.github_sync.plan import desired_fields, desired_status  # noqa: E402
@@ -50,7 +50,6 @@ from sandbox.github.app import github_app  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform.api import create_app  # noqa: E402
 from sandbox.world import World  # noqa: E402
-from scheduler.embedded import EmbeddedRedis  # noqa: E402
 from scheduler.logs import configure_logging  # noqa: E402
 
 TOKEN = "ghp_benchtoken000000000000000000000000000"
@@ -188,27 +187,16 @@ def main() -> None:
     parser.add_argument("--repos", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    one, five, fifteen = os.getloadavg()
-    machine = f"{os.cpu_count()} cores, load average {one:.2f} {five:.2f} {fifteen:.2f} at start; the machine is shared"
-    print(f"github_sync benchmark: {machine}", flush=True)
+    where = machine()
+    print(f"github_sync benchmark: {where}", flush=True)
     configure_logging("console", "ERROR")
-    embedded = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        embedded = EmbeddedRedis().start()
-        url = embedded.url
-    client = redis.Redis.from_url(url)
     runs = []
-    try:
+    with bench_redis() as (_, client, redis_kind):
         for n in range(args.repeat):
             runs.append(one_run(args.repos, client, n))
             print(f"  run {n + 1}: " + ", ".join(f"{c} {p.split()[0]} {runs[-1][0][c, p]['seconds']:.2f} s"
                                                  for p in PHASES for c in CONTENDERS), flush=True)
-    finally:
-        client.close()
-        if embedded:
-            embedded.close()
-    report(runs, args.repos, "embedded redis-server" if embedded else "REDIS_URL", machine)
+    report(runs, args.repos, redis_kind, where)
 
 
 def _project(row: dict) -> Project:

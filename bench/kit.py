@@ -1,9 +1,13 @@
-"""What the task benchmarks share: one run of a real task function under a real lock, and the
-ratio column. Imported by the scripts beside it (``bench/`` is put on ``sys.path`` by running them)."""
+"""What the benchmarks share: the machine they ran on, their Redis, one run of a real task function
+under a real lock, and the ratio column. Imported by the scripts beside it (``bench/`` is put on
+``sys.path`` by running them)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import redis
@@ -13,6 +17,27 @@ from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskFunction
 from actors.tasks.deps import Dependencies
 from contracts import TaskName, Tick, TickReason
+from scheduler.embedded import EmbeddedRedis
+
+
+def machine() -> str:
+    """Cores and load at start: every figure depends on them, and these machines are shared."""
+    one, five, fifteen = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {one:.2f} {five:.2f} {fifteen:.2f} at start; the machine is shared"
+
+
+@contextlib.contextmanager
+def bench_redis() -> Iterator[tuple[str, redis.Redis, str]]:
+    """(url, client, what it is): ``REDIS_URL`` if set, else an embedded redis-server, stopped after."""
+    embedded = None if os.environ.get("REDIS_URL") else EmbeddedRedis().start()
+    url = embedded.url if embedded else os.environ["REDIS_URL"]
+    client = redis.Redis.from_url(url)
+    try:
+        yield url, client, "embedded redis-server" if embedded else "REDIS_URL"
+    finally:
+        client.close()
+        if embedded:
+            embedded.close()
 
 
 def run_task_once(fn: TaskFunction, task: TaskName, client: redis.Redis, deps: Dependencies, slot: int,

@@ -56,7 +56,7 @@ from sandbox.http import ServedApp  # noqa: E402
 from sandbox.labelled_docs import PROJECTS, QUERIES  # noqa: E402
 from sandbox.platform.api import create_app  # noqa: E402
 from sandbox.world import World  # noqa: E402
-from scheduler.embedded import EmbeddedRedis  # noqa: E402
+from kit import bench_redis, machine  # noqa: E402  (bench/kit.py)
 from scheduler.logs import configure_logging  # noqa: E402
 
 TOKEN = "ghp_benchtoken000000000000000000000000000"
@@ -241,16 +241,18 @@ def main() -> None:
     configure_logging("console", "ERROR")
     for name in ("EMBEDDINGS_URL", "SUMMARY_URL"):
         os.environ.pop(name, None)
-    embedded_redis = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        embedded_redis = EmbeddedRedis().start()
-        url = embedded_redis.url
-    client = redis.Redis.from_url(url)
+    print(f"rag_summarizer benchmark: {machine()}", flush=True)
+    with bench_redis() as (url, client, redis_kind):
+        rows, documents, speed, recall = measure_all(args.repos, url, client)
+    report(rows, args.repos, documents, speed, recall, redis_kind)
+
+
+def measure_all(repos: int, url: str, client: redis.Redis):
+    """Cold, steady and changed cycles for both sides; then the local model's speed and recall."""
     org = f"bench-rag-{os.getpid()}"
     model = LocalEmbedder()
     model.embed_now(["loaded before anything is timed"])
-    ours, naive = Side("ours", args.repos, org, model), Side("naive", args.repos, org, model)
+    ours, naive = Side("ours", repos, org, model), Side("naive", repos, org, model)
     settings = GitHubSettings(github_api_url=ours.github_url, github_org=org, github_token=SecretStr(TOKEN))
     deps = Dependencies(url, client, github=GitHubClient(settings),
                         platform=PlatformClient(ours.platform_url, SecretStr(KEY)), embedder=ours.embedder)
@@ -279,10 +281,7 @@ def main() -> None:
         naive.stop()
         for key in client.scan_iter(match=f"scheduler:github:*{org}*"):
             client.delete(key)
-        client.close()
-        if embedded_redis:
-            embedded_redis.close()
-    report(rows, args.repos, documents, speed, recall, "embedded redis-server" if embedded_redis else "REDIS_URL")
+    return rows, documents, speed, recall
 
 
 def report(rows, repos: int, documents: int, speed, recall, redis_kind: str) -> None:
@@ -298,7 +297,7 @@ def report(rows, repos: int, documents: int, speed, recall, redis_kind: str) -> 
             print(f"| {phase} | {side} | {' | '.join(cells)} |")
     print("\n(emb calls: every call to the embedder, the extractive summary's sentences included; "
           "chunks: chunks embedded)")
-    print(f"ours, run counters: " + "; ".join(f"{phase}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v)
+    print("ours, run counters: " + "; ".join(f"{phase}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v)
                                              for phase, _, _, c in rows))
     count, rate = speed
     print(f"\nlocal model: {count} chunks embedded 3 times, {rate:,.0f} chunks/s on this machine (one process)")

@@ -36,7 +36,7 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kit import ratio, run_task_once  # noqa: E402  (bench/kit.py)
+from kit import bench_redis, machine, ratio, run_task_once  # noqa: E402  (bench/kit.py)
 
 from actors.adapters.platform.client import PlatformClient  # noqa: E402
 from actors.adapters.time4vps.client import Time4VpsClient  # noqa: E402
@@ -51,7 +51,6 @@ from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform.api import create_app  # noqa: E402
 from sandbox.time4vps.app import time4vps_app  # noqa: E402
 from sandbox.world import World  # noqa: E402
-from scheduler.embedded import EmbeddedRedis  # noqa: E402
 from scheduler.logs import configure_logging  # noqa: E402
 
 USER, PASSWORD, KEY = "bench@example.test", "bench-t4v-password", "bench-internal-key"
@@ -140,23 +139,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="whole measurements on fresh worlds; times are medians")
     args = parser.parse_args()
     configure_logging("console", "CRITICAL")
-    print(f"{os.cpu_count()} cores; load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    embedded = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        embedded = EmbeddedRedis().start()
-        url = embedded.url
-    client = redis.Redis.from_url(url)
-    try:
+    print(f"server_sync benchmark: {machine()}", flush=True)
+    with bench_redis() as (url, client, redis_kind):
         runs = [measure_all(args.servers, url, client) for _ in range(args.runs)]
-    finally:
-        client.close()
-        if embedded:
-            embedded.close()
     counts = [[{k: v for k, v in side.items() if k != "seconds"} for _, sides, _ in rows for side in sides.values()]
               for rows in runs]
     assert all(c == counts[0] for c in counts), "every run makes the same requests and writes"
-    report(runs, args.servers, "embedded redis-server" if embedded else "REDIS_URL")
+    report(runs, args.servers, redis_kind)
 
 
 def measure_all(servers: int, url: str, client: redis.Redis) -> list:

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contracts import TICKS_STREAM, TaskName, Tick  # noqa: E402
-from scheduler.embedded import EmbeddedRedis  # noqa: E402
+from kit import bench_redis, machine  # noqa: E402  (bench/kit.py)
 
 PERIODIC = [TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER, TaskName.RAG_SUMMARIZER]
 TASKS = [t.value for t in PERIODIC]
@@ -191,28 +191,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--idle-seconds", type=float, default=30)
     args = parser.parse_args()
-    one, five, fifteen = os.getloadavg()
-    machine = f"{os.cpu_count()} cores, load average {one:.2f} {five:.2f} {fifteen:.2f} at start; the machine is shared"
-    print(f"ticker benchmark: {machine}", flush=True)
-    embedded = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        embedded = EmbeddedRedis().start()
-        url = embedded.url
-    client = redis.Redis.from_url(url)
+    where = machine()
+    print(f"ticker benchmark: {where}", flush=True)
     runs = []
-    try:
-        for n in range(args.repeat):
-            runs.append(one_run(url, client, args.seconds))
-            print(f"  run {n + 1}: " + "; ".join(f"{k}: {len(v['late'])} slots, dup {v['duplicates']:.0f}, "
-                                                 f"missing {v['missing']:.0f}" for k, v in runs[-1].items()), flush=True)
-        (cpu, rss), (bare_cpu, bare_rss) = idle(url, client, args.idle_seconds)
-    finally:
-        client.flushdb()
-        client.close()
-        if embedded:
-            embedded.close()
-    report(runs, args, machine, embedded is not None, (cpu, rss, bare_cpu, bare_rss))
+    with bench_redis() as (url, client, redis_kind):
+        try:
+            for n in range(args.repeat):
+                runs.append(one_run(url, client, args.seconds))
+                print(f"  run {n + 1}: " + "; ".join(f"{k}: {len(v['late'])} slots, dup {v['duplicates']:.0f}, "
+                                                     f"missing {v['missing']:.0f}" for k, v in runs[-1].items()),
+                      flush=True)
+            (cpu, rss), (bare_cpu, bare_rss) = idle(url, client, args.idle_seconds)
+        finally:
+            client.flushdb()
+    report(runs, args, where, redis_kind == "embedded redis-server", (cpu, rss, bare_cpu, bare_rss))
 
 
 def report(runs: list[dict], args, machine: str, embedded: bool, idle_figures) -> None:
