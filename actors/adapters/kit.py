@@ -15,11 +15,11 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings
 
 from scheduler.errors import ConfigurationError, TransientError
@@ -27,6 +27,7 @@ from scheduler.logs import get_logger
 
 T = TypeVar("T")
 S = TypeVar("S", bound=BaseSettings)
+M = TypeVar("M", bound=BaseModel)
 _log = get_logger(__name__)
 
 #: HTTP answers that concern one record (gone, clashing, refused as invalid): that record's
@@ -89,6 +90,19 @@ def validation_summary(exc: ValidationError, limit: int = 500) -> str:
     text = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
                      for e in exc.errors(include_url=False, include_input=False))
     return text[:limit]
+
+
+def validate_each(model: type[M], raw_items: Iterable[object],
+                  on_invalid: Callable[[int, object, ValidationError], None]) -> list[M]:
+    """Each item of a listing validated on its own: the valid ones, in order; for every other one,
+    ``on_invalid(index, raw, error)`` (the caller logs it). One bad item never fails the read."""
+    valid: list[M] = []
+    for index, raw in enumerate(raw_items):
+        try:
+            valid.append(model.model_validate(raw))
+        except ValidationError as exc:
+            on_invalid(index, raw, exc)
+    return valid
 
 
 def settings_from_env(cls: type[S], what: str, error: type[Exception] = ConfigurationError) -> S:

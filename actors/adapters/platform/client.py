@@ -60,7 +60,7 @@ from contracts.platform import (
 from contracts.text import text_problem
 from scheduler.logs import get_logger, register_secrets
 
-from actors.adapters.kit import PerLoop, backoff_delay, settings_from_env, validation_summary
+from actors.adapters.kit import PerLoop, backoff_delay, settings_from_env, validate_each, validation_summary
 from actors.adapters.platform.errors import (
     PlatformAPIError,
     PlatformError,
@@ -229,17 +229,13 @@ class PlatformClient:
         if not isinstance(data, list):
             raise PlatformResponseError(response.request.method, response.request.url.path,
                                         response.status_code, "expected a JSON array")
-        items: list[T] = []
-        skipped = 0
-        for index, raw in enumerate(data):
-            try:
-                items.append(model.model_validate(raw))
-            except ValidationError as exc:
-                skipped += 1
-                ident = raw.get("handle", raw.get("id", raw.get("path"))) if isinstance(raw, dict) else None
-                log.warning("platform_api.item_skipped", resource=model.__name__, path=response.request.url.path,
-                            index=index, item=ident, error=validation_summary(exc))
-        return Listing(items, skipped)
+        def skipped(index: int, raw, exc: ValidationError) -> None:
+            ident = raw.get("handle", raw.get("id", raw.get("path"))) if isinstance(raw, dict) else None
+            log.warning("platform_api.item_skipped", resource=model.__name__, path=response.request.url.path,
+                        index=index, item=ident, error=validation_summary(exc))
+
+        items = validate_each(model, data, skipped)
+        return Listing(items, len(data) - len(items))
 
     # ---------------------------------------------------------------- projects
 

@@ -34,7 +34,7 @@ from contracts import Keys
 from contracts.time4vps import ServerDetails, ServerListItem, Time4VpsErrorKind, parse_error
 from scheduler.logs import get_logger, register_secrets
 
-from actors.adapters.kit import PerLoop, backoff_delay, validation_summary
+from actors.adapters.kit import PerLoop, backoff_delay, validate_each, validation_summary
 from actors.adapters.time4vps.errors import (Time4VpsRefused, Time4VpsRequestRefused, Time4VpsThrottled,
                                              Time4VpsUnavailable)
 from actors.adapters.time4vps.settings import Time4VpsSettings
@@ -106,18 +106,14 @@ class Time4VpsSession:
         raw_items = [body] if isinstance(body, dict) else body  # the documented example is one object
         if not isinstance(raw_items, list):
             raise Time4VpsUnavailable("/server", 1, f"the listing is a JSON {type(body).__name__}, not an array")
-        servers: list[ServerListItem] = []
-        skipped = 0
-        for index, raw in enumerate(raw_items):
-            try:
-                servers.append(ServerListItem.model_validate(raw))
-            except ValidationError as exc:
-                skipped += 1
-                ident = raw.get("server_id") if isinstance(raw, dict) else None
-                log.warning("time4vps.item_skipped", index=index,
-                            server_id=ident if isinstance(ident, int | str) and len(str(ident)) <= 40 else None,
-                            error=validation_summary(exc))
-        return ServerListing(tuple(servers), skipped)
+        def skipped(index: int, raw, exc: ValidationError) -> None:
+            ident = raw.get("server_id") if isinstance(raw, dict) else None
+            log.warning("time4vps.item_skipped", index=index,
+                        server_id=ident if isinstance(ident, int | str) and len(str(ident)) <= 40 else None,
+                        error=validation_summary(exc))
+
+        servers = validate_each(ServerListItem, raw_items, skipped)
+        return ServerListing(tuple(servers), len(raw_items) - len(servers))
 
     async def server_details(self, server_id: int) -> ServerDetails | None:
         """The server's details; None when its body is invalid or Time4VPS refuses this one server
