@@ -26,8 +26,8 @@ from scheduler.settings import Settings
 from ticker.emit import TickEmitter
 
 ROOT = Path(__file__).resolve().parent.parent
-#: the reference data nobody on this team wrote: ``shared/fixtures`` beside the checkout
-FIXTURES = Path(os.environ.get("SANDBOX_FIXTURES", ROOT.parent / "shared" / "fixtures"))
+#: the reference data nobody on this team wrote, committed with its sources (tests/fixtures/README.md)
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 class FakeRun:

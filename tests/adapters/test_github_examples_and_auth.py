@@ -1,7 +1,7 @@
 """The GitHub adapter on GitHub's own documented examples, on bad answers, and as a GitHub App.
 
 The examples are served through ``httpx.MockTransport`` exactly as GitHub documents them (mind
-the quirks in ../shared/fixtures/README.md: one repository per example, a generic Link header).
+the quirks in tests/fixtures/README.md: one repository per example, a generic Link header).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The Time4VPS adapter against the sandbox stand-in and against the provider's own example bodies
-(``shared/fixtures/time4vps``), quirks included: every 401 reason, waits, outages, hostile values."""
+(``tests/fixtures/time4vps``), quirks included: every 401 reason, waits, outages, hostile values."""
 
 from __future__ import annotations
 
