@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 import actors.adapters.platform.client as platform_api
 from scheduler.errors import ConfigurationError, TransientError
+import actors.adapters.platform.servers as platform_servers
 from actors.adapters.platform.client import (
     PlatformAPIError,
     PlatformClient,
@@ -122,7 +123,7 @@ def test_servers_round_trip_with_filters(platform):
 
 
 def test_health_reports_go_in_batches_and_unknown_handles_come_back(platform, monkeypatch):
-    monkeypatch.setattr(platform_api, "HEALTH_BATCH", 2)
+    monkeypatch.setattr(platform_servers, "HEALTH_BATCH", 2)
     platform.store.bulk_insert_servers(sample_servers(4))
     now = datetime.now(UTC)
     reports = [HealthReport(handle=f"vps-{n}", health_status="healthy", checked_at=now) for n in range(1, 6)]
