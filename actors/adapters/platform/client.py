@@ -20,7 +20,7 @@ from actors.adapters.platform.errors import (
 from actors.adapters.platform.incidents import IncidentsAPI, OpenedIncident
 from actors.adapters.platform.projects import ProjectsAPI
 from actors.adapters.platform.rag import RagAPI
-from actors.adapters.platform.servers import HEALTH_BATCH, ServersAPI
+from actors.adapters.platform.servers import ServersAPI
 
 
 class PlatformClient(ProjectsAPI, ServersAPI, IncidentsAPI, RagAPI):
@@ -53,7 +53,6 @@ class PlatformSettings(BaseSettings):
 
 
 __all__ = [
-    "HEALTH_BATCH",
     "Listing",
     "OpenedIncident",
     "PlatformAPIError",
