@@ -21,6 +21,8 @@ import uuid
 from collections import deque
 
 from fastapi import APIRouter, FastAPI, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
@@ -94,6 +96,11 @@ def build_api(store: PlatformStore) -> FastAPI:
     @api.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound):
         return _json({"detail": str(exc)}, 404)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError):
+        # as the platform answers: the errors and the body it was given
+        return _json({"detail": jsonable_encoder(exc.errors()), "body": jsonable_encoder(exc.body)}, 422)
 
     @api.exception_handler(Conflict)
     async def _conflict(_request: Request, exc: Conflict):
