@@ -12,8 +12,9 @@ mutations), its own Time4VPS stand-in and its own platform API, all on loopback:
   (naive / change-only isolates **diffed writes**).
 
 Phases: a cold sync (empty platform; ours reads the details of 100 servers per run, so its first
-cycle creates every record and the next 9 fill in the specs of the rest: shown summed on their own
-line), a steady-state cycle (nothing changed), and a cycle after 10 servers changed (5 new IPs,
+cycle creates every record and the next 9 fill in the capacity of the rest: shown summed on their own
+line; a create whose details are known is followed by one update for what the platform ignores on
+create, ``capacity_disk_mb`` and ``os_template``, for every contender), a steady-state cycle (nothing changed), and a cycle after 10 servers changed (5 new IPs,
 5 resizes). Figures: Time4VPS list and details requests, platform API writes, wall time.
 
     .venv/bin/python bench/server_sync.py [--servers 1000] [--runs 3]
@@ -42,7 +43,7 @@ from actors.adapters.platform.client import PlatformClient  # noqa: E402
 from actors.adapters.time4vps.client import Time4VpsClient  # noqa: E402
 from actors.adapters.time4vps.settings import Time4VpsSettings  # noqa: E402
 from actors.tasks.deps import Dependencies  # noqa: E402
-from actors.tasks.server_sync.plan import specs_of  # noqa: E402
+from actors.tasks.server_sync.plan import labels_for, specs_of  # noqa: E402
 from actors.tasks.server_sync.settings import ServerSyncSettings  # noqa: E402
 from actors.tasks.server_sync.task import run_server_sync  # noqa: E402
 from contracts import PROVISIONER_STREAM, Keys, TaskName  # noqa: E402
@@ -101,14 +102,18 @@ async def peer_cycle(side: Side, client: redis.Redis, *, every_record: bool) -> 
         known = {s.provider_id: s for s in await platform.list_servers()}
         for server in listing.servers:
             pid, found = str(server.server_id), details[server.server_id]
-            wanted = {"host": server.ip, "public_ip": server.ip, **({"specs": specs_of(found)} if found else {})}
+            wanted = {"host": server.ip, "public_ip": server.ip, **(specs_of(found) if found else {})}
             record = known.get(pid)
             if record is None:
-                await platform.create_server(ServerCreate(handle=server_handle(pid), provider_id=pid, is_managed=True,
-                                                          status=ServerStatus.PENDING_SETUP, **wanted))
+                at_create = {k: v for k, v in wanted.items() if k not in ("capacity_disk_mb", "os_template")}
+                await platform.create_server(ServerCreate(handle=server_handle(pid), is_managed=True,
+                                                          status=ServerStatus.PENDING_SETUP,
+                                                          labels=labels_for(None, pid), **at_create))
+                if after := {k: v for k, v in wanted.items() if k not in at_create}:
+                    await platform.update_server(server_handle(pid), ServerUpdate(**after))
             elif every_record:
                 await platform.update_server(record.handle, ServerUpdate(is_managed=True, status=record.status,
-                                                                         **wanted))
+                                                                         labels=labels_for(record, pid), **wanted))
             elif changed := {k: v for k, v in wanted.items() if getattr(record, k) != v}:
                 await platform.update_server(record.handle, ServerUpdate(**changed))
     await time4vps.aclose()
@@ -155,7 +160,7 @@ def measure_all(servers: int, url: str, client: redis.Redis) -> list:
     ours = sides["ours"]
     deps = Dependencies(url, client, platform=PlatformClient(ours.platform_url, SecretStr(KEY)),
                         time4vps=Time4VpsClient(ours.settings),
-                        settings=(ServerSyncSettings(time4vps_managed_server_ids="*"),))
+                        settings=(ServerSyncSettings(time4vps_manage_all=True),))
     rows, slot = [], 0
 
     def ours_once(counters: dict) -> dict:
@@ -185,7 +190,8 @@ def measure_all(servers: int, url: str, client: redis.Redis) -> list:
                     side.mutate()
             counters = {}
             rows.append((phase, {"ours": ours_once(counters), **peers()}, dict(counters)))
-        records = [{s["provider_id"]: (s["public_ip"], s["specs"]) for s in side.platform.store.list_servers()}
+        fields = ("public_ip", "host", "labels", "capacity_cpu", "capacity_ram_mb", "capacity_disk_mb", "os_template")
+        records = [{s["provider_id"]: tuple(s[f] for f in fields) for s in side.platform.store.list_servers()}
                    for side in sides.values()]
         assert records[0] == records[1] == records[2], "every way must end with the same Server records"
     finally:

@@ -73,7 +73,8 @@ def run_demo(seconds: float = 0) -> int:
     sandbox, sandbox_env = start_sandbox()
     env = {**os.environ, **sandbox_env, "REDIS_URL": url, "RELEASE_ID": os.environ.get("RELEASE_ID", f"demo-{int(time.time())}"),
            # the sandbox's servers are seeded as managed and ready: server_sync keeps them so
-           "TIME4VPS_MANAGED_SERVER_IDS": os.environ.get("TIME4VPS_MANAGED_SERVER_IDS", "*"),
+           **({} if os.environ.get("TIME4VPS_MANAGED_SERVER_IDS") else {
+               "TIME4VPS_MANAGE_ALL": os.environ.get("TIME4VPS_MANAGE_ALL", "true")}),
            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), **demo_schedules()}
     processes = [sandbox] + [subprocess.Popen([sys.executable, "-m", module], env=env)
                              for module in ("ticker", "actors")]

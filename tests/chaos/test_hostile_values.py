@@ -75,7 +75,7 @@ def plant_hostile_servers(store) -> list[str]:
     [template] = store.execute_sql("SELECT handle FROM servers ORDER BY handle LIMIT 1")
     columns = [r["name"] for r in store.execute_sql("PRAGMA table_info(servers)")]
     for handle, column, value in (("bad-host", "host", MEGABYTE), ("bad-user", "ssh_user", "root\x00x")):
-        replaced = {"handle": handle, "provider_id": handle, column: value}
+        replaced = {"handle": handle, column: value}
         picked = ", ".join("?" if c in replaced else c for c in columns)
         store.execute_sql(f"INSERT INTO servers ({', '.join(columns)}) SELECT {picked} FROM servers "  # noqa: S608
                           "WHERE handle = ?", [replaced[c] for c in columns if c in replaced] + [template["handle"]])

@@ -5,13 +5,14 @@ The harness is ``harness.py``."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
 from actors.tasks.deps import Dependencies
 from actors.tasks.server_sync import SPEC
-from contracts import RunOutcome, TaskName
+from contracts import PROVISIONER_STREAM, RunOutcome, TaskName
 from sandbox.world import World
 
 from tests.chaos.harness import Chaos, TickDriver, chaos_sandbox, failed_runs, invalid_rows, mismatches
@@ -23,9 +24,10 @@ TASK = TaskName.SERVER_SYNC
 
 @pytest.fixture
 def time4vps_env(monkeypatch):
-    for name, value in {"TIME4VPS_MANAGED_SERVER_IDS": "*", "TIME4VPS_MISSING_AFTER": "2",
+    for name, value in {"TIME4VPS_MANAGE_ALL": "true", "TIME4VPS_MISSING_AFTER": "2",
                         "TIME4VPS_MAX_ATTEMPTS": "2"}.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TIME4VPS_MANAGED_SERVER_IDS", raising=False)
     monkeypatch.delenv("TIME4VPS_MAX_DETAILS_PER_RUN", raising=False)
 
 
@@ -37,12 +39,17 @@ def account_churn(world: World, rng: random.Random, cycle: int) -> None:
     world.resize_server(rng.choice(world.server_list()).server_id, cpu_cores=8, ram_mb=16384, disk_mb=163840)
 
 
+def sandbox_announced(client) -> list[str]:
+    return [json.loads(f[b"data"])["server_handle"] for _, f in client.xrange(PROVISIONER_STREAM)]
+
+
 def account_vs_platform(world: World, store) -> list[str]:
     """Every server of the account has its record as the provider describes it; every gone one is missing."""
-    records = {r["provider_id"]: r for r in store.list_servers() if r["provider"] == "time4vps"}
+    records = {r["provider_id"]: r for r in store.list_servers() if r["labels"].get("provider") == "time4vps"}
     expected = {str(s.server_id): {"public_ip": s.public_ip, "host": s.public_ip, "status": "pending_setup",
-                                   "is_managed": True, "specs": {"cpu_cores": s.cpu_cores, "ram_mb": s.ram_mb,
-                                                                 "disk_gb": s.disk_mb // 1024, "os": s.os}}
+                                   "is_managed": True, "capacity_cpu": s.cpu_cores, "capacity_ram_mb": s.ram_mb,
+                                   "capacity_disk_mb": s.disk_mb, "os_template": s.os or None,
+                                   "labels": {"provider": "time4vps", "provider_id": str(s.server_id)}}
                 for s in world.server_list()}
     expected |= {pid: {"status": "missing"} for pid in records if pid not in expected}
     return mismatches(expected, records)
@@ -57,10 +64,14 @@ def test_faults_on_every_stand_in_while_the_account_changes_then_two_clean_cycle
         driver = TickDriver(client, TASK)
         assert driver().outcome is RunOutcome.SUCCEEDED  # the account as it was, synced
         report = Chaos(sandbox, driver, change=account_churn, seed=seed).run(
-            fault_cycles=5, clean_cycles=2, error_rate=0.1, malformed_rate=0.1)
+            fault_cycles=5, clean_cycles=2, error_rate=0.1, malformed_rate=0.1, lost_rate=0.1)
         store = sandbox.platform.store
 
         assert account_vs_platform(world, store) == [], "the records match the account after 2 clean cycles"
+        handles = [s["handle"] for s in store.list_servers()]
+        assert len(handles) == len(set(handles)) == len({s["provider_id"] for s in store.list_servers()})
+        waiting = {s["handle"] for s in store.list_servers() if s["status"] == "pending_setup"}
+        assert waiting <= set(sandbox_announced(client)), "every waiting server was announced"
         assert invalid_rows(store) == []
         steady = driver()
     assert report.faults["time4vps"]["5xx"] and report.faults["platform"]["5xx"], report.faults

@@ -32,7 +32,7 @@ def test_ticker_and_worker_keep_the_platform_fresh_without_leaking_secrets(clien
     sandbox, sandbox_env = start_sandbox()
     env = {**sandbox_env, "REDIS_URL": redis_url, "RELEASE_ID": "e2e", "LOG_LEVEL": "DEBUG",
            "SCHEDULE_GITHUB_SYNC": "2s", "SCHEDULE_HEALTH_CHECKER": "2s", "SCHEDULE_SERVER_SYNC": "2s",
-           "TIME4VPS_MANAGED_SERVER_IDS": "*",
+           "TIME4VPS_MANAGE_ALL": "true",
            "SCHEDULE_RAG_SUMMARIZER": "off", "SCHEDULE_PROVISIONER_TRIGGER": "off"}
     logs = tmp_path / "scheduler.log"
     ticker = spawn("from ticker.__main__ import main; raise SystemExit(main())", env, log=logs)

@@ -4,7 +4,7 @@ often a server may be announced on provisioner:queue is the publisher's: ``Provi
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.tasks.server_sync.plan import Allowlist, Rules
@@ -27,10 +27,18 @@ class ServerSyncSettings(BaseSettings):
     time4vps_max_details_per_run: int = Field(
         default=100, ge=1, description="server details (GET /server/{id}) read per run at most; the rest "
                                        "follow at later runs")
-    @model_validator(mode="after")
-    def _parses(self):
-        self.rules()  # refused at start, not at the first run
-        return self
+    # refused at start, not at the first run; each error names its variable
+    @field_validator("time4vps_managed_server_ids")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        Allowlist.parse(value)
+        return value
+
+    @field_validator("time4vps_manage_all")
+    @classmethod
+    def _alone(cls, value: bool, info: ValidationInfo) -> bool:
+        Allowlist.parse(info.data.get("time4vps_managed_server_ids", ""), value)
+        return value
 
     def rules(self) -> Rules:
         return Rules(Allowlist.parse(self.time4vps_managed_server_ids, self.time4vps_manage_all),

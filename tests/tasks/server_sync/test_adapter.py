@@ -248,3 +248,10 @@ def test_without_time4vps_credentials_the_task_is_not_configured_and_a_bad_setti
     monkeypatch.delenv("TIME4VPS_PASSWORD", raising=False)
     assert sorted(p.variable for p in check_task(TaskName.SERVER_SYNC)) == [
         "TIME4VPS_MANAGED_SERVER_IDS", "TIME4VPS_PASSWORD"]
+    monkeypatch.setenv("TIME4VPS_MANAGED_SERVER_IDS", "*")  # the platform would refuse to start: so do we
+    problems = check_task(TaskName.SERVER_SYNC)
+    assert [p.variable for p in problems if "MANAGE" in p.variable] == ["TIME4VPS_MANAGED_SERVER_IDS"]
+    assert "TIME4VPS_MANAGE_ALL=true" in str([str(p) for p in problems])
+    monkeypatch.setenv("TIME4VPS_MANAGED_SERVER_IDS", "1,2")
+    monkeypatch.setenv("TIME4VPS_MANAGE_ALL", "true")
+    assert "TIME4VPS_MANAGE_ALL" in [p.variable for p in check_task(TaskName.SERVER_SYNC)]
