@@ -45,9 +45,15 @@ class Announcer:
 
     async def announce(self, handles: Iterable[str], correlation_id: str | None = None,
                        fence: Callable[[], Awaitable[None]] | None = None) -> Outcome:
-        """Each handle once, in order; ``fence`` (the run's fencing check) before each publish."""
+        """Each handle once, in order; ``fence`` (the run's fencing check) before each publish. The
+        cooldowns are read first in one round trip, so a steady run whose waiting servers all cool
+        down costs one pipeline, not a script per server; the script still refuses a server
+        announced in between."""
         outcome = Outcome([], [])
-        for handle in dict.fromkeys(handles):
+        wanted = list(dict.fromkeys(handles))
+        cooling = await self.publisher.cooling(wanted)
+        outcome.cooling.extend(h for h in wanted if h in cooling)
+        for handle in (h for h in wanted if h not in cooling):
             if fence is not None:
                 await fence()
             message = ProvisionerMessage(server_handle=handle,

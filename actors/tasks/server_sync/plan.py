@@ -3,7 +3,8 @@ platform's Server records match the Time4VPS account. No I/O; every rule of the 
 
 - identity is the provider id, in ``labels.provider_id`` (the platform's ``provider_id``) with
   ``labels.provider`` = ``time4vps``; a record without ``labels.provider`` but with a provider id
-  is ours too (the platform's own sync writes no provider name), and so is one without either
+  of digits is ours too (the platform's own sync writes no provider name; a non-numeric id is
+  another tool's), and so is one without either
   whose handle is ``vps-<id>`` (the natural key): both are given the labels. A new record's
   handle is ``vps-<id>``, an existing record keeps its own. Records of other providers are never
   touched. Labels are written whole (the platform replaces them), others' keys kept.
@@ -170,15 +171,21 @@ def synch_key(item: ServerListItem) -> str:
     return item.synch_date.isoformat() if item.synch_date else ""
 
 
+def _time4vps_id(text: str) -> str | None:
+    """``text`` as a Time4VPS server id (a positive decimal, as the platform's own policy reads one)."""
+    return str(int(text)) if text.isascii() and text.isdecimal() and int(text) > 0 else None
+
+
 def _handle_id(handle: str) -> str | None:
     """The provider id a ``vps-<id>`` handle names, if it names one."""
     prefix, _, rest = handle.partition("-")
-    return str(int(rest)) if prefix == "vps" and rest.isascii() and rest.isdecimal() and int(rest) > 0 else None
+    return _time4vps_id(rest) if prefix == "vps" else None
 
 
 def ours(records: Iterable[Server]) -> dict[str, Server]:
-    """The Time4VPS records by provider id: labelled ``provider: time4vps`` (or with a provider id and
-    no provider name), else unlabelled with a ``vps-<id>`` handle. A labelled record wins over an
+    """The Time4VPS records by provider id: labelled ``provider: time4vps``, or with no provider name
+    and a provider id that is a Time4VPS id (digits: the platform's own sync writes no name; any
+    other id is someone else's), else unlabelled with a ``vps-<id>`` handle. A labelled record wins over an
     adopted one, and the first over a later one, should the platform hold two."""
     by_id: dict[str, Server] = {}
     adopted: dict[str, Server] = {}
@@ -187,7 +194,9 @@ def ours(records: Iterable[Server]) -> dict[str, Server]:
         if provider is not None and provider.lower() != PROVIDER:
             continue
         if record.provider_id:
-            by_id.setdefault(record.provider_id.strip(), record)
+            pid = record.provider_id.strip()
+            if provider is not None or _time4vps_id(pid) is not None:  # unnamed: only a Time4VPS-shaped id
+                by_id.setdefault(pid, record)
         elif provider is None and (pid := _handle_id(record.handle)) is not None:
             adopted.setdefault(pid, record)
     return {**adopted, **by_id}

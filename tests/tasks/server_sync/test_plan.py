@@ -202,6 +202,18 @@ def test_a_record_without_the_provider_name_or_any_label_is_adopted_by_its_natur
     assert run(cycle([item(1), item(2)], {}, ALL))[0].empty
 
 
+def test_an_unnamed_record_whose_id_is_not_a_time4vps_id_is_someone_elses_and_never_touched():
+    """As found on the shared platform: another tool's records, labels.provider_id 'hc-ok-1' and no
+    provider name. They are not ours: never marked missing, never relabelled."""
+    theirs = record(1, provider=None).model_copy(update={
+        "handle": "hc-ok-1", "labels": {"provider_id": "hc-ok-1", "ssh_port": 42022}, "provider_id": "hc-ok-1"})
+    cycle = platform_of(theirs)
+    for _ in range(4):
+        plan, counters = run(cycle([item(2)], {"2": details()}, Rules(Allowlist(everything=True), missing_after=1)))
+        assert counters.counters["other_provider_records"] == 1
+    assert cycle.platform.records["hc-ok-1"] == theirs
+
+
 def test_records_of_other_providers_are_never_touched():
     other = record(1, provider="hetzner", ip="198.51.100.1")
     cycle = platform_of(other)
