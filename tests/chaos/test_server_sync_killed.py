@@ -30,7 +30,7 @@ def test_a_worker_killed_after_the_create_and_before_the_publish_leaves_one_anno
     successor = None
     try:
         send(client, make_tick(TASK, slot=1001, deadline_in=120))
-        wait_until(lambda: stack.platform.counters.faults["lost"] >= 1, timeout=60)
+        wait_until(lambda: stack.platform.store.list_servers(), timeout=60)  # committed; its answer withheld
         victim.send_signal(signal.SIGKILL)  # the first record is committed; its announcement is not made
         victim.wait()
         committed = stack.platform.store.list_servers()
