@@ -168,6 +168,8 @@ class Ticker:
                 tick = self._tick(task, slot, slot + STARTUP_DEADLINE_S, TickReason.STARTUP, 0)
                 if self.emitter.claim_release(tick, release):
                     log.info("startup tick emitted", task=task.value, release=release)
+                else:
+                    log.info("startup tick already emitted", task=task.value, release=release)
             self._startup_done = not waiting  # once every startup task was claimed or seen
 
         if not self.periodic:
