@@ -39,6 +39,8 @@ TICKS_STREAM = "scheduler:ticks"
 RUNS_STREAM = "scheduler:runs"
 #: Consumed by the platform's infra service (field ``data``: ProvisionerMessage JSON).
 PROVISIONER_STREAM = "provisioner:queue"
+#: The infra service's consumer group on it (``scheduler status`` names it when it is absent).
+PROVISIONER_GROUP = "infrastructure-workers"
 
 #: How long a startup claim (``Keys.startup_claim``) is kept: 30 days. A release (or epoch) that
 #: lives longer and then restarts a ticker gets one more startup tick.
@@ -47,6 +49,7 @@ STARTUP_CLAIM_TTL_S = 30 * 24 * 3600
 #: Approximate MAXLEN of the streams we own.
 TICKS_STREAM_MAXLEN = 10_000
 RUNS_STREAM_MAXLEN = 10_000
+#: (provisioner:queue is trimmed past this only below what every consumer group has read)
 PROVISIONER_STREAM_MAXLEN = 10_000
 
 #: Dramatiq's key prefix; the ticker writes messages in Dramatiq's own layout under it.

@@ -113,6 +113,12 @@ def render_processes(overview: Status, now: datetime) -> str:
     unserved = [s.task.value for s in overview.tasks if s.unserved]
     if unserved:
         lines.append(f"UNSERVED: no live worker serves {', '.join(unserved)} (their ticks wait in the queue)")
+    queue = overview.provisioner_queue
+    lines += ["", f"{queue.stream}: {queue.length} entries"]
+    lines += [f"  group {g.name}: lag {'?' if g.lag is None else g.lag}, pending {g.pending}, "
+              f"consumers {g.consumers}, last delivered {g.last_delivered_id}" for g in queue.groups]
+    if queue.note:
+        lines.append(f"  {queue.note}")
     return "\n".join(lines)
 
 

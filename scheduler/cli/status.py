@@ -10,7 +10,8 @@ import redis
 from pydantic import BaseModel
 
 from actors.runtime.lock import parse_holder
-from contracts import IMPLEMENTED_TASKS, Heartbeat, Keys, RunRecord, TaskName, Tick
+from contracts import IMPLEMENTED_TASKS, PROVISIONER_STREAM, Heartbeat, Keys, RunRecord, TaskName, Tick
+from contracts.names import PROVISIONER_GROUP
 from contracts.health import SlotCoverage
 from ticker.slots import Cron, Interval, Off, ScheduleError, parse_schedule
 
@@ -59,14 +60,60 @@ class TaskStatus(BaseModel):
     unserved: bool = False
 
 
+class GroupStatus(BaseModel):
+    """One consumer group of a stream, as XINFO GROUPS says."""
+
+    name: str
+    consumers: int
+    #: delivered, not yet acknowledged
+    pending: int
+    #: entries not yet delivered to the group (None when Redis cannot tell, e.g. after a deletion)
+    lag: int | None
+    last_delivered_id: str
+
+
+class QueueStatus(BaseModel):
+    """``provisioner:queue``: how long it is and how far behind each consumer group is."""
+
+    stream: str
+    length: int
+    groups: list[GroupStatus]
+    #: with no consumer group, nothing is trimmed (no entry is dropped unread): say so
+    note: str | None = None
+
+
 class Status(BaseModel):
-    """Everything ``scheduler status`` shows: the tasks, the live processes."""
+    """Everything ``scheduler status`` shows: the tasks, the live processes, the provisioner queue."""
 
     tasks: list[TaskStatus]
     #: every live ticker and worker (and web) process, from its heartbeat
     processes: list[Heartbeat]
     #: no live ticker heartbeat: nothing emits ticks
     no_ticker: bool
+    provisioner_queue: QueueStatus
+
+
+#: what status says of a provisioner:queue without a consumer group
+NO_GROUP_NOTE = ("no consumer group: nothing is trimmed until the infra service creates its group "
+                 f"({PROVISIONER_GROUP}); every entry waits for it")
+
+
+def read_queue(client: redis.Redis, stream: str = PROVISIONER_STREAM) -> QueueStatus:
+    """The stream's length and each group's pending entries and lag (XINFO GROUPS)."""
+    length = client.xlen(stream)
+    try:
+        raw_groups = client.xinfo_groups(stream) if length or client.exists(stream) else []
+    except redis.ResponseError:  # no such key
+        raw_groups = []
+    groups = [GroupStatus(
+        name=_text(g["name"]), consumers=int(g["consumers"]), pending=int(g["pending"]),
+        lag=None if g.get("lag") is None else int(g["lag"]), last_delivered_id=_text(g["last-delivered-id"]),
+    ) for g in raw_groups]
+    return QueueStatus(stream=stream, length=length, groups=groups, note=None if groups else NO_GROUP_NOTE)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 #: slots whose coverage ``status`` shows
@@ -117,7 +164,8 @@ def read_overview(client: redis.Redis) -> Status:
     for status in tasks:
         status.served_by = [p.id for p in processes if p.role == "worker" and status.task.value in p.tasks]
         status.unserved = status.state is TaskState.SCHEDULED and not status.served_by
-    return Status(tasks=tasks, processes=processes, no_ticker=not any(p.role == "ticker" for p in processes))
+    return Status(tasks=tasks, processes=processes, no_ticker=not any(p.role == "ticker" for p in processes),
+                  provisioner_queue=read_queue(client))
 
 
 def read_status(client: redis.Redis) -> list[TaskStatus]:

@@ -198,3 +198,60 @@ def test_search_says_plainly_when_the_platform_is_not_configured_or_does_not_ans
     assert main(["search", "which service sends alerts"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("scheduler search: no answer: platform API unavailable") and "k" * 12 not in err
+
+
+def test_status_lists_live_processes_and_flags_scheduled_tasks_no_live_worker_serves(cli_env, client, capsys):
+    from scheduler.heartbeats import HeartbeatWriter
+
+    assert main(["status", "--json"]) == 0
+    overview = json.loads(capsys.readouterr().out)
+    assert overview["processes"] == [] and overview["no_ticker"] is True
+    assert {s["task"] for s in overview["tasks"] if s["unserved"]} == {t.value for t in IMPLEMENTED_TASKS}
+
+    ticker = HeartbeatWriter(client, "ticker", release="v5", tasks=[t.value for t in TaskName])
+    worker = HeartbeatWriter(client, "worker", release="v5", queues=["scheduler.github_sync"], tasks=[TASK.value])
+    ticker.beat()
+    worker.beat()
+    assert main(["status", "--json"]) == 0
+    overview = json.loads(capsys.readouterr().out)
+    assert [(p["role"], p["id"]) for p in overview["processes"]] == [("ticker", ticker.id), ("worker", worker.id)]
+    assert overview["no_ticker"] is False
+    tasks = {s["task"]: s for s in overview["tasks"]}
+    assert tasks[TASK.value]["served_by"] == [worker.id] and tasks[TASK.value]["unserved"] is False
+    assert {t for t, s in tasks.items() if s["unserved"]} == {t.value for t in IMPLEMENTED_TASKS} - {TASK.value}
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "live processes:" in out and worker.id in out and ticker.id in out and "NO LIVE TICKER" not in out
+    [flag] = [line for line in out.splitlines() if line.startswith("UNSERVED")]
+    assert TASK.value not in flag and TaskName.SERVER_SYNC.value in flag
+    worker.stop()
+    ticker.stop()
+    assert main(["status"]) == 0
+    assert "NO LIVE TICKER" in capsys.readouterr().out
+
+
+def test_status_shows_the_provisioner_queue_its_groups_lag_and_when_nothing_is_trimmed(cli_env, client, capsys):
+    from contracts import PROVISIONER_STREAM
+
+    for i in range(3):
+        client.xadd(PROVISIONER_STREAM, {"data": f"{i}"})
+    assert main(["status", "--json"]) == 0
+    queue = json.loads(capsys.readouterr().out)["provisioner_queue"]
+    assert queue["length"] == 3 and queue["groups"] == [] and "nothing is trimmed" in queue["note"]
+
+    client.xgroup_create(PROVISIONER_STREAM, "infrastructure-workers", id="0")
+    client.xreadgroup("infrastructure-workers", "infra-1", {PROVISIONER_STREAM: ">"}, count=1)
+    assert main(["status", "--json"]) == 0
+    queue = json.loads(capsys.readouterr().out)["provisioner_queue"]
+    [group] = queue["groups"]
+    assert (group["name"], group["lag"], group["pending"], group["consumers"]) == ("infrastructure-workers", 2, 1, 1)
+    assert queue["note"] is None
+    assert main(["status"]) == 0
+    assert "group infrastructure-workers: lag 2, pending 1, consumers 1" in capsys.readouterr().out
+
+
+def test_status_of_an_empty_redis_says_the_queue_is_empty(cli_env, client, capsys):
+    assert main(["status", "--json"]) == 0
+    queue = json.loads(capsys.readouterr().out)["provisioner_queue"]
+    assert queue["length"] == 0 and queue["groups"] == []
