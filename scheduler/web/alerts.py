@@ -28,7 +28,7 @@ import httpx
 import redis
 
 from contracts import TaskName
-from scheduler.logs import get_logger
+from scheduler.logs import get_logger, register_secrets
 from ticker.slots import Cron, Interval, ScheduleError, parse_schedule
 
 from scheduler.web.settings import WebSettings
@@ -177,6 +177,7 @@ class WebhookSender:
     def __init__(self, client: redis.Redis, settings: WebSettings, *, sleep=time.sleep):
         self.client = client
         self.url = settings.alert_webhook_url
+        register_secrets([self.url])  # httpx logs the URLs it requests: this one is scrubbed
         self.timeout = settings.alert_timeout_s
         self.max_attempts = settings.alert_max_attempts
         self.sleep = sleep

@@ -14,24 +14,24 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from contracts import ROLES, TaskName
+from actors.runtime.middleware.recording import DURATION_BUCKETS
+from contracts import ROLES
 from scheduler.logs import get_logger
 
 from scheduler.web.snapshot import Snapshot, incomplete_slots_in_a_row, provider_outage, read_snapshot, serves
 
 log = get_logger(__name__)
 
-#: the duration buckets written by the workers (``actors.runtime.middleware.recording``), in order
 _INF = "+Inf"
 
 
 def _histogram_buckets(buckets: dict[str, int]) -> list[tuple[str, float]]:
-    """Per-bucket counts as Prometheus's cumulative ``le`` buckets, ``+Inf`` last."""
-    bounds = sorted((b for b in buckets if b != _INF), key=float)
+    """The workers' per-bucket counts (``actors.runtime.middleware.recording``: one counter per
+    run, keyed by its bound) as Prometheus's cumulative ``le`` buckets, every bound present."""
     running, out = 0, []
-    for bound in bounds:
-        running += buckets[bound]
-        out.append((bound, running))
+    for bound in DURATION_BUCKETS:
+        running += buckets.get(f"{bound:g}", 0)
+        out.append((str(float(bound)), running))
     out.append((_INF, running + buckets.get(_INF, 0)))
     return out
 
@@ -189,4 +189,4 @@ METRIC_LABELS: dict[str, tuple[str, ...]] = {
     "scheduler_provisioner_group_pending": ("group",),
 }
 
-__all__ = ["METRIC_LABELS", "SchedulerCollector", "TaskName", "families", "registry"]
+__all__ = ["METRIC_LABELS", "SchedulerCollector", "families", "registry"]
