@@ -10,10 +10,11 @@ import redis
 from pydantic import BaseModel
 
 from actors.runtime.lock import parse_holder
-from contracts import IMPLEMENTED_TASKS, Keys, RunRecord, TaskName, Tick
+from contracts import IMPLEMENTED_TASKS, Heartbeat, Keys, RunRecord, TaskName, Tick
 from contracts.health import SlotCoverage
 from ticker.slots import Cron, Interval, Off, ScheduleError, parse_schedule
 
+from scheduler.heartbeats import live_processes
 from scheduler.settings import task_schedules
 
 
@@ -52,6 +53,20 @@ class TaskStatus(BaseModel):
     missing_credentials: list[str] = []
     #: the health checker's recent slots, newest first: what each covered (the newest may be running)
     coverage: list[SlotCoverage] = []
+    #: the live workers (heartbeat ids) whose heartbeat says they serve this task
+    served_by: list[str] = []
+    #: scheduled, yet no live worker serves it: its ticks wait in the queue
+    unserved: bool = False
+
+
+class Status(BaseModel):
+    """Everything ``scheduler status`` shows: the tasks, the live processes."""
+
+    tasks: list[TaskStatus]
+    #: every live ticker and worker (and web) process, from its heartbeat
+    processes: list[Heartbeat]
+    #: no live ticker heartbeat: nothing emits ticks
+    no_ticker: bool
 
 
 #: slots whose coverage ``status`` shows
@@ -92,6 +107,17 @@ def _next_due(schedule_text: str, last_tick: Tick | None, now: float) -> datetim
     if last_tick is None or schedule.floor(now) > last_tick.slot:
         return datetime.fromtimestamp(schedule.floor(now), UTC)
     return datetime.fromtimestamp(schedule.next_after(last_tick.slot), UTC)
+
+
+def read_overview(client: redis.Redis) -> Status:
+    """The tasks and the live processes; a scheduled task is flagged ``unserved`` when no live
+    worker's heartbeat lists it."""
+    tasks = read_status(client)
+    processes = live_processes(client)
+    for status in tasks:
+        status.served_by = [p.id for p in processes if p.role == "worker" and status.task.value in p.tasks]
+        status.unserved = status.state is TaskState.SCHEDULED and not status.served_by
+    return Status(tasks=tasks, processes=processes, no_ticker=not any(p.role == "ticker" for p in processes))
 
 
 def read_status(client: redis.Redis) -> list[TaskStatus]:
