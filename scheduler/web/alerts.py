@@ -42,6 +42,8 @@ FIRING = "scheduler:alerts:firing"
 OUTBOX = "scheduler:alerts:outbox"
 #: hash task -> epoch seconds the evaluator first saw it scheduled (staleness before any success)
 FIRST_SEEN = "scheduler:alerts:first_seen"
+#: hash alert key -> epoch seconds its condition was first seen true (for conditions that must hold a while)
+PENDING = "scheduler:alerts:pending"
 #: backoff of the webhook: 1 s, doubled per attempt, at most this
 MAX_BACKOFF_S = 30.0
 
@@ -225,7 +227,25 @@ class AlertLoop:
     def evaluate(self) -> list[tuple[str, str]]:
         snapshot = read_snapshot(self.client)
         wanted = conditions(snapshot, self.thresholds, self.state.first_seen(snapshot))
+        wanted = self.held(wanted, snapshot.now)
         return self.state.apply(wanted, snapshot.now)
+
+    def held(self, wanted: dict[str, str], now: float) -> dict[str, str]:
+        """``unserved:`` alerts fire only once true for ``ALERT_UNSERVED_FOR_S``: processes
+        starting one after another (a web process up before its workers, a deploy restarting
+        dynos) are not an outage. The first sighting is kept in Redis, shared by replicas."""
+        hold = self.settings.alert_unserved_for_s
+        pipe = self.client.pipeline(transaction=False)
+        for key in wanted:
+            if key.startswith("unserved:"):
+                pipe.hsetnx(PENDING, key, f"{now:.3f}")
+        pipe.hgetall(PENDING)
+        pending = {k.decode(): float(v) for k, v in pipe.execute()[-1].items()}
+        cleared = [key for key in pending if key not in wanted]
+        if cleared:
+            self.client.hdel(PENDING, *cleared)
+        return {key: summary for key, summary in wanted.items()
+                if not key.startswith("unserved:") or now - pending.get(key, now) >= hold}
 
     def _evaluate_forever(self) -> None:
         while not self._stop.is_set():

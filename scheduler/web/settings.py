@@ -22,5 +22,7 @@ class WebSettings(BaseSettings):
     alert_failures_in_a_row: int = Field(default=3, ge=1, description="a task failing this many runs in a row alerts")
     alert_stale_intervals: float = Field(
         default=3.0, gt=0, description="a task without a successful run for this many of its intervals alerts")
+    alert_unserved_for_s: float = Field(
+        default=60.0, ge=0, description="how long a scheduled task must lack a live ticker or worker before it alerts (s)")
     alert_timeout_s: float = Field(default=5.0, gt=0, description="one webhook attempt's timeout (s)")
     alert_max_attempts: int = Field(default=5, ge=1, description="webhook attempts per alert (backoff doubles from 1 s)")

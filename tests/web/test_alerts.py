@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from contracts import Keys, RunOutcome, TaskName
 
-from scheduler.web.alerts import FIRING, OUTBOX, AlertLoop, WebhookSender, conditions, Thresholds
+from scheduler.web.alerts import FIRING, OUTBOX, PENDING, AlertLoop, WebhookSender, conditions, Thresholds
 from scheduler.web.settings import WebSettings
 from scheduler.web.snapshot import read_snapshot
 
@@ -68,7 +68,7 @@ def test_delivery_is_retried_with_backoff_and_the_url_is_never_logged(client, re
 
 
 def test_without_a_webhook_alerts_are_tracked_but_nothing_is_queued(client):
-    loop = AlertLoop(client, WebSettings())
+    loop = AlertLoop(client, WebSettings(alert_unserved_for_s=0))
     assert ("unserved:github_sync", "firing") in loop.evaluate()
     assert client.hexists(FIRING, "unserved:github_sync") and client.llen(OUTBOX) == 0
 
@@ -97,3 +97,13 @@ def test_every_condition(client):
     assert "health_slots_incomplete" not in again
     client.sadd(Keys.PAUSED, "health_checker")  # a paused task is not stale
     assert "task_stale:health_checker" not in conditions(read_snapshot(client), Thresholds(), first_seen)
+
+
+def test_an_unserved_task_alerts_only_once_it_stayed_unserved(client):
+    loop = AlertLoop(client, WebSettings(alert_unserved_for_s=60))
+    assert loop.evaluate() == []  # just noticed: pending
+    client.hset(PENDING, "unserved:github_sync", 0)  # as if first seen long ago
+    assert loop.evaluate() == [("unserved:github_sync", "firing")]
+    processes(client)
+    assert loop.evaluate() == [("unserved:github_sync", "resolved")]
+    assert not client.hexists(PENDING, "unserved:github_sync")
