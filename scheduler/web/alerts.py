@@ -245,7 +245,7 @@ class AlertLoop:
         if cleared:
             self.client.hdel(PENDING, *cleared)
         return {key: summary for key, summary in wanted.items()
-                if not key.startswith("unserved:") or now - pending.get(key, now) >= hold}
+                if not key.startswith("unserved:") or now - pending.get(key, now) >= hold - 0.001}  # stored to ms
 
     def _evaluate_forever(self) -> None:
         while not self._stop.is_set():
