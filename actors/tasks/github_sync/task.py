@@ -36,7 +36,7 @@ from actors.tasks.github_sync.settings import GitHubSyncSettings
 from actors.tasks.hashes import update_hashes
 from actors.tasks.records import Progress, RecordWrites
 from contracts import Keys, TaskName
-from contracts.platform import ProjectStatus, ProjectUpdate
+from contracts.platform import PlatformNeed, ProjectStatus, ProjectUpdate
 from scheduler.logs import get_logger
 
 log = get_logger(__name__)
@@ -254,4 +254,19 @@ def _report_status(run: Progress, change: SetProjectStatus) -> None:
                  status=change.status.value)
 
 
-SPEC = TaskSpec(TaskName.GITHUB_SYNC, run_github_sync, time_limit_ms=10 * 60_000, max_retries=5)
+#: what github_sync needs of the platform (checked against its /openapi.json at start)
+NEEDS = (
+    PlatformNeed("get", "/api/projects/", ("id", "status")),
+    PlatformNeed("post", "/api/projects/", ("id", "title", "status", "config", "initiating_run_id")),
+    PlatformNeed("patch", "/api/projects/{project_id}", ("status",)),
+    PlatformNeed("get", "/api/repositories/", ("project_id", "provider_repo_id", "git_url", "name", "visibility",
+                                               "is_managed")),
+    PlatformNeed("get", "/api/repositories/by-provider-id/{provider_repo_id}"),
+    PlatformNeed("post", "/api/repositories/", ("project_id", "name", "git_url", "provider_repo_id", "role",
+                                                "visibility", "is_managed")),
+    PlatformNeed("patch", "/api/repositories/{repo_id}", ("name", "git_url", "visibility")),
+    PlatformNeed("get", "/api/users/by-telegram/{telegram_id}", ("id", "telegram_id")),
+)
+
+SPEC = TaskSpec(TaskName.GITHUB_SYNC, run_github_sync, time_limit_ms=10 * 60_000, max_retries=5,
+                platform_needs=NEEDS)
