@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 
@@ -14,7 +15,7 @@ from contracts.platform import (
 )
 
 from actors.adapters.platform.base import BaseClient, Listing, _values
-from actors.adapters.platform.errors import PlatformAPIError
+from actors.adapters.platform.errors import PlatformAPIError, PlatformResponseError, PlatformUnavailable
 from scheduler.logs import get_logger
 
 log = get_logger(__name__)
@@ -48,22 +49,40 @@ class ProjectsAPI(BaseClient):
         """Create a project owned by the user with that telegram id (``X-Telegram-ID``; the
         platform answers 400 without one and 404 for an unknown one).
 
-        With a caller-chosen ``id`` the create is idempotent: when the platform says that id
-        exists (a retry after a lost answer, or a create a crash interrupted before we saw its
-        answer), the existing project is returned."""
-        try:
-            response = await self._request("POST", "/api/projects/", body=project.model_dump(mode="json"),
-                                           headers={"X-Telegram-ID": str(int(owner_telegram_id))})
-        except PlatformAPIError as exc:
-            if exc.status != 400 or project.id is None:
-                raise
-            existing = await self.find_project(project.id)
-            if existing is None:
-                raise
-            log.info("platform_api.create_found_existing", resource="project", project_id=str(project.id),
-                     attempts=exc.attempts)
-            return existing
-        return self._one(response, Project)
+        With a caller-chosen ``id`` it is made at most once: each POST is a single attempt, and
+        after one whose answer was lost (5xx, timeout, a mangled body) the project is looked up
+        by its id before another is sent; a 400 "exists" (a create a crash interrupted before
+        its answer was read) returns the existing project too. Without an id, the usual retries."""
+        body, headers = project.model_dump(mode="json"), {"X-Telegram-ID": str(int(owner_telegram_id))}
+        if project.id is None:
+            return self._one(await self._request("POST", "/api/projects/", body=body, headers=headers), Project)
+        last: PlatformUnavailable | PlatformResponseError | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            if attempt > 1:
+                if (found := await self.find_project(project.id)) is not None:
+                    log.info("platform_api.create_found_existing", resource="project", project_id=str(project.id),
+                             attempts=attempt - 1)
+                    return found
+                await asyncio.sleep(self.backoff(attempt - 1))
+            try:
+                response = await self._request("POST", "/api/projects/", body=body, headers=headers, attempts=1)
+            except PlatformAPIError as exc:
+                if exc.status != 400 or (existing := await self.find_project(project.id)) is None:
+                    raise
+                log.info("platform_api.create_found_existing", resource="project", project_id=str(project.id),
+                         attempts=attempt)
+                return existing
+            except (PlatformUnavailable, PlatformResponseError) as exc:
+                last = exc
+                log.warning("platform_api.create_answer_lost", resource="project", project_id=str(project.id),
+                            attempt=attempt, error=str(exc)[:200])
+                continue
+            try:
+                return self._one(response, Project)
+            except PlatformResponseError as exc:
+                last = exc
+        assert last is not None
+        raise last
 
     async def update_project(self, project_id: uuid.UUID | str, changes: ProjectUpdate) -> Project:
         response = await self._request("PATCH", f"/api/projects/{uuid.UUID(str(project_id))}",
