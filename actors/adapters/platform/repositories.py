@@ -1,8 +1,8 @@
 """The platform client's methods for repositories (``/api/repositories/``).
 
 The platform pages repositories only with ``limit`` (1..200, newest first, no offset), so
-``list_all_repositories`` reads one page of 200 and, if it is full, one page per project; a
-project with 200 or more leaves the listing incomplete (``RepositoryListing.complete``).
+``list_all_repositories`` reads one page of 200 and, if it is full, one page per project (8 at a
+time); a project with 200 or more leaves the listing incomplete (``RepositoryListing.complete``).
 
 ``create_repository`` never sends a create twice blindly: a POST is sent once, and when its
 answer is lost (5xx, timeout, a mangled body) the repository is looked up by its natural key
@@ -52,24 +52,31 @@ class RepositoriesAPI(BaseClient):
                   "limit": limit}
         return await self._list("/api/repositories/", Repository, params)
 
-    async def list_all_repositories(self, project_ids: Iterable[uuid.UUID]) -> RepositoryListing:
+    async def list_all_repositories(self, project_ids: Iterable[uuid.UUID], *,
+                                    concurrency: int = 8) -> RepositoryListing:
         """Every repository of those projects (the projects listed just before): one request
-        while the platform holds fewer than 200, else one per project."""
+        while the platform holds fewer than 200, else one per project (``concurrency`` at once)."""
         first = await self.list_repositories()
         if len(first) + first.skipped < REPOSITORIES_PAGE_MAX:
             return RepositoryListing(first.items, first.skipped, complete=True, requests=1)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(project_id: uuid.UUID) -> Listing[Repository]:
+            async with gate:
+                return await self.list_repositories(project_id=project_id)
+
+        ids = list(project_ids)
+        pages = await asyncio.gather(*(one(project_id) for project_id in ids))
         items: list[Repository] = []
-        skipped, complete, requests = 0, True, 1
-        for project_id in project_ids:
-            page = await self.list_repositories(project_id=project_id)
-            requests += 1
+        skipped, complete = 0, True
+        for project_id, page in zip(ids, pages, strict=True):
             items.extend(page.items)
             skipped += page.skipped
             if len(page) + page.skipped >= REPOSITORIES_PAGE_MAX:
                 complete = False
                 log.warning("platform_api.repositories_truncated", project_id=str(project_id),
                             limit=REPOSITORIES_PAGE_MAX, note="a project with this many repositories is not listed whole")
-        return RepositoryListing(items, skipped, complete=complete, requests=requests)
+        return RepositoryListing(items, skipped, complete=complete, requests=1 + len(ids))
 
     async def get_repository(self, repo_id: str) -> Repository:
         return self._one(await self._request("GET", f"/api/repositories/{_path_id(repo_id)}"), Repository)
