@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from contracts.platform import RepositoryRole, RepositoryVisibility
+from contracts.platform import Repository, RepositoryRole, RepositoryVisibility
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
@@ -42,36 +42,36 @@ def _fault() -> PlainTextResponse:
 
 
 def add_repositories_routes(r: APIRouter, store: PlatformStore) -> None:
-    @r.post("/repositories/", status_code=201)
+    @r.post("/repositories/", status_code=201, response_model=Repository)
     async def create_repository(body: PlatformRepositoryCreate):
         try:
             return _json(store.create_repository(**body.model_dump()), 201)
         except ServerFault:
             return _fault()
 
-    @r.get("/repositories/")
+    @r.get("/repositories/", response_model=list[Repository])
     async def list_repositories(project_id: uuid.UUID | None = None, role: str | None = None,
                                 limit: Annotated[int, Query(ge=1, le=200)] = 50):
         return _json(store.list_repositories(project_id=project_id, role=role, limit=limit))
 
-    @r.get("/repositories/by-provider-id/{provider_repo_id}")
+    @r.get("/repositories/by-provider-id/{provider_repo_id}", response_model=Repository)
     async def get_repository_by_provider_id(provider_repo_id: int):
         try:
             return _json(store.get_repository_by_provider_id(provider_repo_id))
         except ServerFault:
             return _fault()
 
-    @r.get("/repositories/{repo_id}")
+    @r.get("/repositories/{repo_id}", response_model=Repository)
     async def get_repository(repo_id: str):
         return _json(store.get_repository(repo_id))
 
-    @r.patch("/repositories/{repo_id}")
+    @r.patch("/repositories/{repo_id}", response_model=Repository)
     async def update_repository(repo_id: str, body: PlatformRepositoryUpdate):
         try:
             return _json(store.update_repository(repo_id, body.model_dump(mode="json", exclude_unset=True)))
         except ServerFault:
             return _fault()
 
-    @r.delete("/repositories/{repo_id}")
+    @r.delete("/repositories/{repo_id}", response_model=Repository)
     async def delete_repository(repo_id: str):
         return _json(store.delete_repository(repo_id))
