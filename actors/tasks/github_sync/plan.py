@@ -47,7 +47,6 @@ from contracts.platform import (
     Project,
     ProjectCreate,
     ProjectStatus,
-    ProjectUpdate,
     Repository,
     RepositoryCreate,
     RepositoryRole,
