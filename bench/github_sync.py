@@ -7,15 +7,16 @@ mutations), its own GitHub stand-in and its own platform API, all on loopback:
   writes) with a real task lock, on a real Redis (``REDIS_URL`` if set, else an embedded
   redis-server; only this run's own keys are touched, and removed afterwards);
 - naive: lists the same pages (same order, 100 per page) unconditionally and writes every record
-  back every cycle (a PATCH per known project, a POST per new one). No README/docs fetches: github_sync
+  back every cycle (a PATCH per known repository, a project and a repository POST per new one). No README/docs fetches: github_sync
   does none, so neither does its peer;
 - change-only: lists unconditionally like naive, but compares each record with what GitHub says and
   writes only what changed (the same fields, the same statuses as ours).
 naive / change-only isolates change-only writes; change-only / ours isolates conditional requests
 (``If-None-Match`` with stored ETags: a 304 costs no rate-limit point).
 
-Phases: a cold sync (empty platform), a steady-state cycle (nothing changed), and a cycle after 10
-repositories changed (5 descriptions, 2 renames, 2 archived, 1 new). Figures: GitHub requests,
+Phases: a cold sync (empty platform: a Project and its Repository per repository), a steady-state
+cycle (nothing changed), and a cycle after 10 repositories changed (5 renames, 4 visibility changes,
+1 new: 9 Repository PATCHes and 2 POSTs, a project and its repository). Figures: GitHub requests,
 rate-limit points (a 304 costs none), platform API writes (deterministic), wall time (the median of
 ``--repeat`` runs of the three phases, each on fresh worlds, with min–max).
 
@@ -42,10 +43,10 @@ sys.path.insert(0, str(ROOT))
 from kit import bench_redis, machine, ratio, run_task_once  # noqa: E402  (bench/kit.py)
 
 from actors.adapters.platform.client import PlatformClient  # noqa: E402
-from actors.tasks.github_sync.plan import desired_fields, desired_status  # noqa: E402
+from actors.tasks.github_sync.plan import desired_fields, project_id_of  # noqa: E402
 from contracts import Keys, TaskName  # noqa: E402
 from contracts.github import MinimalRepository  # noqa: E402
-from contracts.platform import Project, ProjectCreate, ProjectUpdate  # noqa: E402
+from contracts.platform import ProjectCreate, RepositoryCreate, RepositoryUpdate  # noqa: E402
 from sandbox.github.app import github_app  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform.api import create_app  # noqa: E402
@@ -55,6 +56,7 @@ from scheduler.logs import configure_logging  # noqa: E402
 TOKEN = "ghp_benchtoken000000000000000000000000000"
 KEY = "bench-internal-key"
 HOURLY_POINTS = 5000  # GitHub's primary limit for a token
+OWNER = 900000001  # PLATFORM_OWNER_TELEGRAM_ID: the owner of the projects created
 
 
 class Side:
@@ -65,6 +67,7 @@ class Side:
         self.world = World.generate(seed=42, repos=repos, servers=0, org=org)
         self.github = github_app(self.world, TOKEN, rate_limit=1_000_000)  # never the limit here: we count
         self.platform = create_app(api_key=KEY)
+        self.platform.store.create_user(OWNER, username="owner", is_admin=True)
         self.served = [ServedApp(self.github).start(), ServedApp(self.platform).start()]
         self.github_url, self.platform_url = self.served[0].url, self.served[1].url
 
@@ -74,14 +77,12 @@ class Side:
 
     def mutate(self) -> None:
         """The same 10 changes on either side (the worlds are identical)."""
-        live = sorted((r for r in self.world.org_repos() if not r.archived), key=lambda r: r.id)
+        live = sorted(self.world.org_repos(), key=lambda r: r.id)
         picks = live[len(live) // 18::len(live) // 9][:9]  # spread over the pages
-        for repo in picks[:5]:
-            self.world.edit_description(repo.id, f"{repo.description or ''} (edited)")
-        self.world.rename_repo(picks[5].id, "renamed-one")
-        self.world.rename_repo(picks[6].id, "renamed-two")
-        self.world.archive_repo(picks[7].id)
-        self.world.archive_repo(picks[8].id)
+        for n, repo in enumerate(picks[:5]):
+            self.world.rename_repo(repo.id, f"renamed-{n}")
+        for repo in picks[5:9]:
+            self.world.set_visibility(repo.id, "public" if repo.visibility != "public" else "private")
         self.world.add_repo("brand-new-repo")
 
     def stop(self) -> None:
@@ -125,18 +126,22 @@ async def peer_cycle(side: Side, only_changes: bool) -> None:
     repos = await list_unconditionally(side)
     platform = PlatformClient(side.platform_url, SecretStr(KEY))
     async with platform:
-        known = {p.github_repo_id: p for p in await platform.list_projects()}
+        projects = await platform.list_projects()
+        known = {r.provider_repo_id: r for r in await platform.list_all_repositories([p.id for p in projects])}
         for repo in repos:
-            project = known.get(repo.id)
-            fields = {**desired_fields(repo), "status": desired_status(project and project.status, repo)}
-            if project is None:
-                await platform.create_project(ProjectCreate(github_repo_id=repo.id, **fields))
+            record = known.get(repo.id)
+            fields = desired_fields(repo)
+            if record is None:
+                pid = project_id_of(repo.id)
+                await platform.create_project(ProjectCreate(id=pid, title=repo.name, initiating_run_id="bench-peer"),
+                                              owner_telegram_id=OWNER)
+                await platform.create_repository(RepositoryCreate(project_id=pid, provider_repo_id=repo.id, **fields))
                 continue
             if only_changes:
-                fields = {name: value for name, value in fields.items() if getattr(project, name) != value}
+                fields = {name: value for name, value in fields.items() if getattr(record, name) != value}
                 if not fields:
                     continue
-            await platform.update_project(project.id, ProjectUpdate(**fields))
+            await platform.update_repository(record.id, RepositoryUpdate(**fields))
 
 
 # ---- the run ---------------------------------------------------------------------------------------------
@@ -170,8 +175,8 @@ def one_run(repos: int, client: redis.Redis, run_index: int) -> tuple[dict, dict
                     figures[name, phase] = measure(side, lambda: counters.update({phase: ours_cycle(side, client, slot)}))
                 else:
                     figures[name, phase] = measure(side, lambda: cycles[name](side))
-        records = {name: {p.github_repo_id: (p.name, p.status) for p in map(_project, side.platform.store.list_projects())}
-                   for name, side in sides.items()}
+        records = {name: {r["provider_repo_id"]: (r["name"], r["git_url"], r["visibility"], r["project_id"])
+                          for r in side.platform.store.all_repositories()} for name, side in sides.items()}
         assert records["ours"] == records["naive"] == records["change-only"], "all must end with the same records"
     finally:
         for side in sides.values():
@@ -190,6 +195,7 @@ def main() -> None:
     where = machine()
     print(f"github_sync benchmark: {where}", flush=True)
     configure_logging("console", "ERROR")
+    os.environ["PLATFORM_OWNER_TELEGRAM_ID"] = str(OWNER)  # read by github_sync's settings
     runs = []
     with bench_redis() as (_, client, redis_kind):
         for n in range(args.repeat):
@@ -197,10 +203,6 @@ def main() -> None:
             print(f"  run {n + 1}: " + ", ".join(f"{c} {p.split()[0]} {runs[-1][0][c, p]['seconds']:.2f} s"
                                                  for p in PHASES for c in CONTENDERS), flush=True)
     report(runs, args.repos, redis_kind, where)
-
-
-def _project(row: dict) -> Project:
-    return Project.model_validate(row)
 
 
 def report(runs, repos: int, redis_kind: str, machine: str) -> None:

@@ -31,6 +31,7 @@ from sandbox.platform.responses import json_response as _json
 from sandbox.platform.routes_incidents import add_incidents_routes
 from sandbox.platform.routes_projects import add_projects_routes
 from sandbox.platform.routes_rag import add_rag_routes
+from sandbox.platform.routes_repositories import add_repositories_routes
 from sandbox.platform.routes_servers import add_servers_routes
 
 # The store, its schema and sample data live in their own modules; their names are re-exported
@@ -40,6 +41,7 @@ from sandbox.platform.schema import (  # noqa: F401
     INCIDENT_COLUMNS,
     JSON_COLUMNS,
     PROJECT_COLUMNS,
+    REPOSITORY_COLUMNS,
     SCHEMA,
     SERVER_COLUMNS,
     timestamp,
@@ -111,6 +113,7 @@ def build_api(store: PlatformStore) -> FastAPI:
         return _json({"detail": str(exc)}, 409)
 
     add_projects_routes(r, store)
+    add_repositories_routes(r, store)
     add_servers_routes(r, store)
     add_incidents_routes(r, store)
     add_rag_routes(r, store)

@@ -82,21 +82,7 @@ def run(url, scenario, **options):
     return asyncio.run(main())
 
 
-def test_projects_round_trip(platform):
-    async def scenario(client):
-        created = await client.create_project(ProjectCreate(
-            name="api", full_name="acme/api", github_repo_id=101, html_url="https://github.com/acme/api"))
-        await client.create_project(ProjectCreate(name="web", full_name="acme/web", github_repo_id=102,
-                                                  html_url="https://github.com/acme/web", status="active"))
-        renamed = await client.update_project(created.id, ProjectUpdate(name="api2", full_name="acme/api2"))
-        return created, renamed, await client.list_projects(status=ProjectStatus.DISCOVERED), \
-            await client.get_project(created.id)
-
-    created, renamed, discovered, fetched = run(platform.url, scenario)
-    assert created.status is ProjectStatus.DISCOVERED and created.created_at.tzinfo is UTC
-    assert (renamed.name, renamed.github_repo_id, renamed.html_url) == ("api2", 101, created.html_url)
-    assert [p.github_repo_id for p in discovered] == [101] and discovered.skipped == 0
-    assert fetched == renamed
+# projects, repositories and users: tests/adapters/test_platform_projects.py
 
 
 # servers: tests/adapters/test_platform_servers.py

@@ -3,12 +3,15 @@ organisation changes every cycle, then hostile repository fields. The harness is
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync import SPEC
+from actors.tasks.github_sync.plan import project_id_of
 from contracts import RunOutcome, TaskName
-from contracts.text import fit_text
+from sandbox.github.payloads import HTML
 from sandbox.world import World
 
 from tests.chaos.harness import Chaos, TickDriver, chaos_sandbox, failed_runs, invalid_rows, mismatches, repo_churn
@@ -20,26 +23,30 @@ TASK = TaskName.GITHUB_SYNC
 
 @pytest.fixture
 def github_env(monkeypatch):
-    for name, value in {"GITHUB_PER_PAGE": "50", "GITHUB_MISSING_AFTER": "1", "GITHUB_MAX_ATTEMPTS": "3"}.items():
+    for name, value in {"GITHUB_PER_PAGE": "50", "GITHUB_MISSING_AFTER": "1", "GITHUB_MAX_ATTEMPTS": "3",
+                        "GITHUB_ARCHIVE_AFTER": "0"}.items():
         monkeypatch.setenv(name, value)
     for name in ("GITHUB_APP_ID", "PLATFORM_MAX_ATTEMPTS"):
         monkeypatch.delenv(name, raising=False)
 
 
 def world_vs_platform(world: World, store) -> list[str]:
-    """Every org repository has its project with GitHub's fields; every gone one is missing."""
-    projects = {p["github_repo_id"]: p for p in store.list_projects()}
-    live = {"discovered": "live", "active": "live"}
-    actual = {rid: {**p, "status": live.get(p["status"], p["status"])} for rid, p in projects.items()}
+    """Every org repository has one Repository with GitHub's fields under its own project; every
+    gone one's project is archived (GITHUB_ARCHIVE_AFTER=0); no project without its repository."""
+    rows = store.all_repositories()
+    duplicates = [f"{rid}: {n} records" for rid, n in Counter(r["provider_repo_id"] for r in rows).items() if n > 1]
+    projects = {p["id"]: p for p in store.list_projects()}
+    orphans = [f"project {pid}: no repository" for pid in set(projects) - {r["project_id"] for r in rows}]
+    actual = {r["provider_repo_id"]: {**r, "project_status": projects[r["project_id"]]["status"]} for r in rows}
     expected = {}
     for repo in world.repos.values():
         if repo.owner == world.org and not repo.deleted:
-            expected[repo.id] = {"name": repo.name, "full_name": f"{world.org}/{repo.name}",
-                                 "description": fit_text(repo.description),
-                                 "status": "archived" if repo.archived or repo.disabled else "live"}
-        elif repo.id in projects:
-            expected[repo.id] = {"status": "missing"}
-    return mismatches(expected, actual)
+            expected[repo.id] = {"name": repo.name, "git_url": f"{HTML}/{world.org}/{repo.name}.git",
+                                 "visibility": "public" if repo.visibility == "public" else "private",
+                                 "project_id": str(project_id_of(repo.id)), "project_status": "draft"}
+        elif repo.id in actual:
+            expected[repo.id] = {"project_status": "archived"}
+    return duplicates + orphans + mismatches(expected, actual)
 
 
 def test_faults_on_every_stand_in_while_the_org_changes_then_two_clean_cycles_converge(
@@ -60,7 +67,7 @@ def test_faults_on_every_stand_in_while_the_org_changes_then_two_clean_cycles_co
     assert report.faults["platform"]["5xx"] > 20 and report.faults["github"]["5xx"] > 2
     progressed = report.during_faults
     assert progressed["creates"] > 150 and progressed["updates"] > 0, progressed  # a malformed 201 counts as failed
-    assert progressed["archived"] > 0 and progressed["missing"] > 0, "status changes went on under faults"
+    assert progressed["archived_missing"] > 0 and progressed["missing"] > 0, "status changes went on under faults"
     assert progressed["records_failed"] > 0, "some writes failed: each was that record's failure"
     assert report.outcomes().get(RunOutcome.PARTIAL.value, 0) > 0, report.outcomes()
     assert not failed_runs(report.clean) and report.clean[-1].outcome is RunOutcome.SUCCEEDED

@@ -12,7 +12,7 @@ from openapi_schema_validator import OAS31Validator
 
 from contracts.platform import IncidentOpen, IncidentType
 from sandbox.http import ServedApp
-from sandbox.platform.api import PlatformSandbox, PlatformStore, create_app, sample_projects, sample_servers
+from sandbox.platform.api import PlatformSandbox, PlatformStore, create_app, sample_servers
 
 KEY = "platform-test-key"
 
@@ -80,51 +80,21 @@ def test_correlation_id_is_echoed_or_minted(platform):
 def test_data_persists_across_app_instances_sharing_a_file(tmp_path):
     db = str(tmp_path / "platform.sqlite")
     for first in _serve(create_app(db, api_key=KEY)):
-        first.http.post("/api/projects", json=_project(42))
         first.http.post("/api/servers/", json=_server())
         first.http.post("/api/incidents", json={"server_handle": "vps-1", "incident_type": "server_unreachable"})
     for second in _serve(create_app(db, api_key=KEY)):
-        assert [p["github_repo_id"] for p in second.http.get("/api/projects").json()] == [42]
         assert second.http.get("/api/servers/vps-1").json()["host"] == "10.0.0.1"
         reopened = second.http.post("/api/incidents", json={"server_handle": "vps-1",
                                                             "incident_type": "server_unreachable"})
         assert reopened.status_code == 200  # the incident opened by the first instance is still active
-        assert second.http.post("/api/projects", json=_project(43)).json()["id"] == 2
 
 
 def test_duplicates_are_409_and_unknowns_404(platform):
     http = platform.http
-    assert http.post("/api/projects", json=_project(7)).status_code == 201
-    dup = http.post("/api/projects", json=_project(7, name="other"))
-    assert dup.status_code == 409 and "github_repo_id 7" in dup.json()["detail"]
-    # servers: tests/sandbox/test_platform_servers.py
-    assert http.patch("/api/projects/999", json={"status": "active"}).status_code == 404
     assert http.get("/api/projects/999/documents").status_code == 404
 
 
-@pytest.mark.parametrize("body", [
-    {"status": "hibernating"},  # not a status
-    {"name": None},  # a required column cannot be nulled
-    {"github_repo_id": 9},  # the identity cannot change
-    {"colour": "red"},  # a typo is refused, not ignored
-])
-def test_invalid_updates_are_422_with_a_detail(platform, body):
-    project_id = platform.http.post("/api/projects", json=_project()).json()["id"]
-    response = platform.http.patch(f"/api/projects/{project_id}", json=body)
-    assert response.status_code == 422 and response.json()["detail"]
-
-
-def test_patch_changes_only_what_it_names_and_a_no_op_writes_nothing(platform):
-    http = platform.http
-    created = http.post("/api/projects", json=_project(description="old")).json()
-    renamed = http.patch(f"/api/projects/{created['id']}", json={"name": "new", "description": None}).json()
-    assert (renamed["name"], renamed["description"], renamed["full_name"]) == ("new", None, created["full_name"])
-    assert renamed["updated_at"] > created["updated_at"]
-    again = http.patch(f"/api/projects/{created['id']}", json={"name": "new"}).json()
-    assert again == renamed
-
-
-# the servers routes: tests/sandbox/test_platform_servers.py
+# projects: tests/sandbox/test_platform_projects.py; servers: tests/sandbox/test_platform_servers.py
 
 
 def test_opening_an_incident_is_idempotent_until_it_is_resolved(platform):

@@ -146,17 +146,19 @@ class BaseClient:
         return backoff_delay(attempt, self.backoff_base, self.backoff_max)
 
     async def _request(self, method: str, path: str, *, params: dict | None = None,
-                       body: Any = None, attempts: int | None = None) -> httpx.Response:
-        """One request, retried on 5xx, network errors and timeouts up to ``attempts`` times in all
-        (``max_attempts`` by default; 1 for a create whose retry must first look the record up)."""
-        headers = {"X-Internal-Key": self._api_key.get_secret_value(), "X-Correlation-ID": current_correlation_id()}
+                       body: Any = None, headers: dict[str, str] | None = None,
+                       attempts: int | None = None) -> httpx.Response:
+        """One request, retried on 5xx/network errors up to ``attempts`` (default
+        ``max_attempts``) times; ``headers`` are added to the key and correlation id."""
+        headers = {**(headers or {}), "X-Internal-Key": self._api_key.get_secret_value(),
+                   "X-Correlation-ID": current_correlation_id()}
+        max_attempts = self.max_attempts if attempts is None else attempts
         content = None
         if body is not None:
             content = encode_body(method, path, body)
             headers["Content-Type"] = "application/json"
         params = {k: v for k, v in (params or {}).items() if v is not None}
         last_error = ""
-        max_attempts = attempts or self.max_attempts
         for attempt in range(1, max_attempts + 1):
             started = time.monotonic()
             try:

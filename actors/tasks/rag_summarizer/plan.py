@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from actors.adapters.github.files import Blob, RepoTree
 from contracts.platform import ProjectDocument, ProjectStatus
 
-INDEXED_STATUSES = frozenset({ProjectStatus.DISCOVERED, ProjectStatus.ACTIVE})
-CLEARED_STATUSES = frozenset({ProjectStatus.ARCHIVED, ProjectStatus.MISSING})
+INDEXED_STATUSES = frozenset({ProjectStatus.DRAFT, ProjectStatus.ACTIVE, ProjectStatus.PAUSED})
+CLEARED_STATUSES = frozenset({ProjectStatus.ARCHIVED})
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,26 @@
 """github_sync end to end: tick -> worker -> actor -> GitHub stand-in and platform API on loopback.
 
 The actor is configured the production way, from the environment; what is checked is what an
-operator sees: the Project records in the platform's store, the run records, the alert lines, and
-the cost of a cycle (API writes, GitHub rate-limit points).
+operator sees: the projects and repositories in the platform's store, the run records, the alert
+lines, and the cost of a cycle (API writes, GitHub rate-limit points).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
+import uuid
+from collections import Counter
 
 import pytest
 
 from actors.tasks import TASKS
 from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync import SPEC
+from actors.tasks.github_sync.plan import project_id_of
 from contracts import Keys, RunOutcome, TaskName
-from contracts.platform import ProjectCreate, ProjectStatus
 from sandbox.github.app import github_app
+from sandbox.github.payloads import HTML
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app
 from sandbox.world import World
@@ -30,6 +32,7 @@ from tests.support import make_tick, running_worker, runs, send, wait_until
 TASK = TaskName.GITHUB_SYNC
 TOKEN = "ghp_e2etoken0000000000000000000000000000"
 KEY = "e2e-internal-key-0000"
+OWNER = 900000001
 
 
 class Stack:
@@ -37,8 +40,18 @@ class Stack:
         self.world, self.github, self.platform, self.client, self.deps = world, github, platform, client, deps
         self.slot = 1000
 
-    def projects(self) -> dict[int, dict]:
-        return {p["github_repo_id"]: p for p in self.platform.store.list_projects()}
+    def repositories(self) -> dict[int, dict]:
+        """The platform's repositories by GitHub id (each id once: a duplicate fails here)."""
+        rows = self.platform.store.all_repositories()
+        counts = Counter(r["provider_repo_id"] for r in rows)
+        assert all(n == 1 for n in counts.values()), f"duplicate repositories: {counts.most_common(3)}"
+        return {r["provider_repo_id"]: r for r in rows}
+
+    def projects(self) -> dict[str, dict]:
+        return {p["id"]: p for p in self.platform.store.list_projects()}
+
+    def project_of(self, repo_id: int) -> dict:
+        return self.projects()[self.repositories()[repo_id]["project_id"]]
 
     def writes(self) -> int:
         return sum(n for route, n in self.platform.counters.requests.items() if not route.startswith("GET"))
@@ -57,12 +70,14 @@ class Stack:
 def stack(client, redis_url, monkeypatch):
     world = World.generate(seed=11, repos=45, servers=0)
     github, platform = github_app(world, TOKEN), create_app(api_key=KEY)
+    platform.store.create_user(OWNER, username="owner", is_admin=True)
     with ServedApp(github) as gh, ServedApp(platform) as api:
         for name, value in {"API_BASE_URL": api.url, "INTERNAL_API_KEY": KEY, "GITHUB_API_URL": gh.url,
                             "GITHUB_ORG": world.org, "GITHUB_TOKEN": TOKEN, "GITHUB_PER_PAGE": "10",
-                            "GITHUB_MAX_ATTEMPTS": "1", "GITHUB_MISSING_AFTER": "3"}.items():
+                            "GITHUB_MAX_ATTEMPTS": "1", "GITHUB_MISSING_AFTER": "3",
+                            "PLATFORM_OWNER_TELEGRAM_ID": str(OWNER), "PLATFORM_MAX_ATTEMPTS": "3"}.items():
             monkeypatch.setenv(name, value)
-        for name in ("GITHUB_APP_ID", "PLATFORM_MAX_ATTEMPTS"):
+        for name in ("GITHUB_APP_ID", "GITHUB_ARCHIVE_AFTER"):
             monkeypatch.delenv(name, raising=False)
         # What a worker process builds at start, from this environment.
         yield Stack(world, github, platform, client, Dependencies(redis_url, client))
@@ -76,37 +91,41 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
     world = stack.world
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
         cold, writes, points = stack.cycle()
-        assert cold.outcome is RunOutcome.SUCCEEDED and cold.counters["creates"] == 45
-        assert (writes, points, cold.counters["pages"]) == (45, 5, 5)
-        projects = stack.projects()
+        assert cold.outcome is RunOutcome.SUCCEEDED
+        assert (cold.counters["projects_created"], cold.counters["creates"]) == (45, 45)
+        assert (writes, points, cold.counters["pages"]) == (90, 5, 5)
+        repositories = stack.repositories()
         for repo in world.org_repos():
-            project = projects[repo.id]
-            assert (project["name"], project["full_name"], project["description"]) == (
-                repo.name, f"{world.org}/{repo.name}", repo.description)
-            assert project["status"] == ("archived" if repo.archived else "discovered")
+            record = repositories[repo.id]
+            assert (record["name"], record["git_url"], record["role"], record["is_managed"]) == (
+                repo.name, f"{repo_html(stack, repo)}.git", "primary", True)
+            assert record["visibility"] == ("public" if repo.visibility == "public" else "private")
+            project = stack.projects()[record["project_id"]]
+            assert (project["id"], project["title"], project["status"], project["owner_id"]) == (
+                str(project_id_of(repo.id)), repo.name, "draft", 1)
+            assert project["initiating_run_id"].startswith("scheduler-github_sync-")
 
         steady, writes, points = stack.cycle()
         assert (writes, points) == (0, 0), "an unchanged org costs nothing"
         assert steady.counters["not_modified"] == steady.counters["pages"] == 5
+        assert steady.counters["platform_reads"] == 2
         assert not steady.counters.get("creates") and not steady.counters.get("updates")
 
-        live = [r for r in sorted(world.org_repos(), key=lambda r: r.created_at) if not r.archived]
-        renamed, archived, deleted, transferred, edited = live[0], live[10], live[20], live[30], live[40]
-        renamed_project = stack.projects()[renamed.id]["id"]
+        live = sorted(world.org_repos(), key=lambda r: r.created_at)
+        renamed, hidden, deleted, transferred = live[0], next(r for r in live[1:] if r.visibility == "public"), \
+            live[20], live[30]
         world.rename_repo(renamed.id, "a-brand-new-name")
-        world.archive_repo(archived.id)
+        world.set_visibility(hidden.id, "internal")
         world.delete_repo(deleted.id)
         world.transfer_repo(transferred.id, "another-org")
-        world.edit_description(edited.id, "now with a description")
 
         changed, writes, _ = stack.cycle()
-        projects = stack.projects()
-        assert projects[renamed.id]["id"] == renamed_project, "a rename is the same project"
-        assert projects[renamed.id]["full_name"] == f"{world.org}/a-brand-new-name"
-        assert projects[archived.id]["status"] == "archived"
-        assert projects[edited.id]["description"] == "now with a description"
-        assert (writes, changed.counters["updates"], changed.counters["archived"]) == (3, 3, 1)
-        assert {projects[deleted.id]["status"], projects[transferred.id]["status"]} == {"discovered"}
+        repositories = stack.repositories()
+        assert repositories[renamed.id]["project_id"] == str(project_id_of(renamed.id)), "a rename is the same record"
+        assert repositories[renamed.id]["name"] == "a-brand-new-name"
+        assert repositories[renamed.id]["git_url"].endswith(f"/{world.org}/a-brand-new-name.git")
+        assert repositories[hidden.id]["visibility"] == "private"
+        assert (writes, changed.counters["updates"]) == (2, 2)
         assert stack.client.hgetall(Keys.github_missing(world.org)) == {
             str(deleted.id).encode(): b"1", str(transferred.id).encode(): b"1"}
 
@@ -119,13 +138,10 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
         _, writes, _ = stack.cycle()
         assert writes == 0
         gone, writes, _ = stack.cycle()  # the third complete listing without them
-        assert (writes, gone.counters["missing"]) == (2, 2)
-        projects = stack.projects()
-        assert projects[deleted.id]["status"] == projects[transferred.id]["status"] == "missing"
+        assert (writes, gone.counters["missing"]) == (0, 2), "missing is Redis memory: nothing to write"
         for _ in range(2):
-            _, writes, points = stack.cycle()
-            assert (writes, points) == (0, 0), "missing is said once, then nothing"
-        # read as an operator's log shipper reads them: rendered JSON lines
+            again, writes, points = stack.cycle()
+            assert (writes, points, again.counters.get("missing", 0)) == (0, 0, 0), "missing is said once"
         lines = [json.loads(line) for line in rendered_logs().splitlines() if line.startswith("{")]
         alerts = [line for line in lines if line["event"] == "github_sync.repo_missing"]
         assert sorted(line["repo_id"] for line in alerts) == sorted([deleted.id, transferred.id])
@@ -135,16 +151,94 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
         world.restore_repo(deleted.id)
         world.restore_repo(transferred.id)
         back, writes, _ = stack.cycle()
-        assert (writes, back.counters["restored"]) == (2, 2)
-        projects = stack.projects()
-        assert projects[deleted.id]["status"] == projects[transferred.id]["status"] == "active"
-
+        assert writes == 0 and not stack.client.hgetall(Keys.github_gone(world.org))
         final, writes, points = stack.cycle()
         assert (final.outcome, writes, points) == (RunOutcome.SUCCEEDED, 0, 0)
-    assert len(stack.projects()) == 45
+    assert len(stack.projects()) == len(stack.repositories()) == 45
     everything = rendered_logs()
     assert TOKEN not in everything and KEY not in everything, "no secret in any log line"
-    assert {p["status"] for p in stack.projects().values()} <= {s.value for s in ProjectStatus}
+
+
+def repo_html(stack: Stack, repo) -> str:
+    return f"{HTML}/{stack.world.org}/{repo.name}"
+
+
+def test_without_an_owner_repositories_are_reported_once_and_created_when_it_is_set(stack, settings, monkeypatch,
+                                                                                  captured_logs, redis_url):
+    monkeypatch.delenv("PLATFORM_OWNER_TELEGRAM_ID")
+    with running_worker(stack.client, [SPEC], settings, deps=Dependencies(redis_url, stack.client)):
+        first, writes, _ = stack.cycle()
+        second, writes2, _ = stack.cycle()
+    assert (writes, writes2) == (0, 0) and not stack.projects() and not stack.platform.store.all_repositories()
+    assert (first.counters["discovered"], second.counters["discovered"]) == (45, 45)
+    assert (first.counters["discovered_reported"], second.counters.get("discovered_reported", 0)) == (45, 0)
+    said = [e for e in captured_logs if e["event"] == "github_sync.repo_discovered"]
+    assert len(said) == 45 and len({e["repo_id"] for e in said}) == 45
+    monkeypatch.setenv("PLATFORM_OWNER_TELEGRAM_ID", str(OWNER))
+    with running_worker(stack.client, [SPEC], settings, deps=Dependencies(redis_url, stack.client)):
+        created, writes, _ = stack.cycle()
+    assert (created.counters["projects_created"], writes) == (45, 90)
+
+
+def test_answers_lost_after_commit_make_exactly_one_project_and_one_repository_each(stack, settings):
+    # every POST is applied and then answered 504: each retry must find what the lost one made
+    stack.platform.faults.update(lost_rate=1.0, methods="POST", seed=3)
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+        lossy, _, _ = stack.cycle()
+        stack.platform.faults.update(lost_rate=0.0)
+        clean, writes, _ = stack.cycle()
+    assert stack.platform.counters.faults["lost"] >= 90
+    assert lossy.outcome is RunOutcome.SUCCEEDED and lossy.counters["creates"] == 45
+    repositories = stack.repositories()  # fails on any duplicate
+    assert len(repositories) == len(stack.projects()) == 45
+    assert all(r["project_id"] == str(project_id_of(rid)) for rid, r in repositories.items())
+    assert (clean.outcome, writes) == (RunOutcome.SUCCEEDED, 0)
+
+
+def test_a_crash_between_project_and_repository_is_finished_by_the_next_run(stack, settings):
+    first = min(stack.world.org_repos(), key=lambda r: r.created_at)
+    pid = project_id_of(first.id)
+    # what a worker killed between the two writes leaves: the project, no repository
+    stack.platform.store.create_project(title=first.name, owner_id=1, initiating_run_id="killed", project_id=pid)
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+        record, writes, _ = stack.cycle()
+    assert record.outcome is RunOutcome.SUCCEEDED
+    assert (record.counters["finished"], record.counters["projects_created"], writes) == (1, 44, 89)
+    assert stack.repositories()[first.id]["project_id"] == str(pid) and len(stack.projects()) == 45
+
+
+def test_missing_for_archive_after_archives_the_project_and_its_return_restores_it(stack, settings, monkeypatch):
+    monkeypatch.setenv("GITHUB_ARCHIVE_AFTER", "0")
+    world = stack.world
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+        stack.cycle()
+        deleted = world.org_repos()[0]
+        stack.platform.store.update_project(project_id_of(deleted.id), {"status": "active"})
+        world.delete_repo(deleted.id)
+        for _ in range(2):
+            assert stack.cycle()[1] == 0
+        record, writes, _ = stack.cycle()
+        assert (record.counters["missing"], record.counters["archived_missing"], writes) == (1, 1, 1)
+        assert stack.project_of(deleted.id)["status"] == "archived"
+        assert stack.cycle()[1] == 0, "archived for its absence: left alone"
+        world.restore_repo(deleted.id)
+        back, writes, _ = stack.cycle()
+        assert (back.counters["restored"], writes) == (1, 1)
+        assert stack.project_of(deleted.id)["status"] == "active"
+        assert stack.cycle()[1] == 0
+
+
+def test_repositories_of_another_organisation_are_left_alone(stack, settings):
+    other = stack.platform.store.create_project(title="elsewhere", owner_id=1, initiating_run_id="x",
+                                                project_id=uuid.uuid4())
+    stack.platform.store.create_repository(project_id=other["id"], name="elsewhere", provider_repo_id=999_999_999,
+                                           git_url="https://github.com/another-org/elsewhere.git")
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+        for _ in range(4):  # more complete listings than GITHUB_MISSING_AFTER
+            record, _, _ = stack.cycle()
+            assert record.outcome is RunOutcome.SUCCEEDED and record.counters["other_org_repositories"] == 1
+            assert not record.counters.get("missing")
+    assert stack.projects()[other["id"]]["status"] == "draft"
 
 
 def test_the_real_ticker_drives_the_sync(stack, settings):
@@ -159,58 +253,6 @@ def test_the_real_ticker_drives_the_sync(stack, settings):
             ticker.stop.set()
             thread.join(5)
     done = [r for r in runs(stack.client, TASK) if r.outcome is RunOutcome.SUCCEEDED]
-    assert done[0].counters["creates"] == 45 and len(stack.projects()) == 45
+    assert done[0].counters["creates"] == 45 and len(stack.repositories()) == 45
     assert all(r.counters.get("points") == 0 and not r.counters.get("creates") for r in done[1:])
     assert stack.github.points_used() == 5
-
-
-def test_an_unreadable_project_is_skipped_and_one_refused_write_makes_the_run_partial(stack, settings,
-                                                                                     captured_logs):
-    first = min(stack.world.org_repos(), key=lambda r: r.created_at)
-    stack.platform.store.create_project(ProjectCreate(name=first.name, full_name=f"{stack.world.org}/{first.name}",
-                                                      github_repo_id=first.id, html_url="https://x.test/r"))
-    stack.platform.store.execute_sql("UPDATE projects SET status = 'hibernating'")  # from a newer platform
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
-        record, writes, _ = stack.cycle()
-    assert record.outcome is RunOutcome.PARTIAL
-    assert (record.counters["skipped_projects"], record.counters["records_failed"]) == (1, 1)
-    assert record.counters["creates"] == 44 and len(stack.projects()) == 45
-    refused = [event for event in captured_logs if event["event"] == "github_sync.record_failed"]
-    assert [(line["repo_id"], line["status"]) for line in refused] == [(first.id, 409)]
-
-
-def test_projects_of_another_organisation_are_never_marked_missing(stack, settings):
-    from contracts.platform import ProjectCreate
-
-    other = stack.platform.store.create_project(ProjectCreate(
-        name="elsewhere", full_name="another-org/elsewhere", github_repo_id=999_999_999,
-        default_branch="main", visibility="private", html_url="https://github.example/another-org/elsewhere"))
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
-        for _ in range(4):  # more complete listings than GITHUB_MISSING_AFTER
-            record, _, _ = stack.cycle()
-            assert record.outcome is RunOutcome.SUCCEEDED and record.counters["other_org_projects"] == 1
-    assert stack.projects()[999_999_999]["status"] == other["status"]
-
-
-def test_a_project_missing_for_github_archive_after_is_archived_and_an_emptied_org_is_believed(stack, settings,
-                                                                                             monkeypatch):
-    monkeypatch.setenv("GITHUB_ARCHIVE_AFTER", "2s")  # read by the worker's dependencies at the first run
-    world = stack.world
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
-        stack.cycle()
-        deleted = world.org_repos()[0]
-        world.delete_repo(deleted.id)
-        for _ in range(3):
-            stack.cycle()
-        assert stack.projects()[deleted.id]["status"] == "missing"
-        time.sleep(2.1)
-        record, writes, _ = stack.cycle()
-        assert (record.counters["archived_missing"], writes) == (1, 1)
-        assert stack.projects()[deleted.id]["status"] == "archived"
-        assert stack.cycle()[1] == 0, "archived for its absence: left alone"
-
-        for repo in world.org_repos():  # the organisation really empties
-            world.delete_repo(repo.id)
-        for _ in range(3):
-            record, _, _ = stack.cycle()
-        assert record.counters["missing"] == 44, "GET /orgs/{org} confirmed zero repositories"
