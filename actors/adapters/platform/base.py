@@ -25,7 +25,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -49,8 +49,6 @@ from actors.adapters.platform.errors import (
 )
 
 log = get_logger(__name__)
-T = TypeVar("T", bound=BaseModel)
-
 T = TypeVar("T", bound=BaseModel)
 
 def _unwritable(value: Any, where: str = "") -> str | None:
@@ -146,7 +144,9 @@ class BaseClient:
         return backoff_delay(attempt, self.backoff_base, self.backoff_max)
 
     async def _request(self, method: str, path: str, *, params: dict | None = None,
-                       body: Any = None) -> httpx.Response:
+                       body: Any = None, sign: Callable[[bytes], dict[str, str]] | None = None) -> httpx.Response:
+        """``sign``: headers made from the exact body bytes sent, afresh for every attempt
+        (the RAG ingest's HMAC signature and its timestamp)."""
         headers = {"X-Internal-Key": self._api_key.get_secret_value(), "X-Correlation-ID": current_correlation_id()}
         content = None
         if body is not None:
@@ -156,6 +156,8 @@ class BaseClient:
         last_error = ""
         for attempt in range(1, self.max_attempts + 1):
             started = time.monotonic()
+            if sign is not None:
+                headers.update(sign(content or b""))
             try:
                 response = await self._pool().request(method, path, params=params, content=content, headers=headers)
             except httpx.TransportError as exc:  # connect/read/write errors and timeouts
