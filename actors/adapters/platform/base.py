@@ -144,17 +144,23 @@ class BaseClient:
         return backoff_delay(attempt, self.backoff_base, self.backoff_max)
 
     async def _request(self, method: str, path: str, *, params: dict | None = None,
-                       body: Any = None, sign: Callable[[bytes], dict[str, str]] | None = None) -> httpx.Response:
-        """``sign``: headers made from the exact body bytes sent, afresh for every attempt
+                       body: Any = None, headers: dict[str, str] | None = None,
+                       attempts: int | None = None,
+                       sign: Callable[[bytes], dict[str, str]] | None = None) -> httpx.Response:
+        """One request, retried on 5xx/network errors up to ``attempts`` (default
+        ``max_attempts``) times; ``headers`` are added to the key and correlation id.
+        ``sign``: headers made from the exact body bytes sent, afresh for every attempt
         (the RAG ingest's HMAC signature and its timestamp)."""
-        headers = {"X-Internal-Key": self._api_key.get_secret_value(), "X-Correlation-ID": current_correlation_id()}
+        headers = {**(headers or {}), "X-Internal-Key": self._api_key.get_secret_value(),
+                   "X-Correlation-ID": current_correlation_id()}
+        max_attempts = self.max_attempts if attempts is None else attempts
         content = None
         if body is not None:
             content = encode_body(method, path, body)
             headers["Content-Type"] = "application/json"
         params = {k: v for k, v in (params or {}).items() if v is not None}
         last_error = ""
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in range(1, max_attempts + 1):
             started = time.monotonic()
             if sign is not None:
                 headers.update(sign(content or b""))
@@ -173,12 +179,12 @@ class BaseClient:
                 if response.status_code < 500:
                     raise PlatformAPIError(response.status_code, method, path, response.text[:10_000], attempt)
                 last_error = f"HTTP {response.status_code}"
-            if attempt < self.max_attempts:
+            if attempt < max_attempts:
                 delay = self.backoff(attempt)
                 log.warning("platform_api.retrying", method=method, path=path, attempt=attempt,
-                            max_attempts=self.max_attempts, error=last_error, delay_s=round(delay, 3))
+                            max_attempts=max_attempts, error=last_error, delay_s=round(delay, 3))
                 await asyncio.sleep(delay)
-        raise PlatformUnavailable(method, path, self.max_attempts, last_error)
+        raise PlatformUnavailable(method, path, max_attempts, last_error)
 
     @staticmethod
     def _body(response: httpx.Response) -> Any:

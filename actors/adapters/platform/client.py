@@ -1,5 +1,5 @@
 """The platform API client: ``PlatformClient`` is the transport (``base.py``) with each
-resource's methods (``projects.py``, ``servers.py``, ``incidents.py``, ``rag.py``), and
+resource's methods (``projects.py`` with users, ``repositories.py``, ``servers.py``, ``incidents.py``, ``rag.py``), and
 ``PlatformSettings`` builds it from the environment."""
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from actors.adapters.platform.errors import (
 from actors.adapters.platform.incidents import IncidentsAPI, OpenedIncident
 from actors.adapters.platform.projects import ProjectsAPI
 from actors.adapters.platform.rag import IngestNotConfigured, RagAPI, rag_signature
+from actors.adapters.platform.repositories import RepositoriesAPI, RepositoryListing
 from actors.adapters.platform.servers import HEALTH_BATCH, ServersAPI
 
 
-class PlatformClient(ProjectsAPI, ServersAPI, IncidentsAPI, RagAPI):
+class PlatformClient(ProjectsAPI, RepositoriesAPI, ServersAPI, IncidentsAPI, RagAPI):
     """Async client of the platform API. Use one per process (built in the dependencies object)."""
 
     async def __aenter__(self) -> PlatformClient:
@@ -65,6 +66,7 @@ __all__ = [
     "PlatformResponseError",
     "PlatformSettings",
     "PlatformUnavailable",
+    "RepositoryListing",
     "UnwritableRecord",
     "concerns_every_write",
     "current_correlation_id",

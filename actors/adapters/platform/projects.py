@@ -1,7 +1,8 @@
-"""The platform client's methods for projects."""
+"""The platform client's methods for projects (``/api/projects/``) and users (``/api/users/``)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 from contracts.platform import (
@@ -9,23 +10,74 @@ from contracts.platform import (
     ProjectCreate,
     ProjectStatus,
     ProjectUpdate,
+    User,
 )
 
 from actors.adapters.platform.base import BaseClient, Listing, _values
+from actors.adapters.platform.errors import PlatformAPIError
+from scheduler.logs import get_logger
+
+log = get_logger(__name__)
 
 
 class ProjectsAPI(BaseClient):
 
-    async def list_projects(self, status: ProjectStatus | Iterable[ProjectStatus] | None = None) -> Listing[Project]:
-        return self._many(await self._request("GET", "/api/projects", params={"status": _values(status)}), Project)
+    async def list_projects(self, status: ProjectStatus | Iterable[ProjectStatus] | None = None, *,
+                            owner_id: int | None = None) -> Listing[Project]:
+        """Every project (the platform does not page them); a status filter is one request per
+        status (``?status=`` is a scalar there)."""
+        params = {"owner_id": owner_id}
+        statuses = _values(status)
+        if statuses is None:
+            return await self._list("/api/projects/", Project, params)
+        return await self._list("/api/projects/", Project, params, each=("status", statuses))
 
-    async def get_project(self, project_id: int) -> Project:
-        return self._one(await self._request("GET", f"/api/projects/{int(project_id)}"), Project)
+    async def get_project(self, project_id: uuid.UUID | str) -> Project:
+        return self._one(await self._request("GET", f"/api/projects/{uuid.UUID(str(project_id))}"), Project)
 
-    async def create_project(self, project: ProjectCreate) -> Project:
-        return self._one(await self._request("POST", "/api/projects", body=project.model_dump(mode="json")), Project)
+    async def find_project(self, project_id: uuid.UUID | str) -> Project | None:
+        """The project, or None when the platform has none with that id (404)."""
+        try:
+            return await self.get_project(project_id)
+        except PlatformAPIError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
-    async def update_project(self, project_id: int, changes: ProjectUpdate) -> Project:
-        response = await self._request("PATCH", f"/api/projects/{int(project_id)}", body=changes.changes())
+    async def create_project(self, project: ProjectCreate, *, owner_telegram_id: int) -> Project:
+        """Create a project owned by the user with that telegram id (``X-Telegram-ID``; the
+        platform answers 400 without one and 404 for an unknown one).
+
+        With a caller-chosen ``id`` the create is idempotent: when the platform says that id
+        exists (a retry after a lost answer, or a create a crash interrupted before we saw its
+        answer), the existing project is returned."""
+        try:
+            response = await self._request("POST", "/api/projects/", body=project.model_dump(mode="json"),
+                                           headers={"X-Telegram-ID": str(int(owner_telegram_id))})
+        except PlatformAPIError as exc:
+            if exc.status != 400 or project.id is None:
+                raise
+            existing = await self.find_project(project.id)
+            if existing is None:
+                raise
+            log.info("platform_api.create_found_existing", resource="project", project_id=str(project.id),
+                     attempts=exc.attempts)
+            return existing
         return self._one(response, Project)
 
+    async def update_project(self, project_id: uuid.UUID | str, changes: ProjectUpdate) -> Project:
+        response = await self._request("PATCH", f"/api/projects/{uuid.UUID(str(project_id))}",
+                                       body=changes.changes())
+        return self._one(response, Project)
+
+    # ---------------------------------------------------------------- users
+
+    async def find_user_by_telegram(self, telegram_id: int) -> User | None:
+        """The user with that telegram id (``GET /api/users/by-telegram/{id}``), None if none."""
+        try:
+            response = await self._request("GET", f"/api/users/by-telegram/{int(telegram_id)}")
+        except PlatformAPIError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._one(response, User)
