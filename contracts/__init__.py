@@ -19,8 +19,6 @@ from .names import (
     queue_name,
 )
 from .platform import (
-    ChunkSearch,
-    DocumentUpsert,
     HealthReport,
     HealthReportResult,
     Incident,
@@ -28,17 +26,17 @@ from .platform import (
     IncidentUpdate,
     Project,
     ProjectCreate,
-    ProjectDocument,
-    ProjectSummary,
     ProjectUpdate,
+    RagIngest,
+    RagIngestResult,
+    RagQuery,
+    RagQueryResult,
     Repository,
     RepositoryCreate,
     RepositoryUpdate,
-    SearchHit,
     Server,
     ServerCreate,
     ServerUpdate,
-    SummaryUpsert,
 )
 from .provisioner import ProvisionerMessage
 from .ticks import RECORDS_FAILED, RunOutcome, RunRecord, Tick, TickReason
@@ -65,12 +63,10 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "platform_incident": Incident,
     "platform_incident_open": IncidentOpen,
     "platform_incident_update": IncidentUpdate,
-    "platform_project_document": ProjectDocument,
-    "platform_document_upsert": DocumentUpsert,
-    "platform_project_summary": ProjectSummary,
-    "platform_summary_upsert": SummaryUpsert,
-    "platform_chunk_search": ChunkSearch,
-    "platform_search_hit": SearchHit,
+    "platform_rag_ingest": RagIngest,
+    "platform_rag_ingest_result": RagIngestResult,
+    "platform_rag_query": RagQuery,
+    "platform_rag_query_result": RagQueryResult,
 }
 
 
@@ -86,7 +82,6 @@ __all__ = [
     "PROVISIONER_STREAM",
     "RUNS_STREAM",
     "TICKS_STREAM",
-    "DocumentUpsert",
     "HealthReport",
     "HealthReportResult",
     "Incident",
@@ -95,8 +90,6 @@ __all__ = [
     "Keys",
     "Project",
     "ProjectCreate",
-    "ProjectDocument",
-    "ProjectSummary",
     "ProjectUpdate",
     "ProvisionerMessage",
     "RunOutcome",
@@ -104,7 +97,6 @@ __all__ = [
     "Server",
     "ServerCreate",
     "ServerUpdate",
-    "SummaryUpsert",
     "TaskName",
     "Tick",
     "TickReason",

@@ -31,7 +31,8 @@ class Sandbox:
         self.github_token = f"ghp_sandbox{secrets.token_hex(16)}"
         self.time4vps_username = "sandbox@example.test"
         self.time4vps_password = f"t4v-{secrets.token_hex(8)}"
-        self.platform = create_app(db_path=db_path, api_key=self.api_key)
+        self.rag_ingest_secret = f"rag-{secrets.token_hex(16)}"
+        self.platform = create_app(db_path=db_path, api_key=self.api_key, rag_ingest_secret=self.rag_ingest_secret)
         self.github = github_app(world, self.github_token)
         self.time4vps = time4vps_app(world, self.time4vps_username, self.time4vps_password)
         self.embeddings = embeddings_app()
@@ -39,9 +40,11 @@ class Sandbox:
         self._served: dict[str, ServedApp] = {}
 
     def start(self) -> Sandbox:
-        for name, app in (("platform", self.platform), ("github", self.github),
-                          ("time4vps", self.time4vps), ("embeddings", self.embeddings)):
+        for name, app in (("embeddings", self.embeddings), ("platform", self.platform), ("github", self.github),
+                          ("time4vps", self.time4vps)):
             self._served[name] = ServedApp(app).start()
+            if name == "embeddings":  # the platform's RAG embeds through it, as the real one does
+                self.platform.rag.embeddings_url = f"{self.url('embeddings')}/v1"
         for server in self.world.servers.values():
             self.fleet.add_host(server.ssh_host, server.host)
             server.ssh_port = self.fleet.port
@@ -93,7 +96,7 @@ class Sandbox:
             "TIME4VPS_PASSWORD": self.time4vps_password,
             "SSH_PRIVATE_KEY_PATH": str(self.fleet.client_key_path),
             "SSH_KNOWN_HOSTS": str(self.fleet.known_hosts_path),
-            "EMBEDDINGS_URL": f"{self.url('embeddings')}/v1",
+            "RAG_INGEST_SECRET": self.rag_ingest_secret,
         }
 
     def stop(self) -> None:
