@@ -20,6 +20,10 @@ from sandbox.time4vps.app import time4vps_app
 from sandbox.world import World
 
 
+#: the platform's owner user in the sandbox (``PLATFORM_OWNER_TELEGRAM_ID``): new projects are theirs
+OWNER_TELEGRAM_ID = 900000001
+
+
 class Sandbox:
     """Platform API, GitHub org, Time4VPS account, embeddings endpoint and SSH fleet of a World."""
 
@@ -33,6 +37,9 @@ class Sandbox:
         self.time4vps_password = f"t4v-{secrets.token_hex(8)}"
         self.rag_ingest_secret = f"rag-{secrets.token_hex(16)}"
         self.platform = create_app(db_path=db_path, api_key=self.api_key, rag_ingest_secret=self.rag_ingest_secret)
+        self.owner_telegram_id = OWNER_TELEGRAM_ID
+        if self.platform.store.find_user_by_telegram(OWNER_TELEGRAM_ID) is None:
+            self.platform.store.create_user(OWNER_TELEGRAM_ID, username="owner", is_admin=True)
         self.github = github_app(world, self.github_token)
         self.time4vps = time4vps_app(world, self.time4vps_username, self.time4vps_password)
         self.embeddings = embeddings_app()
@@ -90,6 +97,7 @@ class Sandbox:
             "INTERNAL_API_KEY": self.api_key,
             "GITHUB_API_URL": self.url("github"),
             "GITHUB_ORG": self.world.org,
+            "PLATFORM_OWNER_TELEGRAM_ID": str(self.owner_telegram_id),
             "GITHUB_TOKEN": self.github_token,
             "TIME4VPS_API_URL": f"{self.url('time4vps')}/api",
             "TIME4VPS_USERNAME": self.time4vps_username,

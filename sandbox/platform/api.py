@@ -21,6 +21,8 @@ import uuid
 from collections import deque
 
 from fastapi import APIRouter, FastAPI, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
@@ -29,6 +31,7 @@ from sandbox.platform.responses import json_response as _json
 from sandbox.platform.routes_incidents import add_incidents_routes
 from sandbox.platform.routes_projects import add_projects_routes
 from sandbox.platform.routes_rag import RagConfig, add_rag_routes
+from sandbox.platform.routes_repositories import add_repositories_routes
 from sandbox.platform.routes_servers import add_servers_routes
 
 # The store, its schema and sample data live in their own modules; their names are re-exported
@@ -38,6 +41,7 @@ from sandbox.platform.schema import (  # noqa: F401
     INCIDENT_COLUMNS,
     JSON_COLUMNS,
     PROJECT_COLUMNS,
+    REPOSITORY_COLUMNS,
     SCHEMA,
     SERVER_COLUMNS,
     timestamp,
@@ -96,11 +100,17 @@ def build_api(store: PlatformStore, rag: RagConfig | None = None) -> FastAPI:
     async def _not_found(_request: Request, exc: NotFound):
         return _json({"detail": str(exc)}, 404)
 
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError):
+        # the platform's shape: the pydantic errors and the request body as it was read
+        return _json({"detail": jsonable_encoder(exc.errors()), "body": jsonable_encoder(exc.body)}, 422)
+
     @api.exception_handler(Conflict)
     async def _conflict(_request: Request, exc: Conflict):
         return _json({"detail": str(exc)}, 409)
 
     add_projects_routes(r, store)
+    add_repositories_routes(r, store)
     add_servers_routes(r, store)
     add_incidents_routes(r, store)
     add_rag_routes(r, store, rag if rag is not None else RagConfig())

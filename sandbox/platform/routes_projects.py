@@ -1,51 +1,102 @@
-"""The platform stand-in's routes for projects."""
+"""The platform stand-in's routes for users and projects, as the platform declares them
+(collections with a trailing slash: the bare path answers 307; item routes without one).
+
+The request models here are the platform's, not ours: as loose as it is (any title, any config)
+except where it is strict (unknown fields on a project create or update are a 422)."""
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from typing import Annotated, Any
 
-from contracts.platform import (
-    Project,
-    ProjectCreate,
-    ProjectStatus,
-    ProjectUpdate,
-)
-from fastapi import APIRouter, Query
+from contracts.platform import ProjectStatus
+from fastapi import APIRouter, Header, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.platform.responses import json_response as _json
+from sandbox.platform.store import PlatformStore
+from sandbox.platform.store_base import NotFound
+from sandbox.platform.store_projects import ProjectExists
 
-# The store, its schema and sample data live in their own modules; their names are re-exported
-# here so ``from sandbox.platform.api import ...`` keeps working for every caller.
-from sandbox.platform.schema import (  # noqa: F401
-    BOOL_COLUMNS,
-    INCIDENT_COLUMNS,
-    JSON_COLUMNS,
-    PROJECT_COLUMNS,
-    SCHEMA,
-    SERVER_COLUMNS,
-    timestamp,
-)
-from sandbox.platform.store import (  # noqa: F401
-    Conflict,
-    NotFound,
-    PlatformStore,
-    sample_projects,
-    sample_servers,
-)
+
+class PlatformProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID | None = None
+    title: str
+    status: ProjectStatus = ProjectStatus.DRAFT
+    config: dict[str, Any] = {}
+    initiating_run_id: str = Field(min_length=1, max_length=64)
+
+
+class PlatformProjectUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = None
+    status: ProjectStatus | None = None
+    config: dict[str, Any] | None = None
+    project_spec: dict | None = None
+
+
+TelegramId = Annotated[int | None, Header(alias="X-Telegram-ID")]
 
 
 def add_projects_routes(r: APIRouter, store: PlatformStore) -> None:
-    @r.get("/projects", response_model=list[Project])
-    async def list_projects(status: Annotated[list[ProjectStatus] | None, Query()] = None):
-        return _json(store.list_projects(status))
+    # ---------------------------------------------------------------- users
+    @r.get("/users/")
+    async def list_users():
+        return _json(store.list_users())
 
-    @r.get("/projects/{project_id}", response_model=Project)
-    async def get_project(project_id: int):
+    @r.get("/users/by-telegram/{telegram_id}")
+    async def get_user_by_telegram(telegram_id: int):
+        user = store.find_user_by_telegram(telegram_id)
+        if user is None:
+            raise NotFound("User not found")
+        return _json(user)
+
+    @r.get("/users/{user_id}")
+    async def get_user(user_id: int):
+        return _json(store.get_user(user_id))
+
+    # ---------------------------------------------------------------- projects
+    @r.get("/projects/")
+    async def list_projects(status: Annotated[str | None, Query()] = None, owner_id: int | None = None,
+                            owner_only: bool = False, x_telegram_id: TelegramId = None):
+        if x_telegram_id:  # a user sees their own projects only (an admin: all, or theirs with owner_only)
+            actor = store.find_user_by_telegram(x_telegram_id)
+            if actor is None:
+                raise NotFound("User not found")
+            if not actor["is_admin"] or (owner_only and owner_id is None):
+                owner_id = actor["id"]
+        return _json(store.list_projects(status, owner_id))
+
+    @r.get("/projects/{project_id}")
+    async def get_project(project_id: uuid.UUID):
         return _json(store.get_project(project_id))
 
-    @r.post("/projects", response_model=Project, status_code=201)
-    async def create_project(project: ProjectCreate):
-        return _json(store.create_project(project), 201)
+    @r.post("/projects/", status_code=201)
+    async def create_project(project: PlatformProjectCreate, x_telegram_id: TelegramId = None):
+        if project.id is not None:
+            try:
+                store.get_project(project.id)
+            except NotFound:
+                pass
+            else:
+                raise HTTPException(400, "Project with this ID already exists")
+        if not x_telegram_id:
+            raise HTTPException(400, "X-Telegram-ID header is required")
+        owner = store.find_user_by_telegram(x_telegram_id)
+        if owner is None:
+            raise HTTPException(404, f"User with telegram_id {x_telegram_id} not found")
+        try:
+            row = store.create_project(title=project.title, owner_id=owner["id"], status=project.status,
+                                       config=project.config, initiating_run_id=project.initiating_run_id,
+                                       project_id=project.id)
+        except ProjectExists as exc:  # created in between by another request
+            raise HTTPException(400, str(exc)) from None
+        return _json(row, 201)
 
-    @r.patch("/projects/{project_id}", response_model=Project)
-    async def update_project(project_id: int, changes: ProjectUpdate):
-        return _json(store.update_project(project_id, changes))
+    async def _update(project_id: uuid.UUID, changes: PlatformProjectUpdate):
+        return _json(store.update_project(project_id, changes.model_dump(exclude_unset=True)))
+
+    r.patch("/projects/{project_id}")(_update)
+    r.put("/projects/{project_id}")(_update)

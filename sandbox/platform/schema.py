@@ -11,14 +11,35 @@ from typing import Any
 from pydantic import BaseModel
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS projects (
+CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    github_repo_id INTEGER NOT NULL UNIQUE,
-    name TEXT NOT NULL, full_name TEXT NOT NULL, description TEXT,
-    default_branch TEXT NOT NULL, visibility TEXT NOT NULL, html_url TEXT NOT NULL,
-    pushed_at TEXT, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    telegram_id INTEGER NOT NULL UNIQUE, username TEXT, first_name TEXT, last_name TEXT,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL, updated_at TEXT, last_seen TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS projects (
+    id TEXT PRIMARY KEY,  -- a UUID, as text
+    title TEXT NOT NULL, slug TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
+    config TEXT NOT NULL, owner_id INTEGER NOT NULL REFERENCES users(id),
+    project_spec TEXT, initiating_run_id TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT
 );
 CREATE INDEX IF NOT EXISTS projects_by_status ON projects(status);
+
+-- As on the platform: provider_repo_id is not unique (by-provider-id answers 500 when two
+-- share one), and ``status`` (active|missing) is a column no request or response carries.
+CREATE TABLE IF NOT EXISTS repositories (
+    id TEXT PRIMARY KEY,  -- repo-<8 hex>
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL, git_url TEXT NOT NULL, provider_repo_id INTEGER,
+    role TEXT NOT NULL, visibility TEXT NOT NULL, is_managed INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active', acceptance_criteria TEXT, bot_username TEXT,
+    seq INTEGER NOT NULL,  -- creation order (newest first in listings), ties of created_at broken
+    created_at TEXT NOT NULL, updated_at TEXT
+);
+CREATE INDEX IF NOT EXISTS repositories_by_project ON repositories(project_id);
+CREATE INDEX IF NOT EXISTS repositories_by_provider_id ON repositories(provider_repo_id);
 
 CREATE TABLE IF NOT EXISTS servers (
     handle TEXT PRIMARY KEY,
@@ -68,13 +89,17 @@ CREATE INDEX IF NOT EXISTS rag_chunks_by_project ON rag_chunks(project_id, scope
 CREATE INDEX IF NOT EXISTS rag_chunks_by_user ON rag_chunks(user_id, scope);
 """
 
-PROJECT_COLUMNS = ("id", "name", "full_name", "github_repo_id", "description", "default_branch", "visibility",
-                   "html_url", "pushed_at", "status", "created_at", "updated_at")
+PROJECT_COLUMNS = ("id", "title", "slug", "status", "config", "owner_id", "project_spec", "initiating_run_id",
+                   "created_at", "updated_at")
+USER_COLUMNS = ("id", "telegram_id", "username", "first_name", "last_name", "is_admin", "created_at", "updated_at",
+                "last_seen")
+REPOSITORY_COLUMNS = ("id", "project_id", "name", "git_url", "provider_repo_id", "role", "visibility", "is_managed",
+                      "acceptance_criteria", "bot_username", "created_at", "updated_at")
 SERVER_COLUMNS = ("handle", "provider", "provider_id", "host", "public_ip", "ssh_port", "ssh_user", "is_managed",
                   "status", "specs", "health_status", "last_health_check", "ssh_host_keys", "created_at", "updated_at")
 INCIDENT_COLUMNS = ("id", "server_handle", "incident_type", "status", "details", "detected_at", "resolved_at")
-JSON_COLUMNS = frozenset({"specs", "ssh_host_keys", "details"})
-BOOL_COLUMNS = frozenset({"is_managed"})
+JSON_COLUMNS = frozenset({"specs", "ssh_host_keys", "details", "config", "project_spec"})
+BOOL_COLUMNS = frozenset({"is_managed", "is_admin"})
 
 
 def timestamp(value: datetime | None = None) -> str:
@@ -100,7 +125,7 @@ def to_column(value: Any) -> Any:
 def from_row(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)
     for key in out.keys() & JSON_COLUMNS:
-        out[key] = json.loads(out[key])
+        out[key] = None if out[key] is None else json.loads(out[key])
     for key in out.keys() & BOOL_COLUMNS:
         out[key] = bool(out[key])
     return out

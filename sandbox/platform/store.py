@@ -4,9 +4,10 @@ resource's operations in ``store_<resource>``), and plausible sample rows to see
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from contracts.platform import (
-    ProjectCreate,
-    ProjectStatus,
     ServerCreate,
     ServerSpecs,
     ServerStatus,
@@ -17,10 +18,11 @@ from sandbox.platform.store_base import Conflict, NotFound  # noqa: F401
 from sandbox.platform.store_incidents import IncidentsStore
 from sandbox.platform.store_projects import ProjectsStore
 from sandbox.platform.store_rag import RagStore
+from sandbox.platform.store_repositories import RepositoriesStore
 from sandbox.platform.store_servers import ServersStore
 
 
-class PlatformStore(ProjectsStore, ServersStore, IncidentsStore, RagStore):
+class PlatformStore(ProjectsStore, RepositoriesStore, ServersStore, IncidentsStore, RagStore):
     """The platform's database, in SQLite (a file path or ``":memory:"``); see ``StoreBase``."""
 
 
@@ -39,11 +41,17 @@ def sample_servers(count: int, *, start: int = 1, managed: bool = True,
     ]
 
 
-def sample_projects(count: int, *, start: int = 1, org: str = "acme",
-                    status: ProjectStatus = ProjectStatus.ACTIVE) -> list[ProjectCreate]:
-    """``count`` projects with github_repo_ids ``start``, ``start + 1``, ..."""
-    return [
-        ProjectCreate(name=f"repo-{n}", full_name=f"{org}/repo-{n}", github_repo_id=n,
-                      html_url=f"https://github.com/{org}/repo-{n}", status=status)
-        for n in range(start, start + count)
-    ]
+def sample_projects(store: PlatformStore, count: int, *, start: int = 1, org: str = "acme",
+                    owner_telegram_id: int = 900000001, status: str = "active") -> list[dict[str, Any]]:
+    """``count`` projects, each with its primary repository (provider_repo_ids ``start``,
+    ``start + 1``, ...), owned by the user with that telegram id (created when absent).
+    Returns the repositories."""
+    owner = store.find_user_by_telegram(owner_telegram_id) or store.create_user(owner_telegram_id, username="owner")
+    out = []
+    for n in range(start, start + count):
+        project = store.create_project(title=f"repo-{n}", owner_id=owner["id"], status=status,
+                                       initiating_run_id="sample", project_id=uuid.uuid4())
+        out.append(store.create_repository(project_id=project["id"], name=f"repo-{n}",
+                                           git_url=f"https://github.com/{org}/repo-{n}.git", provider_repo_id=n,
+                                           visibility="public"))
+    return out
