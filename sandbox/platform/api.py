@@ -58,6 +58,9 @@ DEFAULT_API_KEY = "sandbox-internal-key"
 DEFAULT_RAG_INGEST_SECRET = "sandbox-rag-secret"
 
 
+#: what the real service serves without the key (tests/fixtures/platform/README.md)
+_PUBLIC_PATHS = frozenset({"/", "/health", "/openapi.json"})
+
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -83,7 +86,8 @@ class _Gate:
                                                   (b"x-correlation-id", correlation_id.encode())]}
             await send(message)
 
-        if not hmac.compare_digest(headers.get(b"x-internal-key", b""), self.api_key):
+        public = scope["method"] == "GET" and scope["path"] in _PUBLIC_PATHS
+        if not public and not hmac.compare_digest(headers.get(b"x-internal-key", b""), self.api_key):
             response = JSONResponse({"detail": "missing or wrong X-Internal-Key"}, status_code=401)
             return await response(scope, receive, send_with_id)
         await self.app(scope, receive, send_with_id)
