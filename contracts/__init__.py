@@ -19,8 +19,6 @@ from .names import (
     queue_name,
 )
 from .platform import (
-    HealthReport,
-    HealthReportResult,
     Incident,
     IncidentOpen,
     IncidentUpdate,
@@ -58,8 +56,6 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "platform_server": Server,
     "platform_server_create": ServerCreate,
     "platform_server_update": ServerUpdate,
-    "platform_health_report": HealthReport,
-    "platform_health_report_result": HealthReportResult,
     "platform_incident": Incident,
     "platform_incident_open": IncidentOpen,
     "platform_incident_update": IncidentUpdate,
@@ -82,8 +78,6 @@ __all__ = [
     "PROVISIONER_STREAM",
     "RUNS_STREAM",
     "TICKS_STREAM",
-    "HealthReport",
-    "HealthReportResult",
     "Incident",
     "IncidentOpen",
     "IncidentUpdate",

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
-from .platform import Handle, HealthStatus, HostKey, IncidentType, UtcDatetime
+from .platform import Handle, HostKey, IncidentType, UtcDatetime
 from .text import WritableLine
 
 #: the incident types the health checker opens and resolves (and no other)
@@ -23,6 +23,15 @@ HEALTH_INCIDENTS = (
     IncidentType.RESOURCE_EXHAUSTED,
     IncidentType.SERVICE_DOWN,
 )
+
+
+class HealthStatus(StrEnum):
+    """The health checker's verdict on a server (the platform has no field for it)."""
+
+    UNKNOWN = "unknown"
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
 
 
 class FindingKind(StrEnum):
@@ -162,6 +171,7 @@ class SlotCoverage(BaseModel):
 
 __all__ = [
     "HEALTH_INCIDENTS",
+    "HealthStatus",
     "CheckTarget",
     "ContainerIssue",
     "DiskUsage",

@@ -125,9 +125,16 @@ class Keys:
 
     @staticmethod
     def github_gone(org: str) -> str:
-        """Hash: repository id -> ``<epoch seconds>`` since its project is missing, or
-        ``<epoch seconds>:retired`` once it was archived for its absence (github_sync)."""
+        """Hash: repository id -> ``<epoch seconds>`` since it is missing, or ``<epoch
+        seconds>:retired:<status>`` once its project (then in that status) was archived for its
+        absence (github_sync)."""
         return f"scheduler:github:gone:{org.lower()}"
+
+    @staticmethod
+    def github_discovered(org: str) -> str:
+        """Hash: repository id -> 1 once reported as discovered without an owner to create its
+        project for (github_sync)."""
+        return f"scheduler:github:discovered:{org.lower()}"
 
     #: hash server handle -> "<consecutive unhealthy checks>:<slot of the last check counted>"
     HEALTH_FAILURES = "scheduler:health:failures"

@@ -106,7 +106,7 @@ def build_api(store: PlatformStore, rag: RagConfig | None = None) -> FastAPI:
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError):
-        # the platform's shape: the pydantic errors and the request body as it was read
+        # as the platform answers: the errors and the body it was given
         return _json({"detail": jsonable_encoder(exc.errors()), "body": jsonable_encoder(exc.body)}, 422)
 
     @api.exception_handler(Conflict)

@@ -21,7 +21,7 @@ from actors.adapters.platform.incidents import IncidentsAPI, OpenedIncident
 from actors.adapters.platform.projects import ProjectsAPI
 from actors.adapters.platform.rag import IngestNotConfigured, RagAPI, rag_signature
 from actors.adapters.platform.repositories import RepositoriesAPI, RepositoryListing
-from actors.adapters.platform.servers import HEALTH_BATCH, ServersAPI
+from actors.adapters.platform.servers import ServersAPI
 
 
 class PlatformClient(ProjectsAPI, RepositoriesAPI, ServersAPI, IncidentsAPI, RagAPI):
@@ -56,7 +56,6 @@ class PlatformSettings(BaseSettings):
 
 
 __all__ = [
-    "HEALTH_BATCH",
     "IngestNotConfigured",
     "Listing",
     "OpenedIncident",

@@ -21,6 +21,15 @@ class GitHubSyncSettings(BaseSettings):
     github_archive_after_s: int = Field(default=24 * 3600, ge=0,
                                         validation_alias=AliasChoices("GITHUB_ARCHIVE_AFTER", "github_archive_after_s"))
 
+    #: the telegram id of the user who owns the projects github_sync creates (sent as
+    #: ``X-Telegram-ID``); without it new repositories are only reported as discovered
+    platform_owner_telegram_id: int | None = Field(default=None, gt=0)
+
+    @field_validator("platform_owner_telegram_id", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("github_archive_after_s", mode="before")
     @classmethod
     def _duration(cls, value):

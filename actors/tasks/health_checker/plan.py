@@ -35,7 +35,8 @@ from enum import StrEnum
 from typing import Any
 
 from contracts.health import HEALTH_INCIDENTS, CheckTarget, DockerState, FindingKind, ProbeResult
-from contracts.platform import HealthStatus, IncidentType
+from contracts.health import HealthStatus
+from contracts.platform import IncidentType
 
 CONNECTION_FINDINGS = frozenset({FindingKind.CONNECT_REFUSED, FindingKind.CONNECT_TIMEOUT,
                                  FindingKind.NETWORK_ERROR, FindingKind.AUTH_FAILED, FindingKind.SSH_ERROR})

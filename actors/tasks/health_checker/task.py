@@ -39,7 +39,8 @@ from pydantic import ValidationError
 
 from contracts import Keys, TaskName
 from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, ProbeResult, SlotCoverage
-from contracts.platform import HealthReport, HealthStatus, Incident, IncidentOpen, IncidentStatus, Server, ServerStatus
+from contracts.health import HealthStatus
+from contracts.platform import Incident, IncidentOpen, IncidentStatus, Server, ServerStatus
 from contracts.provisioner import ProvisionerMessage
 from scheduler.logs import get_logger
 from scheduler.lua import load_script

@@ -1,29 +1,53 @@
 """github_sync's plan: the rules, one by one, and as properties over random worlds.
 
-``Records`` holds the platform's projects in memory and the task's absence memory in an in-memory
-Redis; ``cycle`` plans against them and applies the plan with the task's own ``apply_plan``.
+``Records`` holds the platform's projects and repositories in memory (``FakePlatform``, with the
+real client's idempotent-create behaviour and faults that lose a write between project and
+repository) and the task's memory in an in-memory Redis; ``cycle`` plans against them and applies
+the plan with the task's own ``apply_plan``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import fakeredis
 import fakeredis.aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.tasks.github_sync.plan import Gone, Observed, Plan, Rules, desired_fields, plan_sync
-from actors.tasks.github_sync.task import AbsenceMemory, apply_plan
+from actors.adapters.platform.client import PlatformUnavailable
+from actors.tasks.github_sync.plan import (
+    Create,
+    CreateRepository,
+    Gone,
+    Observed,
+    Plan,
+    Rules,
+    desired_fields,
+    plan_sync,
+    project_id_of,
+)
+from actors.tasks.github_sync.task import SyncMemory, apply_plan, format_gone, parse_gone
 from contracts.github import MinimalRepository
-from contracts.platform import Project, ProjectCreate, ProjectStatus, ProjectUpdate
+from contracts.platform import (
+    Project,
+    ProjectCreate,
+    ProjectStatus,
+    ProjectUpdate,
+    Repository,
+    RepositoryCreate,
+    RepositoryUpdate,
+    User,
+)
 
 from tests.support import FakeRun
 
 ORG = "acme"
+OWNER = 900000001
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 K = 3
 DAY = 24 * 3600
@@ -32,85 +56,112 @@ DAY = 24 * 3600
 def repo(repo_id: int, name: str | None = None, **fields) -> MinimalRepository:
     name = name or f"repo-{repo_id}"
     base = {"id": repo_id, "name": name, "full_name": f"{ORG}/{name}", "owner": {"login": ORG, "id": 1},
-            "private": False, "html_url": f"https://github.com/{ORG}/{name}", "description": f"about {name}",
-            "default_branch": "main", "visibility": "public", "pushed_at": T0 + timedelta(hours=repo_id)}
+            "private": False, "html_url": f"https://github.com/{ORG}/{name}", "description": None,
+            "default_branch": "main", "visibility": "public"}
     return MinimalRepository.model_validate({**base, **fields})
 
 
 class FakePlatform:
-    """The two writes github_sync makes, on projects kept in memory."""
+    """The platform's projects, repositories and owner in memory, answering as the client does
+    (a project create with a known id returns that project; a repository create is never sent
+    twice). ``lose_next_repository`` makes the next repository create fail before it is stored:
+    a crash between the two writes of a new repository."""
 
-    def __init__(self, projects: dict[int, Project]):
-        self.projects, self.writes = projects, 0
+    def __init__(self, records: Records):
+        self.r = records
+        self.writes = 0
 
-    async def create_project(self, project: ProjectCreate) -> Project:
-        new_id = max(self.projects, default=0) + 1
-        self.projects[new_id] = Project(id=new_id, created_at=T0, updated_at=T0, **project.model_dump())
+    async def find_user_by_telegram(self, telegram_id: int) -> User | None:
+        if telegram_id in self.r.users:
+            return User(id=1, telegram_id=telegram_id, created_at=T0)
+        return None
+
+    async def create_project(self, project: ProjectCreate, *, owner_telegram_id: int) -> Project:
+        assert owner_telegram_id in self.r.users
+        if project.id in self.r.projects:
+            return self.r.projects[project.id]
         self.writes += 1
-        return self.projects[new_id]
+        created = Project(id=project.id or uuid.uuid4(), slug="s", owner_id=1, created_at=T0,
+                          **project.model_dump(exclude={"id"}))
+        self.r.projects[created.id] = created
+        return created
 
-    async def update_project(self, project_id: int, changes: ProjectUpdate) -> Project:
+    async def update_project(self, project_id: uuid.UUID, changes: ProjectUpdate) -> Project:
         fields = {name: getattr(changes, name) for name in changes.model_fields_set}
-        assert fields, "an update always carries at least one field"
-        self.projects[project_id] = self.projects[project_id].model_copy(update=fields)
+        assert fields
         self.writes += 1
-        return self.projects[project_id]
+        self.r.projects[project_id] = self.r.projects[project_id].model_copy(update=fields)
+        return self.r.projects[project_id]
+
+    async def find_repository_by_provider_id(self, provider_repo_id: int) -> Repository | None:
+        return next((r for r in self.r.repositories.values() if r.provider_repo_id == provider_repo_id), None)
+
+    async def create_repository(self, repository: RepositoryCreate) -> Repository:
+        if self.r.lose_next_repository:
+            self.r.lose_next_repository -= 1
+            raise PlatformUnavailable("POST", "/api/repositories/", 1, "HTTP 503")
+        assert repository.project_id in self.r.projects, "a repository is created under an existing project"
+        self.writes += 1
+        record = Repository(id=f"repo-{len(self.r.repositories) + 1:08x}", created_at=T0, **repository.model_dump())
+        self.r.repositories[record.id] = record
+        return record
+
+    async def update_repository(self, record_id: str, changes: RepositoryUpdate) -> Repository:
+        fields = {name: getattr(changes, name) for name in changes.model_fields_set}
+        assert fields
+        self.writes += 1
+        self.r.repositories[record_id] = self.r.repositories[record_id].model_copy(update=fields)
+        return self.r.repositories[record_id]
 
 
 @dataclass
 class Records:
-    """The platform's projects and the task's Redis memory, as ``apply_plan`` leaves them."""
-
-    projects: dict[int, Project] = field(default_factory=dict)  # by project id
+    projects: dict[uuid.UUID, Project] = field(default_factory=dict)
+    repositories: dict[str, Repository] = field(default_factory=dict)
+    users: set[int] = field(default_factory=lambda: {OWNER})
     server: fakeredis.FakeServer = field(default_factory=fakeredis.FakeServer)
     writes: int = 0
     now: float = T0.timestamp()
     counters: Counter = field(default_factory=Counter)
-
-    def _memory(self) -> tuple[AbsenceMemory, fakeredis.aioredis.FakeRedis]:
-        client = fakeredis.aioredis.FakeRedis(server=self.server)
-        return AbsenceMemory(client, ORG), client
+    lose_next_repository: int = 0
 
     def _in_loop(self, body):
         async def go():
-            memory, client = self._memory()
+            client = fakeredis.aioredis.FakeRedis(server=self.server)
             try:
-                return await body(memory)
+                return await body(SyncMemory(client, ORG))
             finally:
                 await client.aclose()
         return asyncio.run(go())
 
-    @property
-    def misses(self) -> dict[int, int]:
-        return self._in_loop(lambda memory: memory.read())[0]
+    def memory(self):
+        return self._in_loop(lambda memory: memory.read())
 
-    @misses.setter
-    def misses(self, values: dict[int, int]) -> None:
-        self._in_loop(lambda memory: memory.write(values, {}))
+    def by_repo(self, repo_id: int) -> Repository:
+        return next(r for r in self.repositories.values() if r.provider_repo_id == repo_id)
 
-    @property
-    def gone(self) -> dict[int, Gone]:
-        return self._in_loop(lambda memory: memory.read())[1]
+    def project_of(self, repo_id: int) -> Project:
+        return self.projects[self.by_repo(repo_id).project_id]
 
-    def by_repo(self, repo_id: int) -> Project:
-        return next(p for p in self.projects.values() if p.github_repo_id == repo_id)
-
-    def plan(self, repos, complete: bool = True, missing_after: int = K, *, confirmed_empty: bool = False,
-             archive_after: float = DAY, present: frozenset[int] = frozenset()) -> Plan:
-        misses, gone = self._in_loop(lambda memory: memory.read())
-        observed = Observed(ORG, list(repos), complete, list(self.projects.values()), misses, gone,
+    def plan(self, repos, complete: bool = True, *, missing_after: int = K, archive_after: float = DAY,
+             owner: int | None = OWNER, confirmed_empty: bool = False, present: frozenset[int] = frozenset(),
+             repositories_complete: bool = True) -> Plan:
+        misses, gone, reported = self.memory()
+        observed = Observed(ORG, list(repos), complete, list(self.projects.values()), list(self.repositories.values()),
+                            repositories_complete=repositories_complete, misses=misses, gone=gone, reported=reported,
                             confirmed_empty=confirmed_empty, now=self.now, present=present)
-        return plan_sync(observed, Rules(missing_after, archive_after))
+        return plan_sync(observed, Rules(missing_after, archive_after, can_create=owner is not None, run_id="run-1"))
 
-    def apply(self, plan: Plan) -> None:
-        platform, run = FakePlatform(self.projects), FakeRun()
-        self._in_loop(lambda memory: apply_plan(plan, run, platform, memory))
+    def apply(self, plan: Plan, owner: int | None = OWNER) -> FakeRun:
+        platform, run = FakePlatform(self), FakeRun()
+        self._in_loop(lambda memory: apply_plan(plan, run, platform, memory, owner))
         self.writes += platform.writes
         self.counters += run.counters
+        return run
 
-    def cycle(self, repos, complete: bool = True, missing_after: int = K, **options) -> Plan:
-        plan = self.plan(repos, complete, missing_after, **options)
-        self.apply(plan)
+    def cycle(self, repos, complete: bool = True, *, owner: int | None = OWNER, **options) -> Plan:
+        plan = self.plan(repos, complete, owner=owner, **options)
+        self.apply(plan, owner)
         return plan
 
 
@@ -123,332 +174,246 @@ def synced(*repos: MinimalRepository) -> Records:
 
 # ---- creates and updates ---------------------------------------------------------------------------------
 
-def test_a_new_repository_becomes_a_discovered_project_with_its_fields():
-    plan = Records().cycle([repo(10, description="billing")])
-    (create,) = plan.creates
-    assert create.project.status is ProjectStatus.DISCOVERED
-    assert (create.project.github_repo_id, create.project.full_name, create.project.description) == (
-        10, f"{ORG}/repo-10", "billing")
-    assert create.project.pushed_at == T0 + timedelta(hours=10) and not plan.updates
+def test_a_new_repository_becomes_a_draft_project_owned_by_the_owner_with_its_primary_repository():
+    records = Records()
+    plan = records.cycle([repo(7, "api", visibility="private", private=True)])
+    assert [type(c) for c in plan.creates] == [Create] and records.writes == 2
+    project = records.projects[project_id_of(7)]
+    assert (project.title, project.status, project.initiating_run_id) == ("api", ProjectStatus.DRAFT, "run-1")
+    assert project.config == {"github_sync": {"org": ORG, "provider_repo_id": 7}}
+    record = records.by_repo(7)
+    assert (record.project_id, record.name, record.git_url, record.visibility.value, record.role.value,
+            record.is_managed) == (project.id, "api", "https://github.com/acme/api.git", "private", "primary", True)
 
 
-def test_an_archived_new_repository_is_created_archived_in_one_write():
-    plan = Records().cycle([repo(11, archived=True)])
-    assert [c.project.status for c in plan.creates] == [ProjectStatus.ARCHIVED] and not plan.updates
+def test_the_project_id_is_the_same_for_a_repository_on_every_run_and_differs_between_repositories():
+    assert project_id_of(7) == project_id_of(7) != project_id_of(8)
+    assert project_id_of(7).version == 5
 
 
-def test_an_unchanged_world_plans_nothing():
-    records = synced(repo(1), repo(2, archived=True))
-    for _ in range(5):
-        assert records.cycle([repo(1), repo(2, archived=True)]).empty
-    assert records.writes == 0
+def test_an_unchanged_world_plans_and_writes_nothing():
+    repos = [repo(1), repo(2, visibility="internal", private=True)]
+    records = synced(*repos)
+    plan = records.cycle(repos)
+    assert (plan.writes, records.writes) == (0, 0) and not plan.misses and not plan.gone and not plan.reported
 
 
-def test_a_rename_updates_the_same_project_by_id_with_only_the_changed_fields():
-    records = synced(repo(1, "old-name", description="d"), repo(2))
-    project_id = records.by_repo(1).id
-    plan = records.cycle([repo(1, "new-name", description="d"), repo(2)])
-    (update,) = plan.updates
-    assert not plan.creates and update.project_id == project_id
-    assert update.changes.changes() == {"name": "new-name", "full_name": f"{ORG}/new-name",
-                                        "html_url": f"https://github.com/{ORG}/new-name"}
+def test_a_rename_updates_the_same_repository_with_only_name_and_url_and_leaves_the_project_alone():
+    records = synced(repo(1, "old"))
+    before_project, before = records.project_of(1), records.by_repo(1)
+    plan = records.cycle([repo(1, "new")])
+    assert [u.changes.changes() for u in plan.updates] == [
+        {"name": "new", "git_url": "https://github.com/acme/new.git"}]
+    assert records.by_repo(1).id == before.id and records.project_of(1) == before_project
+    assert records.writes == 1
 
 
-def test_a_name_taken_over_by_another_repository_is_a_new_project():
-    records = synced(repo(1, "shared", description="d"))
-    plan = records.cycle([repo(1, "renamed", description="d"), repo(2, "shared")])
-    assert [c.repo_id for c in plan.creates] == [2]
-    assert [u.changes.name for u in plan.updates] == ["renamed"]
-
-
-def test_one_update_per_project_carrying_every_changed_field_and_nothing_else():
+def test_visibility_changes_update_the_repository_and_internal_is_private():
     records = synced(repo(1))
-    plan = records.cycle([repo(1, description=None, visibility="private", private=True, default_branch="trunk")])
-    (update,) = plan.updates
-    assert update.changes.changes() == {"description": None, "visibility": "private", "default_branch": "trunk"}
-
-
-def test_a_missing_default_branch_or_unknown_visibility_keeps_or_derives_the_value():
-    records = synced(repo(1, default_branch="develop"))
-    assert records.cycle([repo(1, default_branch=None)]).empty
-    assert records.by_repo(1).default_branch == "develop"
-    plan = records.cycle([repo(1, default_branch="develop", visibility="mystery", private=True)])
+    plan = records.cycle([repo(1, visibility="internal", private=True)])
     assert [u.changes.changes() for u in plan.updates] == [{"visibility": "private"}]
-
-
-def test_archived_or_disabled_on_github_archives_the_project_and_unarchiving_makes_it_active():
-    records = synced(repo(1), repo(2))
-    plan = records.cycle([repo(1, archived=True), repo(2, disabled=True)])
-    assert sorted((u.repo_id, u.changes.changes()["status"]) for u in plan.updates) == [
-        (1, "archived"), (2, "archived")]
-    plan = records.cycle([repo(1), repo(2, disabled=True)])
-    assert [(u.repo_id, u.changes.changes()) for u in plan.updates] == [(1, {"status": "active"})]
-
-
-def test_discovered_and_active_are_kept_while_fields_change():
-    records = synced(repo(1), repo(2))
-    records.projects[records.by_repo(2).id] = records.by_repo(2).model_copy(update={"status": ProjectStatus.ACTIVE})
-    plan = records.cycle([repo(1, description="x"), repo(2, description="y")])
-    assert all("status" not in u.changes.model_fields_set for u in plan.updates)
-    assert records.by_repo(1).status is ProjectStatus.DISCOVERED and records.by_repo(2).status is ProjectStatus.ACTIVE
+    plan = records.cycle([repo(1, visibility="private", private=True)])
+    assert plan.writes == 0, "internal and private are the same on the platform"
+    records.cycle([repo(1, visibility=None, private=False)])
+    assert records.by_repo(1).visibility.value == "public"
 
 
 def test_a_repository_listed_twice_is_planned_once():
-    plan = Records().cycle([repo(1), repo(1), repo(2)])
-    assert sorted(c.repo_id for c in plan.creates) == [1, 2]
+    assert len(Records().plan([repo(1), repo(1)]).creates) == 1
 
 
 def test_a_repository_the_platform_would_refuse_is_left_alone_not_failing_the_plan():
-    plan = Records().cycle([repo(1, name="", full_name=""), repo(2)])
-    assert plan.rejected == (1,) and [c.repo_id for c in plan.creates] == [2]
+    plan = Records().plan([repo(1, "x" * 300), repo(2**31), repo(3)])
+    assert sorted(plan.rejected) == [1, 2**31] and [c.repo_id for c in plan.creates] == [3]
 
 
-# ---- absence -------------------------------------------------------------------------------------------
+# ---- the owner, and never half a record ------------------------------------------------------------------
 
-def test_absent_from_k_complete_listings_in_a_row_makes_it_missing_once():
-    records = synced(repo(1), repo(2))
-    for n in range(1, K):
-        plan = records.cycle([repo(2)])
-        assert not plan.updates and records.misses == {1: n}
-    plan = records.cycle([repo(2)])
-    (update,) = plan.updates
-    assert update.changes.changes() == {"status": "missing"} and update.misses == K
-    assert records.by_repo(1).status is ProjectStatus.MISSING and records.misses == {}
-    for _ in range(5):  # no further writes, no counting: the status remembers
-        assert records.cycle([repo(2)]).empty
-
-
-def test_an_incomplete_listing_never_counts_absence_nor_breaks_the_run():
-    records = synced(repo(1), repo(2))
-    for _ in range(10):
-        assert records.cycle([repo(2)], complete=False).empty
-    assert records.misses == {} and records.by_repo(1).status is ProjectStatus.DISCOVERED
-    records.cycle([repo(2)])
-    records.cycle([repo(2)], complete=False)
-    assert records.misses == {1: 1}, "an incomplete listing neither adds nor resets"
-    records.cycle([repo(2)])
-    assert records.misses == {1: 2}
+def test_without_an_owner_a_new_repository_is_counted_every_run_reported_once_and_never_written():
+    records = Records()
+    first = records.cycle([repo(1), repo(2)], owner=None)
+    second = records.cycle([repo(1), repo(2)], owner=None)
+    assert records.writes == 0 and not records.projects and not records.repositories
+    assert [e.kind for e in first.events] == ["discovered", "discovered"] and not second.events
+    assert (first.discovered, second.discovered) == (2, 2)
+    assert records.counters["discovered"] == 4 and records.counters["discovered_reported"] == 2
+    records.cycle([repo(1), repo(2)])  # the owner is configured now
+    assert len(records.projects) == len(records.repositories) == 2
+    assert records.cycle([repo(1), repo(2)]).reported == {1: False, 2: False}
+    assert records.memory()[2] == frozenset(), "created: no longer remembered as reported"
 
 
-def test_seeing_a_repository_resets_its_counter_even_in_an_incomplete_listing():
-    records = synced(repo(1), repo(2))
-    records.cycle([repo(2)])
-    records.cycle([repo(2)])
-    assert records.misses == {1: 2}
-    records.cycle([repo(1)], complete=False)
-    assert records.misses == {}
-    for _ in range(K - 1):
-        records.cycle([repo(2)])
-    assert records.by_repo(1).status is ProjectStatus.DISCOVERED, "the count started again from zero"
+def test_an_owner_the_platform_does_not_know_creates_nothing(captured_logs):
+    records = Records(users=set())
+    records.cycle([repo(1)])
+    assert records.writes == 0 and not records.projects
+    assert records.counters["discovered"] == 1
+    assert [e["event"] for e in captured_logs if e["event"] == "github_sync.owner_unknown"]
 
 
-def test_a_repository_listed_with_unreadable_fields_is_present_not_synced_and_the_others_still_go_missing():
-    records = synced(repo(1), repo(2), repo(3))
-    records.cycle([repo(3)], present=frozenset({2}))
-    assert records.misses == {1: 1}, "2 was listed, if unreadable: only 1 is absent"
-    records.cycle([repo(3)])
-    assert records.misses == {1: 2, 2: 1}
-    plan = records.cycle([repo(3)], present=frozenset({2}))
-    assert [u.repo_id for u in plan.updates] == [1] and records.by_repo(1).status is ProjectStatus.MISSING
-    assert records.misses == {}, "being listed again broke 2's run of absences"
-    assert records.by_repo(2).status is ProjectStatus.DISCOVERED
-    assert not records.cycle([], present=frozenset({2, 3}), complete=True).creates, "nothing written for it"
+def test_a_crash_between_the_project_and_its_repository_is_finished_by_the_next_run_even_without_owner():
+    records = Records(lose_next_repository=1)
+    records.cycle([repo(1)])
+    assert len(records.projects) == 1 and not records.repositories and records.counters["records_failed"] == 1
+    plan = records.plan([repo(1)], owner=None)
+    assert [type(c) for c in plan.creates] == [CreateRepository] and plan.discovered == 0
+    records.apply(plan, owner=None)
+    assert len(records.projects) == len(records.repositories) == 1
+    assert records.by_repo(1).project_id == project_id_of(1)
+    assert records.cycle([repo(1)]).writes == 0
 
 
-def test_creates_status_changes_and_field_updates_are_written_in_turn():
-    from actors.tasks.github_sync.task import interleaved
-
-    records = synced(*(repo(n) for n in range(1, 7)))
-    for _ in range(K - 1):
-        records.cycle([repo(n) for n in range(3, 7)])
-    plan = records.plan([repo(3, description="new"), repo(4, description="new"), repo(5, archived=True),
-                         repo(6), repo(7), repo(8)])
-    kinds = ["create" if not hasattr(c, "changes") else "status" if c.changes.status else "fields"
-             for c in interleaved(plan)]
-    assert kinds == ["create", "status", "fields", "create", "status", "fields", "status"]
-
-
-def test_an_empty_listing_counts_no_absence():
-    records = synced(repo(1), repo(2))
-    for _ in range(K + 2):
-        assert records.cycle([]).empty
-    assert {p.status for p in records.projects.values()} == {ProjectStatus.DISCOVERED}
-
-
-def test_a_missing_repository_that_comes_back_is_active_again_or_archived():
-    records = synced(repo(1), repo(2), repo(3))
-    for _ in range(K):
-        records.cycle([repo(3)])
-    assert records.by_repo(1).status is records.by_repo(2).status is ProjectStatus.MISSING
-    plan = records.cycle([repo(1, "moved-back"), repo(2, archived=True), repo(3)])
-    assert sorted((u.repo_id, u.previous, u.changes.status) for u in plan.updates) == [
-        (1, ProjectStatus.MISSING, ProjectStatus.ACTIVE), (2, ProjectStatus.MISSING, ProjectStatus.ARCHIVED)]
-    assert records.by_repo(1).name == "moved-back"
-
-
-def test_counters_of_projects_that_no_longer_exist_are_forgotten():
+def test_when_the_platform_listing_was_not_whole_a_create_looks_the_repository_up_first():
     records = synced(repo(1))
-    records.misses = {99: 2}
-    assert records.cycle([repo(1)]).misses == {99: 0} and records.misses == {}
+    hidden = dict(records.repositories)
+    records.repositories.clear()  # as if the listing had been truncated: the record exists, unseen
+    plan = records.plan([repo(1)], repositories_complete=False)
+    assert [(type(c), c.lookup_first) for c in plan.creates] == [(CreateRepository, True)]
+    records.repositories.update(hidden)
+    records.apply(plan)
+    assert len(records.repositories) == 1 and records.counters["found_existing"] == 1 and records.writes == 0
 
 
-# ---- archiving what stays missing, an emptied org, other organisations ----------------------------------
+# ---- absence, archive, restore ---------------------------------------------------------------------------
+
+KEEP = repo(50)  # listed throughout: a listing with nothing in it counts no absence
+
 
 def go_missing(records: Records, *keep: MinimalRepository) -> None:
     for _ in range(K):
         records.cycle(list(keep))
 
 
-def test_a_project_missing_for_archive_after_is_archived_once_and_then_left_alone():
+def test_absent_from_k_complete_listings_is_said_missing_once_without_a_write():
     records = synced(repo(1), repo(2))
+    for n in range(1, K):
+        plan = records.cycle([repo(2)])
+        assert plan.misses == {1: n} and not plan.events
+    plan = records.cycle([repo(2)])
+    assert [(e.kind, e.repo_id, e.misses) for e in plan.events] == [("missing", 1, K)]
+    assert records.memory()[1] == {1: Gone(records.now)} and records.writes == 0
+    assert not records.cycle([repo(2)]).events, "said once"
+
+
+def test_an_incomplete_or_unconfirmed_empty_listing_counts_no_absence():
+    records = synced(repo(1), repo(2))
+    assert records.cycle([repo(2)], complete=False).misses == {}
+    assert records.cycle([]).misses == {}
+    assert records.cycle([], confirmed_empty=True).misses == {1: 1, 2: 1}
+    assert records.cycle([repo(2)], present=frozenset({1})).misses == {1: 0, 2: 0}
+
+
+def test_missing_for_archive_after_archives_the_project_once_and_a_returning_repository_restores_it():
+    records = synced(repo(1), repo(2))
+    pid = records.project_of(1).id
+    records.projects[pid] = records.projects[pid].model_copy(update={"status": ProjectStatus.ACTIVE})
     go_missing(records, repo(2))
-    assert records.by_repo(1).status is ProjectStatus.MISSING and records.gone[1] == Gone(records.now)
     records.now += DAY - 1
-    assert records.cycle([repo(2)]).empty, "not yet"
+    assert records.cycle([repo(2)]).writes == 0
     records.now += 1
     plan = records.cycle([repo(2)])
-    (update,) = plan.updates
-    assert update.changes.changes() == {"status": "archived"} and update.events == ("archived_missing",)
-    assert records.by_repo(1).status is ProjectStatus.ARCHIVED and records.gone[1].retired
-    assert records.counters["archived_missing"] == 1
-    for _ in range(K + 2):  # retired: absence is no longer counted, nothing is written
-        records.now += DAY
-        assert records.cycle([repo(2)]).empty
-
-
-def test_a_retired_project_whose_repository_returns_is_active_again_and_forgotten():
-    records = synced(repo(1), repo(2))
-    go_missing(records, repo(2))
-    records.now += DAY
-    records.cycle([repo(2)])
+    assert [(s.status, s.event) for s in plan.statuses] == [(ProjectStatus.ARCHIVED, "archived_missing")]
+    assert records.projects[pid].status is ProjectStatus.ARCHIVED and records.writes == 1
+    assert records.memory()[1][1].retired is ProjectStatus.ACTIVE
+    assert records.cycle([repo(2)]).writes == 0, "archived for its absence: left alone"
     plan = records.cycle([repo(1), repo(2)])
-    assert [(u.changes.changes(), u.events) for u in plan.updates] == [({"status": "active"}, ("restored",))]
-    assert records.gone == {} and records.by_repo(1).status is ProjectStatus.ACTIVE
-    records.cycle([repo(1, archived=True), repo(2)])
-    assert records.by_repo(1).status is ProjectStatus.ARCHIVED, "archived on GitHub: archived, whatever came before"
-    records.now += 10 * DAY
-    assert records.cycle([repo(1, archived=True), repo(2)]).empty, "and it stays archived"
+    assert [(s.status, s.event) for s in plan.statuses] == [(ProjectStatus.ACTIVE, "restored")]
+    assert records.projects[pid].status is ProjectStatus.ACTIVE and records.memory()[1] == {}
+    assert records.cycle([repo(1), repo(2)]).writes == 0
 
 
-def test_a_project_missing_before_its_time_was_remembered_starts_its_clock_at_the_first_complete_listing():
-    records = synced(repo(1), repo(2))
-    records.projects[records.by_repo(1).id] = records.by_repo(1).model_copy(update={"status": ProjectStatus.MISSING})
-    plan = records.cycle([repo(2)])
-    assert not plan.updates and records.gone == {1: Gone(records.now)}
+def test_a_project_with_a_managed_repository_that_remains_is_not_archived():
+    records = synced(repo(1), KEEP)
+    pid = records.project_of(1).id
+    records.repositories["dep"] = Repository(id="dep", project_id=pid, name="lib", git_url="https://github.com/other/lib.git",
+                                             provider_repo_id=555, role="dependency", visibility="public",
+                                             is_managed=True, created_at=T0)
+    go_missing(records, KEEP)
     records.now += DAY
-    assert [u.changes.changes() for u in records.cycle([repo(2)]).updates] == [{"status": "archived"}]
+    assert not records.cycle([KEEP]).statuses
+    records.repositories["dep"] = records.repositories["dep"].model_copy(update={"is_managed": False})
+    assert [s.event for s in records.cycle([KEEP]).statuses] == ["archived_missing"]
 
 
-def test_an_incomplete_listing_never_archives():
-    records = synced(repo(1), repo(2))
-    go_missing(records, repo(2))
-    records.now += 10 * DAY
-    assert records.cycle([repo(2)], complete=False).empty
-    assert records.by_repo(1).status is ProjectStatus.MISSING
+def test_a_project_archived_by_an_operator_is_not_restored_when_its_repository_returns():
+    records = synced(repo(1), KEEP)
+    pid = records.project_of(1).id
+    records.projects[pid] = records.projects[pid].model_copy(update={"status": ProjectStatus.ARCHIVED})
+    go_missing(records, KEEP)
+    records.now += DAY
+    assert records.cycle([KEEP]).writes == 0
+    assert records.cycle([repo(1), KEEP]).writes == 0
+    assert records.projects[pid].status is ProjectStatus.ARCHIVED
 
 
-def test_an_org_confirmed_empty_counts_absence_like_any_complete_listing():
-    records = synced(repo(1), repo(2))
-    for _ in range(K - 1):
-        assert not records.cycle([], confirmed_empty=True).updates
-    plan = records.cycle([], confirmed_empty=True)
-    assert sorted(u.repo_id for u in plan.updates) == [1, 2]
-    assert {p.status for p in records.projects.values()} == {ProjectStatus.MISSING}
-
-
-def test_projects_of_another_organisation_are_left_alone_unless_their_repository_is_listed_here():
+def test_repositories_of_another_organisation_are_left_alone_unless_listed_here():
     records = synced(repo(1))
-    stranger = Project(id=50, github_repo_id=77, name="x", full_name="other-org/x", html_url="https://github.com/o/x",
-                       status=ProjectStatus.ACTIVE, created_at=T0, updated_at=T0)
-    records.projects[50] = stranger
+    pid = records.project_of(1).id
+    records.repositories["x"] = Repository(id="x", project_id=pid, name="e", git_url="https://github.com/other/e.git",
+                                           provider_repo_id=99, role="primary", visibility="public", is_managed=True,
+                                           created_at=T0)
     for _ in range(K + 1):
         plan = records.cycle([repo(1)])
-        assert plan.other_org == 1 and plan.empty
-    assert records.projects[50] == stranger and records.counters["other_org_projects"] == K + 1
-    plan = records.cycle([repo(1), repo(77, "x")])  # transferred into the org: ours again
-    assert plan.other_org == 0 and [u.repo_id for u in plan.updates] == [77]
-    assert records.projects[50].full_name == f"{ORG}/x"
+        assert plan.other_org == 1 and 99 not in plan.misses
+    plan = records.cycle([repo(1), repo(99, "e")])  # transferred into this org
+    assert [u.changes.changes() for u in plan.updates] == [{"git_url": "https://github.com/acme/e.git"}]
 
 
-def test_status_changes_move_the_counters_an_operator_reads():
-    records = synced(repo(1), repo(2), repo(3))
-    records.cycle([repo(1, archived=True), repo(2), repo(3)])
-    records.cycle([repo(1), repo(2), repo(3)])
-    go_missing(records, repo(1), repo(3))
-    records.cycle([repo(1), repo(2), repo(3)])
-    assert {k: records.counters[k] for k in ("archived", "unarchived", "missing", "restored")} == {
-        "archived": 1, "unarchived": 1, "missing": 1, "restored": 1}
+def test_memory_of_records_that_no_longer_exist_is_forgotten():
+    records = synced(repo(1))
+    records.cycle([])
+    records._in_loop(lambda memory: memory.write({}, {5: Gone(1.0, ProjectStatus.DRAFT)}, {6: True}))
+    plan = records.plan([])
+    assert plan.gone.get(5, "kept") is None and plan.reported == {6: False}
 
 
-# ---- properties ----------------------------------------------------------------------------------------
+def test_the_gone_memory_round_trips_and_reads_older_entries():
+    for gone in (Gone(12.5), Gone(3.0, ProjectStatus.PAUSED)):
+        assert parse_gone(format_gone(gone)) == gone
+    assert parse_gone("7.0:retired") == Gone(7.0, ProjectStatus.DRAFT)
 
-names = st.sampled_from(["alpha", "beta", "gamma", "delta"])
+
+# ---- properties ------------------------------------------------------------------------------------------
+
 repos_st = st.builds(
-    lambda i, n, d, a, dis, vis, br, hours: repo(i, f"{n}-{i}", description=d, archived=a, disabled=dis,
-                                                 visibility=vis, private=vis != "public", default_branch=br,
-                                                 pushed_at=None if hours is None else T0 + timedelta(hours=hours)),
-    st.integers(1, 12), names, st.sampled_from([None, "x", "y"]), st.booleans(), st.booleans(),
-    st.sampled_from(["public", "private", "internal", "weird"]), st.sampled_from([None, "main", "dev"]),
-    st.none() | st.integers(0, 3))
-projects_st = st.lists(st.tuples(st.integers(1, 12), repos_st, st.sampled_from(list(ProjectStatus))),
-                       max_size=10, unique_by=lambda t: t[0])
+    lambda i, n, vis: repo(i, f"{n}-{i}", visibility=vis, private=vis != "public"),
+    st.integers(1, 12), st.sampled_from(["alpha", "beta", "gamma"]), st.sampled_from(["public", "private", "internal"]))
+world_st = st.tuples(st.lists(repos_st, max_size=8), st.lists(repos_st, max_size=8), st.booleans(),
+                     st.integers(0, 3), st.booleans())
 
 
-def records_from(entries, misses) -> Records:
-    records = Records()
-    records.misses = dict(misses)
-    for index, (repo_id, shape, status) in enumerate(entries, start=1):
-        fields = desired_fields(shape)
-        records.projects[index] = Project(id=index, github_repo_id=repo_id, status=status, created_at=T0,
-                                          updated_at=T0, **fields)
-    return records
-
-
-world_st = st.tuples(st.lists(repos_st, max_size=10), projects_st,
-                     st.dictionaries(st.integers(1, 14), st.integers(0, 4), max_size=6),
-                     st.booleans(), st.integers(1, 4))
-
-
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(world_st)
-def test_property_applying_a_plan_then_planning_again_changes_nothing_but_the_count_of_absences(world):
-    repos, entries, misses, complete, missing_after = world
-    records = records_from(entries, misses)
-    records.cycle(repos, complete, missing_after)
-    again = records.plan(repos, complete, missing_after)
-    seen = {r.id for r in repos}
-    assert not again.creates and not again.rejected
-    # what is left is only the next absence observation: counts going up, projects going missing
-    for update in again.updates:
-        assert update.repo_id not in seen and update.changes.changes() == {"status": "missing"}
-    assert all(repo_id not in seen and count > 0 or count == 0 and repo_id in records.misses
-               for repo_id, count in again.misses.items())
-    if not complete:
-        assert again.empty
-
-
-@settings(max_examples=300, deadline=None)
-@given(world_st)
-def test_property_repeated_cycles_converge_to_the_listing_and_then_write_nothing(world):
-    repos, entries, misses, complete, missing_after = world
-    records = records_from(entries, misses)
-    before = {p.github_repo_id: p.status for p in records.projects.values()}
-    for _ in range(missing_after + 1):
-        records.cycle(repos, complete, missing_after)
-    assert records.cycle(repos, complete, missing_after).empty
-    seen = {}
-    for r in repos:
-        seen.setdefault(r.id, r)
-    for repo_id, shape in seen.items():
-        project = records.by_repo(repo_id)
-        for name, value in desired_fields(shape).items():
-            assert getattr(project, name) == value
-        assert (project.status is ProjectStatus.ARCHIVED) == (shape.archived or shape.disabled)
-        assert project.status is not ProjectStatus.MISSING
-    for project in records.projects.values():
-        if project.github_repo_id in seen:
+def test_property_cycles_converge_never_leave_half_a_record_and_then_write_nothing(world):
+    before, after, complete, losses, owner = world
+    records = synced(*before)
+    records.lose_next_repository = losses
+    for _ in range(K + losses + 1):
+        records.cycle(after, complete, owner=OWNER if owner else None)
+    final = records.cycle(after, complete, owner=OWNER if owner else None)
+    assert final.writes == 0
+    by_provider = Counter(r.provider_repo_id for r in records.repositories.values())
+    assert all(n == 1 for n in by_provider.values()), "one repository per GitHub id"
+    with_repo = {r.project_id for r in records.repositories.values()}
+    assert set(records.projects) == with_repo, "no project without its repository"
+    listed = {}
+    for r in after:
+        listed.setdefault(r.id, r)
+    for repo_id, shape in listed.items():
+        if not owner and repo_id not in {r.id for r in before}:
+            assert repo_id not in by_provider
             continue
-        if complete and seen:
-            assert project.status is ProjectStatus.MISSING
-        else:
-            assert project.status is before[project.github_repo_id], "no listing of this kind counts absence"
+        record = records.by_repo(repo_id)
+        for name, value in desired_fields(shape).items():
+            assert getattr(record, name) == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(world_st)
+def test_property_planning_again_after_applying_changes_nothing_for_listed_repositories(world):
+    before, after, complete, _, _ = world
+    records = synced(*before)
+    records.cycle(after, complete)
+    again = records.plan(after, complete)
+    assert not again.creates and not again.updates and not again.rejected
+    assert all(s.event == "archived_missing" for s in again.statuses)
