@@ -5,7 +5,8 @@ It asks the platform: ``POST /api/rag/query`` (the platform embeds the text with
 ranks chunks by cosine similarity). A query there is within one project (scope ``project``, with
 the project's owner as ``user_id``), so without ``--project`` every project is asked (a few at a
 time) and the best ``--k`` chunks of all of them are shown. ``--min-similarity`` is sent as is:
-the platform's default (0.7) is high for short questions, so ours is 0.3.
+the platform's default (0.7) is high for short questions, so ours is 0.2 (what a
+relevant chunk of the sandbox's WordLlama model scores against a question).
 """
 
 from __future__ import annotations
