@@ -105,6 +105,8 @@ class Sandbox:
             "SSH_PRIVATE_KEY_PATH": str(self.fleet.client_key_path),
             "SSH_KNOWN_HOSTS": str(self.fleet.known_hosts_path),
             "RAG_INGEST_SECRET": self.rag_ingest_secret,
+            # where the platform stand-in embeds (the scheduler does not embed: shown for checks by hand)
+            "EMBEDDINGS_URL": f"{self.url('embeddings')}/v1",
         }
 
     def stop(self) -> None:

@@ -49,10 +49,10 @@ def test_python_m_sandbox_prints_export_lines_and_keeps_running():
                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True)
     try:
-        lines = [process.stdout.readline().strip() for _ in range(11)]
+        lines = [process.stdout.readline().strip() for _ in range(12)]
         assert all(line.startswith("export ") for line in lines)
         env = dict(line.removeprefix("export ").split("=", 1) for line in lines)
-        assert {"API_BASE_URL", "GITHUB_TOKEN", "SSH_KNOWN_HOSTS", "EMBEDDINGS_URL"} <= set(env)
+        assert {"API_BASE_URL", "GITHUB_TOKEN", "SSH_KNOWN_HOSTS", "EMBEDDINGS_URL", "RAG_INGEST_SECRET"} <= set(env)
         assert process.poll() is None, "it keeps serving"
         api = httpx.get(f"{env['API_BASE_URL']}/api/servers", headers={"X-Internal-Key": env["INTERNAL_API_KEY"]})
         assert len(api.json()) == 3
@@ -99,7 +99,7 @@ def test_python_m_sandbox_docs_serves_each_folder_as_a_repository_with_its_files
                                 "--docs", str(tmp_path)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        lines = [process.stdout.readline().strip() for _ in range(11)]
+        lines = [process.stdout.readline().strip() for _ in range(12)]
         env = dict(line.removeprefix("export ").split("=", 1) for line in lines)
         github = {"Authorization": f"Bearer {env['GITHUB_TOKEN']}"}
         repos = httpx.get(f"{env['GITHUB_API_URL']}/orgs/{env['GITHUB_ORG']}/repos", headers=github).json()
