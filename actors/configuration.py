@@ -27,7 +27,6 @@ from contracts import Keys, TaskName
 from scheduler.config import Problem, SettingError, load_settings
 from scheduler.logs import get_logger
 
-from actors.adapters.embeddings.settings import EmbeddingSettings
 from actors.adapters.github.auth import GitHubAuthError
 from actors.adapters.github.client import GitHubSettings
 from actors.adapters.platform.client import PlatformSettings
@@ -155,13 +154,13 @@ TASK_SETTINGS: Mapping[TaskName, tuple[type[BaseSettings], ...]] = {
     TaskName.SERVER_SYNC: (PlatformSettings, Time4VpsSettings, ProvisionerSettings, ServerSyncSettings),
     TaskName.HEALTH_CHECKER: (PlatformSettings, SshSettings, HealthSettings),
     TaskName.PROVISIONER_TRIGGER: (PlatformSettings, ProvisionerSettings, ProvisionerTriggerSettings),
-    TaskName.RAG_SUMMARIZER: (PlatformSettings, GitHubSettings, EmbeddingSettings, SummarySettings, RagSettings),
+    TaskName.RAG_SUMMARIZER: (PlatformSettings, GitHubSettings, SummarySettings, RagSettings),
 }
 _CHECKS: Mapping[type[BaseSettings], Check] = {
     PlatformSettings: _platform, GitHubSettings: _github, SshSettings: _ssh,
     GitHubSyncSettings: _own(GitHubSyncSettings), HealthSettings: _own(HealthSettings),
     ProvisionerSettings: _own(ProvisionerSettings), ProvisionerTriggerSettings: _own(ProvisionerTriggerSettings),
-    EmbeddingSettings: _own(EmbeddingSettings), SummarySettings: _own(SummarySettings), RagSettings: _own(RagSettings),
+    SummarySettings: _own(SummarySettings), RagSettings: _own(RagSettings),
     Time4VpsSettings: _own(Time4VpsSettings), ServerSyncSettings: _own(ServerSyncSettings),
 }
 
@@ -177,7 +176,8 @@ CREDENTIALS: Mapping[TaskName, tuple[frozenset[str], ...]] = {
                               frozenset({"SSH_PRIVATE_KEY", "SSH_PRIVATE_KEY_PATH"})),
     TaskName.PROVISIONER_TRIGGER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),),
     TaskName.RAG_SUMMARIZER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
-                              frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"})),
+                              frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"}),
+                              frozenset({"RAG_INGEST_SECRET"})),
 }
 
 

@@ -140,6 +140,13 @@ class Keys:
         return f"scheduler:github:content:{org.lower()}:{url}"
 
     @staticmethod
+    def rag_sent(project_id: str) -> str:
+        """Hash: what rag_summarizer sent the platform's RAG ingest for one project (UUID):
+        document path -> the blob sha of the content the platform took, and ``/summary`` -> the
+        summary's source hash. The platform lists no documents: this is the only record of them."""
+        return f"scheduler:rag:sent:{project_id}"
+
+    @staticmethod
     def github_missing(org: str) -> str:
         """Hash: repository id -> complete listings in a row that lacked it (github_sync)."""
         return f"scheduler:github:missing:{org.lower()}"

@@ -35,7 +35,8 @@ class Sandbox:
         self.github_token = f"ghp_sandbox{secrets.token_hex(16)}"
         self.time4vps_username = "sandbox@example.test"
         self.time4vps_password = f"t4v-{secrets.token_hex(8)}"
-        self.platform = create_app(db_path=db_path, api_key=self.api_key)
+        self.rag_ingest_secret = f"rag-{secrets.token_hex(16)}"
+        self.platform = create_app(db_path=db_path, api_key=self.api_key, rag_ingest_secret=self.rag_ingest_secret)
         self.owner_telegram_id = OWNER_TELEGRAM_ID
         if self.platform.store.find_user_by_telegram(OWNER_TELEGRAM_ID) is None:
             self.platform.store.create_user(OWNER_TELEGRAM_ID, username="owner", is_admin=True)
@@ -46,9 +47,11 @@ class Sandbox:
         self._served: dict[str, ServedApp] = {}
 
     def start(self) -> Sandbox:
-        for name, app in (("platform", self.platform), ("github", self.github),
-                          ("time4vps", self.time4vps), ("embeddings", self.embeddings)):
+        for name, app in (("embeddings", self.embeddings), ("platform", self.platform), ("github", self.github),
+                          ("time4vps", self.time4vps)):
             self._served[name] = ServedApp(app).start()
+            if name == "embeddings":  # the platform's RAG embeds through it, as the real one does
+                self.platform.rag.embeddings_url = f"{self.url('embeddings')}/v1"
         for server in self.world.servers.values():
             self.fleet.add_host(server.ssh_host, server.host)
             server.ssh_port = self.fleet.port
@@ -100,6 +103,8 @@ class Sandbox:
             "TIME4VPS_PASSWORD": self.time4vps_password,
             "SSH_PRIVATE_KEY_PATH": str(self.fleet.client_key_path),
             "SSH_KNOWN_HOSTS": str(self.fleet.known_hosts_path),
+            "RAG_INGEST_SECRET": self.rag_ingest_secret,
+            # where the platform stand-in embeds (the scheduler does not embed: shown for checks by hand)
             "EMBEDDINGS_URL": f"{self.url('embeddings')}/v1",
         }
 

@@ -17,9 +17,6 @@ import redis
 import redis.asyncio as aioredis
 from pydantic_settings import BaseSettings
 
-from actors.adapters.embeddings.extractive import ExtractiveSummarizer
-from actors.adapters.embeddings.interface import Embedder
-from actors.adapters.embeddings.settings import EmbeddingSettings
 from actors.adapters.github.client import GitHubClient, GitHubSettings
 from actors.adapters.kit import PerLoop
 from actors.adapters.platform.client import PlatformClient, PlatformSettings
@@ -38,12 +35,12 @@ S = TypeVar("S", bound=BaseSettings)
 class Dependencies:
     def __init__(self, redis_url: str, client: redis.Redis, *, platform: PlatformClient | None = None,
                  github: GitHubClient | None = None, probe: SshProbe | None = None,
-                 embedder: Embedder | None = None, time4vps: Time4VpsClient | None = None,
+                 time4vps: Time4VpsClient | None = None,
                  settings: tuple[BaseSettings, ...] = ()):
         #: the blocking client, for code on a worker thread (middleware, sync task bodies)
         self.redis = client
         self._aredis = PerLoop(lambda: async_redis_from_url(redis_url))
-        given = {"platform": platform, "github": github, "probe": probe, "embedder": embedder, "time4vps": time4vps}
+        given = {"platform": platform, "github": github, "probe": probe, "time4vps": time4vps}
         self._made: dict[object, object] = {k: v for k, v in given.items() if v is not None}
         self._made.update({type(s): s for s in settings})
         self._lock = threading.RLock()  # one part may be made of another (the probe of its settings)
@@ -87,29 +84,18 @@ class Dependencies:
         return self._once("probe", lambda: SshProbe(self.settings(SshSettings).probe_config()))
 
     @property
-    def embedder(self) -> Embedder:
-        """``EMBEDDINGS_URL``'s endpoint, else the local model bundled in its wheel (loaded on first use)."""
-        def make() -> Embedder:
-            embedder = self.settings(EmbeddingSettings).embedder()
-            log.info("embeddings.embedder", model=embedder.model, remote=bool(self.settings(EmbeddingSettings)
-                                                                               .embeddings_url))
-            return embedder
-
-        return self._once("embedder", make)
-
-    @property
-    def summarizer(self):
-        """``SUMMARY_URL``'s chat model, else a local extractive summary by the embedder's vectors."""
+    def summarizer(self) -> ChatSummarizer | None:
+        """``SUMMARY_URL``'s chat model; None where summaries are not configured."""
         def make():
             settings = self.settings(SummarySettings)
-            return ChatSummarizer(settings) if settings.summary_url else ExtractiveSummarizer(self.embedder)
+            return ChatSummarizer(settings) if settings.summary_url else None
 
         return self._once("summarizer", make)
 
     async def aclose(self) -> None:
         """Close the running loop's connection pools."""
         await self._aredis.aclose(lambda client: client.aclose())
-        for name in ("platform", "github", "embedder", "summarizer", "time4vps"):
+        for name in ("platform", "github", "summarizer", "time4vps"):
             close = getattr(self._made.get(name), "aclose", None)
             if close is not None:
                 await close()

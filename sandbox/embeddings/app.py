@@ -1,11 +1,13 @@
-"""An OpenAI-compatible ``POST /v1/embeddings`` stand-in with deterministic vectors.
+"""An OpenAI-compatible ``POST /v1/embeddings`` stand-in, answering with the bundled WordLlama model.
 
-A vector is a hashed bag of words: each lower-cased word adds ``1 + log(count)`` to one of
-``dimensions`` slots (chosen and signed by a hash of the word), then the vector is L2-normalised.
-Texts that share words get a high cosine similarity; identical texts get identical vectors in every
-process (blake2b, not Python's salted ``hash``). Requests follow OpenAI's API: ``input`` is a string,
-a list of strings, or token arrays; ``encoding_format`` ``float`` or ``base64`` (what the official
-client asks for by default); ``dimensions`` optional. Bad input is a 400 with OpenAI's error shape.
+Vectors come from WordLlama ``l2_supercat`` (``wordllama.py``: loaded from the wheel, no download),
+so texts that mean the same are near each other and search in the demo finds by meaning. The
+platform asks for ``dimensions: 512`` and gets 512 numbers per input (the model's 256 followed by
+zeros: cosines are the model's own, see ``wordllama.py``); without ``dimensions`` the answer has
+``DEFAULT_DIMENSIONS`` (512, the platform's column). Requests follow OpenAI's API: ``input`` is a
+string or a list of strings; ``encoding_format`` ``float`` or ``base64`` (what the official client
+asks for by default). Bad input is a 400 with OpenAI's error shape; token arrays are refused (a
+400: this stand-in has no tokenizer to read them back).
 
 Rate limits as OpenAI answers them: ``app.throttle.refuse(n, retry_after_s)`` makes the next ``n``
 requests a 429 with ``Retry-After`` (whole seconds, as an HTTP header allows), ``retry-after-ms`` and
@@ -17,10 +19,9 @@ Counters: ``app.counters.embedded`` (``inputs``, ``tokens``, ``rate_limited``) a
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import hashlib
 import json
-import math
 import re
 import struct
 from collections import Counter
@@ -31,29 +32,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from sandbox.embeddings.wordllama import embed_texts
 from sandbox.http import Counters, Instrumented
 
-DEFAULT_DIMENSIONS = 256
+DEFAULT_DIMENSIONS = 512  # the platform's vector(512) column
 MAX_INPUTS = 2048  # OpenAI's limit per request
 MAX_TOKENS_PER_INPUT = 8192
 _WORD = re.compile(r"\w+")
 
 
-def embed(text: str | list[int], dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:
-    """The deterministic unit vector of one input; text without words hashes as one token."""
-    words = [f"#{t}" for t in text] if isinstance(text, list) else _WORD.findall(text.lower()) or [text]
-    vector = [0.0] * dimensions
-    for word, count in Counter(words).items():
-        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
-        slot = int.from_bytes(digest[:4], "little") % dimensions
-        sign = 1.0 if digest[4] & 1 else -1.0
-        vector[slot] += sign * (1.0 + math.log(count))
-    norm = math.sqrt(sum(v * v for v in vector))
-    return [v / norm for v in vector] if norm else vector
+def embed(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:
+    """The unit vector of one input, as the endpoint answers it."""
+    return embed_texts([text], dimensions)[0].tolist()
 
 
-def token_count(text: str | list[int]) -> int:
-    return len(text) if isinstance(text, list) else len(_WORD.findall(text))
+def token_count(text: str) -> int:
+    """An estimate (words), for ``usage`` and the per-input limit."""
+    return len(_WORD.findall(text))
 
 
 @dataclass
@@ -87,23 +82,22 @@ class InvalidRequest(ValueError):
         self.param = param
 
 
-def _inputs(payload: object, max_inputs: int = MAX_INPUTS) -> list[str | list[int]]:
+def _inputs(payload: object, max_inputs: int = MAX_INPUTS) -> list[str]:
     if not isinstance(payload, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     if not isinstance(payload.get("model"), str) or not payload["model"]:
         raise InvalidRequest("you must provide a model parameter", "model")
     raw = payload.get("input")
-    if isinstance(raw, str) or (isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw)):
+    if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list) or not raw:
         raise InvalidRequest("'input' must be a non-empty string or array.", "input")
     if len(raw) > max_inputs:
         raise InvalidRequest(f"'input' must have at most {max_inputs} items.", "input")
     for item in raw:
-        ok_text = isinstance(item, str) and item != ""
-        ok_tokens = isinstance(item, list) and item and all(isinstance(t, int) for t in item)
-        if not (ok_text or ok_tokens):
-            raise InvalidRequest("'$.input' is invalid: each input must be a non-empty string or token array.", "input")
+        if not isinstance(item, str) or item == "":
+            raise InvalidRequest("'$.input' is invalid: each input must be a non-empty string "
+                                 "(token arrays are not read by this stand-in).", "input")
         if token_count(item) > MAX_TOKENS_PER_INPUT:
             raise InvalidRequest(f"This model's maximum context length is {MAX_TOKENS_PER_INPUT} tokens.", "input")
     return raw
@@ -141,8 +135,9 @@ def embeddings_app(*, api_key: str | None = None, dimensions: int = DEFAULT_DIME
         except InvalidRequest as exc:
             return _error(400, str(exc), exc.param)
         data = []
-        for index, item in enumerate(inputs):
-            vector = embed(item, size)
+        matrix = await asyncio.to_thread(embed_texts, inputs, size)  # numpy off the event loop
+        for index, row in enumerate(matrix):
+            vector = row.tolist()
             if encoding == "base64":  # little-endian float32, as OpenAI sends it
                 vector = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": vector})

@@ -30,7 +30,7 @@ from sandbox.http import Counters, Faults, Instrumented
 from sandbox.platform.responses import json_response as _json
 from sandbox.platform.routes_incidents import add_incidents_routes
 from sandbox.platform.routes_projects import add_projects_routes
-from sandbox.platform.routes_rag import add_rag_routes
+from sandbox.platform.routes_rag import RagConfig, add_rag_routes
 from sandbox.platform.routes_repositories import add_repositories_routes
 from sandbox.platform.routes_servers import add_servers_routes
 
@@ -55,6 +55,7 @@ from sandbox.platform.store import (  # noqa: F401
 )
 
 DEFAULT_API_KEY = "sandbox-internal-key"
+DEFAULT_RAG_INGEST_SECRET = "sandbox-rag-secret"
 
 
 #: what the real service serves without the key (tests/fixtures/platform/README.md)
@@ -93,7 +94,7 @@ class _Gate:
 
 
 
-def build_api(store: PlatformStore) -> FastAPI:
+def build_api(store: PlatformStore, rag: RagConfig | None = None) -> FastAPI:
     api = FastAPI(title="Platform API (sandbox)", version="1.0.0", docs_url=None, redoc_url=None)
     # Documents the header in OpenAPI; the check itself is in _Gate, so it covers every path.
     key = APIKeyHeader(name="X-Internal-Key", auto_error=False)
@@ -116,7 +117,7 @@ def build_api(store: PlatformStore) -> FastAPI:
     add_repositories_routes(r, store)
     add_servers_routes(r, store)
     add_incidents_routes(r, store)
-    add_rag_routes(r, store)
+    add_rag_routes(r, store, rag if rag is not None else RagConfig())
     api.include_router(r)
     return api
 
@@ -125,15 +126,20 @@ class PlatformSandbox(Instrumented):
     """The platform API as an ASGI app, with faults, counters, and its ``store`` at hand."""
 
     def __init__(self, store: PlatformStore, api_key: str = DEFAULT_API_KEY,
-                 faults: Faults | None = None, counters: Counters | None = None):
+                 faults: Faults | None = None, counters: Counters | None = None, rag: RagConfig | None = None):
         self.store = store
         self.api_key = api_key
+        #: the RAG ingest's secret and the embeddings endpoint (settable once that one is served)
+        self.rag = rag if rag is not None else RagConfig(DEFAULT_RAG_INGEST_SECRET)
         #: (method, path, correlation id) of recent requests, newest last
         self.requests_seen: deque[tuple[str, str, str]] = deque(maxlen=1000)
-        self.api = build_api(store)
+        self.api = build_api(store, self.rag)
         super().__init__(_Gate(self.api, api_key, self.requests_seen), faults, counters)
 
 
-def create_app(db_path: str = ":memory:", api_key: str = DEFAULT_API_KEY) -> PlatformSandbox:
-    """A platform API over the SQLite database at ``db_path``; serve it with ``ServedApp``."""
-    return PlatformSandbox(PlatformStore(db_path), api_key)
+def create_app(db_path: str = ":memory:", api_key: str = DEFAULT_API_KEY, *,
+               rag_ingest_secret: str | None = DEFAULT_RAG_INGEST_SECRET,
+               embeddings_url: str | None = None) -> PlatformSandbox:
+    """A platform API over the SQLite database at ``db_path``; serve it with ``ServedApp``.
+    ``embeddings_url``: the OpenAI-compatible endpoint its RAG embeds with (``.../v1``)."""
+    return PlatformSandbox(PlatformStore(db_path), api_key, rag=RagConfig(rag_ingest_secret, embeddings_url))

@@ -73,22 +73,28 @@ CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_active
 CREATE INDEX IF NOT EXISTS incidents_by_status ON incidents(status);
 CREATE INDEX IF NOT EXISTS incidents_by_server ON incidents(server_handle);
 
-CREATE TABLE IF NOT EXISTS documents (
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    path TEXT NOT NULL, content_hash TEXT NOT NULL, updated_at TEXT NOT NULL,
-    model TEXT, dimension INTEGER,  -- the embedding model of every vector of the document
-    PRIMARY KEY (project_id, path)
+-- RAG, as the platform keeps it: a document per (user, project, scope, source_type, source_id),
+-- its chunks with their vectors (JSON arrays here; vector(512) there). No foreign keys to
+-- projects or users: the ingest checks them first and answers 404, as the platform does.
+CREATE TABLE IF NOT EXISTS rag_documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER, project_id TEXT, scope TEXT NOT NULL,
+    source_type TEXT NOT NULL, source_id TEXT NOT NULL, source_uri TEXT, source_hash TEXT,
+    source_updated_at TEXT, language TEXT, title TEXT, body TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS chunks (
-    project_id INTEGER NOT NULL, path TEXT NOT NULL, idx INTEGER NOT NULL,
-    text TEXT NOT NULL, heading TEXT NOT NULL DEFAULT '', embedding TEXT NOT NULL,
-    PRIMARY KEY (project_id, path, idx),
-    FOREIGN KEY (project_id, path) REFERENCES documents(project_id, path) ON DELETE CASCADE
+CREATE UNIQUE INDEX IF NOT EXISTS rag_documents_identity
+    ON rag_documents(ifnull(user_id, 0), ifnull(project_id, ''), scope, source_type, source_id);
+CREATE TABLE IF NOT EXISTS rag_chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id INTEGER NOT NULL REFERENCES rag_documents(id) ON DELETE CASCADE,
+    user_id INTEGER, project_id TEXT, scope TEXT NOT NULL,
+    chunk_index INTEGER NOT NULL, chunk_text TEXT NOT NULL, token_count INTEGER NOT NULL,
+    embedding TEXT NOT NULL, embedding_model TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS summaries (
-    project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
-    text TEXT NOT NULL, source_hash TEXT NOT NULL, model TEXT NOT NULL, updated_at TEXT NOT NULL
-);
+CREATE INDEX IF NOT EXISTS rag_chunks_by_document ON rag_chunks(document_id);
+CREATE INDEX IF NOT EXISTS rag_chunks_by_project ON rag_chunks(project_id, scope);
+CREATE INDEX IF NOT EXISTS rag_chunks_by_user ON rag_chunks(user_id, scope);
 """
 
 PROJECT_COLUMNS = ("id", "title", "slug", "status", "config", "owner_id", "project_spec", "initiating_run_id",

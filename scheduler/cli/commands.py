@@ -293,9 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
                           ).set_defaults(func=cmd_config_example)
     config_sub.add_parser("app-json", help="print app.json, Heroku's manifest").set_defaults(func=cmd_config_app_json)
 
-    search = sub.add_parser("search", help="the documentation chunks nearest to a question (rag_summarizer's index)")
+    search = sub.add_parser("search", help="the documentation chunks nearest to a question (POST /api/rag/query)")
     search.add_argument("text", nargs="+", help="what to look for, e.g. \"which service sends Telegram alerts?\"")
     search.add_argument("--k", type=int, default=5, choices=range(1, 101), metavar="N", help="results (1-100, default 5)")
+    search.add_argument("--project", metavar="ID|TITLE", help="one project only (its UUID or title); default: every project")
+    search.add_argument("--min-similarity", type=float, default=0.2, metavar="S",
+                        help="cosine similarity a chunk needs (the platform's default is 0.7; ours 0.2)")
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=cmd_search)
 

@@ -27,7 +27,7 @@ from scheduler.cli.status import read_status
 SANDBOX_ARGS = ["--repos", "30", "--servers", "12", "--seed", "1", "--unhealthy", "0.4"]
 SANDBOX_VARIABLES = {"API_BASE_URL", "INTERNAL_API_KEY", "GITHUB_API_URL", "GITHUB_ORG", "GITHUB_TOKEN",
                      "TIME4VPS_API_URL", "TIME4VPS_USERNAME", "TIME4VPS_PASSWORD", "SSH_PRIVATE_KEY_PATH",
-                     "SSH_KNOWN_HOSTS", "EMBEDDINGS_URL", "PLATFORM_OWNER_TELEGRAM_ID"}
+                     "SSH_KNOWN_HOSTS", "RAG_INGEST_SECRET", "PLATFORM_OWNER_TELEGRAM_ID"}
 #: demo schedules: every task that has an actor runs often enough to watch
 DEMO_INTERVAL = "10s"
 STATUS_EVERY_S = 15

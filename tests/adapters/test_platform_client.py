@@ -21,9 +21,6 @@ from actors.adapters.platform.client import (
 )
 from actors.tasks.deps import Dependencies
 from contracts.platform import (
-    ChunkSearch,
-    DocumentChunk,
-    DocumentUpsert,
     IncidentOpen,
     IncidentStatus,
     IncidentType,
@@ -34,7 +31,6 @@ from contracts.platform import (
     ServerCreate,
     ServerStatus,
     ServerUpdate,
-    SummaryUpsert,
 )
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app, sample_servers
@@ -107,33 +103,6 @@ def test_incident_lifecycle(platform):
     assert resolved.status is IncidentStatus.RESOLVED and resolved.resolved_at is not None
     assert resolved.details == {"svc": "web", "fixed_by": "restart"}
     assert still_open.items == []
-
-
-def test_documents_and_summary(platform):
-    project_id = platform.store.create_project(ProjectCreate(
-        name="api", full_name="acme/api", github_repo_id=1, html_url="https://github.com/acme/api"))["id"]
-    chunks = [DocumentChunk(index=i, text=f"part {i}", embedding=[0.25, i]) for i in range(2)]
-
-    async def scenario(client):
-        before = await client.get_summary(project_id)
-        await client.put_document(project_id, DocumentUpsert(path="README.md", content_hash="h1", chunks=chunks,
-                                                                      model="m", dimension=2))
-        stored = await client.put_document(project_id, DocumentUpsert(path="docs/a.md", content_hash="h2",
-                                                                      chunks=chunks[:1], model="m", dimension=2))
-        with_chunks = await client.list_documents(project_id, include_chunks=True)
-        await client.delete_document(project_id, "README.md")
-        remaining = await client.list_documents(project_id)
-        summary = await client.put_summary(project_id, SummaryUpsert(text="An API.", source_hash="s", model="m"))
-        hits = await client.search_chunks(ChunkSearch(vector=[0.25, 0.0], model="m", k=1))
-        return before, stored, with_chunks, remaining, summary, await client.get_summary(project_id), hits
-
-    before, stored, with_chunks, remaining, summary, fetched, hits = run(platform.url, scenario)
-    assert [(h.project, h.path, h.text) for h in hits] == [("acme/api", "docs/a.md", "part 0")]
-    assert before is None
-    assert (stored.path, stored.chunk_count) == ("docs/a.md", 1)
-    assert [(d.path, d.chunks) for d in with_chunks] == [("README.md", chunks), ("docs/a.md", chunks[:1])]
-    assert [d.path for d in remaining] == ["docs/a.md"]
-    assert fetched == summary and summary.text == "An API."
 
 
 def test_a_4xx_is_raised_with_its_body_and_never_retried(platform):

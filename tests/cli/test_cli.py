@@ -190,7 +190,6 @@ def test_status_shows_partial_runs_and_each_health_slots_coverage_flagging_a_sho
 def test_search_says_plainly_when_the_platform_is_not_configured_or_does_not_answer(monkeypatch, capsys):
     monkeypatch.delenv("API_BASE_URL", raising=False)
     monkeypatch.setenv("INTERNAL_API_KEY", "k" * 12)
-    monkeypatch.delenv("EMBEDDINGS_URL", raising=False)
     assert main(["search", "which service sends alerts"]) == 2
     assert "platform API not configured: check API_BASE_URL" in capsys.readouterr().err
     monkeypatch.setenv("API_BASE_URL", "http://127.0.0.1:9")  # nothing listens there

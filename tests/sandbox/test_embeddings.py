@@ -1,17 +1,24 @@
-"""The embeddings stand-in speaks OpenAI's /v1/embeddings and gives similar texts similar vectors."""
+"""The embeddings stand-in speaks OpenAI's /v1/embeddings with the bundled WordLlama model: 512
+numbers per input by default (the platform's column), similar texts close, loaded with nothing
+from outside (an empty home, every non-loopback connection refused)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import math
+import os
 import struct
+import subprocess
+import sys
+import textwrap
 
 import httpx
 import pytest
 
 from sandbox.embeddings.app import embed, embeddings_app
 from sandbox.http import ServedApp
+from tests.support import ROOT
 
 MODEL = "text-embedding-3-small"
 
@@ -36,7 +43,7 @@ def test_response_has_openais_shape_with_unit_vectors(client):
     body = client.post("/v1/embeddings", json={"input": ["first text", "the second text"], "model": MODEL}).json()
     assert body["object"] == "list" and body["model"] == MODEL
     assert [(d["object"], d["index"]) for d in body["data"]] == [("embedding", 0), ("embedding", 1)]
-    assert all(len(d["embedding"]) == 256 for d in body["data"])
+    assert all(len(d["embedding"]) == 512 for d in body["data"])
     assert all(math.isclose(math.sqrt(sum(v * v for v in d["embedding"])), 1.0) for d in body["data"])
     assert body["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
 
@@ -68,8 +75,20 @@ def test_base64_encoding_and_dimensions(client):
     assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-7) for a, b in zip(unpacked, expected, strict=True))
 
 
-def test_token_arrays_are_accepted(client):
-    assert len(vectors(client, [[1, 2, 3], [4, 5]])) == 2
+def test_the_platforms_512_are_the_models_256_then_zeros_so_cosines_are_the_models(client):
+    texts = ["Billing sends invoices", "Invoices and refunds for customers", "Kubernetes drains a node"]
+    wide = vectors(client, texts, dimensions=512)
+    native = vectors(client, texts, dimensions=256)
+    assert all(v[256:] == [0.0] * 256 for v in wide)
+    for i in range(3):
+        for j in range(3):
+            assert math.isclose(cosine(wide[i], wide[j]), cosine(native[i], native[j]), abs_tol=1e-9)
+    assert cosine(wide[0], wide[1]) > cosine(wide[0], wide[2]) + 0.2
+
+
+def test_token_arrays_are_refused_this_stand_in_has_no_tokenizer(client):
+    response = client.post("/v1/embeddings", json={"input": [[1, 2, 3]], "model": MODEL})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "input"
 
 
 @pytest.mark.parametrize("payload", [
@@ -117,3 +136,48 @@ def test_counters_and_faults(client):
     with pytest.raises(json.JSONDecodeError):
         json.loads(client.post("/v1/embeddings", json={"input": "x", "model": MODEL}).content)
     assert client.get("/_sandbox/counters").json()["faults"] == {"5xx": 1, "malformed": 1}, "one of each, no more"
+
+
+NO_NETWORK = textwrap.dedent('''
+    import socket
+    _real_connect = socket.socket.connect
+    def _loopback_only(self, address, *rest):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not (host.startswith("127.") or host in ("::1", "localhost")):
+            raise OSError(f"network refused by the test: {address!r}")
+        return _real_connect(self, address, *rest)
+    socket.socket.connect = _loopback_only
+    def _no_lookup(host, *args, **kwargs):
+        raise socket.gaierror(f"name lookups refused by the test: {host!r}")
+    socket.getaddrinfo = _no_lookup
+''')
+PROBE = textwrap.dedent('''
+    import json, os
+    from sandbox.embeddings.wordllama import MODEL_NAME, embed_texts
+    m = embed_texts(["Sends Telegram alerts when a server is down",
+                     "notifies the on-call chat when monitoring fires",
+                     "issues invoices and refunds card payments"], 512)
+    print(json.dumps({"model": MODEL_NAME, "shape": list(m.shape), "norm": float((m[0] @ m[0]) ** 0.5),
+                      "close": float(m[0] @ m[1]), "far": float(m[0] @ m[2]),
+                      "home": sorted(os.listdir(os.environ["HOME"]))}))
+''')
+
+
+def test_the_bundled_model_loads_and_embeds_with_an_empty_home_and_no_network(tmp_path):
+    home, guard = tmp_path / "home", tmp_path / "guard"
+    home.mkdir()
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(NO_NETWORK)
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": f"{guard}:{ROOT}", "HF_HUB_OFFLINE": "1",
+           "HF_HOME": str(home / "hf"), "XDG_CACHE_HOME": str(home / "cache"), "NO_PROXY": "*"}
+    sanity = subprocess.run([sys.executable, "-c", "import urllib.request; urllib.request.urlopen('http://example.com')"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert sanity.returncode != 0 and "refused by the test" in sanity.stderr, "the guard itself works"
+    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (found["model"], found["shape"]) == ("wordllama/l2_supercat-256", [3, 512])
+    assert abs(found["norm"] - 1) < 1e-5
+    assert found["close"] > found["far"] + 0.1, "a real model: related texts are closer"
+    assert found["home"] == [], "nothing downloaded or cached into the home directory"

@@ -7,8 +7,8 @@
   100,000 entries / 7 MB) is read again piecewise: the root without ``recursive``, then each root
   folder the filter may find documents in, recursively by its sha. A folder still truncated
   makes the tree incomplete: what it lists is indexed, nothing is taken for deleted.
-- Contents: ``GET /repos/{owner}/{repo}/contents/{path}?ref={branch}`` (``path`` and ``branch``
-  keep their ``/`` unencoded), base64 decoded; only for a document whose blob changed. The bytes
+- Contents: ``GET /repos/{owner}/{repo}/contents/{path}[?ref={branch}]`` (``path`` keeps its
+  ``/`` unencoded; without a branch, the default one), base64 decoded; only for a document whose blob changed. The bytes
   are kept a day with their ETag (``Keys.github_content``), so reading them again after a
   failed write costs a 304. The blob sha returned is the one the bytes belong to.
 - One budget with the org listing (``Keys.github_rate``, ``GITHUB_RATE_LIMIT_RESERVE``): the reads
@@ -199,8 +199,11 @@ class RepoFiles:
     # ---------------------------------------------------------------- contents
 
     async def content(self, full_name: str, path: str, branch: str, max_bytes: int) -> FileContent | None:
-        """A file's bytes and blob sha; None if it could not be read now (budget, gone, too large)."""
-        url = f"{self._repo_url(full_name)}/contents/{quote(path, safe='/')}?ref={quote(branch, safe='')}"
+        """A file's bytes and blob sha (of ``branch``; "" for the default one); None if it could
+        not be read now (budget, gone, too large)."""
+        url = f"{self._repo_url(full_name)}/contents/{quote(path, safe='/')}"
+        if branch:  # "": the default branch
+            url += f"?ref={quote(branch, safe='')}"
         key = Keys.github_content(self.org, url)
         record = _read_content(await self.client.get(key))
         sent = self.walk.requests

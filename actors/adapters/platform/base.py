@@ -25,7 +25,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -49,8 +49,6 @@ from actors.adapters.platform.errors import (
 )
 
 log = get_logger(__name__)
-T = TypeVar("T", bound=BaseModel)
-
 T = TypeVar("T", bound=BaseModel)
 
 def _unwritable(value: Any, where: str = "") -> str | None:
@@ -147,9 +145,12 @@ class BaseClient:
 
     async def _request(self, method: str, path: str, *, params: dict | None = None,
                        body: Any = None, headers: dict[str, str] | None = None,
-                       attempts: int | None = None) -> httpx.Response:
+                       attempts: int | None = None,
+                       sign: Callable[[bytes], dict[str, str]] | None = None) -> httpx.Response:
         """One request, retried on 5xx/network errors up to ``attempts`` (default
-        ``max_attempts``) times; ``headers`` are added to the key and correlation id."""
+        ``max_attempts``) times; ``headers`` are added to the key and correlation id.
+        ``sign``: headers made from the exact body bytes sent, afresh for every attempt
+        (the RAG ingest's HMAC signature and its timestamp)."""
         headers = {**(headers or {}), "X-Internal-Key": self._api_key.get_secret_value(),
                    "X-Correlation-ID": current_correlation_id()}
         max_attempts = self.max_attempts if attempts is None else attempts
@@ -161,6 +162,8 @@ class BaseClient:
         last_error = ""
         for attempt in range(1, max_attempts + 1):
             started = time.monotonic()
+            if sign is not None:
+                headers.update(sign(content or b""))
             try:
                 response = await self._pool().request(method, path, params=params, content=content, headers=headers)
             except httpx.TransportError as exc:  # connect/read/write errors and timeouts

@@ -4,7 +4,7 @@ resource's methods (``projects.py`` with users, ``repositories.py``, ``servers.p
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.adapters.kit import settings_from_env
@@ -19,7 +19,7 @@ from actors.adapters.platform.errors import (
 )
 from actors.adapters.platform.incidents import IncidentsAPI, OpenedIncident
 from actors.adapters.platform.projects import ProjectsAPI
-from actors.adapters.platform.rag import RagAPI
+from actors.adapters.platform.rag import IngestNotConfigured, RagAPI, rag_signature
 from actors.adapters.platform.repositories import RepositoriesAPI, RepositoryListing
 from actors.adapters.platform.servers import ServersAPI
 
@@ -43,6 +43,8 @@ class PlatformSettings(BaseSettings):
     internal_api_key: SecretStr
     platform_timeout_s: float = 10.0
     platform_max_attempts: int = 4
+    rag_ingest_secret: SecretStr | None = Field(default=None, description=(
+        "the platform's RAG_INGEST_SECRET: signs POST /api/rag/ingest (HMAC-SHA256); rag_summarizer needs it"))
 
     @classmethod
     def from_env(cls) -> PlatformSettings:
@@ -50,10 +52,11 @@ class PlatformSettings(BaseSettings):
 
     def client(self) -> PlatformClient:
         return PlatformClient(self.api_base_url, self.internal_api_key, timeout=self.platform_timeout_s,
-                              max_attempts=self.platform_max_attempts)
+                              max_attempts=self.platform_max_attempts, rag_ingest_secret=self.rag_ingest_secret)
 
 
 __all__ = [
+    "IngestNotConfigured",
     "Listing",
     "OpenedIncident",
     "PlatformAPIError",
@@ -67,4 +70,5 @@ __all__ = [
     "concerns_every_write",
     "current_correlation_id",
     "encode_body",
+    "rag_signature",
 ]

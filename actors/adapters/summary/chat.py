@@ -26,7 +26,7 @@ class SummarySettings(BaseSettings):
 
     summary_url: str | None = Field(default=None, description=(
         "an OpenAI-compatible API's base URL ending in /v1 (POST …/chat/completions) for project summaries; "
-        "unset: a local extractive summary by the embeddings"))
+        "unset: no summaries (rag_summarizer sends the documents only)"))
     summary_api_key: SecretStr | None = Field(default=None, description="the summary API's key (Bearer)")
     summary_model: str = Field(default="gpt-4o-mini", min_length=1, description="the chat model asked of SUMMARY_URL")
     summary_max_input_chars: int = Field(default=24_000, ge=1000,

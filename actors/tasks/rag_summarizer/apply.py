@@ -1,28 +1,32 @@
-"""rag_summarizer's apply: one project's plan written through the platform API.
+"""rag_summarizer's apply: one project's plan sent to the platform's RAG ingest.
 
-For the documents to (re)index: their contents (only theirs) from GitHub, chunks, vectors in as
-few embedding calls as the API's limits allow, then one upsert per document, each behind the
-fencing check. Then the deletions; then, only when every document write of the project went
-through, the summary, made from the chunks the platform now holds. Counts everything it does.
+For each document to send: its content (only its) from GitHub, then one signed ingest of that
+document for the project's UUID and its owner (the platform chunks and embeds it), behind the
+fencing check; once the platform took it, the memory says so (path -> blob sha), so it is not
+sent again. Then the documents gone, each sent with empty content (the memory forgets them).
+Then, only when every document of the project went through, the summary, as a document of its
+own (``SUMMARY_SOURCE_TYPE``). Counts everything it does.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import ValidationError
 
-from actors.adapters.embeddings.interface import Embedder
-from actors.adapters.github.files import Blob, FileContent
-from actors.adapters.platform.client import PlatformAPIError
+from actors.adapters.github.files import FileContent
+from actors.tasks.rag_summarizer.plan import SUMMARY, ProjectPlan, Rules
+from actors.tasks.rag_summarizer.text import decode, source_id, source_uri, title_of
 from actors.tasks.records import Progress, RecordWrites
-from actors.tasks.rag_summarizer.chunking import Chunk, Limits, chunk_document
-from actors.tasks.rag_summarizer.plan import ProjectPlan, Rules
-from contracts.platform import DocumentChunk, DocumentUpsert, SummaryUpsert
+from contracts.platform import RagDocument, RagIngest, RagIngestResult, content_hash
 from scheduler.logs import get_logger
 
 log = get_logger(__name__)
+
+DOCUMENT_SOURCE_TYPE = "repository_doc"
+SUMMARY_SOURCE_TYPE = "project_summary"
 
 
 class Summarizer(Protocol):
@@ -35,16 +39,34 @@ class Contents(Protocol):
     async def content(self, full_name: str, path: str, branch: str, max_bytes: int) -> FileContent | None: ...
 
 
+class Ingest(Protocol):
+    async def ingest(self, request: RagIngest) -> RagIngestResult: ...
+
+
+class Memory(Protocol):
+    """What was sent per project: ``remember(project, field, value)``; a None value forgets."""
+
+    async def remember(self, project_id: uuid.UUID, field: str, value: str | None) -> None: ...
+
+
 @dataclass(frozen=True)
 class Ports:
-    """What one run writes and reads through, besides GitHub's trees (observe's)."""
-
-    platform: object  # a PlatformClient, or an in-memory one in tests
+    platform: Ingest
     files: Contents
-    embedder: Embedder
-    summarizer: Summarizer
+    memory: Memory
+    summarizer: Summarizer | None
     rules: Rules
-    limits: Limits
+
+
+def document(plan: ProjectPlan, path: str, text: str) -> RagDocument:
+    return RagDocument(source_type=DOCUMENT_SOURCE_TYPE, source_id=source_id(plan.full_name, path),
+                       source_uri=source_uri(plan.git_url, path), path=path, title=title_of(text, path),
+                       content=text, content_hash=content_hash(text))
+
+
+def summary_document(plan: ProjectPlan, text: str) -> RagDocument:
+    return RagDocument(source_type=SUMMARY_SOURCE_TYPE, source_id=f"{plan.full_name}:summary",
+                       title=f"Summary of {plan.full_name}", content=text, content_hash=content_hash(text))
 
 
 async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites | None = None) -> None:
@@ -52,73 +74,82 @@ async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: 
     writes = writes or RecordWrites(run, "rag_summarizer")
     run.count("documents_too_large", plan.too_large)
     run.count("documents_over_limit", plan.over_limit)
-    complete = await _index(plan, run, ports, writes) if plan.index else True
-    for path in plan.delete:
-        if await writes.write(lambda path=path: _delete(ports.platform, plan.project_id, path), "delete",
-                              project=plan.full_name, path=path[:200]):
-            run.count("documents_deleted")
-    if plan.summary_hash and complete:
-        await _summarise(plan, run, ports, writes)
-    if not plan.empty:
-        log.info("rag_summarizer.project_written", project=plan.full_name, indexed=len(plan.index),
-                 deleted=len(plan.delete), summary=bool(plan.summary_hash and complete))
-
-
-async def _index(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites) -> bool:
-    """Fetch, chunk, embed and upsert ``plan.index``; whether every document was written."""
-    fetched: list[tuple[Blob, str, list[Chunk]]] = []
     complete = True
-    for blob in plan.index:
-        content = await ports.files.content(plan.full_name, blob.path, plan.branch, ports.rules.max_doc_bytes)
+    for blob in plan.ingest:
+        content = await ports.files.content(plan.full_name, blob.path, "", ports.rules.max_doc_bytes)
         if content is None:
             run.count("documents_unreadable")
             complete = False
             continue
-        chunks = chunk_document(blob.path, content.data, ports.limits)
-        fetched.append((blob, content.sha, chunks))
-    texts = [chunk.embedding_text() for _, _, chunks in fetched for chunk in chunks]
-    embedded = await ports.embedder.embed(texts) if texts else None
-    run.count("embedding_calls", embedded.requests if embedded else 0)
-    run.count("chunks_embedded", len(texts))
-    vectors = iter(embedded.vectors if embedded else [])
-    for blob, sha, chunks in fetched:
-        try:
-            document = DocumentUpsert(
-                path=blob.path, content_hash=sha, model=ports.rules.model, dimension=ports.rules.dimension,
-                chunks=[DocumentChunk(index=c.index, text=c.text, heading=c.heading, embedding=next(vectors))
-                        for c in chunks])
-        except ValidationError:
-            run.count("documents_rejected")
-            log.warning("rag_summarizer.document_rejected", project=plan.full_name, path=blob.path[:200])
+        text = decode(content.data)
+        if text is None:
+            run.count("documents_binary")  # sent empty: nothing of it is searched
+        if not await _send(plan, run, ports, writes, blob.path, text or "", content.sha):
             complete = False
-            continue
-        if await writes.write(lambda document=document: ports.platform.put_document(plan.project_id, document),
-                              "index", project=plan.full_name, path=blob.path[:200]):
-            run.count("documents_indexed")
-            run.count("chunks_written", len(chunks))
-        else:
-            complete = False
-    return complete
+    for path in plan.empty:
+        if await _send(plan, run, ports, writes, path, "", None):
+            run.count("documents_emptied")
+    if plan.summary_hash and complete and ports.summarizer is not None:
+        await _summarise(plan, run, ports, writes)
+    elif plan.empty_summary:
+        if await _ingest(plan, run, ports, writes, summary_document(plan, ""), "summary"):
+            await ports.memory.remember(plan.project_id, SUMMARY, None)
+            run.count("summaries_emptied")
+    if not plan.nothing:
+        log.info("rag_summarizer.project_sent", project=plan.full_name, sent=len(plan.ingest),
+                 emptied=len(plan.empty), summary=bool(plan.summary_hash and complete))
+
+
+async def _send(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites, path: str, text: str,
+                sha: str | None) -> bool:
+    """Ingest one document; remember its sha (None: forget the path). Whether it went through."""
+    try:
+        doc = document(plan, path, text)
+    except ValidationError:
+        run.count("documents_rejected")
+        log.warning("rag_summarizer.document_rejected", project=plan.full_name, path=path[:200])
+        return False
+    if not await _ingest(plan, run, ports, writes, doc, "document"):
+        return False
+    await ports.memory.remember(plan.project_id, path, sha)
+    return True
+
+
+async def _ingest(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites, doc: RagDocument,
+                  what: str) -> bool:
+    request = RagIngest(project_id=plan.project_id, user_id=plan.owner_id, documents=[doc])
+    answers: list[RagIngestResult] = []
+
+    async def call() -> None:
+        answers.append(await ports.platform.ingest(request))
+
+    if not await writes.write(call, f"ingest_{what}", project=plan.full_name, source_id=doc.source_id[:200]):
+        return False
+    run.count("ingests")
+    run.count("documents_indexed", answers[0].documents_indexed)
+    run.count("documents_skipped", answers[0].documents_skipped)
+    return True
 
 
 async def _summarise(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites) -> None:
-    stored = await ports.platform.list_documents(plan.project_id, include_chunks=True)
-    documents = [(doc.path, "\n\n".join(chunk.text for chunk in doc.chunks)) for doc in stored
-                 if doc.model == ports.rules.model and doc.chunks]
-    # documents without text (empty, binary) still get a summary saying so: otherwise it would be
-    # planned again every cycle
-    text = await ports.summarizer.summarize(plan.full_name, documents) if documents else \
+    """The summary from every document's text (contents are kept a day with their ETag, so the
+    unchanged ones cost a 304); sent only when each was read."""
+    assert ports.summarizer is not None and plan.summary_hash is not None
+    texts: list[tuple[str, str]] = []
+    for blob in plan.documents:
+        content = await ports.files.content(plan.full_name, blob.path, "", ports.rules.max_doc_bytes)
+        if content is None:
+            run.count("documents_unreadable")
+            return
+        if text := decode(content.data):
+            texts.append((blob.path, text))
+    summary = await ports.summarizer.summarize(plan.full_name, texts) if texts else \
         f"{plan.full_name}: its documents hold no text."
-    summary = SummaryUpsert(text=text, source_hash=plan.summary_hash, model=ports.summarizer.model)
-    if await writes.write(lambda: ports.platform.put_summary(plan.project_id, summary), "summary",
-                          project=plan.full_name):
-        run.count("summaries")
-
-
-async def _delete(platform, project_id: int, path: str) -> None:
-    """Delete a document; one already gone is what we wanted."""
     try:
-        await platform.delete_document(project_id, path)
-    except PlatformAPIError as exc:
-        if exc.status != 404:
-            raise
+        doc = summary_document(plan, summary)
+    except ValidationError:
+        run.count("documents_rejected")
+        return
+    if await _ingest(plan, run, ports, writes, doc, "summary"):
+        await ports.memory.remember(plan.project_id, SUMMARY, plan.summary_hash)
+        run.count("summaries")

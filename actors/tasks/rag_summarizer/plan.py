@@ -1,72 +1,83 @@
-"""rag_summarizer's plan: a pure function from what was observed of one project to the writes
-that make its documents, chunks and summary match its repository. No I/O; every rule lives here.
+"""rag_summarizer's plan: a pure function from what was observed of one project to the documents
+to send to the platform's RAG ingest. No I/O; every rule lives here.
 
-- a project ``discovered`` or ``active``: its documents are the tree's blobs that match
-  ``RAG_DOC_GLOBS`` (``DocumentGlobs``), at most ``max_doc_bytes`` each (larger ones are left out,
-  counted) and the first ``max_docs`` by path;
-- a document is (re)indexed when the platform holds no such path, another blob sha
-  (``content_hash``), or vectors of another embedding model or dimension: switching the embedder
-  re-indexes everything, and vectors of two models are never mixed in one document;
-- a document the platform holds that is no longer one (removed, renamed, too large now) is deleted,
-  but only after a complete tree: a tree read in part takes nothing for gone;
-- a project ``archived`` or ``missing``: every document it still has is deleted;
-- a project whose tree could not be read now (rate-limit budget, branch not found): nothing;
-- the summary is made again when the sources it was made from changed: ``summary_hash`` of the
-  documents' (path, sha) and the summariser's model differs from the stored ``source_hash``.
-  Never after a partial tree, never for a project without documents. An unchanged project plans
-  nothing at all.
+The platform has no route that lists what it holds, so what was sent is remembered
+(``Observed.sent``: path -> the blob sha whose content the platform accepted, and ``SUMMARY``
+-> the summary's source hash), and the plan compares the repository with that memory:
+- a project ``draft``, ``active`` or ``paused`` with a primary repository: its documents are the
+  tree's blobs that match ``RAG_DOC_GLOBS`` (``DocumentGlobs``), at most ``max_doc_bytes`` each
+  (larger ones are left out, counted) and the first ``max_docs`` by path;
+- a document is sent when nothing was sent for its path or another blob sha was: an unchanged
+  document is never sent (nor its content read);
+- a document sent before and no longer one (removed, renamed, too large now) is sent again with
+  empty content, which leaves it on the platform without chunks, so it is no longer found (the
+  platform has no delete) — only after a complete tree: a tree read in part takes nothing for gone;
+- a project ``archived``: every document sent for it is emptied, its summary too;
+- a project whose tree could not be read now (rate-limit budget, no such branch): nothing;
+- where summaries are configured (``Rules.summarizer``), the summary is made again when the
+  sources it was made from changed: ``summary_hash`` of the documents' (path, sha) and the
+  summariser's model differs from the remembered one; only after a complete tree; a project left
+  without documents has its summary emptied. An unchanged project plans nothing at all.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from actors.adapters.github.files import Blob, RepoTree
-from contracts.platform import ProjectDocument, ProjectStatus
+from contracts.platform import ProjectStatus
 
 INDEXED_STATUSES = frozenset({ProjectStatus.DRAFT, ProjectStatus.ACTIVE, ProjectStatus.PAUSED})
 CLEARED_STATUSES = frozenset({ProjectStatus.ARCHIVED})
+#: the memory's field for the summary (a path never starts with "/")
+SUMMARY = "/summary"
 
 
 @dataclass(frozen=True)
 class Rules:
-    model: str  # the embedder's: stored beside every vector
-    dimension: int
-    summarizer: str  # the summariser's model
+    #: the summariser's model; None: summaries are not configured (none made, none emptied)
+    summarizer: str | None = None
     max_doc_bytes: int = 200_000
     max_docs: int = 50
 
 
 @dataclass(frozen=True)
 class Observed:
-    """One project as observed: its record, its tree (None: not read now), what the platform holds."""
+    """One project as observed: its record, its repository's tree (None: not read now), and
+    what was sent for it (path -> blob sha; ``SUMMARY`` -> the summary's source hash)."""
 
-    project_id: int
+    project_id: uuid.UUID
+    owner_id: int
     full_name: str
-    branch: str
+    git_url: str
     status: ProjectStatus
     tree: RepoTree | None
-    documents: Sequence[ProjectDocument]
-    summary_hash: str | None = None
+    sent: Mapping[str, str]
 
 
 @dataclass(frozen=True)
 class ProjectPlan:
-    project_id: int
+    project_id: uuid.UUID
+    owner_id: int
     full_name: str
-    branch: str
-    index: tuple[Blob, ...] = ()
-    delete: tuple[str, ...] = ()
-    #: set: make the summary again, from these sources
+    git_url: str
+    #: documents to send with their content
+    ingest: tuple[Blob, ...] = ()
+    #: paths to send with empty content
+    empty: tuple[str, ...] = ()
+    #: set: make the summary again, from these sources (every document of the project)
     summary_hash: str | None = None
+    documents: tuple[Blob, ...] = ()
+    empty_summary: bool = False
     too_large: int = 0
     over_limit: int = 0
 
     @property
-    def empty(self) -> bool:
-        return not (self.index or self.delete or self.summary_hash)
+    def nothing(self) -> bool:
+        return not (self.ingest or self.empty or self.summary_hash or self.empty_summary)
 
 
 def summary_hash(documents: Iterable[Blob], summarizer: str) -> str:
@@ -82,27 +93,26 @@ def documents_of(tree: RepoTree, rules: Rules) -> tuple[list[Blob], int, int]:
     return fitting[:rules.max_docs], too_large, max(0, len(fitting) - rules.max_docs)
 
 
-def is_current(stored: ProjectDocument | None, blob: Blob, rules: Rules) -> bool:
-    return (stored is not None and stored.content_hash == blob.sha and stored.model == rules.model
-            and stored.dimension == rules.dimension)
-
-
 def plan_project(observed: Observed, rules: Rules) -> ProjectPlan:
-    base = ProjectPlan(observed.project_id, observed.full_name, observed.branch)
-    stored = {doc.path: doc for doc in observed.documents}
+    base = dict(project_id=observed.project_id, owner_id=observed.owner_id, full_name=observed.full_name,
+                git_url=observed.git_url)
+    sent_paths = sorted(path for path in observed.sent if path != SUMMARY)
     if observed.status in CLEARED_STATUSES:
-        return ProjectPlan(**{**base.__dict__, "delete": tuple(sorted(stored))})
+        return ProjectPlan(**base, empty=tuple(sent_paths), empty_summary=SUMMARY in observed.sent)
     if observed.status not in INDEXED_STATUSES or observed.tree is None:
-        return base
+        return ProjectPlan(**base)
     documents, too_large, over_limit = documents_of(observed.tree, rules)
-    index = tuple(blob for blob in documents if not is_current(stored.get(blob.path), blob, rules))
-    delete: tuple[str, ...] = ()
-    wanted_summary = None
+    ingest = tuple(blob for blob in documents if observed.sent.get(blob.path) != blob.sha)
+    empty: tuple[str, ...] = ()
+    wanted_summary, empty_summary = None, False
     if observed.tree.complete:
         kept = {blob.path for blob in documents}
-        delete = tuple(sorted(path for path in stored if path not in kept))
-        if documents:
+        empty = tuple(path for path in sent_paths if path not in kept)
+        if not documents:
+            empty_summary = SUMMARY in observed.sent
+        elif rules.summarizer is not None:
             wanted = summary_hash(documents, rules.summarizer)
-            wanted_summary = wanted if wanted != observed.summary_hash else None
-    return ProjectPlan(observed.project_id, observed.full_name, observed.branch, index, delete, wanted_summary,
-                       too_large, over_limit)
+            wanted_summary = wanted if wanted != observed.sent.get(SUMMARY) else None
+    return ProjectPlan(**base, ingest=ingest, empty=empty, summary_hash=wanted_summary,
+                       documents=tuple(documents) if wanted_summary else (), empty_summary=empty_summary,
+                       too_large=too_large, over_limit=over_limit)

@@ -20,9 +20,6 @@ class RagSettings(BaseSettings):
     rag_max_doc_bytes: int = Field(default=200_000, ge=1, description="larger documents are left out (counted)")
     rag_max_docs_per_project: int = Field(default=50, ge=1,
                                           description="documents indexed per project, the first by path")
-    rag_chunk_chars: int = Field(default=1500, ge=200, description="longest chunk, in characters")
-    rag_chunk_overlap_chars: int = Field(default=200, ge=0,
-                                         description="characters a chunk repeats of the one before it")
 
     @field_validator("rag_doc_globs")
     @classmethod

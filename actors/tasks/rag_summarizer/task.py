@@ -1,10 +1,15 @@
-"""rag_summarizer: project documentation -> chunks, vectors and a summary on the platform.
+"""rag_summarizer: each project's documentation sent to the platform's RAG index, changes only.
 
-A reconciler, project by project, read top to bottom: **observe** (the project's git tree,
-conditionally: a 304 costs nothing; what the platform holds of its documents and summary) ->
-**plan** (``plan.plan_project``, pure, where every rule lives) -> **apply** (``apply.py``: only
-changed documents are fetched, embedded and written). A steady world costs no rate-limit point,
-no content request, no embedding call and no write.
+A reconciler, project by project, read top to bottom: **observe** (the projects and their primary
+repositories on the platform; each repository's git tree at ``HEAD``, conditionally: a 304 costs
+nothing; what was sent before, from Redis) -> **plan** (``plan.plan_project``, pure, where every
+rule lives) -> **apply** (``apply.py``: only changed documents are read and sent to
+``POST /api/rag/ingest``, signed; the platform chunks and embeds them). A steady world costs no
+rate-limit point, no content request and no ingest.
+
+Which repository: a project's ``primary`` one whose git URL names a repository of ``GITHUB_ORG``
+(another organisation's is left alone, as github_sync does); a project without one is counted
+(``without_repository``) and has nothing to index.
 
 One project's failure (an outside system still failing after its retries) does not stop the
 others; the run then fails at the end, so that the worker retries it, and the retry only does
@@ -13,6 +18,10 @@ what is still undone.
 
 from __future__ import annotations
 
+import uuid
+
+import redis.asyncio as aioredis
+
 from actors.adapters.github.errors import GitHubResponseError
 from actors.adapters.github.files import RepoFiles
 from actors.adapters.kit import EndpointRefused
@@ -20,12 +29,13 @@ from actors.adapters.platform.client import PlatformResponseError
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
 from actors.tasks.rag_summarizer.apply import Ports, apply_project
-from actors.tasks.records import RecordWrites
-from actors.tasks.rag_summarizer.chunking import Limits
 from actors.tasks.rag_summarizer.plan import INDEXED_STATUSES, Observed, Rules, plan_project
 from actors.tasks.rag_summarizer.settings import DocumentGlobs, RagSettings
-from contracts import TaskName
-from contracts.platform import Project
+from actors.tasks.rag_summarizer.text import full_name_of
+from actors.tasks.records import RecordWrites
+from contracts import Keys, TaskName
+from contracts.platform import Project, Repository, RepositoryRole
+from contracts.platform.needs import PlatformNeed
 from scheduler.errors import TransientError
 from scheduler.logs import get_logger
 
@@ -33,21 +43,48 @@ log = get_logger(__name__)
 
 #: what fails one project and not the run: the next attempt redoes what is still undone
 PROJECT_FAILURES = (TransientError, PlatformResponseError, GitHubResponseError, EndpointRefused)
+#: the tree read: the repository's default branch, whatever its name
+BRANCH = "HEAD"
+
+
+class RedisMemory:
+    """What was sent, per project, in ``Keys.rag_sent``."""
+
+    def __init__(self, client: aioredis.Redis):
+        self.client = client
+
+    async def sent(self, project_id: uuid.UUID) -> dict[str, str]:
+        raw = await self.client.hgetall(Keys.rag_sent(str(project_id)))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def remember(self, project_id: uuid.UUID, field: str, value: str | None) -> None:
+        key = Keys.rag_sent(str(project_id))
+        if value is None:
+            await self.client.hdel(key, field)
+        else:
+            await self.client.hset(key, field, value)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def run_rag_summarizer(run: TaskRun) -> None:
     deps = run.deps
     settings = deps.settings(RagSettings)
-    embedder, summarizer = deps.embedder, deps.summarizer
-    rules = Rules(embedder.model, await embedder.dimension(), summarizer.model, settings.rag_max_doc_bytes,
+    summarizer = deps.summarizer
+    rules = Rules(summarizer.model if summarizer else None, settings.rag_max_doc_bytes,
                   settings.rag_max_docs_per_project)
     files = RepoFiles(deps.github, deps.aredis)
-    ports = Ports(deps.platform, files, embedder, summarizer, rules,
-                  Limits(settings.rag_chunk_chars, settings.rag_chunk_overlap_chars))
-    projects = await ports.platform.list_projects()
-    run.count("skipped_projects", projects.skipped)
+    memory = RedisMemory(deps.aredis)
+    ports = Ports(deps.platform, files, memory, summarizer, rules)
+    projects = await deps.platform.list_projects()
+    repositories = await deps.platform.list_all_repositories([p.id for p in projects.items])
+    run.count("skipped_items", projects.skipped + repositories.skipped)
+    pairs = primary_repositories(projects.items, repositories.items, files.org)
+    run.count("without_repository", len(projects.items) - len(pairs))
     try:
-        await reconcile(projects.items, run, ports, files, settings.documents)
+        await reconcile(pairs, run, ports, files, memory, settings.documents)
     finally:
         await files.close()
         for name, value in (("github_requests", files.walk.requests), ("points", files.walk.points),
@@ -60,31 +97,46 @@ async def run_rag_summarizer(run: TaskRun) -> None:
                     note="projects not read this time are left as they are; the next run goes on")
 
 
-async def reconcile(projects: list[Project], run, ports: Ports, files: RepoFiles, documents: DocumentGlobs) -> None:
+def primary_repositories(projects: list[Project], repositories: list[Repository],
+                         org: str) -> list[tuple[Project, Repository, str]]:
+    """(project, its primary repository, ``owner/name``) for each project that has one in ``org``
+    (the oldest primary one if several); by project id."""
+    by_project: dict[uuid.UUID, list[Repository]] = {}
+    for repository in repositories:
+        if repository.role is RepositoryRole.PRIMARY:
+            by_project.setdefault(repository.project_id, []).append(repository)
+    pairs = []
+    for project in sorted(projects, key=lambda p: str(p.id)):
+        for repository in sorted(by_project.get(project.id, []), key=lambda r: (r.created_at, r.id)):
+            full_name = full_name_of(repository.git_url)
+            if full_name and full_name.split("/", 1)[0].lower() == org.lower():
+                pairs.append((project, repository, full_name))
+                break
+    return pairs
+
+
+async def reconcile(pairs: list[tuple[Project, Repository, str]], run, ports: Ports, files: RepoFiles,
+                    memory: RedisMemory, documents: DocumentGlobs) -> None:
     failed = 0
     writes = RecordWrites(run, "rag_summarizer")
-    for project in sorted(projects, key=lambda p: p.id):
+    for project, repository, full_name in pairs:
         try:
-            observed = await observe_project(project, files, ports.platform, documents)
-            plan = plan_project(observed, ports.rules)
-            await apply_project(plan, run, ports, writes)
+            tree = await files.tree(full_name, BRANCH, documents) if project.status in INDEXED_STATUSES else None
+            observed = Observed(project.id, project.owner_id, full_name, repository.git_url, project.status, tree,
+                                await memory.sent(project.id))
+            await apply_project(plan_project(observed, ports.rules), run, ports, writes)
         except PROJECT_FAILURES as exc:
             failed += 1
-            log.warning("rag_summarizer.project_failed", project=project.full_name, error=str(exc)[:300])
-    run.count("projects", len(projects))
+            log.warning("rag_summarizer.project_failed", project=full_name, error=str(exc)[:300])
+    run.count("projects", len(pairs))
     run.count("failed_projects", failed)
     if failed:
-        raise TransientError(f"{failed} of {len(projects)} project(s) failed; the retry does what is still undone")
+        raise TransientError(f"{failed} of {len(pairs)} project(s) failed; the retry does what is still undone")
 
 
-async def observe_project(project: Project, files: RepoFiles, platform, documents: DocumentGlobs) -> Observed:
-    tree = None
-    if project.status in INDEXED_STATUSES:
-        tree = await files.tree(project.full_name, project.default_branch, documents)
-    stored = await platform.list_documents(project.id)
-    summary = await platform.get_summary(project.id) if tree is not None and tree.complete else None
-    return Observed(project.id, project.full_name, project.default_branch, project.status, tree, stored.items,
-                    summary.source_hash if summary else None)
-
-
-SPEC = TaskSpec(TaskName.RAG_SUMMARIZER, run_rag_summarizer, time_limit_ms=15 * 60_000, max_retries=5)
+SPEC = TaskSpec(TaskName.RAG_SUMMARIZER, run_rag_summarizer, time_limit_ms=15 * 60_000, max_retries=5,
+                platform_needs=(
+                    PlatformNeed("GET", "/api/projects/", ("id", "status", "owner_id")),
+                    PlatformNeed("GET", "/api/repositories/", ("project_id", "git_url", "role")),
+                    PlatformNeed("POST", "/api/rag/ingest", ("documents_received", "documents_indexed")),
+                ))

@@ -1,37 +1,41 @@
 """In-memory stand-ins for what rag_summarizer reads and writes, so that its plans are applied with
-the task's own observe and apply code: a platform holding documents and summaries, a GitHub of
-repositories (path -> bytes, blob shas as git computes them), an embedder and a summariser."""
+the task's own observe and apply code: a platform's RAG ingest (documents keyed as the platform
+keys them, unchanged hashes skipped, empty content leaving no chunk), the task's memory, a GitHub
+of repositories (path -> bytes, blob shas as git computes them) and a summariser."""
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from actors.adapters.embeddings.interface import Embedded, unit
 from actors.adapters.github.files import Blob, FileContent, RepoTree
-from actors.adapters.platform.client import Listing
 from actors.tasks.rag_summarizer.apply import Ports
-from actors.tasks.rag_summarizer.chunking import Limits
 from actors.tasks.rag_summarizer.plan import Rules
 from actors.tasks.rag_summarizer.settings import RagSettings
 from actors.tasks.rag_summarizer.task import reconcile
-from contracts.platform import DocumentUpsert, Project, ProjectDocument, ProjectStatus, ProjectSummary, SummaryUpsert
+from contracts.platform import Project, ProjectStatus, RagIngest, RagIngestResult, Repository
 
 from tests.support import FakeRun
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+OWNER = 7
 
 
 def blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def project(project_id: int, status: ProjectStatus = ProjectStatus.ACTIVE, name: str | None = None) -> Project:
-    name = name or f"repo-{project_id}"
-    return Project(id=project_id, name=name, full_name=f"acme/{name}", github_repo_id=project_id,
-                   html_url=f"https://github.com/acme/{name}", status=status, created_at=T0, updated_at=T0)
+def project(n: int, status: ProjectStatus = ProjectStatus.ACTIVE, name: str | None = None
+            ) -> tuple[Project, Repository, str]:
+    name = name or f"repo-{n}"
+    pid = uuid.UUID(int=n)
+    record = Project(id=pid, title=name, slug=name, status=status, owner_id=OWNER, created_at=T0)
+    repository = Repository(id=f"repo-{n:08x}", project_id=pid, name=name, git_url=f"https://github.com/acme/{name}.git",
+                            provider_repo_id=n, role="primary", visibility="private", is_managed=True, created_at=T0)
+    return record, repository, f"acme/{name}"
 
 
 class FakeFiles:
@@ -39,6 +43,7 @@ class FakeFiles:
 
     def __init__(self, repos: dict[str, dict[str, bytes]]):
         self.repos, self.content_reads, self.unreadable = repos, 0, set()
+        self.org = "acme"
 
     async def tree(self, full_name: str, branch: str, documents) -> RepoTree | None:
         files = self.repos.get(full_name)
@@ -56,51 +61,48 @@ class FakeFiles:
 
 
 class FakePlatform:
-    def __init__(self, projects: list[Project]):
-        self.projects = {p.id: p for p in projects}
-        self.documents: dict[int, dict[str, DocumentUpsert]] = {}
-        self.summaries: dict[int, SummaryUpsert] = {}
-        self.writes = Counter()
+    """The RAG ingest as the platform does it: (user, project, scope, source_type, source_id) ->
+    (hash, content); an unchanged hash is skipped; ``fail`` holds source ids refused with a 422."""
 
-    async def list_projects(self) -> Listing[Project]:
-        return Listing(list(self.projects.values()))
+    def __init__(self):
+        self.documents: dict[tuple, tuple[str, str]] = {}
+        self.requests = 0
+        self.fail: set[str] = set()
 
-    async def list_documents(self, project_id: int, *, include_chunks: bool = False) -> Listing[ProjectDocument]:
-        return Listing([ProjectDocument(path=d.path, content_hash=d.content_hash, updated_at=T0, model=d.model,
-                                        dimension=d.dimension, chunk_count=len(d.chunks),
-                                        chunks=d.chunks if include_chunks else [])
-                        for d in sorted(self.documents.get(project_id, {}).values(), key=lambda d: d.path)])
+    async def ingest(self, request: RagIngest) -> RagIngestResult:
+        from actors.adapters.platform.client import PlatformAPIError
 
-    async def put_document(self, project_id: int, document: DocumentUpsert) -> None:
-        self.documents.setdefault(project_id, {})[document.path] = document
-        self.writes["put_document"] += 1
+        self.requests += 1
+        indexed = skipped = 0
+        for doc in request.documents:
+            if doc.source_id in self.fail:
+                raise PlatformAPIError(422, "POST", "/api/rag/ingest", '{"detail": "refused"}')
+            key = (request.user_id, request.project_id, doc.scope.value, doc.source_type, doc.source_id)
+            if key in self.documents and self.documents[key][0] == doc.content_hash:
+                skipped += 1
+                continue
+            self.documents[key] = (doc.content_hash, doc.content)
+            indexed += 1
+        return RagIngestResult(documents_received=len(request.documents), documents_indexed=indexed,
+                               documents_skipped=skipped)
 
-    async def delete_document(self, project_id: int, path: str) -> None:
-        del self.documents[project_id][path]
-        self.writes["delete_document"] += 1
-
-    async def get_summary(self, project_id: int) -> ProjectSummary | None:
-        summary = self.summaries.get(project_id)
-        return summary and ProjectSummary(project_id=project_id, updated_at=T0, **summary.model_dump())
-
-    async def put_summary(self, project_id: int, summary: SummaryUpsert) -> None:
-        self.summaries[project_id] = summary
-        self.writes["put_summary"] += 1
+    def searchable(self, project_id: uuid.UUID) -> dict[str, str]:
+        """source_id -> content of the project's documents that have content (chunks)."""
+        return {key[4]: content for key, (_, content) in self.documents.items() if key[1] == project_id and content}
 
 
-class FakeEmbedder:
-    """Vectors from the text's hash: deterministic, of ``size`` numbers; counts what it embeds."""
+class FakeMemory:
+    def __init__(self):
+        self.data: dict[uuid.UUID, dict[str, str]] = {}
 
-    def __init__(self, model: str = "fake-embedder", size: int = 8):
-        self.model, self.size, self.texts, self.calls = model, size, 0, 0
+    async def sent(self, project_id: uuid.UUID) -> dict[str, str]:
+        return dict(self.data.get(project_id, {}))
 
-    async def dimension(self) -> int:
-        return self.size
-
-    async def embed(self, texts) -> Embedded:
-        self.calls += 1
-        self.texts += len(texts)
-        return Embedded([unit([b - 127.5 for b in hashlib.sha256(t.encode()).digest()[:self.size]]) for t in texts], 1)
+    async def remember(self, project_id: uuid.UUID, field: str, value: str | None) -> None:
+        if value is None:
+            self.data.get(project_id, {}).pop(field, None)
+        else:
+            self.data.setdefault(project_id, {})[field] = value
 
 
 class FakeSummarizer:
@@ -114,17 +116,20 @@ class FakeSummarizer:
 class World:
     """The platform and GitHub in memory; ``cycle()`` runs the task's reconcile once over them."""
 
-    platform: FakePlatform
+    projects: list[tuple[Project, Repository, str]]
     files: FakeFiles
-    embedder: FakeEmbedder = field(default_factory=FakeEmbedder)
+    platform: FakePlatform = field(default_factory=FakePlatform)
+    memory: FakeMemory = field(default_factory=FakeMemory)
     settings: RagSettings = field(default_factory=RagSettings)
+    summaries: bool = True
 
     def ports(self) -> Ports:
-        rules = Rules(self.embedder.model, self.embedder.size, FakeSummarizer.model,
-                      self.settings.rag_max_doc_bytes, self.settings.rag_max_docs_per_project)
-        return Ports(self.platform, self.files, self.embedder, FakeSummarizer(), rules, Limits(300, 50))
+        summarizer = FakeSummarizer() if self.summaries else None
+        rules = Rules(summarizer.model if summarizer else None, self.settings.rag_max_doc_bytes,
+                      self.settings.rag_max_docs_per_project)
+        return Ports(self.platform, self.files, self.memory, summarizer, rules)
 
     async def cycle(self) -> Counter:
         run = FakeRun()
-        await reconcile(list(self.platform.projects.values()), run, self.ports(), self.files, self.settings.documents)
+        await reconcile(self.projects, run, self.ports(), self.files, self.memory, self.settings.documents)
         return run.counters
