@@ -5,7 +5,7 @@ in its DSA key class (``asyncssh.crypto.dsa``). cryptography 51 deprecates DSA a
 (``CryptographyDeprecationWarning``, a ``UserWarning``, so shown by default) on every such
 access, five of them as asyncssh is imported: ten lines on stderr ahead of anything the process
 says, a refused configuration included, and nothing we could act on. Every process entry (ticker,
-worker, the ``scheduler`` command, the sandbox's) calls :func:`quiet_asyncssh_dsa` before anything
+worker, web, the ``scheduler`` command, the sandbox's) calls :func:`quiet_asyncssh_dsa` before anything
 imports asyncssh; pytest has the same filter in ``pyproject.toml``. Anything else cryptography
 deprecates, or asyncssh warns of, still shows.
 """

@@ -78,6 +78,7 @@ def test_the_emulation_warns_as_cryptography_51_does(emulation):
 ENTRIES = {
     "worker": (["-m", "actors"], {"HEALTH_BATCH_SIZE": "lots"}, "worker: configuration refused", True),
     "ticker": (["-m", "ticker"], {}, "ticker: configuration refused", False),
+    "web": (["-m", "scheduler.web"], {}, "web: REDIS_URL is not set", False),
     "scheduler config check": (["-m", "scheduler.cli", "config", "check"], {}, "", True),
     "sandbox": (["-m", "sandbox", "--help"], {}, "", True),
     "sandbox ssh fleet": (["-m", "sandbox.ssh.serve", "--help"], {}, "", True),
