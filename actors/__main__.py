@@ -9,6 +9,10 @@ them all and exits with status 78 (EX_CONFIG).
 
 from __future__ import annotations
 
+from scheduler.noise import quiet_asyncssh_dsa
+
+quiet_asyncssh_dsa()  # before anything imports asyncssh: scheduler/noise.py
+
 import sys
 
 from actors.adapters.ssh.settings import SshSettings

@@ -10,6 +10,10 @@ Prints ``export NAME=value`` lines that point the scheduler at it:
 
 from __future__ import annotations
 
+from scheduler.noise import quiet_asyncssh_dsa
+
+quiet_asyncssh_dsa()  # before anything imports asyncssh: scheduler/noise.py
+
 import argparse
 import shlex
 import signal

@@ -1,4 +1,4 @@
-"""The import layers of DESIGN.md §2 (pyproject.toml [tool.importlinter]) hold, and a
+"""The import layers of ARCHITECTURE.md (pyproject.toml [tool.importlinter]) hold, and a
 violation fails them: the check is shown to bite, not only to pass."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_the_tree_keeps_every_contract():
 
 
 @pytest.mark.parametrize(("module", "line", "contract", "chain"), [
-    ("contracts/names.py", "import actors.runtime", "Layers (DESIGN.md §2)",
+    ("contracts/names.py", "import actors.runtime", "Layers (ARCHITECTURE.md)",
      "contracts.names -> actors.runtime"),
     ("contracts/names.py", "import actors.runtime", "contracts imports nothing of ours",
      "contracts.names -> actors.runtime"),

@@ -7,6 +7,10 @@ release has no actor for (``contracts.IMPLEMENTED_TASKS``) get no ticks.
 
 from __future__ import annotations
 
+from scheduler.noise import quiet_asyncssh_dsa
+
+quiet_asyncssh_dsa()  # before anything imports asyncssh: scheduler/noise.py
+
 import sys
 from collections.abc import Collection, Mapping
 

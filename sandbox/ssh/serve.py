@@ -8,6 +8,10 @@ It prints ``SSH_PRIVATE_KEY_PATH`` and ``SSH_KNOWN_HOSTS`` for the scheduler to 
 
 from __future__ import annotations
 
+from scheduler.noise import quiet_asyncssh_dsa
+
+quiet_asyncssh_dsa()  # before anything imports asyncssh: scheduler/noise.py
+
 import argparse
 import asyncio
 import os

@@ -15,6 +15,7 @@ import contracts
 from contracts import Keys, RunRecord, TaskName, Tick, TickReason
 
 from scheduler.errors import ConfigurationError, TransientError
+from scheduler.noise import quiet_asyncssh_dsa
 from scheduler.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
 from scheduler.settings import Settings
 from scheduler.cli.status import Status, TaskState, TaskStatus, read_overview
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_asyncssh_dsa()  # before any command imports asyncssh: scheduler/noise.py
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -7,6 +7,10 @@ handles SIGTERM: in-flight requests finish, then the heartbeat is removed.
 
 from __future__ import annotations
 
+from scheduler.noise import quiet_asyncssh_dsa
+
+quiet_asyncssh_dsa()  # before anything imports asyncssh: scheduler/noise.py
+
 import sys
 
 import uvicorn

@@ -1,5 +1,5 @@
 """Helpers of the health checker's end-to-end tests: seeding the platform, a tick driver, reading
-incidents and recovery messages (the fixtures are in ``tests/health_fixtures.py``)."""
+incidents and recovery messages (the fixtures are in ``tests/tasks/health_checker/conftest.py``)."""
 
 from __future__ import annotations
 
