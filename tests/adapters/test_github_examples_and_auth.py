@@ -104,8 +104,9 @@ def test_the_documented_org_repos_example_and_link_header_are_read_and_cached(cl
                                                                                      "master")
     assert hello.pushed_at.isoformat() == "2011-01-26T19:06:43+00:00" and result.complete
     fields = desired_fields(hello)
-    assert (fields["html_url"], fields["visibility"].value, fields["description"]) == (
-        "https://github.com/octocat/Hello-World", "public", "This your first repo!")
+    # the example's clone_url is what the Repository record's git_url says
+    assert (fields["name"], fields["git_url"], fields["visibility"].value) == (
+        "Hello-World", ITEMS[0]["clone_url"], "public")
     again = listing(gh, client)
     assert again.repos == result.repos and (again.not_modified, again.points) == (2, 0)
     assert [r.headers.get("if-none-match") is not None for r in handler.seen] == [False, False, True, True]
