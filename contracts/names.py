@@ -131,6 +131,15 @@ class Keys:
         return f"scheduler:health:claim:{handle}"
 
     @staticmethod
+    def incident_claim(handle: str | None, incident_type: str) -> str:
+        """String, short TTL: an incident of this type for this server (``-``: provider-wide) is
+        being opened; no one else opens one meanwhile (the platform does not deduplicate)."""
+        return f"scheduler:incident:claim:{handle or '-'}:{incident_type}"
+
+    #: string, TTL = the pruning interval: the platform's metrics history was pruned (health_checker)
+    HEALTH_HISTORY_PRUNED = "scheduler:health:history_pruned"
+
+    @staticmethod
     def provisioner_cooldown(handle: str) -> str:
         """String, TTL = the cooldown: this server was announced on ``provisioner:queue`` (by any
         task), written in the same script as the stream entry."""

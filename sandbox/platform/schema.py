@@ -32,17 +32,24 @@ CREATE TABLE IF NOT EXISTS servers (
 CREATE INDEX IF NOT EXISTS servers_by_status ON servers(status, is_managed);
 
 CREATE TABLE IF NOT EXISTS incidents (
-    id INTEGER PRIMARY KEY,  -- no AUTOINCREMENT: an open that finds one active would burn an id
+    -- as the platform's: no uniqueness at all (it does not deduplicate); an unknown server is
+    -- a foreign-key error (its 500); timestamps naive UTC as it answers them
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     server_handle TEXT REFERENCES servers(handle),
     incident_type TEXT NOT NULL, status TEXT NOT NULL, details TEXT NOT NULL,
-    detected_at TEXT NOT NULL, resolved_at TEXT
+    affected_services TEXT NOT NULL DEFAULT '[]', recovery_attempts INTEGER NOT NULL DEFAULT 0,
+    detected_at TEXT NOT NULL, resolved_at TEXT, created_at TEXT NOT NULL, updated_at TEXT
 );
--- At most one active incident per (server, type); provider-wide ones have no server, and
--- NULLs are distinct in a unique index, hence ifnull().
-CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_active
-    ON incidents(ifnull(server_handle, ''), incident_type) WHERE status != 'resolved';
 CREATE INDEX IF NOT EXISTS incidents_by_status ON incidents(status);
 CREATE INDEX IF NOT EXISTS incidents_by_server ON incidents(server_handle);
+
+CREATE TABLE IF NOT EXISTS server_metrics_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    server_handle TEXT NOT NULL REFERENCES servers(handle),
+    recorded_at TEXT NOT NULL, metrics TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_history_by_server ON server_metrics_history(server_handle, recorded_at);
+CREATE INDEX IF NOT EXISTS metrics_history_by_time ON server_metrics_history(recorded_at);
 
 CREATE TABLE IF NOT EXISTS documents (
     project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
@@ -66,8 +73,9 @@ PROJECT_COLUMNS = ("id", "name", "full_name", "github_repo_id", "description", "
                    "html_url", "pushed_at", "status", "created_at", "updated_at")
 SERVER_COLUMNS = ("handle", "provider", "provider_id", "host", "public_ip", "ssh_port", "ssh_user", "is_managed",
                   "status", "specs", "health_status", "last_health_check", "ssh_host_keys", "created_at", "updated_at")
-INCIDENT_COLUMNS = ("id", "server_handle", "incident_type", "status", "details", "detected_at", "resolved_at")
-JSON_COLUMNS = frozenset({"specs", "ssh_host_keys", "details"})
+INCIDENT_COLUMNS = ("created_at", "updated_at", "server_handle", "incident_type", "details", "affected_services", "id",
+                    "status", "detected_at", "resolved_at", "recovery_attempts")
+JSON_COLUMNS = frozenset({"specs", "ssh_host_keys", "details", "affected_services", "metrics"})
 BOOL_COLUMNS = frozenset({"is_managed"})
 
 
