@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from actors.adapters.ssh.settings import SshSettings
-from actors.configuration import absent_credentials, check_tasks, publish_configuration
+from actors.configuration import absent_credentials, check_platform, check_tasks, publish_configuration
 from actors.runtime.worker import run_worker
 from actors.tasks import TASKS
 from actors.tasks.deps import Dependencies
@@ -35,6 +35,8 @@ def main() -> int:
     # not emitted. One configured wrongly refuses the start: that is a mistake to fix now.
     absent = {task: missing for task in scheduled if (missing := absent_credentials(task))}
     problems += check_tasks(task for task in scheduled if task not in absent)
+    if not problems:  # the platform is asked only once the settings that reach it are right
+        problems += check_platform(TASKS[task] for task in scheduled if task not in absent)
     if problems:
         return refuse(problems, "worker")
     configure_logging(settings.log_format, settings.log_level)

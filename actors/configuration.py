@@ -31,6 +31,8 @@ from actors.adapters.embeddings.settings import EmbeddingSettings
 from actors.adapters.github.auth import GitHubAuthError
 from actors.adapters.github.client import GitHubSettings
 from actors.adapters.platform.client import PlatformSettings
+from actors.adapters.platform.compat import PlatformUnreachable, fetch_openapi, missing
+from actors.runtime.spec import TaskSpec
 from actors.adapters.ssh.probe import load_client_key, load_known_hosts
 from actors.adapters.provisioner.settings import ProvisionerSettings
 from actors.adapters.ssh.settings import SshSettings
@@ -210,3 +212,22 @@ def publish_configuration(client: redis.Redis, missing: Mapping[TaskName, list[s
     for task, variables in missing.items():
         if variables:
             log.warning("task not configured: its ticks are not emitted", task=task.value, set=variables)
+
+
+def check_platform(specs: Iterable[TaskSpec]) -> list[Problem]:
+    """What the platform at ``API_BASE_URL`` lacks of the routes and fields these tasks use
+    (their ``platform_needs``), read from its ``/openapi.json`` once. A platform that does not
+    answer is not a configuration problem (it may be down for a minute): that is logged, and the
+    tasks' own retries deal with it."""
+    specs = [spec for spec in specs if spec.platform_needs]
+    settings, problems = load_settings(PlatformSettings, "the platform check", DESCRIPTIONS)
+    if not specs or settings is None or problems:
+        return []
+    try:
+        document = fetch_openapi(settings.api_base_url, settings.platform_timeout_s)
+    except PlatformUnreachable as exc:
+        log.warning("platform compatibility not checked: its /openapi.json could not be read", error=str(exc))
+        return []
+    hint = "the platform API of vladmesh/codegen_orchestrator (services/api, 4d764651 or a compatible one)"
+    return [Problem("API_BASE_URL", f"the platform there lacks {gap}", f"task {spec.task.value}", hint)
+            for spec in specs for gap in missing(document, spec.platform_needs)]

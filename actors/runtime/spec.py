@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import TaskName, queue_name
+from contracts.platform import PlatformNeed
 
 from actors.runtime.run import TaskRun
 
@@ -42,6 +43,9 @@ class TaskSpec:
     time_limit_ms: int = 10 * 60_000
     max_retries: int | None = None
     parts: tuple[PartSpec, ...] = field(default_factory=tuple)
+    #: the routes and fields of the platform API it uses, checked against the platform's
+    #: /openapi.json once at worker start (actors.adapters.platform.compat)
+    platform_needs: tuple[PlatformNeed, ...] = field(default_factory=tuple)
 
 
 def part_actor_name(task: TaskName, part: str) -> str:

@@ -9,6 +9,7 @@ carries only the fields that were set (see ``Patch.changes``).
 from .common import *  # noqa: F403
 from .incidents import *  # noqa: F403
 from .metrics import *  # noqa: F403
+from .needs import *  # noqa: F403
 from .projects import *  # noqa: F403
 from .rag import *  # noqa: F403
 from .servers import *  # noqa: F403

@@ -56,6 +56,9 @@ from sandbox.platform.store import (  # noqa: F401
 DEFAULT_API_KEY = "sandbox-internal-key"
 
 
+#: what the real service serves without the key (tests/fixtures/platform/README.md)
+_PUBLIC_PATHS = frozenset({"/", "/health", "/openapi.json"})
+
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -81,7 +84,8 @@ class _Gate:
                                                   (b"x-correlation-id", correlation_id.encode())]}
             await send(message)
 
-        if not hmac.compare_digest(headers.get(b"x-internal-key", b""), self.api_key):
+        public = scope["method"] == "GET" and scope["path"] in _PUBLIC_PATHS
+        if not public and not hmac.compare_digest(headers.get(b"x-internal-key", b""), self.api_key):
             response = JSONResponse({"detail": "missing or wrong X-Internal-Key"}, status_code=401)
             return await response(scope, receive, send_with_id)
         await self.app(scope, receive, send_with_id)
@@ -102,6 +106,11 @@ def build_api(store: PlatformStore) -> FastAPI:
     @api.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound):
         return _json({"detail": str(exc)}, 404)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError):
+        # as the platform answers: the errors and the body it was given
+        return _json({"detail": jsonable_encoder(exc.errors()), "body": jsonable_encoder(exc.body)}, 422)
 
     @api.exception_handler(Conflict)
     async def _conflict(_request: Request, exc: Conflict):

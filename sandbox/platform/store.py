@@ -7,8 +7,9 @@ from __future__ import annotations
 from contracts.platform import (
     ProjectCreate,
     ProjectStatus,
+    LABEL_PROVIDER,
+    LABEL_PROVIDER_ID,
     ServerCreate,
-    ServerSpecs,
     ServerStatus,
     server_handle,
 )
@@ -33,9 +34,9 @@ def sample_servers(count: int, *, start: int = 1, managed: bool = True,
         return f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
 
     return [
-        ServerCreate(handle=server_handle(n), provider="time4vps", provider_id=str(n), host=address(n),
-                     public_ip=address(n), is_managed=managed, status=status,
-                     specs=ServerSpecs(cpu_cores=2, ram_mb=4096, disk_gb=80, os="ubuntu-24.04"))
+        ServerCreate(handle=server_handle(n), host=address(n), public_ip=address(n), is_managed=managed,
+                     status=status, capacity_cpu=2, capacity_ram_mb=4096,
+                     labels={LABEL_PROVIDER: "time4vps", LABEL_PROVIDER_ID: str(n)})
         for n in range(start, start + count)
     ]
 

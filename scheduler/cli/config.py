@@ -165,11 +165,17 @@ def check_report() -> tuple[str, bool]:
     """`scheduler config check`: the shared settings and each task's, as the processes check them."""
     from scheduler.config import process_settings, render
 
+    from actors.configuration import check_platform
+    from actors.tasks import TASKS
+
     _, problems = process_settings("ticker and worker")
     lines = []
+    configured = []
     for task, task_problems in configured_tasks().items():
         lines.append(f"{task.value}: " + ("configured" if not task_problems else "not configured"))
         problems += task_problems
+        configured += [TASKS[task]] if not task_problems else []
+    problems += check_platform(configured)
     if problems:
         lines.append(render(problems, "scheduler"))
     else:

@@ -147,7 +147,8 @@ class BaseClient:
 
     async def _request(self, method: str, path: str, *, params: dict | None = None,
                        body: Any = None, attempts: int | None = None) -> httpx.Response:
-        """``attempts`` overrides ``max_attempts`` (1: a create that must not be sent twice blindly)."""
+        """One request, retried on 5xx, network errors and timeouts up to ``attempts`` times in all
+        (``max_attempts`` by default; 1 for a create whose retry must first look the record up)."""
         headers = {"X-Internal-Key": self._api_key.get_secret_value(), "X-Correlation-ID": current_correlation_id()}
         content = None
         if body is not None:

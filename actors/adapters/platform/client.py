@@ -21,7 +21,7 @@ from actors.adapters.platform.incidents import IncidentsAPI
 from actors.adapters.platform.metrics import MetricsAPI
 from actors.adapters.platform.projects import ProjectsAPI
 from actors.adapters.platform.rag import RagAPI
-from actors.adapters.platform.servers import HEALTH_BATCH, ServersAPI
+from actors.adapters.platform.servers import ServersAPI
 
 
 class PlatformClient(ProjectsAPI, ServersAPI, IncidentsAPI, MetricsAPI, RagAPI):
@@ -54,7 +54,6 @@ class PlatformSettings(BaseSettings):
 
 
 __all__ = [
-    "HEALTH_BATCH",
     "Listing",
     "PlatformAPIError",
     "PlatformClient",
