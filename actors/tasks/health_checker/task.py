@@ -49,7 +49,7 @@ from pydantic import ValidationError
 
 from contracts import Keys, TaskName
 from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, ProbeResult, SlotCoverage
-from contracts.platform import Incident, IncidentCreate, ServerStatus
+from contracts.platform import Incident, IncidentCreate, PlatformNeed, ServerHealthUpdate, ServerStatus
 from contracts.provisioner import ProvisionerMessage
 from scheduler.logs import get_logger
 from scheduler.lua import load_script
@@ -85,6 +85,9 @@ FLUSH_INTERVAL_S = 2.0
 WRITES_AT_ONCE = 16
 #: the metrics history is pruned at most once in this many seconds, by whichever tick comes first
 PRUNE_EVERY_S = 3600
+
+#: the Server record's metric columns the checker writes
+HEALTH_COLUMNS = tuple(name for name in ServerHealthUpdate.model_fields if name != "last_health_check")
 
 # --------------------------------------------------------------------------- the tick
 
@@ -446,5 +449,20 @@ def slot_stats(client: redis.Redis, slot: int) -> dict[str, int]:
     return {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
 
 
+#: what this task uses of the platform API (held against its /openapi.json at worker start)
+PLATFORM_NEEDS = (
+    PlatformNeed("get", "/api/servers/", ("handle", "host", "ssh_user", "labels", "status", "is_managed",
+                                          "last_health_check")),
+    PlatformNeed("get", "/api/servers/{handle}", ("status", "is_managed")),
+    PlatformNeed("patch", "/api/servers/{handle}", ("last_health_check", *HEALTH_COLUMNS)),
+    PlatformNeed("post", "/api/servers/{handle}/metrics-history", ("metrics",)),
+    PlatformNeed("delete", "/api/servers/metrics-history"),
+    PlatformNeed("get", "/api/incidents/active", ("id", "server_handle", "incident_type", "status", "details")),
+    PlatformNeed("get", "/api/incidents/", ("id", "server_handle", "incident_type", "status")),
+    PlatformNeed("post", "/api/incidents/", ("server_handle", "incident_type", "details")),
+    PlatformNeed("patch", "/api/incidents/{incident_id}", ("status", "resolved_at", "details")),
+)
+
 SPEC = TaskSpec(TaskName.HEALTH_CHECKER, run_health_checker, time_limit_ms=2 * 60_000, max_retries=3,
-                parts=(PartSpec("check", check_batch, time_limit_ms=5 * 60_000, max_retries=3),))
+                parts=(PartSpec("check", check_batch, time_limit_ms=5 * 60_000, max_retries=3),),
+                platform_needs=PLATFORM_NEEDS)
