@@ -33,7 +33,7 @@ class IncidentsAPI(BaseClient):
         """``GET /api/incidents/`` with the platform's scalar filters (each at most one value)."""
         params = {"server_handle": server_handle, "status": status and status.value,
                   "incident_type": incident_type and incident_type.value}
-        return self._list("/api/incidents/", Incident, params)
+        return await self._list("/api/incidents/", Incident, params)
 
     async def create_incident(self, incident: IncidentCreate) -> Incident:
         """``POST /api/incidents/`` (201): a new incident, whatever is already open. Sent once:
