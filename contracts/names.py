@@ -124,6 +124,9 @@ class Keys:
 
     #: hash server handle -> "<consecutive unhealthy checks>:<slot of the last check counted>"
     HEALTH_FAILURES = "scheduler:health:failures"
+    #: hash server handle -> its health as of its last check: healthy, degraded, unhealthy, or
+    #: pending (unhealthy, not yet K times in a row); the platform has no field for it
+    HEALTH_VERDICTS = "scheduler:health:verdicts"
 
     @staticmethod
     def health_claim(handle: str) -> str:

@@ -65,6 +65,16 @@ class IncidentsStore(StoreBase):
             raise UnknownServer(str(exc)) from None
         return from_row(row)
 
+    def forget_server(self, handle: str) -> None:
+        """Test back door: the platform lost a server's row (a manual delete, a restore from an
+        older backup) while rows of other tables still name it. The API has no such route."""
+        with self._lock:
+            self._db.execute("PRAGMA foreign_keys = OFF")
+            try:
+                self._db.execute("DELETE FROM servers WHERE handle = ?", (handle,))
+            finally:
+                self._db.execute("PRAGMA foreign_keys = ON")
+
     def update_incident(self, incident_id: int, changes: dict[str, Any]) -> dict[str, Any]:
         """The platform's PATCH: each of ``status``, ``resolved_at`` (converted to naive UTC),
         ``details``, ``recovery_attempts`` applied when not null; nothing stamps ``resolved_at``."""

@@ -21,10 +21,10 @@ remembers, the slot) to the changes that make the world agree:
   message does not count twice; a result older than the last counted slot is ignored);
   anything else resets the count. Only ``failures_before_unhealthy`` (K) consecutive
   unhealthy checks make the server unhealthy; until then it is ``pending``;
-- the server's health on the platform (``RecordHealth``): for a check that reached the server
-  and is newer than the platform's ``last_health_check`` — its metric columns, that
-  ``last_health_check`` (the platform reads it as "last observed reachable") and one
-  metrics-history entry. An unreachable server gets neither (there is nothing to record);
+- the server's health on the platform (``RecordHealth``): for a check the server answered (not
+  unreachable, not timed out) newer than the platform's ``last_health_check`` — its metric
+  columns, that ``last_health_check`` (the platform reads it as "last observed reachable") and
+  one metrics-history entry. An unreachable server gets neither (there is nothing to record);
 - incidents: opened when unhealthiness is confirmed, the condition is present, and no incident
   of that type is active for the server (ours or anyone's: the platform does not deduplicate);
   resolved — only the scheduler's own (``details.opened_by = "scheduler"``) — once a check shows
@@ -240,7 +240,8 @@ def plan_server(target: CheckTarget, result: ProbeResult, memory: Memory, slot: 
     changes: list[Change] = []
     if failures != memory.failures:
         changes.append(SetFailures(target.handle, failures, slot))
-    if result.connected and (target.last_health_check is None or result.checked_at > target.last_health_check):
+    answered = a.conditions[IncidentType.SERVER_UNREACHABLE] is Condition.ABSENT  # connected, and the script answered
+    if answered and (target.last_health_check is None or result.checked_at > target.last_health_check):
         changes.append(RecordHealth(target.handle, result.checked_at, health_update(result), history_entry(result, a)))
     for kind in HEALTH_INCIDENTS:
         ours = target.incidents.get(kind, [])

@@ -113,10 +113,11 @@ async def run_health_checker(run: TaskRun) -> None:
     pipe.expire(stats_key, STATS_TTL_S)
     pipe.zadd(Keys.HEALTH_SLOTS, {str(run.tick.slot): run.tick.slot})
     pipe.zremrangebyrank(Keys.HEALTH_SLOTS, 0, -SLOTS_KEPT - 1)
-    if not servers.skipped:  # forget the counters of servers no longer monitored
-        gone = {h.decode() for h in await redis_.hkeys(Keys.HEALTH_FAILURES)} - {t.handle for t in targets}
-        if gone:
-            pipe.hdel(Keys.HEALTH_FAILURES, *gone)
+    if not servers.skipped:  # forget the counters and verdicts of servers no longer monitored
+        for key in (Keys.HEALTH_FAILURES, Keys.HEALTH_VERDICTS):
+            gone = {h.decode() for h in await redis_.hkeys(key)} - {t.handle for t in targets}
+            if gone:
+                pipe.hdel(key, *gone)
     await run.fence()  # a run that lost its lock writes nothing, fans out nothing
     await pipe.execute()
     sent = await asyncio.to_thread(run.fan_out, "check", (b.model_dump(mode="json") for b in batches))
@@ -371,8 +372,13 @@ class BatchCheck:
             self.stats["pending" if p.pending else p.status.value if p.status else "stale"] += 1
         changes = [c for p in plans for c in p.changes]
         failures = [c for c in changes if isinstance(c, SetFailures)]
+        verdicts = {p.handle: "pending" if p.pending else p.status.value for p in plans if p.pending or p.status}
+        pipe = self.client.pipeline(transaction=False)
         if failures:
-            await self.client.hset(Keys.HEALTH_FAILURES, mapping={c.handle: f"{c.count}:{c.slot}" for c in failures})
+            pipe.hset(Keys.HEALTH_FAILURES, mapping={c.handle: f"{c.count}:{c.slot}" for c in failures})
+        if verdicts:
+            pipe.hset(Keys.HEALTH_VERDICTS, mapping=verdicts)
+        await pipe.execute()
         gate = asyncio.Semaphore(WRITES_AT_ONCE)
         await asyncio.gather(*(self._record_health(c, gate) for c in changes if isinstance(c, RecordHealth)),
                              *(self._incident(c, gate) for c in changes

@@ -22,9 +22,18 @@ def fleet():
         yield fleet
 
 
+@pytest.fixture(autouse=True)
+def known_hosts_looked_at_every_check(monkeypatch):
+    """Hosts are added to the fleet's known_hosts as a test goes: the probe sees them at once."""
+    import actors.adapters.ssh.probe as ssh_probe
+
+    monkeypatch.setattr(ssh_probe, "KNOWN_HOSTS_RECHECK_S", 0.0)
+
+
 class Health:
     """``health(**options)`` makes ``health.deps`` anew from SSH and health options (any
-    ``SshSettings`` or ``HealthSettings`` field); the fleet's client key is the default key."""
+    ``SshSettings`` or ``HealthSettings`` field); the fleet's client key and known_hosts are the
+    defaults."""
 
     def __init__(self, redis_url, client, fleet, platform):
         self.redis_url, self.client, self.fleet, self.platform = redis_url, client, fleet, platform
@@ -39,6 +48,7 @@ class Health:
         ssh_options = {k: v for k, v in options.items() if k in SshSettings.model_fields}
         rules = {k: v for k, v in options.items() if k not in ssh_options}
         ssh = SshSettings(**{"ssh_private_key_path": self.fleet.client_key_path if self.fleet else None,
+                             "ssh_known_hosts": self.fleet.known_hosts_path if self.fleet else None,
                              "health_connect_timeout_s": 2.0, "health_command_timeout_s": 2.0, **ssh_options})
         platform = PlatformClient(self.platform.url, SecretStr(DEFAULT_API_KEY), max_attempts=2, backoff_base=0.01)
         return Dependencies(redis_url, self.client, platform=platform, probe=SshProbe(ssh.probe_config()),
