@@ -39,7 +39,7 @@ def test_checks_go_on_while_redis_answers_slowly(client, fleet, platform, health
     hosts = fleet.add_hosts(20, make_state=HostState)
     handles = seed(platform, hosts)
     deps = health.build(slow_redis_url)
-    targets = [CheckTarget(handle=h, host=host.address, ssh_port=host.port, ssh_host_keys=[host.public_key])
+    targets = [CheckTarget(handle=h, host=host.address, ssh_port=host.port)
                for h, host in zip(handles, hosts, strict=True)]
     batch = HealthCheckBatch(slot=7, deadline=make_tick(deadline_in=60).deadline, correlation_id="slow", servers=targets)
 
