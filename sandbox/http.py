@@ -55,7 +55,8 @@ class FaultSchedule:
 
 #: the kinds of fault and the setting holding each one's rate
 FAULT_RATES = {"5xx": "error_rate", "timeout": "timeout_rate", "malformed": "malformed_rate", "lost": "lost_rate"}
-_SETTINGS = ("error_rate", "timeout_rate", "timeout_s", "malformed_rate", "lost_rate", "methods", "seed")
+_SETTINGS = ("error_rate", "timeout_rate", "timeout_s", "malformed_rate", "lost_rate", "lost_after_s", "methods",
+             "seed")
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Faults:
     timeout_s: float = 5.0
     malformed_rate: float = 0.0  # share of requests whose body is cut short / not JSON
     lost_rate: float = 0.0  # share of requests applied, then answered 504 (the answer is lost)
+    lost_after_s: float = 0.0  # how long a lost answer keeps the client waiting before the 504
     methods: str = ""  # the HTTP methods faults apply to, comma-separated ("POST,PATCH"); empty: all
     seed: int = 0
     _schedules: dict[str, FaultSchedule] = field(default_factory=dict, repr=False)
@@ -176,6 +178,8 @@ class Instrumented:
                 self.counters.requests[route_of(scope)] += 1
 
         await self.app(scope, receive, swallow)
+        if self.faults.lost_after_s:
+            await asyncio.sleep(self.faults.lost_after_s)
         await _send_json(send, 504, {"message": f"injected fault: the answer ({status}) was lost after the "
                                                 "request was applied"})
 

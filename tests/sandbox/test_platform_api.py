@@ -34,7 +34,8 @@ def platform():
 
 
 def _server(handle="vps-1", provider_id="1", **extra):
-    return {"handle": handle, "provider_id": provider_id, "host": "10.0.0.1", **extra}
+    return {"handle": handle, "host": "10.0.0.1", "public_ip": "10.0.0.1", "labels": {"provider_id": provider_id},
+            **extra}
 
 
 def _project(repo_id=1, **extra):
@@ -45,13 +46,13 @@ def _project(repo_id=1, **extra):
 def test_openapi_is_served_and_responses_match_it(platform):
     spec = platform.http.get("/openapi.json").json()
     assert set(spec["paths"]) == {
-        "/api/projects", "/api/projects/{project_id}", "/api/servers", "/api/servers/{handle}",
-        "/api/servers/health-reports", "/api/incidents", "/api/incidents/{incident_id}",
+        "/api/projects", "/api/projects/{project_id}", "/api/servers/", "/api/servers/{handle}",
+        "/api/incidents", "/api/incidents/{incident_id}",
         "/api/projects/{project_id}/documents", "/api/projects/{project_id}/summary", "/api/search/chunks",
     }
     assert "X-Internal-Key" in str(spec["components"]["securitySchemes"])
 
-    server = platform.http.post("/api/servers", json=_server(ssh_host_keys=["ssh-ed25519 AAAAC3Nz"])).json()
+    server = platform.http.post("/api/servers/", json=_server()).json()
     project = platform.http.post("/api/projects", json=_project()).json()
     incident = platform.http.post("/api/incidents", json={"server_handle": "vps-1",
                                                           "incident_type": "service_down"}).json()
@@ -80,7 +81,7 @@ def test_data_persists_across_app_instances_sharing_a_file(tmp_path):
     db = str(tmp_path / "platform.sqlite")
     for first in _serve(create_app(db, api_key=KEY)):
         first.http.post("/api/projects", json=_project(42))
-        first.http.post("/api/servers", json=_server())
+        first.http.post("/api/servers/", json=_server())
         first.http.post("/api/incidents", json={"server_handle": "vps-1", "incident_type": "server_unreachable"})
     for second in _serve(create_app(db, api_key=KEY)):
         assert [p["github_repo_id"] for p in second.http.get("/api/projects").json()] == [42]
@@ -96,10 +97,7 @@ def test_duplicates_are_409_and_unknowns_404(platform):
     assert http.post("/api/projects", json=_project(7)).status_code == 201
     dup = http.post("/api/projects", json=_project(7, name="other"))
     assert dup.status_code == 409 and "github_repo_id 7" in dup.json()["detail"]
-    assert http.post("/api/servers", json=_server()).status_code == 201
-    assert http.post("/api/servers", json=_server()).status_code == 409
-    assert http.post("/api/servers", json=_server(handle="vps-other")).status_code == 409  # same provider id
-    assert http.get("/api/servers/vps-404").json() == {"detail": "server 'vps-404' not found"}
+    # servers: tests/sandbox/test_platform_servers.py
     assert http.patch("/api/projects/999", json={"status": "active"}).status_code == 404
     assert http.get("/api/projects/999/documents").status_code == 404
 
@@ -126,44 +124,12 @@ def test_patch_changes_only_what_it_names_and_a_no_op_writes_nothing(platform):
     assert again == renamed
 
 
-def test_server_list_filters_by_repeated_status_and_management(platform):
-    store = platform.app.store
-    store.bulk_insert_servers(sample_servers(10_000, status="ready"))
-    store.bulk_insert_servers(sample_servers(3, start=20_001, status="in_use", managed=False))
-    store.bulk_insert_servers(sample_servers(2, start=30_001, status="pending_setup"))
-    store.bulk_insert_projects(sample_projects(1_000))
-
-    def count(**params):
-        return len(platform.http.get("/api/servers", params=params).json())
-
-    assert count() == 10_005
-    assert count(status=["in_use", "pending_setup"]) == 5
-    assert count(status=["ready", "in_use"], is_managed="false") == 3
-    assert count(status="pending_setup", is_managed="true") == 2
-    assert len(platform.http.get("/api/projects", params={"status": "active"}).json()) == 1_000
-    assert platform.http.get("/api/servers", params={"status": "bogus"}).status_code == 422
-
-
-def test_health_reports_apply_newest_and_report_unknown_handles(platform):
-    platform.app.store.bulk_insert_servers(sample_servers(3))
-    reports = [
-        {"handle": "vps-1", "health_status": "healthy", "checked_at": "2030-01-01T00:02:00Z"},
-        {"handle": "vps-2", "health_status": "degraded", "checked_at": "2030-01-01T00:02:00Z"},
-        {"handle": "vps-404", "health_status": "healthy", "checked_at": "2030-01-01T00:02:00Z"},
-        {"handle": "vps-1", "health_status": "unhealthy", "checked_at": "2030-01-01T00:01:00Z"},  # older
-    ]
-    result = platform.http.post("/api/servers/health-reports", json=reports).json()
-    assert result == {"received": 4, "updated": 2, "stale": 1, "unknown_handles": ["vps-404"]}
-    one = platform.http.get("/api/servers/vps-1").json()
-    assert (one["health_status"], one["last_health_check"]) == ("healthy", "2030-01-01T00:02:00.000000Z")
-    assert platform.http.get("/api/servers/vps-3").json()["health_status"] == "unknown"
-    bad = platform.http.post("/api/servers/health-reports", json=[{**reports[0], "health_status": "meh"}])
-    assert bad.status_code == 422
+# the servers routes: tests/sandbox/test_platform_servers.py
 
 
 def test_opening_an_incident_is_idempotent_until_it_is_resolved(platform):
     http = platform.http
-    http.post("/api/servers", json=_server())
+    http.post("/api/servers/", json=_server())
     body = {"server_handle": "vps-1", "incident_type": "resource_exhausted", "details": {"disk": "/"}}
     first, second = http.post("/api/incidents", json=body), http.post("/api/incidents", json=body)
     assert (first.status_code, second.status_code) == (201, 200)

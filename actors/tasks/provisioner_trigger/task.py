@@ -19,7 +19,7 @@ from actors.tasks.announcements import Announcer
 from actors.tasks.provisioner_trigger.plan import Plan, Rules, plan_announcements
 from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
 from contracts import TaskName
-from contracts.platform import ServerStatus
+from contracts.platform import PlatformNeed, ServerStatus
 from scheduler.logs import get_logger
 
 log = get_logger(__name__)
@@ -58,4 +58,5 @@ async def apply_plan(plan: Plan, run, publisher: ProvisionerPublisher, cooldown_
     run.count("skipped_cooldown", len(outcome.cooling))  # announced by another task since we looked
 
 
-SPEC = TaskSpec(TaskName.PROVISIONER_TRIGGER, run_provisioner_trigger, time_limit_ms=5 * 60_000, max_retries=5)
+SPEC = TaskSpec(TaskName.PROVISIONER_TRIGGER, run_provisioner_trigger, time_limit_ms=5 * 60_000, max_retries=5,
+                platform_needs=(PlatformNeed("GET", "/api/servers/", ("handle", "status", "is_managed", "updated_at")),))

@@ -26,7 +26,7 @@ from actors.tasks.server_sync.outage import ProviderOutage
 from actors.tasks.server_sync.plan import Create, Observed, Plan, Update, details_wanted, plan_sync
 from actors.tasks.server_sync.settings import ServerSyncSettings
 from contracts import TaskName
-from contracts.platform import Server, ServerUpdate
+from contracts.platform import PlatformNeed, Server, ServerUpdate
 from contracts.time4vps import ServerDetails
 from scheduler.logs import get_logger
 
@@ -181,4 +181,11 @@ def _report(run: Progress, update: Update) -> None:
         log.info("server_sync.server_back", handle=update.handle, status=update.changes.status.value)
 
 
-SPEC = TaskSpec(TaskName.SERVER_SYNC, run_server_sync, time_limit_ms=10 * 60_000, max_retries=3)
+_SERVER_FIELDS = ("handle", "host", "public_ip", "is_managed", "status", "labels", "capacity_cpu", "capacity_ram_mb")
+SPEC = TaskSpec(TaskName.SERVER_SYNC, run_server_sync, time_limit_ms=10 * 60_000, max_retries=3, platform_needs=(
+    PlatformNeed("GET", "/api/servers/", (*_SERVER_FIELDS, "capacity_disk_mb", "os_template", "provider_id")),
+    PlatformNeed("POST", "/api/servers/", _SERVER_FIELDS),
+    PlatformNeed("GET", "/api/servers/{handle}", ("handle", "labels")),
+    PlatformNeed("PATCH", "/api/servers/{handle}", ("capacity_disk_mb", "os_template")),
+    # the provider-outage incident's routes join here with the incidents client (branch hc)
+))
