@@ -24,10 +24,6 @@ from contracts.platform import (
     ChunkSearch,
     DocumentChunk,
     DocumentUpsert,
-    IncidentOpen,
-    IncidentStatus,
-    IncidentType,
-    IncidentUpdate,
     ProjectCreate,
     ProjectStatus,
     ProjectUpdate,
@@ -102,25 +98,7 @@ def test_projects_round_trip(platform):
 # servers: tests/adapters/test_platform_servers.py
 
 
-def test_incident_lifecycle(platform):
-    platform.store.bulk_insert_servers(sample_servers(1))
-    opening = IncidentOpen(server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN, details={"svc": "web"})
-
-    async def scenario(client):
-        first, again = await client.open_incident(opening), await client.open_incident(opening)
-        recovering = await client.update_incident(first.incident.id, IncidentUpdate(status="recovering"))
-        active = await client.list_incidents([IncidentStatus.DETECTED, IncidentStatus.RECOVERING],
-                                             server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN)
-        resolved = await client.resolve_incident(first.incident.id, details={"svc": "web", "fixed_by": "restart"})
-        return first, again, recovering, active, resolved, await client.list_incidents(IncidentStatus.DETECTED)
-
-    first, again, recovering, active, resolved, still_open = run(platform.url, scenario)
-    assert first.created and not again.created and again.incident == first.incident
-    assert recovering.status is IncidentStatus.RECOVERING
-    assert [i.id for i in active] == [first.incident.id]
-    assert resolved.status is IncidentStatus.RESOLVED and resolved.resolved_at is not None
-    assert resolved.details == {"svc": "web", "fixed_by": "restart"}
-    assert still_open.items == []
+# incidents and the metrics history: tests/adapters/test_platform_incidents_metrics.py
 
 
 def test_documents_and_summary(platform):
