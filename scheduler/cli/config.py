@@ -73,6 +73,8 @@ def _default(field) -> str | None:
 def _needed_by(settings_class: type[BaseSettings]) -> str:
     from actors.configuration import TASK_SETTINGS
 
+    if settings_class.__module__.startswith("scheduler.web"):
+        return "web"
     tasks = [task.value for task, classes in TASK_SETTINGS.items() if settings_class in classes]
     return ", ".join(tasks) if tasks else "ticker, worker"
 
@@ -130,7 +132,8 @@ def env_example() -> str:
 HEROKU_VALUES = {"REDIS_SSL_CERT_REQS": "none", "LOG_FORMAT": "json"}
 #: set by Heroku itself, not by the person deploying
 HEROKU_PROVIDED = {"REDIS_URL": "set by the heroku-redis add-on",
-                   "HEROKU_RELEASE_VERSION": "set by Heroku with `heroku labs:enable runtime-dyno-metadata`"}
+                   "HEROKU_RELEASE_VERSION": "set by Heroku with `heroku labs:enable runtime-dyno-metadata`",
+                   "HEROKU_SLUG_COMMIT": "set by Heroku with `heroku labs:enable runtime-dyno-metadata`"}
 
 
 def app_json() -> dict:
