@@ -52,8 +52,8 @@ class Opened(NamedTuple):
 
 
 class IncidentOpener:
-    def __init__(self, platform: PlatformClient, client: aioredis.Redis, *, claim_ms: int = CLAIM_MS):
-        self.platform, self.client, self.claim_ms = platform, client, claim_ms
+    def __init__(self, platform: PlatformClient, client: aioredis.Redis, *, claim_ms: int | None = None):
+        self.platform, self.client, self.claim_ms = platform, client, claim_ms or CLAIM_MS
 
     async def open(self, incident: IncidentCreate, *,
                    same: Callable[[Incident], bool] = lambda _: True) -> Opened:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from actors.adapters.platform.client import PlatformAPIError, PlatformClient, PlatformUnavailable
+from actors.adapters.platform.client import PlatformAPIError, PlatformClient, PlatformUnavailable, UnwritableRecord
 from actors.tasks.incidents import IncidentOpener, Outcome
 from contracts import Keys
 from contracts.platform import (IncidentCreate, IncidentStatus, IncidentType, IncidentUpdate, ServerCreate,
@@ -218,3 +218,18 @@ def test_an_unknown_outcome_keeps_the_claim(client, platform):
         return await aredis.exists(Keys.incident_claim("vps-404", "service_down"))
 
     assert run_async(client, scenario) == 1, "a 500 may have committed: the claim stays until it expires"
+
+
+def test_a_refused_or_unsendable_create_lets_go_of_its_claim(client, platform):
+    seed(platform, "vps-1")
+    api, _ = checked(platform)
+    unsendable = IncidentCreate(server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN,
+                                details={"opened_by": "scheduler", "reason": "nul \x00 in it"})
+
+    async def scenario(aredis):
+        with pytest.raises(UnwritableRecord):
+            await IncidentOpener(api, aredis).open(unsendable)
+        return await aredis.exists(Keys.incident_claim("vps-1", "service_down"))
+
+    assert run_async(client, scenario) == 0, "nothing was sent: nothing to hold off"
+    assert platform.store.list_incidents() == []
