@@ -29,6 +29,7 @@ from fastapi.security import APIKeyHeader
 from sandbox.http import Counters, Faults, Instrumented
 from sandbox.platform.responses import json_response as _json
 from sandbox.platform.routes_incidents import add_incidents_routes
+from sandbox.platform.routes_metrics import add_metrics_routes
 from sandbox.platform.routes_projects import add_projects_routes
 from sandbox.platform.routes_rag import RagConfig, add_rag_routes
 from sandbox.platform.routes_repositories import add_repositories_routes
@@ -100,6 +101,11 @@ def build_api(store: PlatformStore, rag: RagConfig | None = None) -> FastAPI:
     key = APIKeyHeader(name="X-Internal-Key", auto_error=False)
     r = APIRouter(prefix="/api", dependencies=[Security(key)])
 
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError):
+        # as the platform answers: the errors and the body it was given
+        return _json({"detail": jsonable_encoder(exc.errors()), "body": jsonable_encoder(exc.body)}, 422)
+
     @api.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound):
         return _json({"detail": str(exc)}, 404)
@@ -115,6 +121,7 @@ def build_api(store: PlatformStore, rag: RagConfig | None = None) -> FastAPI:
 
     add_projects_routes(r, store)
     add_repositories_routes(r, store)
+    add_metrics_routes(r, store)
     add_servers_routes(r, store)
     add_incidents_routes(r, store)
     add_rag_routes(r, store, rag if rag is not None else RagConfig())

@@ -61,17 +61,24 @@ CREATE TABLE IF NOT EXISTS servers (
 CREATE INDEX IF NOT EXISTS servers_by_status ON servers(status, is_managed);
 
 CREATE TABLE IF NOT EXISTS incidents (
-    id INTEGER PRIMARY KEY,  -- no AUTOINCREMENT: an open that finds one active would burn an id
+    -- as the platform's: no uniqueness at all (it does not deduplicate); an unknown server is
+    -- a foreign-key error (its 500); timestamps naive UTC as it answers them
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     server_handle TEXT REFERENCES servers(handle),
     incident_type TEXT NOT NULL, status TEXT NOT NULL, details TEXT NOT NULL,
-    detected_at TEXT NOT NULL, resolved_at TEXT
+    affected_services TEXT NOT NULL DEFAULT '[]', recovery_attempts INTEGER NOT NULL DEFAULT 0,
+    detected_at TEXT NOT NULL, resolved_at TEXT, created_at TEXT NOT NULL, updated_at TEXT
 );
--- At most one active incident per (server, type); provider-wide ones have no server, and
--- NULLs are distinct in a unique index, hence ifnull().
-CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_active
-    ON incidents(ifnull(server_handle, ''), incident_type) WHERE status != 'resolved';
 CREATE INDEX IF NOT EXISTS incidents_by_status ON incidents(status);
 CREATE INDEX IF NOT EXISTS incidents_by_server ON incidents(server_handle);
+
+CREATE TABLE IF NOT EXISTS server_metrics_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    server_handle TEXT NOT NULL REFERENCES servers(handle),
+    recorded_at TEXT NOT NULL, metrics TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_history_by_server ON server_metrics_history(server_handle, recorded_at);
+CREATE INDEX IF NOT EXISTS metrics_history_by_time ON server_metrics_history(recorded_at);
 
 -- RAG, as the platform keeps it: a document per (user, project, scope, source_type, source_id),
 -- its chunks with their vectors (JSON arrays here; vector(512) there). No foreign keys to
@@ -109,8 +116,9 @@ SERVER_COLUMNS = ("handle", "host", "public_ip", "ssh_user", "ssh_key_enc", "cap
                   "last_incident", "cpu_usage_pct", "load_avg_1m", "load_avg_5m", "load_avg_15m",
                   "network_rx_errors", "network_tx_errors", "container_count_running", "container_count_total",
                   "uptime_seconds", "labels", "created_at", "updated_at")
-INCIDENT_COLUMNS = ("id", "server_handle", "incident_type", "status", "details", "detected_at", "resolved_at")
-JSON_COLUMNS = frozenset({"labels", "details", "config", "project_spec"})
+INCIDENT_COLUMNS = ("created_at", "updated_at", "server_handle", "incident_type", "details", "affected_services", "id",
+                    "status", "detected_at", "resolved_at", "recovery_attempts")
+JSON_COLUMNS = frozenset({"labels", "details", "config", "project_spec", "affected_services", "metrics"})
 BOOL_COLUMNS = frozenset({"is_managed", "is_admin"})
 
 

@@ -17,13 +17,14 @@ from contracts.platform import (
 
 from sandbox.platform.store_base import Conflict, NotFound  # noqa: F401
 from sandbox.platform.store_incidents import IncidentsStore
+from sandbox.platform.store_metrics import MetricsStore
 from sandbox.platform.store_projects import ProjectsStore
 from sandbox.platform.store_rag import RagStore
 from sandbox.platform.store_repositories import RepositoriesStore
 from sandbox.platform.store_servers import ServersStore
 
 
-class PlatformStore(ProjectsStore, RepositoriesStore, ServersStore, IncidentsStore, RagStore):
+class PlatformStore(ProjectsStore, RepositoriesStore, ServersStore, IncidentsStore, MetricsStore, RagStore):
     """The platform's database, in SQLite (a file path or ``":memory:"``); see ``StoreBase``."""
 
 

@@ -1,17 +1,17 @@
-"""The platform API client against the sandbox, served for real on loopback."""
+"""The platform API client's transport against the sandbox, served for real on loopback: errors,
+retries, correlation ids, item-by-item validation, secrets. Each resource's methods are tested in
+tests/adapters/test_platform_{projects,servers,incidents_metrics,rag}.py."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import structlog
 from pydantic import SecretStr
 
-import actors.adapters.platform.client as platform_api
 from scheduler.errors import ConfigurationError, TransientError
 from actors.adapters.platform.client import (
     PlatformAPIError,
@@ -21,16 +21,7 @@ from actors.adapters.platform.client import (
 )
 from actors.tasks.deps import Dependencies
 from contracts.platform import (
-    IncidentOpen,
-    IncidentStatus,
-    IncidentType,
-    IncidentUpdate,
-    ProjectCreate,
-    ProjectStatus,
-    ProjectUpdate,
     ServerCreate,
-    ServerStatus,
-    ServerUpdate,
 )
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app, sample_servers
@@ -76,33 +67,6 @@ def run(url, scenario, **options):
             return await scenario(client)
 
     return asyncio.run(main())
-
-
-# projects, repositories and users: tests/adapters/test_platform_projects.py
-
-
-# servers: tests/adapters/test_platform_servers.py
-
-
-def test_incident_lifecycle(platform):
-    platform.store.bulk_insert_servers(sample_servers(1))
-    opening = IncidentOpen(server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN, details={"svc": "web"})
-
-    async def scenario(client):
-        first, again = await client.open_incident(opening), await client.open_incident(opening)
-        recovering = await client.update_incident(first.incident.id, IncidentUpdate(status="recovering"))
-        active = await client.list_incidents([IncidentStatus.DETECTED, IncidentStatus.RECOVERING],
-                                             server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN)
-        resolved = await client.resolve_incident(first.incident.id, details={"svc": "web", "fixed_by": "restart"})
-        return first, again, recovering, active, resolved, await client.list_incidents(IncidentStatus.DETECTED)
-
-    first, again, recovering, active, resolved, still_open = run(platform.url, scenario)
-    assert first.created and not again.created and again.incident == first.incident
-    assert recovering.status is IncidentStatus.RECOVERING
-    assert [i.id for i in active] == [first.incident.id]
-    assert resolved.status is IncidentStatus.RESOLVED and resolved.resolved_at is not None
-    assert resolved.details == {"svc": "web", "fixed_by": "restart"}
-    assert still_open.items == []
 
 
 def test_a_4xx_is_raised_with_its_body_and_never_retried(platform):

@@ -68,7 +68,9 @@ def test_hostile_repository_fields_and_server_records_stop_no_run_and_write_noth
     assert check.outcome is RunOutcome.SUCCEEDED and check.counters["servers"] == 4
     assert check.counters["skipped_items"] == 2
     assert slot_stats(client, check.slot)["checked"] == 4
-    assert all(s["health_status"] == "healthy" for h, s in servers.items() if h.startswith("vps-"))
+    verdicts = {k.decode(): v.decode() for k, v in client.hgetall(Keys.HEALTH_VERDICTS).items()}
+    assert verdicts == {h: "healthy" for h in servers if h.startswith("vps-")}
+    assert all(s["last_health_check"] for h, s in servers.items() if h.startswith("vps-"))
 
 
 def plant_hostile_servers(store) -> list[str]:

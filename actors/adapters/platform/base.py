@@ -153,7 +153,7 @@ class BaseClient:
         (the RAG ingest's HMAC signature and its timestamp)."""
         headers = {**(headers or {}), "X-Internal-Key": self._api_key.get_secret_value(),
                    "X-Correlation-ID": current_correlation_id()}
-        max_attempts = self.max_attempts if attempts is None else attempts
+        max_attempts = self.max_attempts if attempts is None else max(1, attempts)
         content = None
         if body is not None:
             content = encode_body(method, path, body)

@@ -32,6 +32,8 @@ class SshSettings(BaseSettings):
     health_ssh_concurrency: int = Field(default=100, ge=1)
     #: mount points to check besides ``/``, comma-separated (e.g. ``/var/lib/docker,/data``)
     health_disk_mounts: str = ""
+    ssh_port: int = Field(default=22, ge=1, le=65535, description="the SSH port of a server whose record has no "
+                          "`labels.ssh_port`")
 
     def probe_config(self) -> ProbeConfig:
         """Raises SettingError (a ConfigurationError) naming the variable to fix."""

@@ -42,7 +42,7 @@ async def run_server_sync(run: TaskRun) -> None:
     rules = settings.rules()
     platform, memory = deps.platform, SyncMemory(deps.aredis)
     session = deps.time4vps.session(deps.aredis)
-    outage = ProviderOutage(platform)
+    outage = ProviderOutage(platform, deps.aredis)
     try:
         listing = await session.list_servers()
     except Time4VpsThrottled as exc:
