@@ -140,7 +140,7 @@ def test_a_malformed_body_is_a_clear_error(platform):
     platform.faults.update(malformed_rate=1.0)
     with pytest.raises(PlatformResponseError, match="not JSON"):
         run(platform.url, lambda client: client.list_projects())
-    assert platform.counters.requests["GET /api/projects"] == 1  # not retried
+    assert platform.counters.requests["GET /api/projects/"] == 1  # not retried
 
 
 def test_a_bad_item_in_a_list_is_skipped_and_counted(platform, captured_logs):
