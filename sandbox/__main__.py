@@ -5,7 +5,8 @@ Prints ``export NAME=value`` lines that point the scheduler at it:
     python -m sandbox --repos 100 --servers 50 --seed 7 > sandbox.env &
     sleep 3; . ./sandbox.env; python -m ticker & python -m actors
 
-``--docs DIR`` adds one repository per folder of DIR, holding its files (``DIR/<repo>/<path>``).
+``--story SECONDS`` changes the world while it runs (``sandbox/story.py``). ``--docs DIR`` adds one
+repository per folder of DIR, holding its files (``DIR/<repo>/<path>``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import threading
 
 from sandbox.docs import add_docs_repos
 from sandbox.running import Sandbox
+from sandbox.story import Story
 from sandbox.world import World
 
 
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=":memory:", help="the platform API's SQLite file")
     parser.add_argument("--docs", metavar="DIR",
                         help="add one repository per folder of DIR, with its files: DIR/<repo>/<path>")
+    parser.add_argument("--story", type=float, default=0, metavar="SECONDS",
+                        help="change the world every SECONDS while serving (sandbox/story.py); 0: never")
     parser.add_argument("--no-servers-in-platform", action="store_true",
                         help="leave the platform's Server table empty (as before the first server_sync)")
     args = parser.parse_args(argv)
@@ -56,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# sandbox: {args.repos} repos, {args.servers} servers (seed {args.seed}); Ctrl-C stops it",
           file=sys.stderr, flush=True)
     sys.stdout.flush()
+    story = Story(world, sandbox.sync_fleet, args.story).start() if args.story > 0 else None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
+    if story is not None:
+        story.stop()
     sandbox.stop()
     return 0
 

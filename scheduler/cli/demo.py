@@ -24,7 +24,9 @@ from scheduler.connection import redis_from_url
 from scheduler.embedded import EmbeddedRedis
 from scheduler.cli.status import read_status
 
-SANDBOX_ARGS = ["--repos", "30", "--servers", "12", "--seed", "1", "--unhealthy", "0.4"]
+#: ``--story``: the world changes while the demo runs (a repository added, one deleted, a server
+#: ordered, one down and back), so every task has something to show
+SANDBOX_ARGS = ["--repos", "30", "--servers", "12", "--seed", "1", "--unhealthy", "0.4", "--story", "40"]
 SANDBOX_VARIABLES = {"API_BASE_URL", "INTERNAL_API_KEY", "GITHUB_API_URL", "GITHUB_ORG", "GITHUB_TOKEN",
                      "TIME4VPS_API_URL", "TIME4VPS_USERNAME", "TIME4VPS_PASSWORD", "SSH_PRIVATE_KEY_PATH",
                      "SSH_KNOWN_HOSTS", "RAG_INGEST_SECRET", "PLATFORM_OWNER_TELEGRAM_ID"}
