@@ -52,7 +52,7 @@ def test_python_m_sandbox_prints_export_lines_and_keeps_running():
         lines = [process.stdout.readline().strip() for _ in range(12)]
         assert all(line.startswith("export ") for line in lines)
         env = dict(line.removeprefix("export ").split("=", 1) for line in lines)
-        assert {"API_BASE_URL", "GITHUB_TOKEN", "SSH_KNOWN_HOSTS", "EMBEDDINGS_URL", "RAG_INGEST_SECRET",
+        assert {"API_BASE_URL", "GITHUB_TOKEN", "SSH_KNOWN_HOSTS", "RAG_INGEST_SECRET",
                 "PLATFORM_OWNER_TELEGRAM_ID"} <= set(env)
         assert process.poll() is None, "it keeps serving"
         api = httpx.get(f"{env['API_BASE_URL']}/api/servers/", headers={"X-Internal-Key": env["INTERNAL_API_KEY"]})
