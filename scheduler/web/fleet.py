@@ -19,7 +19,7 @@ import redis
 
 from contracts import Keys
 from contracts.health import HEALTH_INCIDENTS, SlotCoverage
-from contracts.platform import Incident, IncidentStatus, IncidentType
+from contracts.platform import Incident, IncidentType
 from scheduler.errors import ConfigurationError
 from scheduler.logs import get_logger
 
@@ -100,12 +100,13 @@ class OpenIncidents:
             return IncidentView(problem="the platform API is not configured (API_BASE_URL, INTERNAL_API_KEY)")
         try:
             async with settings.client() as platform:
-                listing = await platform.list_incidents(status=(IncidentStatus.DETECTED, IncidentStatus.RECOVERING))
+                listing = await platform.list_active_incidents()
         except Exception as exc:  # the panel says so; the rest of the page does not depend on it
             log.warning("web.incidents_unreadable", error=type(exc).__name__)
             return IncidentView(incidents=self.view().incidents, fetched_at=self.view().fetched_at,
                                 problem=f"the platform API did not answer ({type(exc).__name__})")
-        incidents = sorted((i for i in listing if i.incident_type in SCHEDULER_INCIDENTS),
+        # the platform does not know who raised an incident; ours carry details.opened_by
+        incidents = sorted((i for i in listing if i.opened_by_scheduler and i.incident_type in SCHEDULER_INCIDENTS),
                            key=lambda i: i.detected_at, reverse=True)
         return IncidentView(incidents=incidents, fetched_at=time.monotonic())
 

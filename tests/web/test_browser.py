@@ -65,7 +65,7 @@ def page_fields(driver) -> dict[str, dict[str, str]]:
 def test_the_dashboard_against_a_sandbox_run(client, redis_url, tmp_path):
     sandbox, sandbox_env = start_sandbox()
     port = free_port()
-    env = {**sandbox_env, "REDIS_URL": redis_url, "RELEASE_ID": "browser", "TIME4VPS_MANAGED_SERVER_IDS": "*",
+    env = {**sandbox_env, "REDIS_URL": redis_url, "RELEASE_ID": "browser", "TIME4VPS_MANAGE_ALL": "true",
            "SCHEDULE_GITHUB_SYNC": "2s", "SCHEDULE_HEALTH_CHECKER": "3s", "SCHEDULE_SERVER_SYNC": "2s",
            "SCHEDULE_RAG_SUMMARIZER": "off", "SCHEDULE_PROVISIONER_TRIGGER": "startup",
            "PORT": str(port), "WEB_HOST": "127.0.0.1", "DASHBOARD_TOKEN": TOKEN, "WEB_REFRESH_S": "2"}
