@@ -51,7 +51,8 @@ def main() -> int:
     deps = Dependencies(settings.redis_url, client)
     if TaskName.HEALTH_CHECKER in scheduled and TaskName.HEALTH_CHECKER not in absent:
         settings = settings.model_copy(update={"worker_threads": threads_for_checks(settings, deps)})
-    return run_worker(TASKS.values(), settings, client, deps, stop)
+    serving = [task.value for task in TASKS if task not in absent]
+    return run_worker(TASKS.values(), settings, client, deps, stop, serving)
 
 
 def threads_for_checks(settings, deps: Dependencies) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from .health import HealthCheckBatch, ProbeResult
+from .heartbeat import HEARTBEAT_MISSED_BEATS, ROLES, Heartbeat
 from .names import (
     DEFAULT_SCHEDULES,
     IMPLEMENTED_TASKS,
@@ -45,6 +46,7 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "tick": Tick,
     "run_record": RunRecord,
     "provisioner_message": ProvisionerMessage,
+    "heartbeat": Heartbeat,
     "health_check_batch": HealthCheckBatch,
     "health_probe_result": ProbeResult,
     # the platform API (paths under /api/)
@@ -75,12 +77,15 @@ def json_schemas() -> dict[str, dict]:
 
 __all__ = [
     "DEFAULT_SCHEDULES",
+    "HEARTBEAT_MISSED_BEATS",
     "IMPLEMENTED_TASKS",
     "MESSAGES",
     "PROVISIONER_STREAM",
+    "ROLES",
     "RUNS_STREAM",
     "TICKS_STREAM",
     "DocumentUpsert",
+    "Heartbeat",
     "HealthReport",
     "HealthReportResult",
     "Incident",

@@ -39,10 +39,17 @@ TICKS_STREAM = "scheduler:ticks"
 RUNS_STREAM = "scheduler:runs"
 #: Consumed by the platform's infra service (field ``data``: ProvisionerMessage JSON).
 PROVISIONER_STREAM = "provisioner:queue"
+#: The infra service's consumer group on it (``scheduler status`` names it when it is absent).
+PROVISIONER_GROUP = "infrastructure-workers"
+
+#: How long a startup claim (``Keys.startup_claim``) is kept: 30 days. A release (or epoch) that
+#: lives longer and then restarts a ticker gets one more startup tick.
+STARTUP_CLAIM_TTL_S = 30 * 24 * 3600
 
 #: Approximate MAXLEN of the streams we own.
 TICKS_STREAM_MAXLEN = 10_000
 RUNS_STREAM_MAXLEN = 10_000
+#: (provisioner:queue is trimmed past this only below what every consumer group has read)
 PROVISIONER_STREAM_MAXLEN = 10_000
 
 #: Dramatiq's key prefix; the ticker writes messages in Dramatiq's own layout under it.
@@ -61,13 +68,34 @@ class Keys:
     LAST_SLOT = "scheduler:ticker:last_slot"
     #: set of paused task names
     PAUSED = "scheduler:paused"
-    #: hash "<task>:<release>" -> tick JSON: the startup task's once-per-release claim
+    #: hash "<task>:<release>" -> tick JSON: where versions before the startup epochs kept the
+    #: once-per-release claims (never expiring); still read, so an upgrade does not run them again
     RELEASES = "scheduler:ticker:releases"
+    #: integer: the newest startup epoch, opened by a ticker that starts while no other ticker's
+    #: heartbeat is alive (the startup task runs once per epoch when no release id is given)
+    TICKER_EPOCH = "scheduler:ticker:epoch"
+
+    @staticmethod
+    def startup_claim(task: str, release: str) -> str:
+        """String (the tick JSON), expiring after ``STARTUP_CLAIM_TTL_S``: the startup task's tick
+        was emitted for this release, or for ``epoch-<n>``."""
+        return f"scheduler:ticker:startup:{task}:{release}"
     #: hash task -> schedule text in force at the tickers, for `scheduler status`
     SCHEDULES = "scheduler:ticker:schedules"
     #: hash task -> JSON ``{"configured": bool, "missing": [variables], "worker": ..., "at": epoch s}``,
     #: written by each worker at start; the tickers emit no tick for a task not configured
     CONFIGURATION = "scheduler:tasks:configuration"
+
+    @staticmethod
+    def heartbeat(process_id: str) -> str:
+        """String (``Heartbeat`` JSON) with a TTL of a few beats: one live process."""
+        return f"scheduler:heartbeat:{process_id}"
+
+    @staticmethod
+    def heartbeats(role: str) -> str:
+        """Sorted set: process id -> its heartbeat's expiry (epoch ms, Redis clock), one per role
+        (``ticker``, ``worker``, ``web``), so the live processes are listed without a SCAN."""
+        return f"scheduler:heartbeats:{role}"
 
     @staticmethod
     def lock(task: str) -> str:

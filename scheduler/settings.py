@@ -28,13 +28,25 @@ class Settings(BaseSettings):
         default=None, description="path of a PEM CA bundle to verify the Redis server's certificate with")
     redis_ssl_ca_data: str | None = Field(
         default=None, description="the same CA bundle inline, as PEM text (for hosts that give config vars, not files)")
-    #: identifies a deploy; the startup task runs once per release
+    #: identifies a deploy: with one, the startup task runs once per release; without, once per
+    #: ticker epoch (each time the ticker fleet starts from nothing). The first one set wins.
     release_id: str | None = Field(
         default=None, validation_alias="RELEASE_ID",
-        description="the release the startup task runs once for (else HEROKU_RELEASE_VERSION, else `local`)")
+        description="the release this deploy runs: the startup task runs once per release. Unset (and none of "
+        "HEROKU_RELEASE_VERSION, SOURCE_VERSION, HEROKU_SLUG_COMMIT set): once each time the ticker fleet "
+        "starts from nothing")
     heroku_release_version: str | None = Field(
         default=None, description="set by Heroku when `heroku labs:enable runtime-dyno-metadata` is on; "
         "used when RELEASE_ID is not set")
+    source_version: str | None = Field(
+        default=None, description="the commit being deployed, as build systems set it; used when neither "
+        "RELEASE_ID nor HEROKU_RELEASE_VERSION is set")
+    heroku_slug_commit: str | None = Field(
+        default=None, description="the slug's commit, set by Heroku with runtime-dyno-metadata; used when "
+        "none of RELEASE_ID, HEROKU_RELEASE_VERSION, SOURCE_VERSION is set")
+    heartbeat_interval_s: float = Field(
+        default=5.0, gt=0, le=300, description="seconds between a process's heartbeats in Redis; a process is "
+        "taken for dead after 3 missed beats")
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="json | console | auto (console on a tty, JSON elsewhere)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = Field(
@@ -50,8 +62,17 @@ class Settings(BaseSettings):
     retry_max_backoff_ms: int = Field(default=60_000, ge=1, description="longest retry backoff (ms)")
 
     @property
+    def deploy_release(self) -> str | None:
+        """The release id the environment gives, if any (then the startup task runs once per release)."""
+        for value in (self.release_id, self.heroku_release_version, self.source_version, self.heroku_slug_commit):
+            if value and value.strip():
+                return value.strip()
+        return None
+
+    @property
     def release(self) -> str:
-        return self.release_id or self.heroku_release_version or "local"
+        """The release a process reports (its heartbeat, logs): ``local`` when none is given."""
+        return self.deploy_release or "local"
 
 
 def task_schedules(env: Mapping[str, str] | None = None) -> dict[TaskName, str]:

@@ -32,7 +32,7 @@ def test_every_lua_script_is_package_data():
     ("actors.runtime", "acquire"), ("actors.runtime", "compare_and_expire"),
     ("actors.runtime", "compare_and_delete"), ("actors.runtime", "holds"),
     ("ticker", "check_types"), ("ticker", "claim_and_enqueue"),
-    ("ticker", "claim_release_and_enqueue"), ("ticker", "enqueue"),
+    ("ticker", "claim_release_and_enqueue"), ("ticker", "enqueue"), ("ticker", "open_epoch"),
     ("actors.adapters.provisioner", "publish"),
 ])
 def test_each_script_loads_once(package, name):

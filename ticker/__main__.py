@@ -13,11 +13,12 @@ from collections.abc import Collection, Mapping
 from contracts import IMPLEMENTED_TASKS, TaskName
 from scheduler.config import SCHEDULE_HINT, Problem, process_settings, refuse, schedule_variable
 from scheduler.connection import RedisCertificateRefused, check_redis, redis_from_url
+from scheduler.heartbeats import HeartbeatWriter
 from scheduler.logs import configure_logging, get_logger
 from scheduler.settings import task_schedules
 from scheduler.signals import stop_on_signals
 
-from .loop import Ticker
+from .loop import Ticker, scheduled_tasks
 from .slots import Off, Schedule, ScheduleError, parse_schedule
 
 
@@ -54,7 +55,9 @@ def main(implemented: Collection[TaskName] = IMPLEMENTED_TASKS) -> int:
     except RedisCertificateRefused as exc:
         return refuse([Problem("REDIS_SSL_CERT_REQS", str(exc), "the ticker")], "ticker")
     stop = stop_on_signals(log)
-    Ticker(client, schedules, settings.release, stop).run()
+    heartbeat = HeartbeatWriter(client, "ticker", release=settings.release, tasks=scheduled_tasks(schedules),
+                                interval_s=settings.heartbeat_interval_s)
+    Ticker(client, schedules, settings.deploy_release, stop, heartbeat).run()
     return 0
 
 

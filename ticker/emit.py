@@ -16,7 +16,7 @@ import dramatiq
 import redis
 
 from contracts import TICKS_STREAM, Keys, Tick, queue_name
-from contracts.names import DRAMATIQ_NAMESPACE, TICKS_STREAM_MAXLEN
+from contracts.names import DRAMATIQ_NAMESPACE, STARTUP_CLAIM_TTL_S, TICKS_STREAM_MAXLEN
 from scheduler.lua import load_script
 
 
@@ -52,6 +52,7 @@ class TickEmitter:
         self._claim = client.register_script(_script("claim_and_enqueue"))
         self._claim_release = client.register_script(_script("claim_release_and_enqueue"))
         self._enqueue = client.register_script(_script("enqueue"))
+        self._open_epoch = client.register_script(_script("open_epoch"))
 
     def claim(self, tick: Tick, expected_last: int | None, *, enqueue: bool = True) -> bool:
         """Claim ``tick.slot`` if the newest emitted slot is still ``expected_last``."""
@@ -65,11 +66,22 @@ class TickEmitter:
         return bool(self._claim(keys=keys, args=args))
 
     def claim_release(self, tick: Tick, release: str) -> bool:
-        """Emit a startup tick unless this release already has one."""
+        """Emit a startup tick unless this release (or ``epoch-<n>``) already has one; the claim
+        is kept ``STARTUP_CLAIM_TTL_S``."""
         message_id, message = tick_message(tick)
-        keys = [Keys.RELEASES, *_queue_keys(tick.task), TICKS_STREAM, Keys.state(tick.task)]
-        args = [f"{tick.task.value}:{release}", message_id, message, tick.model_dump_json(), TICKS_STREAM_MAXLEN]
+        keys = [Keys.startup_claim(tick.task, release), *_queue_keys(tick.task), TICKS_STREAM,
+                Keys.state(tick.task), Keys.RELEASES]
+        args = [f"{tick.task.value}:{release}", message_id, message, tick.model_dump_json(), TICKS_STREAM_MAXLEN,
+                STARTUP_CLAIM_TTL_S]
         return bool(self._claim_release(keys=keys, args=args))
+
+    def open_epoch(self, process_id: str, heartbeat_ttl_ms: int) -> tuple[int, bool]:
+        """Join the ticker fleet: (the startup epoch, whether this ticker opened it). A new epoch
+        is opened when no other ticker's heartbeat is alive; the ticker is registered in the
+        heartbeat index in the same script (``ticker/lua/open_epoch.lua``)."""
+        epoch, opened = self._open_epoch(keys=[Keys.heartbeats("ticker"), Keys.TICKER_EPOCH],
+                                         args=[process_id, heartbeat_ttl_ms])
+        return int(epoch), bool(opened)
 
     def enqueue(self, tick: Tick) -> None:
         """A manual tick (``scheduler trigger``): always sent; the lock decides if it runs."""

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import redis
 
 from contracts import Keys, TaskName, Tick, TickReason
+from scheduler.heartbeats import DEFAULT_INTERVAL_S, HeartbeatWriter, new_process_id, ttl_ms
 from scheduler.logs import get_logger
 
 from .emit import TickEmitter
@@ -45,13 +46,23 @@ def _utc(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def scheduled_tasks(schedules: dict[TaskName, Schedule]) -> list[str]:
+    """The tasks a ticker emits ticks for (its heartbeat's ``tasks``): every one not ``off``."""
+    return sorted(t.value for t, s in schedules.items() if isinstance(s, Interval | Cron | Startup))
+
+
 class Ticker:
+    """``release``: the deploy's release id, or None, when the startup task runs once per epoch
+    (each time the ticker fleet starts from nothing). ``heartbeat``: this process's writer, started
+    once the ticker has joined the fleet (``join``)."""
+
     def __init__(
         self,
         client: redis.Redis,
         schedules: dict[TaskName, Schedule],
-        release: str,
+        release: str | None,
         stop: threading.Event | None = None,
+        heartbeat: HeartbeatWriter | None = None,
     ):
         self.client = client
         self.emitter = TickEmitter(client)
@@ -61,14 +72,48 @@ class Ticker:
         self.release = release
         self.stop = stop or threading.Event()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.heartbeat = heartbeat
+        self.process_id = heartbeat.id if heartbeat else new_process_id(socket.gethostname(), os.getpid())
+        self._heartbeat_ttl_ms = heartbeat.ttl_ms if heartbeat else ttl_ms(DEFAULT_INTERVAL_S)
+        #: what the startup claim is keyed by: the release id, or ``epoch-<n>``; set by ``join``
+        self.startup_key: str | None = None
         self._startup_done = False
         self._redis_down = False
 
+    def join(self) -> str:
+        """Decide what this ticker's startup tick is claimed for, then start its heartbeat.
+
+        Without a release id the ticker opens a new epoch if no other ticker's heartbeat is
+        alive, or joins the current one (one atomic script). The heartbeat starts only after
+        that decision: started earlier, two tickers starting together could each see the
+        other and both join the previous epoch, and no startup tick would be emitted."""
+        if self.startup_key is None:
+            if self.release is not None:
+                self.startup_key = self.release
+            else:
+                epoch, opened = self.emitter.open_epoch(self.process_id, self._heartbeat_ttl_ms)
+                self.startup_key = f"epoch-{epoch}"
+                log.info("ticker epoch opened" if opened else "ticker epoch joined", epoch=epoch,
+                         note="no release id: the startup task runs once per epoch")
+        if self.heartbeat is not None:
+            self.heartbeat.start()
+        return self.startup_key
+
     def run(self) -> None:
-        log.info("ticker started", replica=self.name, release=self.release,
+        log.info("ticker started", replica=self.name, release=self.release or "none (epochs)",
                  schedules={t.value: str(s) for t, s in self.schedules.items()})
+        try:
+            self._loop()
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+        log.info("ticker stopped", replica=self.name)
+
+    def _loop(self) -> None:
         while not self.stop.is_set():
             try:
+                if self.startup_key is None:
+                    self.join()
                 wait = self.tick_once()
                 if self._redis_down:
                     self._redis_down = False
@@ -79,7 +124,6 @@ class Ticker:
                     log.warning("redis unavailable; retrying", error=str(exc))
                 wait = 0.5
             self.stop.wait(wait)
-        log.info("ticker stopped", replica=self.name)
 
     def tick_once(self) -> float:
         """Emit everything due now; return how long to sleep before the next boundary."""
@@ -114,6 +158,7 @@ class Ticker:
                 log.info("tick emitted", task=task.value, slot=tick.slot, reason=reason.value, missed=due.missed)
 
         if not self._startup_done and not self.stop.is_set():
+            release = self.startup_key or self.join()
             waiting = False
             for task in self.startup:
                 if task.value in unconfigured:
@@ -121,8 +166,10 @@ class Ticker:
                     continue
                 slot = int(now)
                 tick = self._tick(task, slot, slot + STARTUP_DEADLINE_S, TickReason.STARTUP, 0)
-                if self.emitter.claim_release(tick, self.release):
-                    log.info("startup tick emitted", task=task.value, release=self.release)
+                if self.emitter.claim_release(tick, release):
+                    log.info("startup tick emitted", task=task.value, release=release)
+                else:
+                    log.info("startup tick already emitted", task=task.value, release=release)
             self._startup_done = not waiting  # once every startup task was claimed or seen
 
         if not self.periodic:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import dramatiq
@@ -11,6 +11,7 @@ import redis
 
 from actors.runtime.broker import build_broker
 from actors.runtime.spec import TaskSpec
+from scheduler.heartbeats import HeartbeatWriter
 from scheduler.logs import get_logger
 from scheduler.settings import Settings
 from scheduler.signals import stop_on_signals
@@ -19,9 +20,10 @@ log = get_logger("worker")
 
 
 def run_worker(tasks: Iterable[TaskSpec], settings: Settings, client: redis.Redis, deps: Any = None,
-               stop: threading.Event | None = None) -> int:
+               stop: threading.Event | None = None, serving: Collection[str] | None = None) -> int:
     """Serve ``tasks`` until SIGTERM or SIGINT (or ``stop``, from a caller that started listening for
-    them earlier); each run and part is handed ``deps``."""
+    them earlier); each run and part is handed ``deps``. ``serving``: the tasks the heartbeat says
+    this worker serves (those it has credentials for); every task in ``tasks`` when not given."""
     tasks = list(tasks)
     broker = build_broker(client, tasks, settings, deps)
     dramatiq.set_broker(broker)
@@ -31,8 +33,14 @@ def run_worker(tasks: Iterable[TaskSpec], settings: Settings, client: redis.Redi
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads, worker_timeout=100)
     worker.start()
+    heartbeat = HeartbeatWriter(
+        client, "worker", release=settings.release, queues=broker.get_declared_queues(),
+        tasks=[t.task.value for t in tasks] if serving is None else serving,
+        interval_s=settings.heartbeat_interval_s)
+    heartbeat.start()  # once it consumes: a reader never sees a worker that is not serving yet
     log.info("worker started", tasks=[t.task.value for t in tasks], threads=settings.worker_threads)
     stop.wait()
+    heartbeat.stop()  # first: a stopping worker no longer serves
     # Running actors get a Shutdown interrupt (they are abandoned, their locks released, their
     # ticks retried elsewhere); prefetched messages go back to their queues.
     worker.stop(timeout=settings.worker_shutdown_ms)

@@ -17,7 +17,7 @@ from contracts import Keys, RunRecord, TaskName, Tick, TickReason
 from scheduler.errors import ConfigurationError, TransientError
 from scheduler.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
 from scheduler.settings import Settings
-from scheduler.cli.status import TaskState, TaskStatus, read_status
+from scheduler.cli.status import Status, TaskState, TaskStatus, read_overview
 
 #: a manual tick is worth running for this long
 MANUAL_DEADLINE_S = 600
@@ -37,7 +37,7 @@ def _age(when: datetime | None, now: datetime) -> str:
     return f"in {seconds}s" if seconds >= 0 else f"{-seconds}s ago"
 
 
-def render_table(statuses: list[TaskStatus], now: datetime) -> str:
+def render_table(statuses: list[TaskStatus], now: datetime, overview: Status | None = None) -> str:
     header = ["task", "schedule", "next due", "last tick", "last outcome", "took", "fails",
               "skipped", "expired", "missed", "lock holder"]
     rows = [header]
@@ -64,7 +64,8 @@ def render_table(statuses: list[TaskStatus], now: datetime) -> str:
     if unconfigured:
         table += "\n\nnot configured (no ticks until a worker has its credentials):\n" + "\n".join(unconfigured)
     coverage = [line for s in statuses for line in _coverage_lines(s)]
-    return "\n".join([table, *coverage]) + render_counters(statuses)
+    processes = [render_processes(overview, now)] if overview is not None else []
+    return "\n".join([table, *coverage, *processes]) + render_counters(statuses)
 
 
 def render_counters(statuses: list[TaskStatus]) -> str:
@@ -95,12 +96,39 @@ def _coverage_lines(status: TaskStatus) -> list[str]:
     return ([""] if lines else []) + lines
 
 
-def cmd_status(args) -> int:
-    statuses = read_status(_client())
-    if args.json:
-        print(json.dumps([s.model_dump(mode="json") for s in statuses], indent=2))
+def render_processes(overview: Status, now: datetime) -> str:
+    """The live processes, one line each, and the scheduled tasks no live worker serves."""
+    lines = ["", "live processes:"]
+    rows = [["role", "id", "release", "version", "started", "last seen", "tasks"]]
+    for p in overview.processes:
+        rows.append([p.role, p.id, p.release, p.version, _age(p.started_at, now), _age(p.last_seen, now),
+                     ",".join(p.tasks) or "-"])
+    if len(rows) == 1:
+        lines.append("  none (no ticker or worker heartbeat is alive)")
     else:
-        print(render_table(statuses, datetime.now(UTC)))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    if overview.no_ticker:
+        lines.append("NO LIVE TICKER: no scheduled tick is emitted")
+    unserved = [s.task.value for s in overview.tasks if s.unserved]
+    if unserved:
+        lines.append(f"UNSERVED: no live worker serves {', '.join(unserved)} (their ticks wait in the queue)")
+    queue = overview.provisioner_queue
+    lines += ["", f"{queue.stream}: {queue.length} entries"]
+    lines += [f"  group {g.name}: lag {'?' if g.lag is None else g.lag}, pending {g.pending}, "
+              f"consumers {g.consumers}, last delivered {g.last_delivered_id}" for g in queue.groups]
+    if queue.note:
+        lines.append(f"  {queue.note}")
+    return "\n".join(lines)
+
+
+def cmd_status(args) -> int:
+    overview = read_overview(_client())
+    if args.json:
+        print(json.dumps(overview.model_dump(mode="json"), indent=2))
+    else:
+        now = datetime.now(UTC)
+        print(render_table(overview.tasks, now, overview))
     return 0
 
 

@@ -130,7 +130,8 @@ def env_example() -> str:
 HEROKU_VALUES = {"REDIS_SSL_CERT_REQS": "none", "LOG_FORMAT": "json"}
 #: set by Heroku itself, not by the person deploying
 HEROKU_PROVIDED = {"REDIS_URL": "set by the heroku-redis add-on",
-                   "HEROKU_RELEASE_VERSION": "set by Heroku with `heroku labs:enable runtime-dyno-metadata`"}
+                   "HEROKU_RELEASE_VERSION": "set by Heroku with `heroku labs:enable runtime-dyno-metadata`",
+                   "HEROKU_SLUG_COMMIT": "set by Heroku with `heroku labs:enable runtime-dyno-metadata`"}
 
 
 def app_json() -> dict:

@@ -10,10 +10,12 @@ import redis
 from pydantic import BaseModel
 
 from actors.runtime.lock import parse_holder
-from contracts import IMPLEMENTED_TASKS, Keys, RunRecord, TaskName, Tick
+from contracts import IMPLEMENTED_TASKS, PROVISIONER_STREAM, Heartbeat, Keys, RunRecord, TaskName, Tick
+from contracts.names import PROVISIONER_GROUP
 from contracts.health import SlotCoverage
 from ticker.slots import Cron, Interval, Off, ScheduleError, parse_schedule
 
+from scheduler.heartbeats import live_processes
 from scheduler.settings import task_schedules
 
 
@@ -52,6 +54,66 @@ class TaskStatus(BaseModel):
     missing_credentials: list[str] = []
     #: the health checker's recent slots, newest first: what each covered (the newest may be running)
     coverage: list[SlotCoverage] = []
+    #: the live workers (heartbeat ids) whose heartbeat says they serve this task
+    served_by: list[str] = []
+    #: scheduled, yet no live worker serves it: its ticks wait in the queue
+    unserved: bool = False
+
+
+class GroupStatus(BaseModel):
+    """One consumer group of a stream, as XINFO GROUPS says."""
+
+    name: str
+    consumers: int
+    #: delivered, not yet acknowledged
+    pending: int
+    #: entries not yet delivered to the group (None when Redis cannot tell, e.g. after a deletion)
+    lag: int | None
+    last_delivered_id: str
+
+
+class QueueStatus(BaseModel):
+    """``provisioner:queue``: how long it is and how far behind each consumer group is."""
+
+    stream: str
+    length: int
+    groups: list[GroupStatus]
+    #: with no consumer group, nothing is trimmed (no entry is dropped unread): say so
+    note: str | None = None
+
+
+class Status(BaseModel):
+    """Everything ``scheduler status`` shows: the tasks, the live processes, the provisioner queue."""
+
+    tasks: list[TaskStatus]
+    #: every live ticker and worker (and web) process, from its heartbeat
+    processes: list[Heartbeat]
+    #: no live ticker heartbeat: nothing emits ticks
+    no_ticker: bool
+    provisioner_queue: QueueStatus
+
+
+#: what status says of a provisioner:queue without a consumer group
+NO_GROUP_NOTE = ("no consumer group: nothing is trimmed until the infra service creates its group "
+                 f"({PROVISIONER_GROUP}); every entry waits for it")
+
+
+def read_queue(client: redis.Redis, stream: str = PROVISIONER_STREAM) -> QueueStatus:
+    """The stream's length and each group's pending entries and lag (XINFO GROUPS)."""
+    length = client.xlen(stream)
+    try:
+        raw_groups = client.xinfo_groups(stream) if length or client.exists(stream) else []
+    except redis.ResponseError:  # no such key
+        raw_groups = []
+    groups = [GroupStatus(
+        name=_text(g["name"]), consumers=int(g["consumers"]), pending=int(g["pending"]),
+        lag=None if g.get("lag") is None else int(g["lag"]), last_delivered_id=_text(g["last-delivered-id"]),
+    ) for g in raw_groups]
+    return QueueStatus(stream=stream, length=length, groups=groups, note=None if groups else NO_GROUP_NOTE)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 #: slots whose coverage ``status`` shows
@@ -92,6 +154,18 @@ def _next_due(schedule_text: str, last_tick: Tick | None, now: float) -> datetim
     if last_tick is None or schedule.floor(now) > last_tick.slot:
         return datetime.fromtimestamp(schedule.floor(now), UTC)
     return datetime.fromtimestamp(schedule.next_after(last_tick.slot), UTC)
+
+
+def read_overview(client: redis.Redis) -> Status:
+    """The tasks and the live processes; a scheduled task is flagged ``unserved`` when no live
+    worker's heartbeat lists it."""
+    tasks = read_status(client)
+    processes = live_processes(client)
+    for status in tasks:
+        status.served_by = [p.id for p in processes if p.role == "worker" and status.task.value in p.tasks]
+        status.unserved = status.state is TaskState.SCHEDULED and not status.served_by
+    return Status(tasks=tasks, processes=processes, no_ticker=not any(p.role == "ticker" for p in processes),
+                  provisioner_queue=read_queue(client))
 
 
 def read_status(client: redis.Redis) -> list[TaskStatus]:

@@ -37,7 +37,7 @@ def test_status_json_reports_every_task_with_its_runs(cli_env, client, settings,
         assert main(["status", "--json"]) == 0
     finally:
         holder.release()
-    statuses = {s["task"]: s for s in json.loads(capsys.readouterr().out)}
+    statuses = {s["task"]: s for s in json.loads(capsys.readouterr().out)["tasks"]}
     assert set(statuses) == {t.value for t in TaskName}
     github = statuses["github_sync"]
     assert github["schedule"] == "7m"  # from the environment until a ticker publishes its own
@@ -71,12 +71,13 @@ def test_status_says_which_tasks_are_not_implemented_or_off(cli_env, monkeypatch
     monkeypatch.setattr("scheduler.cli.status.IMPLEMENTED_TASKS", IMPLEMENTED_TASKS - {TaskName.RAG_SUMMARIZER})
     monkeypatch.setenv("SCHEDULE_HEALTH_CHECKER", "off")
     assert main(["status", "--json"]) == 0
-    statuses = {s["task"]: s for s in json.loads(capsys.readouterr().out)}
+    statuses = {s["task"]: s for s in json.loads(capsys.readouterr().out)["tasks"]}
     assert statuses["rag_summarizer"]["state"] == "not implemented" and statuses["rag_summarizer"]["next_due"] is None
     assert statuses["health_checker"]["state"] == "off"
     assert statuses["github_sync"]["state"] == "scheduled" and statuses["github_sync"]["next_due"] is not None
     assert main(["status"]) == 0
-    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    table = capsys.readouterr().out.split("\n\n")[0]  # the processes and counters follow a blank line
+    rows = {line.split()[0]: line for line in table.splitlines()[1:]}
     assert rows["rag_summarizer"].split()[1:3] == ["not", "implemented"]
     assert rows["health_checker"].split()[1] == "off" and rows["github_sync"].split()[1] == "7m"
 
@@ -149,7 +150,7 @@ def test_the_startup_task_is_emitted_once_per_release_by_the_ticker(client):
 def test_status_shows_the_schedule_the_tickers_use_and_when_each_task_is_next_due(cli_env, client, capsys):
     Ticker(client, {TASK: Interval(60)}, release="r1").tick_once()  # the ticker's own env says 60s
     assert main(["status", "--json"]) == 0
-    github = {s["task"]: s for s in json.loads(capsys.readouterr().out)}["github_sync"]
+    github = {s["task"]: s for s in json.loads(capsys.readouterr().out)["tasks"]}["github_sync"]
     assert github["schedule"] == "60s"
     slot = github["last_tick"]["slot"]
     assert github["next_due"] is not None
@@ -173,7 +174,7 @@ def test_status_shows_partial_runs_and_each_health_slots_coverage_flagging_a_sho
     client.zadd(Keys.HEALTH_SLOTS, {"480": 480})
     client.hset(Keys.health_slot(480), mapping={"servers": 5})
     assert main(["status", "--json"]) == 0
-    statuses = {s["task"]: s for s in json.loads(capsys.readouterr().out)}
+    statuses = {s["task"]: s for s in json.loads(capsys.readouterr().out)["tasks"]}
     assert statuses["github_sync"]["partial"] == 1 and statuses["github_sync"]["last_run"]["outcome"] == "partial"
     coverage = statuses["health_checker"]["coverage"]
     assert [(c["slot"], c["planned"], c["checked"], c["cut"], c["never_checked"]) for c in coverage] == [
@@ -197,3 +198,60 @@ def test_search_says_plainly_when_the_platform_is_not_configured_or_does_not_ans
     assert main(["search", "which service sends alerts"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("scheduler search: no answer: platform API unavailable") and "k" * 12 not in err
+
+
+def test_status_lists_live_processes_and_flags_scheduled_tasks_no_live_worker_serves(cli_env, client, capsys):
+    from scheduler.heartbeats import HeartbeatWriter
+
+    assert main(["status", "--json"]) == 0
+    overview = json.loads(capsys.readouterr().out)
+    assert overview["processes"] == [] and overview["no_ticker"] is True
+    assert {s["task"] for s in overview["tasks"] if s["unserved"]} == {t.value for t in IMPLEMENTED_TASKS}
+
+    ticker = HeartbeatWriter(client, "ticker", release="v5", tasks=[t.value for t in TaskName])
+    worker = HeartbeatWriter(client, "worker", release="v5", queues=["scheduler.github_sync"], tasks=[TASK.value])
+    ticker.beat()
+    worker.beat()
+    assert main(["status", "--json"]) == 0
+    overview = json.loads(capsys.readouterr().out)
+    assert [(p["role"], p["id"]) for p in overview["processes"]] == [("ticker", ticker.id), ("worker", worker.id)]
+    assert overview["no_ticker"] is False
+    tasks = {s["task"]: s for s in overview["tasks"]}
+    assert tasks[TASK.value]["served_by"] == [worker.id] and tasks[TASK.value]["unserved"] is False
+    assert {t for t, s in tasks.items() if s["unserved"]} == {t.value for t in IMPLEMENTED_TASKS} - {TASK.value}
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "live processes:" in out and worker.id in out and ticker.id in out and "NO LIVE TICKER" not in out
+    [flag] = [line for line in out.splitlines() if line.startswith("UNSERVED")]
+    assert TASK.value not in flag and TaskName.SERVER_SYNC.value in flag
+    worker.stop()
+    ticker.stop()
+    assert main(["status"]) == 0
+    assert "NO LIVE TICKER" in capsys.readouterr().out
+
+
+def test_status_shows_the_provisioner_queue_its_groups_lag_and_when_nothing_is_trimmed(cli_env, client, capsys):
+    from contracts import PROVISIONER_STREAM
+
+    for i in range(3):
+        client.xadd(PROVISIONER_STREAM, {"data": f"{i}"})
+    assert main(["status", "--json"]) == 0
+    queue = json.loads(capsys.readouterr().out)["provisioner_queue"]
+    assert queue["length"] == 3 and queue["groups"] == [] and "nothing is trimmed" in queue["note"]
+
+    client.xgroup_create(PROVISIONER_STREAM, "infrastructure-workers", id="0")
+    client.xreadgroup("infrastructure-workers", "infra-1", {PROVISIONER_STREAM: ">"}, count=1)
+    assert main(["status", "--json"]) == 0
+    queue = json.loads(capsys.readouterr().out)["provisioner_queue"]
+    [group] = queue["groups"]
+    assert (group["name"], group["lag"], group["pending"], group["consumers"]) == ("infrastructure-workers", 2, 1, 1)
+    assert queue["note"] is None
+    assert main(["status"]) == 0
+    assert "group infrastructure-workers: lag 2, pending 1, consumers 1" in capsys.readouterr().out
+
+
+def test_status_of_an_empty_redis_says_the_queue_is_empty(cli_env, client, capsys):
+    assert main(["status", "--json"]) == 0
+    queue = json.loads(capsys.readouterr().out)["provisioner_queue"]
+    assert queue["length"] == 0 and queue["groups"] == []
