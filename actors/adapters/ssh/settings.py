@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from actors.adapters.ssh.pool import PoolConfig
 from actors.adapters.ssh.probe import ProbeConfig
 from scheduler.config import SettingError
 
@@ -32,6 +33,16 @@ class SshSettings(BaseSettings):
     health_ssh_concurrency: int = Field(default=100, ge=1)
     #: mount points to check besides ``/``, comma-separated (e.g. ``/var/lib/docker,/data``)
     health_disk_mounts: str = ""
+    health_ssh_pool_max: int = Field(default=10_000, ge=0, description=(
+        "SSH connections a worker process keeps open across checks; past it a check connects and "
+        "closes; 0 keeps none (a connection per check)"))
+    health_ssh_idle_s: float = Field(default=300.0, gt=0, description=(
+        "a kept SSH connection unused this long is closed (more than the schedule's interval)"))
+    health_ssh_max_age_s: float = Field(default=3600.0, gt=0, description=(
+        "a kept SSH connection this old is replaced: the bound on noticing a changed host key "
+        "(3600: at most 24 logins per server a day)"))
+    health_ssh_keepalive_s: float = Field(default=60.0, ge=0, description=(
+        "keepalive interval on a kept SSH connection (three unanswered close it); 0: none"))
 
     def probe_config(self) -> ProbeConfig:
         """Raises SettingError (a ConfigurationError) naming the variable to fix."""
@@ -53,4 +64,6 @@ class SshSettings(BaseSettings):
             connect_timeout_s=self.health_connect_timeout_s, command_timeout_s=self.health_command_timeout_s,
             concurrency=self.health_ssh_concurrency, mounts=("/", *mounts),
             private_key_passphrase=passphrase.get_secret_value() if passphrase else None,
-            private_key_data=key.get_secret_value() if key else None, known_hosts_data=self.ssh_known_hosts_data)
+            private_key_data=key.get_secret_value() if key else None, known_hosts_data=self.ssh_known_hosts_data,
+            pool=PoolConfig(max_open=self.health_ssh_pool_max, idle_s=self.health_ssh_idle_s,
+                            max_age_s=self.health_ssh_max_age_s, keepalive_s=self.health_ssh_keepalive_s))
