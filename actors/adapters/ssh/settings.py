@@ -14,6 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from actors.adapters.ssh.pool import PoolConfig
 from actors.adapters.ssh.probe import ProbeConfig
 from scheduler.config import SettingError
+from scheduler.limits import connections_allowed
+from scheduler.logs import get_logger
+
+log = get_logger(__name__)
 
 
 class SshSettings(BaseSettings):
@@ -58,6 +62,10 @@ class SshSettings(BaseSettings):
         if self.ssh_known_hosts is not None and not self.ssh_known_hosts.is_file():
             raise SettingError("SSH_KNOWN_HOSTS", f"{self.ssh_known_hosts} is not a file")
         mounts = tuple(m.strip() for m in self.health_disk_mounts.split(",") if m.strip())
+        pool_max = connections_allowed(self.health_ssh_pool_max)
+        if pool_max < self.health_ssh_pool_max:
+            log.warning("ssh pool capped by the open-file limit", health_ssh_pool_max=self.health_ssh_pool_max,
+                        kept_at_most=pool_max, note="raise the hard limit (ulimit -Hn, LimitNOFILE=) to keep more")
         passphrase, key = self.ssh_private_key_passphrase, self.ssh_private_key
         return ProbeConfig(
             private_key_path=self.ssh_private_key_path, known_hosts_path=self.ssh_known_hosts,
@@ -65,5 +73,5 @@ class SshSettings(BaseSettings):
             concurrency=self.health_ssh_concurrency, mounts=("/", *mounts),
             private_key_passphrase=passphrase.get_secret_value() if passphrase else None,
             private_key_data=key.get_secret_value() if key else None, known_hosts_data=self.ssh_known_hosts_data,
-            pool=PoolConfig(max_open=self.health_ssh_pool_max, idle_s=self.health_ssh_idle_s,
+            pool=PoolConfig(max_open=pool_max, idle_s=self.health_ssh_idle_s,
                             max_age_s=self.health_ssh_max_age_s, keepalive_s=self.health_ssh_keepalive_s))
