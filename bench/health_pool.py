@@ -241,8 +241,59 @@ def memory_process(known_hosts: Path, key: Path, count: int, concurrency: int) -
     print(f"{(after - before) * 1024 / n:.2f} {n} {before:.1f} {after:.1f}")
 
 
+def session_floor_process(known_hosts: Path, key: Path, count: int, concurrency: int) -> None:
+    """The least a check on a kept connection can cost with asyncssh: connect to every host (not timed),
+    then ``2`` passes of one session each running the script (output discarded), timed with their CPU."""
+    import asyncio
+
+    import asyncssh
+
+    hosts = hcb.read_hosts(known_hosts)[:count]
+    trusted = asyncssh.read_known_hosts(str(known_hosts))
+    client_key = asyncssh.read_private_key(key)
+
+    class Drain(asyncssh.SSHClientSession):
+        def connection_made(self, chan):
+            self.done = asyncio.get_running_loop().create_future()
+
+        def connection_lost(self, exc):
+            self.done.set_result(None)
+
+    async def run() -> list[tuple[float, float]]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def connect(address, port):
+            async with gate:
+                return await asyncssh.connect(address, port, username="root", client_keys=[client_key],
+                                              known_hosts=trusted, agent_path=None, config=None,
+                                              preferred_auth="publickey", kex_algs=hcb.KEX_PREFERENCE,
+                                              encryption_algs=hcb.CIPHER_PREFERENCE, connect_timeout=60)
+
+        async def session(conn):
+            async with gate:
+                channel, drain = await conn.create_session(Drain, hcb.SCRIPT, env=hcb.COMMAND_ENV, encoding=None)
+                channel.write_eof()
+                await drain.done
+                return channel.get_exit_status()
+
+        conns = await asyncio.gather(*(connect(a, p) for a, p in hosts))
+        passes = []
+        for _ in range(2):
+            cpu0, started = time.process_time(), time.perf_counter()
+            statuses = await asyncio.gather(*(session(c) for c in conns))
+            passes.append((time.perf_counter() - started, time.process_time() - cpu0))
+            assert statuses.count(0) == len(hosts), statuses.count(0)
+        for c in conns:
+            c.close()
+        return passes
+
+    for seconds, cpu in asyncio.run(run()):
+        print(f"{seconds:.4f} {cpu:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--client-sessions", type=Path, help=argparse.SUPPRESS)  # the session floor's own process
     parser.add_argument("--client-memory", type=Path, help=argparse.SUPPRESS)  # the memory figure's own process
     parser.add_argument("--key", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--hosts", type=int, default=10_000)
@@ -255,11 +306,16 @@ def main() -> None:
     parser.add_argument("--ansible-hosts", type=int, default=500)
     parser.add_argument("--deadline-s", type=float, default=300.0)
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument("--skip-ours", action="store_true")
+    parser.add_argument("--skip-session-floor", action="store_true")
     parser.add_argument("--skip-ansible", action="store_true")
     args = parser.parse_args()
     hcb.raise_open_files()
     if args.client_memory:
         memory_process(args.client_memory, args.key, args.hosts, args.concurrency)
+        return
+    if args.client_sessions:
+        session_floor_process(args.client_sessions, args.key, args.hosts, args.concurrency)
         return
     machine = hcb.machine_line()
     print(f"health_checker, kept connections: {machine}", flush=True)
@@ -286,11 +342,23 @@ def main() -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url, "API_BASE_URL": served.url,
                "INTERNAL_API_KEY": DEFAULT_API_KEY, "SSH_PRIVATE_KEY_PATH": str(key),
                "SSH_KNOWN_HOSTS": str(known_hosts), "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}
-        cold, steady, nopool, memory, new_conns, _ = measure_ours(args, env, client, groups, procs, work, 2_000_000)
-        results.update(cold=cold, steady=steady, nopool=nopool)
+        memory, new_conns = [], []
+        if not args.skip_ours:
+            cold, steady, nopool, memory, new_conns, _ = measure_ours(args, env, client, groups, procs, work,
+                                                                      2_000_000)
+            results.update(cold=cold, steady=steady, nopool=nopool)
         if not args.skip_floor:
             floor = hcb.measure_client("bare", known_hosts, key, args.hosts, args.concurrency, args.repeat, groups)
             results["floor"] = floor.samples
+        if not args.skip_session_floor:
+            results["sessions"] = []
+            for _ in range(args.repeat):
+                out = subprocess.run([PY, __file__, "--client-sessions", str(known_hosts), "--key", str(key),
+                                      "--hosts", str(args.hosts), "--concurrency", str(args.concurrency)],
+                                     cwd=ROOT, check=True, capture_output=True, text=True)
+                seconds, cpu = map(float, out.stdout.split()[-2:])  # the second pass: sessions on warm connections
+                print(f"  bare sessions on kept connections: {seconds:.2f} s, CPU {cpu:.2f} s", flush=True)
+                results["sessions"].append(hcb.Sample(seconds, args.hosts, {"client": cpu}))
         if not args.skip_ansible:
             results["ansible"] = measure_ansible_warm(args, hosts, known_hosts, key, work, groups)
         out = subprocess.run([PY, __file__, "--client-memory", str(known_hosts), "--key", str(key),
@@ -318,6 +386,7 @@ def report(results, memory, new_conns, args, machine, clean_memory: float) -> No
 
     names = {"steady": "ours: kept connections, steady (warm)", "cold": "ours: kept connections, cold (first tick)",
              "nopool": "ours: per-check connections (today, HEALTH_SSH_POOL_MAX=0)", "floor": "floor: bare asyncssh client (connect, run, close)",
+             "sessions": "floor: bare asyncssh sessions on kept connections",
              "ansible": f"Ansible -f 50, ControlPersist, warm masters (on {args.ansible_hosts})"}
     print(f"\nhealth_checker, kept connections, at {args.rtt_ms:g} ms RTT, 1 % of hosts {args.slow_s:g} s late; "
           f"{args.hosts:,} hosts; 1 worker, concurrency {args.concurrency}; medians (min–max); {machine}; "
@@ -334,6 +403,11 @@ def report(results, memory, new_conns, args, machine, clean_memory: float) -> No
             line += f"{cpu_ms(samples, group):>7.2f}" if all(group in s.cpu for s in samples) else f"{'-':>7}"
         print(line)
     steady, floor, ansible = results.get("steady"), results.get("floor"), results.get("ansible")
+    if results.get("sessions") and floor:
+        print(f"  bare sessions on kept connections / bare client, CPU per check: "
+              f"{cpu_ms(results['sessions']) / cpu_ms(floor):.2f}x")
+    if not steady:
+        return
     print("goals:")
     print(f"  steady 10,000 in <= 15 s: {10_000 / rate(steady):.1f} s; cold in <= 30 s: "
           f"{10_000 / rate(results['cold']):.1f} s")
