@@ -465,12 +465,12 @@ def main() -> None:
         [embedded.process.pid] if embedded else [])}
     try:
         app.store.bulk_insert_servers(
-            ServerCreate(handle=f"vps-{n}", provider_id=str(n), host=a, ssh_port=p, is_managed=True,
-                         status=ServerStatus.READY) for n, (a, p) in enumerate(hosts, start=1))
+            ServerCreate(handle=f"vps-{n}", host=a, public_ip=a, is_managed=True, status=ServerStatus.READY,
+                         labels={"provider_id": str(n), "ssh_port": p}) for n, (a, p) in enumerate(hosts, start=1))
 
         def monitor(count: int) -> None:  # the first `count` servers are monitored, the rest are reserved
-            app.store.execute_sql("UPDATE servers SET status = CASE WHEN CAST(provider_id AS INTEGER) <= ? "
-                                  "THEN 'ready' ELSE 'reserved' END", (count,))
+            app.store.execute_sql("UPDATE servers SET status = CASE WHEN CAST(json_extract(labels, "
+                                  "'$.provider_id') AS INTEGER) <= ? THEN 'ready' ELSE 'reserved' END", (count,))
 
         env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url, "API_BASE_URL": served.url,
                "INTERNAL_API_KEY": DEFAULT_API_KEY, "SSH_PRIVATE_KEY_PATH": str(key),

@@ -11,18 +11,27 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt
 
-from .platform import Handle, HealthStatus, HostKey, IncidentType, UtcDatetime
+from .platform import Handle, IncidentType, UtcDatetime
 from .text import WritableLine
 
-#: the incident types the health checker opens and resolves (and no other)
+#: the incident types the health checker opens and resolves (and no other); a host key that
+#: changed is ``server_unreachable`` with the reason in its details (the platform has no type for it)
 HEALTH_INCIDENTS = (
     IncidentType.SERVER_UNREACHABLE,
-    IncidentType.HOST_KEY_MISMATCH,
     IncidentType.RESOURCE_EXHAUSTED,
     IncidentType.SERVICE_DOWN,
 )
+
+
+class HealthStatus(StrEnum):
+    """A server's health as the scheduler judges it (kept in Redis: the platform has no field for it)."""
+
+    UNKNOWN = "unknown"
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
 
 
 class FindingKind(StrEnum):
@@ -84,6 +93,33 @@ class ContainerIssue(BaseModel):
     status: str = Field(max_length=200)
 
 
+class LoadAverage(BaseModel):
+    """``/proc/loadavg``'s first three fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    m1: NonNegativeFloat
+    m5: NonNegativeFloat
+    m15: NonNegativeFloat
+
+
+class MemoryUsage(BaseModel):
+    """From ``/proc/meminfo``: ``MemTotal`` and ``MemAvailable`` (kB); used = total - available."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    total_kb: NonNegativeInt
+    available_kb: NonNegativeInt
+
+    @property
+    def used_kb(self) -> int:
+        return max(0, self.total_kb - self.available_kb)
+
+    @property
+    def used_pct(self) -> int:
+        return 0 if not self.total_kb else min(100, -(-self.used_kb * 100 // self.total_kb))
+
+
 class ProbeResult(BaseModel):
     """One SSH check of one server."""
 
@@ -100,27 +136,34 @@ class ProbeResult(BaseModel):
     docker: DockerState = DockerState.UNKNOWN
     docker_version: str | None = Field(default=None, max_length=64)
     containers_total: NonNegativeInt = 0
+    containers_running: NonNegativeInt = 0
     container_issues: list[ContainerIssue] = Field(default_factory=list)
+    load: LoadAverage | None = None
+    uptime_s: NonNegativeFloat | None = None
+    memory: MemoryUsage | None = None
 
     def has(self, *kinds: FindingKind) -> bool:
         return any(f.kind in kinds for f in self.findings)
 
 
 class CheckTarget(BaseModel):
-    """A server to check, with what the platform held for it when the tick listed it."""
+    """A server to check, with what the platform held for it when the tick listed it. Its host
+    keys are those of ``SSH_KNOWN_HOSTS`` (the platform's Server has no field for them)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     handle: Handle
     #: single lines without control characters: a NUL in a user name never reaches the SSH client
     host: WritableLine(255)  # type: ignore[valid-type]
+    #: ``labels.ssh_port`` of the record, else ``SSH_PORT``
     ssh_port: int = Field(default=22, ge=1, le=65535)
     ssh_user: WritableLine(64) = "root"  # type: ignore[valid-type]
-    ssh_host_keys: list[HostKey] = Field(default_factory=list)
-    health_status: HealthStatus = HealthStatus.UNKNOWN
     last_health_check: UtcDatetime | None = None
-    #: the server's active incidents of the health checker's types: type -> incident id
-    incidents: dict[IncidentType, int] = Field(default_factory=dict)
+    #: the server's active incidents of the health checker's types that the scheduler opened:
+    #: type -> their ids (the platform does not deduplicate: there may be several)
+    incidents: dict[IncidentType, list[int]] = Field(default_factory=dict)
+    #: the types of which an incident someone else opened is active: none of ours is opened beside it
+    foreign_incidents: list[IncidentType] = Field(default_factory=list)
 
 
 class HealthCheckBatch(BaseModel):
@@ -129,7 +172,7 @@ class HealthCheckBatch(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2  # 2: targets without pinned keys or a platform health status
     slot: int
     deadline: UtcDatetime
     correlation_id: str = Field(min_length=1, max_length=128)
@@ -169,6 +212,9 @@ __all__ = [
     "Finding",
     "FindingKind",
     "HealthCheckBatch",
+    "HealthStatus",
+    "LoadAverage",
+    "MemoryUsage",
     "ProbeResult",
     "SlotCoverage",
 ]

@@ -152,11 +152,23 @@ class Keys:
 
     #: hash server handle -> "<consecutive unhealthy checks>:<slot of the last check counted>"
     HEALTH_FAILURES = "scheduler:health:failures"
+    #: hash server handle -> its health as of its last check: healthy, degraded, unhealthy, or
+    #: pending (unhealthy, not yet K times in a row); the platform has no field for it
+    HEALTH_VERDICTS = "scheduler:health:verdicts"
 
     @staticmethod
     def health_claim(handle: str) -> str:
         """String, short TTL: the health check of this server in progress (SET NX PX)."""
         return f"scheduler:health:claim:{handle}"
+
+    @staticmethod
+    def incident_claim(handle: str | None, incident_type: str) -> str:
+        """String, short TTL: an incident of this type for this server (``-``: provider-wide) is
+        being opened; no one else opens one meanwhile (the platform does not deduplicate)."""
+        return f"scheduler:incident:claim:{handle or '-'}:{incident_type}"
+
+    #: string, TTL = the pruning interval: the platform's metrics history was pruned (health_checker)
+    HEALTH_HISTORY_PRUNED = "scheduler:health:history_pruned"
 
     @staticmethod
     def provisioner_cooldown(handle: str) -> str:

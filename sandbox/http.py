@@ -3,8 +3,10 @@
 Each stand-in is an ASGI app wrapped in ``Instrumented``, which
 - counts every request by ``METHOD route`` (readable in-process, or at ``GET /_sandbox/counters``),
 - injects faults at the configured rates from the first request on (seedable): a 5xx answer, a
-  slow answer (a timeout for a client with a shorter one), or a malformed body
-  (``POST /_sandbox/faults`` sets them out of process); ``counters.faults`` says how many fired.
+  slow answer (a timeout for a client with a shorter one), a malformed body, or a lost answer (the
+  request is applied, then answered 504: what a client sees when a proxy gives up on a write that
+  went through) (``POST /_sandbox/faults`` sets them out of process); ``counters.faults`` says how
+  many fired.
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ class FaultSchedule:
 
 
 #: the kinds of fault and the setting holding each one's rate
-FAULT_RATES = {"5xx": "error_rate", "timeout": "timeout_rate", "malformed": "malformed_rate"}
+FAULT_RATES = {"5xx": "error_rate", "timeout": "timeout_rate", "malformed": "malformed_rate", "lost": "lost_rate"}
+_SETTINGS = ("error_rate", "timeout_rate", "timeout_s", "malformed_rate", "lost_rate", "lost_after_s", "methods",
+             "seed")
 
 
 @dataclass
@@ -65,6 +69,9 @@ class Faults:
     timeout_rate: float = 0.0  # share of requests delayed by ``timeout_s`` before answering
     timeout_s: float = 5.0
     malformed_rate: float = 0.0  # share of requests whose body is cut short / not JSON
+    lost_rate: float = 0.0  # share of requests applied, then answered 504 (the answer is lost)
+    lost_after_s: float = 0.0  # how long a lost answer keeps the client waiting before the 504
+    methods: str = ""  # the HTTP methods faults apply to, comma-separated ("POST,PATCH"); empty: all
     seed: int = 0
     _schedules: dict[str, FaultSchedule] = field(default_factory=dict, repr=False)
 
@@ -73,21 +80,26 @@ class Faults:
 
     def update(self, **values: float) -> None:
         for key, value in values.items():
-            if key not in ("error_rate", "timeout_rate", "timeout_s", "malformed_rate", "seed"):
+            if key not in _SETTINGS:
                 raise ValueError(f"unknown fault setting {key!r}")
-            setattr(self, key, int(value) if key == "seed" else float(value))
+            if key == "methods":
+                value = ",".join(m.strip().upper() for m in str(value).split(",") if m.strip())
+            setattr(self, key, int(value) if key == "seed" else value if key == "methods" else float(value))
         if "seed" in values:  # each kind its own stream, so changing one rate leaves the others' draws alone
             self._schedules = {kind: FaultSchedule(random.Random(f"{self.seed}:{kind}")) for kind in FAULT_RATES}
         for kind, setting in FAULT_RATES.items():
             if "seed" in values or setting in values:
                 self._schedules[kind].set_rate(getattr(self, setting))
 
-    def fires(self, kind: str) -> bool:
-        """Whether this request gets a fault of ``kind`` (``5xx``, ``timeout``, ``malformed``)."""
+    def fires(self, kind: str, method: str = "") -> bool:
+        """Whether this request gets a fault of ``kind`` (``5xx``, ``timeout``, ``malformed``, ``lost``);
+        a request whose method is not in ``methods`` (when set) gets none and draws nothing."""
+        if self.methods and method.upper() not in self.methods.split(","):
+            return False
         return self._schedules[kind].fires()
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("error_rate", "timeout_rate", "timeout_s", "malformed_rate", "seed")}
+        return {k: getattr(self, k) for k in _SETTINGS}
 
 
 @dataclass
@@ -127,15 +139,18 @@ class Instrumented:
         if scope["path"].startswith("/_sandbox/"):
             return await self._control(scope, receive, send)
 
-        faults = self.faults
-        if faults.fires("5xx"):
+        faults, method = self.faults, scope.get("method", "")
+        if faults.fires("5xx", method):
             self.counters.faults["5xx"] += 1
             self.counters.requests[f"{scope['method']} {scope['path']}"] += 1
             return await _send_json(send, 503, {"message": "injected fault: service unavailable"})
-        if faults.fires("timeout"):
+        if faults.fires("timeout", method):
             self.counters.faults["timeout"] += 1
             await asyncio.sleep(faults.timeout_s)
-        malformed = faults.fires("malformed")
+        if faults.fires("lost", method):
+            self.counters.faults["lost"] += 1
+            return await self._lose_answer(scope, receive, send)
+        malformed = faults.fires("malformed", method)
         if malformed:
             self.counters.faults["malformed"] += 1
 
@@ -151,6 +166,22 @@ class Instrumented:
             await send(message)
 
         await self.app(scope, receive, counting_send)
+
+    async def _lose_answer(self, scope, receive, send):
+        """Apply the request, drop the app's answer, answer 504."""
+        status = 0
+
+        async def swallow(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                self.counters.requests[route_of(scope)] += 1
+
+        await self.app(scope, receive, swallow)
+        if self.faults.lost_after_s:
+            await asyncio.sleep(self.faults.lost_after_s)
+        await _send_json(send, 504, {"message": f"injected fault: the answer ({status}) was lost after the "
+                                                "request was applied"})
 
     async def _control(self, scope, receive, send):
         if scope["path"] == "/_sandbox/counters":

@@ -9,7 +9,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from contracts.platform import ServerCreate, ServerSpecs, ServerStatus, server_handle
+from contracts.platform import (LABEL_PROVIDER, LABEL_PROVIDER_ID, LABEL_SSH_PORT, ServerCreate, ServerStatus,
+                                server_handle)
 
 from sandbox.embeddings.app import embeddings_app
 from sandbox.github.app import github_app
@@ -67,14 +68,14 @@ class Sandbox:
 
     def seed_platform_servers(self, status: ServerStatus = ServerStatus.READY) -> int:
         """Server records for every world server, as server_sync and provisioning leave them:
-        managed, ``ready``, reachable at the fleet host, with its host key pinned."""
+        managed, ``ready``, reachable at the fleet host on the fleet's port (``labels.ssh_port``);
+        the host keys are in the fleet's known_hosts (``SSH_KNOWN_HOSTS`` of ``env()``)."""
         records = [
             ServerCreate(
-                handle=server_handle(s.server_id), provider="time4vps", provider_id=str(s.server_id),
-                host=s.ssh_host, public_ip=s.public_ip, ssh_port=self.fleet.port, ssh_user="root",
-                is_managed=True, status=status,
-                specs=ServerSpecs(cpu_cores=s.cpu_cores, ram_mb=s.ram_mb, disk_gb=s.disk_mb // 1024, os=s.os),
-                ssh_host_keys=[self.fleet.host(s.ssh_host).public_key],
+                handle=server_handle(s.server_id), host=s.ssh_host, public_ip=s.public_ip, ssh_user="root",
+                is_managed=True, status=status, capacity_cpu=s.cpu_cores, capacity_ram_mb=s.ram_mb,
+                labels={LABEL_PROVIDER: "time4vps", LABEL_PROVIDER_ID: str(s.server_id),
+                        LABEL_SSH_PORT: self.fleet.port},
             )
             for s in self.world.servers.values()
         ]

@@ -58,6 +58,10 @@ def register_env_secrets(env: dict[str, str] | None = None) -> None:
     env = os.environ if env is None else env
     register_secrets(value for name, value in env.items()
                      if _SECRET_ENV.search(name) and not name.endswith(("_PATH", "_URL", "_FILE", "_ID")))
+    # Whole URLs that are credentials: a Slack webhook's path is its token, a dead-man ping URL
+    # lets anyone report for the task (scheduler.web.alerts, actors.runtime.middleware.pings).
+    register_secrets(value for name, value in env.items()
+                     if (name == "ALERT_WEBHOOK_URL" or name.startswith("PING_URL_")) and value)
     # A URL's password (Heroku Redis: rediss://:<password>@host) is a credential too.
     register_secrets(urlsplit(value).password for name, value in env.items()
                      if name.endswith("_URL") and "@" in value)

@@ -22,6 +22,7 @@ from contracts import queue_name
 from scheduler.settings import Settings
 
 from actors.runtime.middleware import RunRecording, TaskLocking, TickAdmission
+from actors.runtime.middleware.pings import DeadManPings, ping_urls
 from actors.runtime.retry import retry_when
 from actors.runtime.run import current_run
 from actors.runtime.spec import PartSpec, TaskSpec, own_queue_name, part_actor_name, part_queue_name
@@ -39,6 +40,8 @@ def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Setti
         RunRecording(client),
         TickAdmission(client, deps),
         TaskLocking(client, ttl_ms=settings.lock_ttl_ms),
+        # after the lock: only admitted, locked runs ping; a no-op without PING_URL_<TASK>
+        DeadManPings(ping_urls()),
         # Interrupts (time limit, shutdown) are armed after our before-hooks and disarmed
         # before our after-hooks, so the lock and the run record are never cut halfway.
         TimeLimit(),

@@ -21,12 +21,15 @@ import uuid
 from collections import deque
 
 from fastapi import APIRouter, FastAPI, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 from sandbox.http import Counters, Faults, Instrumented
 from sandbox.platform.responses import json_response as _json
 from sandbox.platform.routes_incidents import add_incidents_routes
+from sandbox.platform.routes_metrics import add_metrics_routes
 from sandbox.platform.routes_projects import add_projects_routes
 from sandbox.platform.routes_rag import add_rag_routes
 from sandbox.platform.routes_servers import add_servers_routes
@@ -95,15 +98,26 @@ def build_api(store: PlatformStore) -> FastAPI:
     key = APIKeyHeader(name="X-Internal-Key", auto_error=False)
     r = APIRouter(prefix="/api", dependencies=[Security(key)])
 
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError):
+        # as the platform answers: the errors and the body it was given
+        return _json({"detail": jsonable_encoder(exc.errors()), "body": jsonable_encoder(exc.body)}, 422)
+
     @api.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound):
         return _json({"detail": str(exc)}, 404)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError):
+        # as the platform answers: the errors and the body it was given
+        return _json({"detail": jsonable_encoder(exc.errors()), "body": jsonable_encoder(exc.body)}, 422)
 
     @api.exception_handler(Conflict)
     async def _conflict(_request: Request, exc: Conflict):
         return _json({"detail": str(exc)}, 409)
 
     add_projects_routes(r, store)
+    add_metrics_routes(r, store)
     add_servers_routes(r, store)
     add_incidents_routes(r, store)
     add_rag_routes(r, store)

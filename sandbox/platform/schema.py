@@ -21,28 +21,43 @@ CREATE TABLE IF NOT EXISTS projects (
 CREATE INDEX IF NOT EXISTS projects_by_status ON projects(status);
 
 CREATE TABLE IF NOT EXISTS servers (
-    handle TEXT PRIMARY KEY,
-    provider TEXT NOT NULL, provider_id TEXT NOT NULL, host TEXT NOT NULL, public_ip TEXT,
-    ssh_port INTEGER NOT NULL, ssh_user TEXT NOT NULL, is_managed INTEGER NOT NULL,
-    status TEXT NOT NULL, specs TEXT NOT NULL, health_status TEXT NOT NULL,
-    last_health_check TEXT, ssh_host_keys TEXT NOT NULL,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    UNIQUE (provider, provider_id)
+    -- the platform's columns (its ServerRead is these, plus provider_id read from labels)
+    handle TEXT PRIMARY KEY, host TEXT NOT NULL, public_ip TEXT NOT NULL,
+    ssh_user TEXT NOT NULL DEFAULT 'root', ssh_key_enc TEXT,
+    capacity_cpu INTEGER NOT NULL DEFAULT 1, capacity_ram_mb INTEGER NOT NULL DEFAULT 1024,
+    capacity_disk_mb INTEGER NOT NULL DEFAULT 10240,
+    used_ram_mb INTEGER NOT NULL DEFAULT 0, used_disk_mb INTEGER NOT NULL DEFAULT 0,
+    os_template TEXT, is_managed INTEGER NOT NULL DEFAULT 1, status TEXT NOT NULL DEFAULT 'discovered',
+    notes TEXT, last_health_check TEXT,
+    provisioning_attempts INTEGER NOT NULL DEFAULT 0, provisioning_episode_id TEXT,
+    provisioning_started_at TEXT, last_incident TEXT,
+    cpu_usage_pct REAL, load_avg_1m REAL, load_avg_5m REAL, load_avg_15m REAL,
+    network_rx_errors INTEGER, network_tx_errors INTEGER,
+    container_count_running INTEGER, container_count_total INTEGER, uptime_seconds REAL,
+    labels TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS servers_by_status ON servers(status, is_managed);
 
 CREATE TABLE IF NOT EXISTS incidents (
-    id INTEGER PRIMARY KEY,  -- no AUTOINCREMENT: an open that finds one active would burn an id
+    -- as the platform's: no uniqueness at all (it does not deduplicate); an unknown server is
+    -- a foreign-key error (its 500); timestamps naive UTC as it answers them
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     server_handle TEXT REFERENCES servers(handle),
     incident_type TEXT NOT NULL, status TEXT NOT NULL, details TEXT NOT NULL,
-    detected_at TEXT NOT NULL, resolved_at TEXT
+    affected_services TEXT NOT NULL DEFAULT '[]', recovery_attempts INTEGER NOT NULL DEFAULT 0,
+    detected_at TEXT NOT NULL, resolved_at TEXT, created_at TEXT NOT NULL, updated_at TEXT
 );
--- At most one active incident per (server, type); provider-wide ones have no server, and
--- NULLs are distinct in a unique index, hence ifnull().
-CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_active
-    ON incidents(ifnull(server_handle, ''), incident_type) WHERE status != 'resolved';
 CREATE INDEX IF NOT EXISTS incidents_by_status ON incidents(status);
 CREATE INDEX IF NOT EXISTS incidents_by_server ON incidents(server_handle);
+
+CREATE TABLE IF NOT EXISTS server_metrics_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    server_handle TEXT NOT NULL REFERENCES servers(handle),
+    recorded_at TEXT NOT NULL, metrics TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_history_by_server ON server_metrics_history(server_handle, recorded_at);
+CREATE INDEX IF NOT EXISTS metrics_history_by_time ON server_metrics_history(recorded_at);
 
 CREATE TABLE IF NOT EXISTS documents (
     project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
@@ -64,10 +79,15 @@ CREATE TABLE IF NOT EXISTS summaries (
 
 PROJECT_COLUMNS = ("id", "name", "full_name", "github_repo_id", "description", "default_branch", "visibility",
                    "html_url", "pushed_at", "status", "created_at", "updated_at")
-SERVER_COLUMNS = ("handle", "provider", "provider_id", "host", "public_ip", "ssh_port", "ssh_user", "is_managed",
-                  "status", "specs", "health_status", "last_health_check", "ssh_host_keys", "created_at", "updated_at")
-INCIDENT_COLUMNS = ("id", "server_handle", "incident_type", "status", "details", "detected_at", "resolved_at")
-JSON_COLUMNS = frozenset({"specs", "ssh_host_keys", "details"})
+SERVER_COLUMNS = ("handle", "host", "public_ip", "ssh_user", "ssh_key_enc", "capacity_cpu", "capacity_ram_mb",
+                  "capacity_disk_mb", "used_ram_mb", "used_disk_mb", "os_template", "is_managed", "status", "notes",
+                  "last_health_check", "provisioning_attempts", "provisioning_episode_id", "provisioning_started_at",
+                  "last_incident", "cpu_usage_pct", "load_avg_1m", "load_avg_5m", "load_avg_15m",
+                  "network_rx_errors", "network_tx_errors", "container_count_running", "container_count_total",
+                  "uptime_seconds", "labels", "created_at", "updated_at")
+INCIDENT_COLUMNS = ("created_at", "updated_at", "server_handle", "incident_type", "details", "affected_services", "id",
+                    "status", "detected_at", "resolved_at", "recovery_attempts")
+JSON_COLUMNS = frozenset({"labels", "details", "affected_services", "metrics"})
 BOOL_COLUMNS = frozenset({"is_managed"})
 
 

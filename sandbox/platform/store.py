@@ -7,20 +7,22 @@ from __future__ import annotations
 from contracts.platform import (
     ProjectCreate,
     ProjectStatus,
+    LABEL_PROVIDER,
+    LABEL_PROVIDER_ID,
     ServerCreate,
-    ServerSpecs,
     ServerStatus,
     server_handle,
 )
 
 from sandbox.platform.store_base import Conflict, NotFound  # noqa: F401
 from sandbox.platform.store_incidents import IncidentsStore
+from sandbox.platform.store_metrics import MetricsStore
 from sandbox.platform.store_projects import ProjectsStore
 from sandbox.platform.store_rag import RagStore
 from sandbox.platform.store_servers import ServersStore
 
 
-class PlatformStore(ProjectsStore, ServersStore, IncidentsStore, RagStore):
+class PlatformStore(ProjectsStore, ServersStore, IncidentsStore, MetricsStore, RagStore):
     """The platform's database, in SQLite (a file path or ``":memory:"``); see ``StoreBase``."""
 
 
@@ -32,9 +34,9 @@ def sample_servers(count: int, *, start: int = 1, managed: bool = True,
         return f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
 
     return [
-        ServerCreate(handle=server_handle(n), provider="time4vps", provider_id=str(n), host=address(n),
-                     public_ip=address(n), is_managed=managed, status=status,
-                     specs=ServerSpecs(cpu_cores=2, ram_mb=4096, disk_gb=80, os="ubuntu-24.04"))
+        ServerCreate(handle=server_handle(n), host=address(n), public_ip=address(n), is_managed=managed,
+                     status=status, capacity_cpu=2, capacity_ram_mb=4096,
+                     labels={LABEL_PROVIDER: "time4vps", LABEL_PROVIDER_ID: str(n)})
         for n in range(start, start + count)
     ]
 

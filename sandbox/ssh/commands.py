@@ -36,6 +36,18 @@ Docker down (stderr, exit status 1)::
 
     Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?
 
+Linux ``cat /proc/loadavg``, ``cat /proc/uptime``, ``cat /proc/meminfo`` (the first lines)::
+
+    0.15 0.10 0.05 1/123 4567
+    864000.00 1728000.00
+    MemTotal:        4028000 kB
+    MemFree:         1611200 kB
+    MemAvailable:    2819600 kB
+
+A missing file (coreutils' message, exit status 1)::
+
+    cat: /proc/nope: No such file or directory
+
 A command no real host would know (dash's message, exit status 127)::
 
     sh: 1: frobnicate: not found
@@ -97,6 +109,8 @@ def run_command(line: str, state: HostState, *, host_id: str = "", now: float | 
         result = _df(args, state.disks)
     elif program == "docker":
         result = _docker(args, state, host_id, time.time() if now is None else now)
+    elif program == "cat":
+        result = _cat(args, state)
     # Anything the sandbox does not model answers like a host without that program.
     return result or CommandResult(stderr=f"sh: 1: {program}: not found\n", exit_status=127)
 
@@ -271,6 +285,41 @@ def _align(rows: list[list[str]]) -> str:
         cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 5)] + [row[5]]
         lines.append(" ".join(cells))
     return "\n".join(lines) + "\n"
+
+
+# --- cat /proc/... (Linux) -----------------------------------------------------------------
+
+
+def _cat(args: tuple[str, ...], state: HostState) -> CommandResult | None:
+    if not args or any(a.startswith("-") for a in args):
+        return None  # options the sandbox does not model
+    out, err = [], []
+    for path in args:
+        text = _proc_file(path, state)
+        if text is None:
+            err.append(f"cat: {path}: No such file or directory\n")
+        else:
+            out.append(text)
+    return CommandResult("".join(out), "".join(err), 1 if err else 0)
+
+
+def _proc_file(path: str, state: HostState) -> str | None:
+    if path == "/proc/loadavg":
+        m1, m5, m15 = state.load
+        return f"{m1:.2f} {m5:.2f} {m15:.2f} 1/123 4567\n"
+    if path == "/proc/uptime":
+        return f"{state.uptime_s:.2f} {state.uptime_s * 2:.2f}\n"
+    if path == "/proc/meminfo":
+        total = state.mem_total_kb
+        available = total - total * min(max(state.mem_used_pct, 0), 100) // 100
+        rows = [("MemTotal", total), ("MemFree", available * 4 // 7), ("MemAvailable", available),
+                ("Buffers", available // 20), ("Cached", available // 3), ("SwapCached", 0),
+                ("Active", total // 4), ("Inactive", total // 5), ("SwapTotal", 0), ("SwapFree", 0),
+                ("Dirty", 12), ("HugePages_Total", None)]
+        # the kernel's "%-15s %8lu kB" (HugePages_* are counts, without a unit)
+        return "".join(f"{name + ':':<15}{value:>9} kB\n" if value is not None else f"{name + ':':<15}{0:>9}\n"
+                       for name, value in rows)
+    return None
 
 
 # --- docker (Docker CLI) -------------------------------------------------------------------

@@ -32,6 +32,12 @@ class HostState:
     disks: dict[str, int] = field(default_factory=lambda: {"/": 40})
     docker_running: bool = True
     containers: list[Container] = field(default_factory=lambda: [Container("web")])
+    #: ``/proc/loadavg``'s 1, 5 and 15 minute load averages
+    load: tuple[float, float, float] = (0.15, 0.10, 0.05)
+    uptime_s: float = 10 * 86_400.0
+    mem_total_kb: int = 4_028_000
+    #: percent of RAM in use (MemTotal - MemAvailable)
+    mem_used_pct: int = 30
 
     @classmethod
     def healthy(cls) -> HostState:
@@ -40,6 +46,10 @@ class HostState:
     @classmethod
     def disk_nearly_full(cls, percent: int = 97) -> HostState:
         return cls(disks={"/": percent})
+
+    @classmethod
+    def memory_nearly_full(cls, percent: int = 97) -> HostState:
+        return cls(mem_used_pct=percent)
 
     @classmethod
     def docker_down(cls) -> HostState:

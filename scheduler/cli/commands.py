@@ -132,15 +132,31 @@ def cmd_status(args) -> int:
     return 0
 
 
-def cmd_trigger(args) -> int:
+def manual_tick(client: redis.Redis, task: TaskName, emitted_by: str = "cli") -> Tick:
+    """Queue a manual tick for ``task`` now (Redis clock); the task's lock decides whether it runs.
+    The one way to trigger: the CLI and the dashboard both call it."""
     from ticker.emit import TickEmitter
 
-    client = _client()
     seconds, micros = client.time()
     now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
-    tick = Tick(task=args.task, slot=seconds, scheduled_at=now, deadline=now + timedelta(seconds=MANUAL_DEADLINE_S),
-                reason=TickReason.MANUAL, emitted_by="cli")
+    tick = Tick(task=task, slot=seconds, scheduled_at=now, deadline=now + timedelta(seconds=MANUAL_DEADLINE_S),
+                reason=TickReason.MANUAL, emitted_by=emitted_by)
     TickEmitter(client).enqueue(tick)
+    return tick
+
+
+def pause(client: redis.Redis, task: TaskName) -> None:
+    """Scheduled ticks of ``task`` are skipped (within a second) until ``resume``."""
+    client.sadd(Keys.PAUSED, task.value)
+
+
+def resume(client: redis.Redis, task: TaskName) -> None:
+    client.srem(Keys.PAUSED, task.value)
+
+
+def cmd_trigger(args) -> int:
+    client = _client()
+    tick = manual_tick(client, args.task)
     print(f"queued a manual tick for {tick.task.value} (slot {tick.slot}); the task's lock decides whether it runs")
     if args.wait <= 0:
         return 0
@@ -166,13 +182,13 @@ def _wait_for_run(client: redis.Redis, tick: Tick, timeout: float) -> RunRecord 
 
 
 def cmd_pause(args) -> int:
-    _client().sadd(Keys.PAUSED, args.task.value)
+    pause(_client(), args.task)
     print(f"{args.task.value} paused: scheduled ticks are skipped until `scheduler resume {args.task.value}`")
     return 0
 
 
 def cmd_resume(args) -> int:
-    _client().srem(Keys.PAUSED, args.task.value)
+    resume(_client(), args.task)
     print(f"{args.task.value} resumed")
     return 0
 

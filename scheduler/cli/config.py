@@ -73,6 +73,8 @@ def _default(field) -> str | None:
 def _needed_by(settings_class: type[BaseSettings]) -> str:
     from actors.configuration import TASK_SETTINGS
 
+    if settings_class.__module__.startswith("scheduler.web"):
+        return "web"
     tasks = [task.value for task, classes in TASK_SETTINGS.items() if settings_class in classes]
     return ", ".join(tasks) if tasks else "ticker, worker"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +42,13 @@ def demo_schedules(implemented: Collection[TaskName] = IMPLEMENTED_TASKS) -> dic
             value = default if default == "startup" else DEMO_INTERVAL
         schedules[f"SCHEDULE_{task.value.upper()}"] = os.environ.get(f"SCHEDULE_{task.value.upper()}", value)
     return schedules
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for the demo's web process."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def start_sandbox() -> tuple[subprocess.Popen, dict[str, str]]:
@@ -75,8 +83,12 @@ def run_demo(seconds: float = 0) -> int:
            # the sandbox's servers are seeded as managed and ready: server_sync keeps them so
            "TIME4VPS_MANAGED_SERVER_IDS": os.environ.get("TIME4VPS_MANAGED_SERVER_IDS", "*"),
            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), **demo_schedules()}
-    processes = [sandbox] + [subprocess.Popen([sys.executable, "-m", module], env=env)
-                             for module in ("ticker", "actors")]
+    port = int(os.environ.get("PORT") or free_port())
+    processes = [sandbox] + [subprocess.Popen([sys.executable, "-m", module], env={**env, "PORT": str(port), "WEB_HOST": "127.0.0.1"})
+                             for module in ("ticker", "actors", "scheduler.web")]
+    print(f"dashboard: http://127.0.0.1:{port}/  (metrics /metrics, health /healthz; "
+          + ("actions allowed with DASHBOARD_TOKEN)" if os.environ.get("DASHBOARD_TOKEN")
+             else "read-only: set DASHBOARD_TOKEN to pause, resume and trigger)"), flush=True)
     client = redis_from_url(url)
     stop_at = time.monotonic() + seconds if seconds else None
     interrupted = False

@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 import actors.adapters.platform.client as platform_api
 from scheduler.errors import ConfigurationError, TransientError
-import actors.adapters.platform.servers as platform_servers
 from actors.adapters.platform.client import (
     PlatformAPIError,
     PlatformClient,
@@ -25,11 +24,6 @@ from contracts.platform import (
     ChunkSearch,
     DocumentChunk,
     DocumentUpsert,
-    HealthReport,
-    IncidentOpen,
-    IncidentStatus,
-    IncidentType,
-    IncidentUpdate,
     ProjectCreate,
     ProjectStatus,
     ProjectUpdate,
@@ -101,59 +95,10 @@ def test_projects_round_trip(platform):
     assert fetched == renamed
 
 
-def test_servers_round_trip_with_filters(platform):
-    platform.store.bulk_insert_servers(sample_servers(4))
-    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOM host"
-
-    async def scenario(client):
-        new = await client.create_server(ServerCreate(handle="vps-900", provider_id="900", host="10.9.0.1",
-                                                       is_managed=True, status="pending_setup"))
-        pinned = await client.update_server("vps-900", ServerUpdate(ssh_host_keys=[key], status="ready"))
-        await client.update_server("vps-2", ServerUpdate(status=ServerStatus.IN_USE))
-        await client.update_server("vps-3", ServerUpdate(is_managed=False))
-        busy_or_ready = await client.list_servers(statuses=[ServerStatus.READY, ServerStatus.IN_USE],
-                                                  is_managed=True)
-        return new, pinned, busy_or_ready, await client.get_server("vps-2")
-
-    new, pinned, listing, second = run(platform.url, scenario)
-    assert (new.status, new.ssh_port, new.ssh_user) == (ServerStatus.PENDING_SETUP, 22, "root")
-    assert pinned.ssh_host_keys == [key] and pinned.status is ServerStatus.READY
-    assert [s.handle for s in listing] == ["vps-1", "vps-2", "vps-4", "vps-900"]
-    assert second.status is ServerStatus.IN_USE
+# servers: tests/adapters/test_platform_servers.py
 
 
-def test_health_reports_go_in_batches_and_unknown_handles_come_back(platform, monkeypatch):
-    monkeypatch.setattr(platform_servers, "HEALTH_BATCH", 2)
-    platform.store.bulk_insert_servers(sample_servers(4))
-    now = datetime.now(UTC)
-    reports = [HealthReport(handle=f"vps-{n}", health_status="healthy", checked_at=now) for n in range(1, 6)]
-    reports.append(HealthReport(handle="vps-1", health_status="unhealthy", checked_at=now - timedelta(minutes=5)))
-
-    result = run(platform.url, lambda client: client.report_health(reports))
-    assert (result.received, result.updated, result.stale, result.unknown_handles) == (6, 4, 1, ["vps-5"])
-    assert platform.counters.requests["POST /api/servers/health-reports"] == 3
-    assert platform.store.get_server("vps-1")["health_status"] == "healthy"
-
-
-def test_incident_lifecycle(platform):
-    platform.store.bulk_insert_servers(sample_servers(1))
-    opening = IncidentOpen(server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN, details={"svc": "web"})
-
-    async def scenario(client):
-        first, again = await client.open_incident(opening), await client.open_incident(opening)
-        recovering = await client.update_incident(first.incident.id, IncidentUpdate(status="recovering"))
-        active = await client.list_incidents([IncidentStatus.DETECTED, IncidentStatus.RECOVERING],
-                                             server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN)
-        resolved = await client.resolve_incident(first.incident.id, details={"svc": "web", "fixed_by": "restart"})
-        return first, again, recovering, active, resolved, await client.list_incidents(IncidentStatus.DETECTED)
-
-    first, again, recovering, active, resolved, still_open = run(platform.url, scenario)
-    assert first.created and not again.created and again.incident == first.incident
-    assert recovering.status is IncidentStatus.RECOVERING
-    assert [i.id for i in active] == [first.incident.id]
-    assert resolved.status is IncidentStatus.RESOLVED and resolved.resolved_at is not None
-    assert resolved.details == {"svc": "web", "fixed_by": "restart"}
-    assert still_open.items == []
+# incidents and the metrics history: tests/adapters/test_platform_incidents_metrics.py
 
 
 def test_documents_and_summary(platform):
@@ -185,17 +130,18 @@ def test_documents_and_summary(platform):
 
 def test_a_4xx_is_raised_with_its_body_and_never_retried(platform):
     platform.store.bulk_insert_servers(sample_servers(1))
-    duplicate = ServerCreate(handle="vps-1", provider_id="1", host="10.0.0.1")
+    duplicate = ServerCreate(handle="vps-1", host="10.0.0.1", public_ip="10.0.0.1", is_managed=True,
+                             labels={"provider_id": "2"})  # the handle of another server
 
     with pytest.raises(PlatformAPIError) as conflict:
         run(platform.url, lambda client: client.create_server(duplicate), max_attempts=5)
-    assert (conflict.value.status, conflict.value.method, conflict.value.path) == (409, "POST", "/api/servers")
-    assert "vps-1" in conflict.value.body and "vps-1" in conflict.value.detail and "409" in str(conflict.value)
+    assert (conflict.value.status, conflict.value.method, conflict.value.path) == (400, "POST", "/api/servers/")
+    assert "already exists" in conflict.value.body and "exists" in conflict.value.detail and "400" in str(conflict.value)
     assert not isinstance(conflict.value, TransientError)
 
     with pytest.raises(PlatformAPIError) as missing:
         run(platform.url, lambda client: client.get_server("vps-404"), max_attempts=5)
-    assert missing.value.status == 404 and missing.value.detail == "server 'vps-404' not found"
+    assert missing.value.status == 404 and missing.value.detail == "Server not found"
 
     async def wrong_key():
         async with PlatformClient(platform.url, SecretStr("not-the-key"), max_attempts=5) as client:
@@ -204,9 +150,9 @@ def test_a_4xx_is_raised_with_its_body_and_never_retried(platform):
     with pytest.raises(PlatformAPIError) as unauthorized:
         asyncio.run(wrong_key())
     assert unauthorized.value.status == 401
-    assert platform.counters.requests["POST /api/servers"] == 1
-    assert platform.counters.requests["GET /api/servers/{handle}"] == 1
-    assert platform.counters.requests["GET /api/servers"] == 1
+    assert platform.counters.requests["POST /api/servers/"] == 1
+    assert platform.counters.requests["GET /api/servers/{handle}"] == 2, "the 400's look-up, and the 404"
+    assert platform.counters.requests["GET /api/servers/"] == 1
 
 
 def test_a_transient_5xx_is_retried_with_the_same_correlation_id(platform):
@@ -246,9 +192,9 @@ def test_network_errors_and_timeouts_end_in_platform_unavailable(platform):
 
 def test_a_malformed_body_is_a_clear_error(platform):
     platform.store.bulk_insert_servers(sample_servers(1))
-    platform.store.execute_sql("UPDATE servers SET ssh_port = 0 WHERE handle = 'vps-1'")
-    with pytest.raises(PlatformResponseError, match="not a Server: ssh_port"):
-        run(platform.url, lambda client: client.get_server("vps-1"))
+    platform.store.execute_sql("UPDATE servers SET handle = 'vps 1' WHERE handle = 'vps-1'")
+    with pytest.raises(PlatformResponseError, match="not a Server: handle"):
+        run(platform.url, lambda client: client.get_server("vps 1"))
 
     platform.faults.update(malformed_rate=1.0)
     with pytest.raises(PlatformResponseError, match="not JSON"):
@@ -294,7 +240,8 @@ def test_the_api_key_never_appears_in_logs_or_errors(platform, rendered_logs, ca
     async def scenario(client):
         await client.list_servers()
         for call in (lambda: client.get_server("vps-404"), lambda: client.create_server(
-                ServerCreate(handle="vps-1", provider_id="1", host="h"))):
+                ServerCreate(handle="vps-1", host="h", public_ip="10.0.0.9", is_managed=False,
+                             labels={"provider_id": "9"}))):
             try:
                 await call()
             except PlatformAPIError as exc:

@@ -284,3 +284,40 @@ def test_output_after_the_last_marker_is_a_finding_and_the_parts_are_kept():
 def test_huge_script_output_is_refused_before_splitting():
     split = split_script_output("x\n" * (3 * 10_000 + 1), NAMES)
     assert split.parts == {} and [f.kind for f in split.findings] == [FindingKind.UNPARSABLE_OUTPUT]
+
+
+# --- /proc: load, uptime, memory -------------------------------------------------------------------
+
+from actors.adapters.ssh.parse import parse_loadavg, parse_meminfo, parse_uptime  # noqa: E402
+
+REAL_MEMINFO = ("MemTotal:        8029324 kB\nMemFree:          352316 kB\nMemAvailable:    5123412 kB\n"
+                "Buffers:          287764 kB\nCached:          4512180 kB\nHugePages_Total:       0\n"
+                "Hugepagesize:       2048 kB\n")
+
+
+def test_proc_files_as_linux_prints_them():
+    assert parse_loadavg("0.00 0.01 0.05 1/123 4567\n", 0).load.model_dump() == {"m1": 0.0, "m5": 0.01, "m15": 0.05}
+    assert parse_uptime("350735.47 234388.90\n", 0).uptime_s == 350735.47
+    memory = parse_meminfo(REAL_MEMINFO, 0).memory
+    assert (memory.total_kb, memory.available_kb, memory.used_pct) == (8029324, 5123412, 37)
+    old_kernel = parse_meminfo("MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 100 kB\nCached: 200 kB\n", 0).memory
+    assert old_kernel.available_kb == 400, "before 3.14: MemFree + Buffers + Cached"
+
+
+@pytest.mark.parametrize("parser, text", [
+    (parse_loadavg, "0.15 0.10\n"), (parse_loadavg, "-1.00 0.10 0.05 1/1 1\n"), (parse_loadavg, "a b c d e\n"),
+    (parse_loadavg, "0.15 0.10 0.05 1/123 4567\n0.15 0.10 0.05 1/123 4567\n"), (parse_loadavg, ""),
+    (parse_uptime, "forever\n"), (parse_uptime, "1e9 1\n"), (parse_uptime, "12.5\n"),
+    (parse_meminfo, "MemTotal: 10 kB\n"), (parse_meminfo, "MemTotal: 10 kB\nMemAvailable: 11 kB\n"),
+    (parse_meminfo, "MemTotal: x kB\nMemAvailable: 1 kB\n"), (parse_meminfo, "\x1b[31mMemTotal: 10 kB\n"),
+    (parse_meminfo, "MemTotal: 0 kB\nMemAvailable: 0 kB\n"), (parse_meminfo, "MemTotal: 1 kB\n" + "x" * 9000),
+])
+def test_unreadable_proc_output_is_a_finding_not_a_value(parser, text):
+    result = parser(text, 0)
+    assert (result.load, result.uptime_s, result.memory) == (None, None, None)
+    assert [f.kind for f in result.findings] == [FindingKind.UNPARSABLE_OUTPUT]
+
+
+def test_a_failing_cat_is_a_failed_command():
+    result = parse_loadavg("cat: /proc/loadavg: No such file or directory\n", 1)
+    assert [f.kind for f in result.findings] == [FindingKind.COMMAND_FAILED] and result.load is None

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from actors.adapters.ssh import probe as probe_module
 from actors.adapters.ssh.pool import ConnectionPool, PoolConfig
 from actors.adapters.ssh.probe import ProbeConfig, SshProbe
 from contracts.health import CheckTarget, FindingKind
@@ -54,8 +55,8 @@ class _Fixed:
 
 
 def target_for(host, **fields) -> CheckTarget:
-    return CheckTarget(handle=fields.pop("handle", "vps-1"), host=host.address, ssh_port=host.port,
-                       ssh_host_keys=fields.pop("keys", [host.public_key]), **fields)
+    """Its host key is the fleet's known_hosts line for it (the platform's Server pins none)."""
+    return CheckTarget(handle=fields.pop("handle", "vps-1"), host=host.address, ssh_port=host.port, **fields)
 
 
 def server_connections(fleet, host, expected: int, timeout: float = 10.0) -> int:
@@ -200,19 +201,25 @@ def test_past_the_cap_a_check_connects_and_closes(fleet):
     assert server_connections(fleet, extra, 0) == 0  # each extra connection was closed after its check
 
 
-def test_a_changed_record_makes_a_new_connection(fleet):
-    host = fleet.add_host()
+def test_a_changed_record_or_known_hosts_entry_makes_a_new_connection(fleet, monkeypatch):
+    monkeypatch.setattr(probe_module, "KNOWN_HOSTS_RECHECK_S", 0.0)  # the file is looked at on every check
+    host, other = fleet.add_host(), fleet.add_host()
     probe = pooled_probe(fleet)
 
     async def scenario():
-        await probe.check(target_for(host))
-        await probe.check(target_for(host, keys=[host.public_key, fleet.add_host().public_key]))
-        await probe.check(target_for(host, ssh_user="deploy"))
+        results = [await probe.check(target_for(host))]
+        results.append(await probe.check(target_for(host, ssh_user="deploy")))
+        with fleet.known_hosts_path.open("a") as known_hosts:  # an operator adds a second key for the host
+            known_hosts.write(f"[{host.address}]:{host.port} {other.public_key}\n")
+        results.append(await probe.check(target_for(host)))
+        results.append(await probe.check(target_for(host)))
         size = len(probe.pool())
         await probe.aclose()
-        return size
+        return results, size
 
-    assert run(scenario()) == 3
+    results, size = run(scenario())
+    assert all(r.connected for r in results)
+    assert size == 3  # root with the old trust (idle now), deploy, root with the new trust
     assert host.counters.connections == 3
 
 

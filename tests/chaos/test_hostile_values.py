@@ -10,7 +10,7 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync import SPEC as GITHUB_SYNC
 from actors.tasks.health_checker import SPEC as HEALTH_CHECKER
 from actors.tasks.health_checker.task import slot_stats
-from contracts import RunOutcome, TaskName
+from contracts import Keys, RunOutcome, TaskName
 from sandbox.world import World
 
 from tests.chaos.harness import TickDriver, chaos_sandbox, invalid_rows
@@ -66,7 +66,9 @@ def test_hostile_repository_fields_and_server_records_stop_no_run_and_write_noth
     assert check.outcome is RunOutcome.SUCCEEDED and check.counters["servers"] == 4
     assert check.counters["skipped_items"] == 2
     assert slot_stats(client, check.slot)["checked"] == 4
-    assert all(s["health_status"] == "healthy" for h, s in servers.items() if h.startswith("vps-"))
+    verdicts = {k.decode(): v.decode() for k, v in client.hgetall(Keys.HEALTH_VERDICTS).items()}
+    assert verdicts == {h: "healthy" for h in servers if h.startswith("vps-")}
+    assert all(s["last_health_check"] for h, s in servers.items() if h.startswith("vps-"))
 
 
 def plant_hostile_servers(store) -> list[str]:

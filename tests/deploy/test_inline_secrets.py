@@ -26,7 +26,7 @@ def fleet():
 
 def unpinned(host) -> CheckTarget:
     """A server record without pinned keys: only known_hosts can vouch for it."""
-    return CheckTarget(handle="vps-inline", host=host.address, ssh_port=host.port, ssh_host_keys=[])
+    return CheckTarget(handle="vps-inline", host=host.address, ssh_port=host.port)
 
 
 def check(settings: SshSettings, host):

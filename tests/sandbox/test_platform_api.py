@@ -10,7 +10,6 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS31Validator
 
-from contracts.platform import IncidentOpen, IncidentType
 from sandbox.http import ServedApp
 from sandbox.platform.api import PlatformSandbox, PlatformStore, create_app, sample_projects, sample_servers
 
@@ -34,7 +33,8 @@ def platform():
 
 
 def _server(handle="vps-1", provider_id="1", **extra):
-    return {"handle": handle, "provider_id": provider_id, "host": "10.0.0.1", **extra}
+    return {"handle": handle, "host": "10.0.0.1", "public_ip": "10.0.0.1", "labels": {"provider_id": provider_id},
+            **extra}
 
 
 def _project(repo_id=1, **extra):
@@ -45,16 +45,17 @@ def _project(repo_id=1, **extra):
 def test_openapi_is_served_and_responses_match_it(platform):
     spec = platform.http.get("/openapi.json").json()
     assert set(spec["paths"]) == {
-        "/api/projects", "/api/projects/{project_id}", "/api/servers", "/api/servers/{handle}",
-        "/api/servers/health-reports", "/api/incidents", "/api/incidents/{incident_id}",
+        "/api/projects", "/api/projects/{project_id}", "/api/servers/", "/api/servers/{handle}",
+        "/api/incidents/", "/api/incidents/active", "/api/incidents/{incident_id}",
+        "/api/servers/metrics-history", "/api/servers/{handle}/metrics-history",
         "/api/projects/{project_id}/documents", "/api/projects/{project_id}/summary", "/api/search/chunks",
     }
     assert "X-Internal-Key" in str(spec["components"]["securitySchemes"])
 
-    server = platform.http.post("/api/servers", json=_server(ssh_host_keys=["ssh-ed25519 AAAAC3Nz"])).json()
+    server = platform.http.post("/api/servers/", json=_server()).json()
     project = platform.http.post("/api/projects", json=_project()).json()
-    incident = platform.http.post("/api/incidents", json={"server_handle": "vps-1",
-                                                          "incident_type": "service_down"}).json()
+    incident = platform.http.post("/api/incidents/", json={"server_handle": "vps-1",
+                                                           "incident_type": "service_down"}).json()
     for name, instance in (("Server", server), ("Project", project), ("Incident", incident)):
         OAS31Validator({"$ref": f"#/components/schemas/{name}", "components": spec["components"]}).validate(instance)
 
@@ -80,14 +81,12 @@ def test_data_persists_across_app_instances_sharing_a_file(tmp_path):
     db = str(tmp_path / "platform.sqlite")
     for first in _serve(create_app(db, api_key=KEY)):
         first.http.post("/api/projects", json=_project(42))
-        first.http.post("/api/servers", json=_server())
-        first.http.post("/api/incidents", json={"server_handle": "vps-1", "incident_type": "server_unreachable"})
+        first.http.post("/api/servers/", json=_server())
+        first.http.post("/api/incidents/", json={"server_handle": "vps-1", "incident_type": "server_unreachable"})
     for second in _serve(create_app(db, api_key=KEY)):
         assert [p["github_repo_id"] for p in second.http.get("/api/projects").json()] == [42]
         assert second.http.get("/api/servers/vps-1").json()["host"] == "10.0.0.1"
-        reopened = second.http.post("/api/incidents", json={"server_handle": "vps-1",
-                                                            "incident_type": "server_unreachable"})
-        assert reopened.status_code == 200  # the incident opened by the first instance is still active
+        assert [i["server_handle"] for i in second.http.get("/api/incidents/active").json()] == ["vps-1"]
         assert second.http.post("/api/projects", json=_project(43)).json()["id"] == 2
 
 
@@ -96,10 +95,7 @@ def test_duplicates_are_409_and_unknowns_404(platform):
     assert http.post("/api/projects", json=_project(7)).status_code == 201
     dup = http.post("/api/projects", json=_project(7, name="other"))
     assert dup.status_code == 409 and "github_repo_id 7" in dup.json()["detail"]
-    assert http.post("/api/servers", json=_server()).status_code == 201
-    assert http.post("/api/servers", json=_server()).status_code == 409
-    assert http.post("/api/servers", json=_server(handle="vps-other")).status_code == 409  # same provider id
-    assert http.get("/api/servers/vps-404").json() == {"detail": "server 'vps-404' not found"}
+    # servers: tests/sandbox/test_platform_servers.py
     assert http.patch("/api/projects/999", json={"status": "active"}).status_code == 404
     assert http.get("/api/projects/999/documents").status_code == 404
 
@@ -126,105 +122,10 @@ def test_patch_changes_only_what_it_names_and_a_no_op_writes_nothing(platform):
     assert again == renamed
 
 
-def test_server_list_filters_by_repeated_status_and_management(platform):
-    store = platform.app.store
-    store.bulk_insert_servers(sample_servers(10_000, status="ready"))
-    store.bulk_insert_servers(sample_servers(3, start=20_001, status="in_use", managed=False))
-    store.bulk_insert_servers(sample_servers(2, start=30_001, status="pending_setup"))
-    store.bulk_insert_projects(sample_projects(1_000))
-
-    def count(**params):
-        return len(platform.http.get("/api/servers", params=params).json())
-
-    assert count() == 10_005
-    assert count(status=["in_use", "pending_setup"]) == 5
-    assert count(status=["ready", "in_use"], is_managed="false") == 3
-    assert count(status="pending_setup", is_managed="true") == 2
-    assert len(platform.http.get("/api/projects", params={"status": "active"}).json()) == 1_000
-    assert platform.http.get("/api/servers", params={"status": "bogus"}).status_code == 422
+# the servers routes: tests/sandbox/test_platform_servers.py
 
 
-def test_health_reports_apply_newest_and_report_unknown_handles(platform):
-    platform.app.store.bulk_insert_servers(sample_servers(3))
-    reports = [
-        {"handle": "vps-1", "health_status": "healthy", "checked_at": "2030-01-01T00:02:00Z"},
-        {"handle": "vps-2", "health_status": "degraded", "checked_at": "2030-01-01T00:02:00Z"},
-        {"handle": "vps-404", "health_status": "healthy", "checked_at": "2030-01-01T00:02:00Z"},
-        {"handle": "vps-1", "health_status": "unhealthy", "checked_at": "2030-01-01T00:01:00Z"},  # older
-    ]
-    result = platform.http.post("/api/servers/health-reports", json=reports).json()
-    assert result == {"received": 4, "updated": 2, "stale": 1, "unknown_handles": ["vps-404"]}
-    one = platform.http.get("/api/servers/vps-1").json()
-    assert (one["health_status"], one["last_health_check"]) == ("healthy", "2030-01-01T00:02:00.000000Z")
-    assert platform.http.get("/api/servers/vps-3").json()["health_status"] == "unknown"
-    bad = platform.http.post("/api/servers/health-reports", json=[{**reports[0], "health_status": "meh"}])
-    assert bad.status_code == 422
-
-
-def test_opening_an_incident_is_idempotent_until_it_is_resolved(platform):
-    http = platform.http
-    http.post("/api/servers", json=_server())
-    body = {"server_handle": "vps-1", "incident_type": "resource_exhausted", "details": {"disk": "/"}}
-    first, second = http.post("/api/incidents", json=body), http.post("/api/incidents", json=body)
-    assert (first.status_code, second.status_code) == (201, 200)
-    assert first.json() == second.json()
-    other = http.post("/api/incidents", json={**body, "incident_type": "service_down"})
-    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
-
-    incident_id = first.json()["id"]
-    early = http.patch(f"/api/incidents/{incident_id}", json={"resolved_at": "2030-01-01T00:00:00Z"})
-    assert early.status_code == 422  # a resolution time only comes with status resolved
-    recovering = http.patch(f"/api/incidents/{incident_id}", json={"status": "recovering"}).json()
-    assert recovering["status"] == "recovering" and recovering["resolved_at"] is None
-    assert http.post("/api/incidents", json=body).json()["id"] == incident_id  # recovering is still active
-    resolved = http.patch(f"/api/incidents/{incident_id}", json={"status": "resolved"}).json()
-    assert resolved["resolved_at"] is not None
-    assert http.patch(f"/api/incidents/{incident_id}", json={"status": "resolved"}).json() == resolved
-    assert http.patch(f"/api/incidents/{incident_id}", json={"status": "detected"}).status_code == 409
-
-    reopened = http.post("/api/incidents", json=body)
-    assert reopened.status_code == 201 and reopened.json()["id"] != incident_id
-    active = http.get("/api/incidents", params={"status": ["detected", "recovering"], "server_handle": "vps-1",
-                                                "incident_type": "resource_exhausted"}).json()
-    assert [i["id"] for i in active] == [reopened.json()["id"]]
-
-
-def test_provider_wide_incidents_are_deduplicated_and_need_no_server(platform):
-    body = {"server_handle": None, "incident_type": "provider_api_unavailable"}
-    codes = [platform.http.post("/api/incidents", json=body).status_code for _ in range(3)]
-    assert codes == [201, 200, 200]
-    assert platform.http.post("/api/incidents", json={"incident_type": "service_down"}).status_code == 422
-    unknown = platform.http.post("/api/incidents", json={"server_handle": "vps-9", "incident_type": "service_down"})
-    assert unknown.status_code == 404
-
-
-def test_concurrent_opens_on_two_platform_replicas_yield_one_incident(tmp_path):
-    db = str(tmp_path / "shared.sqlite")
-    first, second = create_app(db, api_key=KEY), create_app(db, api_key=KEY)
-    first.store.create_server(sample_servers(1)[0])
-    body = {"server_handle": "vps-1", "incident_type": "server_unreachable"}
-
-    async def storm(urls):
-        async with httpx.AsyncClient(headers={"X-Internal-Key": KEY}) as http:
-            return await asyncio.gather(*(http.post(f"{urls[i % 2]}/api/incidents", json=body) for i in range(40)))
-
-    with ServedApp(first) as a, ServedApp(second) as b:
-        responses = asyncio.run(storm([a.url, b.url]))
-    assert sorted(r.status_code for r in responses) == [200] * 39 + [201]
-    assert len({r.json()["id"] for r in responses}) == 1
-    assert len(first.store.list_incidents(server_handle="vps-1")) == 1
-
-
-def test_concurrent_opens_from_many_store_connections_yield_one_incident(tmp_path):
-    db = str(tmp_path / "shared.sqlite")
-    stores = [PlatformStore(db) for _ in range(8)]
-    stores[0].create_server(sample_servers(1)[0])
-    request = IncidentOpen(server_handle="vps-1", incident_type=IncidentType.HOST_KEY_MISMATCH)
-    with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(lambda i: stores[i % 8].open_incident(request), range(64)))
-    assert sum(created for _, created in results) == 1
-    assert {row["id"] for row, _ in results} == {results[0][0]["id"]}
-    assert len(stores[3].list_incidents(statuses=["detected"])) == 1
+# the incidents and metrics-history routes: tests/adapters/test_platform_incidents_metrics.py
 
 
 def test_documents_are_upserted_by_path_and_deleted(platform):

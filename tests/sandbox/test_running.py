@@ -21,7 +21,7 @@ def test_the_sandbox_serves_every_stand_in_with_the_env_it_prints():
     with Sandbox(world) as sandbox:
         assert sandbox.seed_platform_servers() == 4
         env = sandbox.env()
-        servers = httpx.get(f"{env['API_BASE_URL']}/api/servers", headers={"X-Internal-Key": env["INTERNAL_API_KEY"]})
+        servers = httpx.get(f"{env['API_BASE_URL']}/api/servers/", headers={"X-Internal-Key": env["INTERNAL_API_KEY"]})
         assert servers.status_code == 200 and len(servers.json()) == 4
         repos = httpx.get(f"{env['GITHUB_API_URL']}/orgs/{env['GITHUB_ORG']}/repos",
                           headers={"Authorization": f"Bearer {env['GITHUB_TOKEN']}"})
@@ -34,7 +34,7 @@ def test_the_sandbox_serves_every_stand_in_with_the_env_it_prints():
 
         async def probe():
             known = asyncssh.read_known_hosts(env["SSH_KNOWN_HOSTS"])
-            async with asyncssh.connect(record["host"], record["ssh_port"], username="root", known_hosts=known,
+            async with asyncssh.connect(record["host"], record["labels"]["ssh_port"], username="root", known_hosts=known,
                                         client_keys=[env["SSH_PRIVATE_KEY_PATH"]], agent_path=None,
                                         config=None) as conn:
                 return (await conn.run("echo ok")).stdout
@@ -54,7 +54,7 @@ def test_python_m_sandbox_prints_export_lines_and_keeps_running():
         env = dict(line.removeprefix("export ").split("=", 1) for line in lines)
         assert {"API_BASE_URL", "GITHUB_TOKEN", "SSH_KNOWN_HOSTS", "EMBEDDINGS_URL"} <= set(env)
         assert process.poll() is None, "it keeps serving"
-        api = httpx.get(f"{env['API_BASE_URL']}/api/servers", headers={"X-Internal-Key": env["INTERNAL_API_KEY"]})
+        api = httpx.get(f"{env['API_BASE_URL']}/api/servers/", headers={"X-Internal-Key": env["INTERNAL_API_KEY"]})
         assert len(api.json()) == 3
     finally:
         process.terminate()

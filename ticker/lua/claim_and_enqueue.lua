@@ -11,6 +11,7 @@ if ARGV[9] == '1' then
   redis.call('RPUSH', KEYS[2], ARGV[4])
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'data', ARGV[6])
   redis.call('HSET', KEYS[5], 'last_tick', ARGV[6])
+  redis.call('HINCRBY', KEYS[5], 'emitted', 1)
   if tonumber(ARGV[8]) > 0 then redis.call('HINCRBY', KEYS[5], 'missed', ARGV[8]) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])

@@ -11,5 +11,6 @@ redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'data', ARGV[4])
 redis.call('HSET', KEYS[5], 'last_tick', ARGV[4])
+redis.call('HINCRBY', KEYS[5], 'emitted', 1)
 redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[6])
 return 1

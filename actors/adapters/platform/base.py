@@ -146,7 +146,9 @@ class BaseClient:
         return backoff_delay(attempt, self.backoff_base, self.backoff_max)
 
     async def _request(self, method: str, path: str, *, params: dict | None = None,
-                       body: Any = None) -> httpx.Response:
+                       body: Any = None, attempts: int | None = None) -> httpx.Response:
+        """One request, retried on 5xx, network errors and timeouts up to ``attempts`` times in all
+        (``max_attempts`` by default; 1 for a create whose retry must first look the record up)."""
         headers = {"X-Internal-Key": self._api_key.get_secret_value(), "X-Correlation-ID": current_correlation_id()}
         content = None
         if body is not None:
@@ -154,7 +156,8 @@ class BaseClient:
             headers["Content-Type"] = "application/json"
         params = {k: v for k, v in (params or {}).items() if v is not None}
         last_error = ""
-        for attempt in range(1, self.max_attempts + 1):
+        max_attempts = self.max_attempts if attempts is None else max(1, attempts)
+        for attempt in range(1, max_attempts + 1):
             started = time.monotonic()
             try:
                 response = await self._pool().request(method, path, params=params, content=content, headers=headers)
@@ -171,12 +174,12 @@ class BaseClient:
                 if response.status_code < 500:
                     raise PlatformAPIError(response.status_code, method, path, response.text[:10_000], attempt)
                 last_error = f"HTTP {response.status_code}"
-            if attempt < self.max_attempts:
+            if attempt < max_attempts:
                 delay = self.backoff(attempt)
                 log.warning("platform_api.retrying", method=method, path=path, attempt=attempt,
-                            max_attempts=self.max_attempts, error=last_error, delay_s=round(delay, 3))
+                            max_attempts=max_attempts, error=last_error, delay_s=round(delay, 3))
                 await asyncio.sleep(delay)
-        raise PlatformUnavailable(method, path, self.max_attempts, last_error)
+        raise PlatformUnavailable(method, path, max_attempts, last_error)
 
     @staticmethod
     def _body(response: httpx.Response) -> Any:

@@ -1,5 +1,5 @@
 """The platform API client: ``PlatformClient`` is the transport (``base.py``) with each
-resource's methods (``projects.py``, ``servers.py``, ``incidents.py``, ``rag.py``), and
+resource's methods (``projects.py``, ``servers.py``, ``incidents.py``, ``metrics.py``, ``rag.py``), and
 ``PlatformSettings`` builds it from the environment."""
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from actors.adapters.platform.errors import (
     UnwritableRecord,
     concerns_every_write,
 )
-from actors.adapters.platform.incidents import IncidentsAPI, OpenedIncident
+from actors.adapters.platform.incidents import IncidentsAPI
+from actors.adapters.platform.metrics import MetricsAPI
 from actors.adapters.platform.projects import ProjectsAPI
 from actors.adapters.platform.rag import RagAPI
-from actors.adapters.platform.servers import HEALTH_BATCH, ServersAPI
+from actors.adapters.platform.servers import ServersAPI
 
 
-class PlatformClient(ProjectsAPI, ServersAPI, IncidentsAPI, RagAPI):
+class PlatformClient(ProjectsAPI, ServersAPI, IncidentsAPI, MetricsAPI, RagAPI):
     """Async client of the platform API. Use one per process (built in the dependencies object)."""
 
     async def __aenter__(self) -> PlatformClient:
@@ -53,9 +54,7 @@ class PlatformSettings(BaseSettings):
 
 
 __all__ = [
-    "HEALTH_BATCH",
     "Listing",
-    "OpenedIncident",
     "PlatformAPIError",
     "PlatformClient",
     "PlatformError",

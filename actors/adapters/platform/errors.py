@@ -37,8 +37,9 @@ class PlatformAPIError(PlatformError):
 
     @property
     def per_record(self) -> bool:  # type: ignore[override]
-        """A refusal of this one record (404/409/422): that record's failure, not the run's."""
-        return is_per_record_refusal(self.status)
+        """A refusal of this one record (404/409/422, and 400: the platform's answer to a record that
+        clashes, e.g. a server handle that exists): that record's failure, not the run's."""
+        return self.status == 400 or is_per_record_refusal(self.status)
 
     @property
     def detail(self) -> Any:

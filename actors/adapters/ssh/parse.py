@@ -8,7 +8,8 @@ Lines longer than ``MAX_LINE`` are refused before any regular expression sees th
 
 The formats are those the real tools print (see ``sandbox/ssh/commands.py`` for samples):
 GNU coreutils / BusyBox ``df -P``, Docker CLI ``docker info --format '{{json .ServerVersion}}'``
-and ``docker ps --all --no-trunc --format '{{json .}}'`` (one JSON object per line).
+and ``docker ps --all --no-trunc --format '{{json .}}'`` (one JSON object per line), and Linux's
+``/proc/loadavg``, ``/proc/uptime`` and ``/proc/meminfo`` (read with ``cat``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from contracts.health import ContainerIssue, DiskUsage, DockerState, Finding, FindingKind
+from contracts.health import ContainerIssue, DiskUsage, DockerState, Finding, FindingKind, LoadAverage, MemoryUsage
 
 MAX_LINE = 8192
 MAX_LINES = 10_000
@@ -183,6 +184,7 @@ def parse_docker_info(stdout: str, stderr: str, exit_status: int | None) -> Dock
 class DockerPsResult:
     state: DockerState = DockerState.UNKNOWN
     total: int = 0
+    running: int = 0
     issues: list[ContainerIssue] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -209,6 +211,7 @@ def parse_docker_ps(stdout: str, stderr: str, exit_status: int | None) -> Docker
             continue
         result.total += 1
         name, state, status = container
+        result.running += state == "running"
         if state in _PROBLEM_STATES or "(unhealthy)" in status:
             result.issues.append(ContainerIssue(name=excerpt(name, 200), state=state, status=excerpt(status, 200)))
     if bad:
@@ -240,6 +243,82 @@ def _state_from_status(status: str) -> str | None:
         if status.startswith(prefix):
             return "paused" if state == "running" and status.endswith("(Paused)") else state
     return None
+
+
+# --------------------------------------------------------------------------- /proc
+
+
+@dataclass
+class ProcResult:
+    load: LoadAverage | None = None
+    uptime_s: float | None = None
+    memory: MemoryUsage | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+
+_LOADAVG = re.compile(r"^(?P<m1>\d{1,6}\.\d{2}) (?P<m5>\d{1,6}\.\d{2}) (?P<m15>\d{1,6}\.\d{2}) \d{1,9}/\d{1,9} \d{1,10}$")
+_UPTIME = re.compile(r"^(?P<up>\d{1,12}(?:\.\d{1,2})?) \d{1,14}(?:\.\d{1,2})?$")
+_MEMINFO_ROW = re.compile(r"^(?P<name>[A-Za-z0-9_()]{1,40}):\s+(?P<value>\d{1,20})(?: kB)?$")
+
+
+def _proc_text(name: str, stdout: str, exit_status: int | None) -> tuple[list[str] | None, Finding | None]:
+    """The lines ``cat <file>`` printed (its stderr merged in), or the finding that it failed."""
+    subject = f"cat {name}"
+    if exit_status != 0:
+        return None, _command_failed(subject, stdout, exit_status)
+    lines, problem = _lines(stdout, subject)
+    if problem:
+        return None, problem
+    return [line for line in lines if line.strip()], None
+
+
+def parse_loadavg(stdout: str, exit_status: int | None) -> ProcResult:
+    """``/proc/loadavg``: ``0.15 0.10 0.05 1/123 4567``: the 1, 5 and 15 minute load averages."""
+    lines, problem = _proc_text("/proc/loadavg", stdout, exit_status)
+    if problem:
+        return ProcResult(findings=[problem])
+    row = _LOADAVG.match(lines[0]) if len(lines) == 1 else None
+    if row is None:
+        return ProcResult(findings=[finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected /proc/loadavg: "
+                                            f"{' | '.join(lines) or 'nothing'}", "cat /proc/loadavg")])
+    return ProcResult(load=LoadAverage(m1=float(row["m1"]), m5=float(row["m5"]), m15=float(row["m15"])))
+
+
+def parse_uptime(stdout: str, exit_status: int | None) -> ProcResult:
+    """``/proc/uptime``: ``864000.12 1700000.34``: seconds since boot (then idle seconds)."""
+    lines, problem = _proc_text("/proc/uptime", stdout, exit_status)
+    if problem:
+        return ProcResult(findings=[problem])
+    row = _UPTIME.match(lines[0]) if len(lines) == 1 else None
+    if row is None:
+        return ProcResult(findings=[finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected /proc/uptime: "
+                                            f"{' | '.join(lines) or 'nothing'}", "cat /proc/uptime")])
+    return ProcResult(uptime_s=float(row["up"]))
+
+
+def parse_meminfo(stdout: str, exit_status: int | None) -> ProcResult:
+    """``/proc/meminfo``: ``MemTotal`` and ``MemAvailable`` (kB). Every line must be a
+    ``Name: value [kB]`` row; a kernel before 3.14 has no ``MemAvailable``: ``MemFree + Buffers
+    + Cached`` stands in for it."""
+    subject = "cat /proc/meminfo"
+    lines, problem = _proc_text("/proc/meminfo", stdout, exit_status)
+    if problem:
+        return ProcResult(findings=[problem])
+    values: dict[str, int] = {}
+    for line in lines:
+        row = _MEMINFO_ROW.match(line.strip())
+        if row is None:
+            return ProcResult(findings=[finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected /proc/meminfo row: {line}",
+                                                subject)])
+        values.setdefault(row["name"], int(row["value"]))
+    total = values.get("MemTotal")
+    available = values.get("MemAvailable")
+    if available is None and {"MemFree", "Buffers", "Cached"} <= values.keys():
+        available = values["MemFree"] + values["Buffers"] + values["Cached"]
+    if not total or available is None or available > total:
+        return ProcResult(findings=[finding(FindingKind.UNPARSABLE_OUTPUT, "/proc/meminfo without a usable MemTotal "
+                                            "and MemAvailable", subject)])
+    return ProcResult(memory=MemoryUsage(total_kb=total, available_kb=available))
 
 
 # --------------------------------------------------------------------------- the health script

@@ -3,15 +3,18 @@
 - Key auth only, with the key given inline (``SSH_PRIVATE_KEY``) or at ``SSH_PRIVATE_KEY_PATH``
   (read once, kept in memory only), as the server record's ``ssh_user``; no agent, no
   ``~/.ssh/config``, no password.
-- Host keys: the keys pinned on the server record when it has any, else the entries of
-  ``SSH_KNOWN_HOSTS`` (parsed once with ``asyncssh.read_known_hosts`` and reused: parsing
-  10,000 lines per connect would cost more than the checks). A key that matches neither
-  refuses the connection and becomes a ``host_key_mismatch`` finding naming the presented
-  key's fingerprint; a server with no trusted key at all is not connected to
-  (``host_key_unknown``). Nothing is ever accepted silently.
+- Host keys: the entries of ``SSH_KNOWN_HOSTS`` (or ``SSH_KNOWN_HOSTS_DATA``) for the host and
+  port (the platform's Server has no field to pin them on), parsed once with
+  ``asyncssh.read_known_hosts`` and reused (parsing 10,000 lines per connect would cost more
+  than the checks), read again when the file changes. A key that matches none refuses the
+  connection and becomes a ``host_key_mismatch`` finding naming the presented key's
+  fingerprint; a server with no trusted key at all is not connected to (``host_key_unknown``).
+  Nothing is ever accepted silently.
 - The commands are the module constants below, run as ONE constant script on one exec
   channel (``health_script``: each command followed by ``echo <marker> <name> $?``, the docker
-  commands with ``2>&1``), which the server's login shell runs; the output is split on the
+  and ``cat`` commands with ``2>&1``), which the server's login shell runs: disks (``df``), the
+  Docker daemon and its containers, and the metrics the platform keeps (``/proc/loadavg``,
+  ``/proc/uptime``, ``/proc/meminfo``); the output is split on the
   markers and each part parsed strictly (``health_parse.split_script_output``). One channel
   instead of three saves 20–30 % of the CPU of a check on both ends. No server field enters the
   script; the mount points come from the operator's configuration, are validated at start-up
@@ -33,7 +36,6 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
 import asyncssh
@@ -44,7 +46,8 @@ from scheduler.logs import get_logger, register_secrets
 from actors.adapters.kit import PerLoop
 from actors.adapters.ssh.pool import ConnectionPool, PoolConfig
 from actors.adapters.ssh.parse import (SCRIPT_MARKER, SCRIPT_SUBJECT, excerpt, finding, parse_df, parse_docker_info,
-                                      parse_docker_ps, split_script_output)
+                                      parse_docker_ps, parse_loadavg, parse_meminfo, parse_uptime,
+                                      split_script_output)
 
 log = get_logger(__name__)
 
@@ -52,15 +55,21 @@ log = get_logger(__name__)
 DF_COMMAND = "df -P -k"
 DOCKER_INFO_COMMAND = "docker info --format '{{json .ServerVersion}}'"
 DOCKER_PS_COMMAND = "docker ps --all --no-trunc --format '{{json .}}'"
+LOADAVG_COMMAND = "cat /proc/loadavg"
+UPTIME_COMMAND = "cat /proc/uptime"
+MEMINFO_COMMAND = "cat /proc/meminfo"
 #: the parts of the script, in order: (name, command, whether its stderr is merged into stdout)
 SCRIPT_PARTS = (("df", None, False), ("docker info", DOCKER_INFO_COMMAND, True),
-                ("docker ps", DOCKER_PS_COMMAND, True))
+                ("docker ps", DOCKER_PS_COMMAND, True), ("loadavg", LOADAVG_COMMAND, True),
+                ("uptime", UPTIME_COMMAND, True), ("meminfo", MEMINFO_COMMAND, True))
 #: a marker carries one word: the part's name without spaces
-_MARKER_NAMES = {"df": "df", "docker info": "info", "docker ps": "ps"}
+_MARKER_NAMES = {"df": "df", "docker info": "info", "docker ps": "ps", "loadavg": "load", "uptime": "up",
+                 "meminfo": "mem"}
 #: asked for (sshd passes it on only where ``AcceptEnv LC_*``): tools print their C-locale headers
 COMMAND_ENV = {"LC_ALL": "C"}
 KEX_PREFERENCE = "^curve25519-sha256,curve25519-sha256@libssh.org"
 CIPHER_PREFERENCE = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+KNOWN_HOSTS_RECHECK_S = 1.0  # SSH_KNOWN_HOSTS is looked at (stat) at most this often for changes
 MIN_BUDGET_S = 0.5  # a check with less time than this before the deadline is cut
 CLOSE_GRACE_S = 2.0  # beyond the connect and command timeouts, for closing the connection
 _MOUNT = re.compile(r"^/(?:[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*)?$")
@@ -117,6 +126,14 @@ def load_known_hosts(config: ProbeConfig) -> asyncssh.SSHKnownHosts | None:
     return asyncssh.read_known_hosts(str(config.known_hosts_path)) if config.known_hosts_path else None
 
 
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return stat and (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
 def df_command(mounts: tuple[str, ...]) -> str:
     paths = ("/", *(m for m in mounts if m != "/"))
     return f"{DF_COMMAND} {shlex.join(paths)}"
@@ -167,18 +184,10 @@ def _dropped(conn: asyncssh.SSHClientConnection, output: Output) -> bool:
     return output.exit_status is None and not output.timed_out and not output.too_large and conn.is_closed()
 
 
-def pool_key(target: CheckTarget) -> tuple:
-    """Which kept connection serves ``target``: a changed address, port, user or pinned key set
-    makes another one (and the old one goes idle)."""
-    return target.host, target.ssh_port, target.ssh_user, tuple(sorted(target.ssh_host_keys))
-
-
-@lru_cache(maxsize=65_536)
-def _pinned_key(line: str) -> asyncssh.SSHKey | None:
-    try:
-        return asyncssh.import_public_key(line)
-    except (asyncssh.KeyImportError, ValueError):
-        return None
+def pool_key(target: CheckTarget, trusted: tuple = ()) -> tuple:
+    """Which kept connection serves ``target``: a changed address, port or user, or other keys
+    trusted for it in ``SSH_KNOWN_HOSTS`` (``trusted``), make another one (the old one goes idle)."""
+    return target.host, target.ssh_port, target.ssh_user, trusted
 
 
 class _Client(asyncssh.SSHClient):
@@ -209,12 +218,16 @@ class SshProbe:
         self.config = config
         self.client_key = load_client_key(config)
         self.known_hosts = load_known_hosts(config)
+        self._known_hosts_checked = time.monotonic()
+        self._known_hosts_stamp = _stamp(config.known_hosts_path)
         self.paths = ("/", *(m for m in config.mounts if m != "/"))
         self.script = health_script(config.mounts)
         # the bound on checks at once, one per event loop (a semaphore belongs to its loop)
         self._semaphores = PerLoop(lambda: asyncio.Semaphore(self.config.concurrency))
         # the connections kept open across checks, one pool per event loop (actors.adapters.ssh.pool)
         self._pools = PerLoop(lambda: ConnectionPool(self.config.pool))
+        self._trust_cache: dict[tuple[str, int], tuple] = {}
+        self._trust_cache_of: asyncssh.SSHKnownHosts | None = None
 
     def pool(self) -> ConnectionPool:
         """The running loop's pool of kept connections (``HEALTH_SSH_POOL_MAX``; 0 keeps none)."""
@@ -260,18 +273,34 @@ class SshProbe:
         result = self._result(target, connected, findings, outputs)
         return result.model_copy(update={"duration_ms": int((time.monotonic() - started) * 1000)})
 
+    def _known_hosts(self) -> asyncssh.SSHKnownHosts | None:
+        """The trusted keys; ``SSH_KNOWN_HOSTS`` is read again when the file changes (looked at
+        at most once every ``KNOWN_HOSTS_RECHECK_S``), so a host added to it needs no restart."""
+        path = self.config.known_hosts_path
+        if path is None or self.config.known_hosts_data is not None:
+            return self.known_hosts
+        now = time.monotonic()
+        if now - self._known_hosts_checked >= KNOWN_HOSTS_RECHECK_S:
+            self._known_hosts_checked = now
+            try:
+                stat = path.stat()
+                stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+                if stamp != self._known_hosts_stamp:
+                    self.known_hosts, self._known_hosts_stamp = asyncssh.read_known_hosts(str(path)), stamp
+            except (OSError, ValueError) as exc:  # keep what was trusted; say why once per look
+                log.warning("ssh_probe.known_hosts_unreadable", path=str(path), error=str(exc)[:200])
+        return self.known_hosts
+
     def _trust(self, target: CheckTarget, matched: list[bool]):
-        """The host keys to trust for ``target``, in a form ``asyncssh.connect`` takes."""
-        if target.ssh_host_keys:
-            keys = [key for key in map(_pinned_key, target.ssh_host_keys) if key is not None]
-            matched.append(bool(keys))
-            return keys, [], []
-        if self.known_hosts is None:
+        """The host keys to trust for ``target``: the entries of ``SSH_KNOWN_HOSTS`` for its
+        host and port (the platform's Server record has no field for pinned keys)."""
+        known_hosts = self._known_hosts()
+        if known_hosts is None:
             matched.append(False)
             return [], [], []
 
         def match(host: str, addr: str, port: int | None):
-            found = self.known_hosts.match(host, addr, port)
+            found = known_hosts.match(host, addr, port)
             matched.append(bool(found[0] or found[1]))
             return found
         return match
@@ -280,10 +309,10 @@ class SshProbe:
         matched: list[bool] = []
         trust = self._trust(target, matched)
         if matched == [False]:
-            return False, [finding(FindingKind.HOST_KEY_UNKNOWN, "no trusted host key: none pinned on the "
-                                    "server record and none in SSH_KNOWN_HOSTS; not connecting")], {}
+            return False, [finding(FindingKind.HOST_KEY_UNKNOWN, "no trusted host key: SSH_KNOWN_HOSTS has "
+                                    "none for this host and port; not connecting")], {}
         pool = self._pools.get()
-        key = pool_key(target)
+        key = pool_key(target, self._trusted_keys(target))
         for attempt in (1, 2):  # a second try only when a kept connection turned out dead
             try:
                 async with pool.acquire(key, lambda: self._connect(target, trust, matched, until, key)) as lease:
@@ -305,6 +334,23 @@ class SshProbe:
             raise _Cut()
         findings, outputs = self._split(output, timeout)
         return True, findings, outputs
+
+    def _trusted_keys(self, target: CheckTarget) -> tuple:
+        """The keys ``SSH_KNOWN_HOSTS`` trusts for ``target``'s host name and port, as bytes: part of
+        its kept connection's key, so an entry changed in the file makes a new, verified connection.
+        Looked up once per (host, port) per reading of the file (a hashed file costs an HMAC per entry)."""
+        known_hosts = self._known_hosts()
+        if known_hosts is None:
+            return ()
+        if self._trust_cache_of is not known_hosts:
+            self._trust_cache, self._trust_cache_of = {}, known_hosts
+        where = (target.host, target.ssh_port)
+        found = self._trust_cache.get(where)
+        if found is None:
+            host_keys, ca_keys, revoked, *_ = known_hosts.match(target.host, target.host, target.ssh_port)
+            found = self._trust_cache[where] = tuple(sorted(k.public_data for k in (*host_keys, *ca_keys))) + (
+                b"revoked",) + tuple(sorted(k.public_data for k in revoked))
+        return found
 
     async def _connect(self, target: CheckTarget, trust, matched: list[bool], until: float | None, key):
         """A new authenticated connection, or ``_ConnectFailed`` with the finding that says why."""
@@ -368,6 +414,8 @@ class SshProbe:
             text, status = part
             if not merged:  # df: its stderr is the channel's
                 outputs[name] = Output(text, output.stderr, status)
+            elif not name.startswith("docker"):  # cat: a failure's message is in its part, with its status
+                outputs[name] = Output(text, "", status)
             elif status == 0:  # the Docker CLI warns on stderr ("WARNING: …") even when it answers
                 answer = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("WARNING: "))
                 outputs[name] = Output(answer, "", status)
@@ -380,7 +428,7 @@ class SshProbe:
 
     def _host_key_finding(self, target: CheckTarget, client: _Client, had_trusted: bool, exc) -> Finding:
         presented = client.rejected_key.get_fingerprint() if client.rejected_key else "unknown"
-        source = "pinned on the server record" if target.ssh_host_keys else "in SSH_KNOWN_HOSTS"
+        source = "in SSH_KNOWN_HOSTS"
         if not had_trusted:
             return finding(FindingKind.HOST_KEY_UNKNOWN, f"no trusted host key {source} for this server "
                             f"(it presented {presented}); connection refused")
@@ -408,7 +456,7 @@ class SshProbe:
 
     def _result(self, target: CheckTarget, connected: bool, findings: list[Finding],
                 outputs: dict[str, Output]) -> ProbeResult:
-        disks, docker, version, total, issues = [], DockerState.UNKNOWN, None, 0, []
+        disks, docker, version, total, running, issues = [], DockerState.UNKNOWN, None, 0, 0, []
         if "df" in outputs:
             o = outputs["df"]
             df = parse_df(o.stdout, o.stderr, o.exit_status, self.paths)
@@ -423,10 +471,16 @@ class SshProbe:
             if docker is DockerState.UNKNOWN:  # docker info timed out or was unreadable: ps tells
                 docker = ps.state
             if docker is DockerState.RUNNING:
-                total, issues, findings = ps.total, ps.issues, findings + ps.findings
+                total, running, issues, findings = ps.total, ps.running, ps.issues, findings + ps.findings
+        proc = {}
+        for name, parser, field_ in (("loadavg", parse_loadavg, "load"), ("uptime", parse_uptime, "uptime_s"),
+                                     ("meminfo", parse_meminfo, "memory")):
+            if name in outputs:
+                parsed = parser(outputs[name].stdout, outputs[name].exit_status)
+                proc[field_], findings = getattr(parsed, field_), findings + parsed.findings
         return ProbeResult(handle=target.handle, checked_at=datetime.now(UTC), connected=connected,
                            findings=findings, disks=disks, docker=docker, docker_version=version,
-                           containers_total=total, container_issues=issues)
+                           containers_total=total, containers_running=running, container_issues=issues, **proc)
 
 
 def _budget(configured: float, until: float | None) -> tuple[float, bool]:

@@ -47,6 +47,8 @@ class SshSettings(BaseSettings):
         "(3600: at most 24 logins per server a day)"))
     health_ssh_keepalive_s: float = Field(default=60.0, ge=0, description=(
         "keepalive interval on a kept SSH connection (three unanswered close it); 0: none"))
+    ssh_port: int = Field(default=22, ge=1, le=65535, description="the SSH port of a server whose record has no "
+                          "`labels.ssh_port`")
 
     def probe_config(self) -> ProbeConfig:
         """Raises SettingError (a ConfigurationError) naming the variable to fix."""

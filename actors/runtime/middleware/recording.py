@@ -25,6 +25,18 @@ SLOT_DONE_TTL_S = 7 * 24 * 3600
 FINISHED = (RunOutcome.SUCCEEDED, RunOutcome.PARTIAL)
 
 
+#: outcomes of a run that ran the task's code (not skipped nor expired): their durations are counted
+RAN = (*FINISHED, RunOutcome.FAILED, RunOutcome.ABANDONED)
+#: upper bounds (seconds) of the run-duration histogram kept in each task's state hash
+DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+def duration_bucket(seconds: float) -> str:
+    """The state-hash bucket of a run this long: the smallest bound it fits under, else ``+Inf``
+    (one counter per run; /metrics adds them up into Prometheus's cumulative buckets)."""
+    return next((f"{bound:g}" for bound in DURATION_BUCKETS if seconds <= bound), "+Inf")
+
+
 def outcome_of(exception: BaseException | None, counters: dict[str, int] | None = None) -> RunOutcome:
     if exception is None:
         return RunOutcome.PARTIAL if (counters or {}).get(RECORDS_FAILED) else RunOutcome.SUCCEEDED
@@ -39,10 +51,15 @@ def record_run(client: redis.Redis, record: RunRecord, *, slot_done: bool) -> No
     pipe = client.pipeline(transaction=True)
     pipe.xadd(RUNS_STREAM, {"data": record.model_dump_json()}, maxlen=RUNS_STREAM_MAXLEN, approximate=True)
     pipe.hincrby(state, record.outcome.value, 1)
+    if record.outcome in RAN:  # the histogram /metrics serves: one bucket per run, and the sum
+        pipe.hincrby(state, f"duration_bucket:{duration_bucket(record.duration_s)}", 1)
+        pipe.hincrbyfloat(state, "duration_s_total", round(record.duration_s, 6))
     if record.outcome in (*FINISHED, RunOutcome.FAILED, RunOutcome.ABANDONED):
         pipe.hset(state, "last_run", record.model_dump_json())
     if record.outcome in FINISHED:  # a partial run ran: the records that failed are counted in it
         pipe.hset(state, "consecutive_failures", 0)
+        # when it last worked: the dashboard's staleness alert and /metrics read it
+        pipe.hset(state, "last_success_at", f"{record.finished_at.timestamp():.3f}")
     elif record.outcome is RunOutcome.FAILED:
         pipe.hincrby(state, "consecutive_failures", 1)
     if slot_done:

@@ -1,26 +1,36 @@
-"""health_checker: the SSH health of the fleet -> ``Server.health_status``, incidents, recovery requests.
+"""health_checker: the SSH health of the fleet -> the platform's server metrics, metrics history
+and incidents; recovery requests on ``provisioner:queue``.
 
 The **tick** (one at a time, under the task lock) lists the monitored servers (managed; status
-ready, in_use or error) and their active incidents through the API, and fans out one ``check``
-message per ``HEALTH_BATCH_SIZE`` servers (``HealthCheckBatch``: the servers, the tick's slot
-and deadline), so more workers check more servers at once.
+ready, in_use or active: one request per status, the platform's filters being scalars) and the
+active incidents (``GET /api/incidents/active``, once), resolves the scheduler's incidents whose
+server left monitoring (``plan.plan_departures``: one ``GET /api/servers/{handle}`` per such
+server to tell why), prunes the metrics history past ``HEALTH_HISTORY_RETENTION_H`` (one
+``DELETE`` an hour at most, whoever runs the tick), and fans out one ``check`` message per
+``HEALTH_BATCH_SIZE`` servers (``HealthCheckBatch``: the servers, the tick's slot and deadline),
+so more workers check more servers at once.
 
 Each **check** message (a part: no task lock) is a reconciler of its own, read top to bottom:
 - observe: claim each server right before its check (``SET NX PX`` for about as long as the check
   and its report take: a server is never checked twice at once, and a dead worker's claims lapse
   within seconds; one claimed elsewhere is skipped), check it over SSH
-  (``actors.adapters.ssh.probe``); as checks finish, every ``FLUSH_EVERY`` of them or
-  ``FLUSH_INTERVAL_S`` seconds, read their consecutive-failure counts and recovery cooldowns;
+  (``actors.adapters.ssh.probe``), on ``labels.ssh_port`` or ``SSH_PORT``; as checks finish,
+  every ``FLUSH_EVERY`` of them or ``FLUSH_INTERVAL_S`` seconds, read their consecutive-failure
+  counts and recovery cooldowns;
 - plan: ``actors.tasks.health_checker.plan.plan``, a pure function;
-- apply: the counters (first, so a retried message does not count a slot twice), one batched
-  health report, incident opens and resolves, recovery requests on ``provisioner:queue``
-  (``XADD`` of ``data`` = ``ProvisionerMessage`` JSON, together with its cooldown key in one
-  script, so neither is ever written without the other); then the claims are released.
+- apply: the counters (first, so a retried message does not count a slot twice); per server
+  that answered, one ``PATCH /api/servers/{handle}`` (``last_health_check`` and the metric
+  columns) and one ``POST …/metrics-history``, through the per-record writer; incident opens
+  (``actors.tasks.incidents``: claimed, looked up, created once) and resolves (``resolved_at``
+  sent); recovery requests on ``provisioner:queue`` (``XADD`` of ``data`` =
+  ``ProvisionerMessage`` JSON, together with its cooldown key in one script); then the claims are
+  released.
 Work that cannot finish before the tick's deadline is cut, counted, and left for the next
 tick. What each slot did is kept for a day in the hash ``Keys.health_slot(slot)`` and the set of
 servers it checked in ``Keys.health_slot_checked(slot)``; the next tick reads them back as the
 slot's coverage (``SlotCoverage``: planned, checked, cut, claimed elsewhere, never checked), puts
-it in its run record (``previous_*`` counters) and warns if the slot checked less than all.
+it in its run record (``previous_*`` counters) and warns if the slot checked less than all. The
+servers' health (healthy, degraded, unhealthy) lives there too: the platform has no field for it.
 """
 
 from __future__ import annotations
@@ -39,26 +49,28 @@ from pydantic import ValidationError
 
 from contracts import Keys, TaskName
 from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, ProbeResult, SlotCoverage
-from contracts.platform import HealthReport, HealthStatus, Incident, IncidentOpen, IncidentStatus, Server, ServerStatus
+from contracts.platform import Incident, IncidentCreate, PlatformNeed, ServerHealthUpdate, ServerStatus
 from contracts.provisioner import ProvisionerMessage
 from scheduler.logs import get_logger
 from scheduler.lua import load_script
 
-from actors.tasks.health_checker.plan import (Memory, OpenIncident, ReportHealth, RequestRecovery, ResolveIncident, ServerPlan,
-                            SetFailures, plan)
 from actors.tasks.health_checker import affinity
+from actors.tasks.health_checker.plan import (Memory, OpenIncident, RecordHealth, RequestRecovery, ResolveIncident,
+                                              ServerPlan, ServerState, SetFailures, orphaned, plan, plan_departures)
 from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.incidents import IncidentOpener, Outcome
+from actors.tasks.records import RecordWrites
 from actors.adapters.kit import validation_summary
-from actors.adapters.platform.client import PlatformAPIError, PlatformClient
+from actors.adapters.platform.client import PlatformClient
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
+from actors.adapters.ssh.settings import SshSettings
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import PartSpec, TaskSpec
 from actors.adapters.ssh.probe import MIN_BUDGET_S, SshProbe
 
 log = get_logger(__name__)
 
-MONITORED = (ServerStatus.READY, ServerStatus.IN_USE, ServerStatus.ERROR)
-ACTIVE = (IncidentStatus.DETECTED, IncidentStatus.RECOVERING)
+MONITORED = (ServerStatus.READY, ServerStatus.IN_USE, ServerStatus.ACTIVE)
 STATS_TTL_S = 86_400
 #: recent slots whose coverage stays readable (``Keys.HEALTH_SLOTS``)
 SLOTS_KEPT = 50
@@ -70,7 +82,13 @@ CLAIM_MARGIN_S = 3.0
 FLUSH_EVERY = 50
 #: ... or after this many seconds, whichever comes first: a slow host delays only itself
 FLUSH_INTERVAL_S = 2.0
-INCIDENT_WRITES_AT_ONCE = 8
+#: platform writes of one batch in flight at once
+WRITES_AT_ONCE = 16
+#: the metrics history is pruned at most once in this many seconds, by whichever tick comes first
+PRUNE_EVERY_S = 3600
+
+#: the Server record's metric columns the checker writes
+HEALTH_COLUMNS = tuple(name for name in ServerHealthUpdate.model_fields if name != "last_health_check")
 
 # --------------------------------------------------------------------------- the tick
 
@@ -81,16 +99,16 @@ async def run_health_checker(run: TaskRun) -> None:
     _ = deps.probe  # a misconfigured checker fails its tick, loudly, before fanning out
     platform = deps.platform
     servers = await platform.list_servers(statuses=MONITORED, is_managed=True)
-    incidents = await platform.list_incidents(status=ACTIVE)
-    targets = targets_of(servers, incidents)
+    incidents = await platform.list_active_incidents()
+    targets = targets_of(servers, incidents, deps.settings(SshSettings).ssh_port)
     run.count("servers", len(targets))
     run.count("skipped_items", servers.skipped + incidents.skipped + len(servers) - len(targets))
     redis_ = deps.aredis
     # affinity (affinity.py): each server's batch goes to the queue of the live worker holding its connection
     owner_queues, rescue_after_s = await affinity.owners(redis_)
     routed = [(queue, HealthCheckBatch(slot=run.tick.slot, deadline=run.tick.deadline,
-                                       correlation_id=run.correlation_id, servers=servers))
-              for queue, servers in affinity.routes(targets, owner_queues, settings.health_batch_size)]
+                                       correlation_id=run.correlation_id, servers=chunk))
+              for queue, chunk in affinity.routes(targets, owner_queues, settings.health_batch_size)]
     batches = [batch for _, batch in routed]
     stats_key = Keys.health_slot(run.tick.slot)
     await _report_previous_coverage(run, redis_)
@@ -99,10 +117,11 @@ async def run_health_checker(run: TaskRun) -> None:
     pipe.expire(stats_key, STATS_TTL_S)
     pipe.zadd(Keys.HEALTH_SLOTS, {str(run.tick.slot): run.tick.slot})
     pipe.zremrangebyrank(Keys.HEALTH_SLOTS, 0, -SLOTS_KEPT - 1)
-    if not servers.skipped:  # forget the counters of servers no longer monitored
-        gone = {h.decode() for h in await redis_.hkeys(Keys.HEALTH_FAILURES)} - {t.handle for t in targets}
-        if gone:
-            pipe.hdel(Keys.HEALTH_FAILURES, *gone)
+    if not servers.skipped:  # forget the counters and verdicts of servers no longer monitored
+        for key in (Keys.HEALTH_FAILURES, Keys.HEALTH_VERDICTS):
+            gone = {h.decode() for h in await redis_.hkeys(key)} - {t.handle for t in targets}
+            if gone:
+                pipe.hdel(key, *gone)
     await run.fence()  # a run that lost its lock writes nothing, fans out nothing
     await pipe.execute()
     stranded = await affinity.take_stranded(redis_, owner_queues.values(), getattr(run.broker, "namespace", "dramatiq"))
@@ -115,6 +134,46 @@ async def run_health_checker(run: TaskRun) -> None:
         run.count("owners", len(owner_queues))
     run.count("batches", sent)
     log.info("health_checker.fanned_out", servers=len(targets), batches=sent, deadline=run.tick.deadline.isoformat())
+    await _resolve_departures(run, platform, redis_, incidents, {s.handle for s in servers})
+    await _prune_history(run, platform, redis_, settings.health_history_retention_h)
+
+
+async def _resolve_departures(run: TaskRun, platform: PlatformClient, client: aioredis.Redis,
+                              incidents: Iterable[Incident], monitored: set[str]) -> None:
+    """Issue 19: the scheduler's incidents whose server left monitoring are resolved, with why."""
+    incidents = list(incidents)
+    handles = sorted({i.server_handle for i in orphaned(incidents, monitored)})
+    states: dict[str, ServerState | None] = {}
+    for handle in handles:
+        try:
+            server = await platform.get_server_health(handle)
+        except Exception as exc:  # noqa: BLE001  looked up again at the next run
+            log.warning("health_checker.departure_unknown", handle=handle, error=str(exc)[:200])
+            continue
+        states[handle] = None if server is None else ServerState(server.status, server.is_managed)
+    writes, opener = RecordWrites(run, "health_checker"), IncidentOpener(platform, client)
+    for change in plan_departures(incidents, monitored, states):
+        if await writes.write(lambda c=change: platform.resolve_incident(c.incident_id, details=c.details),
+                              "resolve_incident", handle=change.handle, incident_id=change.incident_id):
+            await opener.release(change.handle, change.incident_type.value)
+            run.count("incidents_resolved_departed")
+            log.info("health_checker.incident_resolved", handle=change.handle, incident_id=change.incident_id,
+                     incident_type=change.incident_type.value, reason=change.reason)
+
+
+async def _prune_history(run: TaskRun, platform: PlatformClient, client: aioredis.Redis, retention_h: int) -> None:
+    """The platform keeps the metrics history; pruning it is its writers' job: once an hour at most."""
+    if not await client.set(Keys.HEALTH_HISTORY_PRUNED, "1", nx=True, ex=PRUNE_EVERY_S):
+        return
+    await run.fence()
+    try:
+        pruned = await platform.prune_metrics_history(retention_h)
+    except Exception as exc:  # noqa: BLE001  tried again at the next tick
+        await client.delete(Keys.HEALTH_HISTORY_PRUNED)
+        log.warning("health_checker.history_not_pruned", error=str(exc)[:200])
+        return
+    run.count("history_pruned", pruned.deleted)
+    log.info("health_checker.history_pruned", deleted=pruned.deleted, retention_hours=retention_h)
 
 
 async def _report_previous_coverage(run: TaskRun, client: aioredis.Redis) -> None:
@@ -139,21 +198,43 @@ async def slot_coverage(client: aioredis.Redis, slot: int) -> SlotCoverage:
     return SlotCoverage.of(slot, {k.decode(): int(v) for k, v in stats.items()}, checked)
 
 
-def targets_of(servers: Iterable[Server], incidents: Iterable[Incident]) -> list[CheckTarget]:
+def ssh_port_of(labels: object, default: int) -> int:
+    """``labels.ssh_port`` (an integer, or digits) when the record has one, else ``default``;
+    ValueError for one that is no port."""
+    value = labels.get("ssh_port") if isinstance(labels, dict) else None
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ValueError("labels.ssh_port is not a port number")
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise ValueError("labels.ssh_port is out of range")
+    return port
+
+
+def targets_of(servers: Iterable, incidents: Iterable[Incident], default_port: int = 22) -> list[CheckTarget]:
     """What to check of each server; one whose record cannot make a target (a 1 MB host, a
-    control character in its user) is logged and left out, never the tick's failure."""
-    active: dict[str, dict] = {}
+    control character in its user, a port label that is no port) is logged and left out, never
+    the tick's failure."""
+    ours: dict[str, dict] = {}
+    foreign: dict[str, set] = {}
     for incident in sorted(incidents, key=lambda i: i.id):
-        if incident.server_handle and incident.incident_type in HEALTH_INCIDENTS:
-            active.setdefault(incident.server_handle, {}).setdefault(incident.incident_type, incident.id)
+        if incident.active and incident.server_handle and incident.incident_type in HEALTH_INCIDENTS:
+            if incident.opened_by_scheduler:
+                ours.setdefault(incident.server_handle, {}).setdefault(incident.incident_type, []).append(incident.id)
+            else:
+                foreign.setdefault(incident.server_handle, set()).add(incident.incident_type)
     targets = []
     for s in servers:
         try:
-            targets.append(CheckTarget(handle=s.handle, host=s.host, ssh_port=s.ssh_port, ssh_user=s.ssh_user,
-                                       ssh_host_keys=s.ssh_host_keys, health_status=s.health_status,
-                                       last_health_check=s.last_health_check, incidents=active.get(s.handle, {})))
+            targets.append(CheckTarget(handle=s.handle, host=s.host, ssh_port=ssh_port_of(s.labels, default_port),
+                                       ssh_user=s.ssh_user, last_health_check=s.last_health_check,
+                                       incidents=ours.get(s.handle, {}),
+                                       foreign_incidents=sorted(foreign.get(s.handle, ()))))
         except ValidationError as exc:
             log.warning("health_checker.server_skipped", handle=s.handle, error=validation_summary(exc))
+        except ValueError as exc:
+            log.warning("health_checker.server_skipped", handle=s.handle, error=str(exc))
     return targets
 
 
@@ -187,6 +268,8 @@ class BatchCheck:
                  settings: HealthSettings):
         self.batch, self.client, self.platform, self.probe, self.settings = batch, client, platform, probe, settings
         self.stats: Counter = Counter()
+        self.writes = RecordWrites(self, "health_checker")
+        self.opener = IncidentOpener(platform, client)
         self.token = uuid.uuid4().hex
         self.claimed: set[str] = set()
 
@@ -289,50 +372,71 @@ class BatchCheck:
 
     # ----------------------------------------------------------------------- apply
 
+    async def fence(self) -> None:
+        """A part holds no task lock: its servers' claims are what it owns (``RecordWrites``)."""
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.stats[name] += n
+
     async def apply(self, plans: Sequence[ServerPlan], results: dict[str, ProbeResult]) -> None:
         for p in plans:
-            self.stats["pending" if p.pending else str(p.status or "stale")] += 1
+            self.stats["pending" if p.pending else p.status.value if p.status else "stale"] += 1
         changes = [c for p in plans for c in p.changes]
         failures = [c for c in changes if isinstance(c, SetFailures)]
+        verdicts = {p.handle: "pending" if p.pending else p.status.value for p in plans if p.pending or p.status}
+        pipe = self.client.pipeline(transaction=False)
         if failures:
-            await self.client.hset(Keys.HEALTH_FAILURES, mapping={c.handle: f"{c.count}:{c.slot}" for c in failures})
-        reports = [HealthReport(handle=c.handle, health_status=c.status, checked_at=c.checked_at)
-                   for c in changes if isinstance(c, ReportHealth)]
-        if reports:
-            answer = await self.platform.report_health(reports)
-            self.stats["reports"] += answer.updated
-            self.stats["reports_stale"] += answer.stale + len(answer.unknown_handles)
-        gate = asyncio.Semaphore(INCIDENT_WRITES_AT_ONCE)
-        await asyncio.gather(*(self._incident(c, gate) for c in changes
+            pipe.hset(Keys.HEALTH_FAILURES, mapping={c.handle: f"{c.count}:{c.slot}" for c in failures})
+        if verdicts:
+            pipe.hset(Keys.HEALTH_VERDICTS, mapping=verdicts)
+        await pipe.execute()
+        gate = asyncio.Semaphore(WRITES_AT_ONCE)
+        await asyncio.gather(*(self._record_health(c, gate) for c in changes if isinstance(c, RecordHealth)),
+                             *(self._incident(c, gate) for c in changes
                                if isinstance(c, OpenIncident | ResolveIncident)))
         for change in changes:
             if isinstance(change, RequestRecovery):
                 await self._recover(change)
         for p in plans:
-            if p.status is HealthStatus.UNHEALTHY and any(isinstance(c, OpenIncident) for c in p.changes):
+            if p.status is not None and p.status.value == "unhealthy" and any(
+                    isinstance(c, OpenIncident) for c in p.changes):
                 log.warning("health_checker.server_unhealthy", handle=p.handle, reasons=list(p.assessment.reasons))
+
+    async def _record_health(self, change: RecordHealth, gate: asyncio.Semaphore) -> None:
+        """The server's metric columns and ``last_health_check``, then its metrics-history entry."""
+        async with gate:
+            if await self.writes.write(lambda: self.platform.record_server_health(change.handle, change.update),
+                                       "record_health", handle=change.handle):
+                self.stats["health_recorded"] += 1
+                if await self.writes.write(lambda: self.platform.add_metrics_history(change.handle, change.history),
+                                           "metrics_history", handle=change.handle):
+                    self.stats["history_added"] += 1
 
     async def _incident(self, change: OpenIncident | ResolveIncident, gate: asyncio.Semaphore) -> None:
         async with gate:
-            try:
-                if isinstance(change, OpenIncident):
-                    opened = await self.platform.open_incident(IncidentOpen(
-                        server_handle=change.handle, incident_type=change.incident_type, details=change.details))
-                    self.stats["incidents_opened" if opened.created else "incidents_already_open"] += 1
-                    log.warning("health_checker.incident_opened", handle=change.handle,
-                                incident_type=change.incident_type.value, incident_id=opened.incident.id,
-                                reason=change.details.get("reason"), created=opened.created)
-                else:
-                    await self.platform.resolve_incident(change.incident_id)
-                    self.stats["incidents_resolved"] += 1
-                    log.info("health_checker.incident_resolved", handle=change.handle,
-                             incident_type=change.incident_type.value, incident_id=change.incident_id)
-            except PlatformAPIError as exc:
-                if not exc.per_record:
-                    raise
-                self.stats["writes_refused"] += 1
-                log.warning("health_checker.incident_write_refused", handle=change.handle, status=exc.status,
-                            incident_type=change.incident_type.value, detail=str(exc.detail)[:300])
+            kind = change.incident_type.value
+            if isinstance(change, OpenIncident):
+                opened = []
+                create = IncidentCreate(server_handle=change.handle, incident_type=change.incident_type,
+                                        details=change.details)
+                if not await self.writes.write(lambda: self._open(create, opened), "open_incident",
+                                               handle=change.handle, incident_type=kind):
+                    return
+                outcome, incident = opened[0]
+                self.stats[{Outcome.OPENED: "incidents_opened", Outcome.ALREADY_OPEN: "incidents_already_open",
+                            Outcome.CLAIMED_ELSEWHERE: "incidents_claimed_elsewhere"}[outcome]] += 1
+                if outcome is Outcome.OPENED:
+                    log.warning("health_checker.incident_opened", handle=change.handle, incident_type=kind,
+                                incident_id=incident.id, reason=change.details.get("reason"))
+            elif await self.writes.write(lambda: self.platform.resolve_incident(change.incident_id),
+                                         "resolve_incident", handle=change.handle, incident_id=change.incident_id):
+                await self.opener.release(change.handle, kind)
+                self.stats["incidents_resolved"] += 1
+                log.info("health_checker.incident_resolved", handle=change.handle, incident_type=kind,
+                         incident_id=change.incident_id)
+
+    async def _open(self, create: IncidentCreate, into: list) -> None:
+        into.append(await self.opener.open(create))
 
     async def _recover(self, change: RequestRecovery) -> None:
         message = ProvisionerMessage(server_handle=change.handle, is_recovery=True,
@@ -362,6 +466,21 @@ def slot_stats(client: redis.Redis, slot: int) -> dict[str, int]:
     return {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
 
 
+#: what this task uses of the platform API (held against its /openapi.json at worker start)
+PLATFORM_NEEDS = (
+    PlatformNeed("get", "/api/servers/", ("handle", "host", "ssh_user", "labels", "status", "is_managed",
+                                          "last_health_check")),
+    PlatformNeed("get", "/api/servers/{handle}", ("status", "is_managed")),
+    PlatformNeed("patch", "/api/servers/{handle}", ("last_health_check", *HEALTH_COLUMNS)),
+    PlatformNeed("post", "/api/servers/{handle}/metrics-history", ("metrics",)),
+    PlatformNeed("delete", "/api/servers/metrics-history"),
+    PlatformNeed("get", "/api/incidents/active", ("id", "server_handle", "incident_type", "status", "details")),
+    PlatformNeed("get", "/api/incidents/", ("id", "server_handle", "incident_type", "status")),
+    PlatformNeed("post", "/api/incidents/", ("server_handle", "incident_type", "details")),
+    PlatformNeed("patch", "/api/incidents/{incident_id}", ("status", "resolved_at", "details")),
+)
+
 SPEC = TaskSpec(TaskName.HEALTH_CHECKER, run_health_checker, time_limit_ms=2 * 60_000, max_retries=3,
                 parts=(PartSpec("check", check_batch, time_limit_ms=5 * 60_000, max_retries=3, affinity=True),
-                       PartSpec("rescue", affinity.rescue_stranded, time_limit_ms=60_000, max_retries=3)))
+                       PartSpec("rescue", affinity.rescue_stranded, time_limit_ms=60_000, max_retries=3)),
+                platform_needs=PLATFORM_NEEDS)

@@ -1,7 +1,8 @@
 """provisioner_trigger's plan: which stuck servers to announce again. Pure, no I/O.
 
-- stuck: a managed server in ``pending_setup`` (its announcement was lost, or the provisioner was
-  down), or in ``provisioning`` with no change to its record for ``stuck_after_s``;
+- stuck: a managed server waiting in ``pending_setup`` (``announcements.waiting``, the one rule
+  server_sync follows too: its announcement was lost, or the provisioner was down), or in
+  ``provisioning`` with no change to its record for ``stuck_after_s``;
 - a server announced within the cooldown (by any task) is not announced again;
 - at most ``max_per_run`` announcements, the longest-stuck first; the rest are held back for
   the next run.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from actors.tasks.announcements import waiting
 from contracts.platform import Server, ServerStatus
 
 
@@ -32,15 +34,14 @@ class Plan:
 
 
 def is_stuck(server: Server, now: float, rules: Rules) -> bool:
-    if not server.is_managed:
-        return False
-    if server.status is ServerStatus.PENDING_SETUP:
+    if waiting(server.is_managed, server.status):
         return True
-    return server.status is ServerStatus.PROVISIONING and now - server.updated_at.timestamp() >= rules.stuck_after_s
+    return (server.is_managed and server.status is ServerStatus.PROVISIONING
+            and now - server.last_changed.timestamp() >= rules.stuck_after_s)
 
 
 def plan_announcements(servers: Iterable[Server], cooling: Collection[str], now: float, rules: Rules = Rules()) -> Plan:
-    stuck = sorted((s for s in servers if is_stuck(s, now, rules)), key=lambda s: (s.updated_at, s.handle))
+    stuck = sorted((s for s in servers if is_stuck(s, now, rules)), key=lambda s: (s.last_changed, s.handle))
     due = [s.handle for s in stuck if s.handle not in cooling]
     return Plan(tuple(due[:rules.max_per_run]), tuple(s.handle for s in stuck if s.handle in cooling),
                 tuple(due[rules.max_per_run:]))

@@ -2,10 +2,11 @@
 
 Runs once per release at startup (the ticker claims the startup slot per release), and on a
 schedule if one is set. Read top to bottom: **observe** (the managed servers in ``pending_setup`` or
-``provisioning``, through the platform API; which of them are cooling down since an earlier
-announcement) -> **plan** (``plan.plan_announcements``, pure) -> **apply** (one ``ProvisionerMessage``
-per server through the shared publisher, whose script writes the entry and the cooldown together
-and refuses a server announced meanwhile).
+``provisioning``, through the platform API: one request per status, since its filter is a scalar;
+which of them are cooling down since an earlier announcement) -> **plan**
+(``plan.plan_announcements``, pure) -> **apply** (``announcements.Announcer``, the one way every
+task announces: the shared publisher writes the entry and the cooldown together and refuses a
+server announced meanwhile).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.adapters.provisioner.settings import ProvisionerSettings
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
+from actors.tasks.announcements import Announcer
 from actors.tasks.provisioner_trigger.plan import Plan, Rules, plan_announcements
 from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
-from contracts import ProvisionerMessage, TaskName
-from contracts.platform import ServerStatus
+from contracts import TaskName
+from contracts.platform import PlatformNeed, ServerStatus
 from scheduler.logs import get_logger
 
 log = get_logger(__name__)
@@ -51,14 +53,10 @@ async def apply_plan(plan: Plan, run, publisher: ProvisionerPublisher, cooldown_
     run.count("held_back", len(plan.held_back))
     if plan.held_back:
         log.warning("provisioner_trigger.held_back", servers=len(plan.held_back), note="announced in later runs")
-    for handle in plan.announce:
-        await run.fence()
-        message = ProvisionerMessage(server_handle=handle, correlation_id=run.correlation_id)
-        if await publisher.publish(message, cooldown_s) is None:
-            run.count("skipped_cooldown")  # announced by another task since we looked
-            continue
-        run.count("published")
-        log.info("provisioner_trigger.announced", handle=handle, request_id=message.request_id)
+    outcome = await Announcer(publisher, cooldown_s).announce(plan.announce, run.correlation_id, run.fence)
+    run.count("published", len(outcome.announced))
+    run.count("skipped_cooldown", len(outcome.cooling))  # announced by another task since we looked
 
 
-SPEC = TaskSpec(TaskName.PROVISIONER_TRIGGER, run_provisioner_trigger, time_limit_ms=5 * 60_000, max_retries=5)
+SPEC = TaskSpec(TaskName.PROVISIONER_TRIGGER, run_provisioner_trigger, time_limit_ms=5 * 60_000, max_retries=5,
+                platform_needs=(PlatformNeed("GET", "/api/servers/", ("handle", "status", "is_managed", "updated_at")),))

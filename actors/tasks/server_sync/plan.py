@@ -1,17 +1,25 @@
 """server_sync's plan: pure functions from what was observed to the changes that make the
 platform's Server records match the Time4VPS account. No I/O; every rule of the task lives here.
 
-- identity is (provider ``time4vps``, provider id); a new record's handle is ``vps-<id>``, an
-  existing record keeps its own. Records of other providers are never touched.
+- identity is the provider id, in ``labels.provider_id`` (the platform's ``provider_id``) with
+  ``labels.provider`` = ``time4vps``; a record without ``labels.provider`` but with a provider id
+  is ours too (the platform's own sync writes no provider name), and so is one without either
+  whose handle is ``vps-<id>`` (the natural key): both are given the labels. A new record's
+  handle is ``vps-<id>``, an existing record keeps its own. Records of other providers are never
+  touched. Labels are written whole (the platform replaces them), others' keys kept.
 - ``public_ip`` follows the provider's primary IP, and so does ``host`` (where SSH connects) while
   it follows ``public_ip``: a record whose host was pointed elsewhere (a private address, a tunnel)
-  keeps it. Specs (cores, RAM, disk, OS) come from the details.
-- the allowlist (``TIME4VPS_MANAGED_SERVER_IDS``) decides ``is_managed``, fail-closed. A new managed
-  server is ``pending_setup`` and announced once on ``provisioner:queue``; a new unmanaged one is
+  keeps it. ``capacity_cpu``, ``capacity_ram_mb``, ``capacity_disk_mb`` (MB, as the provider
+  gives them) and ``os_template`` come from the details; a value the provider does not give is
+  left alone. The platform ignores ``capacity_disk_mb`` on create, and ``os_template`` is no
+  create field: a create is followed by an update with them (``Create.after``).
+- the allowlist (``TIME4VPS_MANAGED_SERVER_IDS``, or ``TIME4VPS_MANAGE_ALL``) decides
+  ``is_managed``, fail-closed. A new managed server is ``pending_setup``; a new unmanaged one is
   ``reserved`` (never provisioned nor health-checked). A server taken off the list becomes
   unmanaged (``pending_setup`` -> ``reserved``); one put on it that was never provisioned
-  (``reserved``/``discovered``) becomes ``pending_setup`` and is announced once. A provisioned
-  server taken off the list keeps its status, unmanaged.
+  (``reserved``/``discovered``) becomes ``pending_setup``. A provisioned server taken off the
+  list keeps its status, unmanaged. Announcing is not the plan's: every managed ``pending_setup``
+  server is announced by ``actors.tasks.announcements`` until it moves on.
 - the provider's status maps to the platform's by ``PROVIDER_STATUSES`` (the one table): a status
   it imposes replaces the record's, which is remembered (``held``) and given back when the provider
   says ``Active`` again. An unknown provider status is reported and leaves the status alone.
@@ -30,10 +38,20 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from contracts.platform import Server, ServerCreate, ServerSpecs, ServerStatus, ServerUpdate, server_handle
+from contracts.platform import (
+    LABEL_PROVIDER,
+    LABEL_PROVIDER_ID,
+    Server,
+    ServerCreate,
+    ServerStatus,
+    ServerUpdate,
+    server_handle,
+)
 from contracts.time4vps import ServerDetails, ServerListItem
 
 PROVIDER = "time4vps"
+#: the fields the details give, compared field by field
+SPEC_FIELDS = ("capacity_cpu", "capacity_ram_mb", "capacity_disk_mb", "os_template")
 
 #: Time4VPS's status (details ``status``, case-insensitive) -> the platform status it imposes;
 #: None: the server runs, so the record's own lifecycle status (pending_setup, ready...) stands.
@@ -53,20 +71,27 @@ NEVER_PROVISIONED = frozenset({ServerStatus.RESERVED, ServerStatus.DISCOVERED, S
 
 @dataclass(frozen=True)
 class Allowlist:
-    """``TIME4VPS_MANAGED_SERVER_IDS``: unset or empty manages none, ``*`` all, else a comma list."""
+    """``TIME4VPS_MANAGED_SERVER_IDS``, read as the platform reads the same variable: positive
+    Time4VPS ids separated by commas; unset or empty manages none. "All" is not spelled in it
+    (the platform refuses to start on a ``*`` there) but by ``TIME4VPS_MANAGE_ALL=true``, which
+    the platform does not read, and which goes with an empty list."""
 
     ids: frozenset[str] = frozenset()
     everything: bool = False
 
     @classmethod
-    def parse(cls, text: str | None) -> Allowlist:
+    def parse(cls, text: str | None, manage_all: bool = False) -> Allowlist:
         tokens = [t.strip() for t in (text or "").split(",") if t.strip()]
-        if tokens == ["*"]:
-            return cls(everything=True)
-        bad = [t for t in tokens if not (t.isascii() and t.isdigit())]
+        if "*" in tokens:
+            raise ValueError("'*' is not an id (the platform refuses it in this same variable): set "
+                             "TIME4VPS_MANAGE_ALL=true and leave TIME4VPS_MANAGED_SERVER_IDS empty to manage all")
+        bad = [t for t in tokens if not (t.isascii() and t.isdecimal() and int(t) > 0)]
         if bad:
-            raise ValueError("'*' alone, or Time4VPS server ids (digits) separated by commas")
-        return cls(frozenset(str(int(t)) for t in tokens))
+            raise ValueError("Time4VPS server ids (positive integers) separated by commas")
+        if manage_all and tokens:
+            raise ValueError("TIME4VPS_MANAGE_ALL=true manages every server: leave TIME4VPS_MANAGED_SERVER_IDS "
+                             "empty, or list the ids and drop TIME4VPS_MANAGE_ALL")
+        return cls(frozenset(str(int(t)) for t in tokens), everything=manage_all)
 
     def manages(self, provider_id: str) -> bool:
         return self.everything or provider_id in self.ids
@@ -105,10 +130,8 @@ class Rules:
 class Create:
     provider_id: str
     server: ServerCreate
-
-    @property
-    def announce(self) -> bool:
-        return self.server.status is ServerStatus.PENDING_SETUP
+    #: what the create cannot set (``capacity_disk_mb``, ``os_template``), written right after it
+    after: ServerUpdate | None = None
 
 
 @dataclass(frozen=True)
@@ -120,10 +143,6 @@ class Update:
     #: the counters this update moves once written (``missing``, ``restored``, ``unmanaged``...)
     events: tuple[str, ...] = ()
     misses: int = 0  # the absence count that made it missing
-
-    @property
-    def announce(self) -> bool:
-        return self.changes.status is ServerStatus.PENDING_SETUP
 
 
 @dataclass(frozen=True)
@@ -151,13 +170,32 @@ def synch_key(item: ServerListItem) -> str:
     return item.synch_date.isoformat() if item.synch_date else ""
 
 
+def _handle_id(handle: str) -> str | None:
+    """The provider id a ``vps-<id>`` handle names, if it names one."""
+    prefix, _, rest = handle.partition("-")
+    return str(int(rest)) if prefix == "vps" and rest.isascii() and rest.isdecimal() and int(rest) > 0 else None
+
+
 def ours(records: Iterable[Server]) -> dict[str, Server]:
-    """The Time4VPS records by provider id (the first, should the platform hold two)."""
+    """The Time4VPS records by provider id: labelled ``provider: time4vps`` (or with a provider id and
+    no provider name), else unlabelled with a ``vps-<id>`` handle. A labelled record wins over an
+    adopted one, and the first over a later one, should the platform hold two."""
     by_id: dict[str, Server] = {}
+    adopted: dict[str, Server] = {}
     for record in records:
-        if record.provider.lower() == PROVIDER:
-            by_id.setdefault(record.provider_id, record)
-    return by_id
+        provider = record.provider
+        if provider is not None and provider.lower() != PROVIDER:
+            continue
+        if record.provider_id:
+            by_id.setdefault(record.provider_id.strip(), record)
+        elif provider is None and (pid := _handle_id(record.handle)) is not None:
+            adopted.setdefault(pid, record)
+    return {**adopted, **by_id}
+
+
+def labels_for(record: Server | None, pid: str) -> dict:
+    """The labels a record of ours carries: its own, with the provider's name and id."""
+    return {**(record.labels if record else {}), LABEL_PROVIDER: PROVIDER, LABEL_PROVIDER_ID: pid}
 
 
 def details_wanted(servers: Sequence[ServerListItem], records: Sequence[Server], seen: Mapping[str, str]) -> list[str]:
@@ -178,9 +216,11 @@ def details_wanted(servers: Sequence[ServerListItem], records: Sequence[Server],
     return new + changed
 
 
-def specs_of(details: ServerDetails) -> ServerSpecs:
-    disk_gb = None if details.disk_limit is None else details.disk_limit // 1024  # MB -> GB
-    return ServerSpecs(cpu_cores=details.cpu_cores, ram_mb=details.ram_limit, disk_gb=disk_gb, os=details.os or None)
+def specs_of(details: ServerDetails) -> dict:
+    """The record's fields the details give (a value they do not give is not in it)."""
+    values = {"capacity_cpu": details.cpu_cores, "capacity_ram_mb": details.ram_limit,
+              "capacity_disk_mb": details.disk_limit, "os_template": (details.os or "").strip()[:100] or None}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def provider_status(details: ServerDetails | None) -> tuple[bool, ServerStatus | None]:
@@ -254,9 +294,12 @@ def _listed(pid: str, item: ServerListItem, record: Server | None, observed: Obs
         status = imposed or base
         if ip is None:
             raise NoAddress(pid)
+        specs = specs_of(details) if details else {}
+        at_create = {k: v for k, v in specs.items() if k in ("capacity_cpu", "capacity_ram_mb")}
+        after = {k: v for k, v in specs.items() if k not in at_create}
         out.creates.append(Create(pid, ServerCreate(
-            handle=server_handle(pid), provider=PROVIDER, provider_id=pid, host=ip, public_ip=ip, is_managed=managed,
-            status=status, specs=specs_of(details) if details else ServerSpecs())))
+            handle=server_handle(pid), host=ip, public_ip=ip, is_managed=managed, status=status,
+            labels=labels_for(None, pid), **at_create), ServerUpdate(**after) if after else None))
         _remember(out, pid, observed.memory, base if status != base else None, details, item)
         return
 
@@ -282,8 +325,10 @@ def _listed(pid: str, item: ServerListItem, record: Server | None, observed: Obs
         changes["public_ip"] = ip
         if record.host == record.public_ip:
             changes["host"] = ip
-    if details is not None and specs_of(details) != record.specs:
-        changes["specs"] = specs_of(details)
+    if details is not None:
+        changes.update({k: v for k, v in specs_of(details).items() if getattr(record, k) != v})
+    if record.labels.get(LABEL_PROVIDER) != PROVIDER or record.labels.get(LABEL_PROVIDER_ID) != pid:
+        changes["labels"] = labels_for(record, pid)
     if changes:
         out.updates.append(Update(record.handle, pid, current, ServerUpdate(**changes),
                                   events=_events(record, changes, managed)))
@@ -308,8 +353,10 @@ def _events(record: Server, changes: dict, managed: bool) -> tuple[str, ...]:
         events.append("managed" if managed else "unmanaged")
     if "public_ip" in changes:
         events.append("ip_changed")
-    if "specs" in changes:
+    if changes.keys() & set(SPEC_FIELDS):
         events.append("specs_changed")
+    if "labels" in changes:
+        events.append("labelled")
     return tuple(events)
 
 

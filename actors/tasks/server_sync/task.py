@@ -4,8 +4,8 @@ A reconciler, read top to bottom: **observe** (the Time4VPS listing; if it fails
 the provider-outage incident and nothing else; the platform's servers; what Redis remembers; the
 details of new and changed servers only, at most ``TIME4VPS_MAX_DETAILS_PER_RUN``) -> **plan**
 (``plan.plan_sync``, pure, where every rule lives) -> **apply** (API writes, each behind the fencing
-check; new ``pending_setup`` servers announced on ``provisioner:queue`` through the one publisher;
-then the memory).
+check; then every managed ``pending_setup`` server, as the platform holds them after those writes,
+announced on ``provisioner:queue`` by the one rule of ``actors.tasks.announcements``; then the memory).
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from actors.adapters.time4vps.client import Time4VpsSession
 from actors.adapters.time4vps.errors import Time4VpsRefused, Time4VpsThrottled, Time4VpsUnavailable
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
+from actors.tasks.announcements import Announcer, waiting
 from actors.tasks.records import Progress, RecordWrites
 from actors.tasks.server_sync.memory import SyncMemory
 from actors.tasks.server_sync.outage import ProviderOutage
-from actors.tasks.server_sync.plan import Observed, Plan, Update, details_wanted, plan_sync
+from actors.tasks.server_sync.plan import Create, Observed, Plan, Update, details_wanted, plan_sync
 from actors.tasks.server_sync.settings import ServerSyncSettings
-from contracts import ProvisionerMessage, TaskName
+from contracts import TaskName
+from contracts.platform import PlatformNeed, Server, ServerUpdate
 from contracts.time4vps import ServerDetails
 from scheduler.logs import get_logger
 
@@ -40,7 +42,7 @@ async def run_server_sync(run: TaskRun) -> None:
     rules = settings.rules()
     platform, memory = deps.platform, SyncMemory(deps.aredis)
     session = deps.time4vps.session(deps.aredis)
-    outage = ProviderOutage(platform)
+    outage = ProviderOutage(platform, deps.aredis)
     try:
         listing = await session.list_servers()
     except Time4VpsThrottled as exc:
@@ -79,7 +81,7 @@ async def run_server_sync(run: TaskRun) -> None:
 
     publisher = ProvisionerPublisher(deps.aredis)
     cooldown_s = deps.settings(ProvisionerSettings).provisioner_cooldown_s
-    await apply_plan(plan, run, platform, memory, Announcer(publisher, cooldown_s))
+    await apply_plan(plan, run, platform, memory, Announcer(publisher, cooldown_s), records.items)
 
 
 async def _read_details(session: Time4VpsSession, ids: list[str], run: TaskRun) -> dict[str, ServerDetails]:
@@ -107,23 +109,11 @@ def _count_requests(run: TaskRun, session: Time4VpsSession) -> None:
 # --------------------------------------------------------------------------- apply
 
 
-class Announcer:
-    """A new ``pending_setup`` server on ``provisioner:queue``, through the one publisher (its
-    cooldown, shared by every task, keeps a restart or a retry from announcing it twice)."""
-
-    def __init__(self, publisher: ProvisionerPublisher, cooldown_s: float):
-        self.publisher, self.cooldown_s = publisher, cooldown_s
-
-    async def announce(self, handle: str) -> bool:
-        correlation_id = structlog.contextvars.get_contextvars().get("correlation_id")
-        message = ProvisionerMessage(server_handle=handle, **({"correlation_id": correlation_id}
-                                                              if correlation_id else {}))
-        return await self.publisher.publish(message, self.cooldown_s) is not None
-
-
 async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory: SyncMemory,
-                     announcer: Announcer) -> None:
+                     announcer: Announcer, records: list[Server] | tuple[Server, ...] = ()) -> None:
     failed: set[str] = set()
+    #: handle -> (is_managed, status) as the platform holds it once this run's writes are done
+    state = {r.handle: (r.is_managed, r.status) for r in records}
     run.count("other_provider_records", plan.other_providers)
     for pid in plan.rejected:
         run.count("rejected")
@@ -133,25 +123,39 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
         log.warning("server_sync.unknown_provider_status", provider_id=pid, provider_status=status[:60],
                     note="the record's status is left alone")
     writes = RecordWrites(run, "server_sync")
-    for create in plan.creates:
-        if not await writes.write(lambda c=create: platform.create_server(c.server), "create",
-                                  provider_id=create.provider_id, handle=create.server.handle):
-            failed.add(create.provider_id)
+    written: dict[str, Server] = {}
+
+    async def create(c: Create) -> None:
+        written[c.server.handle] = await platform.create_server(c.server)
+
+    async def update(handle: str, changes: ServerUpdate) -> None:
+        written[handle] = await platform.update_server(handle, changes)
+
+    for c in plan.creates:
+        handle = c.server.handle
+        if not await writes.write(lambda c=c: create(c), "create", provider_id=c.provider_id, handle=handle):
+            failed.add(c.provider_id)
             continue
         run.count("creates")
-        log.info("server_sync.server_added", handle=create.server.handle, status=create.server.status.value,
-                 managed=create.server.is_managed)
-        if create.announce:
-            await _announce(announcer, create.server.handle, run)
-    for update in plan.updates:
-        if not await writes.write(lambda u=update: platform.update_server(u.handle, u.changes), "update",
-                                  provider_id=update.provider_id, handle=update.handle):
-            failed.add(update.provider_id)
+        state[handle] = (written[handle].is_managed, written[handle].status)
+        log.info("server_sync.server_added", handle=handle, status=c.server.status.value,
+                 managed=c.server.is_managed)
+        after = c.after and _still_to_set(written[handle], c.after)
+        if after and not await writes.write(lambda a=after, h=handle: update(h, a), "update",
+                                            provider_id=c.provider_id, handle=handle):
+            failed.add(c.provider_id)  # its details are read again next run, and the fields set then
+    for u in plan.updates:
+        if not await writes.write(lambda u=u: update(u.handle, u.changes), "update",
+                                  provider_id=u.provider_id, handle=u.handle):
+            failed.add(u.provider_id)
             continue
         run.count("updates")
-        _report(run, update)
-        if update.announce:
-            await _announce(announcer, update.handle, run)
+        state[u.handle] = (written[u.handle].is_managed, written[u.handle].status)
+        _report(run, u)
+    outcome = await announcer.announce(sorted(h for h, (managed, status) in state.items() if waiting(managed, status)),
+                                       structlog.contextvars.get_contextvars().get("correlation_id"), run.fence)
+    run.count("announced", len(outcome.announced))
+    run.count("announce_cooling", len(outcome.cooling))
     seen = {pid: v for pid, v in plan.seen.items() if pid not in failed}
     misses = {pid: n for pid, n in plan.misses.items() if pid not in failed}
     held = {pid: s for pid, s in plan.held.items() if pid not in failed}
@@ -160,12 +164,10 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
         await memory.write(seen, misses, held)
 
 
-async def _announce(announcer: Announcer, handle: str, run: Progress) -> None:
-    await run.fence()
-    if await announcer.announce(handle):
-        run.count("announced")
-    else:
-        run.count("announce_cooling")
+def _still_to_set(record: Server, after: ServerUpdate) -> ServerUpdate | None:
+    """The part of ``after`` the created record does not already hold."""
+    wanted = {k: getattr(after, k) for k in after.model_fields_set if getattr(record, k) != getattr(after, k)}
+    return ServerUpdate(**wanted) if wanted else None
 
 
 def _report(run: Progress, update: Update) -> None:
@@ -179,4 +181,11 @@ def _report(run: Progress, update: Update) -> None:
         log.info("server_sync.server_back", handle=update.handle, status=update.changes.status.value)
 
 
-SPEC = TaskSpec(TaskName.SERVER_SYNC, run_server_sync, time_limit_ms=10 * 60_000, max_retries=3)
+_SERVER_FIELDS = ("handle", "host", "public_ip", "is_managed", "status", "labels", "capacity_cpu", "capacity_ram_mb")
+SPEC = TaskSpec(TaskName.SERVER_SYNC, run_server_sync, time_limit_ms=10 * 60_000, max_retries=3, platform_needs=(
+    PlatformNeed("GET", "/api/servers/", (*_SERVER_FIELDS, "capacity_disk_mb", "os_template", "provider_id")),
+    PlatformNeed("POST", "/api/servers/", _SERVER_FIELDS),
+    PlatformNeed("GET", "/api/servers/{handle}", ("handle", "labels")),
+    PlatformNeed("PATCH", "/api/servers/{handle}", ("capacity_disk_mb", "os_template")),
+    # the provider-outage incident's routes join here with the incidents client (branch hc)
+))

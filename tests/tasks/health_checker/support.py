@@ -1,27 +1,34 @@
 """Helpers of the health checker's end-to-end tests: seeding the platform, a tick driver, reading
-incidents and recovery messages (the fixtures are in ``tests/health_fixtures.py``)."""
+incidents, verdicts and recovery messages (the fixtures are in ``conftest.py``)."""
 
 from __future__ import annotations
 
 import itertools
 
 from actors.tasks.health_checker.task import slot_stats
-from contracts import PROVISIONER_STREAM, ProvisionerMessage, RunOutcome, TaskName
+from contracts import PROVISIONER_STREAM, Keys, ProvisionerMessage, RunOutcome, TaskName
 from contracts.platform import ServerCreate, ServerStatus
 
 from tests.support import make_tick, runs, send, wait_until
 
 TASK = TaskName.HEALTH_CHECKER
-OPENS, REPORTS = "POST /api/incidents", "POST /api/servers/health-reports"
+OPENS, PATCHES, HISTORY = "POST /api/incidents/", "PATCH /api/servers/{handle}", "POST /api/servers/{handle}/metrics-history"
 _slots = itertools.count(10_000, 120)
 
 
-def seed(platform, hosts, *, start=1, pin=True, managed=True, status=ServerStatus.READY) -> list[str]:
-    servers = [ServerCreate(handle=f"vps-{n}", provider_id=str(n), host=h.address, ssh_port=h.port, is_managed=managed,
-                            status=status, ssh_host_keys=[h.public_key] if pin else [])
+def seed(platform, hosts, *, start=1, managed=True, status=ServerStatus.READY, port_label=True) -> list[str]:
+    """Server records for fleet hosts, as the platform holds them: the host's address, its SSH
+    port in ``labels.ssh_port`` (or none: ``SSH_PORT`` then applies)."""
+    servers = [ServerCreate(handle=f"vps-{n}", host=h.address, public_ip=h.address, is_managed=managed,
+                            status=status, labels={"provider_id": str(n), **({"ssh_port": h.port} if port_label else {})})
                for n, h in enumerate(hosts, start=start)]
     platform.store.bulk_insert_servers(servers)
     return [s.handle for s in servers]
+
+
+def requests(platform, route: str) -> int:
+    """How many requests of a route (its template: ``PATCH /api/servers/{handle}``) the stand-in answered."""
+    return platform.counters.requests[route]
 
 
 def tick(client, timeout: float = 30.0) -> dict[str, int]:
@@ -32,19 +39,25 @@ def tick(client, timeout: float = 30.0) -> dict[str, int]:
     [record] = [r for r in runs(client, TASK) if r.slot == slot]
     assert record.outcome is RunOutcome.SUCCEEDED, record.error
     wait_until(lambda: slot_stats(client, slot).get("batches_done", 0) >= record.counters.get("batches", 0), timeout)
-    return slot_stats(client, slot) | {"slot": slot}
+    return slot_stats(client, slot) | {"slot": slot, **{f"run_{k}": v for k, v in record.counters.items()}}
 
 
-def health_of(platform, handle: str) -> str:
-    return platform.store.get_server(handle)["health_status"]
+def health_of(client, handle: str) -> str:
+    """The server's health as the scheduler keeps it (Redis): ``unknown`` before its first check."""
+    raw = client.hget(Keys.HEALTH_VERDICTS, handle)
+    return raw.decode() if raw else "unknown"
 
 
 def active(platform) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for incident in platform.store.list_incidents():
-        if incident["status"] != "resolved":
+        if incident["status"] in ("detected", "recovering"):
             found.setdefault(incident["server_handle"], set()).add(incident["incident_type"])
     return found
+
+
+def active_count(platform) -> int:
+    return sum(1 for i in platform.store.list_incidents() if i["status"] in ("detected", "recovering"))
 
 
 def recoveries(client) -> list[ProvisionerMessage]:

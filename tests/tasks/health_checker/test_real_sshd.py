@@ -27,7 +27,7 @@ from contracts.health import CheckTarget, DockerState, FindingKind
 from contracts.platform import ServerCreate, ServerStatus
 from sandbox.ssh.commands import DOCKER_DOWN_MESSAGE
 
-from tests.tasks.health_checker.support import active, tick
+from tests.tasks.health_checker.support import active, health_of, tick
 from tests.support import running_worker
 
 
@@ -79,7 +79,8 @@ def sshd(tmp_path_factory):
     (d / "bin").mkdir()
     (d / "sys").mkdir()
     (d / "home").mkdir()
-    (d / "sys" / "df").symlink_to(shutil.which("df"))  # the session's PATH holds df and our docker only
+    for tool in ("df", "cat"):  # the session's PATH holds df, cat and our docker only
+        (d / "sys" / tool).symlink_to(shutil.which(tool))
     (d / "docker-mode").write_text("running\n")
     shim = d / "bin" / "docker"
     shim.write_text(SHIM.format(dir=d, ps0=PS_LINES[0], ps1=PS_LINES[1], down=DOCKER_DOWN_MESSAGE))
@@ -116,22 +117,24 @@ LogLevel VERBOSE
                 pytest.fail(f"sshd did not start: {(d / 'sshd.log').read_text()[-2000:]}")
             time.sleep(0.05)
     user = "root" if os.geteuid() == 0 else os.environ.get("USER", "root")
-    yield SimpleNamespace(dir=d, port=port, user=user, host_key=host_key.export_public_key().decode().strip(),
-                          key_path=d / "id_client", shim=shim)
+    public = host_key.export_public_key().decode().strip()
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {public}\n")
+    yield SimpleNamespace(dir=d, port=port, user=user, host_key=public, key_path=d / "id_client", shim=shim,
+                          known_hosts=d / "known_hosts")
     process.terminate()
     process.wait(10)
     log.close()
 
 
 def target(sshd, **fields) -> CheckTarget:
-    values = {"handle": "vps-sshd", "host": "127.0.0.1", "ssh_port": sshd.port, "ssh_user": sshd.user,
-              "ssh_host_keys": [sshd.host_key], **fields}
+    values = {"handle": "vps-sshd", "host": "127.0.0.1", "ssh_port": sshd.port, "ssh_user": sshd.user, **fields}
     return CheckTarget(**values)
 
 
 def probe(sshd, mode: str = "running"):
     (sshd.dir / "docker-mode").write_text(mode + "\n")
-    p = SshProbe(ProbeConfig(private_key_path=sshd.key_path, command_timeout_s=10, connect_timeout_s=10))
+    p = SshProbe(ProbeConfig(private_key_path=sshd.key_path, known_hosts_path=sshd.known_hosts,
+                             command_timeout_s=10, connect_timeout_s=10))
     return asyncio.run(p.check(target(sshd)))
 
 
@@ -143,6 +146,8 @@ def test_a_real_server_answers_the_constant_commands(sshd):
     assert 0 <= root.capacity_pct <= 100 and root.size_kb > 0
     assert (result.docker, result.docker_version, result.containers_total) == (DockerState.RUNNING, "24.0.7", 2)
     assert [(c.name, c.status) for c in result.container_issues] == [("api", "Up 2 hours (unhealthy)")]
+    assert result.load is not None and result.uptime_s > 0 and result.memory.total_kb > 0, "this machine's /proc"
+    assert result.containers_running == 2
     calls = sorted((sshd.dir / "docker-calls").read_text().splitlines())
     assert calls == ["info --format {{json .ServerVersion}}", "ps --all --no-trunc --format {{json .}}"]
 
@@ -160,26 +165,31 @@ def test_docker_down_and_docker_not_installed_are_told_apart(sshd):
     assert assess(missing, Thresholds()).reasons == ("Docker not installed: no docker command on the server",)
 
 
-def test_a_wrong_pinned_key_never_logs_in(sshd):
+def test_a_key_other_than_the_known_one_never_logs_in(sshd):
     accepted = (sshd.dir / "sshd.log").read_text().count("Accepted publickey")
     impostor = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
-    result = asyncio.run(SshProbe(ProbeConfig(private_key_path=sshd.key_path)).check(
-        target(sshd, ssh_host_keys=[impostor])))
+    (sshd.dir / "known_hosts.wrong").write_text(f"[127.0.0.1]:{sshd.port} {impostor}\n")
+    result = asyncio.run(SshProbe(ProbeConfig(private_key_path=sshd.key_path,
+                                              known_hosts_path=sshd.dir / "known_hosts.wrong")).check(target(sshd)))
     assert [f.kind for f in result.findings] == [FindingKind.HOST_KEY_MISMATCH]
     time.sleep(0.2)
     assert (sshd.dir / "sshd.log").read_text().count("Accepted publickey") == accepted
 
 
 def test_end_to_end_through_the_worker(sshd, client, settings, platform, health):
-    health(ssh_private_key_path=sshd.key_path, health_command_timeout_s=10.0, health_connect_timeout_s=10.0)
+    health(ssh_private_key_path=sshd.key_path, ssh_known_hosts=sshd.known_hosts, health_command_timeout_s=10.0,
+           health_connect_timeout_s=10.0)
     platform.store.bulk_insert_servers([ServerCreate(
-        handle="vps-sshd", provider_id="1", host="127.0.0.1", ssh_port=sshd.port, ssh_user=sshd.user,
-        is_managed=True, status=ServerStatus.IN_USE, ssh_host_keys=[sshd.host_key])])
-    status = lambda: platform.store.get_server("vps-sshd")["health_status"]  # noqa: E731
+        handle="vps-sshd", host="127.0.0.1", public_ip="127.0.0.1", ssh_user=sshd.user, is_managed=True,
+        status=ServerStatus.IN_USE, labels={"provider_id": "1", "ssh_port": sshd.port})])
+    status = lambda: health_of(client, "vps-sshd")  # noqa: E731
     (sshd.dir / "docker-mode").write_text("running\n")
     with running_worker(client, [SPEC], settings, deps=health.deps):
         assert tick(client)["checked"] == 1
         assert status() == "degraded", "the shim's api container is unhealthy (and / is below 95 % here)"
+        record = platform.store.get_server("vps-sshd")
+        assert record["last_health_check"] and record["uptime_seconds"] > 0 and record["used_ram_mb"] > 0
+        assert platform.store.metrics_history_count("vps-sshd") == 1
         (sshd.dir / "docker-mode").write_text("down\n")
         tick(client)
         tick(client)
@@ -200,7 +210,8 @@ def test_kept_connection_one_login_in_the_auth_log_for_many_checks(sshd):
     accepted = log.read_text().count("Accepted publickey")
     now = [1000.0]
     config = PoolConfig(max_open=10, idle_s=300, max_age_s=3600, keepalive_s=0)
-    p = SshProbe(ProbeConfig(private_key_path=sshd.key_path, command_timeout_s=10, connect_timeout_s=10, pool=config))
+    p = SshProbe(ProbeConfig(private_key_path=sshd.key_path, known_hosts_path=sshd.known_hosts, command_timeout_s=10,
+                             connect_timeout_s=10, pool=config))
     pool = ConnectionPool(config, clock=lambda: now[0])
     p._pools.get = lambda: pool  # the running loop's pool, on the test's clock
 

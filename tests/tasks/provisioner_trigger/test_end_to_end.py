@@ -96,6 +96,7 @@ def test_each_stuck_server_is_announced_once_and_the_consumer_reads_exactly_thos
     deps = deps_for(redis_url, client, platform)
     first = run_once(client, deps, settings, 1)
     assert first.outcome is RunOutcome.SUCCEEDED and first.counters["published"] == 4
+    assert platform.counters.requests["GET /api/servers/"] == 2, "one request per status: a filter is a scalar"
     messages = consumer.read()
     assert sorted(m.server_handle for m in messages) == sorted(stuck)
     assert not any(m.is_recovery for m in messages) and len({m.request_id for m in messages}) == 4

@@ -27,12 +27,17 @@ HOUR = 3600
 def server(n: int, status: ServerStatus = ServerStatus.PENDING_SETUP, *, managed: bool = True,
            age_s: float = 0) -> Server:
     changed = NOW - timedelta(seconds=age_s)
-    return Server(handle=f"vps-{n}", provider="time4vps", provider_id=str(n), host=f"10.0.0.{n}", is_managed=managed,
-                  status=status, created_at=changed, updated_at=changed)
+    return Server(handle=f"vps-{n}", labels={"provider": "time4vps", "provider_id": str(n)}, host=f"10.0.0.{n}",
+                  public_ip=f"10.0.0.{n}", is_managed=managed, status=status, created_at=changed, updated_at=changed)
 
 
 def plan(servers, cooling=(), **rules) -> Plan:
     return plan_announcements(servers, set(cooling), NOW.timestamp(), Rules(**rules))
+
+
+def test_a_record_without_updated_at_is_judged_by_its_creation():
+    never_updated = server(1, ServerStatus.PROVISIONING, age_s=2 * HOUR).model_copy(update={"updated_at": None})
+    assert plan([never_updated], stuck_after_s=HOUR).announce == ("vps-1",)
 
 
 def test_managed_servers_pending_setup_are_announced_oldest_first():
@@ -98,3 +103,38 @@ def test_property_each_stuck_server_is_announced_exactly_once_over_successive_ru
     assert held[-1] == 0 and held == sorted(held, reverse=True), "what is held back follows in later runs"
     again, counters = cycle(redis_server, servers, rules)
     assert not again.announce and counters["skipped_cooldown"] == len(stuck)
+
+
+def test_the_waiting_rule_is_the_one_server_sync_follows():
+    from actors.tasks.announcements import waiting
+
+    for status in ServerStatus:
+        for managed in (True, False):
+            assert bool(plan([server(1, status, managed=managed)], stuck_after_s=10 * HOUR).announce) == waiting(
+                managed, status), (status, managed)
+
+
+def test_a_publish_that_fails_mid_run_ends_with_exactly_one_announcement_each_within_the_next_run(monkeypatch):
+    """Redis fails the second publish: the run fails (and is retried); the next run announces what was
+    not, once, and nothing twice."""
+    servers = [server(n, age_s=n) for n in range(1, 4)]
+    redis_server, rules = fakeredis.FakeServer(), Rules(stuck_after_s=HOUR)
+    real, calls = ProvisionerPublisher.publish, []
+
+    async def flaky(self, message, cooldown_s):
+        calls.append(message.server_handle)
+        if len(calls) == 2:
+            raise ConnectionError("injected: Redis went away mid-run")
+        return await real(self, message, cooldown_s)
+
+    monkeypatch.setattr(ProvisionerPublisher, "publish", flaky)
+    try:
+        cycle(redis_server, servers, rules)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the fault was not injected")
+    assert announced(redis_server) == ["vps-3"]
+    _, counters = cycle(redis_server, servers, rules)
+    assert counters["published"] == 2 and counters["skipped_cooldown"] == 1
+    assert sorted(announced(redis_server)) == ["vps-1", "vps-2", "vps-3"]

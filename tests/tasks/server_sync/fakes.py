@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 import fakeredis
 import fakeredis.aioredis
 
-from actors.adapters.platform.client import PlatformAPIError
+from actors.adapters.platform.client import PlatformAPIError, PlatformUnavailable
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.tasks.server_sync.memory import SyncMemory
 from actors.tasks.server_sync.plan import Observed, Plan, Rules, details_wanted, plan_sync
-from actors.tasks.server_sync.task import Announcer, apply_plan
+from actors.tasks.announcements import Announcer
+from actors.tasks.server_sync.task import apply_plan
 from contracts import PROVISIONER_STREAM
 from contracts.platform import Server, ServerCreate, ServerUpdate
 from contracts.time4vps import ServerDetails, ServerListItem
@@ -39,6 +40,11 @@ def details(status: str = "Active", cores: int = 2, ram: int = 4096, disk_mb: in
                                          "synch_date": "2026-01-05T09:00:00+00:00"})
 
 
+def as_read(server: Server) -> Server:
+    """The record as the platform answers it: ``provider_id`` read from the labels."""
+    return server.model_copy(update={"provider_id": server.labels.get("provider_id")})
+
+
 class FakePlatform:
     """The two writes server_sync makes, on Server records kept in memory by handle."""
 
@@ -47,12 +53,18 @@ class FakePlatform:
         self.refuse = set(refuse)  # handles whose writes answer 422
         self.writes = 0
         self.patches: list[tuple[str, dict]] = []
+        self.creates: list[ServerCreate] = []
+        self.lose_answers = 0  # creates to commit and then answer 504 (the answer lost)
 
     async def create_server(self, server: ServerCreate) -> Server:
         if server.handle in self.records or server.handle in self.refuse:
-            raise PlatformAPIError(409, "POST", "/api/servers", '{"detail": "exists"}')
+            raise PlatformAPIError(400, "POST", "/api/servers/", '{"detail": "exists"}')
         self.writes += 1
-        self.records[server.handle] = Server(created_at=T0, updated_at=T0, **server.model_dump())
+        self.creates.append(server)
+        self.records[server.handle] = as_read(Server(created_at=T0, updated_at=T0, **server.model_dump()))
+        if self.lose_answers:
+            self.lose_answers -= 1
+            raise PlatformUnavailable("POST", "/api/servers/", 1, "HTTP 504")
         return self.records[server.handle]
 
     async def update_server(self, handle: str, changes: ServerUpdate) -> Server:
@@ -62,7 +74,10 @@ class FakePlatform:
         assert fields, "an update always carries at least one field"
         self.writes += 1
         self.patches.append((handle, changes.changes()))
-        self.records[handle] = self.records[handle].model_copy(update=fields)
+        if "provider_id" in fields:  # as the platform does: into the labels
+            pid = fields.pop("provider_id")
+            fields["labels"] = {**fields.get("labels", self.records[handle].labels), "provider_id": pid}
+        self.records[handle] = as_read(self.records[handle].model_copy(update=fields))
         return self.records[handle]
 
 
@@ -73,6 +88,7 @@ class Cycle:
     platform: FakePlatform = field(default_factory=FakePlatform)
     server: fakeredis.FakeServer = field(default_factory=fakeredis.FakeServer)
     cooldown_s: float = 3600
+    publisher: type[ProvisionerPublisher] = ProvisionerPublisher
 
     def redis(self) -> fakeredis.aioredis.FakeRedis:
         return fakeredis.aioredis.FakeRedis(server=self.server)
@@ -88,7 +104,7 @@ class Cycle:
         run = FakeRun()
         client = self.redis()
         await apply_plan(plan, run, self.platform, SyncMemory(client),
-                         Announcer(ProvisionerPublisher(client), self.cooldown_s))
+                         Announcer(self.publisher(client), self.cooldown_s), list(self.platform.records.values()))
         return run
 
     async def __call__(self, listing: list[ServerListItem], provider: Mapping[str, ServerDetails] | None = None,

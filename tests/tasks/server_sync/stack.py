@@ -34,7 +34,8 @@ class Stack:
         return Dependencies(self.redis_url, self.client)
 
     def records(self) -> dict[str, dict]:
-        return {s["provider_id"]: s for s in self.platform.store.list_servers() if s["provider"] == "time4vps"}
+        return {s["provider_id"]: s for s in self.platform.store.list_servers()
+                if s["labels"].get("provider") == "time4vps"}
 
     def writes(self) -> int:
         return sum(n for route, n in self.platform.counters.requests.items()
@@ -66,8 +67,9 @@ def stack(client, redis_url, monkeypatch):
     with ServedApp(time4vps) as t4v, ServedApp(platform) as api:
         for name, value in {"API_BASE_URL": api.url, "INTERNAL_API_KEY": KEY, "TIME4VPS_API_URL": f"{t4v.url}/api",
                             "TIME4VPS_USERNAME": USER, "TIME4VPS_PASSWORD": PASSWORD, "TIME4VPS_MAX_ATTEMPTS": "2",
-                            "TIME4VPS_MISSING_AFTER": "2", "TIME4VPS_MANAGED_SERVER_IDS": "*",
+                            "TIME4VPS_MISSING_AFTER": "2", "TIME4VPS_MANAGE_ALL": "true",
                             "PLATFORM_MAX_ATTEMPTS": "2"}.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("TIME4VPS_MAX_DETAILS_PER_RUN", raising=False)
+        monkeypatch.delenv("TIME4VPS_MANAGED_SERVER_IDS", raising=False)
         yield Stack(world, time4vps, platform, client, redis_url)

@@ -29,17 +29,19 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         cold, cost = stack.cycle()
         assert cold.outcome is RunOutcome.SUCCEEDED and cold.counters["creates"] == 12
-        assert cost == {"list": 1, "details": 12, "writes": 12}
+        assert cost == {"list": 1, "details": 12, "writes": 24}, "a create, and the fields it cannot set"
         records = stack.records()
         for server in world.server_list():
             record = records[str(server.server_id)]
             assert (record["handle"], record["status"], record["is_managed"]) == (
                 f"vps-{server.server_id}", "pending_setup", True)
-            assert (record["public_ip"], record["host"], record["specs"]) == (server.public_ip, server.public_ip, {
-                "cpu_cores": server.cpu_cores, "ram_mb": server.ram_mb, "disk_gb": server.disk_mb // 1024,
-                "os": server.os})
+            assert record["labels"] == {"provider": "time4vps", "provider_id": str(server.server_id)}
+            assert (record["public_ip"], record["host"]) == (server.public_ip, server.public_ip)
+            assert (record["capacity_cpu"], record["capacity_ram_mb"], record["capacity_disk_mb"]) == (
+                server.cpu_cores, server.ram_mb, server.disk_mb)
+            assert record["os_template"] == (server.os or None)
         assert sorted(stack.announced()) == sorted(f"vps-{s}" for s in world.servers)
-        assert records[str(world.server_list()[6].server_id)]["specs"]["os"] == hostile
+        assert records[str(world.server_list()[6].server_id)]["os_template"] == hostile
 
         steady, cost = stack.cycle()
         assert cost == {"list": 1, "details": 0, "writes": 0}, "an unchanged account costs one list request"
@@ -50,12 +52,13 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
         world.resize_server(second.server_id, cpu_cores=16, ram_mb=65536, disk_mb=327680)
         world.remove_server(third.server_id)
         changed, cost = stack.cycle()
-        assert cost == {"list": 1, "details": 3, "writes": 3}, "details of the new and the changed servers only"
+        assert cost == {"list": 1, "details": 3, "writes": 4}, "details of the new and the changed servers only"
         records = stack.records()
         assert records[str(added.server_id)]["status"] == "pending_setup"
         assert (records[str(first.server_id)]["public_ip"], records[str(first.server_id)]["host"]) == (
             "203.0.113.200", "203.0.113.200")
-        assert records[str(second.server_id)]["specs"]["cpu_cores"] == 16
+        assert (records[str(second.server_id)]["capacity_cpu"], records[str(second.server_id)]["capacity_disk_mb"]) == (
+            16, 327680)
         assert records[str(third.server_id)]["status"] == "pending_setup", "one listing without it: not yet"
         assert stack.announced().count(f"vps-{added.server_id}") == 1
 
@@ -70,6 +73,7 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
         final, cost = stack.cycle()
         assert (final.outcome, cost) == (RunOutcome.SUCCEEDED, {"list": 1, "details": 0, "writes": 0})
     assert len(stack.records()) == 13
+    assert len(stack.announced()) == 13, "each waiting server once within the cooldown"
     lines = [json.loads(line) for line in rendered_logs().splitlines() if line.startswith("{")]
     alerts = [line for line in lines if line["event"] == "server_sync.server_missing"]
     assert [(a["handle"], a["alert"], a["level"], a["task"]) for a in alerts] == [
@@ -80,6 +84,7 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
 
 def test_allowlist_changes_both_ways(stack, settings, monkeypatch):
     one, two, three = (s.server_id for s in stack.world.server_list()[:3])
+    monkeypatch.delenv("TIME4VPS_MANAGE_ALL")
     monkeypatch.setenv("TIME4VPS_MANAGED_SERVER_IDS", f"{one},{two}")
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         stack.cycle()
@@ -93,6 +98,7 @@ def test_allowlist_changes_both_ways(stack, settings, monkeypatch):
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         record, cost = stack.cycle()
         assert (record.counters["managed"], record.counters["unmanaged"], cost["writes"]) == (1, 1, 2)
+        assert record.counters["announced"] == 1 and record.counters["announce_cooling"] == 1
         assert stack.cycle()[1]["writes"] == 0
     records = stack.records()
     assert (records[str(two)]["status"], records[str(two)]["is_managed"]) == ("reserved", False)
@@ -103,6 +109,22 @@ def test_allowlist_changes_both_ways(stack, settings, monkeypatch):
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         stack.cycle()
     assert not any(r["is_managed"] for r in stack.records().values()) and len(stack.announced()) == 3
+
+
+def test_a_create_whose_answer_is_lost_after_it_committed_makes_one_record_announced_once(stack, settings):
+    """The platform commits each create, then its answer is lost (504): the client looks the handle
+    up before posting again, and the run announces what the platform holds."""
+    stack.platform.faults.update(lost_rate=1.0, methods="POST")
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
+        record, _ = stack.cycle()
+        assert stack.platform.counters.faults["lost"] == 12
+        assert stack.platform.counters.requests["POST /api/servers/"] == 12, "no create posted twice"
+        assert record.outcome is RunOutcome.SUCCEEDED and record.counters["creates"] == 12
+        stack.platform.faults.update(lost_rate=0.0)
+        again, cost = stack.cycle()
+    assert len(stack.platform.store.list_servers()) == 12 and len(stack.records()) == 12
+    assert sorted(stack.announced()) == sorted(f"vps-{s}" for s in stack.world.servers)
+    assert cost["writes"] == 0 and not again.counters["announced"]
 
 
 def test_an_outage_opens_one_incident_changes_nothing_and_its_end_resolves_it(stack, settings):

@@ -10,12 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.tasks.server_sync.memory import SyncMemory
 from actors.tasks.server_sync.plan import (PROVIDER_STATUSES, Allowlist, Memory, Observed, Rules, details_wanted,
                                            plan_sync)
-from contracts.platform import Server, ServerSpecs, ServerStatus
+from contracts.platform import Server, ServerStatus
 
 from tests.tasks.server_sync.fakes import T0, Cycle, FakePlatform, details, item
+
+SPECS = {"capacity_cpu": 2, "capacity_ram_mb": 4096, "capacity_disk_mb": 40960, "os_template": "debian-12-x86_64"}
 
 ALL = Rules(Allowlist(everything=True))
 NONE = Rules(Allowlist())
@@ -26,10 +29,10 @@ def run(coro):
 
 
 def record(pid: int, status: ServerStatus = ServerStatus.READY, *, managed: bool = True, ip: str = "192.0.2.10",
-           host: str | None = None, provider: str = "time4vps", specs: ServerSpecs | None = None) -> Server:
-    return Server(handle=f"vps-{pid}", provider=provider, provider_id=str(pid), host=host or ip, public_ip=ip,
-                  is_managed=managed, status=status, created_at=T0, updated_at=T0,
-                  specs=specs or ServerSpecs(cpu_cores=2, ram_mb=4096, disk_gb=40, os="debian-12-x86_64"))
+           host: str | None = None, provider: str | None = "time4vps", **fields) -> Server:
+    labels = {"provider_id": str(pid), **({"provider": provider} if provider else {})}
+    return Server(handle=f"vps-{pid}", provider_id=str(pid), host=host or ip, public_ip=ip, labels=labels,
+                  is_managed=managed, status=status, created_at=T0, updated_at=T0, **{**SPECS, **fields})
 
 
 def platform_of(*records: Server) -> Cycle:
@@ -39,36 +42,112 @@ def platform_of(*records: Server) -> Cycle:
 # ---- the allowlist ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "manages_1", "manages_2"), [
-    (None, False, False), ("", False, False), ("  ", False, False), ("*", True, True), (" * ", True, True),
-    ("1", True, False), ("1, 3,", True, False), ("001,2", True, True),
+@pytest.mark.parametrize(("text", "manage_all", "manages_1", "manages_2"), [
+    (None, False, False, False), ("", False, False, False), ("  ", False, False, False), ("", True, True, True),
+    (None, True, True, True), ("1", False, True, False), ("1, 3,", False, True, False), ("001,2", False, True, True),
 ])
-def test_the_allowlist_is_fail_closed(text, manages_1, manages_2):
-    allowlist = Allowlist.parse(text)
+def test_the_allowlist_is_fail_closed(text, manage_all, manages_1, manages_2):
+    allowlist = Allowlist.parse(text, manage_all)
     assert (allowlist.manages("1"), allowlist.manages("2")) == (manages_1, manages_2)
 
 
-@pytest.mark.parametrize("text", ["all", "*,5", "5;6", "-5", "1e3", "١٢"])
-def test_an_allowlist_that_is_not_ids_or_a_star_is_refused(text):
+@pytest.mark.parametrize("text", ["all", "5;6", "-5", "0", "1e3", "١٢"])
+def test_an_allowlist_that_is_not_positive_ids_is_refused(text):
     with pytest.raises(ValueError, match="Time4VPS server ids"):
         Allowlist.parse(text)
+
+
+@pytest.mark.parametrize("text", ["*", " * ", "*,5"])
+def test_a_star_is_refused_as_the_platform_refuses_it_and_the_error_says_what_to_set(text):
+    with pytest.raises(ValueError, match="TIME4VPS_MANAGE_ALL=true"):
+        Allowlist.parse(text)
+
+
+def test_manage_all_with_a_list_is_refused_as_ambiguous():
+    with pytest.raises(ValueError, match="leave TIME4VPS_MANAGED_SERVER_IDS empty"):
+        Allowlist.parse("1,2", manage_all=True)
 
 
 # ---- new servers -----------------------------------------------------------------------------------
 
 
-def test_a_new_managed_server_is_pending_setup_and_announced_once():
+def test_a_new_managed_server_is_pending_setup_labelled_and_announced_once_within_the_cooldown():
     cycle = Cycle()
     listing, provider = [item(7, ip="192.0.2.7")], {"7": details(cores=4, ram=8192, disk_mb=81920)}
     _, first = run(cycle(listing, provider, ALL))
     new = cycle.record(7)
     assert (new.handle, new.status, new.is_managed, new.host, new.public_ip) == (
         "vps-7", ServerStatus.PENDING_SETUP, True, "192.0.2.7", "192.0.2.7")
-    assert new.specs == ServerSpecs(cpu_cores=4, ram_mb=8192, disk_gb=80, os="debian-12-x86_64")
+    assert new.labels == {"provider": "time4vps", "provider_id": "7"} and new.provider_id == "7"
+    assert (new.capacity_cpu, new.capacity_ram_mb, new.capacity_disk_mb, new.os_template) == (
+        4, 8192, 81920, "debian-12-x86_64")
+    [created] = cycle.platform.creates
+    assert "capacity_disk_mb" not in created.model_fields_set, "the platform ignores it on create"
+    assert cycle.platform.patches == [("vps-7", {"capacity_disk_mb": 81920, "os_template": "debian-12-x86_64"})]
     assert (first.counters["creates"], first.counters["announced"]) == (1, 1)
-    for _ in range(3):  # its status has not moved yet: still nothing more
+    for _ in range(3):  # still waiting, but within its cooldown: nothing more
         _, again = run(cycle(listing, provider, ALL))
-        assert cycle.platform.writes == 1 and not again.counters["announced"]
+        assert cycle.platform.writes == 2 and not again.counters["announced"]
+        assert again.counters["announce_cooling"] == 1
+    assert run(cycle.announced()) == ["vps-7"]
+
+
+def test_a_server_waiting_in_pending_setup_is_announced_again_after_its_cooldown_until_it_moves_on():
+    cycle = Cycle(cooldown_s=0.05)
+    listing, provider = [item(7)], {"7": details()}
+    run(cycle(listing, provider, ALL))
+    import time
+    time.sleep(0.06)  # past the cooldown: the provisioner has not picked it up
+    _, again = run(cycle(listing, provider, ALL))
+    assert again.counters["announced"] == 1 and run(cycle.announced()) == ["vps-7", "vps-7"]
+    cycle.platform.records["vps-7"] = cycle.record(7).model_copy(update={"status": ServerStatus.PROVISIONING})
+    time.sleep(0.06)
+    _, moved = run(cycle(listing, provider, ALL))
+    assert not moved.counters["announced"] and len(run(cycle.announced())) == 2
+
+
+def test_a_waiting_server_someone_else_created_is_announced_and_an_unmanaged_one_is_not():
+    cycle = platform_of(record(1, ServerStatus.PENDING_SETUP, provider=None),
+                        record(2, ServerStatus.PENDING_SETUP, managed=False).model_copy(
+                            update={"handle": "manual", "labels": {"provider": "hetzner"}, "provider_id": None}))
+    _, counters = run(cycle([item(1)], {}, ALL))
+    assert run(cycle.announced()) == ["vps-1"] and counters.counters["announced"] == 1
+
+
+class FailingPublisher(ProvisionerPublisher):
+    """Fails the first publish (Redis gone between the create and the publish)."""
+
+    failures = 1
+
+    async def publish(self, message, cooldown_s):
+        if FailingPublisher.failures:
+            FailingPublisher.failures -= 1
+            raise ConnectionError("injected: Redis went away before the publish")
+        return await super().publish(message, cooldown_s)
+
+
+def test_a_fault_between_the_create_and_the_publish_ends_with_exactly_one_announcement_next_run():
+    FailingPublisher.failures = 1
+    cycle = Cycle(publisher=FailingPublisher)
+    listing, provider = [item(7)], {"7": details()}
+    with pytest.raises(ConnectionError):
+        run(cycle(listing, provider, ALL))
+    assert cycle.record(7).status is ServerStatus.PENDING_SETUP and run(cycle.announced()) == []
+    _, second = run(cycle(listing, provider, ALL))
+    assert second.counters["announced"] == 1 and not second.counters["creates"]
+    for _ in range(2):
+        run(cycle(listing, provider, ALL))
+    assert run(cycle.announced()) == ["vps-7"], "exactly one, within the cooldown"
+
+
+def test_a_create_whose_answer_was_lost_is_announced_by_the_next_run_and_not_created_again():
+    cycle = Cycle()
+    cycle.platform.lose_answers = 1
+    listing, provider = [item(7)], {"7": details()}
+    _, first = run(cycle(listing, provider, ALL))
+    assert first.counters["records_failed"] == 1 and run(cycle.announced()) == []
+    _, second = run(cycle(listing, provider, ALL))
+    assert len(cycle.platform.creates) == 1 and second.counters["announced"] == 1
     assert run(cycle.announced()) == ["vps-7"]
 
 
@@ -103,14 +182,24 @@ def test_an_ip_change_moves_public_ip_and_the_host_that_followed_it_in_one_patch
     assert cycle.record(2).host == "10.0.0.2", "a host pointed elsewhere is the operator's"
 
 
-def test_a_resize_patches_only_the_specs_and_an_unchanged_server_costs_nothing():
+def test_a_resize_patches_only_the_capacity_that_changed_and_an_unchanged_server_costs_nothing():
     cycle = platform_of(record(1), record(2))
-    provider = {"1": details(cores=8, ram=16384, disk_mb=163840), "2": details()}
+    provider = {"1": details(cores=8, ram=16384, disk_mb=40960), "2": details()}
     _, counters = run(cycle([item(1), item(2)], provider, ALL))
-    assert cycle.platform.patches == [("vps-1", {"specs": {"cpu_cores": 8, "ram_mb": 16384, "disk_gb": 160,
-                                                           "os": "debian-12-x86_64"}})]
+    assert cycle.platform.patches == [("vps-1", {"capacity_cpu": 8, "capacity_ram_mb": 16384})]
     assert counters.counters["specs_changed"] == 1
     assert run(cycle([item(1), item(2)], provider, ALL))[0].empty
+
+
+def test_a_record_without_the_provider_name_or_any_label_is_adopted_by_its_natural_key():
+    unnamed = record(1, provider=None)  # as the platform's own sync writes it: labels.provider_id only
+    bare = record(2).model_copy(update={"labels": {"team": "ops"}, "provider_id": None})  # made by hand
+    cycle = platform_of(unnamed, bare)
+    _, counters = run(cycle([item(1), item(2)], {}, ALL))
+    assert cycle.platform.patches == [("vps-1", {"labels": {"provider": "time4vps", "provider_id": "1"}}),
+                                      ("vps-2", {"labels": {"team": "ops", "provider": "time4vps", "provider_id": "2"}})]
+    assert not cycle.platform.creates and counters.counters["labelled"] == 2
+    assert run(cycle([item(1), item(2)], {}, ALL))[0].empty
 
 
 def test_records_of_other_providers_are_never_touched():
@@ -145,7 +234,7 @@ def test_an_unknown_provider_status_is_reported_and_leaves_the_status_alone():
     cycle = platform_of(record(1, ServerStatus.READY))
     plan, counters = run(cycle([item(1)], {"1": details("Hibernating", cores=4)}, ALL))
     assert plan.unknown_statuses == (("1", "Hibernating"),) and counters.counters["unknown_status"] == 1
-    assert cycle.record(1).status is ServerStatus.READY and cycle.record(1).specs.cpu_cores == 4
+    assert cycle.record(1).status is ServerStatus.READY and cycle.record(1).capacity_cpu == 4
 
 
 # ---- absence ---------------------------------------------------------------------------------------
@@ -224,14 +313,14 @@ def test_details_beyond_the_cap_follow_at_later_runs_and_a_refused_write_is_aske
     listing = [item(n) for n in range(1, 6)]
     provider = {str(n): details(cores=n) for n in range(1, 6)}
     run(cycle(listing, provider, ALL, max_details=2))
-    assert [cycle.record(n).specs.cpu_cores for n in (1, 2, 4, 5)] == [1, 2, None, None]
+    assert [cycle.record(n).capacity_cpu for n in (1, 2, 4, 5)] == [1, 2, 1, 1], "the platform's default"
     observed = run(cycle.observe(listing, provider, max_details=2))
     assert list(observed.details) == ["3", "4"], "a server without a record (refused) first"
     run(cycle(listing, provider, ALL, max_details=2))
     assert list(run(cycle.observe(listing, provider)).details) == ["3", "5"]
     cycle.platform.refuse.clear()
     run(cycle(listing, provider, ALL, max_details=2))
-    assert [cycle.record(n).specs.cpu_cores for n in range(1, 6)] == [1, 2, 3, 4, 5]
+    assert [cycle.record(n).capacity_cpu for n in range(1, 6)] == [1, 2, 3, 4, 5]
     assert list(run(cycle.observe(listing, provider)).details) == []
 
 
@@ -290,37 +379,45 @@ def test_apply_then_plan_again_changes_nothing(account):
             if server.provider != "time4vps":
                 assert server == record(99, provider="other")
                 continue
+            assert server.provider_id and server.labels["provider_id"] == server.provider_id
             listed = server.provider_id in {str(i.server_id) for i in listing}
             if listed:
                 assert server.is_managed == rules.allowlist.manages(server.provider_id)
                 assert server.status is not ServerStatus.MISSING
             if not server.is_managed and listed:
                 assert server.status is not ServerStatus.PENDING_SETUP
-        for handle in await cycle.announced():
-            assert rules.allowlist.manages(handle.removeprefix("vps-")), "only managed servers are announced"
+        announced = await cycle.announced()
+        waiting = {r.handle for r in cycle.platform.records.values()
+                   if r.is_managed and r.status is ServerStatus.PENDING_SETUP}
+        assert len(announced) == len(set(announced)), "once each within the cooldown"
+        assert waiting <= set(announced), "every server left waiting is announced"
+        for handle in announced:  # and nothing else (a server may have moved on since)
+            assert handle in waiting or any(
+                r.handle == handle and r.is_managed for r in records), (handle, waiting)
 
     run(go())
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sets(st.integers(1, 5)), st.sampled_from(["Active", "Suspended", "Hibernating"]),
-                          st.booleans()), min_size=1, max_size=6))
-def test_over_any_history_each_server_is_announced_at_most_once_per_entry_into_pending_setup(history):
+                          st.booleans()), min_size=1, max_size=6), st.booleans())
+def test_over_any_history_every_cycle_announces_exactly_the_servers_left_waiting_and_not_cooling(history, cooling):
+    """Level-triggered: with no cooldown between cycles, each cycle announces every managed server it
+    leaves in pending_setup; with one longer than the history, each such server exactly once."""
     async def go():
-        cycle = Cycle(cooldown_s=0.001)
+        cycle = Cycle(cooldown_s=3600 if cooling else 0.001)
         rules = Rules(Allowlist(frozenset({"1", "2", "3"})), missing_after=2)
-        entries = 0
+        expected: list[str] = []
         for present, provider_status, fresh in history:
             listing = [item(p, synch="2026-01-06 09:00:00" if fresh else "2026-01-05 09:00:00") for p in sorted(present)]
-            before = {r.provider_id: r.status for r in cycle.platform.records.values()}
-            plan, _ = await cycle(listing, {str(p): details(provider_status) for p in present}, rules)
-            entries += sum(1 for r in cycle.platform.records.values()
-                           if r.status is ServerStatus.PENDING_SETUP and before.get(r.provider_id)
-                           is not ServerStatus.PENDING_SETUP)
+            await cycle(listing, {str(p): details(provider_status) for p in present}, rules)
+            waiting = sorted(r.handle for r in cycle.platform.records.values()
+                             if r.is_managed and r.status is ServerStatus.PENDING_SETUP)
+            expected += [h for h in waiting if not (cooling and h in expected)]
             assert all(r.status is not ServerStatus.PENDING_SETUP for r in cycle.platform.records.values()
                        if not rules.allowlist.manages(r.provider_id))
             await asyncio.sleep(0.002)
-        assert len(await cycle.announced()) == entries
+        assert await cycle.announced() == expected
 
     run(go())
 
