@@ -24,6 +24,7 @@ from actors.tasks.health_checker.settings import HealthSettings
 from contracts import TaskName
 from scheduler.config import Problem, process_settings, refuse
 from scheduler.connection import RedisCertificateRefused, check_redis, redis_from_url
+from scheduler.limits import raise_open_files
 from scheduler.logs import configure_logging, get_logger
 from scheduler.settings import task_schedules
 from scheduler.signals import stop_on_signals
@@ -44,6 +45,8 @@ def main() -> int:
     if problems:
         return refuse(problems, "worker")
     configure_logging(settings.log_format, settings.log_level)
+    files = raise_open_files()  # kept SSH connections are a socket each (HEALTH_SSH_POOL_MAX)
+    log.info("open-file limit", soft=files.soft, hard=files.hard, raised_from=files.before if files.raised else None)
     stop = stop_on_signals(log)  # from here on a SIGTERM stops the worker cleanly, even while it starts
     client = redis_from_url(settings.redis_url, settings)
     try:

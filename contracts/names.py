@@ -213,3 +213,6 @@ class Keys:
 
     #: sorted set of the health checker's recent slot ids (score = slot): whose coverage to show
     HEALTH_SLOTS = "scheduler:health:slots"
+    #: sorted set: a worker's own health-check queue -> when batches were last sent to it (epoch
+    #: ms); a queue whose worker is no longer live is emptied (its batches moved or dropped)
+    HEALTH_OWNER_QUEUES = "scheduler:health:owner_queues"

@@ -72,14 +72,15 @@ class HeartbeatWriter:
 
     def __init__(self, client: redis.Redis, role: Role, *, release: str, queues: Iterable[str] = (),
                  tasks: Iterable[str] = (), interval_s: float = DEFAULT_INTERVAL_S,
-                 host: str | None = None, pid: int | None = None):
+                 host: str | None = None, pid: int | None = None, process_id: str | None = None):
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.client = client
         self.role: Role = role
         self.host = host or socket.gethostname()
         self.pid = os.getpid() if pid is None else pid
-        self.id = new_process_id(self.host, self.pid)
+        #: given when the process needed its id before its first beat (a worker's own queues)
+        self.id = process_id or new_process_id(self.host, self.pid)
         self.release = release
         self.queues = sorted(queues)
         self.tasks = sorted(tasks)

@@ -100,9 +100,10 @@ def ticks(client: redis.Redis) -> list[tuple[int, Tick]]:
 
 @contextlib.contextmanager
 def running_worker(client: redis.Redis, specs: Iterable[TaskSpec], settings: Settings, threads: int = 4,
-                   deps=None):
-    """An in-process Dramatiq worker over our broker and middleware; runs and parts get ``deps``."""
-    broker = build_broker(client, list(specs), settings, deps)
+                   deps=None, process_id: str | None = None):
+    """An in-process Dramatiq worker over our broker and middleware; runs and parts get ``deps``;
+    with ``process_id`` it also consumes its own queues (parts with affinity)."""
+    broker = build_broker(client, list(specs), settings, deps, process_id)
     dramatiq.set_broker(broker)
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=50)

@@ -25,12 +25,14 @@ from actors.runtime.middleware import RunRecording, TaskLocking, TickAdmission
 from actors.runtime.middleware.pings import DeadManPings, ping_urls
 from actors.runtime.retry import retry_when
 from actors.runtime.run import current_run
-from actors.runtime.spec import PartSpec, TaskSpec, part_actor_name, part_queue_name
+from actors.runtime.spec import PartSpec, TaskSpec, own_queue_name, part_actor_name, part_queue_name
 
 
-def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Settings, deps: Any = None) -> RedisBroker:
+def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Settings, deps: Any = None,
+                 process_id: str | None = None) -> RedisBroker:
     """A broker on ``client`` with our middleware and an actor for each task spec; every run and
-    part is handed ``deps``, the worker process's dependencies object."""
+    part is handed ``deps``, the worker process's dependencies object. With ``process_id`` (a
+    worker's), the queue of its own of every part with affinity is declared, so it consumes it."""
     broker = RedisBroker(client=client, middleware=[])
     for middleware in (
         AsyncIO(),
@@ -54,6 +56,9 @@ def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Setti
         broker.add_middleware(middleware)
     for spec in tasks:
         declare_task(broker, spec, deps)
+        for part in spec.parts:
+            if part.affinity and process_id is not None:
+                broker.declare_queue(own_queue_name(spec.task, process_id))
     return broker
 
 

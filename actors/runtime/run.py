@@ -36,13 +36,14 @@ class TaskRun:
     #: the worker process's dependencies object (``actors.tasks.deps.Dependencies``)
     deps: Any = None
 
-    def fan_out(self, part: str, payloads: Iterable[dict]) -> int:
-        """Enqueue one message per payload for the task's ``part`` actor; returns how many."""
+    def fan_out(self, part: str, payloads: Iterable[dict], queue: str | None = None) -> int:
+        """Enqueue one message per payload for the task's ``part`` actor, on its queue or on
+        ``queue`` (a worker's own, ``spec.own_queue_name``); returns how many."""
         actor = self.broker.get_actor(f"{self.tick.task.value}.{part}")
         sent = 0
         for payload in payloads:
             self.check_fence()  # a run that lost its lock must not fan out more work
-            actor.send_with_options(args=(payload,), correlation_id=self.correlation_id)
+            send_to(self.broker, actor, payload, queue, correlation_id=self.correlation_id)
             sent += 1
         return sent
 
@@ -58,6 +59,16 @@ class TaskRun:
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] += n
+
+
+def send_to(broker: Any, actor: Any, payload: dict, queue: str | None = None, *, delay_ms: int | None = None,
+            **options) -> None:
+    """Send ``payload`` to ``actor``, on its own queue or on ``queue`` (any worker consuming
+    ``queue`` runs it: the message names its actor), at once or after ``delay_ms``."""
+    message = actor.message_with_options(args=(payload,), **options)
+    if queue is not None:
+        message = message.copy(queue_name=queue)
+    broker.enqueue(message, delay=delay_ms)
 
 
 def set_current_run(run: TaskRun | None) -> None:

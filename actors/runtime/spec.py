@@ -11,6 +11,7 @@ the worker's ``RETRY_MAX``. A message may still carry its own (see ``actors.runt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ class PartSpec:
     fn: PartFunction
     time_limit_ms: int = 5 * 60_000
     max_retries: int | None = None
+    #: each worker also consumes a queue of its own for this part (``own_queue_name``), so a
+    #: task can send an item's work to the worker that holds its state (kept connections)
+    affinity: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,3 +58,12 @@ def part_actor_name(task: TaskName, part: str) -> str:
 
 def part_queue_name(task: TaskName) -> str:
     return f"{queue_name(task)}.parts"
+
+
+#: what may stand in a queue name (Dramatiq's own rule for actors' queues)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def own_queue_name(task: TaskName, process_id: str) -> str:
+    """The parts queue of one worker process, e.g. ``health_checker.parts.host-4242-a1b2c3``."""
+    return f"{part_queue_name(task)}.{_UNSAFE.sub('-', process_id)}"

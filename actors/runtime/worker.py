@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Collection, Iterable
 from typing import Any
@@ -11,7 +13,7 @@ import redis
 
 from actors.runtime.broker import build_broker
 from actors.runtime.spec import TaskSpec
-from scheduler.heartbeats import HeartbeatWriter
+from scheduler.heartbeats import HeartbeatWriter, new_process_id
 from scheduler.logs import get_logger
 from scheduler.settings import Settings
 from scheduler.signals import stop_on_signals
@@ -25,7 +27,8 @@ def run_worker(tasks: Iterable[TaskSpec], settings: Settings, client: redis.Redi
     them earlier); each run and part is handed ``deps``. ``serving``: the tasks the heartbeat says
     this worker serves (those it has credentials for); every task in ``tasks`` when not given."""
     tasks = list(tasks)
-    broker = build_broker(client, tasks, settings, deps)
+    process_id = new_process_id(socket.gethostname(), os.getpid())  # its own queues are named after it
+    broker = build_broker(client, tasks, settings, deps, process_id)
     dramatiq.set_broker(broker)
 
     stop = stop or stop_on_signals(log)
@@ -36,7 +39,7 @@ def run_worker(tasks: Iterable[TaskSpec], settings: Settings, client: redis.Redi
     heartbeat = HeartbeatWriter(
         client, "worker", release=settings.release, queues=broker.get_declared_queues(),
         tasks=[t.task.value for t in tasks] if serving is None else serving,
-        interval_s=settings.heartbeat_interval_s)
+        interval_s=settings.heartbeat_interval_s, process_id=process_id)
     heartbeat.start()  # once it consumes: a reader never sees a worker that is not serving yet
     log.info("worker started", tasks=[t.task.value for t in tasks], threads=settings.worker_threads)
     stop.wait()

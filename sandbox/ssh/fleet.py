@@ -240,6 +240,24 @@ class SshFleet:
             host.state.delay_s = delay_s
         return self.set_state(address, host.state)
 
+    def replace_host_key(self, address: str, *, drop_connections: bool = False) -> SshHost:
+        """The host gets a new host key, as after a reinstall or an attacker in the middle. Its open
+        connections stay up (sshd reloaded: sessions survive) unless ``drop_connections`` (sshd
+        restarted); known_hosts is NOT rewritten: clients still trust the old key."""
+        host = self.hosts[address]
+        host.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        if self.running:
+            self._call(self._relisten(host, drop_connections))
+        return host
+
+    def drop_connections(self, address: str) -> int:
+        """Abort the host's open connections, listener kept (a network blip, a killed sshd child)."""
+        host = self.hosts[address]
+        connections = list(host.connections)
+        if self.running:
+            self._call(self._abort(connections))
+        return len(connections)
+
     def sync(self, addresses: list[str] | None = None) -> None:
         """Make listeners follow modes changed in place (``host.state.mode = …``) or by swapping states."""
         if self.running:
@@ -333,6 +351,20 @@ class SshFleet:
                 encoding="utf-8", gss_host=None)
         except OSError as exc:
             raise OSError(exc.errno, f"SSH fleet host {host.address}:{host.port} cannot listen: {exc.strerror}") from exc
+
+    async def _relisten(self, host: SshHost, drop_connections: bool) -> None:
+        if host.listener is not None:
+            host.listener.close()
+            host.listener, host.listening_key = None, None
+        if drop_connections:
+            await self._abort(list(host.connections))
+        if host.state.mode == SshMode.NORMAL or host.state.mode == SshMode.SLOW:
+            host.listener = await self._listen(host, host.host_key)  # not _sync_listener: it drops connections
+            host.listening_key = host.host_key
+
+    async def _abort(self, connections: list) -> None:
+        for conn in connections:
+            conn.abort()
 
     async def _close_host(self, host: SshHost) -> None:
         """Nothing listening any more, and no connection left open: a host that went away."""

@@ -16,13 +16,14 @@ import argparse
 import asyncio
 import os
 import resource
+import signal
 import threading
 import time
 from pathlib import Path
 
 import asyncssh
 
-from sandbox.ssh.fleet import SshFleet, SshHost
+from sandbox.ssh.fleet import FIRST_ADDRESS, SshFleet, SshHost
 
 
 def _rss_mb() -> float:
@@ -50,10 +51,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="common port (default: a free one)")
     parser.add_argument("--dir", help="where to write the client key and known_hosts (default: temporary)")
     parser.add_argument("--measure", action="store_true", help="print startup figures, probe some hosts, exit")
+    parser.add_argument("--first-address", default=FIRST_ADDRESS,
+                        help="where this fleet's addresses start (several fleet processes side by side)")
+    parser.add_argument("--authorize", type=Path, help="a client public key file to accept besides the fleet's own")
     args = parser.parse_args(argv)
 
     rss_before, started_at = _rss_mb(), time.perf_counter()
-    fleet = SshFleet(args.dir, port=args.port)
+    fleet = SshFleet(args.dir, port=args.port, first_address=args.first_address)
+    if args.authorize:
+        fleet.authorize_client_key(args.authorize.read_text())
     hosts = fleet.add_hosts(args.hosts)
     keyed_at = time.perf_counter()
     fleet.start()
@@ -70,6 +76,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"probed {len(sample)} hosts concurrently (connect, auth, echo ok) in "
                   f"{time.perf_counter() - probe_started:.2f} s: {answers.count('ok' + chr(10))} answered ok")
         else:
+            def counts(*_):  # SIGUSR1: what the fleet accepted and ran so far (a benchmark's logins count)
+                totals = fleet.totals()
+                print(f"COUNTS connections={totals.connections} commands={totals.commands_run}", flush=True)
+            signal.signal(signal.SIGUSR1, counts)
             threading.Event().wait()  # serve until Ctrl-C
     except KeyboardInterrupt:
         pass

@@ -44,6 +44,7 @@ from contracts.health import CheckTarget, DockerState, Finding, FindingKind, Pro
 from scheduler.logs import get_logger, register_secrets
 
 from actors.adapters.kit import PerLoop
+from actors.adapters.ssh.pool import ConnectionPool, PoolConfig
 from actors.adapters.ssh.parse import (SCRIPT_MARKER, SCRIPT_SUBJECT, excerpt, finding, parse_df, parse_docker_info,
                                       parse_docker_ps, parse_loadavg, parse_meminfo, parse_uptime,
                                       split_script_output)
@@ -89,6 +90,8 @@ class ProbeConfig:
     private_key_data: str | None = field(default=None, repr=False)
     #: known_hosts lines themselves, instead of (or when no) ``known_hosts_path``
     known_hosts_data: str | None = field(default=None, repr=False)
+    #: connections kept open across checks (``PoolConfig()``: none, a connection per check)
+    pool: PoolConfig = PoolConfig()
 
     def __post_init__(self):
         if (self.private_key_path is None) == (self.private_key_data is None):
@@ -163,11 +166,45 @@ class _Cut(Exception):
     """The tick's deadline, not the server, ended this check."""
 
 
-class _Client(asyncssh.SSHClient):
-    """Remembers the host key a server presented when it matched no trusted one."""
+class _ConnectFailed(Exception):
+    """No connection; ``finding`` says why (refused, timed out, host key, login...)."""
 
-    def __init__(self):
+    def __init__(self, found: Finding):
+        super().__init__(found.kind)
+        self.finding = found
+
+
+#: what opening a channel on a connection that is gone raises
+DEAD_CONNECTION = (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, asyncssh.DisconnectError,
+                   BrokenPipeError, ConnectionResetError)
+
+
+def _dropped(conn: asyncssh.SSHClientConnection, output: Output) -> bool:
+    """The connection died under the script: no exit status, and the connection is closed."""
+    return output.exit_status is None and not output.timed_out and not output.too_large and conn.is_closed()
+
+
+def pool_key(target: CheckTarget, trusted: tuple = ()) -> tuple:
+    """Which kept connection serves ``target``: a changed address, port or user, or other keys
+    trusted for it in ``SSH_KNOWN_HOSTS`` (``trusted``), make another one (the old one goes idle)."""
+    return target.host, target.ssh_port, target.ssh_user, trusted
+
+
+class _Client(asyncssh.SSHClient):
+    """Remembers the host key a server presented when it matched no trusted one; tells the pool
+    when the connection is gone."""
+
+    def __init__(self, on_lost=None):
         self.rejected_key: asyncssh.SSHKey | None = None
+        self.on_lost = on_lost
+        self.conn: asyncssh.SSHClientConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.conn = conn
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.on_lost is not None and self.conn is not None:
+            self.on_lost(self.conn)
 
     def validate_host_public_key(self, host, addr, port, key) -> bool:
         self.rejected_key = key
@@ -187,6 +224,18 @@ class SshProbe:
         self.script = health_script(config.mounts)
         # the bound on checks at once, one per event loop (a semaphore belongs to its loop)
         self._semaphores = PerLoop(lambda: asyncio.Semaphore(self.config.concurrency))
+        # the connections kept open across checks, one pool per event loop (actors.adapters.ssh.pool)
+        self._pools = PerLoop(lambda: ConnectionPool(self.config.pool))
+        self._trust_cache: dict[tuple[str, int], tuple] = {}
+        self._trust_cache_of: asyncssh.SSHKnownHosts | None = None
+
+    def pool(self) -> ConnectionPool:
+        """The running loop's pool of kept connections (``HEALTH_SSH_POOL_MAX``; 0 keeps none)."""
+        return self._pools.get()
+
+    async def aclose(self) -> None:
+        """Close the running loop's kept connections."""
+        await self._pools.aclose(lambda pool: pool.aclose())
 
     @property
     def check_bound_s(self) -> float:
@@ -262,38 +311,80 @@ class SshProbe:
         if matched == [False]:
             return False, [finding(FindingKind.HOST_KEY_UNKNOWN, "no trusted host key: SSH_KNOWN_HOSTS has "
                                     "none for this host and port; not connecting")], {}
-        client = _Client()
-        timeout, clamped = _budget(self.config.connect_timeout_s, until)
-        try:
-            conn = await asyncssh.connect(
-                target.host, target.ssh_port, username=target.ssh_user, client_keys=[self.client_key],
-                known_hosts=trust, client_factory=lambda: client, agent_path=None, config=None,
-                preferred_auth="publickey", connect_timeout=timeout, kex_algs=KEX_PREFERENCE,
-                encryption_algs=CIPHER_PREFERENCE, x509_trusted_certs=None)
-        except asyncssh.HostKeyNotVerifiable as exc:
-            return False, [self._host_key_finding(target, client, any(matched), exc)], {}
-        except asyncssh.PermissionDenied:
-            return False, [finding(FindingKind.AUTH_FAILED, f"login as {target.ssh_user!r} with the "
-                                    "scheduler's key was refused")], {}
-        except ConnectionRefusedError:
-            return False, [finding(FindingKind.CONNECT_REFUSED, f"connection to port {target.ssh_port} refused")], {}
-        except TimeoutError:
-            if clamped:
-                raise _Cut() from None
-            return False, [finding(FindingKind.CONNECT_TIMEOUT, f"no SSH session within {timeout:g} s")], {}
-        except OSError as exc:
-            return False, [finding(FindingKind.NETWORK_ERROR, f"network error: {exc.strerror or exc}")], {}
-        except asyncssh.Error as exc:
-            return False, [finding(FindingKind.SSH_ERROR, f"SSH error: {exc.reason}")], {}
-        except ValueError as exc:  # e.g. a user name SSH cannot carry (SASLprep refuses it)
-            return False, [finding(FindingKind.SSH_ERROR, f"unusable ssh_user or host on the record: {exc}")], {}
-        async with conn:
-            timeout, clamped = _budget(self.config.command_timeout_s, until)
-            output = await self._run(conn, self.script, timeout)
+        pool = self._pools.get()
+        key = pool_key(target, self._trusted_keys(target))
+        for attempt in (1, 2):  # a second try only when a kept connection turned out dead
+            try:
+                async with pool.acquire(key, lambda: self._connect(target, trust, matched, until, key)) as lease:
+                    timeout, clamped = _budget(self.config.command_timeout_s, until)
+                    try:
+                        output = await self._run(lease.conn, self.script, timeout)
+                    except DEAD_CONNECTION:
+                        if not lease.reused or attempt == 2:
+                            raise
+                        pool.discard(lease)
+                        continue
+                    if lease.reused and attempt == 1 and _dropped(lease.conn, output):
+                        pool.discard(lease)
+                        continue
+            except _ConnectFailed as failed:
+                return False, [failed.finding], {}
+            break
         if clamped and output.timed_out:
             raise _Cut()
         findings, outputs = self._split(output, timeout)
         return True, findings, outputs
+
+    def _trusted_keys(self, target: CheckTarget) -> tuple:
+        """The keys ``SSH_KNOWN_HOSTS`` trusts for ``target``'s host name and port, as bytes: part of
+        its kept connection's key, so an entry changed in the file makes a new, verified connection.
+        Looked up once per (host, port) per reading of the file (a hashed file costs an HMAC per entry)."""
+        known_hosts = self._known_hosts()
+        if known_hosts is None:
+            return ()
+        if self._trust_cache_of is not known_hosts:
+            self._trust_cache, self._trust_cache_of = {}, known_hosts
+        where = (target.host, target.ssh_port)
+        found = self._trust_cache.get(where)
+        if found is None:
+            host_keys, ca_keys, revoked, *_ = known_hosts.match(target.host, target.host, target.ssh_port)
+            found = self._trust_cache[where] = tuple(sorted(k.public_data for k in (*host_keys, *ca_keys))) + (
+                b"revoked",) + tuple(sorted(k.public_data for k in revoked))
+        return found
+
+    async def _connect(self, target: CheckTarget, trust, matched: list[bool], until: float | None, key):
+        """A new authenticated connection, or ``_ConnectFailed`` with the finding that says why."""
+        pool = self._pools.get()
+        client = _Client(lambda conn: pool.lost(key, conn))
+        timeout, clamped = _budget(self.config.connect_timeout_s, until)
+        keepalive = {"keepalive_interval": self.config.pool.keepalive_s, "keepalive_count_max": 3} \
+            if self.config.pool.enabled and self.config.pool.keepalive_s else {}
+        try:
+            return await asyncssh.connect(
+                target.host, target.ssh_port, username=target.ssh_user, client_keys=[self.client_key],
+                known_hosts=trust, client_factory=lambda: client, agent_path=None, config=None,
+                preferred_auth="publickey", connect_timeout=timeout, kex_algs=KEX_PREFERENCE,
+                encryption_algs=CIPHER_PREFERENCE, x509_trusted_certs=None, **keepalive)
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise _ConnectFailed(self._host_key_finding(target, client, any(matched), exc)) from None
+        except asyncssh.PermissionDenied:
+            raise _ConnectFailed(finding(FindingKind.AUTH_FAILED, f"login as {target.ssh_user!r} with the "
+                                         "scheduler's key was refused")) from None
+        except ConnectionRefusedError:
+            raise _ConnectFailed(finding(FindingKind.CONNECT_REFUSED,
+                                         f"connection to port {target.ssh_port} refused")) from None
+        except TimeoutError:
+            if clamped:
+                raise _Cut() from None
+            raise _ConnectFailed(finding(FindingKind.CONNECT_TIMEOUT, f"no SSH session within {timeout:g} s")) from None
+        except OSError as exc:
+            raise _ConnectFailed(finding(FindingKind.NETWORK_ERROR,
+                                         f"network error: {exc.strerror or exc}")) from None
+        except asyncssh.Error as exc:
+            raise _ConnectFailed(finding(FindingKind.SSH_ERROR, f"SSH error: {exc.reason}")) from None
+        except ValueError as exc:  # e.g. a user name SSH cannot carry (SASLprep refuses it)
+            raise _ConnectFailed(finding(FindingKind.SSH_ERROR,
+                                         f"unusable ssh_user or host on the record: {exc}")) from None
 
     def _split(self, output: Output, timeout: float) -> tuple[list[Finding], dict[str, Output]]:
         """Each part of the script's output as the ``Output`` of its command; findings for the rest.

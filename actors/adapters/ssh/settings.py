@@ -11,8 +11,13 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from actors.adapters.ssh.pool import PoolConfig
 from actors.adapters.ssh.probe import ProbeConfig
 from scheduler.config import SettingError
+from scheduler.limits import connections_allowed
+from scheduler.logs import get_logger
+
+log = get_logger(__name__)
 
 
 class SshSettings(BaseSettings):
@@ -32,6 +37,16 @@ class SshSettings(BaseSettings):
     health_ssh_concurrency: int = Field(default=100, ge=1)
     #: mount points to check besides ``/``, comma-separated (e.g. ``/var/lib/docker,/data``)
     health_disk_mounts: str = ""
+    health_ssh_pool_max: int = Field(default=10_000, ge=0, description=(
+        "SSH connections a worker process keeps open across checks; past it a check connects and "
+        "closes; 0 keeps none (a connection per check)"))
+    health_ssh_idle_s: float = Field(default=300.0, gt=0, description=(
+        "a kept SSH connection unused this long is closed (more than the schedule's interval)"))
+    health_ssh_max_age_s: float = Field(default=3600.0, gt=0, description=(
+        "a kept SSH connection this old is replaced: the bound on noticing a changed host key "
+        "(3600: at most 24 logins per server a day)"))
+    health_ssh_keepalive_s: float = Field(default=60.0, ge=0, description=(
+        "keepalive interval on a kept SSH connection (three unanswered close it); 0: none"))
     ssh_port: int = Field(default=22, ge=1, le=65535, description="the SSH port of a server whose record has no "
                           "`labels.ssh_port`")
 
@@ -49,10 +64,16 @@ class SshSettings(BaseSettings):
         if self.ssh_known_hosts is not None and not self.ssh_known_hosts.is_file():
             raise SettingError("SSH_KNOWN_HOSTS", f"{self.ssh_known_hosts} is not a file")
         mounts = tuple(m.strip() for m in self.health_disk_mounts.split(",") if m.strip())
+        pool_max = connections_allowed(self.health_ssh_pool_max)
+        if pool_max < self.health_ssh_pool_max:
+            log.warning("ssh pool capped by the open-file limit", health_ssh_pool_max=self.health_ssh_pool_max,
+                        kept_at_most=pool_max, note="raise the hard limit (ulimit -Hn, LimitNOFILE=) to keep more")
         passphrase, key = self.ssh_private_key_passphrase, self.ssh_private_key
         return ProbeConfig(
             private_key_path=self.ssh_private_key_path, known_hosts_path=self.ssh_known_hosts,
             connect_timeout_s=self.health_connect_timeout_s, command_timeout_s=self.health_command_timeout_s,
             concurrency=self.health_ssh_concurrency, mounts=("/", *mounts),
             private_key_passphrase=passphrase.get_secret_value() if passphrase else None,
-            private_key_data=key.get_secret_value() if key else None, known_hosts_data=self.ssh_known_hosts_data)
+            private_key_data=key.get_secret_value() if key else None, known_hosts_data=self.ssh_known_hosts_data,
+            pool=PoolConfig(max_open=pool_max, idle_s=self.health_ssh_idle_s,
+                            max_age_s=self.health_ssh_max_age_s, keepalive_s=self.health_ssh_keepalive_s))

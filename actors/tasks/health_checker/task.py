@@ -54,6 +54,7 @@ from contracts.provisioner import ProvisionerMessage
 from scheduler.logs import get_logger
 from scheduler.lua import load_script
 
+from actors.tasks.health_checker import affinity
 from actors.tasks.health_checker.plan import (Memory, OpenIncident, RecordHealth, RequestRecovery, ResolveIncident,
                                               ServerPlan, ServerState, SetFailures, orphaned, plan, plan_departures)
 from actors.tasks.health_checker.settings import HealthSettings
@@ -102,11 +103,14 @@ async def run_health_checker(run: TaskRun) -> None:
     targets = targets_of(servers, incidents, deps.settings(SshSettings).ssh_port)
     run.count("servers", len(targets))
     run.count("skipped_items", servers.skipped + incidents.skipped + len(servers) - len(targets))
-    size = settings.health_batch_size
-    batches = [HealthCheckBatch(slot=run.tick.slot, deadline=run.tick.deadline, correlation_id=run.correlation_id,
-                                servers=targets[i:i + size]) for i in range(0, len(targets), size)]
-    stats_key = Keys.health_slot(run.tick.slot)
     redis_ = deps.aredis
+    # affinity (affinity.py): each server's batch goes to the queue of the live worker holding its connection
+    owner_queues, rescue_after_s = await affinity.owners(redis_)
+    routed = [(queue, HealthCheckBatch(slot=run.tick.slot, deadline=run.tick.deadline,
+                                       correlation_id=run.correlation_id, servers=chunk))
+              for queue, chunk in affinity.routes(targets, owner_queues, settings.health_batch_size)]
+    batches = [batch for _, batch in routed]
+    stats_key = Keys.health_slot(run.tick.slot)
     await _report_previous_coverage(run, redis_)
     pipe = redis_.pipeline(transaction=False)
     pipe.hset(stats_key, mapping={"servers": len(targets), "batches": len(batches)})
@@ -120,7 +124,14 @@ async def run_health_checker(run: TaskRun) -> None:
                 pipe.hdel(key, *gone)
     await run.fence()  # a run that lost its lock writes nothing, fans out nothing
     await pipe.execute()
-    sent = await asyncio.to_thread(run.fan_out, "check", (b.model_dump(mode="json") for b in batches))
+    stranded = await affinity.take_stranded(redis_, owner_queues.values(), getattr(run.broker, "namespace", "dramatiq"))
+    if stranded:  # a dead worker's queue held them: of an earlier slot, their servers are in this one's
+        run.count("stranded_batches_dropped", len(stranded))
+    await affinity.remember(redis_, (q for q, _ in routed))
+    sent = await asyncio.to_thread(affinity.send, run, [(q, b.model_dump(mode="json")) for q, b in routed])
+    if owner_queues:
+        await asyncio.to_thread(affinity.schedule_rescue, run, rescue_after_s)
+        run.count("owners", len(owner_queues))
     run.count("batches", sent)
     log.info("health_checker.fanned_out", servers=len(targets), batches=sent, deadline=run.tick.deadline.isoformat())
     await _resolve_departures(run, platform, redis_, incidents, {s.handle for s in servers})
@@ -470,5 +481,6 @@ PLATFORM_NEEDS = (
 )
 
 SPEC = TaskSpec(TaskName.HEALTH_CHECKER, run_health_checker, time_limit_ms=2 * 60_000, max_retries=3,
-                parts=(PartSpec("check", check_batch, time_limit_ms=5 * 60_000, max_retries=3),),
+                parts=(PartSpec("check", check_batch, time_limit_ms=5 * 60_000, max_retries=3, affinity=True),
+                       PartSpec("rescue", affinity.rescue_stranded, time_limit_ms=60_000, max_retries=3)),
                 platform_needs=PLATFORM_NEEDS)

@@ -199,3 +199,31 @@ def test_end_to_end_through_the_worker(sshd, client, settings, platform, health)
         (sshd.dir / "docker-mode").write_text("running\n")
         healed = tick(client)
     assert healed["incidents_resolved"] == 1 and status() == "degraded" and active(platform) == {}
+
+
+def test_kept_connection_one_login_in_the_auth_log_for_many_checks(sshd):
+    """A real sshd's log: one ``Accepted publickey`` for five checks on a kept connection (720 a day
+    become one per HEALTH_SSH_MAX_AGE_S), then one more once the connection is too old."""
+    from actors.adapters.ssh.pool import ConnectionPool, PoolConfig
+
+    log = sshd.dir / "sshd.log"
+    accepted = log.read_text().count("Accepted publickey")
+    now = [1000.0]
+    config = PoolConfig(max_open=10, idle_s=300, max_age_s=3600, keepalive_s=0)
+    p = SshProbe(ProbeConfig(private_key_path=sshd.key_path, known_hosts_path=sshd.known_hosts, command_timeout_s=10,
+                             connect_timeout_s=10, pool=config))
+    pool = ConnectionPool(config, clock=lambda: now[0])
+    p._pools.get = lambda: pool  # the running loop's pool, on the test's clock
+
+    async def scenario():
+        results = [await p.check(target(sshd)) for _ in range(5)]
+        logins_kept = log.read_text().count("Accepted publickey") - accepted
+        now[0] += 3600
+        results.append(await p.check(target(sshd)))
+        await pool.aclose()
+        return results, logins_kept
+
+    results, logins_kept = asyncio.run(scenario())
+    assert all(r.connected and r.docker is DockerState.RUNNING for r in results), [r.findings for r in results]
+    assert logins_kept == 1
+    assert log.read_text().count("Accepted publickey") - accepted == 2
