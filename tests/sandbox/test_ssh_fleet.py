@@ -303,12 +303,15 @@ def test_the_probe_script_runs_as_one_exec_line(fleet):
     lines = script.stdout.splitlines()
     assert lines[0] == DF_HEADER and lines[4] == "HEALTHCHECK-7d3f91c2 df 0"  # three rows: /nope is on /
     assert lines[5:7] == ['"24.0.7"', "HEALTHCHECK-7d3f91c2 info 0"]
-    assert json.loads(lines[7])["Names"] == "web" and lines[8:] == ["HEALTHCHECK-7d3f91c2 ps 0"]
+    assert json.loads(lines[7])["Names"] == "web" and lines[8] == "HEALTHCHECK-7d3f91c2 ps 0"
+    assert lines[9:13] == ["0.15 0.10 0.05 1/123 4567", "HEALTHCHECK-7d3f91c2 load 0", "864000.00 1728000.00",
+                           "HEALTHCHECK-7d3f91c2 up 0"]
+    assert lines[13].startswith("MemTotal:") and lines[-1] == "HEALTHCHECK-7d3f91c2 mem 0"
     assert dict(host.counters.commands) == {health_script(("/", "/var/lib/docker", "/nope")): 1}
     fleet.set_state(host.address, HostState(docker_running=False))
     [down] = ssh(fleet, host, health_script(("/",)))
-    assert down.stdout.splitlines()[3:] == [DOCKER_DOWN_MESSAGE, "HEALTHCHECK-7d3f91c2 info 1",
-                                            DOCKER_DOWN_MESSAGE, "HEALTHCHECK-7d3f91c2 ps 1"]
+    assert down.stdout.splitlines()[3:7] == [DOCKER_DOWN_MESSAGE, "HEALTHCHECK-7d3f91c2 info 1",
+                                             DOCKER_DOWN_MESSAGE, "HEALTHCHECK-7d3f91c2 ps 1"]
 
 
 def test_sequences_status_and_stderr_merge_follow_the_shell():
