@@ -337,8 +337,8 @@ def main() -> None:
     results = {}
     try:
         app.store.bulk_insert_servers(
-            ServerCreate(handle=f"vps-{n}", provider_id=str(n), host=a, ssh_port=p, is_managed=True,
-                         status=ServerStatus.READY) for n, (a, p) in enumerate(hosts, start=1))
+            ServerCreate(handle=f"vps-{n}", host=a, public_ip=a, is_managed=True, status=ServerStatus.READY,
+                         labels={"provider_id": str(n), "ssh_port": p}) for n, (a, p) in enumerate(hosts, start=1))
         env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url, "API_BASE_URL": served.url,
                "INTERNAL_API_KEY": DEFAULT_API_KEY, "SSH_PRIVATE_KEY_PATH": str(key),
                "SSH_KNOWN_HOSTS": str(known_hosts), "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}

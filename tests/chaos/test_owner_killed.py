@@ -68,6 +68,9 @@ def test_an_owner_killed_mid_slot_hands_its_servers_to_the_survivor_at_the_next_
                 stop(worker, signal.SIGKILL)
     assert sorted(m.decode() for m in client.smembers(Keys.health_slot_checked(next_slot))) == handles
     assert record.counters["owners"] == 1, "the next slot's fan-out used the new live set"
-    assert record.counters["previous_incomplete"] == 1 and record.counters["previous_never_checked"] > 0, \
-        slot_stats(client, killed_slot)
+    killed = slot_stats(client, killed_slot)
+    # the slot it died in: its unfinished servers were either rescued (sent to the survivor within that
+    # slot, once its heartbeat lapsed) or are counted as never checked; none vanished unaccounted
+    assert killed.get("rescued", 0) > 0 or record.counters["previous_never_checked"] > 0, killed
+    assert record.counters["previous_checked"] < len(handles) or killed.get("rescued", 0) > 0, killed
     assert dead_queue_keys == 0, "the dead owner's queue was emptied"

@@ -124,6 +124,10 @@ async def run_health_checker(run: TaskRun) -> None:
                 pipe.hdel(key, *gone)
     await run.fence()  # a run that lost its lock writes nothing, fans out nothing
     await pipe.execute()
+    # before the fan-out: once this worker's own checks start, they hold the loop's Redis connections
+    # (the tick failed with "No connection available" at 3,000 servers when these came after it)
+    await _resolve_departures(run, platform, redis_, incidents, {s.handle for s in servers})
+    await _prune_history(run, platform, redis_, settings.health_history_retention_h)
     stranded = await affinity.take_stranded(redis_, owner_queues.values(), getattr(run.broker, "namespace", "dramatiq"))
     if stranded:  # a dead worker's queue held them: of an earlier slot, their servers are in this one's
         run.count("stranded_batches_dropped", len(stranded))
@@ -134,8 +138,6 @@ async def run_health_checker(run: TaskRun) -> None:
         run.count("owners", len(owner_queues))
     run.count("batches", sent)
     log.info("health_checker.fanned_out", servers=len(targets), batches=sent, deadline=run.tick.deadline.isoformat())
-    await _resolve_departures(run, platform, redis_, incidents, {s.handle for s in servers})
-    await _prune_history(run, platform, redis_, settings.health_history_retention_h)
 
 
 async def _resolve_departures(run: TaskRun, platform: PlatformClient, client: aioredis.Redis,
