@@ -13,6 +13,7 @@ runs of every task, connection pools) is over by then, and what grows after it g
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.slow
 def load_soak():
     spec = importlib.util.spec_from_file_location("bench_soak", ROOT / "bench" / "soak.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 
