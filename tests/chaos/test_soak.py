@@ -38,7 +38,7 @@ def test_ninety_seconds_of_chaos_leave_every_invariant_standing(tmp_path):
     print(rendered)
     assert report.failed == [], rendered
     names = [i.name for i in report.invariants]
-    assert len(names) == 8, names  # the seven of the issue and the loopback guard, each checked
+    assert len(names) == 9, names  # the seven of the issue, no process dying on its own, the loopback guard
     kills = report.figures["SIGKILLs"]
     assert kills.get("ticker", 0) >= 2 and kills.get("worker-b", 0) >= 1, kills
     faults = report.figures["faults injected"]
