@@ -23,7 +23,7 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.health_checker.settings import HealthSettings
 from contracts import TaskName
 from scheduler.config import Problem, process_settings, refuse
-from scheduler.connection import RedisCertificateRefused, check_redis, redis_from_url
+from scheduler.connection import RedisCertificateRefused, redis_from_url, wait_for_redis
 from scheduler.limits import raise_open_files
 from scheduler.logs import configure_logging, get_logger
 from scheduler.settings import task_schedules
@@ -49,8 +49,10 @@ def main() -> int:
     log.info("open-file limit", soft=files.soft, hard=files.hard, raised_from=files.before if files.raised else None)
     stop = stop_on_signals(log)  # from here on a SIGTERM stops the worker cleanly, even while it starts
     client = redis_from_url(settings.redis_url, settings)
-    try:
-        check_redis(client)  # an unreachable Redis is waited for; a refused certificate is not
+    try:  # an unreachable Redis (down, restarting, loading its data) is waited for; a refused certificate is not
+        if not wait_for_redis(client, stop, log):
+            client.close()
+            return 0
     except RedisCertificateRefused as exc:
         client.close()
         return refuse([Problem("REDIS_SSL_CERT_REQS", str(exc), "the worker")], "worker")

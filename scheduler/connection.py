@@ -9,6 +9,8 @@ encrypted); ``REDIS_SSL_CA_CERTS`` / ``REDIS_SSL_CA_DATA`` trust a given CA and 
 
 from __future__ import annotations
 
+import threading
+
 from urllib.parse import urlsplit
 
 import redis
@@ -99,6 +101,27 @@ def check_redis(client: redis.Redis) -> None:
     except redis.ConnectionError as exc:
         if is_certificate_error(exc):
             raise RedisCertificateRefused(CERTIFICATE_HINT.format(detail=_reason(exc))) from None
+
+
+def wait_for_redis(client: redis.Redis, stop: threading.Event, log, interval_s: float = 0.5) -> bool:
+    """Ping until Redis answers (it may be down, restarting or still loading its data: redis-py's
+    ``BusyLoadingError`` is a ``ConnectionError``), saying so once; True once it answers, False if
+    ``stop`` is set first. A refused certificate is raised as ``RedisCertificateRefused`` at once."""
+    said = False
+    while not stop.is_set():
+        try:
+            client.ping()
+            if said:
+                log.info("redis reachable")
+            return True
+        except redis.ConnectionError as exc:
+            if is_certificate_error(exc):
+                raise RedisCertificateRefused(CERTIFICATE_HINT.format(detail=_reason(exc))) from None
+            if not said:
+                log.warning("redis unavailable at start; waiting for it", error=str(exc)[:200])
+                said = True
+        stop.wait(interval_s)
+    return False
 
 
 def _reason(exc: BaseException) -> str:

@@ -144,3 +144,28 @@ def test_both_processes_ride_out_a_redis_restart_and_catch_up_once(tmp_path):
     assert len(catch_up) == 1, "one catch-up tick for the whole outage"
     assert catch_up[0].missed >= 2
     assert len(slots) == len(set(slots))
+
+
+def test_a_worker_started_while_redis_is_down_waits_for_it(tmp_path):
+    """Found by the soak: a worker restarted while Redis was restarting (still loading its data)
+    died at its first write. It waits, and serves once Redis answers (loading is a
+    ``ConnectionError`` to redis-py, as down is)."""
+    server = EmbeddedRedis(persist=True)  # its port chosen, nothing listening yet
+    env = {"REDIS_URL": server.url, "HEARTBEAT_INTERVAL_S": "1",
+           **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName}}
+    log = tmp_path / "worker.log"
+    worker = spawn("import runpy; runpy.run_module('actors', run_name='__main__')", env, log=log)
+    try:
+        wait_until(lambda: log.exists() and b"redis unavailable at start" in log.read_bytes(), timeout=30)
+        assert worker.poll() is None, log.read_text()
+        server.start()
+        import redis
+
+        client = redis.Redis.from_url(server.url)
+        wait_until(lambda: client.zcard(Keys.heartbeats("worker")) == 1, timeout=30)
+        assert worker.poll() is None, log.read_text()
+        client.close()
+    finally:
+        stop(worker)
+        server.close()
+    assert worker.returncode == 0, "stopped cleanly by SIGTERM"

@@ -6,18 +6,23 @@ fencing check; once the platform took it, the memory says so (path -> blob sha),
 sent again. Then the documents gone, each sent with empty content (the memory forgets them).
 Then, only when every document of the project went through, the summary, as a document of its
 own (``SUMMARY_SOURCE_TYPE``). Counts everything it does.
+
+After a rename (``plan.sent_under``) the documents and summary sent under the old name are emptied
+first, under that name, each forgotten as it goes through; once all are, the memory takes the new
+name (``NAME``), else it keeps the old one and the next run empties what is left. What is sent under
+the new name is remembered as usual.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from pydantic import ValidationError
 
 from actors.adapters.github.files import FileContent
-from actors.tasks.rag_summarizer.plan import SUMMARY, ProjectPlan, Rules
+from actors.tasks.rag_summarizer.plan import NAME, SUMMARY, ProjectPlan, Rules
 from actors.tasks.rag_summarizer.text import decode, source_id, source_uri, title_of
 from actors.tasks.records import Progress, RecordWrites
 from contracts.platform import RagDocument, RagIngest, RagIngestResult, content_hash
@@ -74,6 +79,10 @@ async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: 
     writes = writes or RecordWrites(run, "rag_summarizer")
     run.count("documents_too_large", plan.too_large)
     run.count("documents_over_limit", plan.over_limit)
+    if plan.sent_under is not None:
+        await _empty_old_name(plan, run, ports, writes)
+    elif plan.record_name or plan.forget_name:  # before anything is sent: a crash in between leaves it true
+        await ports.memory.remember(plan.project_id, NAME, plan.full_name if plan.record_name else None)
     complete = True
     for blob in plan.ingest:
         content = await ports.files.content(plan.full_name, blob.path, "", ports.rules.max_doc_bytes)
@@ -86,18 +95,40 @@ async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: 
             run.count("documents_binary")  # sent empty: nothing of it is searched
         if not await _send(plan, run, ports, writes, blob.path, text or "", content.sha):
             complete = False
-    for path in plan.empty:
+    for path in plan.empty if plan.sent_under is None else ():
         if await _send(plan, run, ports, writes, path, "", None):
             run.count("documents_emptied")
     if plan.summary_hash and complete and ports.summarizer is not None:
         await _summarise(plan, run, ports, writes)
-    elif plan.empty_summary:
+    elif plan.empty_summary and plan.sent_under is None:
         if await _ingest(plan, run, ports, writes, summary_document(plan, ""), "summary"):
             await ports.memory.remember(plan.project_id, SUMMARY, None)
             run.count("summaries_emptied")
     if not plan.nothing:
         log.info("rag_summarizer.project_sent", project=plan.full_name, sent=len(plan.ingest),
                  emptied=len(plan.empty), summary=bool(plan.summary_hash and complete))
+
+
+async def _empty_old_name(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites) -> None:
+    """Everything sent under the name before a rename, emptied under that name; then the new name
+    remembered (or none, where nothing is to be held), only if all of it went through."""
+    assert plan.sent_under is not None
+    old = replace(plan, full_name=plan.sent_under)
+    cleared = True
+    for path in plan.empty:
+        if await _send(old, run, ports, writes, path, "", None):
+            run.count("documents_emptied")
+        else:
+            cleared = False
+    if plan.empty_summary:
+        if await _ingest(old, run, ports, writes, summary_document(old, ""), "summary"):
+            await ports.memory.remember(plan.project_id, SUMMARY, None)
+            run.count("summaries_emptied")
+        else:
+            cleared = False
+    if cleared:
+        await ports.memory.remember(plan.project_id, NAME, plan.full_name if plan.record_name else None)
+        run.count("renamed")
 
 
 async def _send(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites, path: str, text: str,

@@ -17,7 +17,15 @@ The platform has no route that lists what it holds, so what was sent is remember
 - where summaries are configured (``Rules.summarizer``), the summary is made again when the
   sources it was made from changed: ``summary_hash`` of the documents' (path, sha) and the
   summariser's model differs from the remembered one; only after a complete tree; a project left
-  without documents has its summary emptied. An unchanged project plans nothing at all.
+  without documents has its summary emptied. An unchanged project plans nothing at all;
+- a document's ``source_id`` names its repository (``<owner>/<repo>:<path>``), so the memory keeps
+  the name they were sent under (``NAME``). When the repository is renamed, every document and
+  the summary sent under the old name are emptied under that name (whatever the tree and the
+  project's status), and the repository's documents are sent again under the new one: otherwise
+  the old ones stay searchable, and a later edit would be found twice, stale and new. A memory
+  written before the name was kept (no ``NAME``) is taken for the current name, and the name is
+  recorded (in the memory only) while it holds anything; an archived project's memory is emptied,
+  its name with it.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ INDEXED_STATUSES = frozenset({ProjectStatus.DRAFT, ProjectStatus.ACTIVE, Project
 CLEARED_STATUSES = frozenset({ProjectStatus.ARCHIVED})
 #: the memory's field for the summary (a path never starts with "/")
 SUMMARY = "/summary"
+#: the memory's field for the ``owner/name`` the remembered documents and summary were sent under
+NAME = "/name"
 
 
 @dataclass(frozen=True)
@@ -74,10 +84,19 @@ class ProjectPlan:
     empty_summary: bool = False
     too_large: int = 0
     over_limit: int = 0
+    #: set after a rename: the ``owner/name`` that ``empty`` and ``empty_summary`` are sent under
+    #: (every document and summary remembered, all of them sent under that name)
+    sent_under: str | None = None
+    #: the memory is to say ``full_name`` (its ``NAME`` is absent or another), as it will hold
+    #: what is sent under it
+    record_name: bool = False
+    #: an archived project's memory is emptied, its name too
+    forget_name: bool = False
 
     @property
     def nothing(self) -> bool:
-        return not (self.ingest or self.empty or self.summary_hash or self.empty_summary)
+        return not (self.ingest or self.empty or self.summary_hash or self.empty_summary or self.sent_under
+                    or self.record_name or self.forget_name)
 
 
 def summary_hash(documents: Iterable[Blob], summarizer: str) -> str:
@@ -96,23 +115,36 @@ def documents_of(tree: RepoTree, rules: Rules) -> tuple[list[Blob], int, int]:
 def plan_project(observed: Observed, rules: Rules) -> ProjectPlan:
     base = dict(project_id=observed.project_id, owner_id=observed.owner_id, full_name=observed.full_name,
                 git_url=observed.git_url)
-    sent_paths = sorted(path for path in observed.sent if path != SUMMARY)
-    if observed.status in CLEARED_STATUSES:
-        return ProjectPlan(**base, empty=tuple(sent_paths), empty_summary=SUMMARY in observed.sent)
-    if observed.status not in INDEXED_STATUSES or observed.tree is None:
+    sent_paths = sorted(path for path in observed.sent if path not in (SUMMARY, NAME))
+    under = observed.sent.get(NAME, observed.full_name)
+    renamed = under != observed.full_name
+    cleared = observed.status in CLEARED_STATUSES
+    # once the old name's are emptied, nothing is remembered: all is sent again under the new one
+    sent: Mapping[str, str] = {} if renamed else observed.sent
+    # the memory is to say the current name whenever it will hold anything (an archived project's is emptied)
+    unrecorded = NAME not in observed.sent or renamed
+    holds = bool(sent_paths or SUMMARY in observed.sent) and not renamed
+    if renamed:
+        base |= dict(sent_under=under, empty=tuple(sent_paths), empty_summary=SUMMARY in observed.sent)
+    if cleared:
+        if not renamed:
+            base |= dict(empty=tuple(sent_paths), empty_summary=SUMMARY in observed.sent,
+                         forget_name=NAME in observed.sent)
         return ProjectPlan(**base)
+    if observed.status not in INDEXED_STATUSES or observed.tree is None:
+        return ProjectPlan(**base, record_name=unrecorded and (holds or renamed))
     documents, too_large, over_limit = documents_of(observed.tree, rules)
-    ingest = tuple(blob for blob in documents if observed.sent.get(blob.path) != blob.sha)
-    empty: tuple[str, ...] = ()
-    wanted_summary, empty_summary = None, False
+    ingest = tuple(blob for blob in documents if sent.get(blob.path) != blob.sha)
+    wanted_summary = None
     if observed.tree.complete:
-        kept = {blob.path for blob in documents}
-        empty = tuple(path for path in sent_paths if path not in kept)
-        if not documents:
-            empty_summary = SUMMARY in observed.sent
-        elif rules.summarizer is not None:
+        if not renamed:
+            kept = {blob.path for blob in documents}
+            base |= dict(empty=tuple(path for path in sent_paths if path not in kept),
+                         empty_summary=not documents and SUMMARY in sent)
+        if documents and rules.summarizer is not None:
             wanted = summary_hash(documents, rules.summarizer)
-            wanted_summary = wanted if wanted != observed.sent.get(SUMMARY) else None
-    return ProjectPlan(**base, ingest=ingest, empty=empty, summary_hash=wanted_summary,
-                       documents=tuple(documents) if wanted_summary else (), empty_summary=empty_summary,
-                       too_large=too_large, over_limit=over_limit)
+            wanted_summary = wanted if wanted != sent.get(SUMMARY) else None
+    return ProjectPlan(**base, ingest=ingest, summary_hash=wanted_summary,
+                       documents=tuple(documents) if wanted_summary else (), too_large=too_large,
+                       over_limit=over_limit,
+                       record_name=unrecorded and (holds or renamed or bool(ingest or wanted_summary)))

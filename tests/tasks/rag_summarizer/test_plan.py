@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from actors.adapters.github.files import Blob, RepoTree
 from actors.tasks.rag_summarizer.apply import DOCUMENT_SOURCE_TYPE, SUMMARY_SOURCE_TYPE
-from actors.tasks.rag_summarizer.plan import SUMMARY, Observed, Rules, plan_project, summary_hash
+from actors.tasks.rag_summarizer.plan import NAME, SUMMARY, Observed, Rules, plan_project, summary_hash
 from actors.tasks.rag_summarizer.settings import RagSettings
 from actors.tasks.rag_summarizer.task import primary_repositories
 from actors.tasks.rag_summarizer.text import decode
@@ -37,7 +37,7 @@ def test_new_and_changed_documents_are_sent_and_unchanged_ones_left_alone():
 
 def test_an_unchanged_project_plans_nothing_at_all():
     blobs = [Blob("README.md", "s1", 10)]
-    plan = plan_project(observed(blobs, {"README.md": "s1", SUMMARY: summary_hash(blobs, "s")}), RULES)
+    plan = plan_project(observed(blobs, {"README.md": "s1", SUMMARY: summary_hash(blobs, "s"), NAME: "acme/a"}), RULES)
     assert plan.nothing
 
 
@@ -53,7 +53,7 @@ def test_archived_projects_are_emptied_and_unread_ones_left_alone():
     plan = plan_project(observed(sent=sent, status=ProjectStatus.ARCHIVED, tree=False), RULES)
     assert plan.empty == ("README.md", "docs/a.md") and plan.empty_summary and not plan.ingest
     for status in (ProjectStatus.DRAFT, ProjectStatus.ACTIVE, ProjectStatus.PAUSED):
-        assert plan_project(observed(sent=sent, status=status, tree=False), RULES).nothing
+        assert plan_project(observed(sent=sent | {NAME: "acme/a"}, status=status, tree=False), RULES).nothing
 
 
 def test_too_large_documents_and_those_beyond_the_limit_are_left_out_and_counted():
@@ -71,6 +71,29 @@ def test_the_summary_is_made_again_only_when_a_document_changed_and_only_where_c
     assert plan_project(observed([Blob("README.md", "s2", 10)], done), Rules(None)).summary_hash is None
     gone = plan_project(observed([], done), RULES)
     assert gone.summary_hash is None and gone.empty_summary and gone.empty == ("README.md",)
+
+
+def test_after_a_rename_everything_sent_under_the_old_name_is_emptied_and_all_sent_again():
+    blobs = [Blob("README.md", "s1", 10), Blob("docs/a.md", "s2", 10)]
+    sent = {"README.md": "s1", "docs/a.md": "s2", "docs/gone.md": "s3", SUMMARY: summary_hash(blobs, "s"),
+            NAME: "acme/old"}
+    plan = plan_project(observed(blobs, sent), RULES)
+    assert plan.sent_under == "acme/old" and plan.empty == ("README.md", "docs/a.md", "docs/gone.md")
+    assert plan.empty_summary and plan.ingest == tuple(blobs) and plan.summary_hash == summary_hash(blobs, "s")
+    assert plan.record_name
+    unread = plan_project(observed(sent=sent, tree=False), RULES)
+    assert unread.sent_under == "acme/old" and len(unread.empty) == 3 and not unread.ingest, \
+        "the old name's documents go whether or not the tree is read"
+    archived = plan_project(observed(sent=sent, status=ProjectStatus.ARCHIVED, tree=False), RULES)
+    assert archived.sent_under == "acme/old" and len(archived.empty) == 3 and not archived.record_name
+
+
+def test_a_memory_without_the_name_is_taken_for_the_current_name_and_records_it():
+    blobs = [Blob("README.md", "s1", 10)]
+    plan = plan_project(observed(blobs, {"README.md": "s1", SUMMARY: summary_hash(blobs, "s")}), RULES)
+    assert plan.record_name and not (plan.ingest or plan.empty or plan.sent_under or plan.summary_hash)
+    assert plan_project(observed(blobs, {}), RULES).record_name, "sent for the first time: the name with it"
+    assert not plan_project(observed([], {}), RULES).record_name, "nothing to hold, nothing to record"
 
 
 def test_the_primary_repository_of_the_org_names_the_project():
@@ -103,12 +126,39 @@ def test_cycles_send_only_what_changed_and_empty_what_went():
     # the document and the summary; the fake summary (its paths) reads the same, so the platform skips it
     assert (edited["ingests"], edited["documents_indexed"], edited["documents_skipped"], edited["summaries"]) == \
         (2, 1, 1, 1)
+    assert world.memory.data[p1.id][NAME] == "acme/repo-1"
     del repos["acme/repo-1"]["docs/a.md"]
     removed = run(world)
     assert removed["documents_emptied"] == 1 and "acme/repo-1:docs/a.md" not in world.platform.searchable(p1.id)
     world.projects[1] = (p2.model_copy(update={"status": ProjectStatus.ARCHIVED}), r2, n2)
     archived = run(world)
     assert world.platform.searchable(p2.id) == {} and archived["summaries_emptied"] == 1
+    assert not run(world)["ingests"]
+
+
+def test_a_renamed_repository_is_found_under_its_new_name_only():
+    repos = {"acme/repo-1": {"README.md": b"# One\n\nFirst.", "docs/a.md": b"# A\n\nText."}}
+    world = World([project(1)], FakeFiles(repos))
+    run(world)
+    p1 = world.projects[0][0]
+    assert set(world.platform.searchable(p1.id)) == {"acme/repo-1:README.md", "acme/repo-1:docs/a.md",
+                                                     "acme/repo-1:summary"}
+    repos["acme/renamed"] = repos.pop("acme/repo-1")
+    world.projects = [project(1, name="renamed")]
+    world.platform.fail.add("acme/repo-1:docs/a.md")  # one of the old name's documents is refused once
+    first = run(world)
+    assert first["records_failed"] == 1 and not first["renamed"]
+    assert world.memory.data[p1.id][NAME] == "acme/repo-1", "the old name kept until all of it is emptied"
+    world.platform.fail.clear()
+    second = run(world)
+    assert second["renamed"] == 1
+    assert set(world.platform.searchable(p1.id)) == {"acme/renamed:README.md", "acme/renamed:docs/a.md",
+                                                     "acme/renamed:summary"}
+    assert world.memory.data[p1.id][NAME] == "acme/renamed"
+    repos["acme/renamed"]["docs/a.md"] = b"# A\n\nText, edited."
+    run(world)
+    assert world.platform.searchable(p1.id)["acme/renamed:docs/a.md"] == "# A\n\nText, edited."
+    assert not [s for s in world.platform.searchable(p1.id) if s.startswith("acme/repo-1:")], "found once, not twice"
     assert not run(world)["ingests"]
 
 
@@ -162,8 +212,10 @@ contents = st.sampled_from([b"", b"# T\n\nSome words here.", b"\x00\x01binary", 
                             b"x" * 150, b"# A\n\n```\ncode\n```\n\ntext"])
 repo_files = st.dictionaries(paths, contents, max_size=6)
 remembered = st.dictionaries(paths, st.sampled_from(["stale", "other"]), max_size=4)
-projects_st = st.lists(st.tuples(st.sampled_from(list(ProjectStatus)), repo_files, remembered, st.booleans()),
-                       min_size=1, max_size=5)
+#: the name the memory says its documents were sent under: none (older memory), the current one, another
+sent_under = st.sampled_from([None, "current", "acme/former-name"])
+projects_st = st.lists(st.tuples(st.sampled_from(list(ProjectStatus)), repo_files, remembered, st.booleans(),
+                                 sent_under), min_size=1, max_size=5)
 
 
 @settings(max_examples=150, deadline=None)
@@ -172,12 +224,12 @@ def test_property_applying_the_plans_then_planning_again_changes_nothing(entries
     repos, projects = {}, []
     world = World([], FakeFiles(repos), settings=RagSettings(rag_max_docs_per_project=max_docs,
                                                              rag_max_doc_bytes=120), summaries=summaries)
-    for i, (status, files, sent, on_github) in enumerate(entries, start=1):
+    for i, (status, files, sent, on_github, under) in enumerate(entries, start=1):
         record, repository, full_name = project(i, status)
         projects.append((record, repository, full_name))
         if on_github:
             repos[full_name] = files
-        world.memory.data[record.id] = dict(sent)
+        world.memory.data[record.id] = dict(sent) | ({NAME: full_name if under == "current" else under} if under else {})
     world.projects = projects
     run(world)
     rules = world.ports().rules
@@ -187,12 +239,13 @@ def test_property_applying_the_plans_then_planning_again_changes_nothing(entries
                                       world.memory.data.get(record.id, {})), rules)
         assert again.nothing, again
         searchable = world.platform.searchable(record.id)
+        assert not [sid for sid in searchable if not sid.startswith(f"{full_name}:")], "only the current name"
         if record.status is ProjectStatus.ARCHIVED:
             assert searchable == {} and not world.memory.data.get(record.id)
         elif full_name in repos:
             wanted = sorted(p for p, data in repos[full_name].items()
                             if world.settings.documents.wanted(p) and len(data) <= 120)[:max_docs]
-            assert sorted(world.memory.data[record.id].keys() - {"/summary"}) == wanted
+            assert sorted(world.memory.data[record.id].keys() - {SUMMARY, NAME}) == wanted
             for path in wanted:
                 assert world.memory.data[record.id][path] == blob_sha(repos[full_name][path])
                 text = decode(repos[full_name][path])
