@@ -9,8 +9,8 @@ own (``SUMMARY_SOURCE_TYPE``). Counts everything it does.
 
 After a rename (``plan.sent_under``) the documents and summary sent under the old name are emptied
 first, under that name, each forgotten as it goes through; once all are, the memory takes the new
-name (``NAME``), else it keeps the old one and the next run empties what is left. What is sent under
-the new name is remembered as usual.
+name (``NAME``) and the documents are sent under it; else it keeps the old one, nothing is sent
+under the new name, and the next run empties what is left.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: 
     run.count("documents_too_large", plan.too_large)
     run.count("documents_over_limit", plan.over_limit)
     if plan.sent_under is not None:
-        await _empty_old_name(plan, run, ports, writes)
+        if not await _empty_old_name(plan, run, ports, writes):
+            return  # nothing under the new name until the old is gone: the memory holds one name's
     elif plan.record_name or plan.forget_name:  # before anything is sent: a crash in between leaves it true
         await ports.memory.remember(plan.project_id, NAME, plan.full_name if plan.record_name else None)
     complete = True
@@ -109,9 +110,11 @@ async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: 
                  emptied=len(plan.empty), summary=bool(plan.summary_hash and complete))
 
 
-async def _empty_old_name(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites) -> None:
+async def _empty_old_name(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites) -> bool:
     """Everything sent under the name before a rename, emptied under that name; then the new name
-    remembered (or none, where nothing is to be held), only if all of it went through."""
+    remembered (or none, where nothing is to be held), only if all of it went through (returned).
+    Until then nothing is sent under the new name, so what the memory holds was all sent under the
+    name it says: were the project archived meanwhile, all of it is emptied under the right name."""
     assert plan.sent_under is not None
     old = replace(plan, full_name=plan.sent_under)
     cleared = True
@@ -129,6 +132,7 @@ async def _empty_old_name(plan: ProjectPlan, run: Progress, ports: Ports, writes
     if cleared:
         await ports.memory.remember(plan.project_id, NAME, plan.full_name if plan.record_name else None)
         run.count("renamed")
+    return cleared
 
 
 async def _send(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites, path: str, text: str,

@@ -162,6 +162,27 @@ def test_a_renamed_repository_is_found_under_its_new_name_only():
     assert not run(world)["ingests"]
 
 
+def test_a_repository_renamed_then_gone_leaves_nothing_searchable_under_either_name():
+    """Found by the soak: an old-name document refused, the new name's sent all the same, then the
+    project archived: the memory said the old name, so the new name's documents were never emptied."""
+    repos = {"acme/repo-1": {"README.md": b"# One\n\nFirst.", "docs/a.md": b"# A\n\nText."}}
+    world = World([project(1)], FakeFiles(repos), summaries=False)
+    run(world)
+    p1 = world.projects[0][0]
+    repos["acme/renamed"] = repos.pop("acme/repo-1")
+    world.projects = [project(1, name="renamed")]
+    world.platform.fail.add("acme/repo-1:docs/a.md")
+    assert run(world)["records_failed"] == 1
+    assert not [s for s in world.platform.searchable(p1.id) if s.startswith("acme/renamed:")], \
+        "nothing is sent under the new name while the old one's documents remain"
+    world.platform.fail.clear()
+    record, repository, name = project(1, ProjectStatus.ARCHIVED, name="renamed")
+    world.projects = [(record, repository, name)]
+    run(world)
+    assert world.platform.searchable(p1.id) == {} and not world.memory.data.get(p1.id)
+    assert not run(world)["ingests"]
+
+
 def test_what_is_sent_names_the_repository_the_path_and_the_owner():
     repos = {"acme/repo-1": {"docs/guide.md": "Guide\n=====\n\nUnicode ✓ text.".encode()}}
     world = World([project(1)], FakeFiles(repos), summaries=False)
