@@ -82,6 +82,7 @@ from contracts import (  # noqa: E402
     Tick,
     TickReason,
 )
+from contracts.health import SlotCoverage  # noqa: E402
 from contracts.platform import content_hash  # noqa: E402
 from sandbox.github.payloads import HTML  # noqa: E402
 from sandbox.running import Sandbox  # noqa: E402
@@ -352,13 +353,20 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
 
 def cycle_done(client: redis.Redis, task: TaskName, since: float) -> RunRecord | None:
     """A succeeded run of ``task`` for a slot that began at or after ``since`` (the Redis clock),
-    with, for health_checker, every batch it fanned out reported."""
+    with, for health_checker, every batch it fanned out reported and every server it planned
+    checked: a server left to a killed worker's claim (``claimed_elsewhere``) or cut is not
+    checked in that cycle, and K consecutive checks are what confirm an incident."""
     for record in run_records(client):
         if record.task is task and record.slot >= since and record.outcome is RunOutcome.SUCCEEDED:
-            if task is not TaskName.HEALTH_CHECKER or \
-                    slot_stats(client, record.slot).get("batches_done", 0) >= record.counters.get("batches", 0):
+            if task is not TaskName.HEALTH_CHECKER or health_slot_complete(client, record):
                 return record
     return None
+
+
+def health_slot_complete(client: redis.Redis, record: RunRecord) -> bool:
+    stats = slot_stats(client, record.slot)
+    coverage = SlotCoverage.of(record.slot, stats, client.scard(Keys.health_slot_checked(record.slot)))
+    return stats.get("batches_done", 0) >= record.counters.get("batches", 0) and coverage.complete
 
 
 # ------------------------------------------------------------------------------- the invariants
