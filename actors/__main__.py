@@ -9,9 +9,9 @@ them all and exits with status 78 (EX_CONFIG).
 
 from __future__ import annotations
 
-from scheduler.noise import quiet_asyncssh_dsa
+from process.noise import quiet_asyncssh_dsa
 
-quiet_asyncssh_dsa()  # before anything imports asyncssh: scheduler/noise.py
+quiet_asyncssh_dsa()  # before anything imports asyncssh: process/noise.py
 
 import sys
 
@@ -22,12 +22,12 @@ from actors.tasks import TASKS
 from actors.tasks.deps import Dependencies
 from actors.tasks.health_checker.settings import HealthSettings
 from contracts import TaskName
-from scheduler.config import Problem, process_settings, refuse
-from scheduler.connection import RedisCertificateRefused, redis_from_url, wait_for_redis
-from scheduler.limits import raise_open_files
-from scheduler.logs import configure_logging, get_logger
-from scheduler.settings import task_schedules
-from scheduler.signals import stop_on_signals
+from process.connection import RedisCertificateRefused, redis_from_url, wait_for_redis
+from process.limits import raise_open_files
+from process.logs import configure_logging, get_logger
+from process.misconfiguration import Problem, process_settings, refuse
+from process.settings import task_schedules
+from process.signals import stop_on_signals
 
 log = get_logger("worker")
 
@@ -71,8 +71,12 @@ def threads_for_checks(settings, deps: Dependencies) -> int:
     batches = -(-deps.settings(SshSettings).health_ssh_concurrency // deps.settings(HealthSettings).health_batch_size)
     needed = batches + 2
     if needed > settings.worker_threads:
-        log.info("worker threads raised for the health checks", worker_threads=needed,
-                 configured=settings.worker_threads, note="one per batch of HEALTH_SSH_CONCURRENCY, two spare")
+        log.info(
+            "worker threads raised for the health checks",
+            worker_threads=needed,
+            configured=settings.worker_threads,
+            note="one per batch of HEALTH_SSH_CONCURRENCY, two spare",
+        )
         return needed
     return settings.worker_threads
 

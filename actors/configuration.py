@@ -23,25 +23,24 @@ import asyncssh
 import redis
 from pydantic_settings import BaseSettings
 
-from contracts import Keys, TaskName
-from scheduler.config import Problem, SettingError, load_settings
-from scheduler.logs import get_logger
-
 from actors.adapters.github.auth import GitHubAuthError
 from actors.adapters.github.client import GitHubSettings
 from actors.adapters.platform.client import PlatformSettings
 from actors.adapters.platform.compat import PlatformUnreachable, fetch_openapi, missing
-from actors.runtime.spec import TaskSpec
-from actors.adapters.ssh.probe import load_client_key, load_known_hosts
 from actors.adapters.provisioner.settings import ProvisionerSettings
+from actors.adapters.ssh.probe import load_client_key, load_known_hosts
 from actors.adapters.ssh.settings import SshSettings
 from actors.adapters.summary.chat import SummarySettings
 from actors.adapters.time4vps.settings import Time4VpsSettings
+from actors.runtime.spec import TaskSpec
 from actors.tasks.github_sync.settings import GitHubSyncSettings
 from actors.tasks.health_checker.settings import HealthSettings
 from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
 from actors.tasks.rag_summarizer.settings import RagSettings
 from actors.tasks.server_sync.settings import ServerSyncSettings
+from contracts import Keys, TaskName
+from process.logs import get_logger
+from process.misconfiguration import Problem, SettingError, load_settings
 
 log = get_logger(__name__)
 
@@ -98,8 +97,9 @@ def _github(needed_by: str) -> list[Problem]:
         # Say now what auth() would say later, so that one message lists everything.
         given = {name.upper() for name, value in os.environ.items() if value}
         if not given & {"GITHUB_TOKEN", "GITHUB_APP_ID"}:
-            problems.append(Problem("GITHUB_TOKEN", "is not set, nor GITHUB_APP_ID", needed_by,
-                                    DESCRIPTIONS["GITHUB_TOKEN"]))
+            problems.append(
+                Problem("GITHUB_TOKEN", "is not set, nor GITHUB_APP_ID", needed_by, DESCRIPTIONS["GITHUB_TOKEN"])
+            )
         return problems
     try:
         settings.auth()  # parses the app's key, if any
@@ -123,21 +123,35 @@ def _ssh(needed_by: str) -> list[Problem]:
     except SettingError as exc:
         return [*problems, Problem(exc.variable, exc.message, needed_by, _hint(SshSettings, exc.variable))]
     except ValueError as exc:  # a mount point that is no plain path
-        return [*problems, Problem("HEALTH_DISK_MOUNTS", f"is invalid: {exc}", needed_by,
-                                   DESCRIPTIONS["HEALTH_DISK_MOUNTS"])]
+        return [
+            *problems,
+            Problem("HEALTH_DISK_MOUNTS", f"is invalid: {exc}", needed_by, DESCRIPTIONS["HEALTH_DISK_MOUNTS"]),
+        ]
     # Load the key and known_hosts now, as the probe will: a bad one fails the start, not every tick.
     key_variable = "SSH_PRIVATE_KEY" if config.private_key_data is not None else "SSH_PRIVATE_KEY_PATH"
     try:
         load_client_key(config)
     except (asyncssh.KeyImportError, OSError, ValueError) as exc:
-        problems.append(Problem(key_variable, f"cannot be used: {_safe(exc)}", needed_by,
-                                "an OpenSSH or PEM private key (an encrypted one with SSH_PRIVATE_KEY_PASSPHRASE)"))
+        problems.append(
+            Problem(
+                key_variable,
+                f"cannot be used: {_safe(exc)}",
+                needed_by,
+                "an OpenSSH or PEM private key (an encrypted one with SSH_PRIVATE_KEY_PASSPHRASE)",
+            )
+        )
     hosts_variable = "SSH_KNOWN_HOSTS_DATA" if config.known_hosts_data is not None else "SSH_KNOWN_HOSTS"
     try:
         load_known_hosts(config)
     except (OSError, ValueError) as exc:
-        problems.append(Problem(hosts_variable, f"cannot be used: {_safe(exc)}", needed_by,
-                                "OpenSSH known_hosts lines: `host[,host…] key-type base64-key`"))
+        problems.append(
+            Problem(
+                hosts_variable,
+                f"cannot be used: {_safe(exc)}",
+                needed_by,
+                "OpenSSH known_hosts lines: `host[,host…] key-type base64-key`",
+            )
+        )
     return problems
 
 
@@ -160,27 +174,41 @@ TASK_SETTINGS: Mapping[TaskName, tuple[type[BaseSettings], ...]] = {
     TaskName.RAG_SUMMARIZER: (PlatformSettings, GitHubSettings, SummarySettings, RagSettings),
 }
 _CHECKS: Mapping[type[BaseSettings], Check] = {
-    PlatformSettings: _platform, GitHubSettings: _github, SshSettings: _ssh,
-    GitHubSyncSettings: _own(GitHubSyncSettings), HealthSettings: _own(HealthSettings),
-    ProvisionerSettings: _own(ProvisionerSettings), ProvisionerTriggerSettings: _own(ProvisionerTriggerSettings),
-    SummarySettings: _own(SummarySettings), RagSettings: _own(RagSettings),
-    Time4VpsSettings: _own(Time4VpsSettings), ServerSyncSettings: _own(ServerSyncSettings),
+    PlatformSettings: _platform,
+    GitHubSettings: _github,
+    SshSettings: _ssh,
+    GitHubSyncSettings: _own(GitHubSyncSettings),
+    HealthSettings: _own(HealthSettings),
+    ProvisionerSettings: _own(ProvisionerSettings),
+    ProvisionerTriggerSettings: _own(ProvisionerTriggerSettings),
+    SummarySettings: _own(SummarySettings),
+    RagSettings: _own(RagSettings),
+    Time4VpsSettings: _own(Time4VpsSettings),
+    ServerSyncSettings: _own(ServerSyncSettings),
 }
 
 
 #: the credentials of each task, in groups: a task none of whose group's variables is set at all
 #: is "not configured" (its ticks are not emitted, see ``absent_credentials``), rather than refused
 CREDENTIALS: Mapping[TaskName, tuple[frozenset[str], ...]] = {
-    TaskName.GITHUB_SYNC: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
-                           frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"})),
-    TaskName.SERVER_SYNC: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
-                           frozenset({"TIME4VPS_USERNAME", "TIME4VPS_PASSWORD"})),
-    TaskName.HEALTH_CHECKER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
-                              frozenset({"SSH_PRIVATE_KEY", "SSH_PRIVATE_KEY_PATH"})),
+    TaskName.GITHUB_SYNC: (
+        frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
+        frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"}),
+    ),
+    TaskName.SERVER_SYNC: (
+        frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
+        frozenset({"TIME4VPS_USERNAME", "TIME4VPS_PASSWORD"}),
+    ),
+    TaskName.HEALTH_CHECKER: (
+        frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
+        frozenset({"SSH_PRIVATE_KEY", "SSH_PRIVATE_KEY_PATH"}),
+    ),
     TaskName.PROVISIONER_TRIGGER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),),
-    TaskName.RAG_SUMMARIZER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
-                              frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"}),
-                              frozenset({"RAG_INGEST_SECRET"})),
+    TaskName.RAG_SUMMARIZER: (
+        frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
+        frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"}),
+        frozenset({"RAG_INGEST_SECRET"}),
+    ),
 }
 
 
@@ -207,9 +235,13 @@ def publish_configuration(client: redis.Redis, missing: Mapping[TaskName, list[s
     """Tell the tickers and ``scheduler status`` which tasks this worker can run: a task with
     missing credentials gets no ticks until a worker that has them says so."""
     owner, now = f"{socket.gethostname()}:{os.getpid()}", round(time.time(), 3)
-    client.hset(Keys.CONFIGURATION, mapping={
-        task.value: json.dumps({"configured": not variables, "missing": variables, "worker": owner, "at": now})
-        for task, variables in missing.items()})
+    client.hset(
+        Keys.CONFIGURATION,
+        mapping={
+            task.value: json.dumps({"configured": not variables, "missing": variables, "worker": owner, "at": now})
+            for task, variables in missing.items()
+        },
+    )
     for task, variables in missing.items():
         if variables:
             log.warning("task not configured: its ticks are not emitted", task=task.value, set=variables)
@@ -230,5 +262,8 @@ def check_platform(specs: Iterable[TaskSpec]) -> list[Problem]:
         log.warning("platform compatibility not checked: its /openapi.json could not be read", error=str(exc))
         return []
     hint = "the platform API of vladmesh/codegen_orchestrator (services/api, 4d764651 or a compatible one)"
-    return [Problem("API_BASE_URL", f"the platform there lacks {gap}", f"task {spec.task.value}", hint)
-            for spec in specs for gap in missing(document, spec.platform_needs)]
+    return [
+        Problem("API_BASE_URL", f"the platform there lacks {gap}", f"task {spec.task.value}", hint)
+        for spec in specs
+        for gap in missing(document, spec.platform_needs)
+    ]

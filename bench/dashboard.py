@@ -14,7 +14,6 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-
 from pathlib import Path
 
 from kit import bench_redis, machine
@@ -24,8 +23,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from actors.runtime.middleware.recording import record_run
 from contracts import RUNS_STREAM, Keys, RunOutcome, RunRecord, TaskName, TickReason
+from process.heartbeats import HeartbeatWriter
 from scheduler.cli.status import read_overview
-from scheduler.heartbeats import HeartbeatWriter
 from scheduler.web.app import Context, render
 from scheduler.web.fleet import OpenIncidents
 from scheduler.web.settings import WebSettings
@@ -45,26 +44,43 @@ def populate(client) -> None:
         task = TASKS[i % len(TASKS)]
         outcome = RunOutcome.FAILED if i % 17 == 0 else RunOutcome.SUCCEEDED
         finished = now - timedelta(seconds=RUN_RECORDS - i)
-        record = RunRecord(task=task, slot=1_000_000 + i, reason=TickReason.SCHEDULE, outcome=outcome,
-                           started_at=finished - timedelta(seconds=1 + i % 5), finished_at=finished,
-                           counters={"servers": SERVERS, "batches": 20, "reports": 500}, worker="bench:1")
+        record = RunRecord(
+            task=task,
+            slot=1_000_000 + i,
+            reason=TickReason.SCHEDULE,
+            outcome=outcome,
+            started_at=finished - timedelta(seconds=1 + i % 5),
+            finished_at=finished,
+            counters={"servers": SERVERS, "batches": 20, "reports": 500},
+            worker="bench:1",
+        )
         pipe.xadd(RUNS_STREAM, {"data": record.model_dump_json()})
         if i % 1000 == 999:
             pipe.execute()
     pipe.execute()
     for task in TASKS:  # the task state as the workers leave it
-        last = [r for r in client.xrevrange(RUNS_STREAM, count=8)
-                if json.loads(r[1][b"data"])["task"] == task.value][0]
+        last = [r for r in client.xrevrange(RUNS_STREAM, count=8) if json.loads(r[1][b"data"])["task"] == task.value][0]
         record_run(client, RunRecord.model_validate_json(last[1][b"data"]), slot_done=True)
     slots = [1_000_000 + 120 * k for k in range(3)]
     for slot in slots:
-        client.hset(Keys.health_slot(slot), mapping={"servers": SERVERS, "batches": 20, "batches_done": 20,
-                                                       "healthy": 9_000, "degraded": 600, "unhealthy": 300})
+        client.hset(
+            Keys.health_slot(slot),
+            mapping={
+                "servers": SERVERS,
+                "batches": 20,
+                "batches_done": 20,
+                "healthy": 9_000,
+                "degraded": 600,
+                "unhealthy": 300,
+            },
+        )
         for start in range(0, SERVERS, 2000):
             client.sadd(Keys.health_slot_checked(slot), *[f"srv-{i}" for i in range(start, start + 2000)])
         client.zadd(Keys.HEALTH_SLOTS, {str(slot): slot})
     for start in range(0, SERVERS, 2000):
-        client.hset(Keys.HEALTH_FAILURES, mapping={f"srv-{i}": f"{i % 3}:{slots[-1]}" for i in range(start, start + 2000)})
+        client.hset(
+            Keys.HEALTH_FAILURES, mapping={f"srv-{i}": f"{i % 3}:{slots[-1]}" for i in range(start, start + 2000)}
+        )
     for role in ("ticker", "ticker", "worker", "worker"):
         HeartbeatWriter(client, role, release="bench", interval_s=600, tasks=[t.value for t in TASKS]).beat()
 
@@ -104,11 +120,13 @@ def main() -> int:
         print(f"redis: {what}; populating {SERVERS:,} servers' health data and {RUN_RECORDS:,} run records ...")
         populate(client)
         ctx = Context(client, WebSettings(), OpenIncidents())
-        rows = [("dashboard page (render + every read)", measure(page, client, ctx)),
-                ("scheduler status --json (in-process)", measure(status_json, client)),
-                ("naive: whole runs stream + every server", measure(naive, client))]
+        rows = [
+            ("dashboard page (render + every read)", measure(page, client, ctx)),
+            ("scheduler status --json (in-process)", measure(status_json, client)),
+            ("naive: whole runs stream + every server", measure(naive, client)),
+        ]
     ours = rows[0][1][0]
-    print(f"\n| what | median ms | min-max ms | vs the page |\n|---|---|---|---|")
+    print("\n| what | median ms | min-max ms | vs the page |\n|---|---|---|---|")
     for name, (median, low, high) in rows:
         print(f"| {name} | {median:.1f} | {low:.1f}-{high:.1f} | {median / ours:.2f}x |")
     return 0

@@ -47,11 +47,11 @@ from actors.tasks.github_sync.plan import desired_fields, project_id_of  # noqa:
 from contracts import Keys, TaskName  # noqa: E402
 from contracts.github import MinimalRepository  # noqa: E402
 from contracts.platform import ProjectCreate, RepositoryCreate, RepositoryUpdate  # noqa: E402
+from process.logs import configure_logging  # noqa: E402
 from sandbox.github.app import github_app  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform.api import create_app  # noqa: E402
 from sandbox.world import World  # noqa: E402
-from scheduler.logs import configure_logging  # noqa: E402
 
 TOKEN = "ghp_benchtoken000000000000000000000000000"
 KEY = "bench-internal-key"
@@ -78,7 +78,7 @@ class Side:
     def mutate(self) -> None:
         """The same 10 changes on either side (the worlds are identical)."""
         live = sorted(self.world.org_repos(), key=lambda r: r.id)
-        picks = live[len(live) // 18::len(live) // 9][:9]  # spread over the pages
+        picks = live[len(live) // 18 :: len(live) // 9][:9]  # spread over the pages
         for n, repo in enumerate(picks[:5]):
             self.world.rename_repo(repo.id, f"renamed-{n}")
         for repo in picks[5:9]:
@@ -92,6 +92,7 @@ class Side:
 
 # ---- ours: the real task function ------------------------------------------------------------------------
 
+
 def ours_cycle(side: Side, client: redis.Redis, slot: int) -> dict:
     """One real github_sync run against ``side``: the bench's ONLY coupling to how the task gets its
     dependencies (the GitHub and platform clients) and runs (tick, lock, TaskRun)."""
@@ -101,12 +102,14 @@ def ours_cycle(side: Side, client: redis.Redis, slot: int) -> dict:
 
     settings = GitHubSettings(github_api_url=side.github_url, github_org=side.world.org, github_token=SecretStr(TOKEN))
     url = "redis://{host}:{port}/{db}".format(**client.connection_pool.connection_kwargs)
-    deps = Dependencies(url, client, github=GitHubClient(settings), platform=PlatformClient(side.platform_url,
-                                                                                               SecretStr(KEY)))
+    deps = Dependencies(
+        url, client, github=GitHubClient(settings), platform=PlatformClient(side.platform_url, SecretStr(KEY))
+    )
     return run_task_once(run_github_sync, TaskName.GITHUB_SYNC, client, deps, slot, f"github_sync-bench-{os.getpid()}")
 
 
 # ---- the peers: every page unconditionally; every record, or only the changed ones -----------------------
+
 
 async def list_unconditionally(side: Side) -> list[MinimalRepository]:
     """The same walk as ours (oldest first, 100 per page, ``Link`` headers), without ``If-None-Match``."""
@@ -133,8 +136,9 @@ async def peer_cycle(side: Side, only_changes: bool) -> None:
             fields = desired_fields(repo)
             if record is None:
                 pid = project_id_of(repo.id)
-                await platform.create_project(ProjectCreate(id=pid, title=repo.name, initiating_run_id="bench-peer"),
-                                              owner_telegram_id=OWNER)
+                await platform.create_project(
+                    ProjectCreate(id=pid, title=repo.name, initiating_run_id="bench-peer"), owner_telegram_id=OWNER
+                )
                 await platform.create_repository(RepositoryCreate(project_id=pid, provider_repo_id=repo.id, **fields))
                 continue
             if only_changes:
@@ -146,12 +150,17 @@ async def peer_cycle(side: Side, only_changes: bool) -> None:
 
 # ---- the run ---------------------------------------------------------------------------------------------
 
+
 def measure(side: Side, cycle) -> dict:
     before, started = side.snapshot(), time.perf_counter()
     cycle()
     after = side.snapshot()
-    return {"requests": after[0] - before[0], "points": after[1] - before[1], "writes": after[2] - before[2],
-            "seconds": time.perf_counter() - started}
+    return {
+        "requests": after[0] - before[0],
+        "points": after[1] - before[1],
+        "writes": after[2] - before[2],
+        "seconds": time.perf_counter() - started,
+    }
 
 
 PHASES = ("cold sync", "steady-state cycle", "after 10 repos changed")
@@ -162,8 +171,11 @@ def one_run(repos: int, client: redis.Redis, run_index: int) -> tuple[dict, dict
     """The three phases for the three contenders on fresh worlds: {(contender, phase): figures}, ours' counters."""
     org = f"bench-org-{os.getpid()}-{run_index}"
     sides = {name: Side(name, repos, org) for name in CONTENDERS}
-    cycles = {"ours": None, "change-only": lambda s: asyncio.run(peer_cycle(s, only_changes=True)),
-              "naive": lambda s: asyncio.run(peer_cycle(s, only_changes=False))}
+    cycles = {
+        "ours": None,
+        "change-only": lambda s: asyncio.run(peer_cycle(s, only_changes=True)),
+        "naive": lambda s: asyncio.run(peer_cycle(s, only_changes=False)),
+    }
     figures, counters = {}, {}
     try:
         for slot, phase in enumerate(PHASES, start=1):
@@ -172,11 +184,18 @@ def one_run(repos: int, client: redis.Redis, run_index: int) -> tuple[dict, dict
                     side.mutate()
             for name, side in sides.items():
                 if name == "ours":
-                    figures[name, phase] = measure(side, lambda: counters.update({phase: ours_cycle(side, client, slot)}))
+                    figures[name, phase] = measure(
+                        side, lambda: counters.update({phase: ours_cycle(side, client, slot)})
+                    )
                 else:
                     figures[name, phase] = measure(side, lambda: cycles[name](side))
-        records = {name: {r["provider_repo_id"]: (r["name"], r["git_url"], r["visibility"], r["project_id"])
-                          for r in side.platform.store.all_repositories()} for name, side in sides.items()}
+        records = {
+            name: {
+                r["provider_repo_id"]: (r["name"], r["git_url"], r["visibility"], r["project_id"])
+                for r in side.platform.store.all_repositories()
+            }
+            for name, side in sides.items()
+        }
         assert records["ours"] == records["naive"] == records["change-only"], "all must end with the same records"
     finally:
         for side in sides.values():
@@ -200,15 +219,22 @@ def main() -> None:
     with bench_redis() as (_, client, redis_kind):
         for n in range(args.repeat):
             runs.append(one_run(args.repos, client, n))
-            print(f"  run {n + 1}: " + ", ".join(f"{c} {p.split()[0]} {runs[-1][0][c, p]['seconds']:.2f} s"
-                                                 for p in PHASES for c in CONTENDERS), flush=True)
+            print(
+                f"  run {n + 1}: "
+                + ", ".join(
+                    f"{c} {p.split()[0]} {runs[-1][0][c, p]['seconds']:.2f} s" for p in PHASES for c in CONTENDERS
+                ),
+                flush=True,
+            )
     report(runs, args.repos, redis_kind, where)
 
 
 def report(runs, repos: int, redis_kind: str, machine: str) -> None:
-    print(f"\ngithub_sync, {repos:,}-repository organisation, 100 per page; Redis: {redis_kind}; GitHub stand-in and "
-          f"platform API on loopback; {machine}; times: median of {len(runs)} runs (min–max), counts: identical in "
-          "every run")
+    print(
+        f"\ngithub_sync, {repos:,}-repository organisation, 100 per page; Redis: {redis_kind}; GitHub stand-in and "
+        f"platform API on loopback; {machine}; times: median of {len(runs)} runs (min–max), counts: identical in "
+        "every run"
+    )
     head = f"{'phase':<24}{'contender':<13}{'requests':>9}{'points':>8}{'writes':>8}{'time s':>22}"
     print(head + "\n" + "-" * len(head))
     for phase in PHASES:
@@ -216,25 +242,39 @@ def report(runs, repos: int, redis_kind: str, machine: str) -> None:
             f = runs[0][0][name, phase]
             times = [run[0][name, phase]["seconds"] for run in runs]
             spread = f"{statistics.median(times):.2f} ({min(times):.2f}–{max(times):.2f})"
-            print(f"{phase if name == 'ours' else '':<24}{name:<13}{f['requests']:>9}{f['points']:>8}{f['writes']:>8}"
-                  f"{spread:>22}")
+            print(
+                f"{phase if name == 'ours' else '':<24}{name:<13}{f['requests']:>9}{f['points']:>8}{f['writes']:>8}"
+                f"{spread:>22}"
+            )
     print("\nratios (medians): what each idea saves")
-    print(f"{'phase':<24}{'conditional requests: change-only / ours':>44}{'change-only writes: naive / change-only':>44}")
+    print(
+        f"{'phase':<24}{'conditional requests: change-only / ours':>44}{'change-only writes: naive / change-only':>44}"
+    )
     print(f"{'':<24}{'points':>10}{'requests':>10}{'time':>12}{'':>12}{'writes':>10}{'time':>10}")
     for phase in PHASES:
+
         def med(name, key):
             return statistics.median(run[0][name, phase][key] for run in runs)
-        print(f"{phase:<24}{ratio(med('change-only', 'points'), med('ours', 'points')):>10}"
-              f"{ratio(med('change-only', 'requests'), med('ours', 'requests')):>10}"
-              f"{ratio(med('change-only', 'seconds'), med('ours', 'seconds')):>12}{'':>12}"
-              f"{ratio(med('naive', 'writes'), med('change-only', 'writes')):>10}"
-              f"{ratio(med('naive', 'seconds'), med('change-only', 'seconds')):>10}")
+
+        print(
+            f"{phase:<24}{ratio(med('change-only', 'points'), med('ours', 'points')):>10}"
+            f"{ratio(med('change-only', 'requests'), med('ours', 'requests')):>10}"
+            f"{ratio(med('change-only', 'seconds'), med('ours', 'seconds')):>12}{'':>12}"
+            f"{ratio(med('naive', 'writes'), med('change-only', 'writes')):>10}"
+            f"{ratio(med('naive', 'seconds'), med('change-only', 'seconds')):>10}"
+        )
     steady = {name: runs[0][0][name, PHASES[1]]["points"] for name in CONTENDERS}
     per_hour = "unlimited" if steady["ours"] == 0 else f"{HOURLY_POINTS // steady['ours']:,}"
-    print(f"steady-state cycles per hour within GitHub's {HOURLY_POINTS:,} points: ours {per_hour}, peers "
-          f"{HOURLY_POINTS / max(steady['naive'], 1):.0f} (the task runs 12 an hour)")
-    print("ours, per phase (run counters, last run): " + "; ".join(
-        f"{phase}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v) for phase, c in runs[-1][1].items()))
+    print(
+        f"steady-state cycles per hour within GitHub's {HOURLY_POINTS:,} points: ours {per_hour}, peers "
+        f"{HOURLY_POINTS / max(steady['naive'], 1):.0f} (the task runs 12 an hour)"
+    )
+    print(
+        "ours, per phase (run counters, last run): "
+        + "; ".join(
+            f"{phase}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v) for phase, c in runs[-1][1].items()
+        )
+    )
 
 
 if __name__ == "__main__":

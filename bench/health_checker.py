@@ -49,13 +49,20 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.adapters.ssh.probe import (CIPHER_PREFERENCE, COMMAND_ENV, DOCKER_INFO_COMMAND,  # noqa: E402
-                                       DOCKER_PS_COMMAND, KEX_PREFERENCE, df_command, health_script)
+from actors.adapters.ssh.probe import (
+    CIPHER_PREFERENCE,
+    COMMAND_ENV,
+    DOCKER_INFO_COMMAND,  # noqa: E402
+    DOCKER_PS_COMMAND,
+    KEX_PREFERENCE,
+    df_command,
+    health_script,
+)
 from contracts import RUNS_STREAM, Keys, RunRecord, TaskName, Tick, TickReason  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus  # noqa: E402
+from process.embedded import EmbeddedRedis  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform.api import DEFAULT_API_KEY, create_app  # noqa: E402
-from scheduler.embedded import EmbeddedRedis  # noqa: E402
 from ticker.emit import TickEmitter  # noqa: E402
 
 PY = sys.executable
@@ -66,11 +73,11 @@ BATCH_SIZE = 100  # HEALTH_BATCH_SIZE's default
 ANSIBLE_SETTINGS = {
     "module": "raw (no Python on the target, no file transfer: pipelining is moot)",
     "ssh_args": "-o ControlMaster=no -o PreferredAuthentications=publickey -o GSSAPIAuthentication=no "
-                "-o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com "
-                "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=<the fleet's> -o BatchMode=yes",
+    "-o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com "
+    "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=<the fleet's> -o BatchMode=yes",
     "why no ControlPersist": "one command per host per run: a master connection could only serve a later "
-                             "run, i.e. skip the connect that is part of the job (and keep 10,000 ssh "
-                             "processes alive); ControlMaster=auto measured no faster for a single command",
+    "run, i.e. skip the connect that is part of the job (and keep 10,000 ssh "
+    "processes alive); ControlMaster=auto measured no faster for a single command",
     "usetty": "False (no pty request: one round trip less per host)",
     "gathering": "explicit (ad-hoc never gathers; set anyway)",
     "internal_poll_interval": "0.001 (the default, said explicitly)",
@@ -103,8 +110,13 @@ def read_until(process: subprocess.Popen, prefix: str, label: str) -> list[str]:
 
 
 def start_fleet(hosts: int, directory: Path) -> subprocess.Popen:
-    fleet = subprocess.Popen([PY, "-m", "sandbox.ssh.serve", "--hosts", str(hosts), "--dir", str(directory)],
-                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    fleet = subprocess.Popen(
+        [PY, "-m", "sandbox.ssh.serve", "--hosts", str(hosts), "--dir", str(directory)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     read_until(fleet, "SSH_KNOWN_HOSTS=", "fleet")
     return fleet
 
@@ -115,10 +127,27 @@ def start_link(fleet_dir: Path, link_dir: Path, rtt_ms: float, slow_s: float) ->
         link_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(fleet_dir / "known_hosts", link_dir / "known_hosts")
         return None
-    proxy = subprocess.Popen([PY, "-m", "sandbox.latency", "--known-hosts", str(fleet_dir / "known_hosts"),
-                              "--dir", str(link_dir), "--rtt-ms", str(rtt_ms), "--slow-every", "100",
-                              "--slow-s", str(slow_s)], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    proxy = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "sandbox.latency",
+            "--known-hosts",
+            str(fleet_dir / "known_hosts"),
+            "--dir",
+            str(link_dir),
+            "--rtt-ms",
+            str(rtt_ms),
+            "--slow-every",
+            "100",
+            "--slow-s",
+            str(slow_s),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     read_until(proxy, "READY", "latency proxy")
     return proxy
 
@@ -175,14 +204,19 @@ def worker_env(base: dict, concurrency: int) -> dict:
     its batch's coroutine), so at most ``WORKER_THREADS x HEALTH_BATCH_SIZE`` checks run at once
     whatever ``HEALTH_SSH_CONCURRENCY`` says: give it enough threads for the concurrency asked."""
     threads = max(8, math.ceil(concurrency / BATCH_SIZE) + 2)
-    return {**base, "HEALTH_SSH_CONCURRENCY": str(concurrency), "HEALTH_BATCH_SIZE": str(BATCH_SIZE),
-            "WORKER_THREADS": str(threads)}
+    return {
+        **base,
+        "HEALTH_SSH_CONCURRENCY": str(concurrency),
+        "HEALTH_BATCH_SIZE": str(BATCH_SIZE),
+        "WORKER_THREADS": str(threads),
+    }
 
 
 def start_worker(env: dict, client: redis.Redis, log: Path) -> subprocess.Popen:
     since = time.time() * 1000
-    worker = subprocess.Popen([PY, "-m", "actors"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(log, "wb"))
+    worker = subprocess.Popen(
+        [PY, "-m", "actors"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb")
+    )
     deadline = time.monotonic() + 60
     while client.zcount("dramatiq:__heartbeats__", since, "+inf") < 1:
         if time.monotonic() > deadline or worker.poll() is not None:
@@ -205,8 +239,14 @@ def run_tick(client: redis.Redis, slot: int, expected: int, deadline_s: float) -
     """Send one health_checker tick; wait until every batch reported. This is the bench's one coupling to
     the service's internals: the tick contract, the run record and the slot's stats hash."""
     now = datetime.now(UTC)
-    tick = Tick(task=TaskName.HEALTH_CHECKER, slot=slot, scheduled_at=now, deadline=now + timedelta(seconds=deadline_s),
-                reason=TickReason.MANUAL, emitted_by="bench")
+    tick = Tick(
+        task=TaskName.HEALTH_CHECKER,
+        slot=slot,
+        scheduled_at=now,
+        deadline=now + timedelta(seconds=deadline_s),
+        reason=TickReason.MANUAL,
+        emitted_by="bench",
+    )
     started = time.perf_counter()
     TickEmitter(client).enqueue(tick)
     batches = None
@@ -228,8 +268,9 @@ def run_tick(client: redis.Redis, slot: int, expected: int, deadline_s: float) -
     raise SystemExit(f"slot {slot} did not finish")
 
 
-def measure_ours(concurrency: int, args, env: dict, client: redis.Redis, pids: dict, work: Path, slot: int,
-                 monitor) -> tuple[Result, int]:
+def measure_ours(
+    concurrency: int, args, env: dict, client: redis.Redis, pids: dict, work: Path, slot: int, monitor
+) -> tuple[Result, int]:
     """One worker process at ``concurrency``: a warm-up tick on ``--warmup-hosts`` servers, then ``--repeat`` on all."""
     worker = start_worker(worker_env(env, concurrency), client, work / f"worker-{concurrency}.log")
     groups = {**pids, "client": [worker.pid]}
@@ -242,8 +283,11 @@ def measure_ours(concurrency: int, args, env: dict, client: redis.Redis, pids: d
             elapsed, stats = run_tick(client, slot, size, args.deadline_s)
             cpu = {k: cpu_seconds(v) - before[k] for k, v in groups.items()}
             checked = stats.get("checked", 0)
-            print(f"  ours, concurrency {concurrency} ({label}): {elapsed:.2f} s, checked {checked}, "
-                  f"cut {stats.get('cut', 0)}; CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()), flush=True)
+            print(
+                f"  ours, concurrency {concurrency} ({label}): {elapsed:.2f} s, checked {checked}, "
+                f"cut {stats.get('cut', 0)}; CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()),
+                flush=True,
+            )
             if label == "run":
                 samples.append(Sample(elapsed, checked, cpu))
     finally:
@@ -254,19 +298,40 @@ def measure_ours(concurrency: int, args, env: dict, client: redis.Redis, pids: d
 # --------------------------------------------------------------------------- the floor: a bare asyncssh client
 
 
-def measure_client(mode: str, hosts_file: Path, key: Path, count: int, concurrency: int, repeat: int,
-                   pids: dict) -> Result:
+def measure_client(
+    mode: str, hosts_file: Path, key: Path, count: int, concurrency: int, repeat: int, pids: dict
+) -> Result:
     """The bare client (``mode`` "bare") or our probe alone ("probe"), in a process of its own."""
     samples = []
     for run in range(repeat + 1):  # the first is a warm-up on fewer hosts, as ours gets one
         before = {k: cpu_seconds(v) for k, v in pids.items()}
-        out = subprocess.run([PY, __file__, "--client", mode, "--known-hosts", str(hosts_file), "--key", str(key),
-                              "--hosts", str(count if run else min(count, 1000)), "--concurrency", str(concurrency)],
-                             cwd=ROOT, check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                PY,
+                __file__,
+                "--client",
+                mode,
+                "--known-hosts",
+                str(hosts_file),
+                "--key",
+                str(key),
+                "--hosts",
+                str(count if run else min(count, 1000)),
+                "--concurrency",
+                str(concurrency),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         cpu = {k: cpu_seconds(v) - before[k] for k, v in pids.items()}
         seconds, own_cpu = map(float, out.stdout.split())
-        print(f"  {mode} client, concurrency {concurrency}{' (warm-up)' if run == 0 else ''}: "
-              f"{seconds:.2f} s, CPU {own_cpu:.1f} s", flush=True)
+        print(
+            f"  {mode} client, concurrency {concurrency}{' (warm-up)' if run == 0 else ''}: "
+            f"{seconds:.2f} s, CPU {own_cpu:.1f} s",
+            flush=True,
+        )
         if run:
             samples.append(Sample(seconds, count, {**cpu, "client": own_cpu}))
     if mode == "bare":
@@ -289,6 +354,7 @@ def probe_alone(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, 
         failed = [r for r in await asyncio.gather(*(probe.check(t) for t in targets)) if r.findings]
         if failed:
             raise SystemExit(f"probe: {len(failed)} of {len(hosts)} hosts had findings: {failed[0].findings}")
+
     return run_all
 
 
@@ -309,10 +375,22 @@ def bare_client(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, 
             self.done.set_result(None)
 
     async def check(address: str, port: int, gate: asyncio.Semaphore) -> int | None:
-        async with gate, asyncssh.connect(
-                address, port, username="root", client_keys=[key], known_hosts=known_hosts, agent_path=None,
-                config=None, preferred_auth="publickey", kex_algs=KEX_PREFERENCE,
-                encryption_algs=CIPHER_PREFERENCE, connect_timeout=30) as conn:
+        async with (
+            gate,
+            asyncssh.connect(
+                address,
+                port,
+                username="root",
+                client_keys=[key],
+                known_hosts=known_hosts,
+                agent_path=None,
+                config=None,
+                preferred_auth="publickey",
+                kex_algs=KEX_PREFERENCE,
+                encryption_algs=CIPHER_PREFERENCE,
+                connect_timeout=30,
+            ) as conn,
+        ):
             channel, session = await conn.create_session(Drain, SCRIPT, env=COMMAND_ENV, encoding=None)
             channel.write_eof()
             await session.done
@@ -323,6 +401,7 @@ def bare_client(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, 
         statuses = await asyncio.gather(*(check(a, p, gate) for a, p in hosts))
         if statuses.count(0) != len(hosts):
             raise SystemExit(f"bare client: {statuses.count(0)} of {len(hosts)} hosts answered")
+
     return run_all
 
 
@@ -347,8 +426,14 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def ansible_setup(hosts: list[tuple[str, int]], link_dir: Path, key: Path, work: Path, forks: int,
-                  multiplex: str = "-o ControlMaster=no") -> tuple[list, dict]:
+def ansible_setup(
+    hosts: list[tuple[str, int]],
+    link_dir: Path,
+    key: Path,
+    work: Path,
+    forks: int,
+    multiplex: str = "-o ControlMaster=no",
+) -> tuple[list, dict]:
     inventory = work / "inventory.ini"
     inventory.write_text("[fleet]\n" + "".join(f"{a} ansible_port={p}\n" for a, p in hosts))
     config = work / f"ansible-{forks}.cfg"
@@ -360,16 +445,32 @@ internal_poll_interval = 0.001
 stdout_callback = ansible.builtin.oneline
 [ssh_connection]
 ssh_args = {multiplex} -o PreferredAuthentications=publickey -o GSSAPIAuthentication=no \
--o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com -o UserKnownHostsFile={link_dir / 'known_hosts'} \
+-o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com -o UserKnownHostsFile={link_dir / "known_hosts"} \
 -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes
 usetty = False
 retries = 0
 control_path_dir = {work / f"cp-{time.monotonic_ns()}"}
 """)
-    env = {**os.environ, "ANSIBLE_CONFIG": str(config), "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
-           "ANSIBLE_HOME": str(work / "home")}
-    argv = [str(Path(PY).parent / "ansible"), "all", "-i", str(inventory), "-m", "raw", "-f", str(forks),
-            "-u", "root", "--private-key", str(key)]
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(config),
+        "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
+        "ANSIBLE_HOME": str(work / "home"),
+    }
+    argv = [
+        str(Path(PY).parent / "ansible"),
+        "all",
+        "-i",
+        str(inventory),
+        "-m",
+        "raw",
+        "-f",
+        str(forks),
+        "-u",
+        "root",
+        "--private-key",
+        str(key),
+    ]
     return argv, env
 
 
@@ -381,8 +482,9 @@ def run_ansible(argv: list, env: dict, command: str, expected: int) -> None:
         print(f"  ansible: {ok} of {expected} hosts answered: {out.stderr[-300:]}", flush=True)
 
 
-def measure_ansible(hosts, link_dir, key, work, forks: int, repeat: int, commands: list[str], name: str,
-                    pids: dict, extra: bool = False) -> Result:
+def measure_ansible(
+    hosts, link_dir, key, work, forks: int, repeat: int, commands: list[str], name: str, pids: dict, extra: bool = False
+) -> Result:
     argv, env = ansible_setup(hosts, link_dir, key, work, forks)
     samples = []
     for _ in range(repeat):
@@ -399,9 +501,25 @@ def measure_ansible(hosts, link_dir, key, work, forks: int, repeat: int, command
 
 def measure_sequential(hosts, link_dir, key, repeat: int, pids: dict) -> Result:
     """The earlier platform's way: one ``ssh host SCRIPT`` per server, one after another."""
-    base = ["ssh", "-F", "/dev/null", "-i", str(key), "-o", "BatchMode=yes", "-o", "ControlMaster=no",
-            "-o", f"UserKnownHostsFile={link_dir / 'known_hosts'}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "StrictHostKeyChecking=yes", "-l", "root"]
+    base = [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-i",
+        str(key),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ControlMaster=no",
+        "-o",
+        f"UserKnownHostsFile={link_dir / 'known_hosts'}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-l",
+        "root",
+    ]
     samples = []
     for _ in range(repeat):
         before, own = {k: cpu_seconds(v) for k, v in pids.items()}, children_cpu()
@@ -461,27 +579,50 @@ def main() -> None:
     app = create_app(str(work / "platform.sqlite3"))
     served = ServedApp(app).start()
     results: list[Result] = []
-    pids = {"fleet": [fleet.pid], "proxy": [proxy.pid] if proxy else [], "redis + API": [os.getpid()] + (
-        [embedded.process.pid] if embedded else [])}
+    pids = {
+        "fleet": [fleet.pid],
+        "proxy": [proxy.pid] if proxy else [],
+        "redis + API": [os.getpid()] + ([embedded.process.pid] if embedded else []),
+    }
     try:
         app.store.bulk_insert_servers(
-            ServerCreate(handle=f"vps-{n}", host=a, public_ip=a, is_managed=True, status=ServerStatus.READY,
-                         labels={"provider_id": str(n), "ssh_port": p}) for n, (a, p) in enumerate(hosts, start=1))
+            ServerCreate(
+                handle=f"vps-{n}",
+                host=a,
+                public_ip=a,
+                is_managed=True,
+                status=ServerStatus.READY,
+                labels={"provider_id": str(n), "ssh_port": p},
+            )
+            for n, (a, p) in enumerate(hosts, start=1)
+        )
 
         def monitor(count: int) -> None:  # the first `count` servers are monitored, the rest are reserved
-            app.store.execute_sql("UPDATE servers SET status = CASE WHEN CAST(json_extract(labels, "
-                                  "'$.provider_id') AS INTEGER) <= ? THEN 'ready' ELSE 'reserved' END", (count,))
+            app.store.execute_sql(
+                "UPDATE servers SET status = CASE WHEN CAST(json_extract(labels, "
+                "'$.provider_id') AS INTEGER) <= ? THEN 'ready' ELSE 'reserved' END",
+                (count,),
+            )
 
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url, "API_BASE_URL": served.url,
-               "INTERNAL_API_KEY": DEFAULT_API_KEY, "SSH_PRIVATE_KEY_PATH": str(key),
-               "SSH_KNOWN_HOSTS": str(link_dir / "known_hosts"), "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "REDIS_URL": url,
+            "API_BASE_URL": served.url,
+            "INTERNAL_API_KEY": DEFAULT_API_KEY,
+            "SSH_PRIVATE_KEY_PATH": str(key),
+            "SSH_KNOWN_HOSTS": str(link_dir / "known_hosts"),
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "WARNING",
+        }
         slot = 1_000_000
         for concurrency in concurrencies:
             result, slot = measure_ours(concurrency, args, env, client, pids, work, slot, monitor)
             results.append(result)
         for mode in ("bare",) if args.no_probe_alone else ("bare", "probe"):
-            results.append(measure_client(mode, link_dir / "known_hosts", key, args.hosts, max(concurrencies),
-                                          args.repeat, pids))
+            results.append(
+                measure_client(mode, link_dir / "known_hosts", key, args.hosts, max(concurrencies), args.repeat, pids)
+            )
         if not args.only_ours:
             results += measure_peers(args, hosts, link_dir, key, work, pids)
     finally:
@@ -498,14 +639,37 @@ def main() -> None:
 
 def measure_peers(args, hosts, link_dir, key, work, pids) -> list[Result]:
     out = []
-    ansible_hosts = hosts[:args.ansible_hosts]
+    ansible_hosts = hosts[: args.ansible_hosts]
     for forks in (int(f) for f in args.ansible_forks.split(",")):
-        out.append(measure_ansible(ansible_hosts, link_dir, key, work, forks, args.repeat, [SCRIPT],
-                                   f"Ansible: one raw call, -f {forks} (on {len(ansible_hosts)})", pids))
-    old = hosts[:args.old_ansible_hosts]
-    out.append(measure_ansible(old, link_dir, key, work, 50, 1, OLD_COMMANDS,
-                               f"extra: old Ansible peer, 3 raw calls, -f 50 (on {len(old)}, 1 run)", pids, extra=True))
-    out.append(measure_sequential(hosts[:args.sample], link_dir, key, args.repeat, pids))
+        out.append(
+            measure_ansible(
+                ansible_hosts,
+                link_dir,
+                key,
+                work,
+                forks,
+                args.repeat,
+                [SCRIPT],
+                f"Ansible: one raw call, -f {forks} (on {len(ansible_hosts)})",
+                pids,
+            )
+        )
+    old = hosts[: args.old_ansible_hosts]
+    out.append(
+        measure_ansible(
+            old,
+            link_dir,
+            key,
+            work,
+            50,
+            1,
+            OLD_COMMANDS,
+            f"extra: old Ansible peer, 3 raw calls, -f 50 (on {len(old)}, 1 run)",
+            pids,
+            extra=True,
+        )
+    )
+    out.append(measure_sequential(hosts[: args.sample], link_dir, key, args.repeat, pids))
     return out
 
 
@@ -528,34 +692,57 @@ def report(results: list[Result], args, embedded: bool) -> None:
     ansible = [r for r in results if r.name.startswith("Ansible")]
     sequential = next((r for r in results if r.name.startswith("sequential")), None)
     best_ansible = max(ansible, key=lambda r: r.rate) if ansible else None
-    print(f"\nhealth_checker at {args.rtt_ms:g} ms RTT, 1 % of hosts {args.slow_s:g} s late; {args.hosts:,} hosts; "
-          f"redis {'embedded' if embedded else 'REDIS_URL'}; medians of {args.repeat} (min–max); {args.machine}; "
-          "the machine is shared")
-    head = (f"{'':<58}{'servers':>8}{'time s':>22}{'servers/s':>22}{'10k s':>8}{'vs best Ansible':>16}"
-            f"{'vs sequential':>15}{'client CPU ms/check':>21}")
+    print(
+        f"\nhealth_checker at {args.rtt_ms:g} ms RTT, 1 % of hosts {args.slow_s:g} s late; {args.hosts:,} hosts; "
+        f"redis {'embedded' if embedded else 'REDIS_URL'}; medians of {args.repeat} (min–max); {args.machine}; "
+        "the machine is shared"
+    )
+    head = (
+        f"{'':<58}{'servers':>8}{'time s':>22}{'servers/s':>22}{'10k s':>8}{'vs best Ansible':>16}"
+        f"{'vs sequential':>15}{'client CPU ms/check':>21}"
+    )
     print(head + "\n" + "-" * len(head))
     for r in results:
         rates = r.rates()
         vs_a = f"{r.rate / best_ansible.rate:.1f}x" if best_ansible else "-"
         vs_s = f"{r.rate / sequential.rate:.1f}x" if sequential else "-"
         cpu = r.cpu_ms_per_check("client")
-        print(f"{r.name:<58}{r.samples[0].servers:>8,}{spread([s.seconds for s in r.samples], '{:.2f}'):>22}"
-              f"{spread(rates):>22}{10_000 / r.rate:>8.0f}{vs_a:>16}{vs_s:>15}{(f'{cpu:.2f}' if cpu else '-'):>21}")
-    print("\nCPU per check (ms, medians) of the processes sharing the cores: "
-          + "; ".join(f"{short(r.name)}: "
-                      + ", ".join(f"{g} {r.cpu_ms_per_check(g):.2f}" for g in ("client", "fleet", "proxy", "redis + API")
-                                  if r.cpu_ms_per_check(g) is not None) for r in ours + [floor] + ([alone] if alone else [])))
+        print(
+            f"{r.name:<58}{r.samples[0].servers:>8,}{spread([s.seconds for s in r.samples], '{:.2f}'):>22}"
+            f"{spread(rates):>22}{10_000 / r.rate:>8.0f}{vs_a:>16}{vs_s:>15}{(f'{cpu:.2f}' if cpu else '-'):>21}"
+        )
+    print(
+        "\nCPU per check (ms, medians) of the processes sharing the cores: "
+        + "; ".join(
+            f"{short(r.name)}: "
+            + ", ".join(
+                f"{g} {r.cpu_ms_per_check(g):.2f}"
+                for g in ("client", "fleet", "proxy", "redis + API")
+                if r.cpu_ms_per_check(g) is not None
+            )
+            for r in ours + [floor] + ([alone] if alone else [])
+        )
+    )
     same = next((r for r in ours if r.name.endswith(f"concurrency {args.concurrency.split(',')[-1]}")), ours[-1])
     ratio = same.cpu_ms_per_check("client") / floor.cpu_ms_per_check("client")
-    print(f"worker CPU per check / bare client's, same concurrency: {ratio:.2f}x (goal <= 1.25x)"
-          + (f"; our probe alone / bare client: {alone.cpu_ms_per_check('client') / floor.cpu_ms_per_check('client'):.2f}x"
-             if alone else ""))
+    print(
+        f"worker CPU per check / bare client's, same concurrency: {ratio:.2f}x (goal <= 1.25x)"
+        + (
+            f"; our probe alone / bare client: {alone.cpu_ms_per_check('client') / floor.cpu_ms_per_check('client'):.2f}x"
+            if alone
+            else ""
+        )
+    )
     best = max(ours, key=lambda r: r.rate)
-    goals = [f"{args.hosts:,} servers in <= 60 s: {min(statistics.median(s.seconds for s in r.samples) for r in ours):.1f} s"]
+    goals = [
+        f"{args.hosts:,} servers in <= 60 s: {min(statistics.median(s.seconds for s in r.samples) for r in ours):.1f} s"
+    ]
     if sequential:
         goals.append(f">= 50x sequential: {best.rate / sequential.rate:.0f}x")
     if best_ansible:
-        goals.append(f">= 10x Ansible at its best ({best_ansible.name.split(' (')[0]}): {best.rate / best_ansible.rate:.1f}x")
+        goals.append(
+            f">= 10x Ansible at its best ({best_ansible.name.split(' (')[0]}): {best.rate / best_ansible.rate:.1f}x"
+        )
     print("goals: " + "; ".join(goals))
     if best_ansible:
         print("Ansible settings: " + "; ".join(f"{k}: {v}" for k, v in ANSIBLE_SETTINGS.items()))

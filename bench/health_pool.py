@@ -47,9 +47,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 import health_checker as hcb  # noqa: E402  (bench/health_checker.py: the world, the tick driver, the floor)
 
 from contracts.platform import ServerCreate, ServerStatus  # noqa: E402
+from process.embedded import EmbeddedRedis  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform.api import DEFAULT_API_KEY, create_app  # noqa: E402
-from scheduler.embedded import EmbeddedRedis  # noqa: E402
 
 PY = sys.executable
 FLEET_BASE = ipaddress.ip_address("127.1.0.1")
@@ -65,8 +65,17 @@ def start_world(hosts: int, fleets: int, work: Path, rtt_ms: float, slow_s: floa
     for n in range(fleets):
         count = min(per, hosts - n * per)
         fleet_dir, link_dir = work / f"fleet-{n}", work / f"link-{n}"
-        argv = [PY, "-m", "sandbox.ssh.serve", "--hosts", str(count), "--dir", str(fleet_dir),
-                "--first-address", str(FLEET_BASE + n * FLEET_STRIDE)]
+        argv = [
+            PY,
+            "-m",
+            "sandbox.ssh.serve",
+            "--hosts",
+            str(count),
+            "--dir",
+            str(fleet_dir),
+            "--first-address",
+            str(FLEET_BASE + n * FLEET_STRIDE),
+        ]
         if own_key is not None:
             argv += ["--authorize", str(own_key.with_suffix(".pub"))]
         fleet = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -103,9 +112,13 @@ def ticks(worker, client, groups, slot, count, hosts, deadline_s, label, logins_
         before = {k: hcb.cpu_seconds(v) for k, v in groups.items()}
         elapsed, stats = hcb.run_tick(client, slot, hosts, deadline_s)
         cpu = {k: hcb.cpu_seconds(v) - before[k] for k, v in groups.items()}
-        print(f"  {label}: {elapsed:.2f} s, checked {stats.get('checked', 0)}, cut {stats.get('cut', 0)}; "
-              f"CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()) + f"; worker RSS {rss_mb(worker.pid):.0f} MiB",
-              flush=True)
+        print(
+            f"  {label}: {elapsed:.2f} s, checked {stats.get('checked', 0)}, cut {stats.get('cut', 0)}; "
+            f"CPU s: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+            + f"; worker RSS {rss_mb(worker.pid):.0f} MiB",
+            flush=True,
+        )
         out.append(hcb.Sample(elapsed, stats.get("checked", 0), cpu))
     return out, slot
 
@@ -132,9 +145,12 @@ def measure_ours(args, env, client, groups, procs, work, slot):
             cold += samples
             kept = fleet_connections(procs)
             memory.append((rss_mb(worker.pid) - rss_started) * 1024 / max(kept, 1))
-            print(f"  kept connections: {kept}; worker RSS {rss_started:.0f} MiB at start, {rss_mb(worker.pid):.0f} MiB "
-                  f"after the cold tick: {memory[-1]:.1f} KiB per kept connection, everything the tick left included "
-                  f"(the per-check worker ended at {rss_nopool:.0f} MiB)", flush=True)
+            print(
+                f"  kept connections: {kept}; worker RSS {rss_started:.0f} MiB at start, {rss_mb(worker.pid):.0f} MiB "
+                f"after the cold tick: {memory[-1]:.1f} KiB per kept connection, everything the tick left included "
+                f"(the per-check worker ended at {rss_nopool:.0f} MiB)",
+                flush=True,
+            )
             for _ in range(args.steady):
                 accepted = fleet_accepted(procs)
                 samples, slot = ticks(worker, client, g, slot, 1, args.hosts, args.deadline_s, "kept, steady")
@@ -158,11 +174,14 @@ def fleet_accepted(procs) -> int:
 
 def measure_ansible_warm(args, hosts, known_hosts, key, work, groups):
     """Ansible with ControlPersist: one run to make the masters, then ``repeat`` runs on warm masters."""
-    ansible_hosts = hosts[:args.ansible_hosts]
+    ansible_hosts = hosts[: args.ansible_hosts]
     persist = "-o ControlMaster=auto -o ControlPersist=600s"
     argv, env = hcb.ansible_setup(ansible_hosts, known_hosts.parent, key, work, 50, multiplex=persist)
-    control_dir = next(line.split(" = ", 1)[1] for line in Path(env["ANSIBLE_CONFIG"]).read_text().splitlines()
-                       if line.startswith("control_path_dir"))
+    control_dir = next(
+        line.split(" = ", 1)[1]
+        for line in Path(env["ANSIBLE_CONFIG"]).read_text().splitlines()
+        if line.startswith("control_path_dir")
+    )
     samples = []
     try:
         for run in range(args.repeat + 1):
@@ -173,9 +192,12 @@ def measure_ansible_warm(args, hosts, known_hosts, key, work, groups):
             seconds = time.perf_counter() - started
             cpu = {k: hcb.cpu_seconds(v) - before[k] for k, v in groups.items()}
             client_cpu = hcb.children_cpu() - own + masters_cpu_seconds(control_dir) - masters_cpu
-            print(f"  Ansible ControlPersist, -f 50 ({'cold: masters made' if run == 0 else 'warm masters'}): "
-                  f"{seconds:.2f} s for {len(ansible_hosts)} hosts, client CPU {client_cpu:.1f} s; "
-                  f"masters alive: {len(masters(control_dir))}", flush=True)
+            print(
+                f"  Ansible ControlPersist, -f 50 ({'cold: masters made' if run == 0 else 'warm masters'}): "
+                f"{seconds:.2f} s for {len(ansible_hosts)} hosts, client CPU {client_cpu:.1f} s; "
+                f"masters alive: {len(masters(control_dir))}",
+                flush=True,
+            )
             if run:
                 samples.append(hcb.Sample(seconds, len(ansible_hosts), {**cpu, "client": client_cpu}))
     finally:
@@ -225,8 +247,14 @@ def memory_process(known_hosts: Path, key: Path, count: int, concurrency: int) -
     targets = [CheckTarget(handle=f"vps-{n}", host=a, ssh_port=p) for n, (a, p) in enumerate(hosts)]
 
     def probe(pool: int) -> SshProbe:
-        return SshProbe(ProbeConfig(private_key_path=key, known_hosts_path=known_hosts, concurrency=concurrency,
-                                    pool=PoolConfig(max_open=pool, keepalive_s=0)))
+        return SshProbe(
+            ProbeConfig(
+                private_key_path=key,
+                known_hosts_path=known_hosts,
+                concurrency=concurrency,
+                pool=PoolConfig(max_open=pool, keepalive_s=0),
+            )
+        )
 
     async def run() -> tuple[float, float, int]:
         per_check, kept = probe(0), probe(count + 1)
@@ -264,10 +292,19 @@ def session_floor_process(known_hosts: Path, key: Path, count: int, concurrency:
 
         async def connect(address, port):
             async with gate:
-                return await asyncssh.connect(address, port, username="root", client_keys=[client_key],
-                                              known_hosts=trusted, agent_path=None, config=None,
-                                              preferred_auth="publickey", kex_algs=hcb.KEX_PREFERENCE,
-                                              encryption_algs=hcb.CIPHER_PREFERENCE, connect_timeout=60)
+                return await asyncssh.connect(
+                    address,
+                    port,
+                    username="root",
+                    client_keys=[client_key],
+                    known_hosts=trusted,
+                    agent_path=None,
+                    config=None,
+                    preferred_auth="publickey",
+                    kex_algs=hcb.KEX_PREFERENCE,
+                    encryption_algs=hcb.CIPHER_PREFERENCE,
+                    connect_timeout=60,
+                )
 
         async def session(conn):
             async with gate:
@@ -332,20 +369,38 @@ def main() -> None:
     hosts = hcb.read_hosts(known_hosts)
     app = create_app(str(work / "platform.sqlite3"))
     served = ServedApp(app).start()
-    groups = {"fleet": [p.pid for r, p in procs if r == "fleet"], "proxy": [p.pid for r, p in procs if r == "proxy"],
-              "redis + API": [os.getpid()] + ([embedded.process.pid] if embedded else [])}
+    groups = {
+        "fleet": [p.pid for r, p in procs if r == "fleet"],
+        "proxy": [p.pid for r, p in procs if r == "proxy"],
+        "redis + API": [os.getpid()] + ([embedded.process.pid] if embedded else []),
+    }
     results = {}
     try:
         app.store.bulk_insert_servers(
-            ServerCreate(handle=f"vps-{n}", host=a, public_ip=a, is_managed=True, status=ServerStatus.READY,
-                         labels={"provider_id": str(n), "ssh_port": p}) for n, (a, p) in enumerate(hosts, start=1))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url, "API_BASE_URL": served.url,
-               "INTERNAL_API_KEY": DEFAULT_API_KEY, "SSH_PRIVATE_KEY_PATH": str(key),
-               "SSH_KNOWN_HOSTS": str(known_hosts), "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}
+            ServerCreate(
+                handle=f"vps-{n}",
+                host=a,
+                public_ip=a,
+                is_managed=True,
+                status=ServerStatus.READY,
+                labels={"provider_id": str(n), "ssh_port": p},
+            )
+            for n, (a, p) in enumerate(hosts, start=1)
+        )
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "REDIS_URL": url,
+            "API_BASE_URL": served.url,
+            "INTERNAL_API_KEY": DEFAULT_API_KEY,
+            "SSH_PRIVATE_KEY_PATH": str(key),
+            "SSH_KNOWN_HOSTS": str(known_hosts),
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "WARNING",
+        }
         memory, new_conns = [], []
         if not args.skip_ours:
-            cold, steady, nopool, memory, new_conns, _ = measure_ours(args, env, client, groups, procs, work,
-                                                                      2_000_000)
+            cold, steady, nopool, memory, new_conns, _ = measure_ours(args, env, client, groups, procs, work, 2_000_000)
             results.update(cold=cold, steady=steady, nopool=nopool)
         if not args.skip_floor:
             floor = hcb.measure_client("bare", known_hosts, key, args.hosts, args.concurrency, args.repeat, groups)
@@ -353,20 +408,53 @@ def main() -> None:
         if not args.skip_session_floor:
             results["sessions"] = []
             for _ in range(args.repeat):
-                out = subprocess.run([PY, __file__, "--client-sessions", str(known_hosts), "--key", str(key),
-                                      "--hosts", str(args.hosts), "--concurrency", str(args.concurrency)],
-                                     cwd=ROOT, check=True, capture_output=True, text=True)
+                out = subprocess.run(
+                    [
+                        PY,
+                        __file__,
+                        "--client-sessions",
+                        str(known_hosts),
+                        "--key",
+                        str(key),
+                        "--hosts",
+                        str(args.hosts),
+                        "--concurrency",
+                        str(args.concurrency),
+                    ],
+                    cwd=ROOT,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
                 seconds, cpu = map(float, out.stdout.split()[-2:])  # the second pass: sessions on warm connections
                 print(f"  bare sessions on kept connections: {seconds:.2f} s, CPU {cpu:.2f} s", flush=True)
                 results["sessions"].append(hcb.Sample(seconds, args.hosts, {"client": cpu}))
         if not args.skip_ansible:
             results["ansible"] = measure_ansible_warm(args, hosts, known_hosts, key, work, groups)
-        out = subprocess.run([PY, __file__, "--client-memory", str(known_hosts), "--key", str(key),
-                              "--hosts", str(args.hosts), "--concurrency", str(args.concurrency)],
-                             cwd=ROOT, check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                PY,
+                __file__,
+                "--client-memory",
+                str(known_hosts),
+                "--key",
+                str(key),
+                "--hosts",
+                str(args.hosts),
+                "--concurrency",
+                str(args.concurrency),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         clean_memory = [float(x) for x in out.stdout.split()]
-        print(f"  memory, clean process: {clean_memory[0]:.1f} KiB per kept connection "
-              f"({clean_memory[1]:.0f} kept; RSS {clean_memory[2]:.0f} -> {clean_memory[3]:.0f} MiB)", flush=True)
+        print(
+            f"  memory, clean process: {clean_memory[0]:.1f} KiB per kept connection "
+            f"({clean_memory[1]:.0f} kept; RSS {clean_memory[2]:.0f} -> {clean_memory[3]:.0f} MiB)",
+            flush=True,
+        )
     finally:
         served.stop()
         hcb.stop([p for _, p in procs])
@@ -384,46 +472,66 @@ def report(results, memory, new_conns, args, machine, clean_memory: float) -> No
     def cpu_ms(samples, group="client"):
         return statistics.median(s.cpu[group] / s.servers * 1000 for s in samples)
 
-    names = {"steady": "ours: kept connections, steady (warm)", "cold": "ours: kept connections, cold (first tick)",
-             "nopool": "ours: per-check connections (today, HEALTH_SSH_POOL_MAX=0)", "floor": "floor: bare asyncssh client (connect, run, close)",
-             "sessions": "floor: bare asyncssh sessions on kept connections",
-             "ansible": f"Ansible -f 50, ControlPersist, warm masters (on {args.ansible_hosts})"}
-    print(f"\nhealth_checker, kept connections, at {args.rtt_ms:g} ms RTT, 1 % of hosts {args.slow_s:g} s late; "
-          f"{args.hosts:,} hosts; 1 worker, concurrency {args.concurrency}; medians (min–max); {machine}; "
-          f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; the machine is shared")
+    names = {
+        "steady": "ours: kept connections, steady (warm)",
+        "cold": "ours: kept connections, cold (first tick)",
+        "nopool": "ours: per-check connections (today, HEALTH_SSH_POOL_MAX=0)",
+        "floor": "floor: bare asyncssh client (connect, run, close)",
+        "sessions": "floor: bare asyncssh sessions on kept connections",
+        "ansible": f"Ansible -f 50, ControlPersist, warm masters (on {args.ansible_hosts})",
+    }
+    print(
+        f"\nhealth_checker, kept connections, at {args.rtt_ms:g} ms RTT, 1 % of hosts {args.slow_s:g} s late; "
+        f"{args.hosts:,} hosts; 1 worker, concurrency {args.concurrency}; medians (min–max); {machine}; "
+        f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; the machine is shared"
+    )
     print(f"{'row':<62}{'n':>4}{'time s':>22}{'10k in s':>10}{'client ms/check':>17}{'fleet':>7}{'proxy':>7}")
     for key, name in names.items():
         samples = results.get(key)
         if not samples:
             continue
         seconds = [s.seconds for s in samples]
-        line = (f"{name:<62}{len(samples):>4}{hcb.spread(seconds, '{:.2f}'):>22}{10_000 / rate(samples):>10.1f}"
-                f"{cpu_ms(samples):>17.2f}")
+        line = (
+            f"{name:<62}{len(samples):>4}{hcb.spread(seconds, '{:.2f}'):>22}{10_000 / rate(samples):>10.1f}"
+            f"{cpu_ms(samples):>17.2f}"
+        )
         for group in ("fleet", "proxy"):
             line += f"{cpu_ms(samples, group):>7.2f}" if all(group in s.cpu for s in samples) else f"{'-':>7}"
         print(line)
     steady, floor, ansible = results.get("steady"), results.get("floor"), results.get("ansible")
     if results.get("sessions") and floor:
-        print(f"  bare sessions on kept connections / bare client, CPU per check: "
-              f"{cpu_ms(results['sessions']) / cpu_ms(floor):.2f}x")
+        print(
+            f"  bare sessions on kept connections / bare client, CPU per check: "
+            f"{cpu_ms(results['sessions']) / cpu_ms(floor):.2f}x"
+        )
     if not steady:
         return
     print("goals:")
-    print(f"  steady 10,000 in <= 15 s: {10_000 / rate(steady):.1f} s; cold in <= 30 s: "
-          f"{10_000 / rate(results['cold']):.1f} s")
+    print(
+        f"  steady 10,000 in <= 15 s: {10_000 / rate(steady):.1f} s; cold in <= 30 s: "
+        f"{10_000 / rate(results['cold']):.1f} s"
+    )
     if floor:
-        print(f"  worker CPU per steady check / bare client's: {cpu_ms(steady) / cpu_ms(floor):.2f}x (goal <= 0.3x); "
-              f"per-check worker / bare: {cpu_ms(results['nopool']) / cpu_ms(floor):.2f}x")
+        print(
+            f"  worker CPU per steady check / bare client's: {cpu_ms(steady) / cpu_ms(floor):.2f}x (goal <= 0.3x); "
+            f"per-check worker / bare: {cpu_ms(results['nopool']) / cpu_ms(floor):.2f}x"
+        )
     if ansible:
-        print(f"  steady rate / Ansible warm masters: {rate(steady) / rate(ansible):.0f}x (goal >= 30x); "
-              f"Ansible client CPU {cpu_ms(ansible):.1f} ms/host")
-    print(f"  memory per open connection (worker side): {clean_memory:.1f} KiB in a clean process; in the worker "
-          f"(RSS after a cold tick - RSS of the per-check worker) / kept: {statistics.median(memory):.1f} KiB "
-          f"({min(memory):.1f}–{max(memory):.1f}); goal <= 60 KB")
+        print(
+            f"  steady rate / Ansible warm masters: {rate(steady) / rate(ansible):.0f}x (goal >= 30x); "
+            f"Ansible client CPU {cpu_ms(ansible):.1f} ms/host"
+        )
+    print(
+        f"  memory per open connection (worker side): {clean_memory:.1f} KiB in a clean process; in the worker "
+        f"(RSS after a cold tick - RSS of the per-check worker) / kept: {statistics.median(memory):.1f} KiB "
+        f"({min(memory):.1f}–{max(memory):.1f}); goal <= 60 KB"
+    )
     per_tick = statistics.median(new_conns) if new_conns else 0
-    print(f"  logins per server per day at the defaults: {DAY_S / 3600:.0f} from HEALTH_SSH_MAX_AGE_S=3600 + "
-          f"{per_tick / args.hosts * DAY_S / INTERVAL_S:.2f} from reconnects seen in steady ticks "
-          f"(median {per_tick} new per tick) (goal <= 24; per-check: {DAY_S // INTERVAL_S})")
+    print(
+        f"  logins per server per day at the defaults: {DAY_S / 3600:.0f} from HEALTH_SSH_MAX_AGE_S=3600 + "
+        f"{per_tick / args.hosts * DAY_S / INTERVAL_S:.2f} from reconnects seen in steady ticks "
+        f"(median {per_tick} new per tick) (goal <= 24; per-check: {DAY_S // INTERVAL_S})"
+    )
 
 
 if __name__ == "__main__":

@@ -36,13 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "bench"))  # after the project: bench/ticker.py is not the ticker
 
+from kit import bench_redis, machine  # noqa: E402
+
 from contracts import RUNS_STREAM, Keys, RunRecord, TaskName, Tick, TickReason  # noqa: E402
 from sandbox.running import Sandbox  # noqa: E402
 from sandbox.ssh.hoststate import HostState, SshMode  # noqa: E402
 from sandbox.world import World  # noqa: E402
 from ticker.emit import TickEmitter  # noqa: E402
-
-from kit import bench_redis, machine  # noqa: E402
 
 PY = sys.executable
 CHECKABLE = ("ready", "in_use", "active")
@@ -73,30 +73,49 @@ def platform_checker_cycle(base_url: str, key: str, world: World) -> None:
             if not server["is_managed"] or server["status"] not in CHECKABLE:
                 continue
             handle, state = server["handle"], hosts.get(server["host"], HostState())
-            unreachable = http.get("/api/incidents/", params={"server_handle": handle, "status": "detected",
-                                                              "incident_type": "server_unreachable"}).json()
+            unreachable = http.get(
+                "/api/incidents/",
+                params={"server_handle": handle, "status": "detected", "incident_type": "server_unreachable"},
+            ).json()
             if not answers(state):
                 if not unreachable:
-                    http.post("/api/incidents/", json={"server_handle": handle, "incident_type": "server_unreachable",
-                                                       "details": {"reason": "bench: the platform's pattern"}})
+                    http.post(
+                        "/api/incidents/",
+                        json={
+                            "server_handle": handle,
+                            "incident_type": "server_unreachable",
+                            "details": {"reason": "bench: the platform's pattern"},
+                        },
+                    )
                 continue
             for incident in unreachable:
-                http.patch(f"/api/incidents/{incident['id']}",
-                           json={"status": "resolved", "resolved_at": datetime.now(UTC).isoformat()})
+                http.patch(
+                    f"/api/incidents/{incident['id']}",
+                    json={"status": "resolved", "resolved_at": datetime.now(UTC).isoformat()},
+                )
             http.patch(f"/api/servers/{handle}", json={"last_health_check": datetime.now(UTC).isoformat()})
             http.post(f"/api/servers/{handle}/metrics-history", json={"metrics": {"bench": True}})
             for resource in over_threshold(state):
-                found = http.get("/api/incidents/", params={"server_handle": handle, "status": "detected",
-                                                            "incident_type": "resource_exhausted"}).json()
+                found = http.get(
+                    "/api/incidents/",
+                    params={"server_handle": handle, "status": "detected", "incident_type": "resource_exhausted"},
+                ).json()
                 if not found:
-                    http.post("/api/incidents/", json={"server_handle": handle, "incident_type": "resource_exhausted",
-                                                       "details": {"resource": resource}})
+                    http.post(
+                        "/api/incidents/",
+                        json={
+                            "server_handle": handle,
+                            "incident_type": "resource_exhausted",
+                            "details": {"resource": resource},
+                        },
+                    )
 
 
 def start_worker(env: dict, client: redis.Redis, log: Path) -> subprocess.Popen:
     since = time.time() * 1000
-    worker = subprocess.Popen([PY, "-m", "actors"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(log, "wb"))
+    worker = subprocess.Popen(
+        [PY, "-m", "actors"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb")
+    )
     deadline = time.monotonic() + 60
     while client.zcount("dramatiq:__heartbeats__", since, "+inf") < 1:
         if time.monotonic() > deadline or worker.poll() is not None:
@@ -107,8 +126,14 @@ def start_worker(env: dict, client: redis.Redis, log: Path) -> subprocess.Popen:
 
 def our_cycle(client: redis.Redis, slot: int, deadline_s: float = 120) -> dict:
     now = datetime.now(UTC)
-    tick = Tick(task=TaskName.HEALTH_CHECKER, slot=slot, scheduled_at=now,
-                deadline=now + timedelta(seconds=deadline_s), reason=TickReason.MANUAL, emitted_by="bench")
+    tick = Tick(
+        task=TaskName.HEALTH_CHECKER,
+        slot=slot,
+        scheduled_at=now,
+        deadline=now + timedelta(seconds=deadline_s),
+        reason=TickReason.MANUAL,
+        emitted_by="bench",
+    )
     TickEmitter(client).enqueue(tick)
     started, batches = time.monotonic(), None
     while time.monotonic() - started < deadline_s + 60:
@@ -146,18 +171,29 @@ def main() -> None:
     args = parser.parse_args()
     print(f"health_requests: {args.servers} servers; {machine()}", flush=True)
     share = args.unhealthy / 3
-    world = World.generate(seed=5, servers=args.servers, repos=0,
-                           host_states={"unreachable": share, "disk_full": share, "docker_down": share})
+    world = World.generate(
+        seed=5,
+        servers=args.servers,
+        repos=0,
+        host_states={"unreachable": share, "disk_full": share, "docker_down": share},
+    )
     rows: list[tuple[str, str, Counter]] = []
     with bench_redis() as (url, client, redis_kind), Sandbox(world) as sandbox:
         url = url if "REDIS_URL" in __import__("os").environ else url.rsplit("/", 1)[0] + "/12"
         client = redis.Redis.from_url(url)
         client.flushdb()
         sandbox.seed_platform_servers()
-        env = {**sandbox.env(), "PYTHONPATH": str(ROOT), "REDIS_URL": url, "LOG_FORMAT": "json",
-               "LOG_LEVEL": "WARNING", "WORKER_THREADS": "4", "HEALTH_CONNECT_TIMEOUT_S": "3",
-               "HEALTH_COMMAND_TIMEOUT_S": "5",
-               **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName if t is not TaskName.HEALTH_CHECKER}}
+        env = {
+            **sandbox.env(),
+            "PYTHONPATH": str(ROOT),
+            "REDIS_URL": url,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "WARNING",
+            "WORKER_THREADS": "4",
+            "HEALTH_CONNECT_TIMEOUT_S": "3",
+            "HEALTH_COMMAND_TIMEOUT_S": "5",
+            **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName if t is not TaskName.HEALTH_CHECKER},
+        }
         log = Path(sandbox.fleet.directory) / "worker.log"
         worker = start_worker(env, client, log)
         slot = 2_000_000

@@ -17,7 +17,7 @@ from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskFunction
 from actors.tasks.deps import Dependencies
 from contracts import TaskName, Tick, TickReason
-from scheduler.embedded import EmbeddedRedis
+from process.embedded import EmbeddedRedis
 
 
 def machine() -> str:
@@ -40,8 +40,9 @@ def bench_redis() -> Iterator[tuple[str, redis.Redis, str]]:
             embedded.close()
 
 
-def run_task_once(fn: TaskFunction, task: TaskName, client: redis.Redis, deps: Dependencies, slot: int,
-                  lock_name: str) -> dict:
+def run_task_once(
+    fn: TaskFunction, task: TaskName, client: redis.Redis, deps: Dependencies, slot: int, lock_name: str
+) -> dict:
     """One run of ``fn`` as a worker would make it (a tick, the task lock, the dependencies); its counters."""
     now = datetime.now(UTC)
     tick = Tick(task=task, slot=slot, scheduled_at=now, deadline=now, reason=TickReason.MANUAL, emitted_by="bench")

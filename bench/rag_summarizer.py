@@ -34,6 +34,8 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kit import bench_redis, machine  # noqa: E402  (bench/kit.py)
+
 from actors.adapters.github.client import GitHubClient, GitHubSettings  # noqa: E402
 from actors.adapters.platform.client import PlatformClient  # noqa: E402
 from actors.tasks.deps import Dependencies  # noqa: E402
@@ -44,13 +46,12 @@ from actors.tasks.rag_summarizer.task import run_rag_summarizer  # noqa: E402
 from actors.tasks.rag_summarizer.text import decode  # noqa: E402
 from contracts.github import ContentFile, GitTree  # noqa: E402
 from contracts.platform import RagIngest  # noqa: E402
+from process.logs import configure_logging  # noqa: E402
 from sandbox.embeddings.app import embeddings_app  # noqa: E402
 from sandbox.github.app import github_app  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform.api import create_app  # noqa: E402
 from sandbox.world import World  # noqa: E402
-from kit import bench_redis, machine  # noqa: E402  (bench/kit.py)
-from scheduler.logs import configure_logging  # noqa: E402
 
 TOKEN = "ghp_benchtoken000000000000000000000000000"
 KEY = "bench-internal-key"
@@ -70,11 +71,14 @@ class Side:
         self.owner = store.create_user(900000001, username="owner")["id"]
         self.projects = []  # (project id, full name, git url)
         for repo in self.world.org_repos():
-            project = store.create_project(title=repo.name, owner_id=self.owner, initiating_run_id="bench",
-                                           status="archived" if repo.archived else "active")
+            project = store.create_project(
+                title=repo.name,
+                owner_id=self.owner,
+                initiating_run_id="bench",
+                status="archived" if repo.archived else "active",
+            )
             git_url = f"https://github.com/{org}/{repo.name}.git"
-            store.create_repository(project_id=project["id"], name=repo.name, git_url=git_url,
-                                    provider_repo_id=repo.id)
+            store.create_repository(project_id=project["id"], name=repo.name, git_url=git_url, provider_repo_id=repo.id)
             if not repo.archived:
                 self.projects.append((project["id"], f"{org}/{repo.name}", git_url))
         self.served = [ServedApp(self.github).start(), ServedApp(self.platform).start()]
@@ -82,13 +86,17 @@ class Side:
         self.indexed = 0
 
     def snapshot(self) -> dict[str, int]:
-        return {"requests": self.github.counters.total(), "points": self.github.points_used(),
-                "contents": self.github.counters.requests[CONTENTS],
-                "ingests": self.platform.counters.requests[INGEST], "indexed": self.indexed}
+        return {
+            "requests": self.github.counters.total(),
+            "points": self.github.points_used(),
+            "contents": self.github.counters.requests[CONTENTS],
+            "ingests": self.platform.counters.requests[INGEST],
+            "indexed": self.indexed,
+        }
 
     def change_five_documents(self) -> None:
         live = sorted((r for r in self.world.org_repos() if not r.archived), key=lambda r: r.id)
-        for repo in live[::len(live) // 5][:5]:
+        for repo in live[:: len(live) // 5][:5]:
             path = sorted(p for p in repo.files if p.startswith("docs/"))[0]
             self.world.edit_file(repo.id, path, repo.files[path] + "\n## Changed\n\nThis page was edited.\n")
 
@@ -127,15 +135,22 @@ def ours_cycle(side: Side, deps: Dependencies) -> dict:
 async def naive_cycle(side: Side) -> None:
     """Every tree, every content, every document sent, every cycle."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.github+json"}
-    async with httpx.AsyncClient(base_url=side.github_url, headers=headers, timeout=30) as gh, \
-            PlatformClient(side.platform_url, SecretStr(KEY), rag_ingest_secret=SecretStr(SECRET)) as platform:
+    async with (
+        httpx.AsyncClient(base_url=side.github_url, headers=headers, timeout=30) as gh,
+        PlatformClient(side.platform_url, SecretStr(KEY), rag_ingest_secret=SecretStr(SECRET)) as platform,
+    ):
         for project_id, full_name, git_url in side.projects:
             tree = GitTree.model_validate((await gh.get(f"/repos/{full_name}/git/trees/HEAD?recursive=1")).json())
             plan = ProjectPlan(project_id, side.owner, full_name, git_url)
             for entry in (e for e in tree.blobs() if DOCS.wanted(e.path)):
                 file = ContentFile.model_validate((await gh.get(f"/repos/{full_name}/contents/{entry.path}")).json())
-                answer = await platform.ingest(RagIngest(project_id=project_id, user_id=side.owner, documents=[
-                    document(plan, entry.path, decode(file.decoded()) or "")]))
+                answer = await platform.ingest(
+                    RagIngest(
+                        project_id=project_id,
+                        user_id=side.owner,
+                        documents=[document(plan, entry.path, decode(file.decoded()) or "")],
+                    )
+                )
                 side.indexed += answer.documents_indexed
 
 
@@ -169,8 +184,12 @@ def measure_all(repos: int, url: str, client: redis.Redis):
     ours = Side("ours", repos, org, f"{served['ours'].url}/v1", embeddings["ours"])
     naive = Side("naive", repos, org, f"{served['naive'].url}/v1", embeddings["naive"])
     settings = GitHubSettings(github_api_url=ours.github_url, github_org=org, github_token=SecretStr(TOKEN))
-    deps = Dependencies(url, client, github=GitHubClient(settings),
-                        platform=PlatformClient(ours.platform_url, SecretStr(KEY), rag_ingest_secret=SecretStr(SECRET)))
+    deps = Dependencies(
+        url,
+        client,
+        github=GitHubClient(settings),
+        platform=PlatformClient(ours.platform_url, SecretStr(KEY), rag_ingest_secret=SecretStr(SECRET)),
+    )
     try:
         for phase in ("cold", "steady", "5 documents changed"):
             if phase.startswith("5"):
@@ -180,7 +199,9 @@ def measure_all(repos: int, url: str, client: redis.Redis):
             mine = measure(ours, lambda: counters.update(ours_cycle(ours, deps)))
             peer = measure(naive, lambda: asyncio.run(naive_cycle(naive)))
             rows.append((phase, mine, peer, counters))
-        held = lambda side: {(r["source_id"], r["source_hash"], r["chunk_count"]) for r in side.platform.store.rag_documents()}
+        held = lambda side: {
+            (r["source_id"], r["source_hash"], r["chunk_count"]) for r in side.platform.store.rag_documents()
+        }
         assert held(ours) == held(naive), "both ways must end with the same documents"
         documents = len(held(ours))
     finally:
@@ -195,8 +216,10 @@ def measure_all(repos: int, url: str, client: redis.Redis):
 
 
 def report(rows, repos: int, documents: int, redis_kind: str) -> None:
-    print(f"rag_summarizer, {repos} projects, {documents} documents; the platform stand-in chunks and embeds "
-          f"(WordLlama 512 via the embeddings stand-in); Redis: {redis_kind}; all on loopback\n")
+    print(
+        f"rag_summarizer, {repos} projects, {documents} documents; the platform stand-in chunks and embeds "
+        f"(WordLlama 512 via the embeddings stand-in); Redis: {redis_kind}; all on loopback\n"
+    )
     columns = ("GitHub req", "points", "contents", "ingests", "docs indexed", "emb calls", "time s")
     keys = ("requests", "points", "contents", "ingests", "indexed", "emb_calls", "seconds")
     print(f"| phase | side | {' | '.join(columns)} |")
@@ -206,8 +229,10 @@ def report(rows, repos: int, documents: int, redis_kind: str) -> None:
             cells = [f"{figures[k]:.2f}" if k == "seconds" else str(figures[k]) for k in keys]
             print(f"| {phase} | {side} | {' | '.join(cells)} |")
     print("\n(docs indexed: documents the platform chunked and embedded; emb calls: its embedding requests)")
-    print("ours, run counters: " + "; ".join(f"{phase}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v)
-                                             for phase, _, _, c in rows))
+    print(
+        "ours, run counters: "
+        + "; ".join(f"{phase}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v) for phase, _, _, c in rows)
+    )
 
 
 if __name__ == "__main__":

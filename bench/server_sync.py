@@ -48,11 +48,11 @@ from actors.tasks.server_sync.settings import ServerSyncSettings  # noqa: E402
 from actors.tasks.server_sync.task import run_server_sync  # noqa: E402
 from contracts import PROVISIONER_STREAM, Keys, TaskName  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus, ServerUpdate, server_handle  # noqa: E402
+from process.logs import configure_logging  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform.api import create_app  # noqa: E402
 from sandbox.time4vps.app import time4vps_app  # noqa: E402
 from sandbox.world import World  # noqa: E402
-from scheduler.logs import configure_logging  # noqa: E402
 
 USER, PASSWORD, KEY = "bench@example.test", "bench-t4v-password", "bench-internal-key"
 LIST, DETAILS = "GET /api/server", "GET /api/server/{server_id}"
@@ -65,8 +65,9 @@ class Side:
         self.world = World.generate(seed=42, repos=0, servers=servers)
         self.time4vps, self.platform = time4vps_app(self.world, USER, PASSWORD), create_app(api_key=KEY)
         self.served = [ServedApp(self.time4vps).start(), ServedApp(self.platform).start()]
-        self.settings = Time4VpsSettings(time4vps_api_url=f"{self.served[0].url}/api", time4vps_username=USER,
-                                         time4vps_password=SecretStr(PASSWORD))
+        self.settings = Time4VpsSettings(
+            time4vps_api_url=f"{self.served[0].url}/api", time4vps_username=USER, time4vps_password=SecretStr(PASSWORD)
+        )
         self.platform_url = self.served[1].url
 
     def snapshot(self) -> tuple[int, int, int]:
@@ -77,7 +78,7 @@ class Side:
     def mutate(self) -> None:
         """The same 10 changes on either side (the worlds are identical)."""
         servers = sorted(self.world.server_list(), key=lambda s: s.server_id)
-        picks = servers[len(servers) // 20::len(servers) // 10][:10]
+        picks = servers[len(servers) // 20 :: len(servers) // 10][:10]
         for n, server in enumerate(picks[:5]):
             self.world.change_server_ip(server.server_id, f"203.0.113.{200 + n}")
         for server in picks[5:]:
@@ -89,6 +90,7 @@ class Side:
 
 
 # ---- naive: everything, every cycle ----------------------------------------------------------------------
+
 
 async def peer_cycle(side: Side, client: redis.Redis, *, every_record: bool) -> None:
     """The list and every server's details, every cycle; then every record written in full (naive),
@@ -106,14 +108,22 @@ async def peer_cycle(side: Side, client: redis.Redis, *, every_record: bool) -> 
             record = known.get(pid)
             if record is None:
                 at_create = {k: v for k, v in wanted.items() if k not in ("capacity_disk_mb", "os_template")}
-                await platform.create_server(ServerCreate(handle=server_handle(pid), is_managed=True,
-                                                          status=ServerStatus.PENDING_SETUP,
-                                                          labels=labels_for(None, pid), **at_create))
+                await platform.create_server(
+                    ServerCreate(
+                        handle=server_handle(pid),
+                        is_managed=True,
+                        status=ServerStatus.PENDING_SETUP,
+                        labels=labels_for(None, pid),
+                        **at_create,
+                    )
+                )
                 if after := {k: v for k, v in wanted.items() if k not in at_create}:
                     await platform.update_server(server_handle(pid), ServerUpdate(**after))
             elif every_record:
-                await platform.update_server(record.handle, ServerUpdate(is_managed=True, status=record.status,
-                                                                         labels=labels_for(record, pid), **wanted))
+                await platform.update_server(
+                    record.handle,
+                    ServerUpdate(is_managed=True, status=record.status, labels=labels_for(record, pid), **wanted),
+                )
             elif changed := {k: v for k, v in wanted.items() if getattr(record, k) != v}:
                 await platform.update_server(record.handle, ServerUpdate(**changed))
     await time4vps.aclose()
@@ -126,12 +136,17 @@ def _async_like(client: redis.Redis) -> aioredis.Redis:
 
 # ---- the run ---------------------------------------------------------------------------------------------
 
+
 def measure(side: Side, cycle) -> dict:
     before, started = side.snapshot(), time.perf_counter()
     cycle()
     after = side.snapshot()
-    return {"list": after[0] - before[0], "details": after[1] - before[1], "writes": after[2] - before[2],
-            "seconds": time.perf_counter() - started}
+    return {
+        "list": after[0] - before[0],
+        "details": after[1] - before[1],
+        "writes": after[2] - before[2],
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def summed(rows: list[dict]) -> dict:
@@ -147,8 +162,10 @@ def main() -> None:
     print(f"server_sync benchmark: {machine()}", flush=True)
     with bench_redis() as (url, client, redis_kind):
         runs = [measure_all(args.servers, url, client) for _ in range(args.runs)]
-    counts = [[{k: v for k, v in side.items() if k != "seconds"} for _, sides, _ in rows for side in sides.values()]
-              for rows in runs]
+    counts = [
+        [{k: v for k, v in side.items() if k != "seconds"} for _, sides, _ in rows for side in sides.values()]
+        for rows in runs
+    ]
     assert all(c == counts[0] for c in counts), "every run makes the same requests and writes"
     report(runs, args.servers, redis_kind)
 
@@ -158,21 +175,33 @@ def measure_all(servers: int, url: str, client: redis.Redis) -> list:
     lock_name = f"server_sync-bench-{os.getpid()}"
     sides = {name: Side(servers) for name in ("ours", "change-only", "naive")}
     ours = sides["ours"]
-    deps = Dependencies(url, client, platform=PlatformClient(ours.platform_url, SecretStr(KEY)),
-                        time4vps=Time4VpsClient(ours.settings),
-                        settings=(ServerSyncSettings(time4vps_manage_all=True),))
+    deps = Dependencies(
+        url,
+        client,
+        platform=PlatformClient(ours.platform_url, SecretStr(KEY)),
+        time4vps=Time4VpsClient(ours.settings),
+        settings=(ServerSyncSettings(time4vps_manage_all=True),),
+    )
     rows, slot = [], 0
 
     def ours_once(counters: dict) -> dict:
         nonlocal slot
         slot += 1
-        return measure(ours, lambda: counters.update(run_task_once(
-            run_server_sync, TaskName.SERVER_SYNC, client, deps, slot, lock_name)))
+        return measure(
+            ours,
+            lambda: counters.update(
+                run_task_once(run_server_sync, TaskName.SERVER_SYNC, client, deps, slot, lock_name)
+            ),
+        )
 
     def peers() -> dict:
-        return {name: measure(sides[name], lambda name=name: asyncio.run(
-                    peer_cycle(sides[name], client, every_record=name == "naive")))
-                for name in ("change-only", "naive")}
+        return {
+            name: measure(
+                sides[name],
+                lambda name=name: asyncio.run(peer_cycle(sides[name], client, every_record=name == "naive")),
+            )
+            for name in ("change-only", "naive")
+        }
 
     try:
         forget(client, lock_name)
@@ -191,8 +220,10 @@ def measure_all(servers: int, url: str, client: redis.Redis) -> list:
             counters = {}
             rows.append((phase, {"ours": ours_once(counters), **peers()}, dict(counters)))
         fields = ("public_ip", "host", "labels", "capacity_cpu", "capacity_ram_mb", "capacity_disk_mb", "os_template")
-        records = [{s["provider_id"]: tuple(s[f] for f in fields) for s in side.platform.store.list_servers()}
-                   for side in sides.values()]
+        records = [
+            {s["provider_id"]: tuple(s[f] for f in fields) for s in side.platform.store.list_servers()}
+            for side in sides.values()
+        ]
         assert records[0] == records[1] == records[2], "every way must end with the same Server records"
     finally:
         for side in sides.values():
@@ -203,15 +234,24 @@ def measure_all(servers: int, url: str, client: redis.Redis) -> list:
 
 def forget(client: redis.Redis, lock_name: str) -> None:
     """This benchmark's keys only: the task's memory, its lock, the stream and its cooldowns."""
-    client.delete(Keys.TIME4VPS_SEEN, Keys.TIME4VPS_MISSES, Keys.TIME4VPS_HELD, Keys.TIME4VPS_THROTTLED_UNTIL,
-                  Keys.lock(lock_name), Keys.fence(lock_name), PROVISIONER_STREAM)
+    client.delete(
+        Keys.TIME4VPS_SEEN,
+        Keys.TIME4VPS_MISSES,
+        Keys.TIME4VPS_HELD,
+        Keys.TIME4VPS_THROTTLED_UNTIL,
+        Keys.lock(lock_name),
+        Keys.fence(lock_name),
+        PROVISIONER_STREAM,
+    )
     for key in client.scan_iter(match="scheduler:provisioner:cooldown:vps-*"):
         client.delete(key)
 
 
 def report(runs: list, servers: int, redis_kind: str) -> None:
-    print(f"server_sync, {servers:,}-server Time4VPS account; Redis: {redis_kind}; Time4VPS stand-in and "
-          f"platform API on loopback; times: medians of {len(runs)} runs on fresh worlds, min–max")
+    print(
+        f"server_sync, {servers:,}-server Time4VPS account; Redis: {redis_kind}; Time4VPS stand-in and "
+        f"platform API on loopback; times: medians of {len(runs)} runs on fresh worlds, min–max"
+    )
     print("| phase | contender | list | details | writes | time (s) | peer / ours: details | writes | time |")
     print("|---|---|---|---|---|---|---|---|---|")
     for index, (phase, contenders, _) in enumerate(runs[0]):
@@ -219,14 +259,26 @@ def report(runs: list, servers: int, redis_kind: str) -> None:
         median = {name: statistics.median(t) for name, t in times.items()}
         mine = contenders["ours"]
         for name, side in contenders.items():
-            ratios = ("", "", "") if name == "ours" else (
-                ratio(side["details"], mine["details"]), ratio(side["writes"], mine["writes"]),
-                ratio(median[name], median["ours"]))
+            ratios = (
+                ("", "", "")
+                if name == "ours"
+                else (
+                    ratio(side["details"], mine["details"]),
+                    ratio(side["writes"], mine["writes"]),
+                    ratio(median[name], median["ours"]),
+                )
+            )
             spread = f"{median[name]:.2f} ({times[name][0]:.2f}–{times[name][-1]:.2f})"
-            print(f"| {phase if name == 'ours' else ''} | {name} | {side['list']} | {side['details']} | "
-                  f"{side['writes']} | {spread} | " + " | ".join(ratios) + " |")
-    print("ours, per phase (run counters): " + "; ".join(
-        f"{phase}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v) for phase, _, c in runs[0] if c))
+            print(
+                f"| {phase if name == 'ours' else ''} | {name} | {side['list']} | {side['details']} | "
+                f"{side['writes']} | {spread} | " + " | ".join(ratios) + " |"
+            )
+    print(
+        "ours, per phase (run counters): "
+        + "; ".join(
+            f"{phase}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v) for phase, _, c in runs[0] if c
+        )
+    )
 
 
 if __name__ == "__main__":

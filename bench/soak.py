@@ -6,7 +6,7 @@ every cycle; 20 % faults on every HTTP stand-in (10 % 503s, 5 % bodies cut short
 lost after the write committed) and about 20 % of the monitored SSH hosts failing at any time
 (unreachable, a wrong host key, Docker down, a full disk), changing every cycle; tickers and a
 worker SIGKILLed and restarted at random, both tickers down together once (a new startup epoch),
-and one restart of the Redis server (an embedded one of its own, ``scheduler.embedded``, with
+and one restart of the Redis server (an embedded one of its own, ``process.embedded``, with
 its append-only file, as after a failover to a replica that kept the data).
 
 Then the faults stop, the world stands still and the processes are left alone; once the incident
@@ -58,9 +58,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: bench/ is on the path, the project is not
     sys.path.insert(0, str(ROOT))
 
-from scheduler.noise import quiet_asyncssh_dsa  # noqa: E402
+from process.noise import quiet_asyncssh_dsa  # noqa: E402
 
-quiet_asyncssh_dsa()  # before anything imports asyncssh: scheduler/noise.py
+quiet_asyncssh_dsa()  # before anything imports asyncssh: process/noise.py
 
 import psutil  # noqa: E402
 import redis  # noqa: E402
@@ -84,11 +84,11 @@ from contracts import (  # noqa: E402
 )
 from contracts.health import SlotCoverage  # noqa: E402
 from contracts.platform import content_hash  # noqa: E402
+from process.embedded import EmbeddedRedis  # noqa: E402
 from sandbox.github.payloads import HTML  # noqa: E402
 from sandbox.running import Sandbox  # noqa: E402
 from sandbox.ssh.hoststate import HostState, SshMode  # noqa: E402
 from sandbox.world import World  # noqa: E402
-from scheduler.embedded import EmbeddedRedis  # noqa: E402
 
 PERIODIC = (TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER, TaskName.RAG_SUMMARIZER)
 STAND_INS = ("platform", "github", "time4vps", "embeddings")
@@ -127,8 +127,14 @@ class Fleet:
 
     def start(self, name: str) -> subprocess.Popen:
         with open(self.log_dir / f"{name}.log", "ab") as out:
-            process = subprocess.Popen([sys.executable, "-m", self.COMMANDS[name]], env=self.env, cwd=ROOT,
-                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                [sys.executable, "-m", self.COMMANDS[name]],
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         with self.lock:
             self.processes[name] = process
             self.started_at[process.pid] = time.monotonic()
@@ -170,8 +176,10 @@ class Fleet:
             dead = [(n, p) for n, p in self.processes.items() if p.poll() is not None and p.pid not in self.killed_at]
         for _, process in dead:
             self.killed_at[process.pid] = time.monotonic()  # its locks are bounded from now on, as a kill's
-        return [f"{name} (pid {process.pid}) exited with status {process.returncode}; see {name}.log"
-                for name, process in dead]
+        return [
+            f"{name} (pid {process.pid}) exited with status {process.returncode}; see {name}.log"
+            for name, process in dead
+        ]
 
     def restart_the_dead(self) -> list[str]:
         dead = self.the_dead()
@@ -181,16 +189,31 @@ class Fleet:
 
 
 def environment(sandbox: Sandbox, redis_url: str, interval: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items()
-            if k not in {"RELEASE_ID", "HEROKU_RELEASE_VERSION", "SOURCE_VERSION", "HEROKU_SLUG_COMMIT"}
-            and not k.startswith(("SCHEDULE_", "HEALTH_", "TIME4VPS_", "GITHUB_", "PLATFORM_"))}
-    return {**base, **sandbox.env(), "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url, "LOG_FORMAT": "json",
-            **{f"SCHEDULE_{t.value.upper()}": interval for t in PERIODIC}, "SCHEDULE_PROVISIONER_TRIGGER": "startup",
-            "HEARTBEAT_INTERVAL_S": str(HEARTBEAT_S), "LOCK_TTL_MS": str(LOCK_TTL_MS),
-            "TIME4VPS_MANAGE_ALL": "true", "TIME4VPS_MISSING_AFTER": "2",
-            "GITHUB_MISSING_AFTER": "1", "GITHUB_ARCHIVE_AFTER": "0",
-            "HEALTH_BATCH_SIZE": "4", "HEALTH_SSH_CONCURRENCY": "4",
-            "HEALTH_CONNECT_TIMEOUT_S": str(CONNECT_S), "HEALTH_COMMAND_TIMEOUT_S": str(COMMAND_S)}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"RELEASE_ID", "HEROKU_RELEASE_VERSION", "SOURCE_VERSION", "HEROKU_SLUG_COMMIT"}
+        and not k.startswith(("SCHEDULE_", "HEALTH_", "TIME4VPS_", "GITHUB_", "PLATFORM_"))
+    }
+    return {
+        **base,
+        **sandbox.env(),
+        "PYTHONPATH": str(ROOT),
+        "REDIS_URL": redis_url,
+        "LOG_FORMAT": "json",
+        **{f"SCHEDULE_{t.value.upper()}": interval for t in PERIODIC},
+        "SCHEDULE_PROVISIONER_TRIGGER": "startup",
+        "HEARTBEAT_INTERVAL_S": str(HEARTBEAT_S),
+        "LOCK_TTL_MS": str(LOCK_TTL_MS),
+        "TIME4VPS_MANAGE_ALL": "true",
+        "TIME4VPS_MISSING_AFTER": "2",
+        "GITHUB_MISSING_AFTER": "1",
+        "GITHUB_ARCHIVE_AFTER": "0",
+        "HEALTH_BATCH_SIZE": "4",
+        "HEALTH_SSH_CONCURRENCY": "4",
+        "HEALTH_CONNECT_TIMEOUT_S": str(CONNECT_S),
+        "HEALTH_COMMAND_TIMEOUT_S": str(COMMAND_S),
+    }
 
 
 # ------------------------------------------------------------------------------- the world
@@ -285,8 +308,11 @@ class Watch:
     off_loopback: list[str] = field(default_factory=list)
 
 
-BOUNDS_MS = {"scheduler:lock:": LOCK_TTL_MS, "scheduler:incident:claim:": incident_opener.CLAIM_MS,
-             "scheduler:health:claim:": HEALTH_CLAIM_BOUND_MS}
+BOUNDS_MS = {
+    "scheduler:lock:": LOCK_TTL_MS,
+    "scheduler:incident:claim:": incident_opener.CLAIM_MS,
+    "scheduler:health:claim:": HEALTH_CLAIM_BOUND_MS,
+}
 
 
 def on_loopback(host: str | None) -> bool:
@@ -376,8 +402,11 @@ def mismatches(expected: dict, actual: dict) -> list[str]:
     found = [f"{key}: missing" for key in expected if key not in actual]
     for key, fields in expected.items():
         if key in actual:
-            found += [f"{key}.{name}: {actual[key].get(name)!r} != {value!r}"
-                      for name, value in fields.items() if actual[key].get(name) != value]
+            found += [
+                f"{key}.{name}: {actual[key].get(name)!r} != {value!r}"
+                for name, value in fields.items()
+                if actual[key].get(name) != value
+            ]
     return found
 
 
@@ -387,9 +416,15 @@ def servers_vs_world(world: World, store, seeded: set[int]) -> list[str]:
     for s in world.server_list():
         ours = s.server_id in seeded
         expected[str(s.server_id)] = {
-            "public_ip": s.public_ip, "host": s.ssh_host if ours else s.public_ip,
-            "status": "ready" if ours else "pending_setup", "is_managed": True, "capacity_cpu": s.cpu_cores,
-            "capacity_ram_mb": s.ram_mb, "capacity_disk_mb": s.disk_mb, "os_template": s.os or None}
+            "public_ip": s.public_ip,
+            "host": s.ssh_host if ours else s.public_ip,
+            "status": "ready" if ours else "pending_setup",
+            "is_managed": True,
+            "capacity_cpu": s.cpu_cores,
+            "capacity_ram_mb": s.ram_mb,
+            "capacity_disk_mb": s.disk_mb,
+            "os_template": s.os or None,
+        }
     expected |= {pid: {"status": "missing"} for pid in records if pid not in expected}
     return mismatches(expected, records)
 
@@ -398,14 +433,19 @@ def repositories_vs_world(world: World, store) -> list[str]:
     rows = store.all_repositories()
     projects = {p["id"]: p for p in store.list_projects()}
     orphans = [f"project {pid}: no repository" for pid in set(projects) - {r["project_id"] for r in rows}]
-    actual = {r["provider_repo_id"]: {**r, "project_status": projects.get(r["project_id"], {}).get("status")}
-              for r in rows}
+    actual = {
+        r["provider_repo_id"]: {**r, "project_status": projects.get(r["project_id"], {}).get("status")} for r in rows
+    }
     expected = {}
     for repo in world.repos.values():
         if repo.owner == world.org and not repo.deleted:
-            expected[repo.id] = {"name": repo.name, "git_url": f"{HTML}/{world.org}/{repo.name}.git",
-                                 "visibility": "public" if repo.visibility == "public" else "private",
-                                 "project_id": str(project_id_of(repo.id)), "project_status": "draft"}
+            expected[repo.id] = {
+                "name": repo.name,
+                "git_url": f"{HTML}/{world.org}/{repo.name}.git",
+                "visibility": "public" if repo.visibility == "public" else "private",
+                "project_id": str(project_id_of(repo.id)),
+                "project_status": "draft",
+            }
         elif repo.id in actual:
             expected[repo.id] = {"project_status": "archived"}
     return orphans + mismatches(expected, actual)
@@ -423,16 +463,27 @@ def documents_vs_world(world: World, store) -> list[str]:
             continue
         held = {row["source_id"]: row for row in store.rag_documents(project)}
         live = repo.owner == world.org and not repo.deleted
-        expected = {} if projects[project] == "archived" or not live else {
-            f"{world.org}/{repo.name}:{path}": content_hash(decode(data.encode() if isinstance(data, str) else data) or "")
-            for path, data in repo.files.items() if DOCS.wanted(path)}
+        expected = (
+            {}
+            if projects[project] == "archived" or not live
+            else {
+                f"{world.org}/{repo.name}:{path}": content_hash(
+                    decode(data.encode() if isinstance(data, str) else data) or ""
+                )
+                for path, data in repo.files.items()
+                if DOCS.wanted(path)
+            }
+        )
         for sid, digest in expected.items():
             if sid not in held:
                 found.append(f"{sid}: not on the platform")
             elif held[sid]["source_hash"] != digest:
                 found.append(f"{sid}: source_hash {held[sid]['source_hash']} != {digest}")
-        found += [f"{sid}: {row['chunk_count']} chunks, should be emptied ({projects[project]} project)"
-                  for sid, row in held.items() if sid not in expected and row["chunk_count"]]
+        found += [
+            f"{sid}: {row['chunk_count']} chunks, should be emptied ({projects[project]} project)"
+            for sid, row in held.items()
+            if sid not in expected and row["chunk_count"]
+        ]
     return found
 
 
@@ -468,8 +519,9 @@ class Invariant:
         return not self.evidence
 
 
-def check_invariants(client: redis.Redis, sandbox: Sandbox, seeded: set[int], watch: Watch,
-                     epochs_forced: int) -> list[Invariant]:
+def check_invariants(
+    client: redis.Redis, sandbox: Sandbox, seeded: set[int], watch: Watch, epochs_forced: int
+) -> list[Invariant]:
     world, store = sandbox.world, sandbox.platform.store
     servers = store.list_servers()
     records = {r["handle"]: r for r in servers}
@@ -479,16 +531,25 @@ def check_invariants(client: redis.Redis, sandbox: Sandbox, seeded: set[int], wa
     must, unknown = expected_incidents(world, store)
     incident_gaps = [f"{h} {t}: not open" for h, t in sorted(must - set(active_keys))]
     incident_gaps += [f"{h} {t}: open" for h, t in sorted(set(active_keys) - must) if h not in unknown]
-    out = [Invariant("the platform's records equal the world after two clean cycles",
-                     servers_vs_world(world, store, seeded) + repositories_vs_world(world, store)
-                     + documents_vs_world(world, store) + incident_gaps,
-                     f"{len(servers)} servers, {len(store.all_repositories())} repositories, "
-                     f"{len(store.rag_documents())} RAG documents, {len(active)} open incidents of {len(incidents)}")]
+    out = [
+        Invariant(
+            "the platform's records equal the world after two clean cycles",
+            servers_vs_world(world, store, seeded)
+            + repositories_vs_world(world, store)
+            + documents_vs_world(world, store)
+            + incident_gaps,
+            f"{len(servers)} servers, {len(store.all_repositories())} repositories, "
+            f"{len(store.rag_documents())} RAG documents, {len(active)} open incidents of {len(incidents)}",
+        )
+    ]
 
     epoch = int(client.get(Keys.TICKER_EPOCH) or 0)
     startup = [t for t in audited_ticks(client) if t.task is TaskName.PROVISIONER_TRIGGER]
-    claims = [n for n in range(1, epoch + 1)
-              if client.exists(Keys.startup_claim(TaskName.PROVISIONER_TRIGGER.value, f"epoch-{n}"))]
+    claims = [
+        n
+        for n in range(1, epoch + 1)
+        if client.exists(Keys.startup_claim(TaskName.PROVISIONER_TRIGGER.value, f"epoch-{n}"))
+    ]
     evidence = []
     if len(startup) != epoch or claims != list(range(1, epoch + 1)):
         evidence.append(f"{len(startup)} startup ticks, {epoch} epochs, claims for epochs {claims}")
@@ -501,20 +562,35 @@ def check_invariants(client: redis.Redis, sandbox: Sandbox, seeded: set[int], wa
     messages = [json.loads(f[b"data"]) for _, f in client.xrange(PROVISIONER_STREAM)]
     announced = Counter(m["server_handle"] for m in messages if not m.get("is_recovery"))
     entered = {r["handle"] for r in servers if int(r["provider_id"]) not in seeded}
-    evidence = [f"{h}: announced {announced[h]} times" for h in sorted(entered | set(announced))
-                if announced[h] != 1 or h not in entered]
+    evidence = [
+        f"{h}: announced {announced[h]} times"
+        for h in sorted(entered | set(announced))
+        if announced[h] != 1 or h not in entered
+    ]
     recoveries = Counter(m["server_handle"] for m in messages if m.get("is_recovery"))
-    out.append(Invariant("exactly one announcement per entry into pending_setup", evidence,
-                         f"{len(entered)} servers entered pending_setup, {sum(announced.values())} announcements, "
-                         f"{sum(recoveries.values())} recovery requests"))
+    out.append(
+        Invariant(
+            "exactly one announcement per entry into pending_setup",
+            evidence,
+            f"{len(entered)} servers entered pending_setup, {sum(announced.values())} announcements, "
+            f"{sum(recoveries.values())} recovery requests",
+        )
+    )
 
     duplicates = [f"server {k}: {n} records" for k, n in Counter(r["provider_id"] for r in servers).items() if n > 1]
-    duplicates += [f"repository {k}: {n} records" for k, n in
-                   Counter(r["provider_repo_id"] for r in store.all_repositories()).items() if n > 1]
-    duplicates += [f"project {k}: {n} records" for k, n in Counter(p["id"] for p in store.list_projects()).items()
-                   if n > 1]
-    duplicates += [f"document {k}: {n} records" for k, n in
-                   Counter((d["project_id"], d["source_id"]) for d in store.rag_documents()).items() if n > 1]
+    duplicates += [
+        f"repository {k}: {n} records"
+        for k, n in Counter(r["provider_repo_id"] for r in store.all_repositories()).items()
+        if n > 1
+    ]
+    duplicates += [
+        f"project {k}: {n} records" for k, n in Counter(p["id"] for p in store.list_projects()).items() if n > 1
+    ]
+    duplicates += [
+        f"document {k}: {n} records"
+        for k, n in Counter((d["project_id"], d["source_id"]) for d in store.rag_documents()).items()
+        if n > 1
+    ]
     duplicates += [f"active incident {k}: {n}" for k, n in active_keys.items() if n > 1]
     out.append(Invariant("no duplicate records", duplicates))
 
@@ -525,16 +601,29 @@ def check_invariants(client: redis.Redis, sandbox: Sandbox, seeded: set[int], wa
             healthy_or_gone.append(f"{handle} {kind}: open for a server {record['status'] if record else 'gone'}")
         else:
             server = world.servers.get(int(record["provider_id"]))
-            if server is not None and server.host.mode is SshMode.NORMAL and server.host.docker_running \
-                    and server.host.disks.get("/", 0) < 85:
+            if (
+                server is not None
+                and server.host.mode is SshMode.NORMAL
+                and server.host.docker_running
+                and server.host.disks.get("/", 0) < 85
+            ):
                 healthy_or_gone.append(f"{handle} {kind}: open for a healthy server")
     out.append(Invariant("no open incident for a healthy or unmonitored server", healthy_or_gone))
 
-    leftovers = [f"{k.decode()}: PTTL {client.pttl(k)}" for p in BOUNDS_MS for k in client.scan_iter(f"{p}*")
-                 if client.pttl(k) == -1]
-    out.append(Invariant("no lock or claim outliving its bound", watch.violations + leftovers,
-                         f"{watch.samples} samples; largest PTTL seen: "
-                         + ", ".join(f"{p}* {ms} ms (bound {BOUNDS_MS[p]})" for p, ms in watch.lock_ttls.items())))
+    leftovers = [
+        f"{k.decode()}: PTTL {client.pttl(k)}"
+        for p in BOUNDS_MS
+        for k in client.scan_iter(f"{p}*")
+        if client.pttl(k) == -1
+    ]
+    out.append(
+        Invariant(
+            "no lock or claim outliving its bound",
+            watch.violations + leftovers,
+            f"{watch.samples} samples; largest PTTL seen: "
+            + ", ".join(f"{p}* {ms} ms (bound {BOUNDS_MS[p]})" for p, ms in watch.lock_ttls.items()),
+        )
+    )
 
     out.append(rss_invariant(watch))
     out.append(Invariant("every monitored server on loopback", sorted(set(watch.off_loopback))))
@@ -545,14 +634,17 @@ def rss_invariant(watch: Watch) -> Invariant:
     evidence, figures = [], []
     lived = {pid: s for pid, s in watch.rss.items() if s and s[-1][0] >= RSS_BASE_AGE_S}
     if not lived:
-        return Invariant("worker RSS within 10 % of its value after the first minute",
-                         ["no witness worker lived a minute"])
+        return Invariant(
+            "worker RSS within 10 % of its value after the first minute", ["no witness worker lived a minute"]
+        )
     for pid, samples in lived.items():
         base = next(rss for age, rss in samples if age >= RSS_BASE_AGE_S)
         later = [rss for age, rss in samples if age >= RSS_BASE_AGE_S]
         peak, last, age = max(later), later[-1], samples[-1][0]
-        figures.append(f"pid {pid}: {base / 2**20:.1f} MiB at 60 s, {last / 2**20:.1f} MiB at {age:.0f} s, "
-                       f"peak {peak / 2**20:.1f} MiB (+{(peak / base - 1) * 100:.1f} %)")
+        figures.append(
+            f"pid {pid}: {base / 2**20:.1f} MiB at 60 s, {last / 2**20:.1f} MiB at {age:.0f} s, "
+            f"peak {peak / 2**20:.1f} MiB (+{(peak / base - 1) * 100:.1f} %)"
+        )
         if peak > base * (1 + RSS_GROWTH_ALLOWED):
             evidence.append(figures[-1])
     return Invariant("worker RSS within 10 % of its value after the first minute", evidence, "; ".join(figures))
@@ -576,7 +668,9 @@ class SoakReport:
         lines += [f"  {k}: {v}" for k, v in self.figures.items()]
         lines.append("invariants:")
         for inv in self.invariants:
-            lines.append(f"  [{'ok' if inv.holds else 'FAILED'}] {inv.name}" + (f" — {inv.figures}" if inv.figures else ""))
+            lines.append(
+                f"  [{'ok' if inv.holds else 'FAILED'}] {inv.name}" + (f" — {inv.figures}" if inv.figures else "")
+            )
             lines += [f"      {e}" for e in inv.evidence[:40]]
             if len(inv.evidence) > 40:
                 lines.append(f"      … {len(inv.evidence) - 40} more")
@@ -587,9 +681,17 @@ def say(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
-def run_soak(seconds: float = 600, *, seed: int = 19, interval_s: int = 10, repos: int = 10, servers: int = 10,
-             kill_every_s: tuple[float, float] = (4.0, 12.0), log_dir: Path | None = None,
-             converge_timeout_s: float = 240) -> SoakReport:
+def run_soak(
+    seconds: float = 600,
+    *,
+    seed: int = 19,
+    interval_s: int = 10,
+    repos: int = 10,
+    servers: int = 10,
+    kill_every_s: tuple[float, float] = (4.0, 12.0),
+    log_dir: Path | None = None,
+    converge_timeout_s: float = 240,
+) -> SoakReport:
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="soak-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     say(f"logs in {log_dir}; {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -624,8 +726,11 @@ def run_soak(seconds: float = 600, *, seed: int = 19, interval_s: int = 10, repo
             for name in Fleet.COMMANDS:
                 fleet.start(name)
             sampling.start()
-            wait_for(lambda: len(client.zrangebyscore(Keys.heartbeats("worker"), redis_now(client) * 1000, "+inf")) == 2,
-                     60, "both workers beating")
+            wait_for(
+                lambda: len(client.zrangebyscore(Keys.heartbeats("worker"), redis_now(client) * 1000, "+inf")) == 2,
+                60,
+                "both workers beating",
+            )
             for index, name in enumerate(STAND_INS):
                 getattr(sandbox, name).faults.update(seed=seed * 10 + index, **FAULT_RATES)
             before = {name: Counter(getattr(sandbox, name).counters.faults) for name in STAND_INS}
@@ -653,9 +758,12 @@ def run_soak(seconds: float = 600, *, seed: int = 19, interval_s: int = 10, repo
                     say("both tickers SIGKILLed; restarted once no ticker heartbeat is alive (a new epoch)")
                     fleet.kill("ticker-a")
                     fleet.kill("ticker-b")
-                    wait_for(lambda: not client.zrangebyscore(Keys.heartbeats("ticker"), redis_now(client) * 1000,
-                                                              "+inf"), 30, "the killed tickers' heartbeats gone",
-                             interval=0.2)
+                    wait_for(
+                        lambda: not client.zrangebyscore(Keys.heartbeats("ticker"), redis_now(client) * 1000, "+inf"),
+                        30,
+                        "the killed tickers' heartbeats gone",
+                        interval=0.2,
+                    )
                     fleet.start("ticker-a")
                     fleet.start("ticker-b")
                     epochs_forced += 1
@@ -674,36 +782,48 @@ def run_soak(seconds: float = 600, *, seed: int = 19, interval_s: int = 10, repo
             chaos_s = time.monotonic() - started
             for index, name in enumerate(STAND_INS):
                 getattr(sandbox, name).faults.update(**{k: 0.0 for k in FAULT_RATES})
-            figures["faults injected"] = {name: dict(Counter(getattr(sandbox, name).counters.faults) - before[name])
-                                          for name in STAND_INS}
-            figures["requests under faults"] = {name: getattr(sandbox, name).counters.total() - asked[name]
-                                                for name in STAND_INS}
+            figures["faults injected"] = {
+                name: dict(Counter(getattr(sandbox, name).counters.faults) - before[name]) for name in STAND_INS
+            }
+            figures["requests under faults"] = {
+                name: getattr(sandbox, name).counters.total() - asked[name] for name in STAND_INS
+            }
             for name in Fleet.COMMANDS:
                 if not fleet.alive(name) and fleet.processes[name].pid in fleet.killed_at:
                     fleet.start(name)
             deaths += fleet.restart_the_dead()
             say("faults off, world still; waiting for the incident claims taken under faults to lapse")
             clean_at = time.monotonic()
-            wait_for(lambda: not list(client.scan_iter("scheduler:incident:claim:*")),
-                     incident_opener.CLAIM_MS / 1000 + 10, "incident claims lapsed")
+            wait_for(
+                lambda: not list(client.scan_iter("scheduler:incident:claim:*")),
+                incident_opener.CLAIM_MS / 1000 + 10,
+                "incident claims lapsed",
+            )
             rounds = []
             for number in (1, 2):
                 since = redis_now(client)
                 for task in PERIODIC:
                     deaths += fleet.restart_the_dead()
-                    wait_for(lambda task=task: cycle_done(client, task, since), converge_timeout_s,
-                             f"clean cycle {number} of {task.value}")
+                    wait_for(
+                        lambda task=task: cycle_done(client, task, since),
+                        converge_timeout_s,
+                        f"clean cycle {number} of {task.value}",
+                    )
                 rounds.append(time.monotonic())
                 say(f"clean cycle {number} done")
-            figures["convergence"] = (f"claims lapsed and two clean cycles in {rounds[-1] - clean_at:.0f} s "
-                                      f"(cycle 1 ended at +{rounds[0] - clean_at:.0f} s)")
+            figures["convergence"] = (
+                f"claims lapsed and two clean cycles in {rounds[-1] - clean_at:.0f} s "
+                f"(cycle 1 ended at +{rounds[0] - clean_at:.0f} s)"
+            )
         finally:
             stop_sampling.set()
             deaths += fleet.the_dead()
             fleet.stop_all()
         records = run_records(client)
         during = [r for r in records if not r.will_retry]
-        figures["world changes"] = f"{changes.cycles} cycles: " + ", ".join(f"{k} {v}" for k, v in sorted(changes.done.items()))
+        figures["world changes"] = f"{changes.cycles} cycles: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(changes.done.items())
+        )
         figures["SIGKILLs"] = dict(fleet.kills) | {"both tickers at once": epochs_forced}
         figures["redis restarts"] = 1
         figures["runs"] = {t.value: dict(Counter(r.outcome.value for r in during if r.task is t)) for t in TaskName}

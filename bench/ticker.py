@@ -42,8 +42,9 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contracts import TICKS_STREAM, TaskName, Tick  # noqa: E402
 from kit import bench_redis, machine  # noqa: E402  (bench/kit.py)
+
+from contracts import TICKS_STREAM, TaskName, Tick  # noqa: E402
 
 PERIODIC = [TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER, TaskName.RAG_SUMMARIZER]
 TASKS = [t.value for t in PERIODIC]
@@ -96,10 +97,21 @@ BARE_PROCESS = "import redis, dramatiq, pydantic, structlog, time; time.sleep(36
 
 def start(code: str | None, url: str, env: dict[str, str]) -> subprocess.Popen:
     argv = [sys.executable, "-m", "ticker"] if code is None else [sys.executable, "-c", code]
-    return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url,
-                                                 "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING", "TASKS": ",".join(TASKS),
-                                                 **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "REDIS_URL": url,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "WARNING",
+            "TASKS": ",".join(TASKS),
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def ours_emissions(client: redis.Redis) -> list[tuple[str, int, int]]:
@@ -112,8 +124,10 @@ def ours_emissions(client: redis.Redis) -> list[tuple[str, int, int]]:
 
 
 def peer_emissions(client: redis.Redis, stream: str) -> list[tuple[str, int, int]]:
-    return [(fields[b"task"].decode(), int(fields[b"slot"]), int(entry_id.split(b"-")[0]))
-            for entry_id, fields in client.xrange(stream)]
+    return [
+        (fields[b"task"].decode(), int(fields[b"slot"]), int(entry_id.split(b"-")[0]))
+        for entry_id, fields in client.xrange(stream)
+    ]
 
 
 def score(emissions: list[tuple[str, int, int]], period_s: int, started: float, ended: float) -> dict:
@@ -126,9 +140,12 @@ def score(emissions: list[tuple[str, int, int]], period_s: int, started: float, 
     for task, slot, at_ms in sorted(emissions, key=lambda e: e[2]):
         first.setdefault((task, slot), at_ms - slot * 1000)
     late = [first[key] for key in due if key in first]
-    return {"due": len(due), "late": late,
-            "duplicates": sum(counts[key] - 1 for key in due if counts[key] > 1) / max(len(due), 1) * 100,
-            "missing": sum(1 for key in due if counts[key] == 0) / max(len(due), 1) * 100}
+    return {
+        "due": len(due),
+        "late": late,
+        "duplicates": sum(counts[key] - 1 for key in due if counts[key] > 1) / max(len(due), 1) * 100,
+        "missing": sum(1 for key in due if counts[key] == 0) / max(len(due), 1) * 100,
+    }
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -151,10 +168,13 @@ def one_run(url: str, client: redis.Redis, seconds: float) -> dict[str, dict]:
         p.wait(10)
     ended = client.time()
     ended = ended[0] + ended[1] / 1e6
-    return {"ours (2 replicas, 1 s slots)": score(ours_emissions(client), 1, started, ended),
-            "APScheduler 3 (2 replicas, 1 s interval)": score(
-                peer_emissions(client, "bench:apscheduler:ticks"), 1, started, ended),
-            "periodiq (2 replicas, 1 min cron)": score(peer_emissions(client, "bench:periodiq:ticks"), 60, started, ended)}
+    return {
+        "ours (2 replicas, 1 s slots)": score(ours_emissions(client), 1, started, ended),
+        "APScheduler 3 (2 replicas, 1 s interval)": score(
+            peer_emissions(client, "bench:apscheduler:ticks"), 1, started, ended
+        ),
+        "periodiq (2 replicas, 1 min cron)": score(peer_emissions(client, "bench:periodiq:ticks"), 60, started, ended),
+    }
 
 
 def cpu_and_rss(processes: list[subprocess.Popen], seconds: float) -> list[tuple[float, float]]:
@@ -163,8 +183,10 @@ def cpu_and_rss(processes: list[subprocess.Popen], seconds: float) -> list[tuple
     before, t0 = [h.cpu_times() for h in handles], time.monotonic()
     time.sleep(seconds)
     after, wall = [h.cpu_times() for h in handles], time.monotonic() - t0
-    return [((a.user + a.system - b.user - b.system) / wall * 100, h.memory_info().rss / 2**20)
-            for h, b, a in zip(handles, before, after)]
+    return [
+        ((a.user + a.system - b.user - b.system) / wall * 100, h.memory_info().rss / 2**20)
+        for h, b, a in zip(handles, before, after)
+    ]
 
 
 def idle(url: str, client: redis.Redis, seconds: float) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -198,9 +220,14 @@ def main() -> None:
         try:
             for n in range(args.repeat):
                 runs.append(one_run(url, client, args.seconds))
-                print(f"  run {n + 1}: " + "; ".join(f"{k}: {len(v['late'])} slots, dup {v['duplicates']:.0f}, "
-                                                     f"missing {v['missing']:.0f}" for k, v in runs[-1].items()),
-                      flush=True)
+                print(
+                    f"  run {n + 1}: "
+                    + "; ".join(
+                        f"{k}: {len(v['late'])} slots, dup {v['duplicates']:.0f}, missing {v['missing']:.0f}"
+                        for k, v in runs[-1].items()
+                    ),
+                    flush=True,
+                )
             (cpu, rss), (bare_cpu, bare_rss) = idle(url, client, args.idle_seconds)
         finally:
             client.flushdb()
@@ -208,20 +235,28 @@ def main() -> None:
 
 
 def report(runs: list[dict], args, machine: str, embedded: bool, idle_figures) -> None:
-    print(f"\nticker: {args.repeat} runs of {args.seconds:g} s, all contenders at once; redis "
-          f"{'embedded' if embedded else 'REDIS_URL'}; {machine}. Per run: p50/p99 of that run; "
-          "figures: median over runs (min–max)")
-    head = f"{'':<42}{'slots/run':>10}{'lateness p50 ms':>22}{'lateness p99 ms':>22}{'dup /100':>16}{'missing /100':>16}"
+    print(
+        f"\nticker: {args.repeat} runs of {args.seconds:g} s, all contenders at once; redis "
+        f"{'embedded' if embedded else 'REDIS_URL'}; {machine}. Per run: p50/p99 of that run; "
+        "figures: median over runs (min–max)"
+    )
+    head = (
+        f"{'':<42}{'slots/run':>10}{'lateness p50 ms':>22}{'lateness p99 ms':>22}{'dup /100':>16}{'missing /100':>16}"
+    )
     print(head + "\n" + "-" * len(head))
     for name in runs[0]:
         per = [run[name] for run in runs]
         p50 = [statistics.median(r["late"]) for r in per if r["late"]]
         p99 = [percentile(r["late"], 99) for r in per if r["late"]]
-        print(f"{name:<42}{statistics.median(r['due'] for r in per):>10.0f}{spread(p50):>22}{spread(p99):>22}"
-              f"{spread([r['duplicates'] for r in per]):>16}{spread([r['missing'] for r in per]):>16}")
+        print(
+            f"{name:<42}{statistics.median(r['due'] for r in per):>10.0f}{spread(p50):>22}{spread(p99):>22}"
+            f"{spread([r['duplicates'] for r in per]):>16}{spread([r['missing'] for r in per]):>16}"
+        )
     cpu, rss, bare_cpu, bare_rss = idle_figures
-    print(f"idle ticker: CPU {cpu:.2f} % (bare Python process importing the same libraries: {bare_cpu:.2f} %), "
-          f"RSS {rss:.1f} MiB (bare: {bare_rss:.1f} MiB, {rss / bare_rss:.2f}x); goals <= 0.5 % and <= 60 MB")
+    print(
+        f"idle ticker: CPU {cpu:.2f} % (bare Python process importing the same libraries: {bare_cpu:.2f} %), "
+        f"RSS {rss:.1f} MiB (bare: {bare_rss:.1f} MiB, {rss / bare_rss:.2f}x); goals <= 0.5 % and <= 60 MB"
+    )
 
 
 if __name__ == "__main__":

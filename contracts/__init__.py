@@ -25,7 +25,6 @@ from .platform import (
     IncidentUpdate,
     MetricsHistoryCreate,
     MetricsHistoryRead,
-    ServerHealthUpdate,
     Project,
     ProjectCreate,
     ProjectUpdate,
@@ -38,6 +37,7 @@ from .platform import (
     RepositoryUpdate,
     Server,
     ServerCreate,
+    ServerHealthUpdate,
     ServerUpdate,
 )
 from .provisioner import ProvisionerMessage

@@ -199,8 +199,14 @@ class SlotCoverage(BaseModel):
     def of(cls, slot: int, stats: dict[str, int], checked: int) -> SlotCoverage:
         """From the slot's counters (``Keys.health_slot``) and its set of checked servers."""
         planned, cut, elsewhere = stats.get("servers", 0), stats.get("cut", 0), stats.get("claimed_elsewhere", 0)
-        return cls(slot=slot, planned=planned, checked=checked, cut=cut, claimed_elsewhere=elsewhere,
-                   never_checked=max(0, planned - checked - cut - elsewhere))
+        return cls(
+            slot=slot,
+            planned=planned,
+            checked=checked,
+            cut=cut,
+            claimed_elsewhere=elsewhere,
+            never_checked=max(0, planned - checked - cut - elsewhere),
+        )
 
 
 __all__ = [

@@ -19,10 +19,15 @@ class TaskName(StrEnum):
 #: Tasks this release has an actor for (the registry ``actors.tasks.TASKS``; a test keeps the two
 #: equal). The ticker emits no tick for any other task, since no worker would read its queue,
 #: and ``scheduler status`` shows it as not implemented.
-IMPLEMENTED_TASKS: frozenset[TaskName] = frozenset({
-    TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER, TaskName.PROVISIONER_TRIGGER,
-    TaskName.RAG_SUMMARIZER,
-})
+IMPLEMENTED_TASKS: frozenset[TaskName] = frozenset(
+    {
+        TaskName.GITHUB_SYNC,
+        TaskName.SERVER_SYNC,
+        TaskName.HEALTH_CHECKER,
+        TaskName.PROVISIONER_TRIGGER,
+        TaskName.RAG_SUMMARIZER,
+    }
+)
 
 #: A schedule is an interval ("300s", "5m"), a cron expression, "startup" or "off".
 DEFAULT_SCHEDULES: dict[TaskName, str] = {
@@ -80,6 +85,7 @@ class Keys:
         """String (the tick JSON), expiring after ``STARTUP_CLAIM_TTL_S``: the startup task's tick
         was emitted for this release, or for ``epoch-<n>``."""
         return f"scheduler:ticker:startup:{task}:{release}"
+
     #: hash task -> schedule text in force at the tickers, for `scheduler status`
     SCHEDULES = "scheduler:ticker:schedules"
     #: hash task -> JSON ``{"configured": bool, "missing": [variables], "worker": ..., "at": epoch s}``,

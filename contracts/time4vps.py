@@ -26,8 +26,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 _NO_DATE = {"", "0000-00-00", "0000-00-00 00:00:00"}
 
 
-
-
 def _whole_number(value: Any) -> Any:
     # pydantic would read True as 1: a boolean where a number belongs is a malformed item
     if isinstance(value, bool):

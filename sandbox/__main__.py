@@ -11,9 +11,9 @@ repository per folder of DIR, holding its files (``DIR/<repo>/<path>``).
 
 from __future__ import annotations
 
-from scheduler.noise import quiet_asyncssh_dsa
+from process.noise import quiet_asyncssh_dsa
 
-quiet_asyncssh_dsa()  # before anything imports asyncssh: scheduler/noise.py
+quiet_asyncssh_dsa()  # before anything imports asyncssh: process/noise.py
 
 import argparse
 import shlex
@@ -32,15 +32,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repos", type=int, default=50, help="repositories in the GitHub org (≤ 1000)")
     parser.add_argument("--servers", type=int, default=20, help="Time4VPS servers and SSH hosts (≤ 10000)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--unhealthy", type=float, default=0.1,
-                        help="share of hosts in a bad state (disk full, Docker down, unreachable, slow, wrong key)")
+    parser.add_argument(
+        "--unhealthy",
+        type=float,
+        default=0.1,
+        help="share of hosts in a bad state (disk full, Docker down, unreachable, slow, wrong key)",
+    )
     parser.add_argument("--db", default=":memory:", help="the platform API's SQLite file")
-    parser.add_argument("--docs", metavar="DIR",
-                        help="add one repository per folder of DIR, with its files: DIR/<repo>/<path>")
-    parser.add_argument("--story", type=float, default=0, metavar="SECONDS",
-                        help="change the world every SECONDS while serving (sandbox/story.py); 0: never")
-    parser.add_argument("--no-servers-in-platform", action="store_true",
-                        help="leave the platform's Server table empty (as before the first server_sync)")
+    parser.add_argument(
+        "--docs", metavar="DIR", help="add one repository per folder of DIR, with its files: DIR/<repo>/<path>"
+    )
+    parser.add_argument(
+        "--story",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="change the world every SECONDS while serving (sandbox/story.py); 0: never",
+    )
+    parser.add_argument(
+        "--no-servers-in-platform",
+        action="store_true",
+        help="leave the platform's Server table empty (as before the first server_sync)",
+    )
     args = parser.parse_args(argv)
 
     share = args.unhealthy / 5
@@ -57,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.seed_platform_servers()
     for name, value in sandbox.env().items():
         print(f"export {name}={shlex.quote(value)}")
-    print(f"# sandbox: {args.repos} repos, {args.servers} servers (seed {args.seed}); Ctrl-C stops it",
-          file=sys.stderr, flush=True)
+    print(
+        f"# sandbox: {args.repos} repos, {args.servers} servers (seed {args.seed}); Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
     sys.stdout.flush()
     story = Story(world, sandbox.sync_fleet, args.story).start() if args.story > 0 else None
     stop = threading.Event()

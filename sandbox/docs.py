@@ -26,6 +26,14 @@ def add_docs_repos(world: World, directory: str | Path) -> list[Repo]:
         raise ValueError(f"--docs {directory}: not a folder")
     repos = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        repos.append(world.add_repo(folder.name, files=read_files(folder), archived=False, disabled=False,
-                                    visibility="public", description=f"{folder.name} (from {root.name})"))
+        repos.append(
+            world.add_repo(
+                folder.name,
+                files=read_files(folder),
+                archived=False,
+                disabled=False,
+                visibility="public",
+                description=f"{folder.name} (from {root.name})",
+            )
+        )
     return repos

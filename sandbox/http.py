@@ -55,8 +55,16 @@ class FaultSchedule:
 
 #: the kinds of fault and the setting holding each one's rate
 FAULT_RATES = {"5xx": "error_rate", "timeout": "timeout_rate", "malformed": "malformed_rate", "lost": "lost_rate"}
-_SETTINGS = ("error_rate", "timeout_rate", "timeout_s", "malformed_rate", "lost_rate", "lost_after_s", "methods",
-             "seed")
+_SETTINGS = (
+    "error_rate",
+    "timeout_rate",
+    "timeout_s",
+    "malformed_rate",
+    "lost_rate",
+    "lost_after_s",
+    "methods",
+    "seed",
+)
 
 
 @dataclass
@@ -182,8 +190,9 @@ class Instrumented:
         await self.app(scope, receive, swallow)
         if self.faults.lost_after_s:
             await asyncio.sleep(self.faults.lost_after_s)
-        await _send_json(send, 504, {"message": f"injected fault: the answer ({status}) was lost after the "
-                                                "request was applied"})
+        await _send_json(
+            send, 504, {"message": f"injected fault: the answer ({status}) was lost after the request was applied"}
+        )
 
     async def _control(self, scope, receive, send):
         if scope["path"] == "/_sandbox/counters":
@@ -208,8 +217,13 @@ class Instrumented:
 
 async def _send_json(send, status: int, payload: dict) -> None:
     body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -221,8 +235,9 @@ class ServedApp:
             raise ValueError("the sandbox serves on loopback only")
         self.host = host
         self.port = port or _free_port(host)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning",
-                                                    lifespan="off", access_log=False))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off", access_log=False)
+        )
         self.thread = threading.Thread(target=self.server.run, name=f"sandbox:{self.port}", daemon=True)
 
     @property

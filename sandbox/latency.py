@@ -176,9 +176,15 @@ class LatencyProxy:
         loop = asyncio.get_running_loop()
         self.clock = _Clock(loop, self.one_way_s)
         for route in self.routes:
-            self.servers.append(await loop.create_server(
-                lambda route=route: self._accept(loop, route), route.listen_host, route.listen_port,
-                reuse_address=True, backlog=1024))
+            self.servers.append(
+                await loop.create_server(
+                    lambda route=route: self._accept(loop, route),
+                    route.listen_host,
+                    route.listen_port,
+                    reuse_address=True,
+                    backlog=1024,
+                )
+            )
         return self
 
     def _accept(self, loop: asyncio.AbstractEventLoop, route: Route) -> _Side:
@@ -186,21 +192,25 @@ class LatencyProxy:
         to_client, to_server = _DelayedWriter(self.clock), _DelayedWriter(self.clock)
         client = _Side(out=to_server, inbound=to_client)
         # SYN, SYN-ACK, ACK: the server accepts 1.5 RTT after the client's connect, plus a slow host's delay
-        loop.call_later(3 * self.one_way_s + route.answer_delay_s, self._open_upstream, loop, route, to_client,
-                        to_server, client)
+        loop.call_later(
+            3 * self.one_way_s + route.answer_delay_s, self._open_upstream, loop, route, to_client, to_server, client
+        )
         return client
 
-    def _open_upstream(self, loop, route: Route, to_client: _DelayedWriter, to_server: _DelayedWriter,
-                       client: _Side) -> None:
+    def _open_upstream(
+        self, loop, route: Route, to_client: _DelayedWriter, to_server: _DelayedWriter, client: _Side
+    ) -> None:
         if client.transport is None or client.transport.is_closing():
             return  # the client gave up before the handshake completed
 
         async def connect() -> None:
             try:
-                await loop.create_connection(lambda: _Side(out=to_client, inbound=to_server),
-                                             route.target_host, route.target_port)
+                await loop.create_connection(
+                    lambda: _Side(out=to_client, inbound=to_server), route.target_host, route.target_port
+                )
             except OSError:  # nothing listens there: the client sees the connection reset
                 client.transport.abort()
+
         loop.create_task(connect())
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """The whole sandbox world, served on loopback: what tests, benchmarks and the demo start.
 
-    with Sandbox(World.generate(seed=1, repos=30, servers=10)) as sandbox:
-        sandbox.env()   # API_BASE_URL, GITHUB_API_URL, SSH_KNOWN_HOSTS, … for the scheduler
+with Sandbox(World.generate(seed=1, repos=30, servers=10)) as sandbox:
+    sandbox.env()   # API_BASE_URL, GITHUB_API_URL, SSH_KNOWN_HOSTS, … for the scheduler
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import secrets
 from pathlib import Path
 
 from contracts.platform import LABEL_PROVIDER, LABEL_PROVIDER_ID, LABEL_SSH_PORT, ServerStatus, server_handle
-
 from sandbox.embeddings.app import embeddings_app
 from sandbox.github.app import github_app
 from sandbox.http import ServedApp
@@ -19,7 +18,6 @@ from sandbox.ssh.fleet import SshFleet
 from sandbox.time4vps.app import time4vps_app
 from sandbox.world import World
 
-
 #: the platform's owner user in the sandbox (``PLATFORM_OWNER_TELEGRAM_ID``): new projects are theirs
 OWNER_TELEGRAM_ID = 900000001
 
@@ -27,8 +25,9 @@ OWNER_TELEGRAM_ID = 900000001
 class Sandbox:
     """Platform API, GitHub org, Time4VPS account, embeddings endpoint and SSH fleet of a World."""
 
-    def __init__(self, world: World, *, db_path: str = ":memory:", ssh_port: int = 0,
-                 directory: str | Path | None = None):
+    def __init__(
+        self, world: World, *, db_path: str = ":memory:", ssh_port: int = 0, directory: str | Path | None = None
+    ):
         self.world = world
         # Fresh credentials per sandbox: the scheduler must be told them, as in production.
         self.api_key = f"sandbox-key-{secrets.token_hex(8)}"
@@ -47,8 +46,12 @@ class Sandbox:
         self._served: dict[str, ServedApp] = {}
 
     def start(self) -> Sandbox:
-        for name, app in (("embeddings", self.embeddings), ("platform", self.platform), ("github", self.github),
-                          ("time4vps", self.time4vps)):
+        for name, app in (
+            ("embeddings", self.embeddings),
+            ("platform", self.platform),
+            ("github", self.github),
+            ("time4vps", self.time4vps),
+        ):
             self._served[name] = ServedApp(app).start()
             if name == "embeddings":  # the platform's RAG embeds through it, as the real one does
                 self.platform.rag.embeddings_url = f"{self.url('embeddings')}/v1"
@@ -80,11 +83,23 @@ class Sandbox:
         managed, ``ready``, reachable at the fleet host on the fleet's port (``labels.ssh_port``).
         The platform has no column for host keys: the fleet's are in ``SSH_KNOWN_HOSTS``."""
         records = [
-            {"handle": server_handle(s.server_id), "host": s.ssh_host, "public_ip": s.public_ip, "ssh_user": "root",
-             "is_managed": True, "status": status.value, "capacity_cpu": s.cpu_cores, "capacity_ram_mb": s.ram_mb,
-             "capacity_disk_mb": s.disk_mb, "os_template": s.os or None,
-             "labels": {LABEL_PROVIDER: "time4vps", LABEL_PROVIDER_ID: str(s.server_id),
-                        LABEL_SSH_PORT: self.fleet.port}}
+            {
+                "handle": server_handle(s.server_id),
+                "host": s.ssh_host,
+                "public_ip": s.public_ip,
+                "ssh_user": "root",
+                "is_managed": True,
+                "status": status.value,
+                "capacity_cpu": s.cpu_cores,
+                "capacity_ram_mb": s.ram_mb,
+                "capacity_disk_mb": s.disk_mb,
+                "os_template": s.os or None,
+                "labels": {
+                    LABEL_PROVIDER: "time4vps",
+                    LABEL_PROVIDER_ID: str(s.server_id),
+                    LABEL_SSH_PORT: self.fleet.port,
+                },
+            }
             for s in self.world.servers.values()
         ]
         return len(self.platform.store.bulk_insert_servers(records))

@@ -59,7 +59,9 @@ def _server_back(world: World, memory: dict) -> str:
 STEPS: tuple[Step, ...] = (
     Step("a repository is added (github_sync makes it a draft project)", _add_repo),
     Step("a repository is deleted (missing, then archived)", _delete_repo),
-    Step("a server is ordered (server_sync records it pending_setup and announces it)", _order_server, touches_fleet=True),
+    Step(
+        "a server is ordered (server_sync records it pending_setup and announces it)", _order_server, touches_fleet=True
+    ),
     Step("a monitored server goes down (an incident opens)", _server_down, touches_fleet=True),
     Step("the server is back (the incident is resolved)", _server_back, touches_fleet=True),
 )

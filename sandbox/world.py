@@ -23,10 +23,50 @@ MAX_REPOS = 1_000
 MAX_SERVERS = 10_000
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
-_ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fair", "gentle", "hardy", "keen", "lucid",
-               "mellow", "nimble", "proud", "quiet", "rapid", "solid", "tidy", "vivid", "witty", "young")
-_NOUNS = ("harbor", "falcon", "meadow", "beacon", "canyon", "delta", "ember", "fjord", "grove", "island",
-          "lagoon", "mesa", "nebula", "orchard", "prairie", "quarry", "reef", "summit", "tundra", "valley")
+_ADJECTIVES = (
+    "amber",
+    "brisk",
+    "calm",
+    "deft",
+    "eager",
+    "fair",
+    "gentle",
+    "hardy",
+    "keen",
+    "lucid",
+    "mellow",
+    "nimble",
+    "proud",
+    "quiet",
+    "rapid",
+    "solid",
+    "tidy",
+    "vivid",
+    "witty",
+    "young",
+)
+_NOUNS = (
+    "harbor",
+    "falcon",
+    "meadow",
+    "beacon",
+    "canyon",
+    "delta",
+    "ember",
+    "fjord",
+    "grove",
+    "island",
+    "lagoon",
+    "mesa",
+    "nebula",
+    "orchard",
+    "prairie",
+    "quarry",
+    "reef",
+    "summit",
+    "tundra",
+    "valley",
+)
 #: A repository's subject; its words run through its texts, so repos on one subject read alike.
 _DOMAINS = {
     "billing": ("invoice", "payment", "subscription", "refund", "currency", "ledger"),
@@ -36,8 +76,15 @@ _DOMAINS = {
     "messaging": ("queue", "consumer", "broker", "retry", "delivery", "topic"),
     "analytics": ("event", "dashboard", "metric", "funnel", "cohort", "report"),
 }
-_DOC_PAGES = ("architecture", "deployment", "configuration", "api", "troubleshooting", "guides/setup",
-              "guides/upgrading")
+_DOC_PAGES = (
+    "architecture",
+    "deployment",
+    "configuration",
+    "api",
+    "troubleshooting",
+    "guides/setup",
+    "guides/upgrading",
+)
 _OSES = ("ubuntu-22.04-x86_64", "ubuntu-24.04-x86_64", "debian-12-x86_64", "almalinux-9-x86_64")
 _PLANS = ((1, 2048, 20480), (2, 4096, 40960), (4, 8192, 81920), (8, 16384, 163840))  # cores, RAM MB, disk MB
 #: Reported public addresses: TEST-NET-1/2/3 (RFC 5737) first, then 198.18.0.0/15 (RFC 2544), which is
@@ -124,8 +171,16 @@ class World:
         self._hosts_allocated = 0
 
     @classmethod
-    def generate(cls, seed: int = 0, repos: int = 50, servers: int = 20, *, org: str = "sandbox-org",
-                 host_states: Mapping[str, float] | None = None, without_readme: float = 0.0) -> World:
+    def generate(
+        cls,
+        seed: int = 0,
+        repos: int = 50,
+        servers: int = 20,
+        *,
+        org: str = "sandbox-org",
+        host_states: Mapping[str, float] | None = None,
+        without_readme: float = 0.0,
+    ) -> World:
         """A world of ``repos`` repositories and ``servers`` servers, the same for the same arguments.
 
         ``host_states`` sprinkles non-healthy hosts by share, e.g. ``{"disk_full": 0.02, "docker_down":
@@ -230,8 +285,9 @@ class World:
         """Bring back a deleted or transferred repository, same id, into the organisation."""
         with self.lock:
             gone = [r for r in self.repos.values() if r.deleted or r.owner != self.org]
-            target = next((r for r in gone
-                           if r.id == repo or (isinstance(repo, str) and r.name.lower() == repo.lower())), None)
+            target = next(
+                (r for r in gone if r.id == repo or (isinstance(repo, str) and r.name.lower() == repo.lower())), None
+            )
             if target is None:
                 raise KeyError(f"no deleted or transferred repository {repo!r}")
             self._claim_name(target.name, allow_id=target.id)
@@ -262,7 +318,12 @@ class World:
         """A plan change at the provider: the details change, and so does the list's ``synch_date``."""
         with self.lock:
             server = self.servers[server_id]
-            server.cpu_cores, server.ram_mb, server.disk_mb, server.synch_date = cpu_cores, ram_mb, disk_mb, self._tick()
+            server.cpu_cores, server.ram_mb, server.disk_mb, server.synch_date = (
+                cpu_cores,
+                ram_mb,
+                disk_mb,
+                self._tick(),
+            )
             return server
 
     def change_server_ip(self, server_id: int, public_ip: str) -> Server:
@@ -315,14 +376,21 @@ class World:
         self._claim_name(name, allow_id=repo_id)
         description = None if rng.random() < 0.1 else f"The {domain} {rng.choice(_NOUNS)} service."
         repo = Repo(
-            id=repo_id, name=name, owner=self.org, description=description,
+            id=repo_id,
+            name=name,
+            owner=self.org,
+            description=description,
             default_branch="main" if rng.random() < 0.9 else "master",
             visibility=rng.choices(("public", "private", "internal"), (5, 4, 1))[0],
-            archived=rng.random() < 0.03, disabled=False, created_at=created,
+            archived=rng.random() < 0.03,
+            disabled=False,
+            created_at=created,
             updated_at=created + timedelta(hours=rng.randrange(1, 48)),
             pushed_at=created + timedelta(hours=rng.randrange(1, 48)),
-            language=rng.choice(("Python", "Go", "TypeScript", None)), topics=[domain],
-            files=_repo_files(random.Random(f"{self.seed}:{repo_id}"), name, domain, description, with_readme))
+            language=rng.choice(("Python", "Go", "TypeScript", None)),
+            topics=[domain],
+            files=_repo_files(random.Random(f"{self.seed}:{repo_id}"), name, domain, description, with_readme),
+        )
         self.repos[repo_id] = repo
         return repo
 
@@ -343,11 +411,24 @@ class World:
         cores, ram, disk = rng.choice(_PLANS)
         role = rng.choice(("web", "db", "worker", "cache", "edge"))
         server = Server(
-            server_id=server_id, domain=f"vps{server_id}.sandbox.test", label=f"{role}-{index + 1:04d}",
-            public_ip=_public_ip(index), ssh_host=_ssh_host(index), ssh_port=2222,
-            type="KVM", os=rng.choice(_OSES), cpu_cores=cores, cpu_frequency=rng.choice((2400, 2900, 3300)),
-            ram_mb=ram, disk_mb=disk, bandwidth_gb=cores * 2000, package_id=300 + _PLANS.index((cores, ram, disk)),
-            date_created=created, synch_date=self.now, host=host)
+            server_id=server_id,
+            domain=f"vps{server_id}.sandbox.test",
+            label=f"{role}-{index + 1:04d}",
+            public_ip=_public_ip(index),
+            ssh_host=_ssh_host(index),
+            ssh_port=2222,
+            type="KVM",
+            os=rng.choice(_OSES),
+            cpu_cores=cores,
+            cpu_frequency=rng.choice((2400, 2900, 3300)),
+            ram_mb=ram,
+            disk_mb=disk,
+            bandwidth_gb=cores * 2000,
+            package_id=300 + _PLANS.index((cores, ram, disk)),
+            date_created=created,
+            synch_date=self.now,
+            host=host,
+        )
         self.servers[server_id] = server
         return server
 
@@ -385,19 +466,24 @@ def _pick_state(rng: random.Random, shares: Mapping[str, float]) -> HostState:
     return _healthy(rng)
 
 
-def _repo_files(rng: random.Random, name: str, domain: str, description: str | None,
-                with_readme: bool) -> dict[str, str]:
+def _repo_files(
+    rng: random.Random, name: str, domain: str, description: str | None, with_readme: bool
+) -> dict[str, str]:
     words = _DOMAINS[domain]
 
     def paragraph() -> str:
         picks = rng.sample(words, 4)
-        return (f"This service handles {picks[0]} and {picks[1]} for the platform. "
-                f"Each {picks[2]} is validated before the {picks[3]} is stored.")
+        return (
+            f"This service handles {picks[0]} and {picks[1]} for the platform. "
+            f"Each {picks[2]} is validated before the {picks[3]} is stored."
+        )
 
     files: dict[str, str] = {}
     if with_readme:
-        files["README.md"] = (f"# {name}\n\n{description or 'No description yet.'}\n\n## Overview\n\n{paragraph()}\n\n"
-                              f"## Getting started\n\n```bash\nmake run\n```\n\n## Configuration\n\n{paragraph()}\n")
+        files["README.md"] = (
+            f"# {name}\n\n{description or 'No description yet.'}\n\n## Overview\n\n{paragraph()}\n\n"
+            f"## Getting started\n\n```bash\nmake run\n```\n\n## Configuration\n\n{paragraph()}\n"
+        )
     for page in sorted(rng.sample(_DOC_PAGES, rng.randrange(2, 5))):
         title = page.rsplit("/", 1)[-1].capitalize()
         files[f"docs/{page}.md"] = f"# {title}\n\n{paragraph()}\n\n{paragraph()}\n"

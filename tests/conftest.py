@@ -17,8 +17,8 @@ import pytest
 import redis
 import structlog
 
-from scheduler.logs import configure_logging
-from scheduler.settings import Settings
+from process.logs import configure_logging
+from process.settings import Settings
 
 
 @pytest.fixture(scope="session")

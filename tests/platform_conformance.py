@@ -84,8 +84,9 @@ def _validate(schema: dict[str, Any], value: Any, what: str) -> None:
         raise Nonconformance(f"{what}: {shown}")
 
 
-def assert_request_conforms(method: str, path: str, *, body: Any = None,
-                            params: dict[str, Any] | list[tuple[str, Any]] | None = None) -> None:
+def assert_request_conforms(
+    method: str, path: str, *, body: Any = None, params: dict[str, Any] | list[tuple[str, Any]] | None = None
+) -> None:
     template, op = operation(method, path)
     declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
     pairs = list(params.items()) if isinstance(params, dict) else list(params or [])
@@ -94,8 +95,10 @@ def assert_request_conforms(method: str, path: str, *, body: Any = None,
         if name not in declared:
             raise Nonconformance(f"{method.upper()} {template}: query parameter {name!r} is not declared")
         if isinstance(value, list | tuple) or names.count(name) > 1:
-            raise Nonconformance(f"{method.upper()} {template}: query parameter {name!r} repeated "
-                                 "(the platform keeps only the last value)")
+            raise Nonconformance(
+                f"{method.upper()} {template}: query parameter {name!r} repeated "
+                "(the platform keeps only the last value)"
+            )
     request_body = op.get("requestBody")
     if body is None:
         if request_body and request_body.get("required"):
@@ -118,8 +121,9 @@ def assert_response_conforms(method: str, path: str, status: int, body: Any) -> 
             if status != 307 and not (isinstance(body, dict) and "detail" in body):
                 raise Nonconformance(f"{method.upper()} {template} {status}: expected a {{'detail': ...}} body")
             return
-        raise Nonconformance(f"{method.upper()} {template}: status {status} is not declared "
-                             f"(declared: {', '.join(sorted(responses))})")
+        raise Nonconformance(
+            f"{method.upper()} {template}: status {status} is not declared (declared: {', '.join(sorted(responses))})"
+        )
     schema = declared.get("content", {}).get("application/json", {}).get("schema")
     if schema is not None and schema != {}:
         _validate(schema, body, f"{method.upper()} {template} {status} response")
@@ -149,16 +153,18 @@ class CheckedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path.startswith("/api/"):
-            assert_request_conforms(request.method, path, body=_json_or_none(request.content),
-                                    params=list(request.url.params.multi_items()))
+            assert_request_conforms(
+                request.method, path, body=_json_or_none(request.content), params=list(request.url.params.multi_items())
+            )
         response = await self.inner.handle_async_request(request)
         if path.startswith("/api/"):
             raw = await response.aread()
             assert_response_conforms(request.method, path, response.status_code, _json_or_none(raw))
             self.exchanges.append((request.method, path, response.status_code))
             headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
-            response = httpx.Response(response.status_code, headers=headers, content=raw,
-                                      request=request, extensions=response.extensions)
+            response = httpx.Response(
+                response.status_code, headers=headers, content=raw, request=request, extensions=response.extensions
+            )
         return response
 
     async def aclose(self) -> None:

@@ -22,7 +22,7 @@ from actors.runtime.broker import build_broker
 from actors.runtime.lock import parse_holder
 from actors.runtime.spec import TaskSpec
 from contracts import RUNS_STREAM, TICKS_STREAM, RunRecord, TaskName, Tick, TickReason
-from scheduler.settings import Settings
+from process.settings import Settings
 from ticker.emit import TickEmitter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +66,7 @@ def aredis_like(client: redis.Redis) -> aioredis.Redis:
 
 def run_async(client: redis.Redis, body: Callable):
     """``asyncio.run(body(aredis))`` with an asyncio client of ``client``'s Redis, closed after."""
+
     async def go():
         aclient = aredis_like(client)
         try:
@@ -76,12 +77,23 @@ def run_async(client: redis.Redis, body: Callable):
     return asyncio.run(go())
 
 
-def make_tick(task: TaskName = TaskName.HEALTH_CHECKER, slot: int | None = None, *,
-              deadline_in: float = 60.0, reason: TickReason = TickReason.SCHEDULE) -> Tick:
+def make_tick(
+    task: TaskName = TaskName.HEALTH_CHECKER,
+    slot: int | None = None,
+    *,
+    deadline_in: float = 60.0,
+    reason: TickReason = TickReason.SCHEDULE,
+) -> Tick:
     now = datetime.now(UTC)
     slot = int(now.timestamp()) if slot is None else slot
-    return Tick(task=task, slot=slot, scheduled_at=datetime.fromtimestamp(slot, UTC),
-                deadline=now + timedelta(seconds=deadline_in), reason=reason, emitted_by="test")
+    return Tick(
+        task=task,
+        slot=slot,
+        scheduled_at=datetime.fromtimestamp(slot, UTC),
+        deadline=now + timedelta(seconds=deadline_in),
+        reason=reason,
+        emitted_by="test",
+    )
 
 
 def send(client: redis.Redis, tick: Tick) -> None:
@@ -99,8 +111,14 @@ def ticks(client: redis.Redis) -> list[tuple[int, Tick]]:
 
 
 @contextlib.contextmanager
-def running_worker(client: redis.Redis, specs: Iterable[TaskSpec], settings: Settings, threads: int = 4,
-                   deps=None, process_id: str | None = None):
+def running_worker(
+    client: redis.Redis,
+    specs: Iterable[TaskSpec],
+    settings: Settings,
+    threads: int = 4,
+    deps=None,
+    process_id: str | None = None,
+):
     """An in-process Dramatiq worker over our broker and middleware; runs and parts get ``deps``;
     with ``process_id`` it also consumes its own queues (parts with affinity)."""
     broker = build_broker(client, list(specs), settings, deps, process_id)
@@ -128,8 +146,14 @@ def spawn_shell(script: str, env: dict[str, str], *, log: Path | None = None) ->
 def _popen(argv: list[str], env: dict[str, str], log: Path | None) -> subprocess.Popen:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_FORMAT": "json", **env}
     out = open(log, "ab") if log else subprocess.DEVNULL
-    return subprocess.Popen(argv, env=full_env, cwd=ROOT, stdout=out,
-                            stderr=subprocess.STDOUT if log else subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        argv,
+        env=full_env,
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10) -> None:

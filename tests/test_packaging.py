@@ -1,5 +1,5 @@
 """What the code reads at run time besides Python is packaged: a wheel (and a non-editable
-install) carries every Lua script that ``scheduler.lua.load_script`` reads."""
+install) carries every Lua script that ``process.lua.load_script`` reads."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from fnmatch import fnmatch
 
 import pytest
 
-from scheduler.lua import load_script
-
+from process.lua import load_script
 from tests.support import ROOT
 
-PRODUCTION = ("contracts", "scheduler", "ticker", "actors")
+PRODUCTION = ("contracts", "process", "scheduler", "ticker", "actors")
 
 
 def test_every_lua_script_is_package_data():
@@ -28,13 +27,21 @@ def test_every_lua_script_is_package_data():
         ), f"{relative} is not in [tool.setuptools.package-data]"
 
 
-@pytest.mark.parametrize(("package", "name"), [
-    ("actors.runtime", "acquire"), ("actors.runtime", "compare_and_expire"),
-    ("actors.runtime", "compare_and_delete"), ("actors.runtime", "holds"),
-    ("ticker", "check_types"), ("ticker", "claim_and_enqueue"),
-    ("ticker", "claim_release_and_enqueue"), ("ticker", "enqueue"), ("ticker", "open_epoch"),
-    ("actors.adapters.provisioner", "publish"),
-])
+@pytest.mark.parametrize(
+    ("package", "name"),
+    [
+        ("actors.runtime", "acquire"),
+        ("actors.runtime", "compare_and_expire"),
+        ("actors.runtime", "compare_and_delete"),
+        ("actors.runtime", "holds"),
+        ("ticker", "check_types"),
+        ("ticker", "claim_and_enqueue"),
+        ("ticker", "claim_release_and_enqueue"),
+        ("ticker", "enqueue"),
+        ("ticker", "open_epoch"),
+        ("actors.adapters.provisioner", "publish"),
+    ],
+)
 def test_each_script_loads_once(package, name):
     assert load_script(package, name) is load_script(package, name)
     assert "redis.call" in load_script(package, name)

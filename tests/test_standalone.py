@@ -14,8 +14,10 @@ from tests.support import ROOT
 NOT_OURS = ("tests/fixtures/", "requirements.txt", "requirements-dev.txt")
 SKIPPED_DIRS = {".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", ".import_linter_cache", "build"}
 #: a path of this repository as text names it: it starts at one of our folders (not inside another path)
-OUR_PATH = re.compile(r"(?<![\w/.\-])((?:tests|actors|scheduler|ticker|sandbox|contracts|bench|deploy|\.ci)"
-                      r"/[\w/.\-]*\.(?:py|md|lua|json|toml|txt|service|sh))")
+OUR_PATH = re.compile(
+    r"(?<![\w/.\-])((?:tests|actors|scheduler|ticker|sandbox|contracts|bench|deploy|\.ci)"
+    r"/[\w/.\-]*\.(?:py|md|lua|json|toml|txt|service|sh))"
+)
 DOCUMENT = re.compile(r"(?<![\w/.\-])([A-Z][A-Z_]+\.md)\b")
 
 
@@ -53,6 +55,6 @@ def test_the_check_sees_a_stale_name(tmp_path, monkeypatch):
     stale_path, stale_document, beside = "tests" + "/health_fixtures.py", "DESIGN" + ".md", "../" + "shared"
     (tmp_path / "tests" / "note.py").write_text(f'"""See {stale_document} §2 and {stale_path}, and {beside}/x."""\n')
     monkeypatch.setattr("tests.test_standalone.ROOT", tmp_path)
-    (relative, text), = texts()
+    ((relative, text),) = texts()
     assert OUR_PATH.findall(text) == [stale_path] and DOCUMENT.findall(text) == [stale_document]
     assert beside in text

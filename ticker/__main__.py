@@ -7,26 +7,28 @@ release has no actor for (``contracts.IMPLEMENTED_TASKS``) get no ticks.
 
 from __future__ import annotations
 
-from scheduler.noise import quiet_asyncssh_dsa
+from process.noise import quiet_asyncssh_dsa
 
-quiet_asyncssh_dsa()  # before anything imports asyncssh: scheduler/noise.py
+quiet_asyncssh_dsa()  # before anything imports asyncssh: process/noise.py
 
 import sys
 from collections.abc import Collection, Mapping
 
 from contracts import IMPLEMENTED_TASKS, TaskName
-from scheduler.config import SCHEDULE_HINT, Problem, process_settings, refuse, schedule_variable
-from scheduler.connection import RedisCertificateRefused, check_redis, redis_from_url
-from scheduler.heartbeats import HeartbeatWriter
-from scheduler.logs import configure_logging, get_logger
-from scheduler.settings import task_schedules
-from scheduler.signals import stop_on_signals
+from process.connection import RedisCertificateRefused, check_redis, redis_from_url
+from process.heartbeats import HeartbeatWriter
+from process.logs import configure_logging, get_logger
+from process.misconfiguration import SCHEDULE_HINT, Problem, process_settings, refuse, schedule_variable
+from process.settings import task_schedules
+from process.signals import stop_on_signals
 
 from .loop import Ticker, scheduled_tasks
 from .slots import Off, Schedule, ScheduleError, parse_schedule
 
 
-def schedules_in_force(texts: Mapping[TaskName, str], implemented: Collection[TaskName], log) -> dict[TaskName, Schedule]:
+def schedules_in_force(
+    texts: Mapping[TaskName, str], implemented: Collection[TaskName], log
+) -> dict[TaskName, Schedule]:
     """Each task's schedule, parsed; ``off`` for a task this release has no actor for, whose
     ticks would pile up in a queue no worker reads. Raises ScheduleError on a bad text, even
     an unimplemented task's, so a typo is found before the task lands."""
@@ -46,8 +48,9 @@ def main(implemented: Collection[TaskName] = IMPLEMENTED_TASKS) -> int:
         try:
             parse_schedule(text)
         except ScheduleError as exc:
-            problems.append(Problem(schedule_variable(task.value), f"is invalid: {exc}", f"task {task.value}",
-                                    SCHEDULE_HINT))
+            problems.append(
+                Problem(schedule_variable(task.value), f"is invalid: {exc}", f"task {task.value}", SCHEDULE_HINT)
+            )
     if problems:
         return refuse(problems, "ticker")
     configure_logging(settings.log_format, settings.log_level)
@@ -59,8 +62,13 @@ def main(implemented: Collection[TaskName] = IMPLEMENTED_TASKS) -> int:
     except RedisCertificateRefused as exc:
         return refuse([Problem("REDIS_SSL_CERT_REQS", str(exc), "the ticker")], "ticker")
     stop = stop_on_signals(log)
-    heartbeat = HeartbeatWriter(client, "ticker", release=settings.release, tasks=scheduled_tasks(schedules),
-                                interval_s=settings.heartbeat_interval_s)
+    heartbeat = HeartbeatWriter(
+        client,
+        "ticker",
+        release=settings.release,
+        tasks=scheduled_tasks(schedules),
+        interval_s=settings.heartbeat_interval_s,
+    )
     Ticker(client, schedules, settings.deploy_release, stop, heartbeat).run()
     return 0
 

@@ -17,7 +17,7 @@ import redis
 
 from contracts import TICKS_STREAM, Keys, Tick, queue_name
 from contracts.names import DRAMATIQ_NAMESPACE, STARTUP_CLAIM_TTL_S, TICKS_STREAM_MAXLEN
-from scheduler.lua import load_script
+from process.lua import load_script
 
 
 def _script(name: str) -> str:
@@ -59,8 +59,14 @@ class TickEmitter:
         message_id, message = tick_message(tick)
         keys = [Keys.LAST_SLOT, *_queue_keys(tick.task), TICKS_STREAM, Keys.state(tick.task)]
         args = [
-            tick.task.value, "" if expected_last is None else str(expected_last), str(tick.slot),
-            message_id, message, tick.model_dump_json(), TICKS_STREAM_MAXLEN, tick.missed,
+            tick.task.value,
+            "" if expected_last is None else str(expected_last),
+            str(tick.slot),
+            message_id,
+            message,
+            tick.model_dump_json(),
+            TICKS_STREAM_MAXLEN,
+            tick.missed,
             1 if enqueue else 0,
         ]
         return bool(self._claim(keys=keys, args=args))
@@ -69,18 +75,30 @@ class TickEmitter:
         """Emit a startup tick unless this release (or ``epoch-<n>``) already has one; the claim
         is kept ``STARTUP_CLAIM_TTL_S``."""
         message_id, message = tick_message(tick)
-        keys = [Keys.startup_claim(tick.task, release), *_queue_keys(tick.task), TICKS_STREAM,
-                Keys.state(tick.task), Keys.RELEASES]
-        args = [f"{tick.task.value}:{release}", message_id, message, tick.model_dump_json(), TICKS_STREAM_MAXLEN,
-                STARTUP_CLAIM_TTL_S]
+        keys = [
+            Keys.startup_claim(tick.task, release),
+            *_queue_keys(tick.task),
+            TICKS_STREAM,
+            Keys.state(tick.task),
+            Keys.RELEASES,
+        ]
+        args = [
+            f"{tick.task.value}:{release}",
+            message_id,
+            message,
+            tick.model_dump_json(),
+            TICKS_STREAM_MAXLEN,
+            STARTUP_CLAIM_TTL_S,
+        ]
         return bool(self._claim_release(keys=keys, args=args))
 
     def open_epoch(self, process_id: str, heartbeat_ttl_ms: int) -> tuple[int, bool]:
         """Join the ticker fleet: (the startup epoch, whether this ticker opened it). A new epoch
         is opened when no other ticker's heartbeat is alive; the ticker is registered in the
         heartbeat index in the same script (``ticker/lua/open_epoch.lua``)."""
-        epoch, opened = self._open_epoch(keys=[Keys.heartbeats("ticker"), Keys.TICKER_EPOCH],
-                                         args=[process_id, heartbeat_ttl_ms])
+        epoch, opened = self._open_epoch(
+            keys=[Keys.heartbeats("ticker"), Keys.TICKER_EPOCH], args=[process_id, heartbeat_ttl_ms]
+        )
         return int(epoch), bool(opened)
 
     def enqueue(self, tick: Tick) -> None:

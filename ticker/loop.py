@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 import redis
 
 from contracts import Keys, TaskName, Tick, TickReason
-from scheduler.heartbeats import DEFAULT_INTERVAL_S, HeartbeatWriter, new_process_id, ttl_ms
-from scheduler.logs import get_logger
+from process.heartbeats import DEFAULT_INTERVAL_S, HeartbeatWriter, new_process_id, ttl_ms
+from process.logs import get_logger
 
 from .emit import TickEmitter
 from .slots import Cron, Interval, Schedule, Startup, due_slot
@@ -93,15 +93,22 @@ class Ticker:
             else:
                 epoch, opened = self.emitter.open_epoch(self.process_id, self._heartbeat_ttl_ms)
                 self.startup_key = f"epoch-{epoch}"
-                log.info("ticker epoch opened" if opened else "ticker epoch joined", epoch=epoch,
-                         note="no release id: the startup task runs once per epoch")
+                log.info(
+                    "ticker epoch opened" if opened else "ticker epoch joined",
+                    epoch=epoch,
+                    note="no release id: the startup task runs once per epoch",
+                )
         if self.heartbeat is not None:
             self.heartbeat.start()
         return self.startup_key
 
     def run(self) -> None:
-        log.info("ticker started", replica=self.name, release=self.release or "none (epochs)",
-                 schedules={t.value: str(s) for t, s in self.schedules.items()})
+        log.info(
+            "ticker started",
+            replica=self.name,
+            release=self.release or "none (epochs)",
+            schedules={t.value: str(s) for t, s in self.schedules.items()},
+        )
         try:
             self._loop()
         finally:
@@ -179,5 +186,12 @@ class Ticker:
         return max(0.001, min(MAX_SLEEP_S, next_boundary - now + 0.002))
 
     def _tick(self, task: TaskName, slot: int, deadline: int, reason: TickReason, missed: int) -> Tick:
-        return Tick(task=task, slot=slot, scheduled_at=_utc(slot), deadline=_utc(deadline),
-                    reason=reason, missed=missed, emitted_by=self.name)
+        return Tick(
+            task=task,
+            slot=slot,
+            scheduled_at=_utc(slot),
+            deadline=_utc(deadline),
+            reason=reason,
+            missed=missed,
+            emitted_by=self.name,
+        )

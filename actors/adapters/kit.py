@@ -22,8 +22,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings
 
-from scheduler.errors import ConfigurationError, TransientError
-from scheduler.logs import get_logger
+from process.errors import ConfigurationError, TransientError
+from process.logs import get_logger
 
 T = TypeVar("T")
 S = TypeVar("S", bound=BaseSettings)
@@ -79,21 +79,27 @@ def retry_after_s(headers: Mapping[str, str], now: Callable[[], float] = time.ti
                 return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now())
             except (TypeError, ValueError, IndexError):
                 pass
-    resets = [_duration_s(lowered[name]) for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
-              if name in lowered]
+    resets = [
+        _duration_s(lowered[name])
+        for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+        if name in lowered
+    ]
     known = [r for r in resets if r is not None]
     return max(known) if known else None
 
 
 def validation_summary(exc: ValidationError, limit: int = 500) -> str:
     """Where and what, without the input values: those can be large, hostile or secret."""
-    text = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
-                     for e in exc.errors(include_url=False, include_input=False))
+    text = "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False)
+    )
     return text[:limit]
 
 
-def validate_each(model: type[M], raw_items: Iterable[object],
-                  on_invalid: Callable[[int, object, ValidationError], None]) -> list[M]:
+def validate_each(
+    model: type[M], raw_items: Iterable[object], on_invalid: Callable[[int, object, ValidationError], None]
+) -> list[M]:
     """Each item of a listing validated on its own: the valid ones, in order; for every other one,
     ``on_invalid(index, raw, error)`` (the caller logs it). One bad item never fails the read."""
     valid: list[M] = []
@@ -171,9 +177,17 @@ def openai_error_message(response: httpx.Response) -> str:
         return response.text[:300]
 
 
-async def post_json(pool: httpx.AsyncClient, url: str, body: dict, *, headers: Mapping[str, str], attempts: int,
-                    max_wait_s: float, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-                    on_request: Callable[[], None] = lambda: None) -> object:
+async def post_json(
+    pool: httpx.AsyncClient,
+    url: str,
+    body: dict,
+    *,
+    headers: Mapping[str, str],
+    attempts: int,
+    max_wait_s: float,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    on_request: Callable[[], None] = lambda: None,
+) -> object:
     """POST ``body`` to an OpenAI-compatible endpoint and return the decoded JSON answer.
 
     - 429 (and a 503 that says how long): waited out as ``Retry-After`` / ``retry-after-ms`` /

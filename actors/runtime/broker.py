@@ -18,18 +18,18 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from contracts import queue_name
-from scheduler.settings import Settings
-
 from actors.runtime.middleware import RunRecording, TaskLocking, TickAdmission
 from actors.runtime.middleware.pings import DeadManPings, ping_urls
 from actors.runtime.retry import retry_when
 from actors.runtime.run import current_run
 from actors.runtime.spec import PartSpec, TaskSpec, own_queue_name, part_actor_name, part_queue_name
+from contracts import queue_name
+from process.settings import Settings
 
 
-def build_broker(client: redis.Redis, tasks: Iterable[TaskSpec], settings: Settings, deps: Any = None,
-                 process_id: str | None = None) -> RedisBroker:
+def build_broker(
+    client: redis.Redis, tasks: Iterable[TaskSpec], settings: Settings, deps: Any = None, process_id: str | None = None
+) -> RedisBroker:
     """A broker on ``client`` with our middleware and an actor for each task spec; every run and
     part is handed ``deps``, the worker process's dependencies object. With ``process_id`` (a
     worker's), the queue of its own of every part with affinity is declared, so it consumes it."""

@@ -23,8 +23,8 @@ import uuid
 import redis
 
 from contracts import Keys
-from scheduler.logs import get_logger
-from scheduler.lua import load_script
+from process.logs import get_logger
+from process.lua import load_script
 
 log = get_logger("lock")
 
@@ -44,11 +44,13 @@ class TaskLock:
         self.fence_key = Keys.fence(task)
         # The lock's value says who holds it, for `scheduler status`; it is also the token.
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
-        self.token = json.dumps({
-            "owner": self.owner,
-            "id": uuid.uuid4().hex[:12],
-            "since": round(time.time(), 3),
-        })
+        self.token = json.dumps(
+            {
+                "owner": self.owner,
+                "id": uuid.uuid4().hex[:12],
+                "since": round(time.time(), 3),
+            }
+        )
         self.fence: int | None = None
         self._released = False
         self.lost = threading.Event()

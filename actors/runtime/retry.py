@@ -17,14 +17,20 @@ import httpx
 import redis
 from dramatiq.middleware import CurrentMessage, Shutdown
 
-from scheduler.errors import TransientError
-
 from actors.runtime.middleware import AdmissionUnavailable
+from process.errors import TransientError
 
 #: what is worth another attempt; anything else (a validation error, a lost lock, a bug) is not
 TRANSIENT = (
-    TransientError, AdmissionUnavailable, Shutdown, redis.ConnectionError, redis.TimeoutError,
-    httpx.TransportError, ConnectionError, TimeoutError, asyncio.TimeoutError,
+    TransientError,
+    AdmissionUnavailable,
+    Shutdown,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    httpx.TransportError,
+    ConnectionError,
+    TimeoutError,
+    asyncio.TimeoutError,
 )
 
 

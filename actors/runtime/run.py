@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 
-from contracts import RunOutcome, Tick
-
 from actors.runtime.lock import TaskLock
+from contracts import RunOutcome, Tick
 
 _current = threading.local()
 
@@ -61,8 +60,9 @@ class TaskRun:
         self.counters[name] += n
 
 
-def send_to(broker: Any, actor: Any, payload: dict, queue: str | None = None, *, delay_ms: int | None = None,
-            **options) -> None:
+def send_to(
+    broker: Any, actor: Any, payload: dict, queue: str | None = None, *, delay_ms: int | None = None, **options
+) -> None:
     """Send ``payload`` to ``actor``, on its own queue or on ``queue`` (any worker consuming
     ``queue`` runs it: the message names its actor), at once or after ``delay_ms``."""
     message = actor.message_with_options(args=(payload,), **options)

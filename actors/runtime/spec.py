@@ -16,10 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors.runtime.run import TaskRun
 from contracts import TaskName, queue_name
 from contracts.platform import PlatformNeed
-
-from actors.runtime.run import TaskRun
 
 #: a task body: ``def f(run)`` or ``async def f(run)``; it counts into ``run.counters`` and reaches
 #: the outside world through ``run.deps``

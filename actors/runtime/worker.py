@@ -13,16 +13,22 @@ import redis
 
 from actors.runtime.broker import build_broker
 from actors.runtime.spec import TaskSpec
-from scheduler.heartbeats import HeartbeatWriter, new_process_id
-from scheduler.logs import get_logger
-from scheduler.settings import Settings
-from scheduler.signals import stop_on_signals
+from process.heartbeats import HeartbeatWriter, new_process_id
+from process.logs import get_logger
+from process.settings import Settings
+from process.signals import stop_on_signals
 
 log = get_logger("worker")
 
 
-def run_worker(tasks: Iterable[TaskSpec], settings: Settings, client: redis.Redis, deps: Any = None,
-               stop: threading.Event | None = None, serving: Collection[str] | None = None) -> int:
+def run_worker(
+    tasks: Iterable[TaskSpec],
+    settings: Settings,
+    client: redis.Redis,
+    deps: Any = None,
+    stop: threading.Event | None = None,
+    serving: Collection[str] | None = None,
+) -> int:
     """Serve ``tasks`` until SIGTERM or SIGINT (or ``stop``, from a caller that started listening for
     them earlier); each run and part is handed ``deps``. ``serving``: the tasks the heartbeat says
     this worker serves (those it has credentials for); every task in ``tasks`` when not given."""
@@ -37,9 +43,14 @@ def run_worker(tasks: Iterable[TaskSpec], settings: Settings, client: redis.Redi
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads, worker_timeout=100)
     worker.start()
     heartbeat = HeartbeatWriter(
-        client, "worker", release=settings.release, queues=broker.get_declared_queues(),
+        client,
+        "worker",
+        release=settings.release,
+        queues=broker.get_declared_queues(),
         tasks=[t.task.value for t in tasks] if serving is None else serving,
-        interval_s=settings.heartbeat_interval_s, process_id=process_id)
+        interval_s=settings.heartbeat_interval_s,
+        process_id=process_id,
+    )
     heartbeat.start()  # once it consumes: a reader never sees a worker that is not serving yet
     log.info("worker started", tasks=[t.task.value for t in tasks], threads=settings.worker_threads)
     stop.wait()

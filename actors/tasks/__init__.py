@@ -7,5 +7,7 @@ from actors.runtime.spec import TaskSpec
 from actors.tasks import github_sync, health_checker, provisioner_trigger, rag_summarizer, server_sync
 from contracts import TaskName
 
-TASKS: dict[TaskName, TaskSpec] = {spec.task: spec for spec in (
-    github_sync.SPEC, server_sync.SPEC, health_checker.SPEC, provisioner_trigger.SPEC, rag_summarizer.SPEC)}
+TASKS: dict[TaskName, TaskSpec] = {
+    spec.task: spec
+    for spec in (github_sync.SPEC, server_sync.SPEC, health_checker.SPEC, provisioner_trigger.SPEC, rag_summarizer.SPEC)
+}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from contracts import ProvisionerMessage
 from contracts.platform import ServerStatus
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -43,8 +43,12 @@ class Announcer:
     def __init__(self, publisher: ProvisionerPublisher, cooldown_s: float):
         self.publisher, self.cooldown_s = publisher, cooldown_s
 
-    async def announce(self, handles: Iterable[str], correlation_id: str | None = None,
-                       fence: Callable[[], Awaitable[None]] | None = None) -> Outcome:
+    async def announce(
+        self,
+        handles: Iterable[str],
+        correlation_id: str | None = None,
+        fence: Callable[[], Awaitable[None]] | None = None,
+    ) -> Outcome:
         """Each handle once, in order; ``fence`` (the run's fencing check) before each publish. The
         cooldowns are read first in one round trip, so a steady run whose waiting servers all cool
         down costs one pipeline, not a script per server; the script still refuses a server
@@ -56,8 +60,9 @@ class Announcer:
         for handle in (h for h in wanted if h not in cooling):
             if fence is not None:
                 await fence()
-            message = ProvisionerMessage(server_handle=handle,
-                                         **({"correlation_id": correlation_id} if correlation_id else {}))
+            message = ProvisionerMessage(
+                server_handle=handle, **({"correlation_id": correlation_id} if correlation_id else {})
+            )
             if await self.publisher.publish(message, self.cooldown_s) is None:
                 outcome.cooling.append(handle)
                 continue

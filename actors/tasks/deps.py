@@ -24,8 +24,8 @@ from actors.adapters.ssh.probe import SshProbe
 from actors.adapters.ssh.settings import SshSettings
 from actors.adapters.summary.chat import ChatSummarizer, SummarySettings
 from actors.adapters.time4vps.client import Time4VpsClient, time4vps_client
-from scheduler.connection import async_redis_from_url
-from scheduler.logs import get_logger
+from process.connection import async_redis_from_url
+from process.logs import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -33,10 +33,17 @@ S = TypeVar("S", bound=BaseSettings)
 
 
 class Dependencies:
-    def __init__(self, redis_url: str, client: redis.Redis, *, platform: PlatformClient | None = None,
-                 github: GitHubClient | None = None, probe: SshProbe | None = None,
-                 time4vps: Time4VpsClient | None = None,
-                 settings: tuple[BaseSettings, ...] = ()):
+    def __init__(
+        self,
+        redis_url: str,
+        client: redis.Redis,
+        *,
+        platform: PlatformClient | None = None,
+        github: GitHubClient | None = None,
+        probe: SshProbe | None = None,
+        time4vps: Time4VpsClient | None = None,
+        settings: tuple[BaseSettings, ...] = (),
+    ):
         #: the blocking client, for code on a worker thread (middleware, sync task bodies)
         self.redis = client
         self._aredis = PerLoop(lambda: async_redis_from_url(redis_url))
@@ -86,6 +93,7 @@ class Dependencies:
     @property
     def summarizer(self) -> ChatSummarizer | None:
         """``SUMMARY_URL``'s chat model; None where summaries are not configured."""
+
         def make():
             settings = self.settings(SummarySettings)
             return ChatSummarizer(settings) if settings.summary_url else None

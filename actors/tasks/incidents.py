@@ -55,15 +55,15 @@ class IncidentOpener:
     def __init__(self, platform: PlatformClient, client: aioredis.Redis, *, claim_ms: int | None = None):
         self.platform, self.client, self.claim_ms = platform, client, claim_ms or CLAIM_MS
 
-    async def open(self, incident: IncidentCreate, *,
-                   same: Callable[[Incident], bool] = lambda _: True) -> Opened:
+    async def open(self, incident: IncidentCreate, *, same: Callable[[Incident], bool] = lambda _: True) -> Opened:
         """Open ``incident`` unless one of its (server, type) is active (and ``same``)."""
         key = Keys.incident_claim(incident.server_handle, incident.incident_type.value)
         if not await self.client.set(key, "opening", nx=True, px=self.claim_ms):
             return Opened(Outcome.CLAIMED_ELSEWHERE)
         try:
-            listing = await self.platform.list_incidents(server_handle=incident.server_handle,
-                                                         incident_type=incident.incident_type)
+            listing = await self.platform.list_incidents(
+                server_handle=incident.server_handle, incident_type=incident.incident_type
+            )
         except BaseException:
             await self.client.delete(key)  # nothing was sent: nothing to hold off
             raise

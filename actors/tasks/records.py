@@ -26,7 +26,7 @@ from typing import Protocol
 
 from actors.adapters.platform.client import PlatformUnavailable, concerns_every_write
 from contracts import RECORDS_FAILED
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -60,9 +60,15 @@ class RecordWrites:
                 raise
             self.failed += 1
             self.run.count(RECORDS_FAILED)
-            log.warning(f"{self.task}.record_failed", what=what, **ids, error_type=type(exc).__name__,
-                        status=getattr(exc, "status", None), error=str(exc)[:300],
-                        note="this record only; tried again at the next run")
+            log.warning(
+                f"{self.task}.record_failed",
+                what=what,
+                **ids,
+                error_type=type(exc).__name__,
+                status=getattr(exc, "status", None),
+                error=str(exc)[:300],
+                note="this record only; tried again at the next run",
+            )
             return False
         self._unavailable_in_a_row = 0
         return True

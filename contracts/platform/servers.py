@@ -88,8 +88,15 @@ class ServerStatus(StrEnum):
 
 #: the metrics columns (``PATCH`` writes them; ``ServerRead`` returns them)
 METRIC_FIELDS = (
-    "cpu_usage_pct", "load_avg_1m", "load_avg_5m", "load_avg_15m", "network_rx_errors", "network_tx_errors",
-    "container_count_running", "container_count_total", "uptime_seconds",
+    "cpu_usage_pct",
+    "load_avg_1m",
+    "load_avg_5m",
+    "load_avg_15m",
+    "network_rx_errors",
+    "network_tx_errors",
+    "container_count_running",
+    "container_count_total",
+    "uptime_seconds",
 )
 
 
@@ -182,7 +189,8 @@ class ServerUpdate(Patch):
     ``labels`` sent with it). The handle cannot change."""
 
     nullable_fields: ClassVar[frozenset[str]] = frozenset(
-        {"notes", "os_template", "provisioning_started_at", "last_health_check", "provider_id", *METRIC_FIELDS})
+        {"notes", "os_template", "provisioning_started_at", "last_health_check", "provider_id", *METRIC_FIELDS}
+    )
 
     host: Address | None = None
     public_ip: Address | None = None

@@ -96,15 +96,19 @@ def _inputs(payload: object, max_inputs: int = MAX_INPUTS) -> list[str]:
         raise InvalidRequest(f"'input' must have at most {max_inputs} items.", "input")
     for item in raw:
         if not isinstance(item, str) or item == "":
-            raise InvalidRequest("'$.input' is invalid: each input must be a non-empty string "
-                                 "(token arrays are not read by this stand-in).", "input")
+            raise InvalidRequest(
+                "'$.input' is invalid: each input must be a non-empty string "
+                "(token arrays are not read by this stand-in).",
+                "input",
+            )
         if token_count(item) > MAX_TOKENS_PER_INPUT:
             raise InvalidRequest(f"This model's maximum context length is {MAX_TOKENS_PER_INPUT} tokens.", "input")
     return raw
 
 
-def embeddings_app(*, api_key: str | None = None, dimensions: int = DEFAULT_DIMENSIONS,
-                   max_inputs: int = MAX_INPUTS) -> Instrumented:
+def embeddings_app(
+    *, api_key: str | None = None, dimensions: int = DEFAULT_DIMENSIONS, max_inputs: int = MAX_INPUTS
+) -> Instrumented:
     """The embeddings stand-in; with ``api_key`` set, requests need ``Authorization: Bearer <api_key>``."""
     counters = EmbeddingCounters()
     throttle = Throttle()
@@ -116,10 +120,17 @@ def embeddings_app(*, api_key: str | None = None, dimensions: int = DEFAULT_DIME
             throttle.pending -= 1
             counters.embedded["rate_limited"] += 1
             wait = throttle.retry_after_s
-            response = _error(429, "Rate limit reached for requests. Please try again later.", None,
-                              "rate_limit_exceeded")
-            response.headers.update({"Retry-After": str(max(1, round(wait))), "retry-after-ms": str(int(wait * 1000)),
-                                     "x-ratelimit-reset-requests": f"{wait:g}s", "x-ratelimit-remaining-requests": "0"})
+            response = _error(
+                429, "Rate limit reached for requests. Please try again later.", None, "rate_limit_exceeded"
+            )
+            response.headers.update(
+                {
+                    "Retry-After": str(max(1, round(wait))),
+                    "retry-after-ms": str(int(wait * 1000)),
+                    "x-ratelimit-reset-requests": f"{wait:g}s",
+                    "x-ratelimit-remaining-requests": "0",
+                }
+            )
             return response
         try:
             payload = json.loads(await request.body())
@@ -145,8 +156,14 @@ def embeddings_app(*, api_key: str | None = None, dimensions: int = DEFAULT_DIME
         counters.embedded["inputs"] += len(inputs)
         counters.embedded["tokens"] += tokens
         counters.batches.append(len(inputs))
-        return JSONResponse({"object": "list", "data": data, "model": payload["model"],
-                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": payload["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     app = Instrumented(Starlette(routes=[Route("/v1/embeddings", create, methods=["POST"])]), counters=counters)
     app.throttle = throttle
@@ -154,5 +171,6 @@ def embeddings_app(*, api_key: str | None = None, dimensions: int = DEFAULT_DIME
 
 
 def _error(status: int, message: str, param: str | None = None, code: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": param,
-                                   "code": code}}, status)
+    return JSONResponse(
+        {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}, status
+    )

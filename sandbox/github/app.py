@@ -84,10 +84,21 @@ def error(status: int, message: str, doc: str = DOCS) -> Reply:
 class GitHubApp(Instrumented):
     """The instrumented ASGI app, plus the knobs tests turn: ``limits``, ``secondary``, ``world``."""
 
-    def __init__(self, world: World, token: str, *, rate_limit: int = 5000, primary_status: int = 403,
-                 secondary: SecondaryLimit | None = None, clock: Callable[[], float] = time.time,
-                 app_id: int | None = None, app_public_key_pem: bytes | None = None, installation_id: int = 1,
-                 max_tree_entries: int = 100_000, user_id: int = 583231):
+    def __init__(
+        self,
+        world: World,
+        token: str,
+        *,
+        rate_limit: int = 5000,
+        primary_status: int = 403,
+        secondary: SecondaryLimit | None = None,
+        clock: Callable[[], float] = time.time,
+        app_id: int | None = None,
+        app_public_key_pem: bytes | None = None,
+        installation_id: int = 1,
+        max_tree_entries: int = 100_000,
+        user_id: int = 583231,
+    ):
         self.world, self.clock, self.rate_limit, self.primary_status = world, clock, rate_limit, primary_status
         self.limits = PrimaryLimits(clock)
         self.secondary = secondary or SecondaryLimit()
@@ -105,19 +116,24 @@ class GitHubApp(Instrumented):
 
     def _routes(self) -> Starlette:
         api = self._api
-        return Starlette(routes=[
-            Route("/orgs/{org}", api(self.organization)),
-            Route("/orgs/{org}/repos", api(self.list_repos)),
-            Route("/organizations/{org_id:int}/repos", api(self.list_repos)),
-            Route("/repos/{owner}/{repo}/readme", api(self.readme)),
-            Route("/repos/{owner}/{repo}/contents", api(self.contents)),
-            Route("/repos/{owner}/{repo}/contents/{path:path}", api(self.contents)),
-            Route("/repos/{owner}/{repo}/git/trees/{tree_sha:path}", api(self.tree)),
-            Route("/rate_limit", api(self.rate_limit_overview, costs=False)),
-            Route("/orgs/{org}/installation", self.org_installation),
-            Route("/app/installations/{installation_id:int}/access_tokens", self.create_installation_token,
-                  methods=["POST"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/orgs/{org}", api(self.organization)),
+                Route("/orgs/{org}/repos", api(self.list_repos)),
+                Route("/organizations/{org_id:int}/repos", api(self.list_repos)),
+                Route("/repos/{owner}/{repo}/readme", api(self.readme)),
+                Route("/repos/{owner}/{repo}/contents", api(self.contents)),
+                Route("/repos/{owner}/{repo}/contents/{path:path}", api(self.contents)),
+                Route("/repos/{owner}/{repo}/git/trees/{tree_sha:path}", api(self.tree)),
+                Route("/rate_limit", api(self.rate_limit_overview, costs=False)),
+                Route("/orgs/{org}/installation", self.org_installation),
+                Route(
+                    "/app/installations/{installation_id:int}/access_tokens",
+                    self.create_installation_token,
+                    methods=["POST"],
+                ),
+            ]
+        )
 
     def _api(self, handler: Callable[[Request, Credential], Reply], costs: bool = True):
         async def endpoint(request: Request) -> Response:
@@ -130,15 +146,19 @@ class GitHubApp(Instrumented):
             if costs and window.used >= window.limit:  # /rate_limit still answers when exhausted
                 self.counters.outcomes["primary"] += 1
                 doc = f"{DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"
-                return _respond(error(self.primary_status, cred.exceeded_message(), doc), common,
-                                self.limits.headers(window))
+                return _respond(
+                    error(self.primary_status, cred.exceeded_message(), doc), common, self.limits.headers(window)
+                )
             wait = self.secondary.check(cred) if costs else None
             if wait is not None:
                 self.counters.outcomes["secondary"] += 1
                 doc = f"{DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
                 message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
-                return _respond(error(self.secondary.status, message, doc), common,
-                                {"Retry-After": str(wait), **self.limits.headers(window)})
+                return _respond(
+                    error(self.secondary.status, message, doc),
+                    common,
+                    {"Retry-After": str(wait), **self.limits.headers(window)},
+                )
             with self.world.lock:
                 reply = handler(request, cred)
             body = _encode(reply)
@@ -156,6 +176,7 @@ class GitHubApp(Instrumented):
             if not_modified:
                 return Response(status_code=304, headers={**common, **self.limits.headers(window), **reply.headers})
             return _respond(reply, common, self.limits.headers(window), body=body)
+
         return endpoint
 
     def _credential(self, request: Request) -> Credential | None:
@@ -174,13 +195,14 @@ class GitHubApp(Instrumented):
         if params.get("org", "").lower() != self.world.org.lower() and params.get("org_id") != self.world.org_id:
             return error(404, "Not Found", f"{DOCS}/repos/repos#list-organization-repositories")
         query = request.query_params
-        repos = filter_and_sort(self._visible(cred), query.get("type", "all"), query.get("sort", "created"),
-                                query.get("direction"))
+        repos = filter_and_sort(
+            self._visible(cred), query.get("type", "all"), query.get("sort", "created"), query.get("direction")
+        )
         per_page = min(_int(query.get("per_page"), 30), 100)
         page = _int(query.get("page"), 1)
         last = max(1, math.ceil(len(repos) / per_page))
         api = _api_root(request)
-        items = [minimal_repository(r, self.world, api) for r in repos[(page - 1) * per_page:page * per_page]]
+        items = [minimal_repository(r, self.world, api) for r in repos[(page - 1) * per_page : page * per_page]]
         link = link_header(f"{api}/organizations/{self.world.org_id}/repos", list(query.multi_items()), page, last)
         return Reply(200, items, {"Link": link} if link else {})
 
@@ -190,9 +212,13 @@ class GitHubApp(Instrumented):
         if request.path_params["org"].lower() != self.world.org.lower():
             return error(404, "Not Found", f"{DOCS}/orgs/orgs#get-an-organization")
         repos = self.world.org_repos()
-        body = {"login": self.world.org, "id": self.world.org_id, "type": "Organization",
-                "url": f"{_api_root(request)}/orgs/{self.world.org}",
-                "public_repos": sum(1 for r in repos if not r.private)}
+        body = {
+            "login": self.world.org,
+            "id": self.world.org_id,
+            "type": "Organization",
+            "url": f"{_api_root(request)}/orgs/{self.world.org}",
+            "public_repos": sum(1 for r in repos if not r.private),
+        }
         if cred.kind != "anonymous":
             private = sum(1 for r in repos if r.private)
             body.update(total_private_repos=private, owned_private_repos=private)
@@ -220,8 +246,10 @@ class GitHubApp(Instrumented):
         tree = git_tree(repo.files).find_dir(path)
         if tree is None:
             return not_found
-        entries = [content_entry(repo, self.world, _api_root(request), f"{path}/{name}".strip("/"), node)
-                   for name, node in tree.children.items()]
+        entries = [
+            content_entry(repo, self.world, _api_root(request), f"{path}/{name}".strip("/"), node)
+            for name, node in tree.children.items()
+        ]
         if _wants(request, "vnd.github.object"):
             listing = content_entry(repo, self.world, _api_root(request), path, tree)
             return Reply(200, {**listing, "entries": entries})
@@ -239,13 +267,17 @@ class GitHubApp(Instrumented):
             return error(404, "Not Found", f"{DOCS}/git/trees#get-a-tree")
         body = tree_listing(repo, self.world, _api_root(request), tree, "recursive" in request.query_params)
         if len(body["tree"]) > self.max_tree_entries:
-            body["tree"], body["truncated"] = body["tree"][:self.max_tree_entries], True
+            body["tree"], body["truncated"] = body["tree"][: self.max_tree_entries], True
         return Reply(200, body)
 
     def rate_limit_overview(self, request: Request, cred: Credential) -> Reply:
         window = self.limits.window(cred)
-        core = {"limit": window.limit, "used": window.used, "remaining": max(0, window.limit - window.used),
-                "reset": window.reset}
+        core = {
+            "limit": window.limit,
+            "used": window.used,
+            "remaining": max(0, window.limit - window.used),
+            "reset": window.reset,
+        }
         search = {"limit": 30, "used": 0, "remaining": 30, "reset": int(self.clock()) + 60}
         return Reply(200, {"resources": {"core": core, "search": search}, "rate": core})
 
@@ -261,9 +293,19 @@ class GitHubApp(Instrumented):
         if request.path_params["org"].lower() != self.world.org.lower():
             return _respond(error(404, "Not Found", docs))
         account = {"login": self.world.org, "id": self.world.org_id, "type": "Organization"}
-        return _respond(Reply(200, {"id": self.installation_id, "app_id": self.app_id, "account": account,
-                                    "target_type": "Organization", "repository_selection": "all",
-                                    "permissions": {"contents": "read", "metadata": "read"}}))
+        return _respond(
+            Reply(
+                200,
+                {
+                    "id": self.installation_id,
+                    "app_id": self.app_id,
+                    "account": account,
+                    "target_type": "Organization",
+                    "repository_selection": "all",
+                    "permissions": {"contents": "read", "metadata": "read"},
+                },
+            )
+        )
 
     async def create_installation_token(self, request: Request) -> Response:
         if self.app_key is None:
@@ -277,8 +319,12 @@ class GitHubApp(Instrumented):
         token = "ghs_" + secrets.token_urlsafe(27).replace("-", "a").replace("_", "b")[:36]
         expires = self.clock() + 3600
         self.credentials[token] = Credential("installation", str(self.installation_id), self.rate_limit, expires)
-        body = {"token": token, "expires_at": datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "permissions": {"contents": "read", "metadata": "read"}, "repository_selection": "all"}
+        body = {
+            "token": token,
+            "expires_at": datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "permissions": {"contents": "read", "metadata": "read"},
+            "repository_selection": "all",
+        }
         return _respond(Reply(201, body))
 
     # ---- helpers -----------------------------------------------------------------------------------
@@ -299,8 +345,11 @@ class GitHubApp(Instrumented):
             if moved is not None and (cred.kind != "anonymous" or not moved.private):
                 old_prefix = f"/repos/{owner}/{name}"
                 location = str(request.url).replace(old_prefix, f"/repos/{self.world.org}/{moved.name}", 1)
-                return Reply(301, {"message": "Moved Permanently", "url": location, "documentation_url": DOCS},
-                             {"Location": location})
+                return Reply(
+                    301,
+                    {"message": "Moved Permanently", "url": location, "documentation_url": DOCS},
+                    {"Location": location},
+                )
         return error(404, "Not Found", f"{DOCS}/repos/contents")
 
     def _file(self, request: Request, repo: Repo, path: str) -> Reply:
@@ -356,8 +405,7 @@ def filter_and_sort(repos: list[Repo], kind: str, sort: str, direction: str | No
         repos = [r for r in repos if r.private]
     elif kind == "forks":
         repos = []  # the sandbox has no forks
-    keys = {"updated": lambda r: r.updated_at, "pushed": lambda r: r.pushed_at,
-            "full_name": lambda r: r.name.lower()}
+    keys = {"updated": lambda r: r.updated_at, "pushed": lambda r: r.pushed_at, "full_name": lambda r: r.name.lower()}
     key = keys.get(sort, lambda r: r.created_at)
     descending = direction == "desc" or (direction is None and sort != "full_name")
     return sorted(repos, key=lambda r: (key(r), r.id), reverse=descending)
@@ -381,8 +429,10 @@ def _jwt_problem(token: str, key, app_id: int | None, now: float) -> str | None:
     except (ValueError, KeyError, TypeError, AttributeError, InvalidSignature):
         return "A JSON web token could not be decoded"
     if expires <= now:
-        return ("'Expiration time' claim ('exp') must be a numeric value representing the future time at which "
-                "the assertion expires")
+        return (
+            "'Expiration time' claim ('exp') must be a numeric value representing the future time at which "
+            "the assertion expires"
+        )
     if expires > now + 660:
         return "'Expiration time' claim ('exp') is too far in the future"
     if issued > now + 60:

@@ -25,8 +25,11 @@ class GitHubCounters(Counters):
         self.outcomes.clear()
 
     def as_dict(self) -> dict:
-        rate_limit = {"points": dict(self.points), "points_total": sum(self.points.values()),
-                      "outcomes": dict(self.outcomes)}
+        rate_limit = {
+            "points": dict(self.points),
+            "points_total": sum(self.points.values()),
+            "outcomes": dict(self.outcomes),
+        }
         return {**super().as_dict(), "rate_limit": rate_limit}
 
 
@@ -43,8 +46,10 @@ class Credential:
 
     def exceeded_message(self) -> str:
         if self.kind == "anonymous":
-            return (f"API rate limit exceeded for {self.ident}. (But here's the good news: Authenticated requests get "
-                    "a higher rate limit. Check out the documentation for more details.)")
+            return (
+                f"API rate limit exceeded for {self.ident}. (But here's the good news: Authenticated requests get "
+                "a higher rate limit. Check out the documentation for more details.)"
+            )
         return f"API rate limit exceeded for {self.kind} ID {self.ident}."
 
 
@@ -71,9 +76,13 @@ class PrimaryLimits:
 
     def headers(self, window: Window) -> dict[str, str]:
         remaining = max(0, window.limit - window.used)
-        return {"X-RateLimit-Limit": str(window.limit), "X-RateLimit-Remaining": str(remaining),
-                "X-RateLimit-Used": str(window.used), "X-RateLimit-Reset": str(window.reset),
-                "X-RateLimit-Resource": "core"}
+        return {
+            "X-RateLimit-Limit": str(window.limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Used": str(window.used),
+            "X-RateLimit-Reset": str(window.reset),
+            "X-RateLimit-Resource": "core",
+        }
 
 
 @dataclass
@@ -101,4 +110,3 @@ class SecondaryLimit:
                 self.trip()
             stamps.append(now)
         return math.ceil(self.tripped_until - now) if now < self.tripped_until else None
-

@@ -83,8 +83,10 @@ class _Gate:
 
         async def send_with_id(message):
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"x-correlation-id", correlation_id.encode())]}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"x-correlation-id", correlation_id.encode())],
+                }
             await send(message)
 
         public = scope["method"] == "GET" and scope["path"] in _PUBLIC_PATHS
@@ -92,7 +94,6 @@ class _Gate:
             response = JSONResponse({"detail": "missing or wrong X-Internal-Key"}, status_code=401)
             return await response(scope, receive, send_with_id)
         await self.app(scope, receive, send_with_id)
-
 
 
 def build_api(store: PlatformStore, rag: RagConfig | None = None) -> FastAPI:
@@ -132,8 +133,14 @@ def build_api(store: PlatformStore, rag: RagConfig | None = None) -> FastAPI:
 class PlatformSandbox(Instrumented):
     """The platform API as an ASGI app, with faults, counters, and its ``store`` at hand."""
 
-    def __init__(self, store: PlatformStore, api_key: str = DEFAULT_API_KEY,
-                 faults: Faults | None = None, counters: Counters | None = None, rag: RagConfig | None = None):
+    def __init__(
+        self,
+        store: PlatformStore,
+        api_key: str = DEFAULT_API_KEY,
+        faults: Faults | None = None,
+        counters: Counters | None = None,
+        rag: RagConfig | None = None,
+    ):
         self.store = store
         self.api_key = api_key
         #: the RAG ingest's secret and the embeddings endpoint (settable once that one is served)
@@ -144,9 +151,13 @@ class PlatformSandbox(Instrumented):
         super().__init__(_Gate(self.api, api_key, self.requests_seen), faults, counters)
 
 
-def create_app(db_path: str = ":memory:", api_key: str = DEFAULT_API_KEY, *,
-               rag_ingest_secret: str | None = DEFAULT_RAG_INGEST_SECRET,
-               embeddings_url: str | None = None) -> PlatformSandbox:
+def create_app(
+    db_path: str = ":memory:",
+    api_key: str = DEFAULT_API_KEY,
+    *,
+    rag_ingest_secret: str | None = DEFAULT_RAG_INGEST_SECRET,
+    embeddings_url: str | None = None,
+) -> PlatformSandbox:
     """A platform API over the SQLite database at ``db_path``; serve it with ``ServedApp``.
     ``embeddings_url``: the OpenAI-compatible endpoint its RAG embeds with (``.../v1``)."""
     return PlatformSandbox(PlatformStore(db_path), api_key, rag=RagConfig(rag_ingest_secret, embeddings_url))

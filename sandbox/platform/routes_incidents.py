@@ -13,15 +13,16 @@
 The request models below are the platform's (looser than the scheduler's own contracts, which
 stay strict); responses are the stored rows in ``IncidentRead``'s shape.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
 
-from contracts.platform import IncidentRead, IncidentStatus, IncidentType, PROVIDER_WIDE_INCIDENTS
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, model_validator
 
+from contracts.platform import PROVIDER_WIDE_INCIDENTS, IncidentRead, IncidentStatus, IncidentType
 from sandbox.platform.responses import json_response as _json
 from sandbox.platform.store import PlatformStore
 from sandbox.platform.store_incidents import UnknownServer
@@ -55,15 +56,17 @@ def add_incidents_routes(r: APIRouter, store: PlatformStore) -> None:
     @r.post("/incidents/", response_model=IncidentRead, status_code=201)
     async def create_incident(incident: PlatformIncidentCreate):
         try:
-            row = store.create_incident(incident.server_handle, incident.incident_type.value, incident.details,
-                                        incident.affected_services)
+            row = store.create_incident(
+                incident.server_handle, incident.incident_type.value, incident.details, incident.affected_services
+            )
         except UnknownServer:
             return PlainTextResponse("Internal Server Error", status_code=500)
         return _json(row, 201)
 
     @r.get("/incidents/", response_model=list[IncidentRead])
-    async def list_incidents(server_handle: str | None = None, status: str | None = None,
-                             incident_type: str | None = None):
+    async def list_incidents(
+        server_handle: str | None = None, status: str | None = None, incident_type: str | None = None
+    ):
         return _json(store.list_incidents(status, server_handle, incident_type))
 
     @r.get("/incidents/active", response_model=list[IncidentRead])

@@ -9,12 +9,13 @@
 The metric columns of the Server record itself are written by ``PATCH /api/servers/{handle}``
 (the servers routes).
 """
+
 from __future__ import annotations
 
-from contracts.platform import MetricsHistoryRead
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from contracts.platform import MetricsHistoryRead
 from sandbox.platform.responses import json_response as _json
 from sandbox.platform.store import PlatformStore
 

@@ -5,15 +5,16 @@ the worker's compatibility check; returning a response skips FastAPI's re-valida
 
 The request models here are the platform's, not ours: as loose as it is (any title, any config)
 except where it is strict (unknown fields on a project create or update are a 422)."""
+
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from contracts.platform import Project, ProjectStatus, User
 from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.platform import Project, ProjectStatus, User
 from sandbox.platform.responses import json_response as _json
 from sandbox.platform.store import PlatformStore
 from sandbox.platform.store_base import NotFound
@@ -61,8 +62,12 @@ def add_projects_routes(r: APIRouter, store: PlatformStore) -> None:
 
     # ---------------------------------------------------------------- projects
     @r.get("/projects/", response_model=list[Project])
-    async def list_projects(status: Annotated[str | None, Query()] = None, owner_id: int | None = None,
-                            owner_only: bool = False, x_telegram_id: TelegramId = None):
+    async def list_projects(
+        status: Annotated[str | None, Query()] = None,
+        owner_id: int | None = None,
+        owner_only: bool = False,
+        x_telegram_id: TelegramId = None,
+    ):
         if x_telegram_id:  # a user sees their own projects only (an admin: all, or theirs with owner_only)
             actor = store.find_user_by_telegram(x_telegram_id)
             if actor is None:
@@ -90,9 +95,14 @@ def add_projects_routes(r: APIRouter, store: PlatformStore) -> None:
         if owner is None:
             raise HTTPException(404, f"User with telegram_id {x_telegram_id} not found")
         try:
-            row = store.create_project(title=project.title, owner_id=owner["id"], status=project.status,
-                                       config=project.config, initiating_run_id=project.initiating_run_id,
-                                       project_id=project.id)
+            row = store.create_project(
+                title=project.title,
+                owner_id=owner["id"],
+                status=project.status,
+                config=project.config,
+                initiating_run_id=project.initiating_run_id,
+                project_id=project.id,
+            )
         except ProjectExists as exc:  # created in between by another request
             raise HTTPException(400, str(exc)) from None
         return _json(row, 201)

@@ -29,10 +29,10 @@ from datetime import datetime
 from typing import Literal
 
 import httpx
-from contracts.platform import RagIngestResult, RagQueryResult
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ValidationError
 
+from contracts.platform import RagIngestResult, RagQueryResult
 from sandbox.platform.responses import json_response as _json
 from sandbox.platform.schema import timestamp
 from sandbox.platform.store import PlatformStore
@@ -120,11 +120,12 @@ async def embed(config: RagConfig, texts: list[str]) -> list[list[float]]:
     vectors: list[list[float]] = []
     async with httpx.AsyncClient(timeout=30.0) as client:
         for start in range(0, len(texts), EMBEDDING_BATCH):
-            batch = texts[start:start + EMBEDDING_BATCH]
-            response = await client.post(f"{config.embeddings_url.rstrip('/')}/embeddings",
-                                         json={"model": EMBEDDING_MODEL, "input": batch,
-                                               "dimensions": EMBEDDING_DIMENSIONS},
-                                         headers={"Authorization": f"Bearer {config.embeddings_key}"})
+            batch = texts[start : start + EMBEDDING_BATCH]
+            response = await client.post(
+                f"{config.embeddings_url.rstrip('/')}/embeddings",
+                json={"model": EMBEDDING_MODEL, "input": batch, "dimensions": EMBEDDING_DIMENSIONS},
+                headers={"Authorization": f"Bearer {config.embeddings_key}"},
+            )
             response.raise_for_status()
             data = sorted(response.json()["data"], key=lambda item: item["index"])
             vectors += [item["embedding"] for item in data]
@@ -161,8 +162,9 @@ def add_rag_routes(r: APIRouter, store: PlatformStore, config: RagConfig) -> Non
             raise HTTPException(400, "user_id is required for non-public scope")
         if "project" in scopes and project_id is None:
             raise HTTPException(400, "project_id is required for project scope")
-        project_ok, user_ok = store.rag_targets_exist(project_id if "project" in scopes else None,
-                                                      payload.user_id if scopes - {"public"} else None)
+        project_ok, user_ok = store.rag_targets_exist(
+            project_id if "project" in scopes else None, payload.user_id if scopes - {"public"} else None
+        )
         if not user_ok:
             raise HTTPException(404, f"user_id {payload.user_id} not found")
         if not project_ok:
@@ -170,8 +172,13 @@ def add_rag_routes(r: APIRouter, store: PlatformStore, config: RagConfig) -> Non
         indexed = skipped = 0
         for document in payload.documents:
             public = document.scope == "public"
-            key = DocumentKey(None if public else payload.user_id, None if public else project_id,
-                              document.scope, document.source_type, document.source_id)
+            key = DocumentKey(
+                None if public else payload.user_id,
+                None if public else project_id,
+                document.scope,
+                document.source_type,
+                document.source_id,
+            )
             incoming = document.content_hash or _hash(document.content)
             exists, stored = store.rag_source_hash(key)
             if exists and stored == incoming:
@@ -180,18 +187,30 @@ def add_rag_routes(r: APIRouter, store: PlatformStore, config: RagConfig) -> Non
             title = document.title or document.path or document.source_id
             chunks = chunk_text(document.content)
             try:
-                vectors = await embed(config, [f"Title: {title}\nSource: {document.source_id}\n\n{c}"
-                                               for c in chunks]) if chunks else []
+                vectors = (
+                    await embed(config, [f"Title: {title}\nSource: {document.source_id}\n\n{c}" for c in chunks])
+                    if chunks
+                    else []
+                )
             except (httpx.HTTPError, RuntimeError, ValueError, KeyError, TypeError):
                 raise HTTPException(500, "Failed to ingest documents") from None
-            store.rag_replace_document(key, {
-                "source_uri": document.source_uri, "source_hash": incoming, "language": document.language,
-                "source_updated_at": timestamp(document.updated_at) if document.updated_at else None,
-                "title": title, "body": document.content,
-            }, [(c, count_tokens(c), v) for c, v in zip(chunks, vectors, strict=True)], EMBEDDING_MODEL)
+            store.rag_replace_document(
+                key,
+                {
+                    "source_uri": document.source_uri,
+                    "source_hash": incoming,
+                    "language": document.language,
+                    "source_updated_at": timestamp(document.updated_at) if document.updated_at else None,
+                    "title": title,
+                    "body": document.content,
+                },
+                [(c, count_tokens(c), v) for c, v in zip(chunks, vectors, strict=True)],
+                EMBEDDING_MODEL,
+            )
             indexed += 1
-        return _json({"documents_received": len(payload.documents), "documents_indexed": indexed,
-                      "documents_skipped": skipped})
+        return _json(
+            {"documents_received": len(payload.documents), "documents_indexed": indexed, "documents_skipped": skipped}
+        )
 
     @r.post("/rag/query", response_model=RagQueryResult)
     async def query(request: _Query):
@@ -203,9 +222,14 @@ def add_rag_routes(r: APIRouter, store: PlatformStore, config: RagConfig) -> Non
             vector = (await embed(config, [request.query]))[0]
         except (httpx.HTTPError, RuntimeError, ValueError, KeyError, TypeError):
             raise HTTPException(503, "Embedding service unavailable") from None
-        found = store.rag_search(vector, scope=request.scope, user_id=request.user_id,
-                                 project_id=str(request.project_id) if request.project_id else None,
-                                 top_k=request.top_k, min_similarity=request.min_similarity)
+        found = store.rag_search(
+            vector,
+            scope=request.scope,
+            user_id=request.user_id,
+            project_id=str(request.project_id) if request.project_id else None,
+            top_k=request.top_k,
+            min_similarity=request.min_similarity,
+        )
         results, total, truncated = [], 0, False
         for hit in found:
             tokens = hit["token_count"] or 0

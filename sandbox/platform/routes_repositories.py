@@ -1,16 +1,17 @@
 """The platform stand-in's routes for repositories (``/api/repositories/``): ``limit`` 1..200
 (default 50), newest first; ``by-provider-id`` 404 when none; a create for a project that does
 not exist, or a lookup that finds two, is a 500 as on the platform (database errors)."""
+
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from contracts.platform import Repository, RepositoryRole, RepositoryVisibility
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
+from contracts.platform import Repository, RepositoryRole, RepositoryVisibility
 from sandbox.platform.responses import json_response as _json
 from sandbox.platform.store import PlatformStore
 from sandbox.platform.store_repositories import ServerFault
@@ -50,8 +51,9 @@ def add_repositories_routes(r: APIRouter, store: PlatformStore) -> None:
             return _fault()
 
     @r.get("/repositories/", response_model=list[Repository])
-    async def list_repositories(project_id: uuid.UUID | None = None, role: str | None = None,
-                                limit: Annotated[int, Query(ge=1, le=200)] = 50):
+    async def list_repositories(
+        project_id: uuid.UUID | None = None, role: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    ):
         return _json(store.list_repositories(project_id=project_id, role=role, limit=limit))
 
     @r.get("/repositories/by-provider-id/{provider_repo_id}", response_model=Repository)

@@ -8,15 +8,16 @@
 - ``GET``/``PATCH /api/servers/{handle}``: 404 ``Server not found``; PATCH takes any object.
 - The collection without its slash, or an item with one, answers 307 (FastAPI's redirect).
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from contracts.platform import Server, ServerStatus
 from fastapi import APIRouter, Body
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from contracts.platform import Server, ServerStatus
 from sandbox.platform.responses import json_response as _json
 from sandbox.platform.store import PlatformStore
 from sandbox.platform.store_servers import ColumnError, Duplicate

@@ -104,20 +104,89 @@ CREATE INDEX IF NOT EXISTS rag_chunks_by_project ON rag_chunks(project_id, scope
 CREATE INDEX IF NOT EXISTS rag_chunks_by_user ON rag_chunks(user_id, scope);
 """
 
-PROJECT_COLUMNS = ("id", "title", "slug", "status", "config", "owner_id", "project_spec", "initiating_run_id",
-                   "created_at", "updated_at")
-USER_COLUMNS = ("id", "telegram_id", "username", "first_name", "last_name", "is_admin", "created_at", "updated_at",
-                "last_seen")
-REPOSITORY_COLUMNS = ("id", "project_id", "name", "git_url", "provider_repo_id", "role", "visibility", "is_managed",
-                      "acceptance_criteria", "bot_username", "created_at", "updated_at")
-SERVER_COLUMNS = ("handle", "host", "public_ip", "ssh_user", "ssh_key_enc", "capacity_cpu", "capacity_ram_mb",
-                  "capacity_disk_mb", "used_ram_mb", "used_disk_mb", "os_template", "is_managed", "status", "notes",
-                  "last_health_check", "provisioning_attempts", "provisioning_episode_id", "provisioning_started_at",
-                  "last_incident", "cpu_usage_pct", "load_avg_1m", "load_avg_5m", "load_avg_15m",
-                  "network_rx_errors", "network_tx_errors", "container_count_running", "container_count_total",
-                  "uptime_seconds", "labels", "created_at", "updated_at")
-INCIDENT_COLUMNS = ("created_at", "updated_at", "server_handle", "incident_type", "details", "affected_services", "id",
-                    "status", "detected_at", "resolved_at", "recovery_attempts")
+PROJECT_COLUMNS = (
+    "id",
+    "title",
+    "slug",
+    "status",
+    "config",
+    "owner_id",
+    "project_spec",
+    "initiating_run_id",
+    "created_at",
+    "updated_at",
+)
+USER_COLUMNS = (
+    "id",
+    "telegram_id",
+    "username",
+    "first_name",
+    "last_name",
+    "is_admin",
+    "created_at",
+    "updated_at",
+    "last_seen",
+)
+REPOSITORY_COLUMNS = (
+    "id",
+    "project_id",
+    "name",
+    "git_url",
+    "provider_repo_id",
+    "role",
+    "visibility",
+    "is_managed",
+    "acceptance_criteria",
+    "bot_username",
+    "created_at",
+    "updated_at",
+)
+SERVER_COLUMNS = (
+    "handle",
+    "host",
+    "public_ip",
+    "ssh_user",
+    "ssh_key_enc",
+    "capacity_cpu",
+    "capacity_ram_mb",
+    "capacity_disk_mb",
+    "used_ram_mb",
+    "used_disk_mb",
+    "os_template",
+    "is_managed",
+    "status",
+    "notes",
+    "last_health_check",
+    "provisioning_attempts",
+    "provisioning_episode_id",
+    "provisioning_started_at",
+    "last_incident",
+    "cpu_usage_pct",
+    "load_avg_1m",
+    "load_avg_5m",
+    "load_avg_15m",
+    "network_rx_errors",
+    "network_tx_errors",
+    "container_count_running",
+    "container_count_total",
+    "uptime_seconds",
+    "labels",
+    "created_at",
+    "updated_at",
+)
+INCIDENT_COLUMNS = (
+    "created_at",
+    "updated_at",
+    "server_handle",
+    "incident_type",
+    "details",
+    "affected_services",
+    "id",
+    "status",
+    "detected_at",
+    "resolved_at",
+    "recovery_attempts",
+)
 JSON_COLUMNS = frozenset({"labels", "details", "config", "project_spec", "affected_services", "metrics"})
 BOOL_COLUMNS = frozenset({"is_managed", "is_admin"})
 

@@ -1,6 +1,5 @@
 """The platform store's core: one SQLite connection, transactions, partial updates."""
 
-
 from __future__ import annotations
 
 import sqlite3
@@ -12,7 +11,6 @@ from typing import Any
 from contracts.platform import (
     Patch,
 )
-
 from sandbox.platform.schema import (
     SCHEMA,
     from_row,
@@ -80,8 +78,9 @@ class StoreBase:
             raise NotFound(missing)
         return from_row(row)
 
-    def _patch(self, db, table: str, key: str, current: dict[str, Any], changes: Patch,
-               stamp: str | None = "updated_at") -> dict[str, Any]:
+    def _patch(
+        self, db, table: str, key: str, current: dict[str, Any], changes: Patch, stamp: str | None = "updated_at"
+    ) -> dict[str, Any]:
         """Apply only the fields that differ; an update that changes nothing writes nothing."""
         new = {name: to_column(getattr(changes, name)) for name in changes.model_fields_set}
         stored = {name: to_column(current[name]) for name in new}
@@ -91,6 +90,7 @@ class StoreBase:
         if stamp:
             diff[stamp] = timestamp()
         assignments = ", ".join(f"{name} = ?" for name in diff)
-        row = db.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ? RETURNING *",
-                         (*diff.values(), current[key])).fetchone()
+        row = db.execute(
+            f"UPDATE {table} SET {assignments} WHERE {key} = ? RETURNING *", (*diff.values(), current[key])
+        ).fetchone()
         return from_row(row)

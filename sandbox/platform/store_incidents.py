@@ -1,7 +1,6 @@
 """The platform store's incidents, as the platform keeps them: no deduplication (two creates are
 two active incidents), an unknown server a foreign-key error, ``resolved_at`` only when given."""
 
-
 from __future__ import annotations
 
 import sqlite3
@@ -29,28 +28,40 @@ class UnknownServer(Exception):
 
 
 class IncidentsStore(StoreBase):
-
-    def list_incidents(self, status: str | None = None, server_handle: str | None = None,
-                       incident_type: str | None = None) -> list[dict[str, Any]]:
+    def list_incidents(
+        self, status: str | None = None, server_handle: str | None = None, incident_type: str | None = None
+    ) -> list[dict[str, Any]]:
         """Newest first; each filter a scalar (as the platform's query parameters)."""
-        clauses = [(c, v) for c, v in (("status = ?", status), ("server_handle = ?", server_handle),
-                                       ("incident_type = ?", incident_type)) if v is not None]
+        clauses = [
+            (c, v)
+            for c, v in (
+                ("status = ?", status),
+                ("server_handle = ?", server_handle),
+                ("incident_type = ?", incident_type),
+            )
+            if v is not None
+        ]
         where = " WHERE " + " AND ".join(c for c, _ in clauses) if clauses else ""
         with self._read() as db:
-            return [from_row(r) for r in db.execute(f"SELECT * FROM incidents{where} ORDER BY id DESC",
-                                                    [v for _, v in clauses])]
+            return [
+                from_row(r)
+                for r in db.execute(f"SELECT * FROM incidents{where} ORDER BY id DESC", [v for _, v in clauses])
+            ]
 
     def active_incidents(self) -> list[dict[str, Any]]:
         with self._read() as db:
-            return [from_row(r) for r in db.execute(
-                "SELECT * FROM incidents WHERE status IN (?, ?) ORDER BY id DESC", ACTIVE)]
+            return [
+                from_row(r)
+                for r in db.execute("SELECT * FROM incidents WHERE status IN (?, ?) ORDER BY id DESC", ACTIVE)
+            ]
 
     def get_incident(self, incident_id: int) -> dict[str, Any]:
         with self._read() as db:
             return self._one(db, "SELECT * FROM incidents WHERE id = ?", (incident_id,), "Incident not found")
 
-    def create_incident(self, server_handle: str | None, incident_type: str, details: dict,
-                        affected_services: list[str]) -> dict[str, Any]:
+    def create_incident(
+        self, server_handle: str | None, incident_type: str, details: dict, affected_services: list[str]
+    ) -> dict[str, Any]:
         """Always a new row (the platform does not deduplicate)."""
         now = datetime.now(UTC)
         try:
@@ -59,8 +70,16 @@ class IncidentsStore(StoreBase):
                     "INSERT INTO incidents (server_handle, incident_type, status, details, affected_services, "
                     "recovery_attempts, detected_at, created_at, updated_at) "
                     "VALUES (?, ?, 'detected', ?, ?, 0, ?, ?, ?) RETURNING *",
-                    (server_handle, incident_type, to_column(details), to_column(affected_services),
-                     naive_utc(now), timestamp(now), timestamp(now))).fetchone()
+                    (
+                        server_handle,
+                        incident_type,
+                        to_column(details),
+                        to_column(affected_services),
+                        naive_utc(now),
+                        timestamp(now),
+                        timestamp(now),
+                    ),
+                ).fetchone()
         except sqlite3.IntegrityError as exc:
             raise UnknownServer(str(exc)) from None
         return from_row(row)
@@ -80,15 +99,19 @@ class IncidentsStore(StoreBase):
         ``details``, ``recovery_attempts`` applied when not null; nothing stamps ``resolved_at``."""
         with self._write() as db:
             self._one(db, "SELECT * FROM incidents WHERE id = ?", (incident_id,), "Incident not found")
-            values = {name: changes[name] for name in ("status", "resolved_at", "details", "recovery_attempts")
-                      if changes.get(name) is not None}
+            values = {
+                name: changes[name]
+                for name in ("status", "resolved_at", "details", "recovery_attempts")
+                if changes.get(name) is not None
+            }
             if "resolved_at" in values:
                 values["resolved_at"] = naive_utc(values["resolved_at"])
             values = {name: to_column(value) for name, value in values.items()}
             values["updated_at"] = timestamp()
             assignments = ", ".join(f"{name} = ?" for name in values)
-            row = db.execute(f"UPDATE incidents SET {assignments} WHERE id = ? RETURNING *",
-                             (*values.values(), incident_id)).fetchone()
+            row = db.execute(
+                f"UPDATE incidents SET {assignments} WHERE id = ? RETURNING *", (*values.values(), incident_id)
+            ).fetchone()
             return from_row(row)
 
 

@@ -1,6 +1,5 @@
 """The platform store's server metrics history: one row per snapshot, pruned by age."""
 
-
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -11,19 +10,20 @@ from sandbox.platform.store_base import NotFound, StoreBase
 
 
 class MetricsStore(StoreBase):
-
     def _server_exists(self, db, handle: str) -> bool:
         return db.execute("SELECT 1 FROM servers WHERE handle = ?", (handle,)).fetchone() is not None
 
-    def add_metrics_history(self, handle: str, metrics: dict[str, Any],
-                            recorded_at: datetime | None = None) -> dict[str, Any]:
+    def add_metrics_history(
+        self, handle: str, metrics: dict[str, Any], recorded_at: datetime | None = None
+    ) -> dict[str, Any]:
         """A snapshot now (``recorded_at`` for tests that plant old ones); NotFound for an unknown server."""
         with self._write() as db:
             if not self._server_exists(db, handle):
                 raise NotFound("Server not found")
-            row = db.execute("INSERT INTO server_metrics_history (server_handle, recorded_at, metrics) "
-                             "VALUES (?, ?, ?) RETURNING *",
-                             (handle, timestamp(recorded_at), to_column(metrics))).fetchone()
+            row = db.execute(
+                "INSERT INTO server_metrics_history (server_handle, recorded_at, metrics) VALUES (?, ?, ?) RETURNING *",
+                (handle, timestamp(recorded_at), to_column(metrics)),
+            ).fetchone()
         return from_row(row)
 
     def metrics_history(self, handle: str, hours: int = 24) -> list[dict[str, Any]]:
@@ -32,9 +32,14 @@ class MetricsStore(StoreBase):
         with self._read() as db:
             if not self._server_exists(db, handle):
                 raise NotFound("Server not found")
-            return [from_row(r) for r in db.execute(
-                "SELECT * FROM server_metrics_history WHERE server_handle = ? AND recorded_at >= ? "
-                "ORDER BY recorded_at DESC, id DESC", (handle, cutoff))]
+            return [
+                from_row(r)
+                for r in db.execute(
+                    "SELECT * FROM server_metrics_history WHERE server_handle = ? AND recorded_at >= ? "
+                    "ORDER BY recorded_at DESC, id DESC",
+                    (handle, cutoff),
+                )
+            ]
 
     def prune_metrics_history(self, retention_hours: int) -> int:
         """Delete every server's snapshots older than ``retention_hours``; how many went."""
@@ -47,5 +52,6 @@ class MetricsStore(StoreBase):
         with self._read() as db:
             if handle is None:
                 return db.execute("SELECT count(*) FROM server_metrics_history").fetchone()[0]
-            return db.execute("SELECT count(*) FROM server_metrics_history WHERE server_handle = ?",
-                              (handle,)).fetchone()[0]
+            return db.execute(
+                "SELECT count(*) FROM server_metrics_history WHERE server_handle = ?", (handle,)
+            ).fetchone()[0]

@@ -1,7 +1,6 @@
 """The platform store's users and projects, as the platform keeps them: a project is a UUID
 owned by a user, created with that user's telegram id."""
 
-
 from __future__ import annotations
 
 import re
@@ -36,15 +35,16 @@ class ProjectExists(Exception):
 
 
 class ProjectsStore(StoreBase):
-
     # ---------------------------------------------------------------- users
 
     def create_user(self, telegram_id: int, *, username: str | None = None, is_admin: bool = False) -> dict[str, Any]:
         now = timestamp()
         with self._write() as db:
-            row = db.execute("INSERT INTO users (telegram_id, username, is_admin, created_at, updated_at, last_seen) "
-                             "VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
-                             (telegram_id, username, int(is_admin), now, now, now)).fetchone()
+            row = db.execute(
+                "INSERT INTO users (telegram_id, username, is_admin, created_at, updated_at, last_seen) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                (telegram_id, username, int(is_admin), now, now, now),
+            ).fetchone()
         return from_row(row)
 
     def get_user(self, user_id: int) -> dict[str, Any]:
@@ -77,21 +77,41 @@ class ProjectsStore(StoreBase):
 
     def get_project(self, project_id: uuid.UUID | str) -> dict[str, Any]:
         with self._read() as db:
-            return self._one(db, "SELECT * FROM projects WHERE id = ?", (str(uuid.UUID(str(project_id))),),
-                             "Project not found")
+            return self._one(
+                db, "SELECT * FROM projects WHERE id = ?", (str(uuid.UUID(str(project_id))),), "Project not found"
+            )
 
-    def create_project(self, *, title: str, owner_id: int, initiating_run_id: str, status: str = "draft",
-                       config: dict | None = None, project_id: uuid.UUID | None = None) -> dict[str, Any]:
+    def create_project(
+        self,
+        *,
+        title: str,
+        owner_id: int,
+        initiating_run_id: str,
+        status: str = "draft",
+        config: dict | None = None,
+        project_id: uuid.UUID | None = None,
+    ) -> dict[str, Any]:
         """Insert a project (``ProjectExists`` for an id already held)."""
         project_id = project_id or uuid.uuid4()
         config = dict(config or {})
         config.setdefault("agent_type", DEFAULT_AGENT_TYPE)
         now = timestamp()
-        values = {"id": str(project_id), "title": title, "slug": project_slug(title, project_id),
-                  "status": to_column(status), "config": config, "owner_id": owner_id, "project_spec": None,
-                  "initiating_run_id": initiating_run_id, "created_at": now, "updated_at": now}
-        sql = (f"INSERT INTO projects ({', '.join(PROJECT_COLUMNS)}) VALUES ({', '.join('?' * len(PROJECT_COLUMNS))}) "
-               "RETURNING *")
+        values = {
+            "id": str(project_id),
+            "title": title,
+            "slug": project_slug(title, project_id),
+            "status": to_column(status),
+            "config": config,
+            "owner_id": owner_id,
+            "project_spec": None,
+            "initiating_run_id": initiating_run_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        sql = (
+            f"INSERT INTO projects ({', '.join(PROJECT_COLUMNS)}) VALUES ({', '.join('?' * len(PROJECT_COLUMNS))}) "
+            "RETURNING *"
+        )
         with self._write() as db:
             if db.execute("SELECT 1 FROM projects WHERE id = ?", (str(project_id),)).fetchone():
                 raise ProjectExists("Project with this ID already exists")
@@ -105,16 +125,21 @@ class ProjectsStore(StoreBase):
         """Apply the fields given, as the platform does: a null is ignored, not stored."""
         changes = {name: value for name, value in changes.items() if value is not None}
         with self._write() as db:
-            current = self._one(db, "SELECT * FROM projects WHERE id = ?", (str(uuid.UUID(str(project_id))),),
-                                "Project not found")
+            current = self._one(
+                db, "SELECT * FROM projects WHERE id = ?", (str(uuid.UUID(str(project_id))),), "Project not found"
+            )
             if "config" in changes and "agent_type" not in changes["config"] and "agent_type" in current["config"]:
                 changes["config"] = {**changes["config"], "agent_type": current["config"]["agent_type"]}
-            diff = {name: to_column(value) for name, value in changes.items()
-                    if to_column(value) != to_column(current[name])}
+            diff = {
+                name: to_column(value)
+                for name, value in changes.items()
+                if to_column(value) != to_column(current[name])
+            }
             if not diff:
                 return current
             diff["updated_at"] = timestamp()
             assignments = ", ".join(f"{name} = ?" for name in diff)
-            row = db.execute(f"UPDATE projects SET {assignments} WHERE id = ? RETURNING *",
-                             (*diff.values(), current["id"])).fetchone()
+            row = db.execute(
+                f"UPDATE projects SET {assignments} WHERE id = ? RETURNING *", (*diff.values(), current["id"])
+            ).fetchone()
         return from_row(row)

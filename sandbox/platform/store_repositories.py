@@ -5,7 +5,6 @@ is a server error), it is a 32-bit integer column, and the table has a ``status`
 (active|missing) that no request or response carries (``set_repository_status`` for tests).
 """
 
-
 from __future__ import annotations
 
 import secrets
@@ -29,10 +28,17 @@ def _public(row: sqlite3.Row) -> dict[str, Any]:
 
 
 class RepositoriesStore(StoreBase):
-
-    def create_repository(self, *, project_id: uuid.UUID | str, name: str, git_url: str,
-                          provider_repo_id: int | None = None, role: str = "primary", visibility: str = "private",
-                          is_managed: bool = True) -> dict[str, Any]:
+    def create_repository(
+        self,
+        *,
+        project_id: uuid.UUID | str,
+        name: str,
+        git_url: str,
+        provider_repo_id: int | None = None,
+        role: str = "primary",
+        visibility: str = "private",
+        is_managed: bool = True,
+    ) -> dict[str, Any]:
         if provider_repo_id is not None and not -_INT4_MAX - 1 <= provider_repo_id <= _INT4_MAX:
             raise ServerFault("integer out of range")  # PostgreSQL's int4
         now = timestamp()
@@ -43,15 +49,28 @@ class RepositoriesStore(StoreBase):
                     "INSERT INTO repositories (id, project_id, name, git_url, provider_repo_id, role, visibility,"
                     " is_managed, acceptance_criteria, seq, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                    (f"repo-{secrets.token_hex(4)}", str(uuid.UUID(str(project_id))), name, git_url, provider_repo_id,
-                     to_column(role), to_column(visibility), int(is_managed), "- GET /health returns 200", seq,
-                     now, now)).fetchone()
+                    (
+                        f"repo-{secrets.token_hex(4)}",
+                        str(uuid.UUID(str(project_id))),
+                        name,
+                        git_url,
+                        provider_repo_id,
+                        to_column(role),
+                        to_column(visibility),
+                        int(is_managed),
+                        "- GET /health returns 200",
+                        seq,
+                        now,
+                        now,
+                    ),
+                ).fetchone()
             except sqlite3.IntegrityError as exc:  # the project does not exist: a foreign-key error
                 raise ServerFault(str(exc)) from None
         return _public(row)
 
-    def list_repositories(self, *, project_id: uuid.UUID | str | None = None, role: str | None = None,
-                          limit: int = 50) -> list[dict[str, Any]]:
+    def list_repositories(
+        self, *, project_id: uuid.UUID | str | None = None, role: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
         """The ``limit`` newest (of a project, of a role), newest first."""
         clauses, params = [], []
         if project_id is not None:
@@ -62,8 +81,9 @@ class RepositoriesStore(StoreBase):
             params.append(role)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._read() as db:
-            rows = db.execute(f"SELECT * FROM repositories{where} ORDER BY created_at DESC, seq DESC LIMIT ?",
-                              (*params, limit)).fetchall()
+            rows = db.execute(
+                f"SELECT * FROM repositories{where} ORDER BY created_at DESC, seq DESC LIMIT ?", (*params, limit)
+            ).fetchall()
         return [_public(r) for r in rows]
 
     def all_repositories(self) -> list[dict[str, Any]]:
@@ -97,8 +117,10 @@ class RepositoriesStore(StoreBase):
                 return _public(db.execute("SELECT * FROM repositories WHERE id = ?", (repo_id,)).fetchone())
             assignments = ", ".join(f"{name} = ?" for name in changes)
             try:
-                row = db.execute(f"UPDATE repositories SET {assignments}, updated_at = ? WHERE id = ? RETURNING *",
-                                 (*map(to_column, changes.values()), timestamp(), repo_id)).fetchone()
+                row = db.execute(
+                    f"UPDATE repositories SET {assignments}, updated_at = ? WHERE id = ? RETURNING *",
+                    (*map(to_column, changes.values()), timestamp(), repo_id),
+                ).fetchone()
             except sqlite3.IntegrityError as exc:
                 raise ServerFault(str(exc)) from None
         return _public(row)

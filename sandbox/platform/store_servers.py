@@ -34,23 +34,88 @@ class ColumnError(Exception):
 
 
 #: what ``POST /api/servers/`` stores (``capacity_disk_mb`` and ``notes`` are accepted, not stored)
-CREATE_FIELDS = ("handle", "host", "public_ip", "ssh_user", "ssh_key", "capacity_cpu", "capacity_ram_mb",
-                 "is_managed", "status", "labels")
+CREATE_FIELDS = (
+    "handle",
+    "host",
+    "public_ip",
+    "ssh_user",
+    "ssh_key",
+    "capacity_cpu",
+    "capacity_ram_mb",
+    "is_managed",
+    "status",
+    "labels",
+)
 #: what ``PATCH /api/servers/{handle}`` applies; anything else is dropped silently
-PATCH_FIELDS = frozenset({
-    "host", "public_ip", "status", "notes", "is_managed", "labels", "ssh_user", "provisioning_started_at",
-    "capacity_cpu", "capacity_ram_mb", "capacity_disk_mb", "used_ram_mb", "used_disk_mb", "os_template",
-    "cpu_usage_pct", "load_avg_1m", "load_avg_5m", "load_avg_15m", "network_rx_errors", "network_tx_errors",
-    "container_count_running", "container_count_total", "uptime_seconds", "last_health_check",
-})
+PATCH_FIELDS = frozenset(
+    {
+        "host",
+        "public_ip",
+        "status",
+        "notes",
+        "is_managed",
+        "labels",
+        "ssh_user",
+        "provisioning_started_at",
+        "capacity_cpu",
+        "capacity_ram_mb",
+        "capacity_disk_mb",
+        "used_ram_mb",
+        "used_disk_mb",
+        "os_template",
+        "cpu_usage_pct",
+        "load_avg_1m",
+        "load_avg_5m",
+        "load_avg_15m",
+        "network_rx_errors",
+        "network_tx_errors",
+        "container_count_running",
+        "container_count_total",
+        "uptime_seconds",
+        "last_health_check",
+    }
+)
 _NAIVE_TIMES = frozenset({"provisioning_started_at", "last_health_check"})
-_INTS = frozenset({"capacity_cpu", "capacity_ram_mb", "capacity_disk_mb", "used_ram_mb", "used_disk_mb",
-                   "network_rx_errors", "network_tx_errors", "container_count_running", "container_count_total"})
-_INT32 = frozenset({"capacity_cpu", "capacity_ram_mb", "capacity_disk_mb", "used_ram_mb", "used_disk_mb",
-                    "container_count_running", "container_count_total"})
+_INTS = frozenset(
+    {
+        "capacity_cpu",
+        "capacity_ram_mb",
+        "capacity_disk_mb",
+        "used_ram_mb",
+        "used_disk_mb",
+        "network_rx_errors",
+        "network_tx_errors",
+        "container_count_running",
+        "container_count_total",
+    }
+)
+_INT32 = frozenset(
+    {
+        "capacity_cpu",
+        "capacity_ram_mb",
+        "capacity_disk_mb",
+        "used_ram_mb",
+        "used_disk_mb",
+        "container_count_running",
+        "container_count_total",
+    }
+)
 _FLOATS = frozenset({"cpu_usage_pct", "load_avg_1m", "load_avg_5m", "load_avg_15m", "uptime_seconds"})
-_NOT_NULL = frozenset({"host", "public_ip", "ssh_user", "capacity_cpu", "capacity_ram_mb", "capacity_disk_mb",
-                       "used_ram_mb", "used_disk_mb", "is_managed", "status", "labels"})
+_NOT_NULL = frozenset(
+    {
+        "host",
+        "public_ip",
+        "ssh_user",
+        "capacity_cpu",
+        "capacity_ram_mb",
+        "capacity_disk_mb",
+        "used_ram_mb",
+        "used_disk_mb",
+        "is_managed",
+        "status",
+        "labels",
+    }
+)
 _TEXT_255 = frozenset({"host", "public_ip"})
 _HIDDEN = ("ssh_key_enc", "provisioning_attempts", "provisioning_episode_id", "last_incident")
 
@@ -83,7 +148,7 @@ def _column_value(name: str, value: Any) -> Any:
         return None
     if name in _INTS and (isinstance(value, bool) or not isinstance(value, int)):
         raise ColumnError(f"invalid input for integer column {name!r}")
-    if name in _INT32 and not -2**31 <= value < 2**31:
+    if name in _INT32 and not -(2**31) <= value < 2**31:
         raise ColumnError(f"value out of range for integer column {name!r}")
     if name in _FLOATS and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise ColumnError(f"invalid input for real column {name!r}")
@@ -104,7 +169,6 @@ def _column_value(name: str, value: Any) -> Any:
 
 
 class ServersStore(StoreBase):
-
     def list_servers(self, status: str | None = None, is_managed: bool | None = None) -> list[dict[str, Any]]:
         """As ``GET /api/servers/``: one status (a scalar), managed or not."""
         clauses, params = [], []
@@ -121,8 +185,7 @@ class ServersStore(StoreBase):
 
     def get_server(self, handle: str) -> dict[str, Any]:
         with self._read() as db:
-            return server_read(self._one(db, "SELECT * FROM servers WHERE handle = ?", (handle,),
-                                         "Server not found"))
+            return server_read(self._one(db, "SELECT * FROM servers WHERE handle = ?", (handle,), "Server not found"))
 
     def create_server(self, server: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
         """``POST /api/servers/``: only the create fields are stored."""
@@ -138,14 +201,17 @@ class ServersStore(StoreBase):
                 given = server.model_dump(mode="json") if isinstance(server, BaseModel) else dict(server)
                 key = given.pop("ssh_key", None)
                 now = now_aware()
-                values = {"created_at": now, "updated_at": now, "labels": {},
-                          **{k: _column_value(k, v) for k, v in given.items() if k in SERVER_COLUMNS}}
+                values = {
+                    "created_at": now,
+                    "updated_at": now,
+                    "labels": {},
+                    **{k: _column_value(k, v) for k, v in given.items() if k in SERVER_COLUMNS},
+                }
                 if key:
                     values["ssh_key_enc"] = "encrypted:" + str(len(key))  # never the key itself
                 values["labels"] = to_column(given.get("labels") or {})
                 names = list(values)
-                sql = (f"INSERT INTO servers ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-                       "RETURNING *")
+                sql = f"INSERT INTO servers ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) RETURNING *"
                 try:
                     row = db.execute(sql, [values[n] for n in names]).fetchone()
                 except sqlite3.IntegrityError:
@@ -181,6 +247,7 @@ class ServersStore(StoreBase):
                 return server_read(current)
             changed["updated_at"] = now_aware()
             sets = ", ".join(f"{name} = ?" for name in changed)
-            row = db.execute(f"UPDATE servers SET {sets} WHERE handle = ? RETURNING *",
-                             (*changed.values(), handle)).fetchone()
+            row = db.execute(
+                f"UPDATE servers SET {sets} WHERE handle = ? RETURNING *", (*changed.values(), handle)
+            ).fetchone()
             return server_read(from_row(row))

@@ -62,7 +62,7 @@ import posixpath
 import shlex
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from sandbox.ssh.hoststate import Container, HostState
@@ -219,9 +219,13 @@ def _split_status(text: str, marks: list[int]) -> tuple[str, ...]:
 def _merge_redirect(text: str, marks: list[int]) -> tuple[str, list[int], bool]:
     """Take a trailing, unquoted `` 2>&1`` off one command."""
     end = len(text.rstrip(" \t"))
-    if (end >= 5 and text[end - 4:end] == "2>&1" and text[end - 5] in " \t"
-            and all(m == _UNQUOTED for m in marks[end - 5:end])):
-        return text[:end - 5], marks[:end - 5], True
+    if (
+        end >= 5
+        and text[end - 4 : end] == "2>&1"
+        and text[end - 5] in " \t"
+        and all(m == _UNQUOTED for m in marks[end - 5 : end])
+    ):
+        return text[: end - 5], marks[: end - 5], True
     return text, marks, False
 
 
@@ -252,8 +256,14 @@ def _df(args: tuple[str, ...], disks: dict[str, int]) -> CommandResult | None:
     if not mounts:  # GNU df prints no table at all then
         return CommandResult(stderr="".join(errors) or "df: no file systems processed\n", exit_status=1)
 
-    header = ["Filesystem", "1024-blocks" if posix else "1K-blocks", "Used", "Available",
-              "Capacity" if posix else "Use%", "Mounted on"]
+    header = [
+        "Filesystem",
+        "1024-blocks" if posix else "1K-blocks",
+        "Used",
+        "Available",
+        "Capacity" if posix else "Use%",
+        "Mounted on",
+    ]
     rows = [header] + [[devices[m], *_usage(disks[m]), m] for m in mounts]
     return CommandResult(stdout=_align(rows), stderr="".join(errors), exit_status=1 if errors else 0)
 
@@ -312,13 +322,25 @@ def _proc_file(path: str, state: HostState) -> str | None:
     if path == "/proc/meminfo":
         total = state.mem_total_kb
         available = total - total * min(max(state.mem_used_pct, 0), 100) // 100
-        rows = [("MemTotal", total), ("MemFree", available * 4 // 7), ("MemAvailable", available),
-                ("Buffers", available // 20), ("Cached", available // 3), ("SwapCached", 0),
-                ("Active", total // 4), ("Inactive", total // 5), ("SwapTotal", 0), ("SwapFree", 0),
-                ("Dirty", 12), ("HugePages_Total", None)]
+        rows = [
+            ("MemTotal", total),
+            ("MemFree", available * 4 // 7),
+            ("MemAvailable", available),
+            ("Buffers", available // 20),
+            ("Cached", available // 3),
+            ("SwapCached", 0),
+            ("Active", total // 4),
+            ("Inactive", total // 5),
+            ("SwapTotal", 0),
+            ("SwapFree", 0),
+            ("Dirty", 12),
+            ("HugePages_Total", None),
+        ]
         # the kernel's "%-15s %8lu kB" (HugePages_* are counts, without a unit)
-        return "".join(f"{name + ':':<15}{value:>9} kB\n" if value is not None else f"{name + ':':<15}{0:>9}\n"
-                       for name, value in rows)
+        return "".join(
+            f"{name + ':':<15}{value:>9} kB\n" if value is not None else f"{name + ':':<15}{0:>9}\n"
+            for name, value in rows
+        )
     return None
 
 
@@ -370,7 +392,7 @@ def _ps_row(container: Container, host_id: str, now: float, trunc: bool) -> dict
     created = int(now - container.since_s - 60)  # created a minute before it last (re)started
     return {
         "Command": '"' + (_ellipsis(command, 20) if trunc else command).replace('"', '\\"') + '"',
-        "CreatedAt": datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+        "CreatedAt": datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
         "ID": container_id[:12] if trunc else container_id,
         "Image": container.image,
         "Labels": f"com.docker.compose.project=app,com.docker.compose.service={container.name}",
@@ -438,7 +460,12 @@ def _ellipsis(text: str, width: int) -> str:
 def _go_json(value: dict) -> str:
     """Go's ``json.Marshal``: sorted keys, no spaces, UTF-8 kept, ``<>&`` and U+2028/9 escaped."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escaped)
     return text

@@ -41,8 +41,8 @@ from pathlib import Path
 
 import asyncssh
 
-from sandbox.ssh.hoststate import HostState, SshMode
 from sandbox.ssh.commands import run_line
+from sandbox.ssh.hoststate import HostState, SshMode
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,13 @@ class SshFleet:
     ``first_address`` where automatic addresses start; ``server_version`` announced in the banner.
     """
 
-    def __init__(self, directory: str | os.PathLike | None = None, port: int = 0,
-                 first_address: str = FIRST_ADDRESS, server_version: str = SERVER_VERSION):
+    def __init__(
+        self,
+        directory: str | os.PathLike | None = None,
+        port: int = 0,
+        first_address: str = FIRST_ADDRESS,
+        server_version: str = SERVER_VERSION,
+    ):
         self._tempdir = None if directory else tempfile.TemporaryDirectory(prefix="ssh-fleet-")
         self.directory = Path(directory or self._tempdir.name)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -187,8 +192,9 @@ class SshFleet:
     # --- hosts -----------------------------------------------------------------------------
 
     def add_host(self, address: str | None = None, state: HostState | None = None) -> SshHost:
-        return self.add_hosts(1, addresses=[address] if address else None,
-                              make_state=(lambda: state) if state else HostState)[0]
+        return self.add_hosts(
+            1, addresses=[address] if address else None, make_state=(lambda: state) if state else HostState
+        )[0]
 
     def add_hosts(self, count: int, addresses: list[str] | None = None, make_state=HostState) -> list[SshHost]:
         """Add ``count`` hosts (at ``addresses``, or the next free ones), listening at once if started."""
@@ -202,8 +208,9 @@ class SshFleet:
             if taken:
                 raise ValueError(f"address already in the fleet: {', '.join(sorted(set(taken))[:5])}")
             _ensure_open_files(len(self.hosts) + count)
-            added = [SshHost(a, self.port, make_state(), asyncssh.generate_private_key("ssh-ed25519"))
-                     for a in addresses]
+            added = [
+                SshHost(a, self.port, make_state(), asyncssh.generate_private_key("ssh-ed25519")) for a in addresses
+            ]
             for host in added:
                 self.hosts[host.address] = host
             with self.known_hosts_path.open("a") as known_hosts:
@@ -327,7 +334,7 @@ class SshFleet:
     async def _sync_listeners(self, hosts: list[SshHost]) -> None:
         # A few dozen at a time: asyncssh builds each listener's options in a worker thread.
         for start in range(0, len(hosts), 50):
-            await asyncio.gather(*(self._sync_listener(host) for host in hosts[start:start + 50]))
+            await asyncio.gather(*(self._sync_listener(host) for host in hosts[start : start + 50]))
 
     async def _sync_listener(self, host: SshHost) -> None:
         """Make the host's listener match its mode: none, its own key, or an impostor key."""
@@ -344,13 +351,21 @@ class SshFleet:
     async def _listen(self, host: SshHost, key: asyncssh.SSHKey) -> asyncssh.SSHAcceptor:
         try:
             return await asyncssh.listen(
-                host.address, host.port, reuse_address=True, backlog=128,
-                server_host_keys=[key], server_version=self.server_version,
+                host.address,
+                host.port,
+                reuse_address=True,
+                backlog=128,
+                server_host_keys=[key],
+                server_version=self.server_version,
                 server_factory=lambda: _HostServer(host, self._authorized),
                 process_factory=lambda process: _answer(host, process),
-                encoding="utf-8", gss_host=None)
+                encoding="utf-8",
+                gss_host=None,
+            )
         except OSError as exc:
-            raise OSError(exc.errno, f"SSH fleet host {host.address}:{host.port} cannot listen: {exc.strerror}") from exc
+            raise OSError(
+                exc.errno, f"SSH fleet host {host.address}:{host.port} cannot listen: {exc.strerror}"
+            ) from exc
 
     async def _relisten(self, host: SshHost, drop_connections: bool) -> None:
         if host.listener is not None:
@@ -430,6 +445,7 @@ def _ensure_open_files(hosts: int) -> None:
         raise RuntimeError(
             f"{hosts} SSH fleet hosts need about {needed} open files (a listening socket each, plus "
             f"{SPARE_FILES} for connections and the rest) but the hard limit is {hard}: raise it "
-            f"(ulimit -Hn, LimitNOFILE=, docker --ulimit nofile=) or start fewer hosts")
+            f"(ulimit -Hn, LimitNOFILE=, docker --ulimit nofile=) or start fewer hosts"
+        )
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     log.info("raised the open-files limit from %s to %s for %s SSH hosts", soft, hard, hosts)

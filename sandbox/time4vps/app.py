@@ -49,16 +49,25 @@ class Time4VpsCounters(Counters):
 class Time4VpsApp(Instrumented):
     """The instrumented ASGI app plus the account's knobs: ``ip_allowed``, ``throttle()``, ``min_interval_s``."""
 
-    def __init__(self, world: World, username: str, password: str, *, min_interval_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        world: World,
+        username: str,
+        password: str,
+        *,
+        min_interval_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.world, self.username, self.password, self.clock = world, username, password, clock
         self.ip_allowed = True
         self.min_interval_s = min_interval_s
         self.throttled_until = 0.0
         self._last_call = -math.inf
-        routes = [Route("/api/server", self._guarded(self.list_servers)),
-                  Route("/api/server/", self._guarded(self.list_servers)),  # Time4VPS's PHP library adds the slash
-                  Route("/api/server/{server_id}", self._guarded(self.server_details))]
+        routes = [
+            Route("/api/server", self._guarded(self.list_servers)),
+            Route("/api/server/", self._guarded(self.list_servers)),  # Time4VPS's PHP library adds the slash
+            Route("/api/server/{server_id}", self._guarded(self.server_details)),
+        ]
         super().__init__(Starlette(routes=routes), counters=Time4VpsCounters())
 
     def throttle(self, seconds: int) -> None:
@@ -79,6 +88,7 @@ class Time4VpsApp(Instrumented):
             self._last_call = now
             with self.world.lock:
                 return handler(request)
+
         return endpoint
 
     def _logged_in(self, request: Request) -> bool:
@@ -89,8 +99,9 @@ class Time4VpsApp(Instrumented):
             user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        return (secrets.compare_digest(user.encode(), self.username.encode())
-                & secrets.compare_digest(password.encode(), self.password.encode()))
+        return secrets.compare_digest(user.encode(), self.username.encode()) & secrets.compare_digest(
+            password.encode(), self.password.encode()
+        )
 
     def _refuse(self, reason: str | list) -> Response:
         self.counters.refusals[reason if isinstance(reason, str) else reason[0]] += 1
@@ -107,31 +118,49 @@ class Time4VpsApp(Instrumented):
         return _json(200, details(server))
 
 
-def time4vps_app(world: World, username: str = "sandbox@example.test", password: str = "sandbox-password",
-                 **options) -> Time4VpsApp:
+def time4vps_app(
+    world: World, username: str = "sandbox@example.test", password: str = "sandbox-password", **options
+) -> Time4VpsApp:
     """The Time4VPS stand-in for ``world``'s servers; options: ``min_interval_s``, ``clock``."""
     return Time4VpsApp(world, username, password, **options)
 
 
 def list_item(server: Server) -> dict:
-    return {"server_id": server.server_id, "domain": server.domain, "ip": server.public_ip,
-            "date_created": server.date_created.isoformat(),
-            "synch_date": server.synch_date.strftime("%Y-%m-%d %H:%M:%S"),
-            "label": server.label, "type": server.type}
+    return {
+        "server_id": server.server_id,
+        "domain": server.domain,
+        "ip": server.public_ip,
+        "date_created": server.date_created.isoformat(),
+        "synch_date": server.synch_date.strftime("%Y-%m-%d %H:%M:%S"),
+        "label": server.label,
+        "type": server.type,
+    }
 
 
 def details(server: Server) -> dict:
     """Field order and types as in Time4VPS's example; note there is no id."""
     return {
-        "synch_date": server.synch_date.isoformat(timespec="seconds"), "package_id": server.package_id,
-        "domain": server.domain, "label": server.label, "status": server.status,
-        "cpu_frequency": server.cpu_frequency, "cpu_cores": server.cpu_cores,
-        "ram_limit": server.ram_mb, "ram_used": server.ram_used_mb,
-        "disk_limit": server.disk_mb, "disk_usage": server.disk_used_mb,
-        "bw_limit": server.bandwidth_gb, "bw_in": server.bandwidth_gb // 20, "bw_out": server.bandwidth_gb // 25,
-        "os": server.os, "ip": server.public_ip, "additional_ip": [], "dns_servers": None,
+        "synch_date": server.synch_date.isoformat(timespec="seconds"),
+        "package_id": server.package_id,
+        "domain": server.domain,
+        "label": server.label,
+        "status": server.status,
+        "cpu_frequency": server.cpu_frequency,
+        "cpu_cores": server.cpu_cores,
+        "ram_limit": server.ram_mb,
+        "ram_used": server.ram_used_mb,
+        "disk_limit": server.disk_mb,
+        "disk_usage": server.disk_used_mb,
+        "bw_limit": server.bandwidth_gb,
+        "bw_in": server.bandwidth_gb // 20,
+        "bw_out": server.bandwidth_gb // 25,
+        "os": server.os,
+        "ip": server.public_ip,
+        "additional_ip": [],
+        "dns_servers": None,
         "components": [{"id": 123, "name": "Daily and weekly backups", "selected": server.cpu_cores > 2}],
-        "active_task": None, "last_tasks": None,
+        "active_task": None,
+        "last_tasks": None,
     }
 
 

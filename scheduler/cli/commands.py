@@ -13,11 +13,10 @@ import redis
 
 import contracts
 from contracts import Keys, RunRecord, TaskName, Tick, TickReason
-
-from scheduler.errors import ConfigurationError, TransientError
-from scheduler.noise import quiet_asyncssh_dsa
-from scheduler.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
-from scheduler.settings import Settings
+from process.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
+from process.errors import ConfigurationError, TransientError
+from process.noise import quiet_asyncssh_dsa
+from process.settings import Settings
 from scheduler.cli.status import Status, TaskState, TaskStatus, read_overview
 
 #: a manual tick is worth running for this long
@@ -39,29 +38,43 @@ def _age(when: datetime | None, now: datetime) -> str:
 
 
 def render_table(statuses: list[TaskStatus], now: datetime, overview: Status | None = None) -> str:
-    header = ["task", "schedule", "next due", "last tick", "last outcome", "took", "fails",
-              "skipped", "expired", "missed", "lock holder"]
+    header = [
+        "task",
+        "schedule",
+        "next due",
+        "last tick",
+        "last outcome",
+        "took",
+        "fails",
+        "skipped",
+        "expired",
+        "missed",
+        "lock holder",
+    ]
     rows = [header]
     for s in statuses:
         run = s.last_run
-        rows.append([
-            s.task.value + (" (paused)" if s.paused else ""),
-            # "off" and "not implemented" say no tick comes, whatever the schedule text was
-            s.schedule if s.state is TaskState.SCHEDULED else s.state.value,
-            _age(s.next_due, now),
-            f"{s.last_tick.slot} {s.last_tick.reason.value}" if s.last_tick else "-",
-            _outcome(run),
-            f"{run.duration_s:.2f}s" if run else "-",
-            str(s.consecutive_failures),
-            str(s.skipped_locked + s.skipped_paused + s.skipped_done),
-            str(s.expired),
-            str(s.missed),
-            s.lock_holder or "-",
-        ])
+        rows.append(
+            [
+                s.task.value + (" (paused)" if s.paused else ""),
+                # "off" and "not implemented" say no tick comes, whatever the schedule text was
+                s.schedule if s.state is TaskState.SCHEDULED else s.state.value,
+                _age(s.next_due, now),
+                f"{s.last_tick.slot} {s.last_tick.reason.value}" if s.last_tick else "-",
+                _outcome(run),
+                f"{run.duration_s:.2f}s" if run else "-",
+                str(s.consecutive_failures),
+                str(s.skipped_locked + s.skipped_paused + s.skipped_done),
+                str(s.expired),
+                str(s.missed),
+                s.lock_holder or "-",
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     table = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
-    unconfigured = [f"  {s.task.value}: set {', and '.join(s.missing_credentials)}"
-                    for s in statuses if s.missing_credentials]
+    unconfigured = [
+        f"  {s.task.value}: set {', and '.join(s.missing_credentials)}" for s in statuses if s.missing_credentials
+    ]
     if unconfigured:
         table += "\n\nnot configured (no ticks until a worker has its credentials):\n" + "\n".join(unconfigured)
     coverage = [line for s in statuses for line in _coverage_lines(s)]
@@ -71,8 +84,11 @@ def render_table(statuses: list[TaskStatus], now: datetime, overview: Status | N
 
 def render_counters(statuses: list[TaskStatus]) -> str:
     """What each task's last run counted (writes, skipped items, pages...), one line per task."""
-    lines = [(s.task.value, " ".join(f"{name}={value}" for name, value in sorted(s.last_run.counters.items())))
-             for s in statuses if s.last_run and s.last_run.counters]
+    lines = [
+        (s.task.value, " ".join(f"{name}={value}" for name, value in sorted(s.last_run.counters.items())))
+        for s in statuses
+        if s.last_run and s.last_run.counters
+    ]
     if not lines:
         return ""
     width = max(len(task) for task, _ in lines)
@@ -90,10 +106,17 @@ def _coverage_lines(status: TaskStatus) -> list[str]:
     """Per recent slot: planned, checked, cut, claimed elsewhere, never checked; flagged when short."""
     lines = []
     for newest, c in zip([True] + [False] * len(status.coverage), status.coverage):
-        flag = "" if c.complete else ("  (the latest slot: may still be running)" if newest
-                                        else "  INCOMPLETE: not every server was checked")
-        lines.append(f"slot {c.slot} of {status.task.value}: planned {c.planned}, checked {c.checked}, cut {c.cut}, "
-                     f"claimed elsewhere {c.claimed_elsewhere}, never checked {c.never_checked}{flag}")
+        flag = (
+            ""
+            if c.complete
+            else (
+                "  (the latest slot: may still be running)" if newest else "  INCOMPLETE: not every server was checked"
+            )
+        )
+        lines.append(
+            f"slot {c.slot} of {status.task.value}: planned {c.planned}, checked {c.checked}, cut {c.cut}, "
+            f"claimed elsewhere {c.claimed_elsewhere}, never checked {c.never_checked}{flag}"
+        )
     return ([""] if lines else []) + lines
 
 
@@ -102,8 +125,17 @@ def render_processes(overview: Status, now: datetime) -> str:
     lines = ["", "live processes:"]
     rows = [["role", "id", "release", "version", "started", "last seen", "tasks"]]
     for p in overview.processes:
-        rows.append([p.role, p.id, p.release, p.version, _age(p.started_at, now), _age(p.last_seen, now),
-                     ",".join(p.tasks) or "-"])
+        rows.append(
+            [
+                p.role,
+                p.id,
+                p.release,
+                p.version,
+                _age(p.started_at, now),
+                _age(p.last_seen, now),
+                ",".join(p.tasks) or "-",
+            ]
+        )
     if len(rows) == 1:
         lines.append("  none (no ticker or worker heartbeat is alive)")
     else:
@@ -116,8 +148,11 @@ def render_processes(overview: Status, now: datetime) -> str:
         lines.append(f"UNSERVED: no live worker serves {', '.join(unserved)} (their ticks wait in the queue)")
     queue = overview.provisioner_queue
     lines += ["", f"{queue.stream}: {queue.length} entries"]
-    lines += [f"  group {g.name}: lag {'?' if g.lag is None else g.lag}, pending {g.pending}, "
-              f"consumers {g.consumers}, last delivered {g.last_delivered_id}" for g in queue.groups]
+    lines += [
+        f"  group {g.name}: lag {'?' if g.lag is None else g.lag}, pending {g.pending}, "
+        f"consumers {g.consumers}, last delivered {g.last_delivered_id}"
+        for g in queue.groups
+    ]
     if queue.note:
         lines.append(f"  {queue.note}")
     return "\n".join(lines)
@@ -140,8 +175,14 @@ def manual_tick(client: redis.Redis, task: TaskName, emitted_by: str = "cli") ->
 
     seconds, micros = client.time()
     now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
-    tick = Tick(task=task, slot=seconds, scheduled_at=now, deadline=now + timedelta(seconds=MANUAL_DEADLINE_S),
-                reason=TickReason.MANUAL, emitted_by=emitted_by)
+    tick = Tick(
+        task=task,
+        slot=seconds,
+        scheduled_at=now,
+        deadline=now + timedelta(seconds=MANUAL_DEADLINE_S),
+        reason=TickReason.MANUAL,
+        emitted_by=emitted_by,
+    )
     TickEmitter(client).enqueue(tick)
     return tick
 
@@ -230,10 +271,9 @@ def cmd_config_app_json(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from scheduler.cli.search import cmd_search as search
-
     from actors.adapters.kit import EndpointRefused
     from actors.adapters.platform.client import PlatformError
+    from scheduler.cli.search import cmd_search as search
 
     try:
         return search(args)
@@ -256,7 +296,8 @@ def _task_name(text: str) -> TaskName:
         return TaskName(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"unknown task {text!r}; the tasks are: {', '.join(t.value for t in TaskName)}") from None
+            f"unknown task {text!r}; the tasks are: {', '.join(t.value for t in TaskName)}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,8 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     task_arg = {"type": _task_name, "metavar": "TASK"}
     trigger = sub.add_parser("trigger", help="run a task now (a manual tick; it respects the lock)")
     trigger.add_argument("task", **task_arg)
-    trigger.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                         help="wait this long for the run's outcome")
+    trigger.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the run's outcome"
+    )
     trigger.set_defaults(func=cmd_trigger)
     for name, func in (("pause", cmd_pause), ("resume", cmd_resume)):
         p = sub.add_parser(name, help=f"{name} a task's scheduled ticks (takes effect within a second)")
@@ -286,20 +328,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="the configuration: check it, or generate .env.example / app.json")
     config_sub = config.add_subparsers(dest="action", required=True)
-    check = config_sub.add_parser("check", help="check the environment as ticker and worker will; per task: configured?")
-    check.add_argument("--imports", action="store_true",
-                       help="only import every module of the service (checks an install from the lock)")
+    check = config_sub.add_parser(
+        "check", help="check the environment as ticker and worker will; per task: configured?"
+    )
+    check.add_argument(
+        "--imports",
+        action="store_true",
+        help="only import every module of the service (checks an install from the lock)",
+    )
     check.set_defaults(func=cmd_config_check)
-    config_sub.add_parser("example", help="print .env.example: every variable, its default and meaning"
-                          ).set_defaults(func=cmd_config_example)
+    config_sub.add_parser("example", help="print .env.example: every variable, its default and meaning").set_defaults(
+        func=cmd_config_example
+    )
     config_sub.add_parser("app-json", help="print app.json, Heroku's manifest").set_defaults(func=cmd_config_app_json)
 
     search = sub.add_parser("search", help="the documentation chunks nearest to a question (POST /api/rag/query)")
-    search.add_argument("text", nargs="+", help="what to look for, e.g. \"which service sends Telegram alerts?\"")
-    search.add_argument("--k", type=int, default=5, choices=range(1, 101), metavar="N", help="results (1-100, default 5)")
-    search.add_argument("--project", metavar="ID|TITLE", help="one project only (its UUID or title); default: every project")
-    search.add_argument("--min-similarity", type=float, default=0.2, metavar="S",
-                        help="cosine similarity a chunk needs (the platform's default is 0.7; ours 0.2)")
+    search.add_argument("text", nargs="+", help='what to look for, e.g. "which service sends Telegram alerts?"')
+    search.add_argument(
+        "--k", type=int, default=5, choices=range(1, 101), metavar="N", help="results (1-100, default 5)"
+    )
+    search.add_argument(
+        "--project", metavar="ID|TITLE", help="one project only (its UUID or title); default: every project"
+    )
+    search.add_argument(
+        "--min-similarity",
+        type=float,
+        default=0.2,
+        metavar="S",
+        help="cosine similarity a chunk needs (the platform's default is 0.7; ours 0.2)",
+    )
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=cmd_search)
 
@@ -310,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    quiet_asyncssh_dsa()  # before any command imports asyncssh: scheduler/noise.py
+    quiet_asyncssh_dsa()  # before any command imports asyncssh: process/noise.py
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -19,17 +19,27 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 
 from contracts import DEFAULT_SCHEDULES, IMPLEMENTED_TASKS, TaskName
-
-from scheduler.connection import redis_from_url
-from scheduler.embedded import EmbeddedRedis
+from process.connection import redis_from_url
+from process.embedded import EmbeddedRedis
 from scheduler.cli.status import read_status
 
 #: ``--story``: the world changes while the demo runs (a repository added, one deleted, a server
 #: ordered, one down and back), so every task has something to show
 SANDBOX_ARGS = ["--repos", "30", "--servers", "12", "--seed", "1", "--unhealthy", "0.4", "--story", "40"]
-SANDBOX_VARIABLES = {"API_BASE_URL", "INTERNAL_API_KEY", "GITHUB_API_URL", "GITHUB_ORG", "GITHUB_TOKEN",
-                     "TIME4VPS_API_URL", "TIME4VPS_USERNAME", "TIME4VPS_PASSWORD", "SSH_PRIVATE_KEY_PATH",
-                     "SSH_KNOWN_HOSTS", "RAG_INGEST_SECRET", "PLATFORM_OWNER_TELEGRAM_ID"}
+SANDBOX_VARIABLES = {
+    "API_BASE_URL",
+    "INTERNAL_API_KEY",
+    "GITHUB_API_URL",
+    "GITHUB_ORG",
+    "GITHUB_TOKEN",
+    "TIME4VPS_API_URL",
+    "TIME4VPS_USERNAME",
+    "TIME4VPS_PASSWORD",
+    "SSH_PRIVATE_KEY_PATH",
+    "SSH_KNOWN_HOSTS",
+    "RAG_INGEST_SECRET",
+    "PLATFORM_OWNER_TELEGRAM_ID",
+}
 #: demo schedules: every task that has an actor runs often enough to watch
 DEMO_INTERVAL = "10s"
 STATUS_EVERY_S = 15
@@ -66,8 +76,11 @@ def start_sandbox() -> tuple[subprocess.Popen, dict[str, str]]:
             break
     if process.poll() is not None or set(env) != SANDBOX_VARIABLES:
         raise RuntimeError("the sandbox did not start; run `python -m sandbox` to see why")
-    print(f"sandbox world: platform API {env['API_BASE_URL']}, GitHub {env['GITHUB_API_URL']}, "
-          f"SSH fleet known_hosts {env['SSH_KNOWN_HOSTS']}", flush=True)
+    print(
+        f"sandbox world: platform API {env['API_BASE_URL']}, GitHub {env['GITHUB_API_URL']}, "
+        f"SSH fleet known_hosts {env['SSH_KNOWN_HOSTS']}",
+        flush=True,
+    )
     return process, env
 
 
@@ -81,17 +94,34 @@ def run_demo(seconds: float = 0) -> int:
         url = embedded.url
         print(f"embedded redis-server on {url}", flush=True)
     sandbox, sandbox_env = start_sandbox()
-    env = {**os.environ, **sandbox_env, "REDIS_URL": url, "RELEASE_ID": os.environ.get("RELEASE_ID", f"demo-{int(time.time())}"),
-           # the sandbox's servers are seeded as managed and ready: server_sync keeps them so
-           **({} if os.environ.get("TIME4VPS_MANAGED_SERVER_IDS") else {
-               "TIME4VPS_MANAGE_ALL": os.environ.get("TIME4VPS_MANAGE_ALL", "true")}),
-           "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), **demo_schedules()}
+    env = {
+        **os.environ,
+        **sandbox_env,
+        "REDIS_URL": url,
+        "RELEASE_ID": os.environ.get("RELEASE_ID", f"demo-{int(time.time())}"),
+        # the sandbox's servers are seeded as managed and ready: server_sync keeps them so
+        **(
+            {}
+            if os.environ.get("TIME4VPS_MANAGED_SERVER_IDS")
+            else {"TIME4VPS_MANAGE_ALL": os.environ.get("TIME4VPS_MANAGE_ALL", "true")}
+        ),
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
+        **demo_schedules(),
+    }
     port = int(os.environ.get("PORT") or free_port())
-    processes = [sandbox] + [subprocess.Popen([sys.executable, "-m", module], env={**env, "PORT": str(port), "WEB_HOST": "127.0.0.1"})
-                             for module in ("ticker", "actors", "scheduler.web")]
-    print(f"dashboard: http://127.0.0.1:{port}/  (metrics /metrics, health /healthz; "
-          + ("actions allowed with DASHBOARD_TOKEN)" if os.environ.get("DASHBOARD_TOKEN")
-             else "read-only: set DASHBOARD_TOKEN to pause, resume and trigger)"), flush=True)
+    processes = [sandbox] + [
+        subprocess.Popen([sys.executable, "-m", module], env={**env, "PORT": str(port), "WEB_HOST": "127.0.0.1"})
+        for module in ("ticker", "actors", "scheduler.web")
+    ]
+    print(
+        f"dashboard: http://127.0.0.1:{port}/  (metrics /metrics, health /healthz; "
+        + (
+            "actions allowed with DASHBOARD_TOKEN)"
+            if os.environ.get("DASHBOARD_TOKEN")
+            else "read-only: set DASHBOARD_TOKEN to pause, resume and trigger)"
+        ),
+        flush=True,
+    )
     client = redis_from_url(url)
     stop_at = time.monotonic() + seconds if seconds else None
     interrupted = False

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from actors.adapters.platform.client import PlatformClient, PlatformError, PlatformSettings
 from contracts.platform import Project, RagChunkResult, RagQuery
-from scheduler.errors import ConfigurationError, TransientError
-from scheduler.logs import configure_logging
+from process.errors import ConfigurationError, TransientError
+from process.logs import configure_logging
 
 QUERIES_AT_ONCE = 8
 
@@ -47,8 +47,9 @@ def choose(projects: list[Project], wanted: str | None) -> list[Project]:
     return chosen
 
 
-async def search(text: str, k: int, min_similarity: float, project: str | None = None,
-                 platform: PlatformClient | None = None) -> list[Hit]:
+async def search(
+    text: str, k: int, min_similarity: float, project: str | None = None, platform: PlatformClient | None = None
+) -> list[Hit]:
     own = platform is None
     platform = platform or PlatformSettings.from_env().client()
     try:
@@ -57,8 +58,9 @@ async def search(text: str, k: int, min_similarity: float, project: str | None =
 
         async def ask(p: Project) -> list[Hit]:
             async with gate:
-                answer = await platform.query(RagQuery(query=text, project_id=p.id, user_id=p.owner_id, top_k=k,
-                                                       min_similarity=min_similarity))
+                answer = await platform.query(
+                    RagQuery(query=text, project_id=p.id, user_id=p.owner_id, top_k=k, min_similarity=min_similarity)
+                )
             return [Hit(p.title, chunk) for chunk in answer.results]
 
         found = [hit for hits in await asyncio.gather(*(ask(p) for p in projects)) for hit in hits]

@@ -11,12 +11,11 @@ from pydantic import BaseModel
 
 from actors.runtime.lock import parse_holder
 from contracts import IMPLEMENTED_TASKS, PROVISIONER_STREAM, Heartbeat, Keys, RunRecord, TaskName, Tick
-from contracts.names import PROVISIONER_GROUP
 from contracts.health import SlotCoverage
+from contracts.names import PROVISIONER_GROUP
+from process.heartbeats import live_processes
+from process.settings import task_schedules
 from ticker.slots import Cron, Interval, Off, ScheduleError, parse_schedule
-
-from scheduler.heartbeats import live_processes
-from scheduler.settings import task_schedules
 
 
 class TaskState(StrEnum):
@@ -94,8 +93,10 @@ class Status(BaseModel):
 
 
 #: what status says of a provisioner:queue without a consumer group
-NO_GROUP_NOTE = ("no consumer group: nothing is trimmed until the infra service creates its group "
-                 f"({PROVISIONER_GROUP}); every entry waits for it")
+NO_GROUP_NOTE = (
+    "no consumer group: nothing is trimmed until the infra service creates its group "
+    f"({PROVISIONER_GROUP}); every entry waits for it"
+)
 
 
 def read_queue(client: redis.Redis, stream: str = PROVISIONER_STREAM) -> QueueStatus:
@@ -105,10 +106,16 @@ def read_queue(client: redis.Redis, stream: str = PROVISIONER_STREAM) -> QueueSt
         raw_groups = client.xinfo_groups(stream) if length or client.exists(stream) else []
     except redis.ResponseError:  # no such key
         raw_groups = []
-    groups = [GroupStatus(
-        name=_text(g["name"]), consumers=int(g["consumers"]), pending=int(g["pending"]),
-        lag=None if g.get("lag") is None else int(g["lag"]), last_delivered_id=_text(g["last-delivered-id"]),
-    ) for g in raw_groups]
+    groups = [
+        GroupStatus(
+            name=_text(g["name"]),
+            consumers=int(g["consumers"]),
+            pending=int(g["pending"]),
+            lag=None if g.get("lag") is None else int(g["lag"]),
+            last_delivered_id=_text(g["last-delivered-id"]),
+        )
+        for g in raw_groups
+    ]
     return QueueStatus(stream=stream, length=length, groups=groups, note=None if groups else NO_GROUP_NOTE)
 
 
@@ -164,8 +171,12 @@ def read_overview(client: redis.Redis) -> Status:
     for status in tasks:
         status.served_by = [p.id for p in processes if p.role == "worker" and status.task.value in p.tasks]
         status.unserved = status.state is TaskState.SCHEDULED and not status.served_by
-    return Status(tasks=tasks, processes=processes, no_ticker=not any(p.role == "ticker" for p in processes),
-                  provisioner_queue=read_queue(client))
+    return Status(
+        tasks=tasks,
+        processes=processes,
+        no_ticker=not any(p.role == "ticker" for p in processes),
+        provisioner_queue=read_queue(client),
+    )
 
 
 def read_status(client: redis.Redis) -> list[TaskStatus]:
@@ -192,18 +203,31 @@ def read_status(client: redis.Redis) -> list[TaskStatus]:
         configuration = _json(configurations.get(task.value.encode()))
         ticking = _state(task, schedule, configuration)
         next_due = _next_due(schedule, last_tick, now) if ticking is TaskState.SCHEDULED else None
-        statuses.append(TaskStatus(
-            task=task, schedule=schedule, state=ticking, paused=task.value.encode() in paused,
-            next_due=next_due, last_tick=last_tick, last_run=last_run,
-            consecutive_failures=_int(state, "consecutive_failures"), succeeded=_int(state, "succeeded"),
-            partial=_int(state, "partial"),
-            failed=_int(state, "failed"), skipped_locked=_int(state, "skipped_locked"),
-            skipped_paused=_int(state, "skipped_paused"), skipped_done=_int(state, "skipped_done"),
-            expired=_int(state, "expired"), missed=_int(state, "missed"),
-            lock_holder=holder["owner"] if holder else None,
-            missing_credentials=(configuration or {}).get("missing", []) if ticking is TaskState.NOT_CONFIGURED else [],
-            coverage=read_coverage(client) if task is TaskName.HEALTH_CHECKER else [],
-        ))
+        statuses.append(
+            TaskStatus(
+                task=task,
+                schedule=schedule,
+                state=ticking,
+                paused=task.value.encode() in paused,
+                next_due=next_due,
+                last_tick=last_tick,
+                last_run=last_run,
+                consecutive_failures=_int(state, "consecutive_failures"),
+                succeeded=_int(state, "succeeded"),
+                partial=_int(state, "partial"),
+                failed=_int(state, "failed"),
+                skipped_locked=_int(state, "skipped_locked"),
+                skipped_paused=_int(state, "skipped_paused"),
+                skipped_done=_int(state, "skipped_done"),
+                expired=_int(state, "expired"),
+                missed=_int(state, "missed"),
+                lock_holder=holder["owner"] if holder else None,
+                missing_credentials=(configuration or {}).get("missing", [])
+                if ticking is TaskState.NOT_CONFIGURED
+                else [],
+                coverage=read_coverage(client) if task is TaskName.HEALTH_CHECKER else [],
+            )
+        )
     return statuses
 
 
@@ -215,5 +239,7 @@ def read_coverage(client: redis.Redis, count: int = COVERAGE_SLOTS) -> list[Slot
         pipe.hgetall(Keys.health_slot(slot))
         pipe.scard(Keys.health_slot_checked(slot))
     answers = pipe.execute()
-    return [SlotCoverage.of(slot, {k.decode(): int(v) for k, v in answers[2 * i].items()}, answers[2 * i + 1])
-            for i, slot in enumerate(slots)]
+    return [
+        SlotCoverage.of(slot, {k.decode(): int(v) for k, v in answers[2 * i].items()}, answers[2 * i + 1])
+        for i, slot in enumerate(slots)
+    ]

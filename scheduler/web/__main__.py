@@ -7,19 +7,18 @@ handles SIGTERM: in-flight requests finish, then the heartbeat is removed.
 
 from __future__ import annotations
 
-from scheduler.noise import quiet_asyncssh_dsa
+from process.noise import quiet_asyncssh_dsa
 
-quiet_asyncssh_dsa()  # before anything imports asyncssh: scheduler/noise.py
+quiet_asyncssh_dsa()  # before anything imports asyncssh: process/noise.py
 
 import sys
 
 import uvicorn
 
-from scheduler.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
-from scheduler.heartbeats import HeartbeatWriter
-from scheduler.logs import configure_logging, get_logger
-from scheduler.settings import Settings
-
+from process.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
+from process.heartbeats import HeartbeatWriter
+from process.logs import configure_logging, get_logger
+from process.settings import Settings
 from scheduler.web.alerts import AlertLoop
 from scheduler.web.app import create_app
 from scheduler.web.fleet import OpenIncidents
@@ -44,11 +43,16 @@ def main() -> int:
     heartbeat.start()
     incidents.start()
     alerts.start()
-    log.info("web.started", port=web.port, actions="on" if web.dashboard_token else "off",
-             alerts="webhook" if web.alert_webhook_url else "dashboard only")
+    log.info(
+        "web.started",
+        port=web.port,
+        actions="on" if web.dashboard_token else "off",
+        alerts="webhook" if web.alert_webhook_url else "dashboard only",
+    )
     try:
-        uvicorn.run(app, host=web.web_host, port=web.port, log_config=None, access_log=False,
-                    timeout_graceful_shutdown=3)
+        uvicorn.run(
+            app, host=web.web_host, port=web.port, log_config=None, access_log=False, timeout_graceful_shutdown=3
+        )
     finally:
         alerts.stop()
         incidents.stop()

@@ -20,8 +20,8 @@ import redis
 from pydantic import SecretStr
 
 from contracts import TaskName
+from process.logs import get_logger
 from scheduler.cli.commands import manual_tick, pause, resume
-from scheduler.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -45,7 +45,9 @@ def authorize(token: SecretStr | None, headers: Mapping[str, str]) -> None:
     """Raise ``Refused`` unless the request may act. ``headers`` keys are lower-case."""
     origin = headers.get("origin")
     host = headers.get("host", "")
-    if headers.get("sec-fetch-site") == "cross-site" or (origin and origin != "null" and urlsplit(origin).netloc != host):
+    if headers.get("sec-fetch-site") == "cross-site" or (
+        origin and origin != "null" and urlsplit(origin).netloc != host
+    ):
         raise Refused(403, "refused: a cross-site request cannot act on the scheduler")
     if origin == "null":
         raise Refused(403, "refused: a request from an opaque origin cannot act on the scheduler")

@@ -28,11 +28,10 @@ import httpx
 import redis
 
 from contracts import TaskName
-from scheduler.logs import get_logger, register_secrets
-from ticker.slots import Cron, Interval, ScheduleError, parse_schedule
-
+from process.logs import get_logger, register_secrets
 from scheduler.web.settings import WebSettings
 from scheduler.web.snapshot import Snapshot, incomplete_slots_in_a_row, provider_outage, read_snapshot, unserved
+from ticker.slots import Cron, Interval, ScheduleError, parse_schedule
 
 log = get_logger(__name__)
 
@@ -96,7 +95,8 @@ def conditions(s: Snapshot, thresholds: Thresholds, first_seen: dict[TaskName, f
         if status.consecutive_failures >= thresholds.failures_in_a_row:
             error = f": {status.last_run.error}" if status.last_run and status.last_run.error else ""
             firing[f"task_failing:{task.value}"] = (
-                f"{task.value} failed {status.consecutive_failures} runs in a row{error}"[:500])
+                f"{task.value} failed {status.consecutive_failures} runs in a row{error}"[:500]
+            )
         period = period_s(status.schedule, s.now)
         if period is None or status.paused:
             continue
@@ -105,7 +105,8 @@ def conditions(s: Snapshot, thresholds: Thresholds, first_seen: dict[TaskName, f
         if since is not None and s.now - since > thresholds.stale_intervals * period:
             what = "no successful run" if last is None else "no successful run since its last one"
             firing[f"task_stale:{task.value}"] = (
-                f"{task.value}: {what} for {int(s.now - since)} s (more than {thresholds.stale_intervals:g} x {period:g} s)")
+                f"{task.value}: {what} for {int(s.now - since)} s (more than {thresholds.stale_intervals:g} x {period:g} s)"
+            )
     for task, roles in unserved(s).items():
         firing[f"unserved:{task.value}"] = f"{task.value} is scheduled but has no live {' and no live '.join(roles)}"
     in_a_row = incomplete_slots_in_a_row(s)
@@ -113,7 +114,8 @@ def conditions(s: Snapshot, thresholds: Thresholds, first_seen: dict[TaskName, f
         latest = s.fleet.coverage[1]
         firing["health_slots_incomplete"] = (
             f"health_checker: {in_a_row} slots in a row checked fewer servers than planned "
-            f"(slot {latest.slot}: {latest.checked} of {latest.planned}, cut {latest.cut}, never checked {latest.never_checked})")
+            f"(slot {latest.slot}: {latest.checked} of {latest.planned}, cut {latest.cut}, never checked {latest.never_checked})"
+        )
     outage = provider_outage(s)
     if outage is not None:
         firing["provider_outage"] = f"server_sync: provider outage ({outage})"[:500]
@@ -207,8 +209,9 @@ class WebhookSender:
                     problem = type(exc).__name__
                 if attempt < self.max_attempts:
                     self.sleep(min(MAX_BACKOFF_S, 2.0 ** (attempt - 1)))
-        log.error("alert not delivered", alert=body["alert"], state=body["state"], attempts=self.max_attempts,
-                  problem=problem)
+        log.error(
+            "alert not delivered", alert=body["alert"], state=body["state"], attempts=self.max_attempts, problem=problem
+        )
         return False
 
 
@@ -244,8 +247,11 @@ class AlertLoop:
         cleared = [key for key in pending if key not in wanted]
         if cleared:
             self.client.hdel(PENDING, *cleared)
-        return {key: summary for key, summary in wanted.items()
-                if not key.startswith("unserved:") or now - pending.get(key, now) >= hold - 0.001}  # stored to ms
+        return {
+            key: summary
+            for key, summary in wanted.items()
+            if not key.startswith("unserved:") or now - pending.get(key, now) >= hold - 0.001
+        }  # stored to ms
 
     def _evaluate_forever(self) -> None:
         while not self._stop.is_set():

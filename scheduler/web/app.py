@@ -24,7 +24,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from contracts import TaskName
-
 from scheduler.web import actions
 from scheduler.web.alerts import FIRING
 from scheduler.web.fleet import OpenIncidents
@@ -35,14 +34,18 @@ from scheduler.web.snapshot import Snapshot, read_snapshot, unserved
 HERE = Path(__file__).parent
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
 
-_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                   trim_blocks=True, lstrip_blocks=True)
+_env = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 def _ago(when: float | None, now: float) -> str:
@@ -82,9 +85,16 @@ def render(snapshot: Snapshot, ctx: Context, *, partial: bool) -> str:
     firing = {k.decode(): json.loads(v) for k, v in ctx.client.hgetall(FIRING).items()}
     template = _env.get_template("panels.html" if partial else "index.html")
     longest = {task: max((_duration(r) for r in runs), default=0.0) for task, runs in snapshot.runs.items()}
-    return template.render(s=snapshot, firing=firing, incidents=ctx.incidents.view(), unserved=unserved(snapshot),
-                           longest=longest, actions_enabled=ctx.settings.dashboard_token is not None,
-                           refresh_s=ctx.settings.web_refresh_s, tasks=list(TaskName))
+    return template.render(
+        s=snapshot,
+        firing=firing,
+        incidents=ctx.incidents.view(),
+        unserved=unserved(snapshot),
+        longest=longest,
+        actions_enabled=ctx.settings.dashboard_token is not None,
+        refresh_s=ctx.settings.web_refresh_s,
+        tasks=list(TaskName),
+    )
 
 
 def create_app(client: redis.Redis, settings: WebSettings, incidents: OpenIncidents | None = None) -> Starlette:
@@ -94,15 +104,19 @@ def create_app(client: redis.Redis, settings: WebSettings, incidents: OpenIncide
     def dashboard(request: Request) -> Response:
         started = time.perf_counter()
         html = render(read_snapshot(client), ctx, partial=request.query_params.get("partial") == "1")
-        return HTMLResponse(html, headers={**SECURITY_HEADERS,
-                                           "server-timing": f"render;dur={(time.perf_counter() - started) * 1000:.1f}"})
+        return HTMLResponse(
+            html,
+            headers={**SECURITY_HEADERS, "server-timing": f"render;dur={(time.perf_counter() - started) * 1000:.1f}"},
+        )
 
     def act(request: Request) -> Response:
         try:
             task = TaskName(request.path_params["task"])
             action = actions.Action(request.path_params["action"])
         except ValueError:
-            return JSONResponse({"refused": "refused: no such task or action"}, status_code=404, headers=SECURITY_HEADERS)
+            return JSONResponse(
+                {"refused": "refused: no such task or action"}, status_code=404, headers=SECURITY_HEADERS
+            )
         try:
             actions.authorize(settings.dashboard_token, {k.lower(): v for k, v in request.headers.items()})
         except actions.Refused as refused:
@@ -120,7 +134,9 @@ def create_app(client: redis.Redis, settings: WebSettings, incidents: OpenIncide
         missing = unserved(snapshot)
         if missing:
             lines = [f"{task.value}: no live {' and no live '.join(roles)}" for task, roles in missing.items()]
-            return PlainTextResponse("unhealthy: scheduled tasks not served\n" + "\n".join(lines) + "\n", status_code=503)
+            return PlainTextResponse(
+                "unhealthy: scheduled tasks not served\n" + "\n".join(lines) + "\n", status_code=503
+            )
         return PlainTextResponse(f"ok: {len(snapshot.scheduled())} scheduled tasks served\n")
 
     routes = [

@@ -20,8 +20,8 @@ import redis
 from contracts import Keys
 from contracts.health import HEALTH_INCIDENTS, SlotCoverage
 from contracts.platform import Incident, IncidentType
-from scheduler.errors import ConfigurationError
-from scheduler.logs import get_logger
+from process.errors import ConfigurationError
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -51,11 +51,18 @@ def fleet_health(client: redis.Redis, coverage: list[SlotCoverage]) -> FleetHeal
     pipe.hlen(Keys.HEALTH_FAILURES)
     *stats, failing = pipe.execute()
     parsed = [{k.decode(): int(v) for k, v in s.items()} for s in stats]
-    chosen = next((i for i, s in enumerate(parsed) if s.get("batches_done", 0) + s.get("batches_failed", 0)
-                   >= s.get("batches", 0) > 0), 0 if parsed else None)
+    chosen = next(
+        (
+            i
+            for i, s in enumerate(parsed)
+            if s.get("batches_done", 0) + s.get("batches_failed", 0) >= s.get("batches", 0) > 0
+        ),
+        0 if parsed else None,
+    )
     if chosen is None:
-        return FleetHealth(slot=None, counts={**{s: 0 for s in STATUSES}, "unknown": 0}, coverage=coverage,
-                           failing=failing)
+        return FleetHealth(
+            slot=None, counts={**{s: 0 for s in STATUSES}, "unknown": 0}, coverage=coverage, failing=failing
+        )
     s = parsed[chosen]
     counts = {status: s.get(status, 0) for status in STATUSES}
     counts["unknown"] = max(0, s.get("servers", 0) - sum(counts.values()))
@@ -103,11 +110,17 @@ class OpenIncidents:
                 listing = await platform.list_active_incidents()
         except Exception as exc:  # the panel says so; the rest of the page does not depend on it
             log.warning("web.incidents_unreadable", error=type(exc).__name__)
-            return IncidentView(incidents=self.view().incidents, fetched_at=self.view().fetched_at,
-                                problem=f"the platform API did not answer ({type(exc).__name__})")
+            return IncidentView(
+                incidents=self.view().incidents,
+                fetched_at=self.view().fetched_at,
+                problem=f"the platform API did not answer ({type(exc).__name__})",
+            )
         # the platform does not know who raised an incident; ours carry details.opened_by
-        incidents = sorted((i for i in listing if i.opened_by_scheduler and i.incident_type in SCHEDULER_INCIDENTS),
-                           key=lambda i: i.detected_at, reverse=True)
+        incidents = sorted(
+            (i for i in listing if i.opened_by_scheduler and i.incident_type in SCHEDULER_INCIDENTS),
+            key=lambda i: i.detected_at,
+            reverse=True,
+        )
         return IncidentView(incidents=incidents, fetched_at=time.monotonic())
 
     def start(self) -> None:

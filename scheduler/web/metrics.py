@@ -16,8 +16,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from actors.runtime.middleware.recording import DURATION_BUCKETS
 from contracts import ROLES
-from scheduler.logs import get_logger
-
+from process.logs import get_logger
 from scheduler.web.snapshot import Snapshot, incomplete_slots_in_a_row, provider_outage, read_snapshot, serves
 
 log = get_logger(__name__)
@@ -39,22 +38,31 @@ def _histogram_buckets(buckets: dict[str, int]) -> list[tuple[str, float]]:
 def families(s: Snapshot) -> Iterator[Metric]:
     """Every metric family of one snapshot."""
     runs = CounterMetricFamily("scheduler_runs", "Run records by task and outcome", labels=["task", "outcome"])
-    duration = HistogramMetricFamily("scheduler_run_duration_seconds",
-                                     "How long runs that ran took (succeeded, partial, failed, abandoned)",
-                                     labels=["task"])
-    last_success = GaugeMetricFamily("scheduler_last_success_timestamp_seconds",
-                                     "When the task's last successful (or partial) run finished", labels=["task"])
+    duration = HistogramMetricFamily(
+        "scheduler_run_duration_seconds",
+        "How long runs that ran took (succeeded, partial, failed, abandoned)",
+        labels=["task"],
+    )
+    last_success = GaugeMetricFamily(
+        "scheduler_last_success_timestamp_seconds",
+        "When the task's last successful (or partial) run finished",
+        labels=["task"],
+    )
     emitted = CounterMetricFamily("scheduler_ticks_emitted", "Ticks the tickers (or the CLI) emitted", labels=["task"])
     missed = CounterMetricFamily("scheduler_ticks_missed", "Slots missed, folded into catch-up ticks", labels=["task"])
     expired = CounterMetricFamily("scheduler_ticks_expired", "Ticks dropped past their deadline", labels=["task"])
     failures = GaugeMetricFamily("scheduler_consecutive_failures", "Failed runs in a row", labels=["task"])
-    scheduled = GaugeMetricFamily("scheduler_task_scheduled", "1 if the tickers emit ticks for the task", labels=["task"])
-    interval = GaugeMetricFamily("scheduler_task_interval_seconds",
-                                 "The scheduled task's period (interval or cron step)", labels=["task"])
+    scheduled = GaugeMetricFamily(
+        "scheduler_task_scheduled", "1 if the tickers emit ticks for the task", labels=["task"]
+    )
+    interval = GaugeMetricFamily(
+        "scheduler_task_interval_seconds", "The scheduled task's period (interval or cron step)", labels=["task"]
+    )
     paused = GaugeMetricFamily("scheduler_task_paused", "1 if the task is paused", labels=["task"])
     lock = GaugeMetricFamily("scheduler_lock_held", "1 if some worker holds the task's lock", labels=["task"])
-    served = GaugeMetricFamily("scheduler_task_live_processes",
-                               "Live processes of a role serving a scheduled task", labels=["task", "role"])
+    served = GaugeMetricFamily(
+        "scheduler_task_live_processes", "Live processes of a role serving a scheduled task", labels=["task", "role"]
+    )
     from scheduler.web.alerts import period_s
 
     for status in s.tasks:
@@ -78,54 +86,87 @@ def families(s: Snapshot) -> Iterator[Metric]:
         lock.add_metric([task], int(status.lock_holder is not None))
         if is_scheduled:
             for role in ("ticker", "worker"):
-                served.add_metric([task, role], sum(1 for p in s.processes if p.role == role and serves(p, status.task)))
-    yield from (runs, duration, last_success, emitted, missed, expired, failures, scheduled, interval, paused, lock,
-                served)
+                served.add_metric(
+                    [task, role], sum(1 for p in s.processes if p.role == role and serves(p, status.task))
+                )
+    yield from (
+        runs,
+        duration,
+        last_success,
+        emitted,
+        missed,
+        expired,
+        failures,
+        scheduled,
+        interval,
+        paused,
+        lock,
+        served,
+    )
 
     live = GaugeMetricFamily("scheduler_live_processes", "Live processes by role (heartbeats)", labels=["role"])
     for role in ROLES:
         live.add_metric([role], sum(1 for p in s.processes if p.role == role))
     yield live
 
-    queues = GaugeMetricFamily("scheduler_queue_messages",
-                               "Messages in a Dramatiq queue: ready, delayed (retries) or dead-lettered",
-                               labels=["queue", "task", "state"])
+    queues = GaugeMetricFamily(
+        "scheduler_queue_messages",
+        "Messages in a Dramatiq queue: ready, delayed (retries) or dead-lettered",
+        labels=["queue", "task", "state"],
+    )
     for q in s.queues:
         for state in ("ready", "delayed", "dead"):
             queues.add_metric([q.queue, q.task, state], getattr(q, state))
     yield queues
 
-    fleet = GaugeMetricFamily("scheduler_fleet_servers", "Servers by health in the latest finished health slot",
-                              labels=["health"])
+    fleet = GaugeMetricFamily(
+        "scheduler_fleet_servers", "Servers by health in the latest finished health slot", labels=["health"]
+    )
     for health, count in s.fleet.counts.items():
         fleet.add_metric([health], count)
     yield fleet
-    coverage = GaugeMetricFamily("scheduler_health_slot_servers",
-                                 "The newest health slot's coverage (it may still be running)", labels=["kind"])
+    coverage = GaugeMetricFamily(
+        "scheduler_health_slot_servers", "The newest health slot's coverage (it may still be running)", labels=["kind"]
+    )
     if s.fleet.coverage:
         newest = s.fleet.coverage[0]
         for kind in ("planned", "checked", "cut", "claimed_elsewhere", "never_checked"):
             coverage.add_metric([kind], getattr(newest, kind))
     yield coverage
-    yield GaugeMetricFamily("scheduler_health_incomplete_slots_in_a_row",
-                            "Finished health slots in a row that checked fewer servers than planned",
-                            value=incomplete_slots_in_a_row(s))
-    yield GaugeMetricFamily("scheduler_provider_outage", "1 while server_sync finds the provider API out",
-                            value=int(provider_outage(s) is not None))
+    yield GaugeMetricFamily(
+        "scheduler_health_incomplete_slots_in_a_row",
+        "Finished health slots in a row that checked fewer servers than planned",
+        value=incomplete_slots_in_a_row(s),
+    )
+    yield GaugeMetricFamily(
+        "scheduler_provider_outage",
+        "1 while server_sync finds the provider API out",
+        value=int(provider_outage(s) is not None),
+    )
 
-    rate = GaugeMetricFamily("scheduler_github_rate_limit_remaining",
-                             "GitHub rate-limit points left, as last seen by github_sync", labels=["org"])
+    rate = GaugeMetricFamily(
+        "scheduler_github_rate_limit_remaining",
+        "GitHub rate-limit points left, as last seen by github_sync",
+        labels=["org"],
+    )
     for org, budget in s.github_rate.items():
         if "remaining" in budget:
             rate.add_metric([org], budget["remaining"])
     yield rate
 
-    yield GaugeMetricFamily("scheduler_provisioner_stream_length", "Entries in provisioner:queue",
-                            value=s.provisioner_length)
-    lag = GaugeMetricFamily("scheduler_provisioner_group_lag",
-                            "provisioner:queue entries not yet delivered to a consumer group", labels=["group"])
-    pending = GaugeMetricFamily("scheduler_provisioner_group_pending",
-                                "provisioner:queue entries delivered to a group but not acknowledged", labels=["group"])
+    yield GaugeMetricFamily(
+        "scheduler_provisioner_stream_length", "Entries in provisioner:queue", value=s.provisioner_length
+    )
+    lag = GaugeMetricFamily(
+        "scheduler_provisioner_group_lag",
+        "provisioner:queue entries not yet delivered to a consumer group",
+        labels=["group"],
+    )
+    pending = GaugeMetricFamily(
+        "scheduler_provisioner_group_pending",
+        "provisioner:queue entries delivered to a group but not acknowledged",
+        labels=["group"],
+    )
     for group in s.provisioner_groups:
         if group.lag is not None:
             lag.add_metric([group.name], group.lag)

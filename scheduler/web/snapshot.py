@@ -21,9 +21,8 @@ from actors.runtime.spec import part_queue_name
 from contracts import PROVISIONER_STREAM, RUNS_STREAM, Heartbeat, Keys, RunOutcome, TaskName, queue_name
 from contracts.health import SlotCoverage
 from contracts.names import DRAMATIQ_NAMESPACE
+from process.heartbeats import live_processes
 from scheduler.cli.status import TaskState, TaskStatus, read_status
-from scheduler.heartbeats import live_processes
-
 from scheduler.web import fleet
 
 #: the newest run records read for the timelines (the stream keeps about 10,000)
@@ -97,8 +96,11 @@ def _float(raw: bytes | None) -> float | None:
 
 def figures_of(state: dict[bytes, bytes]) -> TaskFigures:
     """The counters of one task's state hash (``Keys.state``) that ``TaskStatus`` leaves out."""
-    figures = TaskFigures(emitted=int(state.get(b"emitted", 0)), last_success_at=_float(state.get(b"last_success_at")),
-                          duration_sum=_float(state.get(b"duration_s_total")) or 0.0)
+    figures = TaskFigures(
+        emitted=int(state.get(b"emitted", 0)),
+        last_success_at=_float(state.get(b"last_success_at")),
+        duration_sum=_float(state.get(b"duration_s_total")) or 0.0,
+    )
     for key, value in state.items():
         name = key.decode()
         if name.startswith("duration_bucket:"):
@@ -123,8 +125,15 @@ def _groups(client: redis.Redis) -> list[StreamGroup]:
         groups = client.xinfo_groups(PROVISIONER_STREAM)
     except redis.ResponseError:  # no stream yet
         return []
-    return [StreamGroup(name=_text(g["name"]), consumers=int(g["consumers"]), pending=int(g["pending"]),
-                        lag=None if g.get("lag") is None else int(g["lag"])) for g in groups]
+    return [
+        StreamGroup(
+            name=_text(g["name"]),
+            consumers=int(g["consumers"]),
+            pending=int(g["pending"]),
+            lag=None if g.get("lag") is None else int(g["lag"]),
+        )
+        for g in groups
+    ]
 
 
 def _text(value) -> str:
@@ -164,9 +173,9 @@ def read_snapshot(client: redis.Redis) -> Snapshot:
         pipe.hgetall(Keys.github_rate(org))
     answers = pipe.execute()
     now_pair, answers = answers[0], answers[1:]
-    states, answers = answers[:len(TaskName)], answers[len(TaskName):]
+    states, answers = answers[: len(TaskName)], answers[len(TaskName) :]
     runs_raw, answers = answers[0], answers[1:]
-    depths, answers = answers[:3 * len(queues)], answers[3 * len(queues):]
+    depths, answers = answers[: 3 * len(queues)], answers[3 * len(queues) :]
     provisioner_length, provisioner_raw, rates = answers[0], answers[1], answers[2:]
 
     runs: dict[TaskName, list[dict]] = {task: [] for task in TaskName}
@@ -195,8 +204,10 @@ def read_snapshot(client: redis.Redis) -> Snapshot:
         tasks=tasks,
         figures={task: figures_of(state) for task, state in zip(TaskName, states, strict=True)},
         runs=runs,
-        queues=[QueueDepth(queue=q, task=t, ready=depths[3 * i], delayed=depths[3 * i + 1], dead=depths[3 * i + 2])
-                for i, (q, t) in enumerate(queues)],
+        queues=[
+            QueueDepth(queue=q, task=t, ready=depths[3 * i], delayed=depths[3 * i + 1], dead=depths[3 * i + 2])
+            for i, (q, t) in enumerate(queues)
+        ],
         provisioner_length=provisioner_length,
         provisioner_recent=recent,
         provisioner_groups=_groups(client),
@@ -220,8 +231,11 @@ def unserved(snapshot: Snapshot) -> dict[TaskName, list[str]]:
     """Each scheduled task that lacks a live ticker or worker, with the roles it lacks."""
     missing = {}
     for status in snapshot.scheduled():
-        roles = [role for role in ("ticker", "worker")
-                 if not any(p.role == role and serves(p, status.task) for p in snapshot.processes)]
+        roles = [
+            role
+            for role in ("ticker", "worker")
+            if not any(p.role == role and serves(p, status.task) for p in snapshot.processes)
+        ]
         if roles:
             missing[status.task] = roles
     return missing
@@ -247,5 +261,15 @@ def provider_outage(snapshot: Snapshot) -> str | None:
     return run.error or "the provider API is unavailable"
 
 
-__all__ = ["QueueDepth", "incomplete_slots_in_a_row", "provider_outage", "Snapshot", "StreamGroup", "SlotCoverage", "TaskFigures", "read_snapshot", "serves",
-           "unserved"]
+__all__ = [
+    "QueueDepth",
+    "incomplete_slots_in_a_row",
+    "provider_outage",
+    "Snapshot",
+    "StreamGroup",
+    "SlotCoverage",
+    "TaskFigures",
+    "read_snapshot",
+    "serves",
+    "unserved",
+]

@@ -12,13 +12,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from scheduler.errors import TransientError
 from actors.adapters.github.client import GitHubAPIError, GitHubClient, GitHubSettings, GitHubUnavailable
 from contracts import Keys
+from process.errors import TransientError
 from sandbox.github.app import SecondaryLimit, github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
-
 from tests.support import run_async
 
 TOKEN = "ghp_adaptertoken000000000000000000000"
@@ -36,6 +35,7 @@ class StripLinkFrom304:
             if message["type"] == "http.response.start" and message["status"] == 304:
                 message = {**message, "headers": [(k, v) for k, v in message["headers"] if k.lower() != b"link"]}
             await send(message)
+
         await self.app(scope, receive, strip)
 
 
@@ -75,8 +75,13 @@ def served(app, wrapper):
 
 
 def github(served, clock, **settings) -> GitHubClient:
-    values = {"github_api_url": served.url, "github_org": ORG, "github_token": SecretStr(TOKEN),
-              "github_per_page": 20, **settings}
+    values = {
+        "github_api_url": served.url,
+        "github_org": ORG,
+        "github_token": SecretStr(TOKEN),
+        "github_per_page": 20,
+        **settings,
+    }
     return GitHubClient(GitHubSettings(**values), clock=clock, sleep=clock.sleep)
 
 
@@ -85,6 +90,7 @@ def listing(gh: GitHubClient, client):
 
 
 # ---- pages and ETags -----------------------------------------------------------------------------------
+
 
 def test_every_page_is_read_by_the_link_header_and_the_listing_is_complete(served, client, clock, world, app):
     result = listing(github(served, clock), client)
@@ -122,7 +128,7 @@ def test_an_unreadable_page_record_means_an_unconditional_request(served, client
     client.set(Keys.github_page(ORG, gh.first_page_url()), b"{not json")
     result = listing(gh, client)
     assert (result.points, result.not_modified, len(result.repos)) == (1, 3, 75) and result.complete
-    stale = {"etag": "W/\"x\"", "next": None, "items": [{"id": 1}], "skipped": 0, "count": 1}
+    stale = {"etag": 'W/"x"', "next": None, "items": [{"id": 1}], "skipped": 0, "count": 1}
     client.set(Keys.github_page(ORG, gh.first_page_url()), json.dumps(stale))  # items of another shape
     result = listing(gh, client)
     assert (result.points, result.not_modified, len(result.repos)) == (1, 3, 75) and result.complete
@@ -142,6 +148,7 @@ def test_a_304_without_link_uses_the_stored_next_and_probes_after_a_full_last_pa
 
 
 # ---- rate limits ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("app_options", [{"rate_limit": 6}])
 def test_the_walk_stops_at_the_reserve_before_the_budget_is_gone(served, client, clock, app, world):
@@ -198,6 +205,7 @@ def test_a_429_burst_limit_within_the_longest_wait_is_sat_out(served, client, cl
 
 # ---- faults ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("wrapper", [lambda app: FailFirst(app, 2)])
 def test_a_brief_5xx_is_retried(served, client, clock):
     result = listing(github(served, clock), client)
@@ -232,8 +240,15 @@ def test_an_unknown_org_is_a_clear_404(served, client, clock):
 def test_an_item_whose_id_can_be_read_is_present_and_only_one_without_a_readable_id_is_skipped(captured_logs):
     from actors.adapters.github.client import parse_items
 
-    good = {"id": 1, "name": "a", "full_name": "o/a", "owner": {"login": "o", "id": 9}, "private": False,
-            "html_url": "https://github.test/o/a", "description": None}
+    good = {
+        "id": 1,
+        "name": "a",
+        "full_name": "o/a",
+        "owner": {"login": "o", "id": 9},
+        "private": False,
+        "html_url": "https://github.test/o/a",
+        "description": None,
+    }
     items = [good, {**good, "id": 2, "description": 42, "private": None}, {**good, "id": "three"}, None]
     repos, skipped, unreadable = parse_items(items, "https://api.test/orgs/o/repos")
     assert ([r.id for r in repos], skipped, unreadable) == ([1], 2, [2])

@@ -24,24 +24,23 @@ from actors.adapters.github.client import (
 )
 from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync.plan import desired_fields
+from process.logs import configure_logging
 from sandbox.github.app import github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
-from scheduler.logs import configure_logging
-
-from tests.support import Clock, run_async
-
-from tests.support import FIXTURES
+from tests.support import FIXTURES, Clock, run_async
 
 EXAMPLES = FIXTURES / "github" / "examples"
 ITEMS = json.loads((EXAMPLES / "minimal-repository-items.json").read_text())
 LINK = (EXAMPLES / "link-header.txt").read_text().strip()
 TOKEN = "ghp_exampletoken00000000000000000000000"
 APP_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-APP_PEM = APP_KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption()).decode()
-APP_PUBLIC_PEM = APP_KEY.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+APP_PEM = APP_KEY.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+).decode()
+APP_PUBLIC_PEM = APP_KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+)
 
 
 @pytest.fixture
@@ -91,22 +90,32 @@ def listing(gh: GitHubClient, client):
 
 # ---- GitHub's documented examples -----------------------------------------------------------------------
 
+
 def test_the_documented_org_repos_example_and_link_header_are_read_and_cached(client):
     second = {**ITEMS[0], "id": ITEMS[0]["id"] + 1, "name": "Hello-World-2", "full_name": "octocat/Hello-World-2"}
     handler = GitHubPages({})
     gh = mocked(handler)
-    handler.pages = {first_page(gh): (ITEMS, {"Link": LINK}),  # next: https://api.github.com/resource?page=2
-                     "https://api.github.com/resource?page=2": ([second], {})}
+    handler.pages = {
+        first_page(gh): (ITEMS, {"Link": LINK}),  # next: https://api.github.com/resource?page=2
+        "https://api.github.com/resource?page=2": ([second], {}),
+    }
     result = listing(gh, client)
     assert [r.full_name for r in result.repos] == ["octocat/Hello-World", "octocat/Hello-World-2"]
     hello = result.repos[0]
-    assert (hello.id, hello.owner.login, hello.owner.type, hello.default_branch) == (1296269, "octocat", "User",
-                                                                                     "master")
+    assert (hello.id, hello.owner.login, hello.owner.type, hello.default_branch) == (
+        1296269,
+        "octocat",
+        "User",
+        "master",
+    )
     assert hello.pushed_at.isoformat() == "2011-01-26T19:06:43+00:00" and result.complete
     fields = desired_fields(hello)
     # the example's clone_url is what the Repository record's git_url says
     assert (fields["name"], fields["git_url"], fields["visibility"].value) == (
-        "Hello-World", ITEMS[0]["clone_url"], "public")
+        "Hello-World",
+        ITEMS[0]["clone_url"],
+        "public",
+    )
     again = listing(gh, client)
     assert again.repos == result.repos and (again.not_modified, again.points) == (2, 0)
     assert [r.headers.get("if-none-match") is not None for r in handler.seen] == [False, False, True, True]
@@ -115,9 +124,14 @@ def test_the_documented_org_repos_example_and_link_header_are_read_and_cached(cl
 
 
 def test_malformed_items_are_skipped_logged_and_only_those_without_a_readable_id_make_the_listing_incomplete(
-        client, log_output):
-    broken = [ITEMS[0], {**ITEMS[0], "id": "not-a-number"},
-              {k: v for k, v in ITEMS[0].items() if k != "name"} | {"id": 42}, "not an object"]
+    client, log_output
+):
+    broken = [
+        ITEMS[0],
+        {**ITEMS[0], "id": "not-a-number"},
+        {k: v for k, v in ITEMS[0].items() if k != "name"} | {"id": 42},
+        "not an object",
+    ]
     handler = GitHubPages({})
     gh = mocked(handler)
     handler.pages = {first_page(gh): (broken, {})}
@@ -154,6 +168,7 @@ def test_a_link_loop_or_a_body_that_is_no_list_is_a_clear_error(client):
 
 # ---- GitHub App -----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def app_world():
     return World.generate(seed=5, repos=30, servers=0)
@@ -166,20 +181,33 @@ def clock():
 
 @pytest.fixture
 def app_served(app_world, clock):
-    app = github_app(app_world, "ghp_unused000000000000000000000000000", clock=clock, app_id=4242,
-                     app_public_key_pem=APP_PUBLIC_PEM, installation_id=77)
+    app = github_app(
+        app_world,
+        "ghp_unused000000000000000000000000000",
+        clock=clock,
+        app_id=4242,
+        app_public_key_pem=APP_PUBLIC_PEM,
+        installation_id=77,
+    )
     with ServedApp(app) as served:
         yield app, served
 
 
 def app_client(served, clock, **settings) -> GitHubClient:
-    values = {"github_api_url": served.url, "github_org": "sandbox-org", "github_app_id": 4242,
-              "github_app_installation_id": 77, "github_app_private_key": SecretStr(APP_PEM), **settings}
+    values = {
+        "github_api_url": served.url,
+        "github_org": "sandbox-org",
+        "github_app_id": 4242,
+        "github_app_installation_id": 77,
+        "github_app_private_key": SecretStr(APP_PEM),
+        **settings,
+    }
     return GitHubClient(GitHubSettings(**values), clock=clock, sleep=clock.sleep)
 
 
-def test_a_github_app_lists_with_an_installation_token_it_keeps_until_near_expiry(app_served, client, clock,
-                                                                                   log_output):
+def test_a_github_app_lists_with_an_installation_token_it_keeps_until_near_expiry(
+    app_served, client, clock, log_output
+):
     app, served = app_served
     gh = app_client(served, clock)
     first = listing(gh, client)
@@ -195,13 +223,19 @@ def test_a_github_app_lists_with_an_installation_token_it_keeps_until_near_expir
     assert "BEGIN RSA PRIVATE KEY" not in output and "ghs_" not in output
 
 
-def test_app_settings_from_the_environment_with_a_key_file_or_an_escaped_key(app_served, client, clock, tmp_path,
-                                                                             monkeypatch):
+def test_app_settings_from_the_environment_with_a_key_file_or_an_escaped_key(
+    app_served, client, clock, tmp_path, monkeypatch
+):
     app, served = app_served
     key_file = tmp_path / "app.pem"
     key_file.write_text(APP_PEM)
-    for name, value in {"GITHUB_API_URL": served.url, "GITHUB_ORG": "sandbox-org", "GITHUB_APP_ID": "4242",
-                        "GITHUB_APP_INSTALLATION_ID": "77", "GITHUB_APP_PRIVATE_KEY_PATH": str(key_file)}.items():
+    for name, value in {
+        "GITHUB_API_URL": served.url,
+        "GITHUB_ORG": "sandbox-org",
+        "GITHUB_APP_ID": "4242",
+        "GITHUB_APP_INSTALLATION_ID": "77",
+        "GITHUB_APP_PRIVATE_KEY_PATH": str(key_file),
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GITHUB_APP_PRIVATE_KEY", raising=False)
@@ -226,8 +260,11 @@ def test_without_an_installation_id_the_app_finds_its_installation_on_the_org(ap
 def test_misconfigured_credentials_are_clear_errors_that_never_quote_the_key(monkeypatch):
     base = {"github_org": "o", "github_app_id": 1}
     with pytest.raises(GitHubAuthError, match="not a PEM private key") as bad:
-        GitHubSettings(**base, github_app_installation_id=2,
-                       github_app_private_key=SecretStr("-----BEGIN RSA PRIVATE KEY-----\nsecretstuff")).auth()
+        GitHubSettings(
+            **base,
+            github_app_installation_id=2,
+            github_app_private_key=SecretStr("-----BEGIN RSA PRIVATE KEY-----\nsecretstuff"),
+        ).auth()
     assert "secretstuff" not in str(bad.value)
     with pytest.raises(GitHubAuthError, match="not readable"):
         GitHubSettings(**base, github_app_installation_id=2, github_app_private_key_path="/nonexistent.pem").auth()
@@ -244,8 +281,11 @@ def test_a_refused_token_exchange_is_not_retried(client, status):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, json={"message": "Integration not found"})
 
-    gh = GitHubClient(GitHubSettings(github_org="o", github_app_id=1, github_app_installation_id=2,
-                                     github_app_private_key=SecretStr(APP_PEM)),
-                      transport=httpx.MockTransport(handler))
+    gh = GitHubClient(
+        GitHubSettings(
+            github_org="o", github_app_id=1, github_app_installation_id=2, github_app_private_key=SecretStr(APP_PEM)
+        ),
+        transport=httpx.MockTransport(handler),
+    )
     with pytest.raises(GitHubAuthError, match=f"installation 2 \\({status}\\): Integration not found"):
         listing(gh, client)

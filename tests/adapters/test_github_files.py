@@ -14,7 +14,6 @@ from sandbox.github.app import github_app
 from sandbox.github.payloads import git_tree
 from sandbox.http import ServedApp
 from sandbox.world import World
-
 from tests.support import run_async
 
 TOKEN = "ghp_filestoken00000000000000000000000000"
@@ -26,8 +25,9 @@ def github(request):
     world = World.generate(seed=3, repos=3, servers=0)
     app = github_app(world, TOKEN, **getattr(request, "param", {}))
     with ServedApp(app) as served:
-        settings = GitHubSettings(github_api_url=served.url, github_org=world.org, github_token=SecretStr(TOKEN),
-                                  github_rate_limit_reserve=5)
+        settings = GitHubSettings(
+            github_api_url=served.url, github_org=world.org, github_token=SecretStr(TOKEN), github_rate_limit_reserve=5
+        )
         yield world, app, GitHubClient(settings)
 
 
@@ -38,6 +38,7 @@ def read(client, github_client, body):
             return await body(files), files
         finally:
             await files.close()
+
     return run_async(client, go)
 
 

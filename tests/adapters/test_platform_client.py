@@ -12,7 +12,6 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from scheduler.errors import ConfigurationError, TransientError
 from actors.adapters.platform.client import (
     PlatformAPIError,
     PlatformClient,
@@ -23,6 +22,7 @@ from actors.tasks.deps import Dependencies
 from contracts.platform import (
     ServerCreate,
 )
+from process.errors import ConfigurationError, TransientError
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app, sample_servers
 
@@ -71,13 +71,16 @@ def run(url, scenario, **options):
 
 def test_a_4xx_is_raised_with_its_body_and_never_retried(platform):
     platform.store.bulk_insert_servers(sample_servers(1))
-    duplicate = ServerCreate(handle="vps-1", host="10.0.0.1", public_ip="10.0.0.1", is_managed=True,
-                             labels={"provider_id": "2"})  # the handle of another server
+    duplicate = ServerCreate(
+        handle="vps-1", host="10.0.0.1", public_ip="10.0.0.1", is_managed=True, labels={"provider_id": "2"}
+    )  # the handle of another server
 
     with pytest.raises(PlatformAPIError) as conflict:
         run(platform.url, lambda client: client.create_server(duplicate), max_attempts=5)
     assert (conflict.value.status, conflict.value.method, conflict.value.path) == (400, "POST", "/api/servers/")
-    assert "already exists" in conflict.value.body and "exists" in conflict.value.detail and "400" in str(conflict.value)
+    assert (
+        "already exists" in conflict.value.body and "exists" in conflict.value.detail and "400" in str(conflict.value)
+    )
     assert not isinstance(conflict.value, TransientError)
 
     with pytest.raises(PlatformAPIError) as missing:
@@ -180,9 +183,14 @@ def test_the_api_key_never_appears_in_logs_or_errors(platform, rendered_logs, ca
 
     async def scenario(client):
         await client.list_servers()
-        for call in (lambda: client.get_server("vps-404"), lambda: client.create_server(
-                ServerCreate(handle="vps-1", host="h", public_ip="10.0.0.9", is_managed=False,
-                             labels={"provider_id": "9"}))):
+        for call in (
+            lambda: client.get_server("vps-404"),
+            lambda: client.create_server(
+                ServerCreate(
+                    handle="vps-1", host="h", public_ip="10.0.0.9", is_managed=False, labels={"provider_id": "9"}
+                )
+            ),
+        ):
             try:
                 await call()
             except PlatformAPIError as exc:

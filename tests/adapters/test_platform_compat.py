@@ -5,8 +5,8 @@ not mistaken for a wrong one."""
 from __future__ import annotations
 
 import copy
-import os
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -35,7 +35,11 @@ def test_the_real_platform_document_has_what_these_needs_name():
 def test_each_gap_is_named_route_or_field():
     document = copy.deepcopy(real_document())
     del document["paths"]["/api/incidents/"]["post"]
-    needs = (*NEEDS[:3], PlatformNeed("GET", "/api/servers", ()), PlatformNeed("GET", "/api/servers/", ("health_status",)))
+    needs = (
+        *NEEDS[:3],
+        PlatformNeed("GET", "/api/servers", ()),
+        PlatformNeed("GET", "/api/servers/", ("health_status",)),
+    )
     assert missing(document, needs) == [
         "POST /api/incidents/: no such route",
         "GET /api/servers: no such route",
@@ -63,8 +67,11 @@ def platform_serving(monkeypatch):
     servers = []
 
     def serve(document) -> str:
-        handler = type("Handler", (_Serve,), {"document": document if isinstance(document, bytes)
-                                              else json.dumps(document).encode()})
+        handler = type(
+            "Handler",
+            (_Serve,),
+            {"document": document if isinstance(document, bytes) else json.dumps(document).encode()},
+        )
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -89,7 +96,8 @@ def test_the_worker_check_names_task_and_gap_and_points_at_api_base_url(platform
     platform_serving(document)
     problems = check_platform([_spec(TaskName.RAG_SUMMARIZER), _spec(TaskName.SERVER_SYNC, NEEDS[:1])])
     assert [(p.variable, p.needed_by, p.message) for p in problems] == [
-        ("API_BASE_URL", "task rag_summarizer", "the platform there lacks POST /api/rag/ingest: no such route")]
+        ("API_BASE_URL", "task rag_summarizer", "the platform there lacks POST /api/rag/ingest: no such route")
+    ]
 
 
 def test_a_platform_that_does_not_answer_is_not_refused(platform_serving, monkeypatch):

@@ -15,11 +15,17 @@ from pydantic import SecretStr, ValidationError
 from actors.adapters.platform.client import PlatformAPIError, PlatformClient, PlatformUnavailable, UnwritableRecord
 from actors.tasks.incidents import IncidentOpener, Outcome
 from contracts import Keys
-from contracts.platform import (IncidentCreate, IncidentStatus, IncidentType, IncidentUpdate, ServerCreate,
-                                ServerHealthUpdate, ServerStatus)
+from contracts.platform import (
+    IncidentCreate,
+    IncidentStatus,
+    IncidentType,
+    IncidentUpdate,
+    ServerCreate,
+    ServerHealthUpdate,
+    ServerStatus,
+)
 from sandbox.http import ServedApp
 from sandbox.platform.api import DEFAULT_API_KEY, create_app
-
 from tests.platform_conformance import CheckedTransport, assert_response_conforms
 from tests.support import run_async
 
@@ -36,15 +42,26 @@ def platform():
 
 
 def seed(platform, *handles: str) -> None:
-    platform.store.bulk_insert_servers([
-        ServerCreate(handle=h, host="127.1.0.1", public_ip="127.1.0.1", is_managed=True, status=ServerStatus.READY,
-                     labels={"provider_id": h}) for h in handles])
+    platform.store.bulk_insert_servers(
+        [
+            ServerCreate(
+                handle=h,
+                host="127.1.0.1",
+                public_ip="127.1.0.1",
+                is_managed=True,
+                status=ServerStatus.READY,
+                labels={"provider_id": h},
+            )
+            for h in handles
+        ]
+    )
 
 
 def checked(platform) -> tuple[PlatformClient, CheckedTransport]:
     transport = CheckedTransport()
-    return PlatformClient(platform.url, SecretStr(DEFAULT_API_KEY), max_attempts=2, backoff_base=0.01,
-                          transport=transport), transport
+    return PlatformClient(
+        platform.url, SecretStr(DEFAULT_API_KEY), max_attempts=2, backoff_base=0.01, transport=transport
+    ), transport
 
 
 def raw(platform, method: str, path: str, **kwargs) -> httpx.Response:
@@ -54,8 +71,9 @@ def raw(platform, method: str, path: str, **kwargs) -> httpx.Response:
 def test_incidents_as_the_platform_has_them_every_exchange_conforming(platform):
     seed(platform, "vps-1")
     api, transport = checked(platform)
-    create = IncidentCreate(server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN,
-                            details={"opened_by": "scheduler"})
+    create = IncidentCreate(
+        server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN, details={"opened_by": "scheduler"}
+    )
 
     async def scenario():
         first, second = await api.create_incident(create), await api.create_incident(create)
@@ -73,32 +91,50 @@ def test_incidents_as_the_platform_has_them_every_exchange_conforming(platform):
     assert resolved.details == {"resolution": "gone"}, "details are replaced as a whole"
     assert [i.id for i in detected] == [second.id]
     assert {(m, p) for m, p, _ in transport.exchanges} == {
-        ("POST", "/api/incidents/"), ("GET", "/api/incidents/active"), ("GET", "/api/incidents/"),
-        ("PATCH", f"/api/incidents/{first.id}")}
+        ("POST", "/api/incidents/"),
+        ("GET", "/api/incidents/active"),
+        ("GET", "/api/incidents/"),
+        ("PATCH", f"/api/incidents/{first.id}"),
+    }
 
 
 def test_the_stand_in_keeps_the_platform_quirks(platform):
     seed(platform, "vps-1")
-    made = raw(platform, "POST", "/api/incidents/", json={"server_handle": "vps-1", "incident_type": "service_down",
-                                                         "detected_at": "2001-01-01T00:00:00Z", "bogus": 1})
+    made = raw(
+        platform,
+        "POST",
+        "/api/incidents/",
+        json={
+            "server_handle": "vps-1",
+            "incident_type": "service_down",
+            "detected_at": "2001-01-01T00:00:00Z",
+            "bogus": 1,
+        },
+    )
     assert made.status_code == 201, "unknown fields are ignored, detected_at is the platform's"
     assert_response_conforms("POST", "/api/incidents/", 201, made.json())
     assert made.json()["detected_at"].startswith(str(datetime.now(UTC).year)) and "Z" not in made.json()["detected_at"]
     only_status = raw(platform, "PATCH", f"/api/incidents/{made.json()['id']}", json={"status": "resolved"})
     assert only_status.json()["resolved_at"] is None, "{'status': 'resolved'} alone leaves resolved_at null"
-    offset = raw(platform, "PATCH", f"/api/incidents/{made.json()['id']}",
-                 json={"resolved_at": "2026-01-01T14:00:00+02:00"})
+    offset = raw(
+        platform, "PATCH", f"/api/incidents/{made.json()['id']}", json={"resolved_at": "2026-01-01T14:00:00+02:00"}
+    )
     assert offset.json()["resolved_at"] == "2026-01-01T12:00:00", "an offset is converted to naive UTC"
-    unknown = raw(platform, "POST", "/api/incidents/", json={"server_handle": "vps-404", "incident_type": "service_down"})
+    unknown = raw(
+        platform, "POST", "/api/incidents/", json={"server_handle": "vps-404", "incident_type": "service_down"}
+    )
     assert (unknown.status_code, unknown.text) == (500, "Internal Server Error")
-    for body, where in (({"server_handle": "vps-1", "incident_type": "host_key_mismatch"}, "incident_type"),
-                        ({"incident_type": "server_unreachable"}, "server_handle is required")):
+    for body, where in (
+        ({"server_handle": "vps-1", "incident_type": "host_key_mismatch"}, "incident_type"),
+        ({"incident_type": "server_unreachable"}, "server_handle is required"),
+    ):
         refused = raw(platform, "POST", "/api/incidents/", json=body)
         assert refused.status_code == 422 and refused.json()["body"] == body and where in refused.text
     assert raw(platform, "GET", "/api/incidents", follow_redirects=False).status_code == 307
     assert raw(platform, "PATCH", "/api/incidents/999", json={}).json() == {"detail": "Incident not found"}
-    assert [i["id"] for i in raw(platform, "GET", "/api/incidents/?status=resolved&status=detected").json()] == [], \
+    assert [i["id"] for i in raw(platform, "GET", "/api/incidents/?status=resolved&status=detected").json()] == [], (
         "a repeated filter keeps the last value"
+    )
 
 
 def test_our_side_stays_strict():
@@ -114,8 +150,9 @@ def test_our_side_stays_strict():
         IncidentCreate(server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN, detected_at=datetime.now(UTC))
     with pytest.raises(ValidationError, match="Extra inputs"):
         ServerHealthUpdate(health_status="healthy")
-    sent = IncidentUpdate(status=IncidentStatus.RESOLVED,
-                          resolved_at=datetime(2026, 1, 1, 14, tzinfo=UTC) + timedelta(hours=0)).changes()
+    sent = IncidentUpdate(
+        status=IncidentStatus.RESOLVED, resolved_at=datetime(2026, 1, 1, 14, tzinfo=UTC) + timedelta(hours=0)
+    ).changes()
     assert sent["resolved_at"].endswith(("Z", "+00:00"))
 
 
@@ -123,8 +160,9 @@ def test_an_unknown_server_is_the_platforms_500_and_a_create_is_sent_once(platfo
     api, _ = checked(platform)
     plain = PlatformClient(platform.url, SecretStr(DEFAULT_API_KEY), max_attempts=4, backoff_base=0.01)
     with pytest.raises(PlatformUnavailable) as raised:
-        asyncio.run(plain.create_incident(IncidentCreate(server_handle="vps-404",
-                                                         incident_type=IncidentType.SERVICE_DOWN)))
+        asyncio.run(
+            plain.create_incident(IncidentCreate(server_handle="vps-404", incident_type=IncidentType.SERVICE_DOWN))
+        )
     assert raised.value.attempts == 1 and platform.counters.requests["POST /api/incidents/"] == 1
 
 
@@ -135,9 +173,20 @@ def test_server_health_and_its_metrics_history(platform):
     platform.store.add_metrics_history("vps-2", {"old": True}, recorded_at=now - timedelta(hours=200))
 
     async def scenario():
-        read = await api.record_server_health("vps-1", ServerHealthUpdate(
-            last_health_check=now, load_avg_1m=0.5, load_avg_5m=0.25, load_avg_15m=0.0, uptime_seconds=120,
-            container_count_running=1, container_count_total=2, used_disk_mb=1000, used_ram_mb=512))
+        read = await api.record_server_health(
+            "vps-1",
+            ServerHealthUpdate(
+                last_health_check=now,
+                load_avg_1m=0.5,
+                load_avg_5m=0.25,
+                load_avg_15m=0.0,
+                uptime_seconds=120,
+                container_count_running=1,
+                container_count_total=2,
+                used_disk_mb=1000,
+                used_ram_mb=512,
+            ),
+        )
         entry = await api.add_metrics_history("vps-1", {"load_avg_1m": 0.5})
         missing = None
         try:
@@ -151,8 +200,12 @@ def test_server_health_and_its_metrics_history(platform):
     read, entry, missing, pruned, state, gone = asyncio.run(scenario())
     assert read.last_health_check == now and (state.status, state.is_managed) == ("ready", True) and gone is None
     stored = platform.store.get_server("vps-1")
-    assert (stored["load_avg_1m"], stored["uptime_seconds"], stored["used_ram_mb"], stored["container_count_total"]) \
-        == (0.5, 120, 512, 2)
+    assert (
+        stored["load_avg_1m"],
+        stored["uptime_seconds"],
+        stored["used_ram_mb"],
+        stored["container_count_total"],
+    ) == (0.5, 120, 512, 2)
     assert stored["last_health_check"] == now.replace(tzinfo=None).isoformat(), "sent as UTC, stored naive"
     assert entry.server_handle == "vps-1" and entry.metrics == {"load_avg_1m": 0.5} and missing == 404
     assert pruned.deleted == 1 and platform.store.metrics_history_count() == 1
@@ -165,8 +218,9 @@ def test_server_health_and_its_metrics_history(platform):
 
 
 def _create(handle="vps-1"):
-    return IncidentCreate(server_handle=handle, incident_type=IncidentType.SERVICE_DOWN,
-                          details={"opened_by": "scheduler"})
+    return IncidentCreate(
+        server_handle=handle, incident_type=IncidentType.SERVICE_DOWN, details={"opened_by": "scheduler"}
+    )
 
 
 def test_the_opener_looks_up_before_it_creates_and_claims_the_kind(client, platform):
@@ -182,8 +236,11 @@ def test_the_opener_looks_up_before_it_creates_and_claims_the_kind(client, platf
         return first, raced, later
 
     first, raced, later = run_async(client, scenario)
-    assert (first.outcome, raced.outcome, later.outcome) == (Outcome.OPENED, Outcome.CLAIMED_ELSEWHERE,
-                                                            Outcome.ALREADY_OPEN)
+    assert (first.outcome, raced.outcome, later.outcome) == (
+        Outcome.OPENED,
+        Outcome.CLAIMED_ELSEWHERE,
+        Outcome.ALREADY_OPEN,
+    )
     assert later.incident.id == first.incident.id and len(platform.store.list_incidents()) == 1
 
 
@@ -223,8 +280,11 @@ def test_an_unknown_outcome_keeps_the_claim(client, platform):
 def test_a_refused_or_unsendable_create_lets_go_of_its_claim(client, platform):
     seed(platform, "vps-1")
     api, _ = checked(platform)
-    unsendable = IncidentCreate(server_handle="vps-1", incident_type=IncidentType.SERVICE_DOWN,
-                                details={"opened_by": "scheduler", "reason": "nul \x00 in it"})
+    unsendable = IncidentCreate(
+        server_handle="vps-1",
+        incident_type=IncidentType.SERVICE_DOWN,
+        details={"opened_by": "scheduler", "reason": "nul \x00 in it"},
+    )
 
     async def scenario(aredis):
         with pytest.raises(UnwritableRecord):

@@ -21,7 +21,6 @@ from contracts.platform import (
 )
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app
-
 from tests.platform_conformance import CheckedTransport
 
 KEY = "projects-test-key"
@@ -58,6 +57,7 @@ def run(url: str, body, *, checked: bool = True, **options):
             return await body(client)
         finally:
             await client.aclose()
+
     return asyncio.run(go()), transport
 
 
@@ -66,8 +66,9 @@ def project(title="p", pid=None) -> ProjectCreate:
 
 
 def repository(pid, n=1, **fields) -> RepositoryCreate:
-    return RepositoryCreate(project_id=pid, name=f"r{n}", git_url=f"https://github.com/acme/r{n}.git",
-                            provider_repo_id=n, **fields)
+    return RepositoryCreate(
+        project_id=pid, name=f"r{n}", git_url=f"https://github.com/acme/r{n}.git", provider_repo_id=n, **fields
+    )
 
 
 def test_a_project_and_its_repository_round_trip_in_the_platforms_shapes(platform):
@@ -87,15 +88,26 @@ def test_a_project_and_its_repository_round_trip_in_the_platforms_shapes(platfor
     (owner, nobody, created, repo, found, absent, renamed, archived, listed), transport = run(url, body)
     assert (owner.id, owner.telegram_id, nobody) == (1, OWNER, None)
     assert (created.title, created.status, created.owner_id, created.initiating_run_id) == (
-        "Hello", ProjectStatus.DRAFT, 1, "test-run")
+        "Hello",
+        ProjectStatus.DRAFT,
+        1,
+        "test-run",
+    )
     assert created.slug.endswith(created.id.hex) and created.config == {"agent_type": "claude"}
-    assert (repo.project_id, repo.provider_repo_id, repo.role.value, repo.is_managed) == (created.id, 7, "primary", True)
+    assert (repo.project_id, repo.provider_repo_id, repo.role.value, repo.is_managed) == (
+        created.id,
+        7,
+        "primary",
+        True,
+    )
     assert found == repo and absent is None
     assert (renamed.name, renamed.visibility.value, renamed.git_url) == ("r7b", "private", repo.git_url)
     assert archived.status is ProjectStatus.ARCHIVED
     assert [p.id for p in listed] == [created.id] and listed.skipped == 0
     # one request per status: the platform's filter is a scalar
-    assert [e for e in transport.exchanges if e[:2] == ("GET", "/api/projects/")] == [("GET", "/api/projects/", 200)] * 2
+    assert [e for e in transport.exchanges if e[:2] == ("GET", "/api/projects/")] == [
+        ("GET", "/api/projects/", 200)
+    ] * 2
     assert ("GET", "/api/repositories/by-provider-id/8", 404) in transport.exchanges
 
 
@@ -136,8 +148,9 @@ def test_answers_lost_after_commit_make_one_project_and_one_repository(platform)
 def test_every_repository_is_listed_whole_past_the_platforms_page_of_200(platform):
     app, url = platform
     owner = app.store.find_user_by_telegram(OWNER)
-    pids = [app.store.create_project(title=f"p{n}", owner_id=owner["id"], initiating_run_id="r")["id"]
-            for n in range(3)]
+    pids = [
+        app.store.create_project(title=f"p{n}", owner_id=owner["id"], initiating_run_id="r")["id"] for n in range(3)
+    ]
     for n in range(205):
         app.store.create_repository(project_id=pids[n % 3], name=f"r{n}", git_url=f"g{n}", provider_repo_id=n + 1)
 
@@ -187,8 +200,12 @@ def test_the_stand_in_answers_as_the_platform_does(platform):
     def call(method, path, **kw):
         response = http.request(method, path, **kw)
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
-        assert_response_conforms(method, path, response.status_code, body if response.status_code != 500 else
-                                 {"detail": "Internal Server Error"})
+        assert_response_conforms(
+            method,
+            path,
+            response.status_code,
+            body if response.status_code != 500 else {"detail": "Internal Server Error"},
+        )
         return response.status_code, body
 
     assert http.post("/api/projects", json={}).status_code == 307
@@ -196,30 +213,53 @@ def test_the_stand_in_answers_as_the_platform_does(platform):
     status, body = call("POST", "/api/projects/", json={"title": "t", "initiating_run_id": "r", "colour": "red"})
     assert status == 422 and body["body"]["colour"] == "red" and body["detail"][0]["type"] == "extra_forbidden"
     assert call("POST", "/api/projects/", json={"title": "t", "initiating_run_id": "r"}) == (
-        400, {"detail": "X-Telegram-ID header is required"})
-    assert call("POST", "/api/projects/", json={"title": "t", "initiating_run_id": "r"},
-                headers={"X-Telegram-ID": "5"}) == (404, {"detail": "User with telegram_id 5 not found"})
-    status, made = call("POST", "/api/projects/", json={"title": "t", "initiating_run_id": "r"},
-                        headers={"X-Telegram-ID": str(OWNER)})
+        400,
+        {"detail": "X-Telegram-ID header is required"},
+    )
+    assert call(
+        "POST", "/api/projects/", json={"title": "t", "initiating_run_id": "r"}, headers={"X-Telegram-ID": "5"}
+    ) == (404, {"detail": "User with telegram_id 5 not found"})
+    status, made = call(
+        "POST", "/api/projects/", json={"title": "t", "initiating_run_id": "r"}, headers={"X-Telegram-ID": str(OWNER)}
+    )
     assert status == 201
-    assert call("POST", "/api/projects/", json={"id": made["id"], "title": "t", "initiating_run_id": "r"},
-                headers={"X-Telegram-ID": str(OWNER)}) == (400, {"detail": "Project with this ID already exists"})
+    assert call(
+        "POST",
+        "/api/projects/",
+        json={"id": made["id"], "title": "t", "initiating_run_id": "r"},
+        headers={"X-Telegram-ID": str(OWNER)},
+    ) == (400, {"detail": "Project with this ID already exists"})
     assert call("PATCH", f"/api/projects/{made['id']}", json={"name": "x"})[0] == 422
     assert call("PATCH", f"/api/projects/{made['id']}", json={"title": None})[1]["title"] == "t", "null ignored"
     assert call("GET", f"/api/projects/{uuid.uuid4()}") == (404, {"detail": "Project not found"})
     assert call("GET", "/api/projects/not-a-uuid")[0] == 422
     # repositories: unknown fields ignored, limit bounded, the platform's 500s
-    status, repo = call("POST", "/api/repositories/", json={"project_id": made["id"], "name": "n", "git_url": "g",
-                                                           "provider_repo_id": 9, "colour": "red"})
+    status, repo = call(
+        "POST",
+        "/api/repositories/",
+        json={"project_id": made["id"], "name": "n", "git_url": "g", "provider_repo_id": 9, "colour": "red"},
+    )
     assert status == 201 and "colour" not in repo and repo["visibility"] == "private"
     assert call("GET", "/api/repositories/", params={"limit": 0})[0] == 422
     assert call("GET", "/api/repositories/", params={"limit": 201})[0] == 422
-    assert call("POST", "/api/repositories/", json={"project_id": str(uuid.uuid4()), "name": "n",
-                                                    "git_url": "g"})[0] == 500
-    assert call("POST", "/api/repositories/", json={"project_id": made["id"], "name": "n", "git_url": "g",
-                                                    "provider_repo_id": 2**31})[0] == 500
+    assert (
+        call("POST", "/api/repositories/", json={"project_id": str(uuid.uuid4()), "name": "n", "git_url": "g"})[0]
+        == 500
+    )
+    assert (
+        call(
+            "POST",
+            "/api/repositories/",
+            json={"project_id": made["id"], "name": "n", "git_url": "g", "provider_repo_id": 2**31},
+        )[0]
+        == 500
+    )
     assert call("GET", "/api/repositories/by-provider-id/9")[0] == 200
-    call("POST", "/api/repositories/", json={"project_id": made["id"], "name": "n2", "git_url": "g", "provider_repo_id": 9})
+    call(
+        "POST",
+        "/api/repositories/",
+        json={"project_id": made["id"], "name": "n2", "git_url": "g", "provider_repo_id": 9},
+    )
     assert call("GET", "/api/repositories/by-provider-id/9")[0] == 500, "two with one provider id: the platform fails"
     assert call("GET", "/api/users/by-telegram/5") == (404, {"detail": "User not found"})
     assert call("GET", f"/api/users/by-telegram/{OWNER}")[1]["id"] == 1

@@ -37,9 +37,11 @@ KEY = "rag-test-internal-key"
 
 def aio(test):
     """An async test run to its end in a fresh event loop (the suite has no async plugin)."""
+
     @functools.wraps(test)
     def run(*args, **kwargs):
         return asyncio.run(test(*args, **kwargs))
+
     return run
 
 
@@ -77,25 +79,44 @@ def platform(embeddings):
     with ServedApp(app) as served:
         owner = app.store.create_user(900000001, username="owner")
         other = app.store.create_user(900000002, username="someone")
-        projects = [uuid.UUID(app.store.create_project(title=f"rag-{n}", owner_id=owner["id"],
-                                                       initiating_run_id="test")["id"]) for n in range(2)]
+        projects = [
+            uuid.UUID(app.store.create_project(title=f"rag-{n}", owner_id=owner["id"], initiating_run_id="test")["id"])
+            for n in range(2)
+        ]
         yield app, served.url, owner["id"], other["id"], projects
 
 
 def client(url: str, secret: str | None = RAG_SECRET, transport=None, **kw) -> PlatformClient:
-    return PlatformClient(url, SecretStr(KEY), rag_ingest_secret=SecretStr(secret) if secret else None,
-                          transport=transport, backoff_base=0.01, **kw)
+    return PlatformClient(
+        url,
+        SecretStr(KEY),
+        rag_ingest_secret=SecretStr(secret) if secret else None,
+        transport=transport,
+        backoff_base=0.01,
+        **kw,
+    )
 
 
 def doc(source_id: str, content: str, **extra) -> RagDocument:
-    return RagDocument(source_type="repository_doc", source_id=source_id, path=source_id.split(":", 1)[-1],
-                       title=extra.pop("title", None), content=content, content_hash=content_hash(content), **extra)
+    return RagDocument(
+        source_type="repository_doc",
+        source_id=source_id,
+        path=source_id.split(":", 1)[-1],
+        title=extra.pop("title", None),
+        content=content,
+        content_hash=content_hash(content),
+        **extra,
+    )
 
 
-BILLING = ("# Billing\n\nThe billing service issues invoices every month, collects card payments and "
-           "refunds customers when a charge fails.")
-DEPLOY = ("# Deployment\n\nServers are provisioned with Ansible; containers are rolled out one host at a "
-          "time behind the load balancer.")
+BILLING = (
+    "# Billing\n\nThe billing service issues invoices every month, collects card payments and "
+    "refunds customers when a charge fails."
+)
+DEPLOY = (
+    "# Deployment\n\nServers are provisioned with Ansible; containers are rolled out one host at a "
+    "time behind the load balancer."
+)
 
 
 def test_the_signature_is_the_platforms_hmac_over_the_exact_bytes():
@@ -109,8 +130,11 @@ async def test_ingest_is_signed_over_what_is_sent_and_conforms(platform):
     app, url, owner, _, (project, _) = platform
     transport = RagChecked()
     async with client(url, transport=transport) as api:
-        result = await api.ingest(RagIngest(project_id=project, user_id=owner,
-                                            documents=[doc("acme/a:README.md", "Unicode: café ✓ — " + BILLING)]))
+        result = await api.ingest(
+            RagIngest(
+                project_id=project, user_id=owner, documents=[doc("acme/a:README.md", "Unicode: café ✓ — " + BILLING)]
+            )
+        )
     assert (result.documents_received, result.documents_indexed, result.documents_skipped) == (1, 1, 0)
     body, headers = transport.signed[0]
     stamp = int(headers["x-rag-timestamp"])
@@ -124,13 +148,19 @@ async def test_ingest_is_signed_over_what_is_sent_and_conforms(platform):
 async def test_unchanged_documents_are_skipped_and_changed_ones_replace_their_chunks(platform):
     app, url, owner, _, (project, _) = platform
     async with client(url) as api:
-        first = RagIngest(project_id=project, user_id=owner, documents=[doc("acme/a:README.md", BILLING),
-                                                                        doc("acme/a:docs/deploy.md", DEPLOY)])
+        first = RagIngest(
+            project_id=project,
+            user_id=owner,
+            documents=[doc("acme/a:README.md", BILLING), doc("acme/a:docs/deploy.md", DEPLOY)],
+        )
         assert (await api.ingest(first)).documents_indexed == 2
         again = await api.ingest(first)
         assert (again.documents_indexed, again.documents_skipped) == (0, 2)
-        changed = RagIngest(project_id=project, user_id=owner,
-                            documents=[doc("acme/a:README.md", BILLING + "\n\nRefunds take five days.")])
+        changed = RagIngest(
+            project_id=project,
+            user_id=owner,
+            documents=[doc("acme/a:README.md", BILLING + "\n\nRefunds take five days.")],
+        )
         assert (await api.ingest(changed)).documents_indexed == 1
     rows = {row["source_id"]: row for row in app.store.rag_documents(str(project))}
     assert set(rows) == {"acme/a:README.md", "acme/a:docs/deploy.md"}  # replaced, not added
@@ -142,18 +172,35 @@ async def test_unchanged_documents_are_skipped_and_changed_ones_replace_their_ch
 async def test_query_finds_by_meaning_within_the_project_only(platform):
     app, url, owner, _, (project, elsewhere) = platform
     async with client(url, transport=CheckedTransport()) as api:
-        await api.ingest(RagIngest(project_id=project, user_id=owner,
-                                   documents=[doc("acme/a:README.md", BILLING), doc("acme/a:docs/deploy.md", DEPLOY)]))
-        await api.ingest(RagIngest(project_id=elsewhere, user_id=owner,
-                                   documents=[doc("acme/b:README.md", BILLING.replace("Billing", "Payments"))]))
-        found = await api.query(RagQuery(query="how are customers refunded after a failed card charge?",
-                                         project_id=project, user_id=owner, min_similarity=0.2))
+        await api.ingest(
+            RagIngest(
+                project_id=project,
+                user_id=owner,
+                documents=[doc("acme/a:README.md", BILLING), doc("acme/a:docs/deploy.md", DEPLOY)],
+            )
+        )
+        await api.ingest(
+            RagIngest(
+                project_id=elsewhere,
+                user_id=owner,
+                documents=[doc("acme/b:README.md", BILLING.replace("Billing", "Payments"))],
+            )
+        )
+        found = await api.query(
+            RagQuery(
+                query="how are customers refunded after a failed card charge?",
+                project_id=project,
+                user_id=owner,
+                min_similarity=0.2,
+            )
+        )
         assert [hit.source_id for hit in found.results][0] == "acme/a:README.md"
         assert all(hit.source_id.startswith("acme/a:") for hit in found.results)
         assert found.results[0].chunk_text.startswith("# Billing") and found.results[0].title == "README.md"
         assert found.total_tokens == sum(hit.token_count for hit in found.results)
-        strict = await api.query(RagQuery(query="how are customers refunded?", project_id=project, user_id=owner,
-                                          min_similarity=0.99))
+        strict = await api.query(
+            RagQuery(query="how are customers refunded?", project_id=project, user_id=owner, min_similarity=0.99)
+        )
         assert strict.results == []  # below min_similarity: nothing
 
 
@@ -162,15 +209,21 @@ async def test_empty_content_leaves_the_document_without_chunks_so_it_is_no_long
     app, url, owner, _, (project, _) = platform
     async with client(url) as api:
         await api.ingest(RagIngest(project_id=project, user_id=owner, documents=[doc("acme/a:docs/deploy.md", DEPLOY)]))
-        query = RagQuery(query="rolling out containers behind the load balancer", project_id=project,
-                         user_id=owner, min_similarity=0.2)
+        query = RagQuery(
+            query="rolling out containers behind the load balancer",
+            project_id=project,
+            user_id=owner,
+            min_similarity=0.2,
+        )
         assert [hit.source_id for hit in (await api.query(query)).results] == ["acme/a:docs/deploy.md"]
-        emptied = await api.ingest(RagIngest(project_id=project, user_id=owner,
-                                             documents=[doc("acme/a:docs/deploy.md", "")]))
+        emptied = await api.ingest(
+            RagIngest(project_id=project, user_id=owner, documents=[doc("acme/a:docs/deploy.md", "")])
+        )
         assert emptied.documents_indexed == 1
         assert (await api.query(query)).results == []
-        again = await api.ingest(RagIngest(project_id=project, user_id=owner,
-                                           documents=[doc("acme/a:docs/deploy.md", "")]))
+        again = await api.ingest(
+            RagIngest(project_id=project, user_id=owner, documents=[doc("acme/a:docs/deploy.md", "")])
+        )
         assert again.documents_skipped == 1  # emptied once: the same empty hash is skipped
     [row] = app.store.rag_documents(str(project))
     assert (row["chunk_count"], row["body"]) == (0, "")  # the row stays, as on the platform
@@ -189,21 +242,46 @@ async def test_a_wrong_secret_is_a_401_that_concerns_every_write(platform):
 @aio
 async def test_raw_requests_without_or_with_a_stale_signature_are_refused(platform):
     app, url, owner, _, (project, _) = platform
-    body = json.dumps({"event": "rag.docs.upsert", "project_id": str(project), "user_id": owner,
-                       "documents": [{"source_type": "t", "source_id": "s", "scope": "project", "content": "hi"}]})
+    body = json.dumps(
+        {
+            "event": "rag.docs.upsert",
+            "project_id": str(project),
+            "user_id": owner,
+            "documents": [{"source_type": "t", "source_id": "s", "scope": "project", "content": "hi"}],
+        }
+    )
     headers = {"X-Internal-Key": KEY, "Content-Type": "application/json"}
     async with httpx.AsyncClient(base_url=url) as raw:
         unsigned = await raw.post("/api/rag/ingest", content=body, headers=headers)
         stale = int(time.time()) - 400
-        old = await raw.post("/api/rag/ingest", content=body, headers={
-            **headers, "X-RAG-Timestamp": str(stale),
-            "X-RAG-Signature": rag_signature(RAG_SECRET, stale, body.encode())})
+        old = await raw.post(
+            "/api/rag/ingest",
+            content=body,
+            headers={
+                **headers,
+                "X-RAG-Timestamp": str(stale),
+                "X-RAG-Signature": rag_signature(RAG_SECRET, stale, body.encode()),
+            },
+        )
         now = int(time.time())
-        tampered = await raw.post("/api/rag/ingest", content=body.replace("hi", "ho"), headers={
-            **headers, "X-RAG-Timestamp": str(now), "X-RAG-Signature": rag_signature(RAG_SECRET, now, body.encode())})
-        no_prefix = await raw.post("/api/rag/ingest", content=body, headers={
-            **headers, "X-RAG-Timestamp": str(now),
-            "X-RAG-Signature": rag_signature(RAG_SECRET, now, body.encode()).removeprefix("sha256=")})
+        tampered = await raw.post(
+            "/api/rag/ingest",
+            content=body.replace("hi", "ho"),
+            headers={
+                **headers,
+                "X-RAG-Timestamp": str(now),
+                "X-RAG-Signature": rag_signature(RAG_SECRET, now, body.encode()),
+            },
+        )
+        no_prefix = await raw.post(
+            "/api/rag/ingest",
+            content=body,
+            headers={
+                **headers,
+                "X-RAG-Timestamp": str(now),
+                "X-RAG-Signature": rag_signature(RAG_SECRET, now, body.encode()).removeprefix("sha256="),
+            },
+        )
         no_key = await raw.post("/api/rag/ingest", content=body, headers={"Content-Type": "application/json"})
     assert [r.status_code for r in (unsigned, old, tampered, no_prefix, no_key)] == [401, 401, 401, 400, 401]
     for response in (unsigned, old, tampered, no_prefix, no_key):
@@ -296,7 +374,12 @@ def test_the_stand_ins_chunks_follow_the_platforms_recipe_in_words():
 async def test_concurrent_ingests_of_one_document_leave_one_row(platform):
     app, url, owner, _, (project, _) = platform
     async with client(url) as api:
-        await asyncio.gather(*(api.ingest(RagIngest(project_id=project, user_id=owner,
-                                                    documents=[doc("acme/a:README.md", f"{BILLING} v{n}")]))
-                               for n in range(4)))
+        await asyncio.gather(
+            *(
+                api.ingest(
+                    RagIngest(project_id=project, user_id=owner, documents=[doc("acme/a:README.md", f"{BILLING} v{n}")])
+                )
+                for n in range(4)
+            )
+        )
     assert len(app.store.rag_documents(str(project))) == 1

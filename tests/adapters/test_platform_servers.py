@@ -15,7 +15,6 @@ from actors.adapters.platform.client import PlatformAPIError, PlatformClient, Pl
 from contracts.platform import ServerCreate, ServerStatus, ServerUpdate
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app, sample_servers
-
 from tests.platform_conformance import assert_request_conforms, assert_response_conforms
 
 KEY = "planted-platform-key-servers"
@@ -31,8 +30,12 @@ class Checked(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
-        assert_request_conforms(request.method, path, body=json.loads(request.content) if request.content else None,
-                                params=list(request.url.params.multi_items()))
+        assert_request_conforms(
+            request.method,
+            path,
+            body=json.loads(request.content) if request.content else None,
+            params=list(request.url.params.multi_items()),
+        )
         response = await self.inner.handle_async_request(request)
         raw = await response.aread()
         if not (response.status_code in (503, 504) and b"injected fault" in raw):
@@ -65,9 +68,15 @@ def run(platform, scenario, **options):
 
 
 def new_server(pid: int, **fields) -> ServerCreate:
-    return ServerCreate(handle=f"vps-{pid}", host=f"10.9.0.{pid}", public_ip=f"10.9.0.{pid}", is_managed=True,
-                        status=ServerStatus.PENDING_SETUP, labels={"provider": "time4vps", "provider_id": str(pid)},
-                        **fields)
+    return ServerCreate(
+        handle=f"vps-{pid}",
+        host=f"10.9.0.{pid}",
+        public_ip=f"10.9.0.{pid}",
+        is_managed=True,
+        status=ServerStatus.PENDING_SETUP,
+        labels={"provider": "time4vps", "provider_id": str(pid)},
+        **fields,
+    )
 
 
 def test_round_trip_create_update_get_and_list_one_request_per_status(platform):
@@ -75,8 +84,9 @@ def test_round_trip_create_update_get_and_list_one_request_per_status(platform):
 
     async def scenario(client):
         new = await client.create_server(new_server(900, capacity_cpu=4, capacity_ram_mb=8192))
-        patched = await client.update_server("vps-900", ServerUpdate(status=ServerStatus.READY, capacity_disk_mb=81920,
-                                                                     os_template="debian-12"))
+        patched = await client.update_server(
+            "vps-900", ServerUpdate(status=ServerStatus.READY, capacity_disk_mb=81920, os_template="debian-12")
+        )
         await client.update_server("vps-2", ServerUpdate(status=ServerStatus.IN_USE))
         await client.update_server("vps-3", ServerUpdate(is_managed=False))
         listing = await client.list_servers(statuses=[ServerStatus.READY, ServerStatus.IN_USE], is_managed=True)
@@ -84,7 +94,12 @@ def test_round_trip_create_update_get_and_list_one_request_per_status(platform):
 
     (new, patched, listing, second, absent), transport = run(platform, scenario)
     assert (new.status, new.ssh_user, new.provider_id, new.provider, new.capacity_cpu) == (
-        ServerStatus.PENDING_SETUP, "root", "900", "time4vps", 4)
+        ServerStatus.PENDING_SETUP,
+        "root",
+        "900",
+        "time4vps",
+        4,
+    )
     assert new.capacity_disk_mb == 10240 and new.created_at.tzinfo is UTC
     assert (patched.status, patched.capacity_disk_mb, patched.os_template) == (ServerStatus.READY, 81920, "debian-12")
     assert [s.handle for s in listing] == ["vps-1", "vps-4", "vps-900", "vps-2"], "ready first, then in_use"
@@ -113,16 +128,28 @@ def test_update_sends_only_the_fields_set_and_timestamps_as_naive_utc(platform):
     assert platform.store.get_server("vps-1")["capacity_cpu"] == 2, "nothing else touched"
 
 
-@pytest.mark.parametrize("fields", [{"handle": "other"}, {"ssh_port": 2222}, {"specs": {}}, {"health_status": "ok"},
-                                    {"ssh_key": "-----BEGIN"}, {"host": None}, {"capacity_cpu": 2**31},
-                                    {"ssh_user": "Root User"}, {"status": "sleeping"}])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"handle": "other"},
+        {"ssh_port": 2222},
+        {"specs": {}},
+        {"health_status": "ok"},
+        {"ssh_key": "-----BEGIN"},
+        {"host": None},
+        {"capacity_cpu": 2**31},
+        {"ssh_user": "Root User"},
+        {"status": "sleeping"},
+    ],
+)
 def test_our_update_refuses_what_the_platform_would_drop_silently_or_break_on(fields):
     with pytest.raises(ValidationError):
         ServerUpdate(**fields)
 
 
-@pytest.mark.parametrize("fields", [{"capacity_disk_mb": 1}, {"notes": "x"}, {"provider": "time4vps"},
-                                    {"ssh_port": 22}])
+@pytest.mark.parametrize(
+    "fields", [{"capacity_disk_mb": 1}, {"notes": "x"}, {"provider": "time4vps"}, {"ssh_port": 22}]
+)
 def test_our_create_refuses_what_the_platform_ignores_on_create(fields):
     with pytest.raises(ValidationError):
         new_server(1, **fields)
@@ -133,15 +160,20 @@ def test_a_create_whose_answer_is_lost_after_it_committed_is_found_not_posted_ag
     server, transport = run(platform, lambda client: client.create_server(new_server(7)))
     assert server.handle == "vps-7" and server.provider_id == "7"
     assert platform.counters.faults["lost"] == 1 and platform.counters.requests["POST /api/servers/"] == 1
-    assert [(m, p, s) for m, p, s in transport.exchanges] == [("POST", "/api/servers/", 504),
-                                                              ("GET", "/api/servers/vps-7", 200)]
+    assert [(m, p, s) for m, p, s in transport.exchanges] == [
+        ("POST", "/api/servers/", 504),
+        ("GET", "/api/servers/vps-7", 200),
+    ]
     assert len(platform.store.list_servers()) == 1
 
 
 def test_a_create_that_did_not_commit_is_posted_again_after_the_lookup_finds_nothing(platform):
     platform.faults.update(error_rate=0.5, methods="POST", seed=3)  # some POSTs refused before they commit
-    servers, _ = run(platform, lambda client: asyncio.gather(*(client.create_server(new_server(n))
-                                                               for n in range(1, 7))), max_attempts=6)
+    servers, _ = run(
+        platform,
+        lambda client: asyncio.gather(*(client.create_server(new_server(n)) for n in range(1, 7))),
+        max_attempts=6,
+    )
     assert sorted(s.handle for s in servers) == [f"vps-{n}" for n in range(1, 7)]
     assert platform.counters.faults["5xx"] >= 1 and len(platform.store.list_servers()) == 6
 
@@ -149,8 +181,7 @@ def test_a_create_that_did_not_commit_is_posted_again_after_the_lookup_finds_not
 def test_a_duplicate_handle_is_answered_with_the_record_when_it_is_ours_and_refused_when_not(platform):
     platform.store.create_server(new_server(7))
     platform.store.create_server(new_server(8).model_copy(update={"labels": {"provider_id": "999"}}))
-    (found, _), _ = run(platform, lambda client: asyncio.gather(client.create_server(new_server(7)),
-                                                                 asyncio.sleep(0)))
+    (found, _), _ = run(platform, lambda client: asyncio.gather(client.create_server(new_server(7)), asyncio.sleep(0)))
     assert found.handle == "vps-7"
     with pytest.raises(PlatformAPIError) as refused:
         run(platform, lambda client: client.create_server(new_server(8)))

@@ -11,25 +11,27 @@ from pydantic import ValidationError
 
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from contracts import PROVISIONER_STREAM, Keys, ProvisionerMessage
-
 from tests.support import run_async
 
 GROUP = "infrastructure-workers"
 
 
-@pytest.mark.parametrize("fields", [
-    {"server_handle": ""},
-    {"server_handle": "../vps-1"},
-    {"server_handle": "vps 1"},
-    {"server_handle": 12},
-    {"server_handle": "vps-1", "timestamp": "2026-01-01T00:00:00"},  # naive
-    {"server_handle": "vps-1", "version": "2"},
-    {"server_handle": "vps-1", "request_id": ""},
-    {"server_handle": "vps-1", "correlation_id": ""},
-    {"server_handle": "vps-1", "callback_stream": ""},
-    {"server_handle": "vps-1", "priority": "high"},  # a field the platform does not know
-    {"server_handle": "vps-1", "is_recovery": "perhaps"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"server_handle": ""},
+        {"server_handle": "../vps-1"},
+        {"server_handle": "vps 1"},
+        {"server_handle": 12},
+        {"server_handle": "vps-1", "timestamp": "2026-01-01T00:00:00"},  # naive
+        {"server_handle": "vps-1", "version": "2"},
+        {"server_handle": "vps-1", "request_id": ""},
+        {"server_handle": "vps-1", "correlation_id": ""},
+        {"server_handle": "vps-1", "callback_stream": ""},
+        {"server_handle": "vps-1", "priority": "high"},  # a field the platform does not know
+        {"server_handle": "vps-1", "is_recovery": "perhaps"},
+    ],
+)
 def test_a_message_the_platform_could_misread_is_refused(fields):
     with pytest.raises(ValidationError):
         ProvisionerMessage.model_validate_json(json.dumps(fields))
@@ -58,8 +60,9 @@ def handles(start: int, count: int) -> list[str]:
 
 
 def stream_handles(client) -> list[str]:
-    return [ProvisionerMessage.model_validate_json(f[b"data"]).server_handle
-            for _, f in client.xrange(PROVISIONER_STREAM)]
+    return [
+        ProvisionerMessage.model_validate_json(f[b"data"]).server_handle for _, f in client.xrange(PROVISIONER_STREAM)
+    ]
 
 
 def read(client, group: str, count: int, *, ack: bool = True) -> list[str]:

@@ -8,8 +8,8 @@ import pytest
 
 from actors.adapters.ssh.parse import MAX_LINE, excerpt, parse_df, parse_docker_info, parse_docker_ps
 from contracts.health import DockerState, FindingKind
-from sandbox.ssh.hoststate import Container, HostState
 from sandbox.ssh.commands import DOCKER_DOWN_MESSAGE, DOCKER_PS_COMMAND, DOCKER_VERSION_COMMAND, run_command
+from sandbox.ssh.hoststate import Container, HostState
 
 # GNU coreutils 9.1 on an Ubuntu host, byte for byte (columns as wide as their widest cell).
 DF_REAL = """\
@@ -33,10 +33,12 @@ overlay                  8191416   6930872    825616  89% /
 """
 # The docker CLI 24 with the daemon stopped, as captured on a host: `""` on stdout, exit 1.
 DOCKER_INFO_DOWN = ('""\n', DOCKER_DOWN_MESSAGE + "\n", 1)
-PS_HEALTHY = ('{"Command":"\\"/docker-entrypoint.sh\\"","CreatedAt":"2024-05-01 09:12:44 +0000 UTC",'
-              '"ID":"4f1c","Image":"app:latest","Labels":"com.docker.compose.project=app","LocalVolumes":"0",'
-              '"Mounts":"","Names":"web","Networks":"bridge","Ports":"","RunningFor":"3 hours ago","Size":"0B",'
-              '"State":"running","Status":"Up 3 hours (healthy)"}')
+PS_HEALTHY = (
+    '{"Command":"\\"/docker-entrypoint.sh\\"","CreatedAt":"2024-05-01 09:12:44 +0000 UTC",'
+    '"ID":"4f1c","Image":"app:latest","Labels":"com.docker.compose.project=app","LocalVolumes":"0",'
+    '"Mounts":"","Names":"web","Networks":"bridge","Ports":"","RunningFor":"3 hours ago","Size":"0B",'
+    '"State":"running","Status":"Up 3 hours (healthy)"}'
+)
 
 
 def kinds(findings) -> list[FindingKind]:
@@ -85,16 +87,19 @@ def test_df_not_installed_and_silent_df_are_findings():
     assert kinds(silent.findings) == [FindingKind.UNPARSABLE_OUTPUT]
 
 
-@pytest.mark.parametrize("row", [
-    "/dev/vda1        524288000 -199229440 298844160      40% /",  # a negative number
-    "/dev/vda1        524288000 199229440      40% /",  # a column missing
-    "/dev/vda1        524288000 199229440 298844160      140% /",  # over 100 %
-    "/dev/vda1        524288000 999999999 298844160      40% /",  # used more than the size
-    "/dev/vda1        524288000 199229440 298844160      40% relative/mount",
-    "/dev/vda1        5e8 199229440 298844160      40% /",
-    "\x1b[31m/dev/vda1\x1b[0m 524288000 199229440 298844160 \x1b[1m40%\x1b[0m /",  # ANSI
-    "/dev/vda1        524288000 199229440 298844160 99999999999999999999% /",
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        "/dev/vda1        524288000 -199229440 298844160      40% /",  # a negative number
+        "/dev/vda1        524288000 199229440      40% /",  # a column missing
+        "/dev/vda1        524288000 199229440 298844160      140% /",  # over 100 %
+        "/dev/vda1        524288000 999999999 298844160      40% /",  # used more than the size
+        "/dev/vda1        524288000 199229440 298844160      40% relative/mount",
+        "/dev/vda1        5e8 199229440 298844160      40% /",
+        "\x1b[31m/dev/vda1\x1b[0m 524288000 199229440 298844160 \x1b[1m40%\x1b[0m /",  # ANSI
+        "/dev/vda1        524288000 199229440 298844160 99999999999999999999% /",
+    ],
+)
 def test_df_a_single_bad_row_makes_the_table_unreadable_not_half_read(row):
     stdout = DF_REAL.splitlines()[0] + "\n" + row + "\n"
     result = parse_df(stdout, "", 0, ["/"])
@@ -102,14 +107,17 @@ def test_df_a_single_bad_row_makes_the_table_unreadable_not_half_read(row):
     assert all(c.isprintable() for c in result.findings[0].message)
 
 
-@pytest.mark.parametrize("stdout", [
-    "Dateisystem    1K-Blöcke  Benutzt Verfügbar Verw% Eingehängt auf\n/dev/vda1 1 1 0 100% /\n",
-    "\x00\x01\x02\xff garbage \x00\n" * 3,
-    "x" * (MAX_LINE + 1) + "\n",
-    DF_REAL.splitlines()[0] + "\n" + "/dev/vda1 " + " " * 100_000 + "1 1 0 1% /\n",
-    "\n" * 20_000 + "Filesystem",
-    "<html><body>502 Bad Gateway</body></html>",
-])
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        "Dateisystem    1K-Blöcke  Benutzt Verfügbar Verw% Eingehängt auf\n/dev/vda1 1 1 0 100% /\n",
+        "\x00\x01\x02\xff garbage \x00\n" * 3,
+        "x" * (MAX_LINE + 1) + "\n",
+        DF_REAL.splitlines()[0] + "\n" + "/dev/vda1 " + " " * 100_000 + "1 1 0 1% /\n",
+        "\n" * 20_000 + "Filesystem",
+        "<html><body>502 Bad Gateway</body></html>",
+    ],
+)
 def test_df_garbage_headers_binary_and_huge_lines_are_findings(stdout):
     result = parse_df(stdout, "", 0, ["/"])
     assert result.disks == []
@@ -133,25 +141,41 @@ def test_docker_info_daemon_down_as_the_sandbox_and_as_a_real_cli_24_print_it():
     assert parse_docker_info('""\n', "", 0).state is DockerState.DOWN  # no server version: no daemon
 
 
-@pytest.mark.parametrize("stderr, status", [
-    ("sh: 1: docker: not found\n", 127),
-    ("bash: line 1: docker: command not found\n", 127),
-    ("zsh:1: command not found: docker\n", 127),
-])
+@pytest.mark.parametrize(
+    "stderr, status",
+    [
+        ("sh: 1: docker: not found\n", 127),
+        ("bash: line 1: docker: command not found\n", 127),
+        ("zsh:1: command not found: docker\n", 127),
+    ],
+)
 def test_docker_not_installed_in_each_shell(stderr, status):
     assert parse_docker_info("", stderr, status).state is DockerState.NOT_INSTALLED
     assert parse_docker_ps("", stderr, status).state is DockerState.NOT_INSTALLED
 
 
 def test_docker_permission_denied_is_its_own_finding():
-    stderr = ("permission denied while trying to connect to the Docker daemon socket at "
-              "unix:///var/run/docker.sock: Get \"http://%2Fvar%2Frun%2Fdocker.sock/v1.24/info\"\n")
+    stderr = (
+        "permission denied while trying to connect to the Docker daemon socket at "
+        'unix:///var/run/docker.sock: Get "http://%2Fvar%2Frun%2Fdocker.sock/v1.24/info"\n'
+    )
     info = parse_docker_info("", stderr, 1)
     assert info.state is DockerState.UNKNOWN and kinds(info.findings) == [FindingKind.DOCKER_DENIED]
 
 
-@pytest.mark.parametrize("stdout", ['24.0.7\n', '{"version": "24"}\n', '"24.0.7"\n"25.0.0"\n', '"\x1b[2J"\n',
-                                    '"' + "9" * 100 + '"\n', "", "\xff\xfe\n", "-1\n"])
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        "24.0.7\n",
+        '{"version": "24"}\n',
+        '"24.0.7"\n"25.0.0"\n',
+        '"\x1b[2J"\n',
+        '"' + "9" * 100 + '"\n',
+        "",
+        "\xff\xfe\n",
+        "-1\n",
+    ],
+)
 def test_docker_info_output_that_is_not_one_version_string_is_unparsable(stdout):
     info = parse_docker_info(stdout, "", 0)
     assert info.state is DockerState.UNKNOWN and kinds(info.findings) == [FindingKind.UNPARSABLE_OUTPUT]
@@ -168,16 +192,25 @@ def test_docker_info_other_failures_keep_the_message_short_and_printable():
 
 
 def test_docker_ps_as_the_sandbox_prints_it_reports_unhealthy_restarting_and_dead_only():
-    state = HostState(containers=[Container("web"), Container("api", health="unhealthy"),
-                                  Container("job", state="restarting", exit_code=1),
-                                  Container("old", state="exited", exit_code=0), Container("zombie", state="dead"),
-                                  Container("cron", health=None), Container("warm", health="starting")])
+    state = HostState(
+        containers=[
+            Container("web"),
+            Container("api", health="unhealthy"),
+            Container("job", state="restarting", exit_code=1),
+            Container("old", state="exited", exit_code=0),
+            Container("zombie", state="dead"),
+            Container("cron", health=None),
+            Container("warm", health="starting"),
+        ]
+    )
     answer = run_command(DOCKER_PS_COMMAND, state)
     ps = parse_docker_ps(answer.stdout, answer.stderr, answer.exit_status)
     assert ps.state is DockerState.RUNNING and ps.total == 7 and ps.findings == []
     assert [(c.name, c.state, c.status) for c in ps.issues] == [
-        ("api", "running", "Up 3 hours (unhealthy)"), ("job", "restarting", "Restarting (1) 3 hours ago"),
-        ("zombie", "dead", "Dead")]
+        ("api", "running", "Up 3 hours (unhealthy)"),
+        ("job", "restarting", "Restarting (1) 3 hours ago"),
+        ("zombie", "dead", "Dead"),
+    ]
 
 
 def test_docker_ps_with_no_containers_and_with_the_daemon_down():
@@ -197,8 +230,16 @@ def test_docker_ps_before_20_10_has_no_state_column():
 def test_docker_ps_skips_and_reports_bad_lines_but_keeps_the_good_ones():
     unhealthy = PS_HEALTHY.replace('"web"', '"api"').replace("(healthy)", "(unhealthy)")
     hostile = json.dumps({"Names": "\x1b]0;pwned\x07evil\nname", "State": "restarting", "Status": "Restarting (1)"})
-    lines = [PS_HEALTHY, "not json", '["a list"]', '{"Names": 7, "Status": "Up"}', '{"Names": "x", "State": "bogus",'
-             ' "Status": "Up"}', "\x00\x01binary", unhealthy, hostile]
+    lines = [
+        PS_HEALTHY,
+        "not json",
+        '["a list"]',
+        '{"Names": 7, "Status": "Up"}',
+        '{"Names": "x", "State": "bogus", "Status": "Up"}',
+        "\x00\x01binary",
+        unhealthy,
+        hostile,
+    ]
     ps = parse_docker_ps("\n".join(lines) + "\n", "", 0)
     assert ps.total == 3
     assert [c.name for c in ps.issues][:1] == ["api"]
@@ -290,9 +331,11 @@ def test_huge_script_output_is_refused_before_splitting():
 
 from actors.adapters.ssh.parse import parse_loadavg, parse_meminfo, parse_uptime  # noqa: E402
 
-REAL_MEMINFO = ("MemTotal:        8029324 kB\nMemFree:          352316 kB\nMemAvailable:    5123412 kB\n"
-                "Buffers:          287764 kB\nCached:          4512180 kB\nHugePages_Total:       0\n"
-                "Hugepagesize:       2048 kB\n")
+REAL_MEMINFO = (
+    "MemTotal:        8029324 kB\nMemFree:          352316 kB\nMemAvailable:    5123412 kB\n"
+    "Buffers:          287764 kB\nCached:          4512180 kB\nHugePages_Total:       0\n"
+    "Hugepagesize:       2048 kB\n"
+)
 
 
 def test_proc_files_as_linux_prints_them():
@@ -304,14 +347,25 @@ def test_proc_files_as_linux_prints_them():
     assert old_kernel.available_kb == 400, "before 3.14: MemFree + Buffers + Cached"
 
 
-@pytest.mark.parametrize("parser, text", [
-    (parse_loadavg, "0.15 0.10\n"), (parse_loadavg, "-1.00 0.10 0.05 1/1 1\n"), (parse_loadavg, "a b c d e\n"),
-    (parse_loadavg, "0.15 0.10 0.05 1/123 4567\n0.15 0.10 0.05 1/123 4567\n"), (parse_loadavg, ""),
-    (parse_uptime, "forever\n"), (parse_uptime, "1e9 1\n"), (parse_uptime, "12.5\n"),
-    (parse_meminfo, "MemTotal: 10 kB\n"), (parse_meminfo, "MemTotal: 10 kB\nMemAvailable: 11 kB\n"),
-    (parse_meminfo, "MemTotal: x kB\nMemAvailable: 1 kB\n"), (parse_meminfo, "\x1b[31mMemTotal: 10 kB\n"),
-    (parse_meminfo, "MemTotal: 0 kB\nMemAvailable: 0 kB\n"), (parse_meminfo, "MemTotal: 1 kB\n" + "x" * 9000),
-])
+@pytest.mark.parametrize(
+    "parser, text",
+    [
+        (parse_loadavg, "0.15 0.10\n"),
+        (parse_loadavg, "-1.00 0.10 0.05 1/1 1\n"),
+        (parse_loadavg, "a b c d e\n"),
+        (parse_loadavg, "0.15 0.10 0.05 1/123 4567\n0.15 0.10 0.05 1/123 4567\n"),
+        (parse_loadavg, ""),
+        (parse_uptime, "forever\n"),
+        (parse_uptime, "1e9 1\n"),
+        (parse_uptime, "12.5\n"),
+        (parse_meminfo, "MemTotal: 10 kB\n"),
+        (parse_meminfo, "MemTotal: 10 kB\nMemAvailable: 11 kB\n"),
+        (parse_meminfo, "MemTotal: x kB\nMemAvailable: 1 kB\n"),
+        (parse_meminfo, "\x1b[31mMemTotal: 10 kB\n"),
+        (parse_meminfo, "MemTotal: 0 kB\nMemAvailable: 0 kB\n"),
+        (parse_meminfo, "MemTotal: 1 kB\n" + "x" * 9000),
+    ],
+)
 def test_unreadable_proc_output_is_a_finding_not_a_value(parser, text):
     result = parser(text, 0)
     assert (result.load, result.uptime_s, result.memory) == (None, None, None)

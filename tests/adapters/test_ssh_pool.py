@@ -34,8 +34,11 @@ def fleet():
 
 def pooled_probe(fleet, clock: Clock | None = None, **pool) -> SshProbe:
     options = {"max_open": 100, "idle_s": 300.0, "max_age_s": 3600.0, "keepalive_s": 0.0, **pool}
-    probe = SshProbe(ProbeConfig(private_key_path=fleet.client_key_path, known_hosts_path=fleet.known_hosts_path,
-                                 pool=PoolConfig(**options)))
+    probe = SshProbe(
+        ProbeConfig(
+            private_key_path=fleet.client_key_path, known_hosts_path=fleet.known_hosts_path, pool=PoolConfig(**options)
+        )
+    )
     if clock is not None:  # the loop's pool, on the test's clock
         probe._pools = _Fixed(ConnectionPool(probe.config.pool, clock))
     return probe

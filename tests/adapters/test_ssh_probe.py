@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from actors.adapters.ssh.probe import ProbeConfig, SshProbe, health_script
 from contracts.health import CheckTarget, DockerState, FindingKind
-from sandbox.ssh.hoststate import Container, HostState, SshMode
 from sandbox.ssh.fleet import SshFleet
+from sandbox.ssh.hoststate import Container, HostState, SshMode
 
 CONSTANT_COMMANDS = {health_script(("/",))}  # one exec channel: df, docker info, docker ps, /proc
 
@@ -24,8 +24,13 @@ def fleet():
 
 
 def probe_for(fleet, known_hosts=True, **options) -> SshProbe:
-    return SshProbe(ProbeConfig(private_key_path=fleet.client_key_path,
-                                known_hosts_path=fleet.known_hosts_path if known_hosts else None, **options))
+    return SshProbe(
+        ProbeConfig(
+            private_key_path=fleet.client_key_path,
+            known_hosts_path=fleet.known_hosts_path if known_hosts else None,
+            **options,
+        )
+    )
 
 
 def target_for(host, **fields) -> CheckTarget:
@@ -59,8 +64,14 @@ def test_a_healthy_host_in_one_connection_running_only_the_constant_commands(fle
 
 
 def test_the_metrics_the_platform_keeps_are_read_in_the_same_session(fleet):
-    host = fleet.add_host(state=HostState(load=(3.5, 2.25, 1.0), uptime_s=42.5, mem_used_pct=91,
-                                          containers=[Container("a"), Container("b", state="exited")]))
+    host = fleet.add_host(
+        state=HostState(
+            load=(3.5, 2.25, 1.0),
+            uptime_s=42.5,
+            mem_used_pct=91,
+            containers=[Container("a"), Container("b", state="exited")],
+        )
+    )
     result = check(probe_for(fleet), target_for(host))
     assert (result.load.m1, result.load.m5, result.load.m15) == (3.5, 2.25, 1.0) and result.uptime_s == 42.5
     assert result.memory.used_pct == 91 and (result.containers_running, result.containers_total) == (1, 2)
@@ -140,8 +151,7 @@ def test_connect_and_command_timeouts(fleet):
     assert kinds(check(probe, target_for(stalls))) == [FindingKind.CONNECT_TIMEOUT]
     timed_out = check(probe, target_for(slow))
     assert timed_out.connected and set(kinds(timed_out)) == {FindingKind.COMMAND_TIMEOUT}
-    assert {f.subject for f in timed_out.findings} == {"df", "docker info", "docker ps", "loadavg", "uptime",
-                                                       "meminfo"}
+    assert {f.subject for f in timed_out.findings} == {"df", "docker info", "docker ps", "loadavg", "uptime", "meminfo"}
     answered = check(probe_for(fleet, command_timeout_s=5), target_for(slow))
     assert answered.connected and answered.findings == [] and answered.disks
 
@@ -251,67 +261,93 @@ def test_the_script_output_reads_like_its_six_commands(offline_probe):
     assert down.docker is DockerState.DOWN and down.findings == [] and down.disks
     missing = read(offline_probe, sandbox_output(offline_probe, HostState(disks={"/data": 40})))
     assert [(f.kind, f.subject) for f in missing.findings] == [(FindingKind.MOUNT_MISSING, "/")]
-    not_installed = Output(f"{DF_ONE}{M} df 0\nsh: 1: docker: not found\n{M} info 127\n"
-                           f"sh: 1: docker: not found\n{M} ps 127\n{PROC}", "", 0)
+    not_installed = Output(
+        f"{DF_ONE}{M} df 0\nsh: 1: docker: not found\n{M} info 127\nsh: 1: docker: not found\n{M} ps 127\n{PROC}", "", 0
+    )
     assert read(offline_probe, not_installed).docker is DockerState.NOT_INSTALLED
-    denied = ("permission denied while trying to connect to the Docker daemon socket at "
-              "unix:///var/run/docker.sock")
-    no_access = read(offline_probe, Output(f"{DF_ONE}{M} df 0\n{denied}\n{M} info 1\n{denied}\n{M} ps 1\n{PROC}",
-                                           "", 0))
+    denied = "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock"
+    no_access = read(
+        offline_probe, Output(f"{DF_ONE}{M} df 0\n{denied}\n{M} info 1\n{denied}\n{M} ps 1\n{PROC}", "", 0)
+    )
     assert [f.kind for f in no_access.findings] == [FindingKind.DOCKER_DENIED] and no_access.disks
 
 
 def test_docker_warnings_on_stderr_do_not_spoil_its_answer(offline_probe):
     warning = "WARNING: No swap limit support\n"  # what `docker info` prints on many hosts, on stderr
-    ps_line = ('{"Command":"\\"/start\\"","ID":"ab","Image":"app","Names":"web","State":"running",'
-               '"Status":"Up 3 hours (healthy)"}\n')
-    output = Output(f"{DF_ONE}{M} df 0\n{warning}\"24.0.7\"\n{M} info 0\n{warning}{ps_line}{M} ps 0\n{PROC}", "", 0)
+    ps_line = (
+        '{"Command":"\\"/start\\"","ID":"ab","Image":"app","Names":"web","State":"running",'
+        '"Status":"Up 3 hours (healthy)"}\n'
+    )
+    output = Output(f'{DF_ONE}{M} df 0\n{warning}"24.0.7"\n{M} info 0\n{warning}{ps_line}{M} ps 0\n{PROC}', "", 0)
     result = read(offline_probe, output)
     assert result.findings == []
     assert (result.docker, result.docker_version, result.containers_total) == (DockerState.RUNNING, "24.0.7", 1)
 
 
-DF_ONE = ("Filesystem     1024-blocks      Used Available Capacity Mounted on\n"
-          "/dev/vda1        524288000 199229440 298844160      40% /\n")
-PROC = (f"0.15 0.10 0.05 1/123 4567\n{M} load 0\n864000.00 1728000.00\n{M} up 0\n"
-        f"MemTotal:        4028000 kB\nMemAvailable:    2819600 kB\n{M} mem 0\n")
+DF_ONE = (
+    "Filesystem     1024-blocks      Used Available Capacity Mounted on\n"
+    "/dev/vda1        524288000 199229440 298844160      40% /\n"
+)
+PROC = (
+    f"0.15 0.10 0.05 1/123 4567\n{M} load 0\n864000.00 1728000.00\n{M} up 0\n"
+    f"MemTotal:        4028000 kB\nMemAvailable:    2819600 kB\n{M} mem 0\n"
+)
 
 
 def test_a_host_without_proc_is_an_incomplete_check_not_a_crash(offline_probe):
     gone = "cat: /proc/loadavg: No such file or directory\n"
-    result = read(offline_probe, Output(f"{DF_ONE}{M} df 0\n\"24.0.7\"\n{M} info 0\n{M} ps 0\n{gone}{M} load 1\n"
-                                        f"up 12\n{M} up 0\nMemTotal: 10 kB\nMemAvailable: 99 kB\n{M} mem 0\n", "", 0))
+    result = read(
+        offline_probe,
+        Output(
+            f'{DF_ONE}{M} df 0\n"24.0.7"\n{M} info 0\n{M} ps 0\n{gone}{M} load 1\n'
+            f"up 12\n{M} up 0\nMemTotal: 10 kB\nMemAvailable: 99 kB\n{M} mem 0\n",
+            "",
+            0,
+        ),
+    )
     assert result.load is None and result.uptime_s is None and result.memory is None and result.disks
     assert [(f.kind, f.subject) for f in result.findings] == [
-        (FindingKind.COMMAND_FAILED, "cat /proc/loadavg"), (FindingKind.UNPARSABLE_OUTPUT, "cat /proc/uptime"),
-        (FindingKind.UNPARSABLE_OUTPUT, "cat /proc/meminfo")]
+        (FindingKind.COMMAND_FAILED, "cat /proc/loadavg"),
+        (FindingKind.UNPARSABLE_OUTPUT, "cat /proc/uptime"),
+        (FindingKind.UNPARSABLE_OUTPUT, "cat /proc/meminfo"),
+    ]
 
 
 def test_what_arrived_before_a_timeout_or_the_cap_still_counts(offline_probe):
-    partial = Output(f"{DF_ONE}{M} df 0\n\"24.", "", None, timed_out=True)
+    partial = Output(f'{DF_ONE}{M} df 0\n"24.', "", None, timed_out=True)
     result = read(offline_probe, partial, timeout=2)
     assert [d.mount for d in result.disks] == ["/"] and result.docker is DockerState.UNKNOWN
     assert [(f.kind, f.subject) for f in result.findings] == [
-        (FindingKind.COMMAND_TIMEOUT, "docker info"), (FindingKind.COMMAND_TIMEOUT, "docker ps"),
-        (FindingKind.COMMAND_TIMEOUT, "loadavg"), (FindingKind.COMMAND_TIMEOUT, "uptime"),
-        (FindingKind.COMMAND_TIMEOUT, "meminfo")]
+        (FindingKind.COMMAND_TIMEOUT, "docker info"),
+        (FindingKind.COMMAND_TIMEOUT, "docker ps"),
+        (FindingKind.COMMAND_TIMEOUT, "loadavg"),
+        (FindingKind.COMMAND_TIMEOUT, "uptime"),
+        (FindingKind.COMMAND_TIMEOUT, "meminfo"),
+    ]
     assert "did not answer within 2 s" in result.findings[0].message
-    capped = Output(f"{DF_ONE}{M} df 0\n\"24.0.7\"\n{M} info 0\n{{\"Names\":", "", None, too_large=True)
+    capped = Output(f'{DF_ONE}{M} df 0\n"24.0.7"\n{M} info 0\n{{"Names":', "", None, too_large=True)
     result = read(offline_probe, capped)
     assert result.docker is DockerState.RUNNING and [(f.kind, f.subject) for f in result.findings] == [
-        (FindingKind.OUTPUT_TOO_LARGE, "docker ps"), (FindingKind.OUTPUT_TOO_LARGE, "loadavg"),
-        (FindingKind.OUTPUT_TOO_LARGE, "uptime"), (FindingKind.OUTPUT_TOO_LARGE, "meminfo")]
+        (FindingKind.OUTPUT_TOO_LARGE, "docker ps"),
+        (FindingKind.OUTPUT_TOO_LARGE, "loadavg"),
+        (FindingKind.OUTPUT_TOO_LARGE, "uptime"),
+        (FindingKind.OUTPUT_TOO_LARGE, "meminfo"),
+    ]
 
 
 def test_hostile_or_foreign_script_output_is_a_finding(offline_probe):
-    forged = Output(f"{DF_ONE}{M} df 0\n{M} info 0\n\"24.0.7\"\n{M} info 1\n{M} ps 0\n", "", 0)
+    forged = Output(f'{DF_ONE}{M} df 0\n{M} info 0\n"24.0.7"\n{M} info 1\n{M} ps 0\n', "", 0)
     result = read(offline_probe, forged)
     assert not result.disks and result.docker is DockerState.UNKNOWN
     assert [f.kind for f in result.findings] == [FindingKind.UNPARSABLE_OUTPUT]
     fish = Output("", "fish: $? is not the exit status. In fish, please use $status.\n", 127)
     result = read(offline_probe, fish)
     assert [(f.kind, f.subject) for f in result.findings] == [
-        (FindingKind.UNPARSABLE_OUTPUT, "df"), (FindingKind.UNPARSABLE_OUTPUT, "docker info"),
-        (FindingKind.UNPARSABLE_OUTPUT, "docker ps"), (FindingKind.UNPARSABLE_OUTPUT, "loadavg"),
-        (FindingKind.UNPARSABLE_OUTPUT, "uptime"), (FindingKind.UNPARSABLE_OUTPUT, "meminfo")]
+        (FindingKind.UNPARSABLE_OUTPUT, "df"),
+        (FindingKind.UNPARSABLE_OUTPUT, "docker info"),
+        (FindingKind.UNPARSABLE_OUTPUT, "docker ps"),
+        (FindingKind.UNPARSABLE_OUTPUT, "loadavg"),
+        (FindingKind.UNPARSABLE_OUTPUT, "uptime"),
+        (FindingKind.UNPARSABLE_OUTPUT, "meminfo"),
+    ]
     assert "exit status 127" in result.findings[0].message and "fish" in result.findings[0].message

@@ -20,14 +20,16 @@ def test_the_chat_summary_sends_the_documents_and_keeps_a_bounded_answer():
         seen.append(request)
         if len(seen) == 1:
             return httpx.Response(429, headers={"retry-after-ms": "10"})
-        return httpx.Response(200, json={"choices": [{"message": {"role": "assistant",
-                                                                  "content": "Relays alerts. " * 100}}]})
+        return httpx.Response(
+            200, json={"choices": [{"message": {"role": "assistant", "content": "Relays alerts. " * 100}}]}
+        )
 
     async def sleep(_):
         pass
 
-    settings = SummarySettings(summary_url="http://127.0.0.1:9/v1", summary_api_key=SecretStr("sk-chat-key-1234"),
-                               summary_max_chars=120)
+    settings = SummarySettings(
+        summary_url="http://127.0.0.1:9/v1", summary_api_key=SecretStr("sk-chat-key-1234"), summary_max_chars=120
+    )
     chat = ChatSummarizer(settings, transport=httpx.MockTransport(handler), sleep=sleep)
     text = asyncio.run(chat.summarize("acme/alert-relay", [("README.md", "Forwards alerts.")]))
     assert len(text) <= 120 and text.startswith("Relays alerts.") and text.endswith(".")
@@ -36,7 +38,10 @@ def test_the_chat_summary_sends_the_documents_and_keeps_a_bounded_answer():
     assert "Forwards alerts." in body["messages"][1]["content"]
     assert seen[-1].headers["authorization"] == "Bearer sk-chat-key-1234"
 
-    empty = ChatSummarizer(settings, transport=httpx.MockTransport(
-        lambda r: httpx.Response(200, json={"choices": [{"message": {"content": " "}}]})), sleep=sleep)
+    empty = ChatSummarizer(
+        settings,
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"choices": [{"message": {"content": " "}}]})),
+        sleep=sleep,
+    )
     with pytest.raises(EndpointUnavailable):
         asyncio.run(empty.summarize("x", [("a", "b")]))

@@ -43,14 +43,18 @@ from contracts import RunOutcome, RunRecord, TaskName
 from contracts.text import DESCRIPTION_MAX, NAME_MAX, URL_MAX, text_problem
 from sandbox.running import Sandbox
 from sandbox.world import World
-
 from tests.support import make_tick, runs, send, wait_until
 
 #: the HTTP stand-ins of a sandbox, by name (the SSH fleet has states, not rates)
 STAND_INS = ("platform", "github", "time4vps", "embeddings")
 #: the sizes the platform's columns take (see ``contracts.text``)
-COLUMN_CAPS = {"name": NAME_MAX, "full_name": NAME_MAX, "default_branch": NAME_MAX, "html_url": URL_MAX,
-               "description": DESCRIPTION_MAX}
+COLUMN_CAPS = {
+    "name": NAME_MAX,
+    "full_name": NAME_MAX,
+    "default_branch": NAME_MAX,
+    "html_url": URL_MAX,
+    "description": DESCRIPTION_MAX,
+}
 #: columns that hold one line (no control character)
 LINE_COLUMNS = {"name", "full_name", "default_branch", "html_url", "handle", "host", "ssh_user"}
 
@@ -74,16 +78,19 @@ def chaos_sandbox(world: World, **options) -> Iterator[Sandbox]:
 class TickDriver:
     """One cycle: a tick of a fresh slot for ``task``, waited for until its final run record."""
 
-    def __init__(self, client: redis.Redis, task: TaskName, *, first_slot: int = 1_000, step: int = 1,
-                 timeout: float = 60.0):
+    def __init__(
+        self, client: redis.Redis, task: TaskName, *, first_slot: int = 1_000, step: int = 1, timeout: float = 60.0
+    ):
         self.client, self.task, self.timeout = client, task, timeout
         self.slots = itertools.count(first_slot, step)
 
     def __call__(self) -> RunRecord:
         slot = next(self.slots)
         send(self.client, make_tick(self.task, slot=slot, deadline_in=self.timeout))
-        return wait_until(lambda: next((r for r in runs(self.client, self.task)
-                                        if r.slot == slot and not r.will_retry), None), timeout=self.timeout)
+        return wait_until(
+            lambda: next((r for r in runs(self.client, self.task) if r.slot == slot and not r.will_retry), None),
+            timeout=self.timeout,
+        )
 
 
 @dataclass
@@ -111,8 +118,14 @@ class ChaosReport:
 
 
 class Chaos:
-    def __init__(self, sandbox: Sandbox, cycle: Callable[[], RunRecord], *,
-                 change: Callable[[World, random.Random, int], None] | None = None, seed: int = 0):
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        cycle: Callable[[], RunRecord],
+        *,
+        change: Callable[[World, random.Random, int], None] | None = None,
+        seed: int = 0,
+    ):
         self.sandbox, self.cycle, self.change = sandbox, cycle, change
         self.rng = random.Random(f"chaos:{seed}")
         self.seed = seed
@@ -135,10 +148,12 @@ class Chaos:
                 report.with_faults.append(self.cycle())
         finally:
             self._set_faults(**{name: 0.0 for name in rates})
-        report.faults = {name: Counter(getattr(self.sandbox, name).counters.faults) - before[name]
-                         for name in STAND_INS}
-        report.requests = Counter({name: getattr(self.sandbox, name).counters.total() - asked[name]
-                                   for name in STAND_INS})
+        report.faults = {
+            name: Counter(getattr(self.sandbox, name).counters.faults) - before[name] for name in STAND_INS
+        }
+        report.requests = Counter(
+            {name: getattr(self.sandbox, name).counters.total() - asked[name] for name in STAND_INS}
+        )
         report.clean = [self.cycle() for _ in range(clean_cycles)]
         return report
 
@@ -197,13 +212,18 @@ def invalid_rows(store) -> list[str]:
     return found
 
 
-def mismatches(expected: Mapping[object, Mapping[str, object]], actual: Mapping[object, Mapping[str, object]]) -> list[str]:
+def mismatches(
+    expected: Mapping[object, Mapping[str, object]], actual: Mapping[object, Mapping[str, object]]
+) -> list[str]:
     """What differs between two ``{key: {field: value}}`` mappings (fields of ``expected`` only)."""
     found = [f"{key}: missing" for key in expected if key not in actual]
     for key, fields in expected.items():
         if key in actual:
-            found += [f"{key}.{name}: {actual[key].get(name)!r} != {value!r}"
-                      for name, value in fields.items() if actual[key].get(name) != value]
+            found += [
+                f"{key}.{name}: {actual[key].get(name)!r} != {value!r}"
+                for name, value in fields.items()
+                if actual[key].get(name) != value
+            ]
     return found
 
 

@@ -13,7 +13,6 @@ from actors.tasks.github_sync.plan import project_id_of
 from contracts import RunOutcome, TaskName
 from sandbox.github.payloads import HTML
 from sandbox.world import World
-
 from tests.chaos.harness import Chaos, TickDriver, chaos_sandbox, failed_runs, invalid_rows, mismatches, repo_churn
 from tests.support import running_worker
 
@@ -23,8 +22,12 @@ TASK = TaskName.GITHUB_SYNC
 
 @pytest.fixture
 def github_env(monkeypatch):
-    for name, value in {"GITHUB_PER_PAGE": "50", "GITHUB_MISSING_AFTER": "1", "GITHUB_MAX_ATTEMPTS": "3",
-                        "GITHUB_ARCHIVE_AFTER": "0"}.items():
+    for name, value in {
+        "GITHUB_PER_PAGE": "50",
+        "GITHUB_MISSING_AFTER": "1",
+        "GITHUB_MAX_ATTEMPTS": "3",
+        "GITHUB_ARCHIVE_AFTER": "0",
+    }.items():
         monkeypatch.setenv(name, value)
     for name in ("GITHUB_APP_ID", "PLATFORM_MAX_ATTEMPTS"):
         monkeypatch.delenv(name, raising=False)
@@ -41,19 +44,26 @@ def world_vs_platform(world: World, store) -> list[str]:
     expected = {}
     for repo in world.repos.values():
         if repo.owner == world.org and not repo.deleted:
-            expected[repo.id] = {"name": repo.name, "git_url": f"{HTML}/{world.org}/{repo.name}.git",
-                                 "visibility": "public" if repo.visibility == "public" else "private",
-                                 "project_id": str(project_id_of(repo.id)), "project_status": "draft"}
+            expected[repo.id] = {
+                "name": repo.name,
+                "git_url": f"{HTML}/{world.org}/{repo.name}.git",
+                "visibility": "public" if repo.visibility == "public" else "private",
+                "project_id": str(project_id_of(repo.id)),
+                "project_status": "draft",
+            }
         elif repo.id in actual:
             expected[repo.id] = {"project_status": "archived"}
     return duplicates + orphans + mismatches(expected, actual)
 
 
 def test_faults_on_every_stand_in_while_the_org_changes_then_two_clean_cycles_converge(
-        client, redis_url, settings, github_env):
+    client, redis_url, settings, github_env
+):
     world = World.generate(seed=15, repos=200, servers=0)
-    with chaos_sandbox(world) as sandbox, \
-            running_worker(client, [SPEC], settings, deps=Dependencies(redis_url, client)):
+    with (
+        chaos_sandbox(world) as sandbox,
+        running_worker(client, [SPEC], settings, deps=Dependencies(redis_url, client)),
+    ):
         chaos = Chaos(sandbox, TickDriver(client, TASK), change=repo_churn, seed=15)
         report = chaos.run(fault_cycles=6, clean_cycles=2, error_rate=0.2, malformed_rate=0.1)
         store = sandbox.platform.store
@@ -72,4 +82,3 @@ def test_faults_on_every_stand_in_while_the_org_changes_then_two_clean_cycles_co
     assert report.outcomes().get(RunOutcome.PARTIAL.value, 0) > 0, report.outcomes()
     assert not failed_runs(report.clean) and report.clean[-1].outcome is RunOutcome.SUCCEEDED
     assert not report.clean[-1].counters.get("creates") and not report.clean[-1].counters.get("updates")
-

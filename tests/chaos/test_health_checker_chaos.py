@@ -18,9 +18,8 @@ from actors.tasks.health_checker.task import slot_stats
 from contracts import Keys, RunOutcome, TaskName
 from sandbox.ssh.hoststate import HostState
 from sandbox.world import World
-
 from tests.chaos.harness import Chaos, chaos_sandbox
-from tests.support import make_tick, runs, running_worker, send, wait_until
+from tests.support import make_tick, running_worker, runs, send, wait_until
 
 pytestmark = pytest.mark.slow
 SERVERS = 12
@@ -40,19 +39,25 @@ class HealthCycle:
         self.slot += 1
         slot = self.slot
         send(self.client, make_tick(TaskName.HEALTH_CHECKER, slot=slot, deadline_in=45))
-        record = wait_until(lambda: next((r for r in runs(self.client, TaskName.HEALTH_CHECKER)
-                                          if r.slot == slot and not r.will_retry), None), timeout=90)
+        record = wait_until(
+            lambda: next(
+                (r for r in runs(self.client, TaskName.HEALTH_CHECKER) if r.slot == slot and not r.will_retry), None
+            ),
+            timeout=90,
+        )
         if record.outcome is RunOutcome.SUCCEEDED:
-            wait_until(lambda: slot_stats(self.client, slot).get("batches_done", 0) >= record.counters["batches"],
-                       timeout=90)
+            wait_until(
+                lambda: slot_stats(self.client, slot).get("batches_done", 0) >= record.counters["batches"], timeout=90
+            )
         return record
 
 
 def flapping(world: World, rng: random.Random, cycle: int) -> None:
     """Every cycle a third of the servers change: Docker down, a disk full, or healthy again."""
     for server in rng.sample(world.server_list(), SERVERS // 3):
-        world.set_host_state(server.server_id, rng.choice([HostState(), HostState.docker_down(),
-                                                           HostState.disk_nearly_full(99)]))
+        world.set_host_state(
+            server.server_id, rng.choice([HostState(), HostState.docker_down(), HostState.disk_nearly_full(99)])
+        )
 
 
 def test_faults_and_lost_answers_never_make_a_second_incident(client, redis_url, settings, monkeypatch):
@@ -63,8 +68,10 @@ def test_faults_and_lost_answers_never_make_a_second_incident(client, redis_url,
     # apart, and the stand-in commits before it loses an answer: 3 s is as safe here
     monkeypatch.setattr(opener, "CLAIM_MS", 3_000)
     world = World.generate(seed=41, servers=SERVERS, repos=0)
-    with chaos_sandbox(world) as sandbox, running_worker(client, [SPEC], settings, threads=4,
-                                                         deps=Dependencies(redis_url, client)):
+    with (
+        chaos_sandbox(world) as sandbox,
+        running_worker(client, [SPEC], settings, threads=4, deps=Dependencies(redis_url, client)),
+    ):
         sandbox.seed_platform_servers()
         chaos = Chaos(sandbox, HealthCycle(client, sandbox), change=flapping, seed=41)
         report = chaos.run(fault_cycles=8, clean_cycles=2, error_rate=0.15, malformed_rate=0.05, lost_rate=0.2)
@@ -73,11 +80,13 @@ def test_faults_and_lost_answers_never_make_a_second_incident(client, redis_url,
         states = {f"vps-{s.server_id}": s.host for s in world.server_list()}
 
     assert report.faults["platform"]["lost"] > 0 and report.faults["platform"]["5xx"] > 0
-    active = Counter((i["server_handle"], i["incident_type"]) for i in incidents
-                     if i["status"] in ("detected", "recovering"))
+    active = Counter(
+        (i["server_handle"], i["incident_type"]) for i in incidents if i["status"] in ("detected", "recovering")
+    )
     assert all(n == 1 for n in active.values()), f"a duplicate incident: {active}"
     expected = {(h, "service_down") for h, st in states.items() if not st.docker_running} | {
-        (h, "resource_exhausted") for h, st in states.items() if st.disks["/"] >= 95}
+        (h, "resource_exhausted") for h, st in states.items() if st.disks["/"] >= 95
+    }
     assert set(active) == expected, "after the clean cycles, exactly the failing servers' incidents are open"
     assert all(i["resolved_at"] for i in incidents if i["status"] == "resolved")
     assert len(incidents) > len(expected), "incidents were opened and resolved along the way"

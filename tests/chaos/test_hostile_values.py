@@ -12,7 +12,6 @@ from actors.tasks.health_checker import SPEC as HEALTH_CHECKER
 from actors.tasks.health_checker.task import slot_stats
 from contracts import Keys, RunOutcome, TaskName
 from sandbox.world import World
-
 from tests.chaos.harness import TickDriver, chaos_sandbox, invalid_rows
 from tests.support import running_worker, wait_until
 
@@ -20,16 +19,30 @@ pytestmark = pytest.mark.slow
 MEGABYTE = "x" * 1_000_000
 #: (field, value): one repository each
 HOSTILE = [
-    ("description", "lone \ud800 surrogate"), ("description", "nul \x00 inside"), ("description", "bell \x07 tab \t"),
-    ("description", MEGABYTE), ("description", 42), ("name", "new\nline"), ("name", "nul\x00name"),
-    ("name", "surrogate\udfff"), ("name", MEGABYTE), ("name", 7), ("name", None), ("default_branch", "\x00"),
-    ("default_branch", 3.5), ("visibility", "\ud800"), ("language", MEGABYTE), ("topics", [None, 1, "\x00"]),
-    ("archived", "yes"), ("disabled", None),
+    ("description", "lone \ud800 surrogate"),
+    ("description", "nul \x00 inside"),
+    ("description", "bell \x07 tab \t"),
+    ("description", MEGABYTE),
+    ("description", 42),
+    ("name", "new\nline"),
+    ("name", "nul\x00name"),
+    ("name", "surrogate\udfff"),
+    ("name", MEGABYTE),
+    ("name", 7),
+    ("name", None),
+    ("default_branch", "\x00"),
+    ("default_branch", 3.5),
+    ("visibility", "\ud800"),
+    ("language", MEGABYTE),
+    ("topics", [None, 1, "\x00"]),
+    ("archived", "yes"),
+    ("disabled", None),
 ]
 
 
 def test_hostile_repository_fields_and_server_records_stop_no_run_and_write_nothing_invalid(
-        client, redis_url, settings, monkeypatch):
+    client, redis_url, settings, monkeypatch
+):
     monkeypatch.setenv("GITHUB_MISSING_AFTER", "1")
     monkeypatch.setenv("HEALTH_CONNECT_TIMEOUT_S", "2")
     monkeypatch.setenv("HEALTH_COMMAND_TIMEOUT_S", "2")
@@ -39,8 +52,10 @@ def test_hostile_repository_fields_and_server_records_stop_no_run_and_write_noth
     for repo, (name, value) in zip(repos, HOSTILE):
         setattr(repo, name, value)
     doomed = repos[-1]
-    with chaos_sandbox(world) as sandbox, running_worker(client, [GITHUB_SYNC, HEALTH_CHECKER], settings,
-                                                         deps=Dependencies(redis_url, client)):
+    with (
+        chaos_sandbox(world) as sandbox,
+        running_worker(client, [GITHUB_SYNC, HEALTH_CHECKER], settings, deps=Dependencies(redis_url, client)),
+    ):
         store = sandbox.platform.store
         sandbox.seed_platform_servers()
         planted = plant_hostile_servers(store)
@@ -49,8 +64,9 @@ def test_hostile_repository_fields_and_server_records_stop_no_run_and_write_noth
         world.delete_repo(doomed.id)  # absence is still counted with every hostile item in the listing
         second = sync()
         check = TickDriver(client, TaskName.HEALTH_CHECKER, first_slot=50_000)()
-        wait_until(lambda: slot_stats(client, check.slot).get("batches_done", 0) >= check.counters["batches"],
-                   timeout=60)
+        wait_until(
+            lambda: slot_stats(client, check.slot).get("batches_done", 0) >= check.counters["batches"], timeout=60
+        )
         repositories = {r["provider_repo_id"]: r for r in store.all_repositories()}
         projects = {p["id"]: p for p in store.list_projects()}
         missing = client.hkeys(Keys.github_gone(world.org))
@@ -58,7 +74,9 @@ def test_hostile_repository_fields_and_server_records_stop_no_run_and_write_noth
         servers = {s["handle"]: s for s in store.list_servers()}
 
     assert first.outcome in (RunOutcome.SUCCEEDED, RunOutcome.PARTIAL) and second.outcome in (
-        RunOutcome.SUCCEEDED, RunOutcome.PARTIAL), (first.error, second.error)
+        RunOutcome.SUCCEEDED,
+        RunOutcome.PARTIAL,
+    ), (first.error, second.error)
     assert healthy.id in repositories and repositories[healthy.id]["project_id"] in projects
     assert missing == [str(doomed.id).encode()], "absence counted with every hostile item in the listing"
     assert first.counters["skipped_items"] > 0
@@ -81,6 +99,9 @@ def plant_hostile_servers(store) -> list[str]:
     for handle, column, value in (("bad-host", "host", MEGABYTE), ("bad-user", "ssh_user", "root\x00x")):
         replaced = {"handle": handle, column: value}
         picked = ", ".join("?" if c in replaced else c for c in columns)
-        store.execute_sql(f"INSERT INTO servers ({', '.join(columns)}) SELECT {picked} FROM servers "  # noqa: S608
-                          "WHERE handle = ?", [replaced[c] for c in columns if c in replaced] + [template["handle"]])
+        store.execute_sql(
+            f"INSERT INTO servers ({', '.join(columns)}) SELECT {picked} FROM servers "  # noqa: S608
+            "WHERE handle = ?",
+            [replaced[c] for c in columns if c in replaced] + [template["handle"]],
+        )
     return invalid_rows(store)

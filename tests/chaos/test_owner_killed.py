@@ -13,10 +13,9 @@ from actors.runtime.spec import own_queue_name
 from actors.tasks.health_checker import affinity
 from actors.tasks.health_checker.task import slot_stats
 from contracts import Keys, TaskName
+from process.heartbeats import live_processes
 from sandbox.ssh.hoststate import HostState, SshMode
 from sandbox.world import World
-from scheduler.heartbeats import live_processes
-
 from tests.chaos.harness import chaos_sandbox
 from tests.support import make_tick, runs, send, spawn, stop, wait_until
 
@@ -37,10 +36,18 @@ def test_an_owner_killed_mid_slot_hands_its_servers_to_the_survivor_at_the_next_
     with chaos_sandbox(world) as sandbox:
         sandbox.seed_platform_servers()
         handles = sorted(s["handle"] for s in sandbox.platform.store.list_servers())
-        env = {**sandbox.env(), "REDIS_URL": redis_url, "WORKER_THREADS": "2", "HEALTH_BATCH_SIZE": "3",
-               "HEALTH_SSH_CONCURRENCY": "2", "HEALTH_CONNECT_TIMEOUT_S": "1", "HEALTH_COMMAND_TIMEOUT_S": "2",
-               "LOCK_TTL_MS": "3000", "HEARTBEAT_INTERVAL_S": "0.5",
-               **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName if t is not TASK}}
+        env = {
+            **sandbox.env(),
+            "REDIS_URL": redis_url,
+            "WORKER_THREADS": "2",
+            "HEALTH_BATCH_SIZE": "3",
+            "HEALTH_SSH_CONCURRENCY": "2",
+            "HEALTH_CONNECT_TIMEOUT_S": "1",
+            "HEALTH_COMMAND_TIMEOUT_S": "2",
+            "LOCK_TTL_MS": "3000",
+            "HEARTBEAT_INTERVAL_S": "0.5",
+            **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName if t is not TASK},
+        }
         workers = [spawn(WORKER, env, log=tmp_path / f"worker-{n}.log") for n in range(2)]
         try:
             pair = wait_until(lambda: found if len(found := owners(client)) == 2 else None, timeout=60)
@@ -48,16 +55,22 @@ def test_an_owner_killed_mid_slot_hands_its_servers_to_the_survivor_at_the_next_
             assert all(shares.values()), shares
             killed_slot = SLOT_S * 1000
             send(client, make_tick(TASK, slot=killed_slot, deadline_in=SLOT_S))
-            wait_until(lambda: client.keys(Keys.health_claim("*")) and client.scard(
-                Keys.health_slot_checked(killed_slot)) < len(handles), timeout=30)
+            wait_until(
+                lambda: (
+                    client.keys(Keys.health_claim("*"))
+                    and client.scard(Keys.health_slot_checked(killed_slot)) < len(handles)
+                ),
+                timeout=30,
+            )
             victim = workers[0]
             victim_id = next(p for p in pair if f":{victim.pid}:" in p)  # ids are host:pid:random
             victim.send_signal(signal.SIGKILL)  # mid-slot: its claims held, its batches unfinished
             victim.wait()
             survivor_id = next(p for p in pair if p != victim_id)
             # by the next slot its heartbeat (3 x 0.5 s) and claims (~10 s) have lapsed
-            wait_until(lambda: owners(client) == [survivor_id] and not client.keys(Keys.health_claim("*")),
-                       timeout=SLOT_S)
+            wait_until(
+                lambda: owners(client) == [survivor_id] and not client.keys(Keys.health_claim("*")), timeout=SLOT_S
+            )
             next_slot = killed_slot + SLOT_S
             send(client, make_tick(TASK, slot=next_slot, deadline_in=SLOT_S * 2))
             wait_until(lambda: client.scard(Keys.health_slot_checked(next_slot)) == len(handles), timeout=60)

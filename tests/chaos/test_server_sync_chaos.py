@@ -14,7 +14,6 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.server_sync import SPEC
 from contracts import PROVISIONER_STREAM, RunOutcome, TaskName
 from sandbox.world import World
-
 from tests.chaos.harness import Chaos, TickDriver, chaos_sandbox, failed_runs, invalid_rows, mismatches
 from tests.support import running_worker
 
@@ -24,8 +23,11 @@ TASK = TaskName.SERVER_SYNC
 
 @pytest.fixture
 def time4vps_env(monkeypatch):
-    for name, value in {"TIME4VPS_MANAGE_ALL": "true", "TIME4VPS_MISSING_AFTER": "2",
-                        "TIME4VPS_MAX_ATTEMPTS": "2"}.items():
+    for name, value in {
+        "TIME4VPS_MANAGE_ALL": "true",
+        "TIME4VPS_MISSING_AFTER": "2",
+        "TIME4VPS_MAX_ATTEMPTS": "2",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("TIME4VPS_MANAGED_SERVER_IDS", raising=False)
     monkeypatch.delenv("TIME4VPS_MAX_DETAILS_PER_RUN", raising=False)
@@ -46,25 +48,38 @@ def sandbox_announced(client) -> list[str]:
 def account_vs_platform(world: World, store) -> list[str]:
     """Every server of the account has its record as the provider describes it; every gone one is missing."""
     records = {r["provider_id"]: r for r in store.list_servers() if r["labels"].get("provider") == "time4vps"}
-    expected = {str(s.server_id): {"public_ip": s.public_ip, "host": s.public_ip, "status": "pending_setup",
-                                   "is_managed": True, "capacity_cpu": s.cpu_cores, "capacity_ram_mb": s.ram_mb,
-                                   "capacity_disk_mb": s.disk_mb, "os_template": s.os or None,
-                                   "labels": {"provider": "time4vps", "provider_id": str(s.server_id)}}
-                for s in world.server_list()}
+    expected = {
+        str(s.server_id): {
+            "public_ip": s.public_ip,
+            "host": s.public_ip,
+            "status": "pending_setup",
+            "is_managed": True,
+            "capacity_cpu": s.cpu_cores,
+            "capacity_ram_mb": s.ram_mb,
+            "capacity_disk_mb": s.disk_mb,
+            "os_template": s.os or None,
+            "labels": {"provider": "time4vps", "provider_id": str(s.server_id)},
+        }
+        for s in world.server_list()
+    }
     expected |= {pid: {"status": "missing"} for pid in records if pid not in expected}
     return mismatches(expected, records)
 
 
 @pytest.mark.parametrize("seed", [11, 12])
 def test_faults_on_every_stand_in_while_the_account_changes_then_two_clean_cycles_converge(
-        client, redis_url, settings, time4vps_env, seed):
+    client, redis_url, settings, time4vps_env, seed
+):
     world = World.generate(seed=seed, repos=0, servers=15)
-    with chaos_sandbox(world) as sandbox, \
-            running_worker(client, [SPEC], settings, deps=Dependencies(redis_url, client)):
+    with (
+        chaos_sandbox(world) as sandbox,
+        running_worker(client, [SPEC], settings, deps=Dependencies(redis_url, client)),
+    ):
         driver = TickDriver(client, TASK)
         assert driver().outcome is RunOutcome.SUCCEEDED  # the account as it was, synced
         report = Chaos(sandbox, driver, change=account_churn, seed=seed).run(
-            fault_cycles=5, clean_cycles=2, error_rate=0.1, malformed_rate=0.1, lost_rate=0.1)
+            fault_cycles=5, clean_cycles=2, error_rate=0.1, malformed_rate=0.1, lost_rate=0.1
+        )
         store = sandbox.platform.store
 
         assert account_vs_platform(world, store) == [], "the records match the account after 2 clean cycles"
@@ -76,5 +91,8 @@ def test_faults_on_every_stand_in_while_the_account_changes_then_two_clean_cycle
         steady = driver()
     assert report.faults["time4vps"]["5xx"] and report.faults["platform"]["5xx"], report.faults
     assert not failed_runs(report.clean) and report.clean[-1].outcome is RunOutcome.SUCCEEDED
-    assert steady.outcome is RunOutcome.SUCCEEDED and not steady.counters.get("creates") \
-        and not steady.counters.get("updates"), "converged: the next cycle writes nothing"
+    assert (
+        steady.outcome is RunOutcome.SUCCEEDED
+        and not steady.counters.get("creates")
+        and not steady.counters.get("updates")
+    ), "converged: the next cycle writes nothing"

@@ -10,7 +10,6 @@ import signal
 import pytest
 
 from contracts import Keys, RunOutcome, TaskName
-
 from tests.support import make_tick, runs, send, spawn, stop, wait_until
 from tests.tasks.server_sync.stack import stack  # noqa: F401  (the fixture)
 
@@ -19,11 +18,16 @@ WORKER = "import runpy; runpy.run_module('actors', run_name='__main__')"
 TASK = TaskName.SERVER_SYNC
 
 
-def test_a_worker_killed_after_the_create_and_before_the_publish_leaves_one_announcement(stack, client, redis_url,
-                                                                                          tmp_path):
-    env = {**{k: v for k, v in os.environ.items() if k.startswith(("API_", "INTERNAL_", "TIME4VPS_", "PLATFORM_"))},
-           "REDIS_URL": redis_url, "WORKER_THREADS": "1", "LOCK_TTL_MS": "2000",
-           **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName if t is not TASK}}
+def test_a_worker_killed_after_the_create_and_before_the_publish_leaves_one_announcement(
+    stack, client, redis_url, tmp_path
+):
+    env = {
+        **{k: v for k, v in os.environ.items() if k.startswith(("API_", "INTERNAL_", "TIME4VPS_", "PLATFORM_"))},
+        "REDIS_URL": redis_url,
+        "WORKER_THREADS": "1",
+        "LOCK_TTL_MS": "2000",
+        **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName if t is not TASK},
+    }
     # every create commits, then its answer hangs (lost) for long enough to kill the worker there
     stack.platform.faults.update(lost_rate=1.0, lost_after_s=30, methods="POST")
     victim = spawn(WORKER, env, log=tmp_path / "victim.log")
@@ -41,8 +45,9 @@ def test_a_worker_killed_after_the_create_and_before_the_publish_leaves_one_anno
         successor = spawn(WORKER, env, log=tmp_path / "successor.log")
         for slot in (1002, 1003):
             send(client, make_tick(TASK, slot=slot, deadline_in=120))
-            wait_until(lambda slot=slot: [r for r in runs(client, TASK) if r.slot == slot and not r.will_retry],
-                       timeout=60)
+            wait_until(
+                lambda slot=slot: [r for r in runs(client, TASK) if r.slot == slot and not r.will_retry], timeout=60
+            )
     finally:
         stop(victim, signal.SIGKILL)
         if successor is not None:

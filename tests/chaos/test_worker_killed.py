@@ -10,10 +10,9 @@ import pytest
 
 from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S, slot_stats
 from contracts import Keys, TaskName
+from process.heartbeats import live_processes
 from sandbox.ssh.hoststate import HostState, SshMode
 from sandbox.world import World
-from scheduler.heartbeats import live_processes
-
 from tests.chaos.harness import chaos_sandbox
 from tests.support import make_tick, runs, send, spawn, stop, wait_until
 
@@ -30,20 +29,32 @@ def test_a_worker_killed_mid_fan_out_leaves_nothing_unchecked_past_the_next_slot
     with chaos_sandbox(world) as sandbox:
         sandbox.seed_platform_servers()
         handles = sorted(s["handle"] for s in sandbox.platform.store.list_servers())
-        env = {**sandbox.env(), "REDIS_URL": redis_url, "WORKER_THREADS": "2", "HEALTH_BATCH_SIZE": "4",
-               "HEALTH_SSH_CONCURRENCY": "2", "HEALTH_CONNECT_TIMEOUT_S": str(CONNECT_S),
-               "HEALTH_COMMAND_TIMEOUT_S": str(COMMAND_S), "LOCK_TTL_MS": "3000",
-               # the victim is seen dead (3 missed beats) before the next slot, as 15 s are in 2-minute slots
-               "HEARTBEAT_INTERVAL_S": "1",
-               **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName if t is not TaskName.HEALTH_CHECKER}}
+        env = {
+            **sandbox.env(),
+            "REDIS_URL": redis_url,
+            "WORKER_THREADS": "2",
+            "HEALTH_BATCH_SIZE": "4",
+            "HEALTH_SSH_CONCURRENCY": "2",
+            "HEALTH_CONNECT_TIMEOUT_S": str(CONNECT_S),
+            "HEALTH_COMMAND_TIMEOUT_S": str(COMMAND_S),
+            "LOCK_TTL_MS": "3000",
+            # the victim is seen dead (3 missed beats) before the next slot, as 15 s are in 2-minute slots
+            "HEARTBEAT_INTERVAL_S": "1",
+            **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName if t is not TaskName.HEALTH_CHECKER},
+        }
         victim = spawn(WORKER, env, log=tmp_path / "victim.log")
         successor = None
         try:
             killed_slot = SLOT_S * 1000
             sent_at = time.monotonic()
             send(client, make_tick(TaskName.HEALTH_CHECKER, slot=killed_slot, deadline_in=SLOT_S))
-            wait_until(lambda: 0 < len(client.keys(Keys.health_claim("*"))) and client.scard(
-                Keys.health_slot_checked(killed_slot)) < len(handles), timeout=30)
+            wait_until(
+                lambda: (
+                    0 < len(client.keys(Keys.health_claim("*")))
+                    and client.scard(Keys.health_slot_checked(killed_slot)) < len(handles)
+                ),
+                timeout=30,
+            )
             victim.send_signal(signal.SIGKILL)  # mid-fan-out: claims held, batches unfinished
             victim.wait()
             claims = [client.pttl(key) for key in client.keys(Keys.health_claim("*"))]
@@ -53,9 +64,15 @@ def test_a_worker_killed_mid_fan_out_leaves_nothing_unchecked_past_the_next_slot
             # (their TTLs, asserted below, are shorter than a slot).
             # ... and past the killed slot's deadline: what the successor then finds of it is stale
             killed_deadline = sent_at + SLOT_S
-            wait_until(lambda: not client.keys(Keys.health_claim("*")) and not client.exists(
-                Keys.lock(TaskName.HEALTH_CHECKER.value)) and not live_processes(client, "worker")
-                and time.monotonic() > killed_deadline, timeout=SLOT_S * 2)
+            wait_until(
+                lambda: (
+                    not client.keys(Keys.health_claim("*"))
+                    and not client.exists(Keys.lock(TaskName.HEALTH_CHECKER.value))
+                    and not live_processes(client, "worker")
+                    and time.monotonic() > killed_deadline
+                ),
+                timeout=SLOT_S * 2,
+            )
             successor = spawn(WORKER, env, log=tmp_path / "successor.log")
             next_slot = killed_slot + SLOT_S
             send(client, make_tick(TaskName.HEALTH_CHECKER, slot=next_slot, deadline_in=SLOT_S * 2))

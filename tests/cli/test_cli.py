@@ -12,10 +12,9 @@ from actors.runtime.lock import TaskLock
 from actors.runtime.spec import TaskSpec
 from contracts import IMPLEMENTED_TASKS, Keys, RunOutcome, TaskName, TickReason
 from scheduler.cli.commands import main
+from tests.support import make_tick, running_worker, runs, send, ticks, wait_until
 from ticker.loop import Ticker
 from ticker.slots import Interval, Startup
-
-from tests.support import make_tick, running_worker, runs, send, ticks, wait_until
 
 TASK = TaskName.GITHUB_SYNC
 
@@ -48,8 +47,9 @@ def test_status_json_reports_every_task_with_its_runs(cli_env, client, settings,
 
 
 def test_status_table_shows_what_the_last_run_counted(cli_env, client, settings, capsys):
-    with running_worker(client, [TaskSpec(TASK, lambda run: (run.count("creates", 3), run.count("pages", 2)))],
-                        settings):
+    with running_worker(
+        client, [TaskSpec(TASK, lambda run: (run.count("creates", 3), run.count("pages", 2)))], settings
+    ):
         send(client, make_tick(TASK, slot=1000))
         wait_until(lambda: runs(client))
     assert main(["status"]) == 0
@@ -159,8 +159,9 @@ def test_status_shows_the_schedule_the_tickers_use_and_when_each_task_is_next_du
     assert datetime.fromisoformat(github["next_due"]).timestamp() == slot + 60
 
 
-def test_status_shows_partial_runs_and_each_health_slots_coverage_flagging_a_short_one(cli_env, client, settings,
-                                                                                     capsys):
+def test_status_shows_partial_runs_and_each_health_slots_coverage_flagging_a_short_one(
+    cli_env, client, settings, capsys
+):
     def some_fail(run):
         run.count("records_failed", 3)
 
@@ -178,11 +179,17 @@ def test_status_shows_partial_runs_and_each_health_slots_coverage_flagging_a_sho
     assert statuses["github_sync"]["partial"] == 1 and statuses["github_sync"]["last_run"]["outcome"] == "partial"
     coverage = statuses["health_checker"]["coverage"]
     assert [(c["slot"], c["planned"], c["checked"], c["cut"], c["never_checked"]) for c in coverage] == [
-        (480, 5, 0, 0, 5), (360, 5, 2, 1, 2), (240, 4, 4, 0, 0)]
+        (480, 5, 0, 0, 5),
+        (360, 5, 2, 1, 2),
+        (240, 4, 4, 0, 0),
+    ]
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert "partial (3 records failed)" in out
-    assert "slot 360 of health_checker: planned 5, checked 2, cut 1, claimed elsewhere 0, never checked 2  INCOMPLETE" in out
+    assert (
+        "slot 360 of health_checker: planned 5, checked 2, cut 1, claimed elsewhere 0, never checked 2  INCOMPLETE"
+        in out
+    )
     assert "slot 480 of" in out and "slot 240 of health_checker: planned 4, checked 4" in out
     assert out.count("INCOMPLETE") == 1
 
@@ -200,7 +207,7 @@ def test_search_says_plainly_when_the_platform_is_not_configured_or_does_not_ans
 
 
 def test_status_lists_live_processes_and_flags_scheduled_tasks_no_live_worker_serves(cli_env, client, capsys):
-    from scheduler.heartbeats import HeartbeatWriter
+    from process.heartbeats import HeartbeatWriter
 
     assert main(["status", "--json"]) == 0
     overview = json.loads(capsys.readouterr().out)

@@ -18,9 +18,13 @@ from scheduler.cli.commands import main
 
 KEY, SECRET = "search-test-key", "search-test-rag-secret"
 DOCS = {
-    "billing": {"acme/billing:README.md": "# Billing\n\nInvoices are issued monthly; failed card payments are refunded."},
-    "infra": {"acme/infra:docs/deploy.md": "# Deploy\n\nContainers roll out host by host behind the load balancer.",
-              "acme/infra:docs/alerts.md": "# Alerts\n\nThe pager calls the on-call engineer when a disk fills up."},
+    "billing": {
+        "acme/billing:README.md": "# Billing\n\nInvoices are issued monthly; failed card payments are refunded."
+    },
+    "infra": {
+        "acme/infra:docs/deploy.md": "# Deploy\n\nContainers roll out host by host behind the load balancer.",
+        "acme/infra:docs/alerts.md": "# Alerts\n\nThe pager calls the on-call engineer when a disk fills up.",
+    },
 }
 
 
@@ -30,15 +34,30 @@ def platform(monkeypatch):
         app = create_app(api_key=KEY, rag_ingest_secret=SECRET, embeddings_url=f"{emb.url}/v1")
         with ServedApp(app) as api:
             owner = app.store.create_user(42, username="owner")["id"]
-            projects = {title: app.store.create_project(title=title, owner_id=owner, initiating_run_id="t")["id"]
-                        for title in DOCS}
+            projects = {
+                title: app.store.create_project(title=title, owner_id=owner, initiating_run_id="t")["id"]
+                for title in DOCS
+            }
 
             async def ingest():
                 async with PlatformClient(api.url, SecretStr(KEY), rag_ingest_secret=SecretStr(SECRET)) as client:
                     for title, docs in DOCS.items():
-                        await client.ingest(RagIngest(project_id=projects[title], user_id=owner, documents=[
-                            RagDocument(source_type="repository_doc", source_id=sid, content=text,
-                                        content_hash=content_hash(text)) for sid, text in docs.items()]))
+                        await client.ingest(
+                            RagIngest(
+                                project_id=projects[title],
+                                user_id=owner,
+                                documents=[
+                                    RagDocument(
+                                        source_type="repository_doc",
+                                        source_id=sid,
+                                        content=text,
+                                        content_hash=content_hash(text),
+                                    )
+                                    for sid, text in docs.items()
+                                ],
+                            )
+                        )
+
             asyncio.run(ingest())
             monkeypatch.setenv("API_BASE_URL", api.url)
             monkeypatch.setenv("INTERNAL_API_KEY", KEY)

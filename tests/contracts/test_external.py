@@ -20,7 +20,6 @@ from contracts.github import (
     RateLimitOverview,
 )
 from contracts.time4vps import ServerDetails, ServerListItem, Time4VpsErrorKind, parse_error
-
 from tests.support import FIXTURES
 
 GITHUB = FIXTURES / "github" / "examples"
@@ -32,6 +31,7 @@ def load(path: Path):
 
 
 # ---- GitHub ------------------------------------------------------------------------------------------
+
 
 def test_org_repos_example_parses_into_minimal_repositories():
     [repo] = [MinimalRepository.model_validate(item) for item in load(GITHUB / "minimal-repository-items.json")]
@@ -84,8 +84,10 @@ def test_wrapped_base64_with_real_newlines_decodes():
 
 
 def test_symlink_and_submodule_are_not_files():
-    for name in ("content-file-response-if-content-is-a-symlink.json",
-                 "content-file-response-if-content-is-a-submodule.json"):
+    for name in (
+        "content-file-response-if-content-is-a-symlink.json",
+        "content-file-response-if-content-is-a-submodule.json",
+    ):
         with pytest.raises(ValidationError):
             ContentFile.model_validate(load(GITHUB / name))
 
@@ -118,8 +120,14 @@ def test_rate_limit_overview_reads_core_not_the_closing_down_rate():
 
 
 def test_rate_limit_headers_are_read_case_insensitively():
-    headers = {"x-ratelimit-limit": "5000", "X-RateLimit-Remaining": "0", "x-ratelimit-used": "5000",
-               "x-ratelimit-reset": "1691591363", "x-ratelimit-resource": "core", "retry-after": "30"}
+    headers = {
+        "x-ratelimit-limit": "5000",
+        "X-RateLimit-Remaining": "0",
+        "x-ratelimit-used": "5000",
+        "x-ratelimit-reset": "1691591363",
+        "x-ratelimit-resource": "core",
+        "retry-after": "30",
+    }
     parsed = RateLimitHeaders.from_headers(headers)
     assert (parsed.limit, parsed.remaining, parsed.reset, parsed.retry_after) == (5000, 0, 1691591363, 30)
     assert RateLimitHeaders.from_headers({}).remaining is None
@@ -141,6 +149,7 @@ def test_basic_error_tells_a_secondary_rate_limit_apart():
 
 # ---- Time4VPS ----------------------------------------------------------------------------------------
 
+
 def test_server_list_example_wrapped_in_an_array_parses():
     example = load(TIME4VPS / "server-list.json")
     assert isinstance(example, dict)  # the documented example is one object; the live answer is an array
@@ -161,8 +170,9 @@ def test_server_details_example_parses_without_an_id_and_with_nulls():
 
 
 def test_time4vps_ids_as_strings_and_empty_dates_are_tolerated():
-    item = ServerListItem.model_validate({"server_id": "301", "domain": "x.test", "date_created": "0000-00-00",
-                                          "synch_date": ""})
+    item = ServerListItem.model_validate(
+        {"server_id": "301", "domain": "x.test", "date_created": "0000-00-00", "synch_date": ""}
+    )
     assert item.server_id == 301 and item.date_created is None and item.synch_date is None
     details = ServerDetails.model_validate({"additional_ip": None, "components": None, "active_task": {"id": 5}})
     assert details.additional_ip == [] and details.components == [] and details.busy
@@ -173,11 +183,14 @@ def test_server_list_item_without_an_id_is_rejected():
         ServerListItem.model_validate({"domain": "x.test"})
 
 
-@pytest.mark.parametrize(("name", "kind", "wait"), [
-    ("wronglogin", Time4VpsErrorKind.WRONG_LOGIN, None),
-    ("ipnotallowed", Time4VpsErrorKind.IP_NOT_ALLOWED, None),
-    ("wait_x_between_action", Time4VpsErrorKind.THROTTLED, 24),
-])
+@pytest.mark.parametrize(
+    ("name", "kind", "wait"),
+    [
+        ("wronglogin", Time4VpsErrorKind.WRONG_LOGIN, None),
+        ("ipnotallowed", Time4VpsErrorKind.IP_NOT_ALLOWED, None),
+        ("wait_x_between_action", Time4VpsErrorKind.THROTTLED, 24),
+    ],
+)
 def test_the_three_401_bodies_are_told_apart(name, kind, wait):
     error = parse_error(load(TIME4VPS / "errors" / f"{name}.json"))
     assert error is not None

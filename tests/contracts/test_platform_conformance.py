@@ -39,13 +39,17 @@ def test_query_parameters_are_declared_scalars():
 
 
 def test_request_bodies_validate_against_the_declared_schema():
-    assert_request_conforms("POST", "/api/servers/", body={"handle": "vps-1", "host": "h", "public_ip": "1.2.3.4",
-                                                           "labels": {"provider_id": "1"}})
+    assert_request_conforms(
+        "POST",
+        "/api/servers/",
+        body={"handle": "vps-1", "host": "h", "public_ip": "1.2.3.4", "labels": {"provider_id": "1"}},
+    )
     with pytest.raises(Nonconformance, match="public_ip"):
         assert_request_conforms("POST", "/api/servers/", body={"handle": "vps-1", "host": "h"})
     with pytest.raises(Nonconformance, match="ssh_user"):
-        assert_request_conforms("POST", "/api/servers/", body={"handle": "vps-1", "host": "h", "public_ip": "1",
-                                                               "ssh_user": "Root!"})
+        assert_request_conforms(
+            "POST", "/api/servers/", body={"handle": "vps-1", "host": "h", "public_ip": "1", "ssh_user": "Root!"}
+        )
 
 
 def test_responses_validate_and_undeclared_statuses_are_only_the_known_quirks():

@@ -75,8 +75,10 @@ def _admitted(requirements: list[Requirement], pins: dict[str, Pin], lock: str) 
         if pin is None:
             found.append(f"{requirement.name}: named in pyproject.toml, not pinned in {lock}")
         elif not requirement.specifier.contains(pin.version, prereleases=True):
-            found.append(f"{requirement.name}: pinned at {pin.version} in {lock}, "
-                         f"which pyproject.toml's {requirement.specifier} does not admit")
+            found.append(
+                f"{requirement.name}: pinned at {pin.version} in {lock}, "
+                f"which pyproject.toml's {requirement.specifier} does not admit"
+            )
     return found
 
 
@@ -88,7 +90,9 @@ def _unneeded(pins: dict[str, Pin], roots: set[str], lock: str) -> list[str]:
     while frontier:
         parent = frontier.pop()
         for pin in pins.values():
-            if pin.name not in reached and parent in {canonicalize_name(v) for v in pin.via if not FROM_PYPROJECT.match(v)}:
+            if pin.name not in reached and parent in {
+                canonicalize_name(v) for v in pin.via if not FROM_PYPROJECT.match(v)
+            }:
                 reached.add(pin.name)
                 frontier.append(pin.name)
     return [f"{name}: pinned in {lock}, but nothing in pyproject.toml needs it" for name in sorted(set(pins) - reached)]
@@ -108,8 +112,10 @@ def problems(pyproject_text: str, runtime_text: str, dev_text: str) -> list[str]
         if other is None:
             found.append(f"{pin.name}: in requirements.txt, missing from requirements-dev.txt")
         elif (other.version, other.hashes) != (pin.version, pin.hashes):
-            found.append(f"{pin.name}: {pin.version} in requirements.txt, {other.version} (or other hashes) "
-                         "in requirements-dev.txt")
+            found.append(
+                f"{pin.name}: {pin.version} in requirements.txt, {other.version} (or other hashes) "
+                "in requirements-dev.txt"
+            )
     found += _unneeded(runtime, {canonicalize_name(r.name) for r in runtime_reqs}, "requirements.txt")
     found += _unneeded(dev, {canonicalize_name(r.name) for r in runtime_reqs + dev_reqs}, "requirements-dev.txt")
     return found

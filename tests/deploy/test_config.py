@@ -10,10 +10,8 @@ import sys
 
 from actors.configuration import DESCRIPTIONS, TASK_SETTINGS
 from actors.tasks import TASKS
-from contracts import DEFAULT_SCHEDULES
+from contracts import DEFAULT_SCHEDULES, Keys, TaskName, queue_name
 from scheduler.cli.config import app_json_text, env_example, settings_classes, variables
-
-from contracts import Keys, TaskName, queue_name
 from tests.support import ROOT, spawn, stop, wait_until
 
 
@@ -25,7 +23,9 @@ def test_app_json_describes_every_variable_the_settings_read_and_nothing_else():
     assert read - described == set(), "read by the settings but missing from app.json"
     for name, entry in manifest["env"].items():
         assert entry["description"] and isinstance(entry["required"], bool), name
-    assert {"API_BASE_URL", "INTERNAL_API_KEY", "GITHUB_ORG"} <= {n for n, e in manifest["env"].items() if e["required"]}
+    assert {"API_BASE_URL", "INTERNAL_API_KEY", "GITHUB_ORG"} <= {
+        n for n, e in manifest["env"].items() if e["required"]
+    }
     assert {f"SCHEDULE_{t.value.upper()}" for t in DEFAULT_SCHEDULES} | {"RELEASE_ID", "HEROKU_RELEASE_VERSION"} <= read
     assert set(manifest["formation"]) == {"ticker", "worker"} and manifest["formation"]["ticker"]["quantity"] == 2
     assert [a["plan"].split(":")[0] for a in manifest["addons"]] == ["heroku-redis"]
@@ -33,8 +33,7 @@ def test_app_json_describes_every_variable_the_settings_read_and_nothing_else():
 
 
 def test_env_example_is_generated_from_the_settings():
-    assert (ROOT / ".env.example").read_text() == env_example(), \
-        "regenerate: scheduler config example > .env.example"
+    assert (ROOT / ".env.example").read_text() == env_example(), "regenerate: scheduler config example > .env.example"
     text = env_example()
     for v in variables():
         assert v.description, f"{v.name} has no description"
@@ -51,26 +50,37 @@ def test_the_enumeration_sees_every_settings_class_and_every_task():
 
 def run(module: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "HOME": os.environ.get("HOME", "/tmp")}
-    return subprocess.run([sys.executable, "-m", module], env={**base, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", module], env={**base, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_the_worker_lists_every_problem_once_with_the_task_that_needs_it():
     planted = "s3cr3t-planted-in-the-key"
-    result = run("actors", {"GITHUB_APP_ID": "12", "GITHUB_APP_PRIVATE_KEY": planted, "GITHUB_ORG": "acme",
-                            "HEALTH_BATCH_SIZE": "lots", "LOCK_TTL_MS": "90000", "INTERNAL_API_KEY": planted,
-                            "SSH_PRIVATE_KEY_PATH": "/nonexistent/id_ed25519"})
+    result = run(
+        "actors",
+        {
+            "GITHUB_APP_ID": "12",
+            "GITHUB_APP_PRIVATE_KEY": planted,
+            "GITHUB_ORG": "acme",
+            "HEALTH_BATCH_SIZE": "lots",
+            "LOCK_TTL_MS": "90000",
+            "INTERNAL_API_KEY": planted,
+            "SSH_PRIVATE_KEY_PATH": "/nonexistent/id_ed25519",
+        },
+    )
     err = result.stderr
     assert result.returncode == 78 and "Traceback" not in err and result.stdout == ""
     assert err.startswith("worker: configuration refused")
     # rag_summarizer is not configured at all here (no RAG_INGEST_SECRET): not checked, not refused
-    for line in ("REDIS_URL: is not set (needed by the worker)",
-                 "API_BASE_URL: is not set (needed by task github_sync, task health_checker, task provisioner_trigger)",
-                 "GITHUB_APP_PRIVATE_KEY: the GitHub App private key is not a PEM private key "
-                 "(needed by task github_sync)",
-                 "HEALTH_BATCH_SIZE: is invalid: Input should be a valid integer",
-                 "LOCK_TTL_MS: is invalid: Input should be less than or equal to 30000",
-                 "SSH_PRIVATE_KEY_PATH: /nonexistent/id_ed25519 is not a file"):
+    for line in (
+        "REDIS_URL: is not set (needed by the worker)",
+        "API_BASE_URL: is not set (needed by task github_sync, task health_checker, task provisioner_trigger)",
+        "GITHUB_APP_PRIVATE_KEY: the GitHub App private key is not a PEM private key (needed by task github_sync)",
+        "HEALTH_BATCH_SIZE: is invalid: Input should be a valid integer",
+        "LOCK_TTL_MS: is invalid: Input should be less than or equal to 30000",
+        "SSH_PRIVATE_KEY_PATH: /nonexistent/id_ed25519 is not a file",
+    ):
         assert line in err, line
     assert err.count("API_BASE_URL:") == 1
     assert "expected: " in err and planted not in err
@@ -79,8 +89,15 @@ def test_the_worker_lists_every_problem_once_with_the_task_that_needs_it():
 def test_a_task_scheduled_off_needs_nothing_and_a_bad_key_file_is_named(tmp_path):
     bad_key = tmp_path / "id_ed25519"
     bad_key.write_text("not a key\n")
-    env = {"REDIS_URL": "redis://127.0.0.1:1/0", "API_BASE_URL": "http://127.0.0.1:1", "INTERNAL_API_KEY": "k" * 8,
-           "SCHEDULE_GITHUB_SYNC": "off", "SCHEDULE_RAG_SUMMARIZER": "off", "SSH_PRIVATE_KEY_PATH": str(bad_key), "SSH_KNOWN_HOSTS": str(tmp_path / "nope")}
+    env = {
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "API_BASE_URL": "http://127.0.0.1:1",
+        "INTERNAL_API_KEY": "k" * 8,
+        "SCHEDULE_GITHUB_SYNC": "off",
+        "SCHEDULE_RAG_SUMMARIZER": "off",
+        "SSH_PRIVATE_KEY_PATH": str(bad_key),
+        "SSH_KNOWN_HOSTS": str(tmp_path / "nope"),
+    }
     result = run("actors", env)
     assert result.returncode == 78 and "GITHUB" not in result.stderr
     assert "SSH_KNOWN_HOSTS: " in result.stderr and "is not a file" in result.stderr
@@ -100,16 +117,28 @@ def test_the_ticker_refuses_a_bad_schedule_and_a_missing_redis_in_one_message():
 
 
 def test_config_check_reports_each_task(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "scheduler.cli", "config", "check"], cwd=ROOT, capture_output=True,
-                            text=True, env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "GITHUB_ORG": "acme",
-                                            "GITHUB_TOKEN": "t" * 10, "API_BASE_URL": "http://x",
-                                            "INTERNAL_API_KEY": "k" * 8, "REDIS_URL": "redis://x"})
+    result = subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", "config", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),
+            "GITHUB_ORG": "acme",
+            "GITHUB_TOKEN": "t" * 10,
+            "API_BASE_URL": "http://x",
+            "INTERNAL_API_KEY": "k" * 8,
+            "REDIS_URL": "redis://x",
+        },
+    )
     assert result.returncode == 1
     assert "github_sync: configured" in result.stdout and "health_checker: not configured" in result.stdout
 
 
 def test_a_task_whose_credentials_are_absent_is_not_configured_gets_no_ticks_and_says_what_to_set(
-        redis_url, client, monkeypatch, capsys):
+    redis_url, client, monkeypatch, capsys
+):
     """Credentials not given at all are no mistake to refuse: the worker starts, says which task it
     cannot run and what to set; the tickers hold that task's ticks; `scheduler status` shows it."""
     from scheduler.cli import main as cli
@@ -117,8 +146,13 @@ def test_a_task_whose_credentials_are_absent_is_not_configured_gets_no_ticks_and
     from ticker.loop import Ticker
     from ticker.slots import Interval
 
-    env = {"REDIS_URL": redis_url, "API_BASE_URL": "http://127.0.0.1:1", "INTERNAL_API_KEY": "k" * 8,
-           "SCHEDULE_HEALTH_CHECKER": "off", "LOG_FORMAT": "json"}
+    env = {
+        "REDIS_URL": redis_url,
+        "API_BASE_URL": "http://127.0.0.1:1",
+        "INTERNAL_API_KEY": "k" * 8,
+        "SCHEDULE_HEALTH_CHECKER": "off",
+        "LOG_FORMAT": "json",
+    }
     worker = spawn("from actors.__main__ import main; raise SystemExit(main())", env)
     try:
         wait_until(lambda: client.hget(Keys.CONFIGURATION, TaskName.GITHUB_SYNC.value), timeout=30)
@@ -143,6 +177,14 @@ def test_a_task_whose_credentials_are_absent_is_not_configured_gets_no_ticks_and
 
 
 def test_credentials_present_but_incomplete_still_refuse_the_start():
-    result = run("actors", {"REDIS_URL": "redis://127.0.0.1:1/0", "API_BASE_URL": "http://127.0.0.1:1",
-                            "INTERNAL_API_KEY": "k" * 8, "SCHEDULE_HEALTH_CHECKER": "off", "GITHUB_TOKEN": "t" * 12})
+    result = run(
+        "actors",
+        {
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "API_BASE_URL": "http://127.0.0.1:1",
+            "INTERNAL_API_KEY": "k" * 8,
+            "SCHEDULE_HEALTH_CHECKER": "off",
+            "GITHUB_TOKEN": "t" * 12,
+        },
+    )
     assert result.returncode == 78 and "GITHUB_ORG: is not set (needed by task github_sync" in result.stderr

@@ -13,9 +13,9 @@ import pytest
 from actors.adapters.ssh.probe import SshProbe
 from actors.adapters.ssh.settings import SshSettings
 from contracts.health import CheckTarget, FindingKind
+from process.logs import get_logger
+from process.misconfiguration import SettingError
 from sandbox.ssh.fleet import SshFleet
-from scheduler.config import SettingError
-from scheduler.logs import get_logger
 
 
 @pytest.fixture(scope="module")

@@ -37,21 +37,34 @@ def _bump_lower_bound(text: str, name: str, bound: str) -> str:
 # Each alteration is one way a lock goes stale; the check must name the package it concerns.
 ALTERATIONS = {
     "a lower bound above the runtime pin": (
-        lambda p, r, d: (_bump_lower_bound(p, "cryptography", "999"), r, d), "cryptography"),
-    "a lower bound above a test pin": (
-        lambda p, r, d: (_bump_lower_bound(p, "pytest", "999"), r, d), "pytest"),
+        lambda p, r, d: (_bump_lower_bound(p, "cryptography", "999"), r, d),
+        "cryptography",
+    ),
+    "a lower bound above a test pin": (lambda p, r, d: (_bump_lower_bound(p, "pytest", "999"), r, d), "pytest"),
     "a bench dependency bounded above the pin": (
-        lambda p, r, d: (p.replace('"apscheduler>=3.11.3,<4"', '"apscheduler>=3.11.3,<3.11.3"'), r, d), "apscheduler"),
+        lambda p, r, d: (p.replace('"apscheduler>=3.11.3,<4"', '"apscheduler>=3.11.3,<3.11.3"'), r, d),
+        "apscheduler",
+    ),
     "a new runtime dependency, not locked": (
-        lambda p, r, d: (p.replace('"numpy>=2.4",', '"numpy>=2.4",\n    "rich>=13",'), r, d), "rich"),
+        lambda p, r, d: (p.replace('"numpy>=2.4",', '"numpy>=2.4",\n    "rich>=13",'), r, d),
+        "rich",
+    ),
     "a dependency dropped from pyproject, still locked": (
-        lambda p, r, d: (p.replace('"periodiq>=0.14.0",', ""), r, d), "periodiq"),
+        lambda p, r, d: (p.replace('"periodiq>=0.14.0",', ""), r, d),
+        "periodiq",
+    ),
     "the dev lock at another version than the runtime lock": (
-        lambda p, r, d: (p, r, d.replace(f"\nstructlog=={_pinned(d, 'structlog')} ", "\nstructlog==1.0 ")), "structlog"),
+        lambda p, r, d: (p, r, d.replace(f"\nstructlog=={_pinned(d, 'structlog')} ", "\nstructlog==1.0 ")),
+        "structlog",
+    ),
     "a runtime pin missing from the dev lock": (
-        lambda p, r, d: (p, r, re.sub(r"\ntoml==[^\n]*(\n {4}[^\n]*)*", "", d)), "toml"),
+        lambda p, r, d: (p, r, re.sub(r"\ntoml==[^\n]*(\n {4}[^\n]*)*", "", d)),
+        "toml",
+    ),
     "a pin without its hashes": (
-        lambda p, r, d: (p, re.sub(r"(\nidna==\S+) \\\n(    --hash=\S+ \\\n)*    --hash=\S+\n", r"\1\n", r), d), "idna"),
+        lambda p, r, d: (p, re.sub(r"(\nidna==\S+) \\\n(    --hash=\S+ \\\n)*    --hash=\S+\n", r"\1\n", r), d),
+        "idna",
+    ),
 }
 
 

@@ -19,7 +19,6 @@ from honcho.environ import parse_procfile
 from contracts import RunOutcome, TaskName
 from sandbox.running import Sandbox
 from sandbox.world import World
-
 from tests.support import ROOT, runs, wait_until
 
 pytestmark = pytest.mark.slow
@@ -34,17 +33,33 @@ def test_procfile_declares_ticker_and_worker_without_a_port():
 def test_honcho_runs_the_procfile_and_sigterm_stops_both_within_5s(client, redis_url, tmp_path):
     world = World.generate(seed=3, repos=4, servers=2, host_states={})
     with Sandbox(world) as sandbox:
-        env = {**os.environ, **sandbox.env(), "REDIS_URL": redis_url, "RELEASE_ID": "procfile",
-               "SCHEDULE_GITHUB_SYNC": "1s", "SCHEDULE_HEALTH_CHECKER": "1s", "LOG_FORMAT": "json",
-               "PYTHONPATH": str(ROOT),
-               # `python` in the Procfile is this interpreter, as on a dyno built from the lock
-               "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        env = {
+            **os.environ,
+            **sandbox.env(),
+            "REDIS_URL": redis_url,
+            "RELEASE_ID": "procfile",
+            "SCHEDULE_GITHUB_SYNC": "1s",
+            "SCHEDULE_HEALTH_CHECKER": "1s",
+            "LOG_FORMAT": "json",
+            "PYTHONPATH": str(ROOT),
+            # `python` in the Procfile is this interpreter, as on a dyno built from the lock
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        }
         log = open(tmp_path / "honcho.log", "wb")
-        honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "--no-prefix", "-f", str(ROOT / "Procfile")],
-                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "--no-prefix", "-f", str(ROOT / "Procfile")],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            wait_until(lambda: any(r.outcome is RunOutcome.SUCCEEDED for r in runs(client, TaskName.GITHUB_SYNC)),
-                       timeout=60, interval=0.2)
+            wait_until(
+                lambda: any(r.outcome is RunOutcome.SUCCEEDED for r in runs(client, TaskName.GITHUB_SYNC)),
+                timeout=60,
+                interval=0.2,
+            )
             wait_until(lambda: runs(client, TaskName.HEALTH_CHECKER), timeout=30, interval=0.2)
             signalled = time.monotonic()
             os.killpg(honcho.pid, signal.SIGTERM)  # Heroku signals every process of the dyno

@@ -1,5 +1,5 @@
 """No process opens with asyncssh's DSA deprecation warnings (cryptography >= 51), and the filter
-that silences them (scheduler/noise.py, pyproject.toml for pytest) takes nothing else.
+that silences them (process/noise.py, pyproject.toml for pytest) takes nothing else.
 
 The locked cryptography does not warn, so these tests make it warn as cryptography 51 does: a
 ``sitecustomize`` on PYTHONPATH turns every access to a DSA name of
@@ -23,7 +23,7 @@ from tests.support import ROOT
 
 WARNING = "CryptographyDeprecationWarning: DSA is deprecated"
 
-EMULATION = textwrap.dedent('''
+EMULATION = textwrap.dedent("""
     import os
     import sys
     import types
@@ -46,10 +46,10 @@ EMULATION = textwrap.dedent('''
     dsa.__class__ = _DeprecatedDSA
 
     if os.environ.get("EMULATION_FILTER_OFF"):
-        import scheduler.noise
+        import process.noise
 
-        scheduler.noise.quiet_asyncssh_dsa = lambda: None
-''')
+        process.noise.quiet_asyncssh_dsa = lambda: None
+""")
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +60,16 @@ def emulation(tmp_path_factory):
 
 
 def run(emulation, argv, env=None, filter_off=False):
-    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
-            "PYTHONPATH": f"{emulation}{os.pathsep}{ROOT}"}
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONPATH": f"{emulation}{os.pathsep}{ROOT}",
+    }
     if filter_off:
         base["EMULATION_FILTER_OFF"] = "1"
-    return subprocess.run([sys.executable, *argv], env={**base, **(env or {})}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *argv], env={**base, **(env or {})}, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_emulation_warns_as_cryptography_51_does(emulation):
@@ -104,10 +108,10 @@ def test_without_its_filter_the_same_entry_would_print_them_first(emulation, ent
 
 
 def test_the_filter_takes_only_asyncssh_dsa_warnings(emulation):
-    script = textwrap.dedent('''
+    script = textwrap.dedent("""
         import warnings
         from cryptography.utils import CryptographyDeprecationWarning
-        from scheduler.noise import quiet_asyncssh_dsa
+        from process.noise import quiet_asyncssh_dsa
         quiet_asyncssh_dsa()
         import asyncssh  # five DSA warnings, silenced
         warnings.warn_explicit("DSA is deprecated: from elsewhere", CryptographyDeprecationWarning, "x.py", 1,
@@ -117,19 +121,32 @@ def test_the_filter_takes_only_asyncssh_dsa_warnings(emulation):
         warnings.warn_explicit("DSA is deprecated", UserWarning, "misc.py", 2, module="asyncssh.crypto.misc")
         warnings.warn_explicit("DSA is deprecated", CryptographyDeprecationWarning, "x.py", 3,
                                module="asyncssh.crypto.dsa_other")
-    ''')
+    """)
     err = run(emulation, ["-c", script]).stderr
     assert "asyncssh/crypto/" not in err  # the five of the import
-    for shown in ("x.py:1: CryptographyDeprecationWarning", "misc.py:1: CryptographyDeprecationWarning",
-                  "misc.py:2: UserWarning", "x.py:3: CryptographyDeprecationWarning"):
+    for shown in (
+        "x.py:1: CryptographyDeprecationWarning",
+        "misc.py:1: CryptographyDeprecationWarning",
+        "misc.py:2: UserWarning",
+        "x.py:3: CryptographyDeprecationWarning",
+    ):
         assert shown in err, err
     assert err.count("Warning: ") == 4, err
 
 
 def test_pytest_has_the_same_filter(emulation, tmp_path):
     (tmp_path / "test_imports.py").write_text("def test_imports():\n    import asyncssh\n")
-    argv = ["-m", "pytest", "-p", "no:cacheprovider", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path),
-            str(tmp_path / "test_imports.py")]
+    argv = [
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rootdir",
+        str(tmp_path),
+        str(tmp_path / "test_imports.py"),
+    ]
     quiet = run(emulation, argv)
     assert "1 passed" in quiet.stdout and "DSA is deprecated" not in quiet.stdout + quiet.stderr, quiet.stdout
     loud = run(emulation, [*argv, "-o", "filterwarnings="])

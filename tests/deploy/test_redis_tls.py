@@ -13,9 +13,8 @@ import pytest
 from actors.runtime.lock import TaskLock
 from actors.runtime.spec import TaskSpec
 from contracts import RunOutcome, TaskName
-from scheduler.connection import RedisCertificateRefused, check_redis, redis_from_url
-from scheduler.settings import Settings
-
+from process.connection import RedisCertificateRefused, check_redis, redis_from_url
+from process.settings import Settings
 from tests.deploy.tls_redis import TlsRedis
 from tests.support import ROOT, make_tick, running_worker, runs, send, spawn, stop, ticks, wait_until
 
@@ -28,8 +27,14 @@ def tls_redis(tmp_path_factory):
 
 
 def tls_settings(**values) -> Settings:
-    return Settings(lock_ttl_ms=1_500, worker_shutdown_ms=1_000, retry_max=1, retry_min_backoff_ms=50,
-                    retry_max_backoff_ms=100, **values)
+    return Settings(
+        lock_ttl_ms=1_500,
+        worker_shutdown_ms=1_000,
+        retry_max=1,
+        retry_min_backoff_ms=50,
+        retry_max_backoff_ms=100,
+        **values,
+    )
 
 
 def test_the_default_refuses_a_self_signed_certificate_and_says_what_to_set(tls_redis):
@@ -44,9 +49,11 @@ def test_the_default_refuses_a_self_signed_certificate_and_says_what_to_set(tls_
 
 @pytest.mark.parametrize("options", ["none", "ca_path", "ca_data"])
 def test_none_or_the_ca_connects(tls_redis, options):
-    values = {"none": {"redis_ssl_cert_reqs": "none"},
-              "ca_path": {"redis_ssl_ca_certs": tls_redis.certs.ca_path},
-              "ca_data": {"redis_ssl_ca_data": tls_redis.certs.ca_pem}}[options]
+    values = {
+        "none": {"redis_ssl_cert_reqs": "none"},
+        "ca_path": {"redis_ssl_ca_certs": tls_redis.certs.ca_path},
+        "ca_data": {"redis_ssl_ca_data": tls_redis.certs.ca_pem},
+    }[options]
     client = redis_from_url(tls_redis.url, tls_settings(**values))
     check_redis(client)
     client.set("tls:probe", options)
@@ -73,8 +80,14 @@ def test_the_broker_and_the_task_lock_over_tls(tls_redis):
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}
-    return subprocess.run([sys.executable, "-m", "scheduler.cli", *args], env={**clean, "PYTHONPATH": str(ROOT), **env},
-                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", *args],
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_the_cli_explains_a_refused_certificate_and_works_with_none(tls_redis):
@@ -83,8 +96,12 @@ def test_the_cli_explains_a_refused_certificate_and_works_with_none(tls_redis):
     assert "REDIS_SSL_CERT_REQS=none" in refused.stderr
     ok = cli("pause", "github_sync", env={"REDIS_URL": tls_redis.url, "REDIS_SSL_CERT_REQS": "none"})
     assert ok.returncode == 0, ok.stderr
-    assert cli("status", env={"REDIS_URL": tls_redis.url, "REDIS_SSL_CA_CERTS": str(tls_redis.certs.ca_path)}
-               ).stdout.count("(paused)") == 1
+    assert (
+        cli(
+            "status", env={"REDIS_URL": tls_redis.url, "REDIS_SSL_CA_CERTS": str(tls_redis.certs.ca_path)}
+        ).stdout.count("(paused)")
+        == 1
+    )
 
 
 def test_the_ticker_emits_over_tls_and_refuses_an_unverified_certificate(tls_redis, tmp_path):
@@ -95,8 +112,11 @@ def test_the_ticker_emits_over_tls_and_refuses_an_unverified_certificate(tls_red
     assert refused.wait(15) == 78
     assert "REDIS_SSL_CERT_REQS=none" in (tmp_path / "refused.log").read_text()
 
-    ticker = spawn("from ticker.__main__ import main; raise SystemExit(main())",
-                   {**env, "REDIS_SSL_CERT_REQS": "none"}, log=tmp_path / "ticker.log")
+    ticker = spawn(
+        "from ticker.__main__ import main; raise SystemExit(main())",
+        {**env, "REDIS_SSL_CERT_REQS": "none"},
+        log=tmp_path / "ticker.log",
+    )
     try:
         wait_until(lambda: any(t.task is TaskName.GITHUB_SYNC for _, t in ticks(client)), timeout=15)
     finally:
@@ -106,12 +126,14 @@ def test_the_ticker_emits_over_tls_and_refuses_an_unverified_certificate(tls_red
 
 
 def test_a_one_line_ca_and_the_url_password_stay_out_of_logs(tls_redis):
-    from scheduler import logs
+    from process import logs
 
     settings = tls_settings(redis_ssl_ca_data=tls_redis.certs.ca_pem.replace("\n", "\\n"))
     client = redis_from_url(tls_redis.url, settings)
     assert client.ping()
     client.close()
     logs.register_env_secrets({"REDIS_URL": "rediss://:p4ssw0rd-heroku@ec2.example:6380"})
-    assert logs._scrub("cannot reach rediss://:p4ssw0rd-heroku@ec2.example:6380") == \
-        f"cannot reach rediss://:{logs.REDACTED}@ec2.example:6380"
+    assert (
+        logs._scrub("cannot reach rediss://:p4ssw0rd-heroku@ec2.example:6380")
+        == f"cannot reach rediss://:{logs.REDACTED}@ec2.example:6380"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from scheduler.connection import ASYNC_POOL_SIZE, async_redis_from_url
+from process.connection import ASYNC_POOL_SIZE, async_redis_from_url
 
 
 def test_a_thousand_concurrent_commands_share_a_bounded_pool(redis_url, client):
@@ -13,8 +13,9 @@ def test_a_thousand_concurrent_commands_share_a_bounded_pool(redis_url, client):
         aclient = async_redis_from_url(redis_url)
         try:
             # each SET waits on the server a little, so that they are truly in flight together
-            results = await asyncio.gather(*(aclient.set(f"test:claim:{n}", "x", nx=True, px=60_000)
-                                             for n in range(1000)))
+            results = await asyncio.gather(
+                *(aclient.set(f"test:claim:{n}", "x", nx=True, px=60_000) for n in range(1000))
+            )
             return results, aclient.connection_pool.max_connections
         finally:
             await aclient.aclose()

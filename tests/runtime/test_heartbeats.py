@@ -1,4 +1,4 @@
-"""Heartbeats (scheduler/heartbeats.py): written at start and by the Redis clock, kept fresh,
+"""Heartbeats (process/heartbeats.py): written at start and by the Redis clock, kept fresh,
 gone at once on a clean stop and after three missed beats otherwise; and the real ticker and
 worker processes each write one that says what they serve."""
 
@@ -12,8 +12,7 @@ import pytest
 import redis
 
 from contracts import Heartbeat, Keys, TaskName
-from scheduler.heartbeats import HeartbeatWriter, live_processes, live_processes_async, package_version
-
+from process.heartbeats import HeartbeatWriter, live_processes, live_processes_async, package_version
 from tests.support import aredis_like, spawn, stop, wait_until
 
 
@@ -96,8 +95,10 @@ def test_an_entry_expires_after_three_missed_beats_and_readers_drop_it(client):
 def test_a_writer_prunes_the_dead_members_of_its_index(client):
     client.zadd(Keys.heartbeats("worker"), {"dead:1:abc": 1_000})
     writer(client).beat()
-    assert client.zrange(Keys.heartbeats("worker"), 0, -1) != [] and client.zscore(
-        Keys.heartbeats("worker"), "dead:1:abc") is None
+    assert (
+        client.zrange(Keys.heartbeats("worker"), 0, -1) != []
+        and client.zscore(Keys.heartbeats("worker"), "dead:1:abc") is None
+    )
 
 
 def test_an_unreadable_entry_is_skipped(client):
@@ -133,8 +134,17 @@ def test_redis_being_away_skips_beats_without_raising(client):
 
 def test_the_model_refuses_naive_times():
     now = datetime.now(UTC)
-    fields = dict(role="ticker", id="h:1:a", host="h", pid=1, release="local", version="0.1.0",
-                  started_at=now, last_seen=now, interval_s=5)
+    fields = dict(
+        role="ticker",
+        id="h:1:a",
+        host="h",
+        pid=1,
+        release="local",
+        version="0.1.0",
+        started_at=now,
+        last_seen=now,
+        interval_s=5,
+    )
     assert Heartbeat(**fields).started_at == now
     with pytest.raises(ValueError):
         Heartbeat(**{**fields, "last_seen": now.replace(tzinfo=None)})
@@ -146,8 +156,7 @@ WORKER = "from tests.runtime.worker_tasks import main; main()"
 
 @pytest.mark.slow
 def test_ticker_and_worker_processes_beat_and_leave_on_sigterm(client, redis_url, tmp_path):
-    env = {"REDIS_URL": redis_url, "HEARTBEAT_INTERVAL_S": "0.2", "RELEASE_ID": "v9",
-           "SCHEDULE_HEALTH_CHECKER": "off"}
+    env = {"REDIS_URL": redis_url, "HEARTBEAT_INTERVAL_S": "0.2", "RELEASE_ID": "v9", "SCHEDULE_HEALTH_CHECKER": "off"}
     ticker = spawn(TICKER, env, log=tmp_path / "ticker.log")
     worker = spawn(WORKER, env, log=tmp_path / "worker.log")
     try:

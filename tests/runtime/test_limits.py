@@ -1,4 +1,4 @@
-"""The open-file limit (scheduler.limits): raised to the hard limit, and the pool capped under it."""
+"""The open-file limit (process.limits): raised to the hard limit, and the pool capped under it."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import subprocess
 import sys
 
 
-
 def test_a_worker_process_raises_its_soft_limit_to_the_hard_one_and_says_so(tmp_path):
-    code = ("import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]));"
-            "from scheduler.limits import raise_open_files; f = raise_open_files();"
-            "print(f.before, f.soft, f.hard, f.raised, resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]));"
+        "from process.limits import raise_open_files; f = raise_open_files();"
+        "print(f.before, f.soft, f.hard, f.raised, resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     expected_hard = str(1 << 31) if hard == resource.RLIM_INFINITY else str(hard)
@@ -21,10 +22,12 @@ def test_a_worker_process_raises_its_soft_limit_to_the_hard_one_and_says_so(tmp_
 def test_the_pool_keeps_no_more_connections_than_the_limit_leaves(tmp_path):
     key = tmp_path / "id"
     key.write_text("x")
-    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (1000, resource.getrlimit(resource.RLIMIT_NOFILE)[1]));"
-            "from actors.adapters.ssh.settings import SshSettings;"
-            "print(*(SshSettings(ssh_private_key_path=sys.argv[1], health_ssh_pool_max=n).probe_config().pool.max_open"
-            " for n in (10000, 100, 0)))")
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (1000, resource.getrlimit(resource.RLIMIT_NOFILE)[1]));"
+        "from actors.adapters.ssh.settings import SshSettings;"
+        "print(*(SshSettings(ssh_private_key_path=sys.argv[1], health_ssh_pool_max=n).probe_config().pool.max_open"
+        " for n in (10000, 100, 0)))"
+    )
     run = subprocess.run([sys.executable, "-c", code, str(key)], capture_output=True, text=True, check=True)
     *logged, figures = run.stdout.strip().splitlines()
     assert figures.split() == ["488", "100", "0"]  # 1,000 less the 512 kept spare; 0 keeps none

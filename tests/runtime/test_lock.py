@@ -10,9 +10,8 @@ import pytest
 from actors.runtime.lock import LockLost, TaskLock, parse_holder, release_if_owner
 from actors.runtime.spec import TaskSpec
 from contracts import Keys, RunOutcome, TaskName
-
-from tests.support import lock_value, make_tick, running_worker, runs, send, spawn, stop, wait_until
 from tests.runtime.worker_tasks import slow
+from tests.support import lock_value, make_tick, running_worker, runs, send, spawn, stop, wait_until
 
 TASK = TaskName.HEALTH_CHECKER
 
@@ -100,9 +99,11 @@ def test_a_run_whose_lock_was_taken_fails_its_fencing_check(client, settings, mo
 
 def test_a_sigkilled_holder_frees_the_lock_within_its_ttl(client, redis_url, tmp_path):
     ttl_ms = 1_500
-    worker = spawn("from tests.runtime.worker_tasks import main; main()",
-                   {"REDIS_URL": redis_url, "LOCK_TTL_MS": str(ttl_ms), "SLOW_TASK_S": "60"},
-                   log=tmp_path / "worker.log")
+    worker = spawn(
+        "from tests.runtime.worker_tasks import main; main()",
+        {"REDIS_URL": redis_url, "LOCK_TTL_MS": str(ttl_ms), "SLOW_TASK_S": "60"},
+        log=tmp_path / "worker.log",
+    )
     try:
         send(client, make_tick(slot=1))
         wait_until(lambda: client.llen("test:started") == 1, timeout=20)

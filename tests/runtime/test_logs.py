@@ -7,12 +7,17 @@ import logging
 import structlog
 from pydantic import SecretStr
 
-from scheduler import logs
+from process import logs
 
 
 def test_credentials_from_the_environment_are_scrubbed_from_every_line(capsys):
-    logs.register_env_secrets({"GITHUB_TOKEN": "ghp_planted0123456789", "SSH_PRIVATE_KEY_PATH": "/keys/id",
-                               "TIME4VPS_PASSWORD": "hunter2-planted"})
+    logs.register_env_secrets(
+        {
+            "GITHUB_TOKEN": "ghp_planted0123456789",
+            "SSH_PRIVATE_KEY_PATH": "/keys/id",
+            "TIME4VPS_PASSWORD": "hunter2-planted",
+        }
+    )
     logs.configure_logging("json", "INFO")
     structlog.get_logger("t").info("calling GitHub", url="https://x/?access_token=ghp_planted0123456789")
     logging.getLogger("httpx").warning("auth failed for hunter2-planted")  # a library's own line

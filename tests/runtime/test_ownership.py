@@ -50,8 +50,16 @@ def test_the_owner_does_not_depend_on_the_order_of_the_live_set(owners, item):
 
 
 def test_another_process_computes_the_same_owners():
-    code = ("from actors.runtime.ownership import owner_of;"
-            f"print(','.join(owner_of(f'vps-{{i}}', {WORKERS!r}) for i in range(200)))")
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": "12345", "PATH": ""}, cwd=".")
+    code = (
+        "from actors.runtime.ownership import owner_of;"
+        f"print(','.join(owner_of(f'vps-{{i}}', {WORKERS!r}) for i in range(200)))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "12345", "PATH": ""},
+        cwd=".",
+    )
     assert other.stdout.strip() == ",".join(owner_of(f"vps-{i}", WORKERS) for i in range(200))

@@ -12,8 +12,7 @@ import psutil
 import pytest
 
 from contracts import Keys, RunOutcome, TaskName, TickReason
-from scheduler.embedded import EmbeddedRedis
-
+from process.embedded import EmbeddedRedis
 from tests.support import make_tick, runs, send, spawn, spawn_shell, stop, ticks, wait_until
 
 pytestmark = pytest.mark.slow
@@ -27,8 +26,10 @@ WORKER = "from tests.runtime.worker_tasks import main; main()"
 
 def skewed(seconds: float) -> str:
     """A ticker whose host clock is off by ``seconds`` (wall clock only, as NTP drift is)."""
-    return (f"import time; _t, _n = time.time, time.time_ns; time.time = lambda: _t() + {seconds}; "
-            f"time.time_ns = lambda: _n() + {int(seconds * 1e9)}; " + TICKER)
+    return (
+        f"import time; _t, _n = time.time, time.time_ns; time.time = lambda: _t() + {seconds}; "
+        f"time.time_ns = lambda: _n() + {int(seconds * 1e9)}; " + TICKER
+    )
 
 
 def assert_each_slot_once(emitted, tasks):
@@ -74,9 +75,11 @@ def test_three_replicas_with_random_kills_emit_every_slot_exactly_once(client, r
 
 def test_a_replica_with_a_skewed_clock_neither_ticks_early_nor_twice(client, redis_url, tmp_path):
     env = {"REDIS_URL": redis_url, **EVERY_SECOND}
-    replicas = [spawn(TICKER, env, log=tmp_path / "true.log"),
-                spawn(skewed(+5), env, log=tmp_path / "ahead.log"),
-                spawn(skewed(-5), env, log=tmp_path / "behind.log")]
+    replicas = [
+        spawn(TICKER, env, log=tmp_path / "true.log"),
+        spawn(skewed(+5), env, log=tmp_path / "ahead.log"),
+        spawn(skewed(-5), env, log=tmp_path / "behind.log"),
+    ]
     try:
         time.sleep(8)
     finally:
@@ -91,12 +94,20 @@ def test_a_replica_with_a_skewed_clock_neither_ticks_early_nor_twice(client, red
 
 
 def test_sigterm_twice_to_the_process_group_stops_both_within_5s_and_frees_the_lock(client, redis_url, tmp_path):
-    env = {"REDIS_URL": redis_url, **EVERY_SECOND, "SCHEDULE_HEALTH_CHECKER": "off",
-           "SLOW_TASK_S": "60", "LOCK_TTL_MS": "30000", "TICKER": TICKER, "WORKER": WORKER}
+    env = {
+        "REDIS_URL": redis_url,
+        **EVERY_SECOND,
+        "SCHEDULE_HEALTH_CHECKER": "off",
+        "SLOW_TASK_S": "60",
+        "LOCK_TTL_MS": "30000",
+        "TICKER": TICKER,
+        "WORKER": WORKER,
+    }
     # A dyno: a shell leading a process group, with the ticker and a worker in it.
     dyno = spawn_shell('python -c "$TICKER" & python -c "$WORKER" & wait', env, log=tmp_path / "dyno.log")
-    ticker_and_worker = wait_until(lambda: len(psutil.Process(dyno.pid).children()) == 2
-                                   and psutil.Process(dyno.pid).children(), timeout=10)
+    ticker_and_worker = wait_until(
+        lambda: len(psutil.Process(dyno.pid).children()) == 2 and psutil.Process(dyno.pid).children(), timeout=10
+    )
     try:
         wait_until(lambda: len(ticks(client)) >= 3, timeout=20)
         send(client, make_tick(TaskName.HEALTH_CHECKER, slot=1))  # a long run holding its lock
@@ -131,11 +142,19 @@ def test_both_processes_ride_out_a_redis_restart_and_catch_up_once(tmp_path):
             time.sleep(4)  # at least three 1-second slots pass with Redis down
             server.start()
             client = redis.Redis.from_url(server.url)
-            catch_up = wait_until(lambda: [t for _, t in ticks(client)
-                                           if t.task is TaskName.GITHUB_SYNC and t.reason is TickReason.CATCH_UP],
-                                  timeout=20)
-            wait_until(lambda: any(r.slot == catch_up[0].slot and r.outcome is RunOutcome.SUCCEEDED
-                                   for r in runs(client, TaskName.GITHUB_SYNC)), timeout=30)
+            catch_up = wait_until(
+                lambda: [
+                    t for _, t in ticks(client) if t.task is TaskName.GITHUB_SYNC and t.reason is TickReason.CATCH_UP
+                ],
+                timeout=20,
+            )
+            wait_until(
+                lambda: any(
+                    r.slot == catch_up[0].slot and r.outcome is RunOutcome.SUCCEEDED
+                    for r in runs(client, TaskName.GITHUB_SYNC)
+                ),
+                timeout=30,
+            )
             assert ticker.poll() is None and worker.poll() is None, "neither process was restarted"
             slots = [t.slot for _, t in ticks(client) if t.task is TaskName.GITHUB_SYNC]
         finally:
@@ -151,8 +170,11 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(tmp_path):
     died at its first write. It waits, and serves once Redis answers (loading is a
     ``ConnectionError`` to redis-py, as down is)."""
     server = EmbeddedRedis(persist=True)  # its port chosen, nothing listening yet
-    env = {"REDIS_URL": server.url, "HEARTBEAT_INTERVAL_S": "1",
-           **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName}}
+    env = {
+        "REDIS_URL": server.url,
+        "HEARTBEAT_INTERVAL_S": "1",
+        **{f"SCHEDULE_{t.value.upper()}": "off" for t in TaskName},
+    }
     log = tmp_path / "worker.log"
     worker = spawn("import runpy; runpy.run_module('actors', run_name='__main__')", env, log=log)
     try:

@@ -3,12 +3,11 @@ the worker's RETRY_MAX (``settings.retry_max`` is 3 in the tests)."""
 
 from __future__ import annotations
 
-from contracts import RunOutcome, TaskName
-from contracts.names import DRAMATIQ_NAMESPACE
-from scheduler.errors import TransientError
 from actors.runtime.retry import is_transient
 from actors.runtime.spec import PartSpec, TaskSpec, part_actor_name, part_queue_name
-
+from contracts import RunOutcome, TaskName
+from contracts.names import DRAMATIQ_NAMESPACE
+from process.errors import TransientError
 from tests.support import make_tick, running_worker, runs, send, wait_until
 
 TASK = TaskName.HEALTH_CHECKER
@@ -20,6 +19,7 @@ def always_transient(attempts: list):
     def part(payload, deps):
         attempts.append(payload["server"])
         raise TransientError("the server did not answer")
+
     return part
 
 

@@ -8,11 +8,10 @@ import time
 
 from pydantic import BaseModel
 
-from scheduler.errors import TransientError
 from actors.runtime.lock import TaskLock
 from actors.runtime.spec import TaskSpec
 from contracts import Keys, RunOutcome, TaskName, TickReason
-
+from process.errors import TransientError
 from tests.support import make_tick, running_worker, runs, send, wait_until
 
 TASK = TaskName.HEALTH_CHECKER
@@ -22,6 +21,7 @@ def recorder(calls: list):
     def body(run):
         calls.append((run.tick.slot, run.attempt))
         run.count("servers", 3)
+
     return body
 
 

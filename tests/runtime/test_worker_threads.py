@@ -10,8 +10,11 @@ from actors.tasks.health_checker.settings import HealthSettings
 
 
 def deps_with(concurrency: int, batch: int) -> Dependencies:
-    return Dependencies("redis://127.0.0.1:1/0", None, settings=(
-        SshSettings(health_ssh_concurrency=concurrency), HealthSettings(health_batch_size=batch)))
+    return Dependencies(
+        "redis://127.0.0.1:1/0",
+        None,
+        settings=(SshSettings(health_ssh_concurrency=concurrency), HealthSettings(health_batch_size=batch)),
+    )
 
 
 def test_threads_are_raised_to_one_per_batch_of_the_concurrency_and_two_spare(settings):

@@ -9,8 +9,8 @@ from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
 from actors.runtime.worker import run_worker
 from contracts import TaskName
-from scheduler.connection import redis_from_url
-from scheduler.settings import get_settings
+from process.connection import redis_from_url
+from process.settings import get_settings
 
 
 def slow(run: TaskRun) -> None:
@@ -28,8 +28,12 @@ def quick(run: TaskRun) -> None:
 
 
 def main() -> None:
-    specs = [TaskSpec(TaskName.HEALTH_CHECKER, slow), TaskSpec(TaskName.GITHUB_SYNC, quick),
-             TaskSpec(TaskName.SERVER_SYNC, quick), TaskSpec(TaskName.RAG_SUMMARIZER, quick),
-             TaskSpec(TaskName.PROVISIONER_TRIGGER, quick)]
+    specs = [
+        TaskSpec(TaskName.HEALTH_CHECKER, slow),
+        TaskSpec(TaskName.GITHUB_SYNC, quick),
+        TaskSpec(TaskName.SERVER_SYNC, quick),
+        TaskSpec(TaskName.RAG_SUMMARIZER, quick),
+        TaskSpec(TaskName.PROVISIONER_TRIGGER, quick),
+    ]
     settings = get_settings()
     raise SystemExit(run_worker(specs, settings, redis_from_url(settings.redis_url)))

@@ -58,17 +58,21 @@ def test_vectors_are_deterministic(client):
 
 
 def test_similar_texts_are_closer_than_unrelated_ones(client):
-    billing, billing_too, search = vectors(client, [
-        "Billing service: invoices, refunds and subscription payments.",
-        "The billing service stores invoices and handles refunds for payments.",
-        "Search shards rank query results by relevance with a tokenizer.",
-    ])
+    billing, billing_too, search = vectors(
+        client,
+        [
+            "Billing service: invoices, refunds and subscription payments.",
+            "The billing service stores invoices and handles refunds for payments.",
+            "Search shards rank query results by relevance with a tokenizer.",
+        ],
+    )
     assert cosine(billing, billing_too) > 0.5 > cosine(billing, search)
 
 
 def test_base64_encoding_and_dimensions(client):
-    response = client.post("/v1/embeddings", json={"input": "packed floats", "model": MODEL,
-                                                   "encoding_format": "base64", "dimensions": 64})
+    response = client.post(
+        "/v1/embeddings", json={"input": "packed floats", "model": MODEL, "encoding_format": "base64", "dimensions": 64}
+    )
     packed = base64.b64decode(response.json()["data"][0]["embedding"])
     unpacked = struct.unpack("<64f", packed)
     expected = embed("packed floats", 64)
@@ -91,16 +95,19 @@ def test_token_arrays_are_refused_this_stand_in_has_no_tokenizer(client):
     assert response.status_code == 400 and response.json()["error"]["param"] == "input"
 
 
-@pytest.mark.parametrize("payload", [
-    {"model": MODEL},
-    {"input": "", "model": MODEL},
-    {"input": [], "model": MODEL},
-    {"input": ["ok", 3], "model": MODEL},
-    {"input": "no model"},
-    {"input": "x", "model": MODEL, "encoding_format": "hex"},
-    {"input": "x", "model": MODEL, "dimensions": 0},
-    {"input": ["x"] * 2049, "model": MODEL},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"model": MODEL},
+        {"input": "", "model": MODEL},
+        {"input": [], "model": MODEL},
+        {"input": ["ok", 3], "model": MODEL},
+        {"input": "no model"},
+        {"input": "x", "model": MODEL, "encoding_format": "hex"},
+        {"input": "x", "model": MODEL, "dimensions": 0},
+        {"input": ["x"] * 2049, "model": MODEL},
+    ],
+)
 def test_bad_input_is_a_400_in_openais_error_shape(client, payload):
     response = client.post("/v1/embeddings", json=payload)
     assert response.status_code == 400
@@ -138,7 +145,7 @@ def test_counters_and_faults(client):
     assert client.get("/_sandbox/counters").json()["faults"] == {"5xx": 1, "malformed": 1}, "one of each, no more"
 
 
-NO_NETWORK = textwrap.dedent('''
+NO_NETWORK = textwrap.dedent("""
     import socket
     _real_connect = socket.socket.connect
     def _loopback_only(self, address, *rest):
@@ -150,8 +157,8 @@ NO_NETWORK = textwrap.dedent('''
     def _no_lookup(host, *args, **kwargs):
         raise socket.gaierror(f"name lookups refused by the test: {host!r}")
     socket.getaddrinfo = _no_lookup
-''')
-PROBE = textwrap.dedent('''
+""")
+PROBE = textwrap.dedent("""
     import json, os
     from sandbox.embeddings.wordllama import MODEL_NAME, embed_texts
     m = embed_texts(["Sends Telegram alerts when a server is down",
@@ -160,7 +167,7 @@ PROBE = textwrap.dedent('''
     print(json.dumps({"model": MODEL_NAME, "shape": list(m.shape), "norm": float((m[0] @ m[0]) ** 0.5),
                       "close": float(m[0] @ m[1]), "far": float(m[0] @ m[2]),
                       "home": sorted(os.listdir(os.environ["HOME"]))}))
-''')
+""")
 
 
 def test_the_bundled_model_loads_and_embeds_with_an_empty_home_and_no_network(tmp_path):
@@ -168,13 +175,26 @@ def test_the_bundled_model_loads_and_embeds_with_an_empty_home_and_no_network(tm
     home.mkdir()
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(NO_NETWORK)
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": f"{guard}:{ROOT}", "HF_HUB_OFFLINE": "1",
-           "HF_HOME": str(home / "hf"), "XDG_CACHE_HOME": str(home / "cache"), "NO_PROXY": "*"}
-    sanity = subprocess.run([sys.executable, "-c", "import urllib.request; urllib.request.urlopen('http://example.com')"],
-                            env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "PYTHONPATH": f"{guard}:{ROOT}",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(home / "hf"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "NO_PROXY": "*",
+    }
+    sanity = subprocess.run(
+        [sys.executable, "-c", "import urllib.request; urllib.request.urlopen('http://example.com')"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert sanity.returncode != 0 and "refused by the test" in sanity.stderr, "the guard itself works"
-    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert (found["model"], found["shape"]) == ("wordllama/l2_supercat-256", [3, 512])

@@ -18,7 +18,7 @@ def test_every_ten_requests_hold_the_stated_share_from_the_first(rate):
     fired = draws(faults, "5xx", 200)
     assert fired.count(True) == round(rate * 200)
     for start in range(0, 200, 20):  # no long dry spell: every 20 requests hold their share, give or take one
-        assert abs(fired[start:start + 20].count(True) - rate * 20) <= 1
+        assert abs(fired[start : start + 20].count(True) - rate * 20) <= 1
     assert sum(fired[:10]) == int(rate * 10 + 0.5), "the first ten requests already hold their share"
 
 

@@ -28,14 +28,14 @@ from contracts.github import (
 from sandbox.github.app import SecondaryLimit, github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
-
 from tests.support import FIXTURES
 
 SUBSET = json.loads((FIXTURES / "github" / "openapi-subset.json").read_text())
 TOKEN = "ghp_sandboxtoken0000000000000000000000"
 APP_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # the GitHub App's signing key
-APP_PUBLIC_PEM = APP_KEY.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+APP_PUBLIC_PEM = APP_KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+)
 ORG = "sandbox-org"
 
 
@@ -51,8 +51,9 @@ def component(name: str) -> dict:
 
 
 def assert_valid(body, schema: dict) -> None:
-    OAS30Validator({"components": SUBSET["components"], "allOf": [schema]},
-                   format_checker=oas30_format_checker).validate(body)
+    OAS30Validator(
+        {"components": SUBSET["components"], "allOf": [schema]}, format_checker=oas30_format_checker
+    ).validate(body)
 
 
 @pytest.fixture
@@ -86,6 +87,7 @@ def a_repo(world: World, with_readme: bool = True):
 
 
 # ---- listing and pagination ---------------------------------------------------------------------------
+
 
 def test_pagination_walks_every_page_by_the_link_header(served, client, world):
     response = client.get(f"/orgs/{ORG}/repos", params={"per_page": 20})
@@ -135,6 +137,7 @@ def test_unknown_org_is_a_404_in_githubs_error_shape(client):
 
 # ---- ETags and conditional requests --------------------------------------------------------------------
 
+
 def test_304_has_no_body_and_costs_no_point_until_the_world_changes(app, client, world):
     first = client.get(f"/orgs/{ORG}/repos")
     etag = first.headers["etag"]
@@ -160,6 +163,7 @@ def test_unauthenticated_304_still_costs_a_point(served):
 
 
 # ---- rate limits ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("app_options", [{"rate_limit": 3}])
 def test_primary_limit_exhaustion_and_reset(app, client, clock):
@@ -217,6 +221,7 @@ def test_rate_limit_endpoint_costs_nothing_and_matches_the_schema(app, client):
 
 # ---- authentication -------------------------------------------------------------------------------------
 
+
 def test_token_schemes_bad_credentials_and_anonymous_access(served, client, world):
     assert client.get(f"/orgs/{ORG}/repos", headers={"Authorization": f"token {TOKEN}"}).status_code == 200
     bad = client.get(f"/orgs/{ORG}/repos", headers={"Authorization": "Bearer wrong"})
@@ -232,6 +237,7 @@ def test_token_schemes_bad_credentials_and_anonymous_access(served, client, worl
 def _jwt(key, claims: dict) -> str:
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
     signing_input = f"{b64(json.dumps({'alg': 'RS256', 'typ': 'JWT'}).encode())}.{b64(json.dumps(claims).encode())}"
     return f"{signing_input}.{b64(key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()))}"
 
@@ -240,19 +246,25 @@ def _jwt(key, claims: dict) -> str:
 def test_github_app_installation_token_flow(app, served, clock):
     now = int(clock.now)
     good = _jwt(APP_KEY, {"iat": now - 60, "exp": now + 540, "iss": 4242})
-    response = httpx.post(f"{served.url}/app/installations/77/access_tokens",
-                          headers={"Authorization": f"Bearer {good}"})
+    response = httpx.post(
+        f"{served.url}/app/installations/77/access_tokens", headers={"Authorization": f"Bearer {good}"}
+    )
     assert response.status_code == 201
-    assert_valid(response.json(), schema_for("/app/installations/{installation_id}/access_tokens", "201",
-                                             method="post"))
+    assert_valid(
+        response.json(), schema_for("/app/installations/{installation_id}/access_tokens", "201", method="post")
+    )
     token = InstallationToken.model_validate(response.json()).token.get_secret_value()
     listing = httpx.get(f"{served.url}/orgs/{ORG}/repos", headers={"Authorization": f"Bearer {token}"})
     assert listing.status_code == 200 and app.points_used("installation") == 1
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    for jwt in (_jwt(other_key, {"iat": now, "exp": now + 540, "iss": 4242}),
-                _jwt(APP_KEY, {"iat": now - 700, "exp": now - 100, "iss": 4242}), "not.a.jwt"):
-        refused = httpx.post(f"{served.url}/app/installations/77/access_tokens",
-                             headers={"Authorization": f"Bearer {jwt}"})
+    for jwt in (
+        _jwt(other_key, {"iat": now, "exp": now + 540, "iss": 4242}),
+        _jwt(APP_KEY, {"iat": now - 700, "exp": now - 100, "iss": 4242}),
+        "not.a.jwt",
+    ):
+        refused = httpx.post(
+            f"{served.url}/app/installations/77/access_tokens", headers={"Authorization": f"Bearer {jwt}"}
+        )
         assert refused.status_code == 401
     clock.now += 3601  # installation tokens live one hour
     expired = httpx.get(f"{served.url}/orgs/{ORG}/repos", headers={"Authorization": f"Bearer {token}"})
@@ -260,6 +272,7 @@ def test_github_app_installation_token_flow(app, served, clock):
 
 
 # ---- README, contents and trees -------------------------------------------------------------------------
+
 
 def test_readme_is_base64_content_file_that_decodes_to_the_worlds_text(client, world):
     repo = a_repo(world)
@@ -283,10 +296,12 @@ def test_contents_of_files_and_directories_match_their_schemas(client, world):
     assert_valid(listing.json(), component("content-directory"))
     parsed = DirectoryListing.model_validate(listing.json())
     assert [e.path for e in parsed.files()] == ["docs/a.md"] and [e.path for e in parsed.dirs()] == ["docs/guides"]
-    as_object = client.get(f"/repos/{ORG}/{repo.name}/contents/docs",
-                           headers={"Accept": "application/vnd.github.object"})
-    assert_valid(as_object.json(), schema_for("/repos/{owner}/{repo}/contents/{path}",
-                                              media="application/vnd.github.object"))
+    as_object = client.get(
+        f"/repos/{ORG}/{repo.name}/contents/docs", headers={"Accept": "application/vnd.github.object"}
+    )
+    assert_valid(
+        as_object.json(), schema_for("/repos/{owner}/{repo}/contents/{path}", media="application/vnd.github.object")
+    )
     assert [e["name"] for e in as_object.json()["entries"]] == ["a.md", "guides"]
     root = client.get(f"/repos/{ORG}/{repo.name}/contents/")
     assert {e["path"] for e in root.json()} == {"README.md", "docs"}
@@ -320,6 +335,7 @@ def test_tree_over_the_limit_is_truncated(client, world):
 
 # ---- the world changing between cycles ------------------------------------------------------------------
 
+
 def test_mutations_show_through_the_api(client, world):
 
     def listed() -> dict[int, dict]:
@@ -349,6 +365,7 @@ def test_mutations_show_through_the_api(client, world):
 
 
 # ---- faults and counters --------------------------------------------------------------------------------
+
 
 def test_injected_faults_and_counters_over_http(app, client):
     client.get(f"/orgs/{ORG}/repos")

@@ -32,13 +32,14 @@ async def _echo_until_eof(reader: asyncio.StreamReader, writer: asyncio.StreamWr
 async def _through_proxy(payload: bytes, answer_delay_s: float = 0.0) -> tuple[bytes, float, float]:
     target_port, listen_port = _free_port("127.0.0.1"), _free_port("127.0.0.2")
     server = await asyncio.start_server(_echo_until_eof, "127.0.0.1", target_port)
-    proxy = await LatencyProxy([Route("127.0.0.2", listen_port, "127.0.0.1", target_port, answer_delay_s)],
-                               ONE_WAY_S).start()
+    proxy = await LatencyProxy(
+        [Route("127.0.0.2", listen_port, "127.0.0.1", target_port, answer_delay_s)], ONE_WAY_S
+    ).start()
     try:
         started = time.monotonic()
         reader, writer = await asyncio.open_connection("127.0.0.2", listen_port)
         for start in range(0, len(payload), 65_536):  # many segments: their order must hold
-            writer.write(payload[start:start + 65_536])
+            writer.write(payload[start : start + 65_536])
         writer.write_eof()
         first = await reader.read(1)
         first_at = time.monotonic() - started
@@ -71,8 +72,9 @@ def test_a_slow_route_answers_late():
 def test_nothing_listening_behind_the_proxy_ends_the_client_connection():
     async def attempt() -> bytes:
         listen_port = _free_port("127.0.0.2")
-        proxy = await LatencyProxy([Route("127.0.0.2", listen_port, "127.0.0.1", _free_port("127.0.0.1"))],
-                                   ONE_WAY_S).start()
+        proxy = await LatencyProxy(
+            [Route("127.0.0.2", listen_port, "127.0.0.1", _free_port("127.0.0.1"))], ONE_WAY_S
+        ).start()
         try:
             reader, writer = await asyncio.open_connection("127.0.0.2", listen_port)
             try:
@@ -83,6 +85,7 @@ def test_nothing_listening_behind_the_proxy_ends_the_client_connection():
                 writer.close()
         finally:
             proxy.close()
+
     assert asyncio.run(attempt()) == b""
 
 
@@ -94,9 +97,17 @@ def test_an_ssh_check_works_through_the_proxy_with_the_fleets_keys(tmp_path):
         assert [r.answer_delay_s for r in routes] == [0.0, 0.2]
         (tmp_path / "known_hosts").write_text("".join(line + "\n" for line in lines))
         with LatencyProxy(routes, ONE_WAY_S).running():
+
             async def run(route: Route) -> str:
-                async with asyncssh.connect(route.listen_host, route.listen_port, username="root", config=None,
-                                            agent_path=None, known_hosts=str(tmp_path / "known_hosts"),
-                                            client_keys=[str(fleet.client_key_path)]) as conn:
+                async with asyncssh.connect(
+                    route.listen_host,
+                    route.listen_port,
+                    username="root",
+                    config=None,
+                    agent_path=None,
+                    known_hosts=str(tmp_path / "known_hosts"),
+                    client_keys=[str(fleet.client_key_path)],
+                ) as conn:
                     return (await conn.run("echo ok", check=True)).stdout
+
             assert [asyncio.run(run(route)) for route in routes] == ["ok\n", "ok\n"]

@@ -33,8 +33,13 @@ def platform():
 
 
 def _server(handle="vps-1", provider_id="1", **extra):
-    return {"handle": handle, "host": "10.0.0.1", "public_ip": "10.0.0.1", "labels": {"provider_id": provider_id},
-            **extra}
+    return {
+        "handle": handle,
+        "host": "10.0.0.1",
+        "public_ip": "10.0.0.1",
+        "labels": {"provider_id": provider_id},
+        **extra,
+    }
 
 
 def test_every_route_the_stand_in_serves_is_declared_by_the_real_platform(platform):
@@ -46,14 +51,22 @@ def test_every_route_the_stand_in_serves_is_declared_by_the_real_platform(platfo
     declared = {(method.upper(), path) for path, operations in real.items() for method in operations}
     assert served - declared == set()
     # and what the scheduler uses is all there
-    assert {("GET", "/api/servers/"), ("PATCH", "/api/servers/{handle}"), ("POST", "/api/incidents/"),
-            ("GET", "/api/incidents/active"), ("POST", "/api/repositories/"), ("POST", "/api/projects/"),
-            ("POST", "/api/rag/ingest"), ("POST", "/api/rag/query")} <= served
+    assert {
+        ("GET", "/api/servers/"),
+        ("PATCH", "/api/servers/{handle}"),
+        ("POST", "/api/incidents/"),
+        ("GET", "/api/incidents/active"),
+        ("POST", "/api/repositories/"),
+        ("POST", "/api/projects/"),
+        ("POST", "/api/rag/ingest"),
+        ("POST", "/api/rag/query"),
+    } <= served
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Internal-Key": "wrong"}])
-@pytest.mark.parametrize("path", ["/api/servers/", "/api/projects/7f0c8a52-0f5d-4a8e-9d7c-1b2a3c4d5e6f",
-                                  "/api/incidents/active"])
+@pytest.mark.parametrize(
+    "path", ["/api/servers/", "/api/projects/7f0c8a52-0f5d-4a8e-9d7c-1b2a3c4d5e6f", "/api/incidents/active"]
+)
 def test_every_api_request_needs_the_key(platform, headers, path):
     response = httpx.get(platform.url + path, headers={**headers, "X-Correlation-ID": "corr-401"})
     assert response.status_code == 401

@@ -9,7 +9,6 @@ import pytest
 
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app, sample_servers
-
 from tests.platform_conformance import assert_request_conforms, assert_response_conforms
 
 KEY = "platform-servers-key"
@@ -45,16 +44,29 @@ def server(handle="vps-1", **extra):
 
 
 def test_paths_are_exact_a_missing_or_extra_slash_is_a_307(api):
-    for method, path, target in (("GET", "/api/servers", "/api/servers/"), ("POST", "/api/servers", "/api/servers/"),
-                                 ("GET", "/api/servers/vps-1/", "/api/servers/vps-1")):
+    for method, path, target in (
+        ("GET", "/api/servers", "/api/servers/"),
+        ("POST", "/api/servers", "/api/servers/"),
+        ("GET", "/api/servers/vps-1/", "/api/servers/vps-1"),
+    ):
         response = api.http.request(method, path, json=server() if method == "POST" else None)
         assert response.status_code == 307 and response.headers["location"].endswith(target)
     assert api.app.store.list_servers() == [], "a redirected POST creates nothing"
 
 
 def test_create_stores_what_the_real_one_stores_and_answers_server_read(api):
-    created = api("POST", "/api/servers/", json=server(capacity_cpu=4, capacity_disk_mb=5, notes="n", ssh_key="k",
-                                                       labels={"provider_id": "77", "team": "ops"}, colour="red"))
+    created = api(
+        "POST",
+        "/api/servers/",
+        json=server(
+            capacity_cpu=4,
+            capacity_disk_mb=5,
+            notes="n",
+            ssh_key="k",
+            labels={"provider_id": "77", "team": "ops"},
+            colour="red",
+        ),
+    )
     assert created.status_code == 201
     body = created.json()
     assert (body["capacity_cpu"], body["capacity_disk_mb"], body["notes"]) == (4, 10240, None), "disk, notes ignored"
@@ -77,10 +89,21 @@ def test_a_duplicate_handle_is_400_and_an_invalid_body_422_with_the_body(api):
 
 def test_patch_applies_only_the_real_fields_and_drops_the_rest_silently(api):
     api("POST", "/api/servers/", json=server(labels={"provider_id": "1", "team": "ops"}))
-    patched = api("PATCH", "/api/servers/vps-1", json={
-        "status": "sleeping", "capacity_disk_mb": 81920, "os_template": "debian-12", "handle": "renamed",
-        "ssh_port": 2222, "health_status": "healthy", "provisioning_attempts": 9, "load_avg_1m": 0.25,
-        "last_health_check": "2026-03-01T14:30:00+02:00"}).json()
+    patched = api(
+        "PATCH",
+        "/api/servers/vps-1",
+        json={
+            "status": "sleeping",
+            "capacity_disk_mb": 81920,
+            "os_template": "debian-12",
+            "handle": "renamed",
+            "ssh_port": 2222,
+            "health_status": "healthy",
+            "provisioning_attempts": 9,
+            "load_avg_1m": 0.25,
+            "last_health_check": "2026-03-01T14:30:00+02:00",
+        },
+    ).json()
     assert patched["handle"] == "vps-1" and "ssh_port" not in patched and "health_status" not in patched
     assert (patched["status"], patched["capacity_disk_mb"], patched["os_template"]) == ("sleeping", 81920, "debian-12")
     assert patched["last_health_check"] == "2026-03-01T14:30:00", "the offset stripped, not converted"

@@ -12,7 +12,6 @@ import httpx
 
 from sandbox.running import Sandbox
 from sandbox.world import World
-
 from tests.support import ROOT
 
 
@@ -23,8 +22,10 @@ def test_the_sandbox_serves_every_stand_in_with_the_env_it_prints():
         env = sandbox.env()
         servers = httpx.get(f"{env['API_BASE_URL']}/api/servers/", headers={"X-Internal-Key": env["INTERNAL_API_KEY"]})
         assert servers.status_code == 200 and len(servers.json()) == 4
-        repos = httpx.get(f"{env['GITHUB_API_URL']}/orgs/{env['GITHUB_ORG']}/repos",
-                          headers={"Authorization": f"Bearer {env['GITHUB_TOKEN']}"})
+        repos = httpx.get(
+            f"{env['GITHUB_API_URL']}/orgs/{env['GITHUB_ORG']}/repos",
+            headers={"Authorization": f"Bearer {env['GITHUB_TOKEN']}"},
+        )
         assert repos.status_code == 200 and len(repos.json()) == 12
         t4v = httpx.get(f"{env['TIME4VPS_API_URL']}/server", auth=(env["TIME4VPS_USERNAME"], env["TIME4VPS_PASSWORD"]))
         assert t4v.status_code == 200 and len(t4v.json()) == 4
@@ -34,9 +35,15 @@ def test_the_sandbox_serves_every_stand_in_with_the_env_it_prints():
 
         async def probe():
             known = asyncssh.read_known_hosts(env["SSH_KNOWN_HOSTS"])
-            async with asyncssh.connect(record["host"], record["labels"]["ssh_port"], username="root", known_hosts=known,
-                                        client_keys=[env["SSH_PRIVATE_KEY_PATH"]], agent_path=None,
-                                        config=None) as conn:
+            async with asyncssh.connect(
+                record["host"],
+                record["labels"]["ssh_port"],
+                username="root",
+                known_hosts=known,
+                client_keys=[env["SSH_PRIVATE_KEY_PATH"]],
+                agent_path=None,
+                config=None,
+            ) as conn:
                 return (await conn.run("echo ok")).stdout
 
         assert asyncio.run(probe()) == "ok\n"
@@ -45,15 +52,25 @@ def test_the_sandbox_serves_every_stand_in_with_the_env_it_prints():
 
 
 def test_python_m_sandbox_prints_export_lines_and_keeps_running():
-    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--repos", "5", "--servers", "3"], cwd=ROOT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--repos", "5", "--servers", "3"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         lines = [process.stdout.readline().strip() for _ in range(12)]
         assert all(line.startswith("export ") for line in lines)
         env = dict(line.removeprefix("export ").split("=", 1) for line in lines)
-        assert {"API_BASE_URL", "GITHUB_TOKEN", "SSH_KNOWN_HOSTS", "RAG_INGEST_SECRET",
-                "PLATFORM_OWNER_TELEGRAM_ID"} <= set(env)
+        assert {
+            "API_BASE_URL",
+            "GITHUB_TOKEN",
+            "SSH_KNOWN_HOSTS",
+            "RAG_INGEST_SECRET",
+            "PLATFORM_OWNER_TELEGRAM_ID",
+        } <= set(env)
         assert process.poll() is None, "it keeps serving"
         api = httpx.get(f"{env['API_BASE_URL']}/api/servers/", headers={"X-Internal-Key": env["INTERNAL_API_KEY"]})
         assert len(api.json()) == 3
@@ -76,9 +93,16 @@ def test_the_fleet_follows_the_world_between_cycles():
         known = asyncssh.read_known_hosts(sandbox.env()["SSH_KNOWN_HOSTS"])
 
         async def df(host):
-            async with asyncssh.connect(host, sandbox.fleet.port, username="root", known_hosts=known,
-                                        client_keys=[str(sandbox.fleet.client_key_path)], agent_path=None,
-                                        config=None, connect_timeout=5) as conn:
+            async with asyncssh.connect(
+                host,
+                sandbox.fleet.port,
+                username="root",
+                known_hosts=known,
+                client_keys=[str(sandbox.fleet.client_key_path)],
+                agent_path=None,
+                config=None,
+                connect_timeout=5,
+            ) as conn:
                 return (await conn.run("df -P")).stdout
 
         assert "97%" in asyncio.run(df(third.ssh_host))
@@ -96,17 +120,25 @@ def test_python_m_sandbox_docs_serves_each_folder_as_a_repository_with_its_files
     (tmp_path / "alerts-service" / "docs").mkdir(parents=True)
     (tmp_path / "alerts-service" / "README.md").write_text("# Alerts\nSends Telegram alerts.\n")
     (tmp_path / "alerts-service" / "docs" / "setup.md").write_text("## Setup\nSet the bot token.\n")
-    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--repos", "0", "--servers", "0",
-                                "--docs", str(tmp_path)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--repos", "0", "--servers", "0", "--docs", str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         lines = [process.stdout.readline().strip() for _ in range(12)]
         env = dict(line.removeprefix("export ").split("=", 1) for line in lines)
         github = {"Authorization": f"Bearer {env['GITHUB_TOKEN']}"}
         repos = httpx.get(f"{env['GITHUB_API_URL']}/orgs/{env['GITHUB_ORG']}/repos", headers=github).json()
         assert [r["name"] for r in repos] == ["alerts-service"]
-        tree = httpx.get(f"{env['GITHUB_API_URL']}/repos/{env['GITHUB_ORG']}/alerts-service/git/trees/"
-                         f"{repos[0]['default_branch']}", params={"recursive": "1"}, headers=github).json()
+        tree = httpx.get(
+            f"{env['GITHUB_API_URL']}/repos/{env['GITHUB_ORG']}/alerts-service/git/trees/{repos[0]['default_branch']}",
+            params={"recursive": "1"},
+            headers=github,
+        ).json()
         assert {e["path"] for e in tree["tree"] if e["type"] == "blob"} == {"README.md", "docs/setup.md"}
     finally:
         process.terminate()

@@ -13,16 +13,37 @@ import asyncssh
 import pytest
 
 from sandbox.ssh import fleet as ssh_fleet
-from sandbox.ssh.hoststate import Container, HostState, SshMode
 from sandbox.ssh.commands import (
-    DF_COMMAND, DF_MOUNTS_COMMAND, DOCKER_DOWN_MESSAGE, DOCKER_PS_COMMAND, DOCKER_VERSION_COMMAND,
-    ECHO_COMMAND, PROBE_COMMANDS, TRUE_COMMAND, run_command,
+    DF_COMMAND,
+    DF_MOUNTS_COMMAND,
+    DOCKER_DOWN_MESSAGE,
+    DOCKER_PS_COMMAND,
+    DOCKER_VERSION_COMMAND,
+    ECHO_COMMAND,
+    PROBE_COMMANDS,
+    TRUE_COMMAND,
+    run_command,
 )
 from sandbox.ssh.fleet import SshFleet
+from sandbox.ssh.hoststate import Container, HostState, SshMode
 
 DF_HEADER = "Filesystem     1024-blocks      Used Available Capacity Mounted on"
-DOCKER_PS_KEYS = {"Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts", "Names",
-                  "Networks", "Ports", "RunningFor", "Size", "State", "Status"}
+DOCKER_PS_KEYS = {
+    "Command",
+    "CreatedAt",
+    "ID",
+    "Image",
+    "Labels",
+    "LocalVolumes",
+    "Mounts",
+    "Names",
+    "Networks",
+    "Ports",
+    "RunningFor",
+    "Size",
+    "State",
+    "Status",
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +54,14 @@ def fleet():
 
 async def _session(fleet, host, commands, *, client_key=None, known_hosts=None, timeout=5.0):
     async with asyncssh.connect(
-        host.address, host.port, username="root", config=None, agent_path=None,
+        host.address,
+        host.port,
+        username="root",
+        config=None,
+        agent_path=None,
         known_hosts=known_hosts if known_hosts is not None else str(fleet.known_hosts_path),
-        client_keys=[client_key or str(fleet.client_key_path)], connect_timeout=timeout,
+        client_keys=[client_key or str(fleet.client_key_path)],
+        connect_timeout=timeout,
     ) as conn:
         return [await conn.run(command, check=False, timeout=timeout) for command in commands]
 
@@ -90,8 +116,9 @@ def test_a_nearly_full_disk_shows_in_df(fleet):
 
 def test_df_reports_each_mount_asked_for_in_order(fleet):
     host = fleet.add_host(state=HostState(disks={"/": 35, "/var/lib/docker": 91, "/data": 12}))
-    every, some, missing = ssh(fleet, host, DF_COMMAND, f"{DF_MOUNTS_COMMAND} /data /var/lib/docker /",
-                               f"{DF_MOUNTS_COMMAND} / relative/path")
+    every, some, missing = ssh(
+        fleet, host, DF_COMMAND, f"{DF_MOUNTS_COMMAND} /data /var/lib/docker /", f"{DF_MOUNTS_COMMAND} / relative/path"
+    )
     assert capacities(every.stdout) == {"/": 35, "/var/lib/docker": 91, "/data": 12}
     assert [line.split()[5] for line in some.stdout.splitlines()[1:]] == ["/data", "/var/lib/docker", "/"]
     # Like GNU df: the table for what it found, an error for the rest, exit status 1.
@@ -103,8 +130,10 @@ def test_commands_are_parsed_not_matched_verbatim():
     state = HostState(disks={"/": 35, "/var": 60})
     assert capacities(run_command("df -P -k / /var/log", state).stdout) == {"/": 35, "/var": 60}
     assert run_command("df  -Pk  /var", state).stdout == run_command(f"{DF_MOUNTS_COMMAND} /var", state).stdout
-    assert run_command(shlex.join(["docker", "ps", "-a", "--no-trunc", "--format={{json .}}"]), state).stdout \
+    assert (
+        run_command(shlex.join(["docker", "ps", "-a", "--no-trunc", "--format={{json .}}"]), state).stdout
         == run_command(DOCKER_PS_COMMAND, state, now=time.time()).stdout
+    )
     assert run_command('docker info -f "{{json .ServerVersion}}"', state).stdout == '"24.0.7"\n'
     assert run_command("df -P /var", state).stdout == run_command("df -P -k /var", state).stdout
 
@@ -119,14 +148,16 @@ def test_docker_down_fails_both_docker_commands_like_the_cli(fleet):
 
 
 def test_restarting_unhealthy_and_exited_containers_read_like_docker_ps(fleet):
-    state = HostState(containers=[
-        Container("web", since_s=3 * 3600),
-        Container("api", health="unhealthy", since_s=150),
-        Container("worker", state="restarting", exit_code=1, since_s=5),
-        Container("cron", state="exited", exit_code=137, health=None, since_s=2 * 3600),
-        Container("boot", health="starting", since_s=30),
-        Container("proxy", health=None, since_s=90),
-    ])
+    state = HostState(
+        containers=[
+            Container("web", since_s=3 * 3600),
+            Container("api", health="unhealthy", since_s=150),
+            Container("worker", state="restarting", exit_code=1, since_s=5),
+            Container("cron", state="exited", exit_code=137, health=None, since_s=2 * 3600),
+            Container("boot", health="starting", since_s=30),
+            Container("proxy", health=None, since_s=90),
+        ]
+    )
     host = fleet.add_host(state=state)
     [ps] = ssh(fleet, host, DOCKER_PS_COMMAND)
     rows = containers(ps.stdout)
@@ -240,8 +271,9 @@ def test_three_hundred_hosts_answer_concurrently_each_with_its_own_key(fleet):
     known_hosts = asyncssh.read_known_hosts(str(fleet.known_hosts_path))  # parsed once for all connects
 
     async def probe_all():
-        return await asyncio.gather(*(_session(fleet, host, [DF_COMMAND, ECHO_COMMAND], known_hosts=known_hosts,
-                                               timeout=60) for host in hosts))
+        return await asyncio.gather(
+            *(_session(fleet, host, [DF_COMMAND, ECHO_COMMAND], known_hosts=known_hosts, timeout=60) for host in hosts)
+        )
 
     results = asyncio.run(probe_all())
     assert [echo.stdout for _, echo in results] == ["ok\n"] * 300
@@ -294,6 +326,7 @@ def test_stopping_the_fleet_closes_every_listener_and_its_files():
 
 # --- the one-line script of the probe: ; $? 2>&1 -----------------------------------------------
 
+
 def test_the_probe_script_runs_as_one_exec_line(fleet):
     from actors.adapters.ssh.probe import health_script
 
@@ -304,14 +337,22 @@ def test_the_probe_script_runs_as_one_exec_line(fleet):
     assert lines[0] == DF_HEADER and lines[4] == "HEALTHCHECK-7d3f91c2 df 0"  # three rows: /nope is on /
     assert lines[5:7] == ['"24.0.7"', "HEALTHCHECK-7d3f91c2 info 0"]
     assert json.loads(lines[7])["Names"] == "web" and lines[8] == "HEALTHCHECK-7d3f91c2 ps 0"
-    assert lines[9:13] == ["0.15 0.10 0.05 1/123 4567", "HEALTHCHECK-7d3f91c2 load 0", "864000.00 1728000.00",
-                           "HEALTHCHECK-7d3f91c2 up 0"]
+    assert lines[9:13] == [
+        "0.15 0.10 0.05 1/123 4567",
+        "HEALTHCHECK-7d3f91c2 load 0",
+        "864000.00 1728000.00",
+        "HEALTHCHECK-7d3f91c2 up 0",
+    ]
     assert lines[13].startswith("MemTotal:") and lines[-1] == "HEALTHCHECK-7d3f91c2 mem 0"
     assert dict(host.counters.commands) == {health_script(("/", "/var/lib/docker", "/nope")): 1}
     fleet.set_state(host.address, HostState(docker_running=False))
     [down] = ssh(fleet, host, health_script(("/",)))
-    assert down.stdout.splitlines()[3:7] == [DOCKER_DOWN_MESSAGE, "HEALTHCHECK-7d3f91c2 info 1",
-                                             DOCKER_DOWN_MESSAGE, "HEALTHCHECK-7d3f91c2 ps 1"]
+    assert down.stdout.splitlines()[3:7] == [
+        DOCKER_DOWN_MESSAGE,
+        "HEALTHCHECK-7d3f91c2 info 1",
+        DOCKER_DOWN_MESSAGE,
+        "HEALTHCHECK-7d3f91c2 ps 1",
+    ]
 
 
 def test_sequences_status_and_stderr_merge_follow_the_shell():
@@ -333,15 +374,26 @@ def test_sequences_status_and_stderr_merge_follow_the_shell():
     for bad, token in (("echo a;; echo b", ";;"), ("; echo a", ";"), ("echo a; ; echo b", ";")):
         result = run(bad)
         assert (result.stdout, result.stderr, result.exit_status) == (
-            "", f'sh: 1: Syntax error: "{token}" unexpected\n', 2), bad
+            "",
+            f'sh: 1: Syntax error: "{token}" unexpected\n',
+            2,
+        ), bad
     assert run("echo 'a; echo b").stderr == "sh: 1: Syntax error: Unterminated quoted string\n"
     assert run_line(DF_COMMAND, state) == run_command(DF_COMMAND, state)  # a plain command: unchanged
 
 
-@pytest.mark.parametrize("line", [
-    "echo a; frob; echo M $?", "frob 2>&1; echo \"$?\" '$?' \\$?", "true; echo $?;", "echo a;; echo b",
-    "; echo a", "echo a; ; echo b", "echo 'x;y' \"2>&1\"; echo $?",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "echo a; frob; echo M $?",
+        "frob 2>&1; echo \"$?\" '$?' \\$?",
+        "true; echo $?;",
+        "echo a;; echo b",
+        "; echo a",
+        "echo a; ; echo b",
+        "echo 'x;y' \"2>&1\"; echo $?",
+    ],
+)
 def test_the_sandbox_shell_answers_like_dash(line):
     import shutil
     import subprocess
@@ -350,7 +402,8 @@ def test_the_sandbox_shell_answers_like_dash(line):
 
     dash = shutil.which("dash")
     assert dash, "dash (Debian's /bin/sh, the shell the sandbox emulates) must be installed for this comparison"
-    real = subprocess.run(["sh", "-c", line], executable=dash, capture_output=True, text=True,
-                          env={"PATH": "/nonexistent"})
+    real = subprocess.run(
+        ["sh", "-c", line], executable=dash, capture_output=True, text=True, env={"PATH": "/nonexistent"}
+    )
     ours = run_line(line, HostState())
     assert (ours.stdout, ours.stderr, ours.exit_status) == (real.stdout, real.stderr, real.returncode)

@@ -12,7 +12,6 @@ from contracts.time4vps import ServerDetails, ServerListItem, Time4VpsErrorKind,
 from sandbox.http import ServedApp
 from sandbox.time4vps.app import time4vps_app
 from sandbox.world import World
-
 from tests.support import FIXTURES
 
 TIME4VPS = FIXTURES / "time4vps"

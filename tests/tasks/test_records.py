@@ -7,8 +7,13 @@ from collections import Counter
 
 import pytest
 
-from actors.adapters.platform.client import (PlatformAPIError, PlatformResponseError, PlatformUnavailable,
-                                             UnwritableRecord, encode_body)
+from actors.adapters.platform.client import (
+    PlatformAPIError,
+    PlatformResponseError,
+    PlatformUnavailable,
+    UnwritableRecord,
+    encode_body,
+)
 from actors.tasks.records import MAX_UNAVAILABLE_IN_A_ROW, RecordWrites
 
 
@@ -31,15 +36,18 @@ def attempt(writes: RecordWrites, error: BaseException | None) -> bool:
     return asyncio.run(writes.write(call, "update", repo_id=1))
 
 
-@pytest.mark.parametrize("error", [
-    PlatformAPIError(422, "PATCH", "/api/projects/1", '{"detail": "bad"}'),
-    PlatformAPIError(409, "POST", "/api/projects", "{}"),
-    PlatformResponseError("POST", "/api/projects", 201, "body is not JSON"),
-    PlatformUnavailable("POST", "/api/projects", 4, "HTTP 503"),
-    UnwritableRecord("POST", "/api/projects", "description: a NUL character at character 3"),
-    UnicodeEncodeError("utf-8", "x\ud800", 1, 2, "surrogates not allowed"),
-    ValueError("a bug tripped by one odd value"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        PlatformAPIError(422, "PATCH", "/api/projects/1", '{"detail": "bad"}'),
+        PlatformAPIError(409, "POST", "/api/projects", "{}"),
+        PlatformResponseError("POST", "/api/projects", 201, "body is not JSON"),
+        PlatformUnavailable("POST", "/api/projects", 4, "HTTP 503"),
+        UnwritableRecord("POST", "/api/projects", "description: a NUL character at character 3"),
+        UnicodeEncodeError("utf-8", "x\ud800", 1, 2, "surrogates not allowed"),
+        ValueError("a bug tripped by one odd value"),
+    ],
+)
 def test_any_failure_of_one_write_is_that_records(error, captured_logs):
     run = Run()
     writes = RecordWrites(run, "some_task")

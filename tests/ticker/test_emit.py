@@ -9,9 +9,8 @@ import redis
 
 from actors.runtime.spec import TaskSpec
 from contracts import Keys, RunOutcome, TaskName, TickReason
-from ticker.emit import TickEmitter
-
 from tests.support import make_tick, running_worker, runs, ticks, wait_until
+from ticker.emit import TickEmitter
 
 
 def test_only_one_of_two_claims_of_a_slot_wins(client):

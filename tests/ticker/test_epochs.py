@@ -10,12 +10,11 @@ import pytest
 
 from contracts import Keys, TaskName, TickReason
 from contracts.names import STARTUP_CLAIM_TTL_S
-from scheduler.heartbeats import HeartbeatWriter, live_processes
+from process.heartbeats import HeartbeatWriter, live_processes
+from tests.support import make_tick, spawn, stop, ticks, wait_until
 from ticker.emit import TickEmitter
 from ticker.loop import Ticker
 from ticker.slots import Startup
-
-from tests.support import make_tick, spawn, stop, ticks, wait_until
 
 TASK = TaskName.PROVISIONER_TRIGGER
 SCHEDULES = {TASK: Startup()}
@@ -126,8 +125,13 @@ def test_the_epoch_script_refuses_a_key_of_the_wrong_type(client):
 
 
 TICKER = "from ticker.__main__ import main; raise SystemExit(main())"
-ONLY_STARTUP = {"SCHEDULE_GITHUB_SYNC": "off", "SCHEDULE_SERVER_SYNC": "off", "SCHEDULE_HEALTH_CHECKER": "off",
-                "SCHEDULE_RAG_SUMMARIZER": "off", "SCHEDULE_PROVISIONER_TRIGGER": "startup"}
+ONLY_STARTUP = {
+    "SCHEDULE_GITHUB_SYNC": "off",
+    "SCHEDULE_SERVER_SYNC": "off",
+    "SCHEDULE_HEALTH_CHECKER": "off",
+    "SCHEDULE_RAG_SUMMARIZER": "off",
+    "SCHEDULE_PROVISIONER_TRIGGER": "startup",
+}
 
 
 def _said(log, text: str) -> bool:
@@ -150,8 +154,9 @@ def test_real_tickers_restarted_open_an_epoch_each_time_the_fleet_starts_from_no
         assert process.returncode == 0
     assert startup_ticks(client) == 3 and live_processes(client) == []
     # two started together: one
-    together = [spawn(TICKER, {"REDIS_URL": redis_url, **ONLY_STARTUP}, log=tmp_path / f"pair{i}.log")
-                for i in range(2)]
+    together = [
+        spawn(TICKER, {"REDIS_URL": redis_url, **ONLY_STARTUP}, log=tmp_path / f"pair{i}.log") for i in range(2)
+    ]
     try:
         wait_until(lambda: all(_said(tmp_path / f"pair{i}.log", '"startup tick') for i in range(2)), timeout=30)
         assert startup_ticks(client) == 4
@@ -169,8 +174,14 @@ def test_real_tickers_restarted_open_an_epoch_each_time_the_fleet_starts_from_no
 def test_real_tickers_with_a_release_id_tick_once_per_release(client, redis_url, tmp_path):
     for i, release in enumerate(["v7", "v7", "v8"]):
         stop(_start(redis_url, tmp_path / f"{i}.log", RELEASE_ID=release))
-    pair = [spawn(TICKER, {"REDIS_URL": redis_url, **ONLY_STARTUP, "HEROKU_RELEASE_VERSION": "v9"},
-                  log=tmp_path / f"v9-{i}.log") for i in range(2)]
+    pair = [
+        spawn(
+            TICKER,
+            {"REDIS_URL": redis_url, **ONLY_STARTUP, "HEROKU_RELEASE_VERSION": "v9"},
+            log=tmp_path / f"v9-{i}.log",
+        )
+        for i in range(2)
+    ]
     try:
         wait_until(lambda: all(_said(tmp_path / f"v9-{i}.log", '"startup tick') for i in range(2)), timeout=30)
     finally:

@@ -6,13 +6,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from contracts import IMPLEMENTED_TASKS, TaskName
-from scheduler.logs import get_logger
-from scheduler.settings import task_schedules
+from process.logs import get_logger
+from process.settings import task_schedules
+from tests.support import ticks
 from ticker.__main__ import schedules_in_force
 from ticker.loop import Ticker
 from ticker.slots import Interval, Off, ScheduleError
-
-from tests.support import ticks
 
 EVERY_SECOND = {f"SCHEDULE_{t.value.upper()}": "1s" for t in TaskName}
 

@@ -16,10 +16,19 @@ TIMES = st.integers(min_value=1_500_000_000, max_value=2_100_000_000)
 CRONS = ["*/5 * * * *", "0 * * * *", "30 2 * * *", "15 9 * * 1-5", "0 0 1 * *", "*/7 3-5 * * sun", "@daily"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("30s", Interval(30)), ("5m", Interval(300)), ("300", Interval(300)), ("2 m", Interval(120)),
-    ("1h", Interval(3600)), ("off", Off()), ("startup", Startup()), ("OFF", Off()),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30s", Interval(30)),
+        ("5m", Interval(300)),
+        ("300", Interval(300)),
+        ("2 m", Interval(120)),
+        ("1h", Interval(3600)),
+        ("off", Off()),
+        ("startup", Startup()),
+        ("OFF", Off()),
+    ],
+)
 def test_parse_intervals_and_keywords(text, expected):
     assert parse_schedule(text) == expected
 

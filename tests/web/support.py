@@ -11,28 +11,63 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import redis
 
 from actors.runtime.middleware.recording import record_run
-from contracts import PROVISIONER_STREAM, Keys, RunOutcome, RunRecord, TaskName, TickReason
+from contracts import PROVISIONER_STREAM, Keys, RunOutcome, RunRecord, TaskName, TickReason, queue_name
 from contracts.provisioner import ProvisionerMessage
-from scheduler.heartbeats import HeartbeatWriter
-from contracts import queue_name
+from process.heartbeats import HeartbeatWriter
 
 
-def record(client: redis.Redis, task: TaskName, outcome: RunOutcome, *, seconds: float = 1.0, slot: int = 1_000,
-           counters: dict | None = None, error: str | None = None, ago_s: float = 0.0) -> RunRecord:
+def record(
+    client: redis.Redis,
+    task: TaskName,
+    outcome: RunOutcome,
+    *,
+    seconds: float = 1.0,
+    slot: int = 1_000,
+    counters: dict | None = None,
+    error: str | None = None,
+    ago_s: float = 0.0,
+) -> RunRecord:
     finished = datetime.now(UTC) - timedelta(seconds=ago_s)
-    run = RunRecord(task=task, slot=slot, reason=TickReason.SCHEDULE, outcome=outcome,
-                    started_at=finished - timedelta(seconds=seconds), finished_at=finished, counters=counters or {},
-                    error=error, worker="host:1")
+    run = RunRecord(
+        task=task,
+        slot=slot,
+        reason=TickReason.SCHEDULE,
+        outcome=outcome,
+        started_at=finished - timedelta(seconds=seconds),
+        finished_at=finished,
+        counters=counters or {},
+        error=error,
+        worker="host:1",
+    )
     record_run(client, run, slot_done=outcome is not RunOutcome.SKIPPED_LOCKED)
     return run
 
 
-def health_slot(client: redis.Redis, slot: int, *, planned: int, checked: int, healthy: int = 0, degraded: int = 0,
-                unhealthy: int = 0, cut: int = 0, batches: int = 1) -> None:
+def health_slot(
+    client: redis.Redis,
+    slot: int,
+    *,
+    planned: int,
+    checked: int,
+    healthy: int = 0,
+    degraded: int = 0,
+    unhealthy: int = 0,
+    cut: int = 0,
+    batches: int = 1,
+) -> None:
     """What the health checker writes for a slot: its counters and its set of checked servers."""
-    client.hset(Keys.health_slot(slot), mapping={"servers": planned, "batches": batches, "batches_done": batches,
-                                                   "healthy": healthy, "degraded": degraded,
-                                                   "unhealthy": unhealthy, "cut": cut})
+    client.hset(
+        Keys.health_slot(slot),
+        mapping={
+            "servers": planned,
+            "batches": batches,
+            "batches_done": batches,
+            "healthy": healthy,
+            "degraded": degraded,
+            "unhealthy": unhealthy,
+            "cut": cut,
+        },
+    )
     if checked:
         client.sadd(Keys.health_slot_checked(slot), *[f"srv-{i}" for i in range(checked)])
     client.zadd(Keys.HEALTH_SLOTS, {str(slot): slot})
@@ -42,9 +77,14 @@ def processes(client: redis.Redis, roles=("ticker", "worker"), tasks=tuple(TaskN
     """One beat of a ticker and of a worker serving ``tasks`` (no background thread)."""
     writers = []
     for role in roles:
-        writer = HeartbeatWriter(client, role, release="test", interval_s=60,
-                                 queues=[queue_name(t) for t in tasks] if role == "worker" else (),
-                                 tasks=[t.value for t in tasks])
+        writer = HeartbeatWriter(
+            client,
+            role,
+            release="test",
+            interval_s=60,
+            queues=[queue_name(t) for t in tasks] if role == "worker" else (),
+            tasks=[t.value for t in tasks],
+        )
         writer.beat()
         writers.append(writer)
     return writers

@@ -9,7 +9,6 @@ from starlette.testclient import TestClient
 
 from contracts import TICKS_STREAM, Keys, TaskName, queue_name
 from contracts.names import DRAMATIQ_NAMESPACE
-
 from scheduler.web.actions import Refused, authorize
 from scheduler.web.app import create_app
 from scheduler.web.settings import WebSettings
@@ -21,15 +20,23 @@ def app(client, token: str | None = TOKEN) -> TestClient:
     return TestClient(create_app(client, WebSettings(dashboard_token=SecretStr(token) if token else None)))
 
 
-@pytest.mark.parametrize(("token", "headers", "status", "why"), [
-    (None, {"x-dashboard-token": TOKEN}, 403, "actions are off"),
-    (TOKEN, {}, 401, "no operator token"),
-    (TOKEN, {"x-dashboard-token": "s3cret-operator-tokeX"}, 403, "wrong"),
-    (TOKEN, {"x-dashboard-token": TOKEN[:-1]}, 403, "wrong"),
-    (TOKEN, {"x-dashboard-token": TOKEN, "host": "dash.example", "origin": "https://evil.example"}, 403, "cross-site"),
-    (TOKEN, {"x-dashboard-token": TOKEN, "sec-fetch-site": "cross-site"}, 403, "cross-site"),
-    (TOKEN, {"x-dashboard-token": TOKEN, "origin": "null"}, 403, "opaque origin"),
-])
+@pytest.mark.parametrize(
+    ("token", "headers", "status", "why"),
+    [
+        (None, {"x-dashboard-token": TOKEN}, 403, "actions are off"),
+        (TOKEN, {}, 401, "no operator token"),
+        (TOKEN, {"x-dashboard-token": "s3cret-operator-tokeX"}, 403, "wrong"),
+        (TOKEN, {"x-dashboard-token": TOKEN[:-1]}, 403, "wrong"),
+        (
+            TOKEN,
+            {"x-dashboard-token": TOKEN, "host": "dash.example", "origin": "https://evil.example"},
+            403,
+            "cross-site",
+        ),
+        (TOKEN, {"x-dashboard-token": TOKEN, "sec-fetch-site": "cross-site"}, 403, "cross-site"),
+        (TOKEN, {"x-dashboard-token": TOKEN, "origin": "null"}, 403, "opaque origin"),
+    ],
+)
 def test_refusals_say_why(token, headers, status, why):
     with pytest.raises(Refused) as refused:
         authorize(SecretStr(token) if token else None, headers)
@@ -38,8 +45,15 @@ def test_refusals_say_why(token, headers, status, why):
 
 
 def test_the_right_token_from_the_same_origin_is_allowed():
-    authorize(SecretStr(TOKEN), {"x-dashboard-token": TOKEN, "host": "dash.example", "origin": "https://dash.example",
-                                 "sec-fetch-site": "same-origin"})
+    authorize(
+        SecretStr(TOKEN),
+        {
+            "x-dashboard-token": TOKEN,
+            "host": "dash.example",
+            "origin": "https://dash.example",
+            "sec-fetch-site": "same-origin",
+        },
+    )
 
 
 def test_pause_with_the_token_pauses_and_resume_resumes(client):
@@ -71,7 +85,7 @@ def test_trigger_queues_a_manual_tick_as_the_cli_does(client):
     answer = app(client).post("/actions/server_sync/trigger", headers={"x-dashboard-token": TOKEN})
     assert answer.status_code == 200 and "lock decides" in answer.json()["done"]
     assert client.llen(f"{DRAMATIQ_NAMESPACE}:{queue_name(TaskName.SERVER_SYNC)}") == 1
-    (_, fields), = client.xrange(TICKS_STREAM)
+    ((_, fields),) = client.xrange(TICKS_STREAM)
     assert b'"reason":"manual"' in fields[b"data"] and b'"emitted_by":"web"' in fields[b"data"]
 
 

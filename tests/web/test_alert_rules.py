@@ -8,7 +8,6 @@ import re
 import yaml
 
 from scheduler.web.metrics import METRIC_LABELS
-
 from tests.support import ROOT
 
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
@@ -30,8 +29,13 @@ def family(name: str) -> str | None:
 
 def test_every_condition_of_the_evaluator_has_a_rule():
     names = {rule["alert"] for rule in rules()}
-    assert {"SchedulerTaskFailing", "SchedulerTaskStale", "SchedulerTaskUnserved", "SchedulerHealthSlotsIncomplete",
-            "SchedulerProviderOutage"} <= names
+    assert {
+        "SchedulerTaskFailing",
+        "SchedulerTaskStale",
+        "SchedulerTaskUnserved",
+        "SchedulerHealthSlotsIncomplete",
+        "SchedulerProviderOutage",
+    } <= names
 
 
 def test_rules_use_only_served_metrics_and_their_labels():

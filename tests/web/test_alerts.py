@@ -6,11 +6,9 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from contracts import Keys, RunOutcome, TaskName
-
-from scheduler.web.alerts import FIRING, OUTBOX, PENDING, AlertLoop, WebhookSender, conditions, Thresholds
+from scheduler.web.alerts import FIRING, OUTBOX, PENDING, AlertLoop, Thresholds, WebhookSender, conditions
 from scheduler.web.settings import WebSettings
 from scheduler.web.snapshot import read_snapshot
-
 from tests.web.support import Receiver, health_slot, processes, record
 
 
@@ -43,8 +41,10 @@ def test_a_failing_task_alerts_once_when_it_starts_and_once_when_it_ends(client)
         assert sum(won, []) == [("task_failing:github_sync", "resolved")]
         assert sum(drain(r) for r in replicas) == 1
     bodies = [body for _, _, body in hook.requests]
-    assert [(b["alert"], b["state"]) for b in bodies] == [("task_failing:github_sync", "firing"),
-                                                         ("task_failing:github_sync", "resolved")]
+    assert [(b["alert"], b["state"]) for b in bodies] == [
+        ("task_failing:github_sync", "firing"),
+        ("task_failing:github_sync", "resolved"),
+    ]
     assert "github_sync failed 3 runs in a row: GitHub said 502" in bodies[0]["text"]
     assert bodies[1]["text"].startswith(":white_check_mark: RESOLVED")
     assert all(path == "/hook/T000/B000/XXXX" for _, path, _ in hook.requests)
@@ -78,8 +78,13 @@ def test_every_condition(client):
     health_slot(client, 100, planned=10, checked=6)
     health_slot(client, 200, planned=10, checked=7)
     health_slot(client, 300, planned=10, checked=1)  # the newest: may be running, not counted
-    record(client, TaskName.SERVER_SYNC, RunOutcome.FAILED, counters={"provider_unavailable": 1},
-           error="Time4VPSUnavailable: 503")
+    record(
+        client,
+        TaskName.SERVER_SYNC,
+        RunOutcome.FAILED,
+        counters={"provider_unavailable": 1},
+        error="Time4VPSUnavailable: 503",
+    )
     record(client, TaskName.HEALTH_CHECKER, RunOutcome.SUCCEEDED, ago_s=3600)  # 2m schedule: stale
     snapshot = read_snapshot(client)
     first_seen = {task: snapshot.now for task in TaskName}

@@ -16,15 +16,22 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from contracts import Keys, RunOutcome, TaskName
-
 from tests.cli.test_end_to_end import start_sandbox
 from tests.support import ROOT, runs, spawn, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "browser-test-operator-token"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1200"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1500,1200",
+]
 #: set to a path (docs/dashboard.png) to keep the screenshot the test takes
 SCREENSHOT = os.environ.get("DASHBOARD_SCREENSHOT")
 
@@ -45,8 +52,15 @@ def free_port() -> int:
 
 
 def status_json(env: dict) -> dict[str, dict]:
-    out = subprocess.run([sys.executable, "-m", "scheduler.cli", "status", "--json"], cwd=ROOT, capture_output=True,
-                         text=True, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", "status", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        check=True,
+        timeout=60,
+    )
     return {s["task"]: s for s in json.loads(out.stdout)["tasks"]}
 
 
@@ -65,10 +79,21 @@ def page_fields(driver) -> dict[str, dict[str, str]]:
 def test_the_dashboard_against_a_sandbox_run(client, redis_url, tmp_path):
     sandbox, sandbox_env = start_sandbox()
     port = free_port()
-    env = {**sandbox_env, "REDIS_URL": redis_url, "RELEASE_ID": "browser", "TIME4VPS_MANAGE_ALL": "true",
-           "SCHEDULE_GITHUB_SYNC": "2s", "SCHEDULE_HEALTH_CHECKER": "3s", "SCHEDULE_SERVER_SYNC": "2s",
-           "SCHEDULE_RAG_SUMMARIZER": "off", "SCHEDULE_PROVISIONER_TRIGGER": "startup",
-           "PORT": str(port), "WEB_HOST": "127.0.0.1", "DASHBOARD_TOKEN": TOKEN, "WEB_REFRESH_S": "2"}
+    env = {
+        **sandbox_env,
+        "REDIS_URL": redis_url,
+        "RELEASE_ID": "browser",
+        "TIME4VPS_MANAGE_ALL": "true",
+        "SCHEDULE_GITHUB_SYNC": "2s",
+        "SCHEDULE_HEALTH_CHECKER": "3s",
+        "SCHEDULE_SERVER_SYNC": "2s",
+        "SCHEDULE_RAG_SUMMARIZER": "off",
+        "SCHEDULE_PROVISIONER_TRIGGER": "startup",
+        "PORT": str(port),
+        "WEB_HOST": "127.0.0.1",
+        "DASHBOARD_TOKEN": TOKEN,
+        "WEB_REFRESH_S": "2",
+    }
     logs = tmp_path / "processes.log"
     ticker = spawn("from ticker.__main__ import main; raise SystemExit(main())", env, log=logs)
     worker = spawn("from actors.__main__ import main; raise SystemExit(main())", env, log=logs)
@@ -77,14 +102,18 @@ def test_the_dashboard_against_a_sandbox_run(client, redis_url, tmp_path):
     driver = None
     try:
         for task in (TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER):
-            wait_until(lambda task=task: sum(r.outcome is RunOutcome.SUCCEEDED for r in runs(client, task)) >= 3,
-                       timeout=90)
+            wait_until(
+                lambda task=task: sum(r.outcome is RunOutcome.SUCCEEDED for r in runs(client, task)) >= 3, timeout=90
+            )
         driver = browser()
         driver.get(url)
         assert driver.title == "scheduler"
         assert len(driver.find_elements(By.CSS_SELECTOR, ".timeline .run")) >= 9
-        assert {e.get_attribute("data-role") for e in driver.find_elements(By.CSS_SELECTOR, "tr[data-role]")} \
-            == {"ticker", "worker", "web"}
+        assert {e.get_attribute("data-role") for e in driver.find_elements(By.CSS_SELECTOR, "tr[data-role]")} == {
+            "ticker",
+            "worker",
+            "web",
+        }
         driver.find_element(By.CSS_SELECTOR, ".timeline[data-task=github_sync] .run.succeeded").click()
         detail = driver.find_element(By.ID, "run-detail-body").text
         assert "counters:" in detail and "pages" in detail
@@ -121,8 +150,9 @@ def test_the_dashboard_against_a_sandbox_run(client, redis_url, tmp_path):
         driver.find_element(By.CSS_SELECTOR, "button[data-action=pause][data-task=server_sync]").click()
         wait_until(lambda: "server_sync paused" in driver.find_element(By.ID, "action-result").text, timeout=10)
         assert status_json(env)["server_sync"]["paused"] is True
-        wait_until(lambda: driver.find_element(By.ID, "task-server_sync").get_attribute("data-paused") == "true",
-                   timeout=10)
+        wait_until(
+            lambda: driver.find_element(By.ID, "task-server_sync").get_attribute("data-paused") == "true", timeout=10
+        )
 
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         refused = [e for e in errors if "/actions/" in e["message"] and "401" in e["message"]]

@@ -36,7 +36,9 @@ def test_only_the_schedulers_active_incidents_newest_first(platform):
     view = OpenIncidents().refresh()
     assert view.problem is None
     assert [(i.id, i.server_handle, i.incident_type.value) for i in view.incidents] == [
-        (newest["id"], "vps-2", "service_down"), (first["id"], "vps-1", "server_unreachable")]
+        (newest["id"], "vps-2", "service_down"),
+        (first["id"], "vps-1", "server_unreachable"),
+    ]
 
 
 def test_a_platform_that_does_not_answer_is_said_and_the_last_view_kept(platform, monkeypatch):

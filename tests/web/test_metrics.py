@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from contracts import Keys, RunOutcome, TaskName
-from ticker.emit import TickEmitter
-from contracts import Tick, TickReason
-from datetime import UTC, datetime, timedelta
-
+from contracts import Keys, RunOutcome, TaskName, Tick, TickReason
 from scheduler.web.app import create_app
 from scheduler.web.metrics import METRIC_LABELS
 from scheduler.web.settings import WebSettings
-
 from tests.web.support import announce, health_slot, processes, record
+from ticker.emit import TickEmitter
 
 
 def scrape(client: redis.Redis) -> dict:
@@ -26,8 +24,11 @@ def scrape(client: redis.Redis) -> dict:
 
 
 def value(families: dict, name: str, sample: str | None = None, **labels) -> float:
-    found = [s.value for s in families[name].samples
-             if s.name == (sample or name) and all(s.labels.get(k) == v for k, v in labels.items())]
+    found = [
+        s.value
+        for s in families[name].samples
+        if s.name == (sample or name) and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
     assert len(found) == 1, (name, labels, families[name].samples)
     return found[0]
 
@@ -38,8 +39,18 @@ def populated(client: redis.Redis) -> None:
     record(client, TaskName.GITHUB_SYNC, RunOutcome.FAILED, seconds=1000, error="boom")
     record(client, TaskName.SERVER_SYNC, RunOutcome.SKIPPED_LOCKED)
     now = datetime.now(UTC)
-    TickEmitter(client).claim(Tick(task=TaskName.GITHUB_SYNC, slot=300, scheduled_at=now, deadline=now + timedelta(60),
-                                   reason=TickReason.CATCH_UP, missed=2, emitted_by="t"), None)
+    TickEmitter(client).claim(
+        Tick(
+            task=TaskName.GITHUB_SYNC,
+            slot=300,
+            scheduled_at=now,
+            deadline=now + timedelta(60),
+            reason=TickReason.CATCH_UP,
+            missed=2,
+            emitted_by="t",
+        ),
+        None,
+    )
     client.set(Keys.lock(TaskName.HEALTH_CHECKER), '{"owner": "w:1", "id": "x"}')
     health_slot(client, 100, planned=10, checked=10, healthy=7, degraded=2, unhealthy=1)
     health_slot(client, 200, planned=10, checked=4, healthy=4)

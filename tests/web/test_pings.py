@@ -7,7 +7,6 @@ import socket
 from actors.runtime.middleware.pings import DeadManPings, ping_urls
 from actors.runtime.spec import TaskSpec
 from contracts import RunOutcome, TaskName
-
 from tests.support import make_tick, running_worker, runs, send, wait_until
 from tests.web.support import Receiver
 
@@ -35,7 +34,11 @@ def test_a_run_pings_start_then_success_or_fail(client, settings, monkeypatch, r
             assert pings.flush()
     assert [r.outcome for r in runs(client)] == [RunOutcome.SUCCEEDED, RunOutcome.FAILED, RunOutcome.SKIPPED_DONE]
     assert [path for _, path, _ in hook.requests] == [
-        "/ping/uuid-1234/start", "/ping/uuid-1234", "/ping/uuid-1234/start", "/ping/uuid-1234/fail"]
+        "/ping/uuid-1234/start",
+        "/ping/uuid-1234",
+        "/ping/uuid-1234/start",
+        "/ping/uuid-1234/fail",
+    ]
     assert "uuid-1234" not in rendered_logs()
 
 

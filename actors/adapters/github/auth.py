@@ -22,16 +22,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import SecretStr, ValidationError
 
-from contracts.github import InstallationToken
-from scheduler.logs import get_logger, register_secrets
-
 from actors.adapters.github.errors import GitHubAuthError, GitHubAuthUnavailable, error_message
+from contracts.github import InstallationToken
+from process.logs import get_logger, register_secrets
 
 log = get_logger(__name__)
 
 #: the media type and API version every request names
-GITHUB_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
-                  "User-Agent": "platform-scheduler"}
+GITHUB_HEADERS = {
+    "Accept": "application/vnd.github+json",
+    "X-GitHub-Api-Version": "2022-11-28",
+    "User-Agent": "platform-scheduler",
+}
 
 
 def _b64url(data: bytes) -> str:
@@ -75,8 +77,15 @@ class AppAuth:
     #: an installation token is renewed this long before it expires
     REFRESH_MARGIN_S = 300
 
-    def __init__(self, app_id: int, installation_id: int | None, private_key: SecretStr | str | bytes, *,
-                 org: str | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        app_id: int,
+        installation_id: int | None,
+        private_key: SecretStr | str | bytes,
+        *,
+        org: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         if installation_id is None and not org:
             raise GitHubAuthError("a GitHub App needs its installation id, or the organisation to look it up")
         self.app_id, self.clock, self.org = int(app_id), clock, org
@@ -93,8 +102,9 @@ class AppAuth:
         """The app's JSON Web Token, valid for 9 minutes from 60 s ago."""
         now = int(self.clock())
         header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT"}, separators=(",", ":")).encode())
-        claims = _b64url(json.dumps({"iat": now - 60, "exp": now + 540, "iss": str(self.app_id)},
-                                    separators=(",", ":")).encode())
+        claims = _b64url(
+            json.dumps({"iat": now - 60, "exp": now + 540, "iss": str(self.app_id)}, separators=(",", ":")).encode()
+        )
         signature = self._key.sign(f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{header}.{claims}.{_b64url(signature)}"
 
@@ -110,8 +120,9 @@ class AppAuth:
         self._token, self._expires_at = None, 0.0
         return had
 
-    async def _app_call(self, http: httpx.AsyncClient, method: str, path: str, headers: dict[str, str],
-                        what: str) -> httpx.Response:
+    async def _app_call(
+        self, http: httpx.AsyncClient, method: str, path: str, headers: dict[str, str], what: str
+    ) -> httpx.Response:
         """A request made as the app itself; GitHub failing to answer is transient (retried later)."""
         try:
             response = await http.request(method, path, headers=headers)
@@ -126,8 +137,10 @@ class AppAuth:
         what = "GitHub App installation lookup"
         response = await self._app_call(http, "GET", f"/orgs/{self.org}/installation", headers, what)
         if response.status_code != 200:
-            raise GitHubAuthError(f"the GitHub App {self.app_id} has no installation on {self.org} "
-                                  f"({response.status_code}): {error_message(response)}")
+            raise GitHubAuthError(
+                f"the GitHub App {self.app_id} has no installation on {self.org} "
+                f"({response.status_code}): {error_message(response)}"
+            )
         try:
             installation_id = int(response.json()["id"])
         except (ValueError, KeyError, TypeError):
@@ -143,8 +156,10 @@ class AppAuth:
         path = f"/app/installations/{self.installation_id}/access_tokens"
         response = await self._app_call(http, "POST", path, headers, what)
         if response.status_code != 201:
-            raise GitHubAuthError(f"GitHub refused the app's token exchange for installation "
-                                  f"{self.installation_id} ({response.status_code}): {error_message(response)}")
+            raise GitHubAuthError(
+                f"GitHub refused the app's token exchange for installation "
+                f"{self.installation_id} ({response.status_code}): {error_message(response)}"
+            )
         try:
             token = InstallationToken.model_validate(response.json())
         except (ValueError, ValidationError):
@@ -152,8 +167,9 @@ class AppAuth:
         register_secrets([token.token])
         self._token, self._expires_at = token.token, token.expires_at.timestamp()
         self.tokens_minted += 1
-        log.info("github.installation_token", installation_id=self.installation_id,
-                 expires_at=token.expires_at.isoformat())
+        log.info(
+            "github.installation_token", installation_id=self.installation_id, expires_at=token.expires_at.isoformat()
+        )
 
 
 Auth = TokenAuth | AppAuth

@@ -40,23 +40,40 @@ import redis.asyncio as aioredis
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.github import MinimalRepository, RateLimitHeaders
-from scheduler.logs import get_logger, register_secrets
-
 from actors.adapters.github.auth import GITHUB_HEADERS, AppAuth, Auth, TokenAuth
-from actors.adapters.github.errors import (GitHubAPIError, GitHubAuthError, GitHubError, GitHubResponseError,
-                                          GitHubUnavailable,
-                                          basic_error, error_message)
+from actors.adapters.github.errors import (
+    GitHubAPIError,
+    GitHubAuthError,
+    GitHubError,
+    GitHubResponseError,
+    GitHubUnavailable,
+    basic_error,
+    error_message,
+)
 from actors.adapters.github.state import ListingState, PageRecord
 from actors.adapters.kit import PerLoop, backoff_delay, settings_from_env, validation_summary
+from contracts.github import MinimalRepository, RateLimitHeaders
+from process.logs import get_logger, register_secrets
 
 log = get_logger(__name__)
 
 #: GitHub's advice when a secondary limit names no time: wait at least a minute
 SECONDARY_DEFAULT_WAIT_S = 60
 #: the fields of a repository a page record keeps (what the reconciler reads)
-KEPT_FIELDS = {"id", "name", "full_name", "owner", "private", "html_url", "description", "default_branch",
-               "visibility", "archived", "disabled", "pushed_at"}
+KEPT_FIELDS = {
+    "id",
+    "name",
+    "full_name",
+    "owner",
+    "private",
+    "html_url",
+    "description",
+    "default_branch",
+    "visibility",
+    "archived",
+    "disabled",
+    "pushed_at",
+}
 MAX_PAGES = 1000
 #: a kept text field is cut to this many characters: GitHub's own limits are far below it (a
 #: description holds 350), so only hostile input is cut, and a page record stays small in Redis
@@ -153,8 +170,16 @@ class _Walk:
             self.remaining, self.reset = limits.remaining, limits.reset or 0
 
     def result(self, repos: dict[int, MinimalRepository], stopped: str | None) -> RepoListing:
-        return RepoListing(tuple(repos.values()), self.pages, self.not_modified, self.points, self.requests,
-                           self.skipped, tuple(sorted(set(self.unreadable) - set(repos))), stopped)
+        return RepoListing(
+            tuple(repos.values()),
+            self.pages,
+            self.not_modified,
+            self.points,
+            self.requests,
+            self.skipped,
+            tuple(sorted(set(self.unreadable) - set(repos))),
+            stopped,
+        )
 
 
 def _following_page(url: str) -> str:
@@ -184,26 +209,46 @@ def parse_items(data: list, url: str) -> tuple[list[MinimalRepository], int, lis
             else:
                 unreadable.append(ident)
             fields = sorted({str(e["loc"][0]) for e in exc.errors(include_url=False, include_input=False) if e["loc"]})
-            log.warning("github.item_skipped", page=url, index=index, repo_id=ident, unreadable_fields=fields,
-                        counts_as_present=ident is not None, error=validation_summary(exc))
+            log.warning(
+                "github.item_skipped",
+                page=url,
+                index=index,
+                repo_id=ident,
+                unreadable_fields=fields,
+                counts_as_present=ident is not None,
+                error=validation_summary(exc),
+            )
     return repos, skipped, unreadable
 
 
 class GitHubClient:
     """Async GitHub client for one organisation. One per process (``get_github_client``)."""
 
-    def __init__(self, settings: GitHubSettings, *, auth: Auth | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep):
+    def __init__(
+        self,
+        settings: GitHubSettings,
+        *,
+        auth: Auth | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ):
         self.settings, self.org = settings, settings.github_org
         self.base_url = settings.github_api_url.rstrip("/")
         self.auth = auth or settings.auth(clock)
         register_secrets([settings.github_token, settings.github_app_private_key])
         self.clock, self.sleep = clock, sleep
         timeout = httpx.Timeout(settings.github_timeout_s, connect=min(settings.github_timeout_s, 5))
-        self._pools = PerLoop(lambda: httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport,
-                                                        headers=GITHUB_HEADERS, follow_redirects=True),
-                              is_closed=lambda pool: pool.is_closed)
+        self._pools = PerLoop(
+            lambda: httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=timeout,
+                transport=transport,
+                headers=GITHUB_HEADERS,
+                follow_redirects=True,
+            ),
+            is_closed=lambda pool: pool.is_closed,
+        )
 
     def __repr__(self) -> str:
         return f"GitHubClient({self.base_url!r}, org={self.org!r}, auth={self.auth.kind})"
@@ -235,8 +280,11 @@ class GitHubClient:
                     raise GitHubResponseError(f"the Link header leads back to {url}")
                 if len(visited) >= MAX_PAGES:
                     raise _Stop("page_limit")
-                if walk.remaining is not None and walk.remaining <= self.settings.github_rate_limit_reserve \
-                        and walk.reset > self.clock():
+                if (
+                    walk.remaining is not None
+                    and walk.remaining <= self.settings.github_rate_limit_reserve
+                    and walk.reset > self.clock()
+                ):
                     raise _Stop("rate_limit_reserve")
                 visited.add(url)
                 items, url = await self._page(url, state, walk)
@@ -245,8 +293,9 @@ class GitHubClient:
                 if url is not None:
                     self._check_origin(url)
         except _Stop as stop:
-            log.warning("github.listing_stopped", org=self.org, reason=stop.reason, pages=walk.pages,
-                        remaining=walk.remaining)
+            log.warning(
+                "github.listing_stopped", org=self.org, reason=stop.reason, pages=walk.pages, remaining=walk.remaining
+            )
             return walk.result(repos, stop.reason)
         finally:
             await state.save_budget(remaining=walk.remaining, reset=walk.reset)
@@ -296,8 +345,13 @@ class GitHubClient:
         walk.skipped += skipped
         walk.unreadable += unreadable
         next_url = response.links.get("next", {}).get("url")
-        kept = [{name: value[:KEPT_TEXT_MAX] if isinstance(value, str) else value
-                 for name, value in repo.model_dump(mode="json", include=KEPT_FIELDS).items()} for repo in parsed]
+        kept = [
+            {
+                name: value[:KEPT_TEXT_MAX] if isinstance(value, str) else value
+                for name, value in repo.model_dump(mode="json", include=KEPT_FIELDS).items()
+            }
+            for repo in parsed
+        ]
         if etag := response.headers.get("etag"):
             await state.save_page(url, PageRecord(etag, next_url, kept, skipped, len(data), unreadable))
         # the same narrowed repositories whether a page answered 200 or 304
@@ -369,6 +423,15 @@ class GitHubClient:
 
 
 __all__ = [
-    "GitHubAPIError", "GitHubAuthError", "GitHubClient", "GitHubError", "GitHubResponseError", "GitHubSettings",
-    "GitHubUnavailable", "ListingState", "PageRecord", "RepoListing", "parse_items",
+    "GitHubAPIError",
+    "GitHubAuthError",
+    "GitHubClient",
+    "GitHubError",
+    "GitHubResponseError",
+    "GitHubSettings",
+    "GitHubUnavailable",
+    "ListingState",
+    "PageRecord",
+    "RepoListing",
+    "parse_items",
 ]

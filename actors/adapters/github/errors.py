@@ -6,7 +6,7 @@ import httpx
 from pydantic import ValidationError
 
 from contracts.github import BasicError
-from scheduler.errors import ConfigurationError, TransientError
+from process.errors import ConfigurationError, TransientError
 
 
 class GitHubError(Exception):

@@ -35,7 +35,7 @@ from actors.adapters.github.state import ListingState
 from actors.adapters.kit import validation_summary
 from contracts import Keys
 from contracts.github import ContentDecodeError, ContentFile, GitTreeEntry
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -237,9 +237,16 @@ class RepoFiles:
 
 
 def _dump_kept(kept: _Kept, fingerprint: str) -> str:
-    return json.dumps({"etag": kept.etag, "filter": fingerprint, "truncated": kept.truncated,
-                       "folders": kept.folders, "blobs": [[b.path, b.sha, b.size] for b in kept.blobs]},
-                      separators=(",", ":"))
+    return json.dumps(
+        {
+            "etag": kept.etag,
+            "filter": fingerprint,
+            "truncated": kept.truncated,
+            "folders": kept.folders,
+            "blobs": [[b.path, b.sha, b.size] for b in kept.blobs],
+        },
+        separators=(",", ":"),
+    )
 
 
 def _read_kept(raw: bytes | None, fingerprint: str) -> _Kept | None:
@@ -249,8 +256,12 @@ def _read_kept(raw: bytes | None, fingerprint: str) -> _Kept | None:
         data = json.loads(raw)
         if data["filter"] != fingerprint:
             return None  # kept by another filter (RAG_DOC_GLOBS changed): ask unconditionally
-        return _Kept(str(data["etag"]), [Blob(str(p), str(s), int(n)) for p, s, n in data["blobs"]],
-                     {str(k): str(v) for k, v in data["folders"].items()}, bool(data["truncated"]))
+        return _Kept(
+            str(data["etag"]),
+            [Blob(str(p), str(s), int(n)) for p, s, n in data["blobs"]],
+            {str(k): str(v) for k, v in data["folders"].items()},
+            bool(data["truncated"]),
+        )
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -263,4 +274,3 @@ def _read_content(raw: bytes | None) -> tuple[str, str, bytes] | None:
         return str(data["etag"]), str(data["sha"]), base64.b64decode(data["data"], validate=True)
     except (ValueError, KeyError, TypeError):
         return None
-

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 from contracts import Keys
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -47,16 +47,30 @@ class ListingState:
             return None
         try:
             data = json.loads(raw)
-            return PageRecord(str(data["etag"]), data["next"], list(data["items"]), int(data["skipped"]),
-                              int(data["count"]), [int(i) for i in data.get("unreadable", [])])
+            return PageRecord(
+                str(data["etag"]),
+                data["next"],
+                list(data["items"]),
+                int(data["skipped"]),
+                int(data["count"]),
+                [int(i) for i in data.get("unreadable", [])],
+            )
         except (ValueError, KeyError, TypeError):
             log.warning("github.page_record_unreadable", url=url)
             return None
 
     async def save_page(self, url: str, record: PageRecord) -> None:
-        value = json.dumps({"etag": record.etag, "next": record.next_url, "items": record.items,
-                            "skipped": record.skipped, "count": record.count, "unreadable": record.unreadable},
-                           separators=(",", ":"))
+        value = json.dumps(
+            {
+                "etag": record.etag,
+                "next": record.next_url,
+                "items": record.items,
+                "skipped": record.skipped,
+                "count": record.count,
+                "unreadable": record.unreadable,
+            },
+            separators=(",", ":"),
+        )
         await self.client.set(Keys.github_page(self.org, url), value, ex=PAGE_TTL_S)
 
     async def touch_page(self, url: str) -> None:

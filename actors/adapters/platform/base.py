@@ -31,9 +31,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 import structlog
-from contracts.text import text_problem
 from pydantic import BaseModel, SecretStr, ValidationError
-from scheduler.logs import get_logger, register_secrets
 
 from actors.adapters.kit import (
     PerLoop,
@@ -47,9 +45,12 @@ from actors.adapters.platform.errors import (
     PlatformUnavailable,
     UnwritableRecord,
 )
+from contracts.text import text_problem
+from process.logs import get_logger, register_secrets
 
 log = get_logger(__name__)
 T = TypeVar("T", bound=BaseModel)
+
 
 def _unwritable(value: Any, where: str = "") -> str | None:
     """The first string in a JSON body that cannot be sent, as ``where: why``."""
@@ -109,9 +110,17 @@ def _values(value: str | Iterable[str] | None) -> list[str] | None:
 class BaseClient:
     """The transport every resource's methods share: headers, retries, validation."""
 
-    def __init__(self, base_url: str, api_key: SecretStr, *, timeout: float = 10.0, max_attempts: int = 4,
-                 backoff_base: float = 0.25, backoff_max: float = 8.0,
-                 transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: SecretStr,
+        *,
+        timeout: float = 10.0,
+        max_attempts: int = 4,
+        backoff_base: float = 0.25,
+        backoff_max: float = 8.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.base_url = base_url.rstrip("/")
@@ -120,9 +129,10 @@ class BaseClient:
         self.timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
-        self._pools = PerLoop(lambda: httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
-                                                        transport=transport),
-                              is_closed=lambda pool: pool.is_closed)
+        self._pools = PerLoop(
+            lambda: httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, transport=transport),
+            is_closed=lambda pool: pool.is_closed,
+        )
 
     def __repr__(self) -> str:
         return f"PlatformClient({self.base_url!r})"
@@ -143,16 +153,26 @@ class BaseClient:
     def backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, self.backoff_base, self.backoff_max)
 
-    async def _request(self, method: str, path: str, *, params: dict | None = None,
-                       body: Any = None, headers: dict[str, str] | None = None,
-                       attempts: int | None = None,
-                       sign: Callable[[bytes], dict[str, str]] | None = None) -> httpx.Response:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        attempts: int | None = None,
+        sign: Callable[[bytes], dict[str, str]] | None = None,
+    ) -> httpx.Response:
         """One request, retried on 5xx/network errors up to ``attempts`` (default
         ``max_attempts``) times; ``headers`` are added to the key and correlation id.
         ``sign``: headers made from the exact body bytes sent, afresh for every attempt
         (the RAG ingest's HMAC signature and its timestamp)."""
-        headers = {**(headers or {}), "X-Internal-Key": self._api_key.get_secret_value(),
-                   "X-Correlation-ID": current_correlation_id()}
+        headers = {
+            **(headers or {}),
+            "X-Internal-Key": self._api_key.get_secret_value(),
+            "X-Correlation-ID": current_correlation_id(),
+        }
         max_attempts = self.max_attempts if attempts is None else max(1, attempts)
         content = None
         if body is not None:
@@ -171,9 +191,15 @@ class BaseClient:
             except httpx.DecodingError as exc:  # e.g. a corrupt gzip body: an answer, but unreadable
                 raise PlatformResponseError(method, path, 0, f"undecodable body: {exc}") from None
             else:
-                log.debug("platform_api.request", method=method, path=path, status=response.status_code,
-                          attempt=attempt, elapsed_ms=round((time.monotonic() - started) * 1000, 1),
-                          correlation_id=headers["X-Correlation-ID"])
+                log.debug(
+                    "platform_api.request",
+                    method=method,
+                    path=path,
+                    status=response.status_code,
+                    attempt=attempt,
+                    elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+                    correlation_id=headers["X-Correlation-ID"],
+                )
                 if response.status_code < 400:
                     return response
                 if response.status_code < 500:
@@ -181,8 +207,15 @@ class BaseClient:
                 last_error = f"HTTP {response.status_code}"
             if attempt < max_attempts:
                 delay = self.backoff(attempt)
-                log.warning("platform_api.retrying", method=method, path=path, attempt=attempt,
-                            max_attempts=max_attempts, error=last_error, delay_s=round(delay, 3))
+                log.warning(
+                    "platform_api.retrying",
+                    method=method,
+                    path=path,
+                    attempt=attempt,
+                    max_attempts=max_attempts,
+                    error=last_error,
+                    delay_s=round(delay, 3),
+                )
                 await asyncio.sleep(delay)
         raise PlatformUnavailable(method, path, max_attempts, last_error)
 
@@ -192,34 +225,53 @@ class BaseClient:
             return response.json()
         except ValueError:
             request = response.request
-            raise PlatformResponseError(request.method, request.url.path, response.status_code,
-                                        "body is not JSON") from None
+            raise PlatformResponseError(
+                request.method, request.url.path, response.status_code, "body is not JSON"
+            ) from None
 
     def _one(self, response: httpx.Response, model: type[T]) -> T:
         try:
             return model.model_validate(self._body(response))
         except ValidationError as exc:
             request = response.request
-            raise PlatformResponseError(request.method, request.url.path, response.status_code,
-                                        f"not a {model.__name__}: {validation_summary(exc)}") from None
+            raise PlatformResponseError(
+                request.method,
+                request.url.path,
+                response.status_code,
+                f"not a {model.__name__}: {validation_summary(exc)}",
+            ) from None
 
     def _many(self, response: httpx.Response, model: type[T]) -> Listing[T]:
         data = self._body(response)
         if not isinstance(data, list):
-            raise PlatformResponseError(response.request.method, response.request.url.path,
-                                        response.status_code, "expected a JSON array")
+            raise PlatformResponseError(
+                response.request.method, response.request.url.path, response.status_code, "expected a JSON array"
+            )
+
         def skipped(index: int, raw, exc: ValidationError) -> None:
             ident = raw.get("handle", raw.get("id", raw.get("path"))) if isinstance(raw, dict) else None
-            log.warning("platform_api.item_skipped", resource=model.__name__, path=response.request.url.path,
-                        index=index, item=ident, error=validation_summary(exc))
+            log.warning(
+                "platform_api.item_skipped",
+                resource=model.__name__,
+                path=response.request.url.path,
+                index=index,
+                item=ident,
+                error=validation_summary(exc),
+            )
 
         items = validate_each(model, data, skipped)
         return Listing(items, len(data) - len(items))
 
     # ---------------------------------------------------------------- projects
 
-    async def _list(self, path: str, model: type[T], params: dict[str, Any] | None = None, *,
-                    each: tuple[str, Iterable[Any]] | None = None) -> Listing[T]:
+    async def _list(
+        self,
+        path: str,
+        model: type[T],
+        params: dict[str, Any] | None = None,
+        *,
+        each: tuple[str, Iterable[Any]] | None = None,
+    ) -> Listing[T]:
         """A collection read, validated item by item.
 
         The platform's query filters are scalars (a repeated parameter keeps only the last

@@ -45,16 +45,25 @@ class PlatformSettings(BaseSettings):
     internal_api_key: SecretStr
     platform_timeout_s: float = 10.0
     platform_max_attempts: int = 4
-    rag_ingest_secret: SecretStr | None = Field(default=None, description=(
-        "the platform's RAG_INGEST_SECRET: signs POST /api/rag/ingest (HMAC-SHA256); rag_summarizer needs it"))
+    rag_ingest_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "the platform's RAG_INGEST_SECRET: signs POST /api/rag/ingest (HMAC-SHA256); rag_summarizer needs it"
+        ),
+    )
 
     @classmethod
     def from_env(cls) -> PlatformSettings:
         return settings_from_env(cls, "platform API")
 
     def client(self) -> PlatformClient:
-        return PlatformClient(self.api_base_url, self.internal_api_key, timeout=self.platform_timeout_s,
-                              max_attempts=self.platform_max_attempts, rag_ingest_secret=self.rag_ingest_secret)
+        return PlatformClient(
+            self.api_base_url,
+            self.internal_api_key,
+            timeout=self.platform_timeout_s,
+            max_attempts=self.platform_max_attempts,
+            rag_ingest_secret=self.rag_ingest_secret,
+        )
 
 
 __all__ = [

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from actors.adapters.kit import is_per_record_refusal
-from scheduler.errors import TransientError
+from process.errors import TransientError
 
 
 class PlatformError(Exception):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from actors.adapters.platform.base import BaseClient
+from actors.adapters.platform.errors import PlatformAPIError
 from contracts.platform import (
     MetricsHistoryCreate,
     MetricsHistoryRead,
@@ -14,12 +16,8 @@ from contracts.platform import (
     ServerHealthUpdate,
 )
 
-from actors.adapters.platform.base import BaseClient
-from actors.adapters.platform.errors import PlatformAPIError
-
 
 class MetricsAPI(BaseClient):
-
     async def record_server_health(self, handle: str, health: ServerHealthUpdate) -> ServerHealthRead:
         """``PATCH /api/servers/{handle}`` with ``last_health_check`` and the metric columns."""
         response = await self._request("PATCH", f"/api/servers/{quote(handle, safe='')}", body=health.changes())
@@ -47,6 +45,7 @@ class MetricsAPI(BaseClient):
         older than N hours; how many went."""
         if retention_hours < 1:
             raise ValueError("retention_hours must be at least 1")
-        response = await self._request("DELETE", "/api/servers/metrics-history",
-                                       params={"retention_hours": int(retention_hours)})
+        response = await self._request(
+            "DELETE", "/api/servers/metrics-history", params={"retention_hours": int(retention_hours)}
+        )
         return self._one(response, MetricsPruned)

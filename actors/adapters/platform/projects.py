@@ -6,6 +6,8 @@ import asyncio
 import uuid
 from collections.abc import Iterable
 
+from actors.adapters.platform.base import BaseClient, Listing, _values
+from actors.adapters.platform.errors import PlatformAPIError, PlatformResponseError, PlatformUnavailable
 from contracts.platform import (
     Project,
     ProjectCreate,
@@ -13,18 +15,15 @@ from contracts.platform import (
     ProjectUpdate,
     User,
 )
-
-from actors.adapters.platform.base import BaseClient, Listing, _values
-from actors.adapters.platform.errors import PlatformAPIError, PlatformResponseError, PlatformUnavailable
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
 
 class ProjectsAPI(BaseClient):
-
-    async def list_projects(self, status: ProjectStatus | Iterable[ProjectStatus] | None = None, *,
-                            owner_id: int | None = None) -> Listing[Project]:
+    async def list_projects(
+        self, status: ProjectStatus | Iterable[ProjectStatus] | None = None, *, owner_id: int | None = None
+    ) -> Listing[Project]:
         """Every project (the platform does not page them); a status filter is one request per
         status (``?status=`` is a scalar there)."""
         params = {"owner_id": owner_id}
@@ -60,8 +59,12 @@ class ProjectsAPI(BaseClient):
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
                 if (found := await self.find_project(project.id)) is not None:
-                    log.info("platform_api.create_found_existing", resource="project", project_id=str(project.id),
-                             attempts=attempt - 1)
+                    log.info(
+                        "platform_api.create_found_existing",
+                        resource="project",
+                        project_id=str(project.id),
+                        attempts=attempt - 1,
+                    )
                     return found
                 await asyncio.sleep(self.backoff(attempt - 1))
             try:
@@ -69,13 +72,22 @@ class ProjectsAPI(BaseClient):
             except PlatformAPIError as exc:
                 if exc.status != 400 or (existing := await self.find_project(project.id)) is None:
                     raise
-                log.info("platform_api.create_found_existing", resource="project", project_id=str(project.id),
-                         attempts=attempt)
+                log.info(
+                    "platform_api.create_found_existing",
+                    resource="project",
+                    project_id=str(project.id),
+                    attempts=attempt,
+                )
                 return existing
             except (PlatformUnavailable, PlatformResponseError) as exc:
                 last = exc
-                log.warning("platform_api.create_answer_lost", resource="project", project_id=str(project.id),
-                            attempt=attempt, error=str(exc)[:200])
+                log.warning(
+                    "platform_api.create_answer_lost",
+                    resource="project",
+                    project_id=str(project.id),
+                    attempt=attempt,
+                    error=str(exc)[:200],
+                )
                 continue
             try:
                 return self._one(response, Project)
@@ -85,8 +97,7 @@ class ProjectsAPI(BaseClient):
         raise last
 
     async def update_project(self, project_id: uuid.UUID | str, changes: ProjectUpdate) -> Project:
-        response = await self._request("PATCH", f"/api/projects/{uuid.UUID(str(project_id))}",
-                                       body=changes.changes())
+        response = await self._request("PATCH", f"/api/projects/{uuid.UUID(str(project_id))}", body=changes.changes())
         return self._one(response, Project)
 
     # ---------------------------------------------------------------- users

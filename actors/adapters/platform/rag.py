@@ -15,11 +15,11 @@ import hmac
 import time
 from collections.abc import Callable
 
-from contracts.platform import RagIngest, RagIngestResult, RagQuery, RagQueryResult
 from pydantic import SecretStr
-from scheduler.logs import register_secrets
 
 from actors.adapters.platform.base import BaseClient
+from contracts.platform import RagIngest, RagIngestResult, RagQuery, RagQueryResult
+from process.logs import register_secrets
 
 INGEST_PATH = "/api/rag/ingest"
 QUERY_PATH = "/api/rag/query"
@@ -37,15 +37,18 @@ def rag_signature(secret: str, timestamp: int, body: bytes) -> str:
 
 def rag_signer(secret: SecretStr, clock: Callable[[], float] = time.time) -> Callable[[bytes], dict[str, str]]:
     """Headers signing a body: ``X-RAG-Timestamp`` (now) and ``X-RAG-Signature``."""
+
     def sign(body: bytes) -> dict[str, str]:
         timestamp = int(clock())
-        return {"X-RAG-Timestamp": str(timestamp),
-                "X-RAG-Signature": rag_signature(secret.get_secret_value(), timestamp, body)}
+        return {
+            "X-RAG-Timestamp": str(timestamp),
+            "X-RAG-Signature": rag_signature(secret.get_secret_value(), timestamp, body),
+        }
+
     return sign
 
 
 class RagAPI(BaseClient):
-
     def __init__(self, *args, rag_ingest_secret: SecretStr | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._rag_secret = rag_ingest_secret
@@ -61,8 +64,12 @@ class RagAPI(BaseClient):
         ``content_hash`` it already holds)."""
         if self._rag_secret is None:
             raise IngestNotConfigured("RAG_INGEST_SECRET is not set: the platform refuses unsigned ingests")
-        response = await self._request("POST", INGEST_PATH, body=request.model_dump(mode="json", exclude_none=True),
-                                       sign=rag_signer(self._rag_secret))
+        response = await self._request(
+            "POST",
+            INGEST_PATH,
+            body=request.model_dump(mode="json", exclude_none=True),
+            sign=rag_signer(self._rag_secret),
+        )
         return self._one(response, RagIngestResult)
 
     async def query(self, request: RagQuery) -> RagQueryResult:

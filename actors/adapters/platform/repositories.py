@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from actors.adapters.platform.base import BaseClient, Listing
+from actors.adapters.platform.errors import PlatformAPIError, PlatformResponseError, PlatformUnavailable
 from contracts.platform import (
     REPOSITORIES_PAGE_MAX,
     Repository,
@@ -23,10 +25,7 @@ from contracts.platform import (
     RepositoryRole,
     RepositoryUpdate,
 )
-
-from actors.adapters.platform.base import BaseClient, Listing
-from actors.adapters.platform.errors import PlatformAPIError, PlatformResponseError, PlatformUnavailable
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -41,19 +40,26 @@ class RepositoryListing(Listing[Repository]):
 
 
 class RepositoriesAPI(BaseClient):
-
-    async def list_repositories(self, *, project_id: uuid.UUID | str | None = None,
-                                role: RepositoryRole | None = None,
-                                limit: int = REPOSITORIES_PAGE_MAX) -> Listing[Repository]:
+    async def list_repositories(
+        self,
+        *,
+        project_id: uuid.UUID | str | None = None,
+        role: RepositoryRole | None = None,
+        limit: int = REPOSITORIES_PAGE_MAX,
+    ) -> Listing[Repository]:
         """One page: the ``limit`` newest repositories (of one project, of one role)."""
         if not 1 <= limit <= REPOSITORIES_PAGE_MAX:
             raise ValueError(f"limit must be 1..{REPOSITORIES_PAGE_MAX}")
-        params = {"project_id": project_id and str(uuid.UUID(str(project_id))), "role": role and role.value,
-                  "limit": limit}
+        params = {
+            "project_id": project_id and str(uuid.UUID(str(project_id))),
+            "role": role and role.value,
+            "limit": limit,
+        }
         return await self._list("/api/repositories/", Repository, params)
 
-    async def list_all_repositories(self, project_ids: Iterable[uuid.UUID], *,
-                                    concurrency: int = 8) -> RepositoryListing:
+    async def list_all_repositories(
+        self, project_ids: Iterable[uuid.UUID], *, concurrency: int = 8
+    ) -> RepositoryListing:
         """Every repository of those projects (the projects listed just before): one request
         while the platform holds fewer than 200, else one per project (``concurrency`` at once)."""
         first = await self.list_repositories()
@@ -74,8 +80,12 @@ class RepositoriesAPI(BaseClient):
             skipped += page.skipped
             if len(page) + page.skipped >= REPOSITORIES_PAGE_MAX:
                 complete = False
-                log.warning("platform_api.repositories_truncated", project_id=str(project_id),
-                            limit=REPOSITORIES_PAGE_MAX, note="a project with this many repositories is not listed whole")
+                log.warning(
+                    "platform_api.repositories_truncated",
+                    project_id=str(project_id),
+                    limit=REPOSITORIES_PAGE_MAX,
+                    note="a project with this many repositories is not listed whole",
+                )
         return RepositoryListing(items, skipped, complete=complete, requests=1 + len(ids))
 
     async def get_repository(self, repo_id: str) -> Repository:
@@ -100,17 +110,26 @@ class RepositoriesAPI(BaseClient):
             if attempt > 1:
                 found = await self.find_repository_by_provider_id(repository.provider_repo_id)
                 if found is not None:
-                    log.info("platform_api.create_found_existing", resource="repository", repo_id=found.id,
-                             provider_repo_id=repository.provider_repo_id, attempts=attempt - 1)
+                    log.info(
+                        "platform_api.create_found_existing",
+                        resource="repository",
+                        repo_id=found.id,
+                        provider_repo_id=repository.provider_repo_id,
+                        attempts=attempt - 1,
+                    )
                     return found
                 await asyncio.sleep(self.backoff(attempt - 1))
             try:
-                return self._one(await self._request("POST", "/api/repositories/", body=body, attempts=1),
-                                 Repository)
+                return self._one(await self._request("POST", "/api/repositories/", body=body, attempts=1), Repository)
             except (PlatformUnavailable, PlatformResponseError) as exc:
                 last = exc
-                log.warning("platform_api.create_answer_lost", resource="repository",
-                            provider_repo_id=repository.provider_repo_id, attempt=attempt, error=str(exc)[:200])
+                log.warning(
+                    "platform_api.create_answer_lost",
+                    resource="repository",
+                    provider_repo_id=repository.provider_repo_id,
+                    attempt=attempt,
+                    error=str(exc)[:200],
+                )
         assert last is not None
         raise last
 

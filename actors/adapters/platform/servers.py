@@ -16,11 +16,10 @@ import asyncio
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from contracts.platform import LABEL_PROVIDER_ID, Server, ServerCreate, ServerStatus, ServerUpdate
-
 from actors.adapters.platform.base import BaseClient, Listing
 from actors.adapters.platform.errors import PlatformAPIError, PlatformResponseError, PlatformUnavailable
-from scheduler.logs import get_logger
+from contracts.platform import LABEL_PROVIDER_ID, Server, ServerCreate, ServerStatus, ServerUpdate
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -32,9 +31,9 @@ def server_path(handle: str) -> str:
 
 
 class ServersAPI(BaseClient):
-
-    async def list_servers(self, statuses: ServerStatus | Iterable[ServerStatus] | None = None,
-                           is_managed: bool | None = None) -> Listing[Server]:
+    async def list_servers(
+        self, statuses: ServerStatus | Iterable[ServerStatus] | None = None, is_managed: bool | None = None
+    ) -> Listing[Server]:
         """The servers, optionally those in ``statuses`` (one request per value) and managed or not."""
         params = {"is_managed": None if is_managed is None else str(is_managed).lower()}
         if statuses is None:
@@ -77,8 +76,12 @@ class ServersAPI(BaseClient):
                 raise
             existing = await self.find_server(server.handle)
             if existing is not None:
-                log.info("platform_api.create_answer_lost", handle=server.handle, attempt=attempt,
-                         note="the record was found; not created again")
+                log.info(
+                    "platform_api.create_answer_lost",
+                    handle=server.handle,
+                    attempt=attempt,
+                    note="the record was found; not created again",
+                )
                 return existing
             if attempt < self.max_attempts:
                 await asyncio.sleep(self.backoff(attempt))

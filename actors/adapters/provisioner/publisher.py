@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from contracts import Keys, ProvisionerMessage
 from contracts.names import PROVISIONER_STREAM, PROVISIONER_STREAM_MAXLEN
-from scheduler.lua import load_script
+from process.lua import load_script
 
 
 class ProvisionerPublisher:
@@ -36,6 +36,13 @@ class ProvisionerPublisher:
         construction must not reach the platform."""
         message = ProvisionerMessage.model_validate(message.model_dump())
         keys = (Keys.provisioner_cooldown(message.server_handle), PROVISIONER_STREAM)
-        entry = await self.client.eval(load_script(__package__, "publish"), len(keys), *keys, message.request_id,
-                                       int(cooldown_s * 1000), self.maxlen, message.model_dump_json())
+        entry = await self.client.eval(
+            load_script(__package__, "publish"),
+            len(keys),
+            *keys,
+            message.request_id,
+            int(cooldown_s * 1000),
+            self.maxlen,
+            message.model_dump_json(),
+        )
         return entry.decode() if isinstance(entry, bytes) else entry

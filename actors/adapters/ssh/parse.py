@@ -28,8 +28,10 @@ EXCERPT = 120
 
 _DF_HEADER = re.compile(r"^Filesystem\s+(1024|1K)-blocks\s+Used\s+Available\s+(Capacity|Use%)\s+Mounted on\s*$")
 # The filesystem name and the mount point may hold spaces; the four numbers may not.
-_DF_ROW = re.compile(r"^(?P<fs>\S.*?)\s+(?P<size>\d{1,20})\s+(?P<used>\d{1,20})\s+(?P<avail>\d{1,20})\s+"
-                     r"(?P<cap>\d{1,3}%|-)\s+(?P<mount>/.*)$")
+_DF_ROW = re.compile(
+    r"^(?P<fs>\S.*?)\s+(?P<size>\d{1,20})\s+(?P<used>\d{1,20})\s+(?P<avail>\d{1,20})\s+"
+    r"(?P<cap>\d{1,3}%|-)\s+(?P<mount>/.*)$"
+)
 _DF_MISSING = re.compile(r"^df: (?P<path>.+?): No such file or directory$")
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$")
 _DAEMON_DOWN = ("Cannot connect to the Docker daemon", "Is the docker daemon running", "error during connect")
@@ -94,11 +96,15 @@ def parse_df(stdout: str, stderr: str, exit_status: int | None, paths: Sequence[
     if not lines:
         missing = [m.group("path") for m in map(_DF_MISSING.match, stderr.splitlines()) if m]
         if missing:
-            result.findings += [finding(FindingKind.MOUNT_MISSING, f"{p}: no such file or directory", p)
-                                for p in missing]
+            result.findings += [
+                finding(FindingKind.MOUNT_MISSING, f"{p}: no such file or directory", p) for p in missing
+            ]
         else:
-            result.findings.append(_command_failed("df", stderr, exit_status) if exit_status
-                                   else finding(FindingKind.UNPARSABLE_OUTPUT, "df printed nothing", "df"))
+            result.findings.append(
+                _command_failed("df", stderr, exit_status)
+                if exit_status
+                else finding(FindingKind.UNPARSABLE_OUTPUT, "df printed nothing", "df")
+            )
         return result
     if not _DF_HEADER.match(lines[0]):
         result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected df header: {lines[0]}", "df"))
@@ -116,8 +122,9 @@ def parse_df(stdout: str, stderr: str, exit_status: int | None, paths: Sequence[
             result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT, f"impossible df figures: {line}", "df"))
             return result
         mount = row["mount"].rstrip()
-        rows[mount] = DiskUsage(mount=excerpt(mount, 200), size_kb=size, used_kb=used, available_kb=avail,
-                                capacity_pct=capacity)
+        rows[mount] = DiskUsage(
+            mount=excerpt(mount, 200), size_kb=size, used_kb=used, available_kb=avail, capacity_pct=capacity
+        )
     absent = {m.group("path") for m in map(_DF_MISSING.match, stderr.splitlines()) if m}
     seen: dict[str, DiskUsage] = {}
     for path in paths:
@@ -172,8 +179,9 @@ def parse_docker_info(stdout: str, stderr: str, exit_status: int | None) -> Dock
     if version == "":  # the CLI answered, the daemon did not: no server version
         return DockerInfoResult(DockerState.DOWN)
     if not isinstance(version, str) or not _VERSION.match(version):
-        return DockerInfoResult(findings=[finding(FindingKind.UNPARSABLE_OUTPUT,
-                                                   f"not a JSON version string: {text}", subject)])
+        return DockerInfoResult(
+            findings=[finding(FindingKind.UNPARSABLE_OUTPUT, f"not a JSON version string: {text}", subject)]
+        )
     return DockerInfoResult(DockerState.RUNNING, version)
 
 
@@ -215,8 +223,9 @@ def parse_docker_ps(stdout: str, stderr: str, exit_status: int | None) -> Docker
         if state in _PROBLEM_STATES or "(unhealthy)" in status:
             result.issues.append(ContainerIssue(name=excerpt(name, 200), state=state, status=excerpt(status, 200)))
     if bad:
-        result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT,
-                                        f"{len(bad)} unreadable line(s), first: {bad[0]}", subject))
+        result.findings.append(
+            finding(FindingKind.UNPARSABLE_OUTPUT, f"{len(bad)} unreadable line(s), first: {bad[0]}", subject)
+        )
     return result
 
 
@@ -238,8 +247,14 @@ def _container(line: str) -> tuple[str, str, str] | None:
 
 
 def _state_from_status(status: str) -> str | None:
-    for prefix, state in (("Up ", "running"), ("Restarting", "restarting"), ("Exited", "exited"),
-                          ("Created", "created"), ("Dead", "dead"), ("Removal", "removing")):
+    for prefix, state in (
+        ("Up ", "running"),
+        ("Restarting", "restarting"),
+        ("Exited", "exited"),
+        ("Created", "created"),
+        ("Dead", "dead"),
+        ("Removal", "removing"),
+    ):
         if status.startswith(prefix):
             return "paused" if state == "running" and status.endswith("(Paused)") else state
     return None
@@ -256,7 +271,9 @@ class ProcResult:
     findings: list[Finding] = field(default_factory=list)
 
 
-_LOADAVG = re.compile(r"^(?P<m1>\d{1,6}\.\d{2}) (?P<m5>\d{1,6}\.\d{2}) (?P<m15>\d{1,6}\.\d{2}) \d{1,9}/\d{1,9} \d{1,10}$")
+_LOADAVG = re.compile(
+    r"^(?P<m1>\d{1,6}\.\d{2}) (?P<m5>\d{1,6}\.\d{2}) (?P<m15>\d{1,6}\.\d{2}) \d{1,9}/\d{1,9} \d{1,10}$"
+)
 _UPTIME = re.compile(r"^(?P<up>\d{1,12}(?:\.\d{1,2})?) \d{1,14}(?:\.\d{1,2})?$")
 _MEMINFO_ROW = re.compile(r"^(?P<name>[A-Za-z0-9_()]{1,40}):\s+(?P<value>\d{1,20})(?: kB)?$")
 
@@ -279,8 +296,15 @@ def parse_loadavg(stdout: str, exit_status: int | None) -> ProcResult:
         return ProcResult(findings=[problem])
     row = _LOADAVG.match(lines[0]) if len(lines) == 1 else None
     if row is None:
-        return ProcResult(findings=[finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected /proc/loadavg: "
-                                            f"{' | '.join(lines) or 'nothing'}", "cat /proc/loadavg")])
+        return ProcResult(
+            findings=[
+                finding(
+                    FindingKind.UNPARSABLE_OUTPUT,
+                    f"unexpected /proc/loadavg: {' | '.join(lines) or 'nothing'}",
+                    "cat /proc/loadavg",
+                )
+            ]
+        )
     return ProcResult(load=LoadAverage(m1=float(row["m1"]), m5=float(row["m5"]), m15=float(row["m15"])))
 
 
@@ -291,8 +315,15 @@ def parse_uptime(stdout: str, exit_status: int | None) -> ProcResult:
         return ProcResult(findings=[problem])
     row = _UPTIME.match(lines[0]) if len(lines) == 1 else None
     if row is None:
-        return ProcResult(findings=[finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected /proc/uptime: "
-                                            f"{' | '.join(lines) or 'nothing'}", "cat /proc/uptime")])
+        return ProcResult(
+            findings=[
+                finding(
+                    FindingKind.UNPARSABLE_OUTPUT,
+                    f"unexpected /proc/uptime: {' | '.join(lines) or 'nothing'}",
+                    "cat /proc/uptime",
+                )
+            ]
+        )
     return ProcResult(uptime_s=float(row["up"]))
 
 
@@ -308,16 +339,22 @@ def parse_meminfo(stdout: str, exit_status: int | None) -> ProcResult:
     for line in lines:
         row = _MEMINFO_ROW.match(line.strip())
         if row is None:
-            return ProcResult(findings=[finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected /proc/meminfo row: {line}",
-                                                subject)])
+            return ProcResult(
+                findings=[finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected /proc/meminfo row: {line}", subject)]
+            )
         values.setdefault(row["name"], int(row["value"]))
     total = values.get("MemTotal")
     available = values.get("MemAvailable")
     if available is None and {"MemFree", "Buffers", "Cached"} <= values.keys():
         available = values["MemFree"] + values["Buffers"] + values["Cached"]
     if not total or available is None or available > total:
-        return ProcResult(findings=[finding(FindingKind.UNPARSABLE_OUTPUT, "/proc/meminfo without a usable MemTotal "
-                                            "and MemAvailable", subject)])
+        return ProcResult(
+            findings=[
+                finding(
+                    FindingKind.UNPARSABLE_OUTPUT, "/proc/meminfo without a usable MemTotal and MemAvailable", subject
+                )
+            ]
+        )
     return ProcResult(memory=MemoryUsage(total_kb=total, available_kb=available))
 
 
@@ -359,8 +396,7 @@ def split_script_output(stdout: str, names: Sequence[str]) -> ScriptParts:
     tail = lines.pop()  # after the last newline: "" for complete output
     if len(lines) > MAX_LINES * len(names):
         result.missing = list(names)
-        result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT, f"{len(lines)} lines of output",
-                                        SCRIPT_SUBJECT))
+        result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT, f"{len(lines)} lines of output", SCRIPT_SUBJECT))
         return result
     current: list[str] = []
     for line in lines:
@@ -370,13 +406,16 @@ def split_script_output(stdout: str, names: Sequence[str]) -> ScriptParts:
         marker = _SCRIPT_END.match(line)
         expected = names[len(result.parts)] if len(result.parts) < len(names) else None
         if marker is None or marker["name"] != expected or int(marker["status"]) > 255:
-            return ScriptParts(missing=list(names), findings=[finding(
-                FindingKind.UNPARSABLE_OUTPUT, f"unexpected marker line: {line}", SCRIPT_SUBJECT)])
+            return ScriptParts(
+                missing=list(names),
+                findings=[finding(FindingKind.UNPARSABLE_OUTPUT, f"unexpected marker line: {line}", SCRIPT_SUBJECT)],
+            )
         result.parts[expected] = ("".join(f"{content}\n" for content in current), int(marker["status"]))
         current = []
-    result.missing = list(names[len(result.parts):])
+    result.missing = list(names[len(result.parts) :])
     if not result.missing and (current or tail):
         leftover = "\n".join(current + [tail]).strip("\n")
-        result.findings.append(finding(FindingKind.UNPARSABLE_OUTPUT,
-                                        f"output after the last command: {leftover}", SCRIPT_SUBJECT))
+        result.findings.append(
+            finding(FindingKind.UNPARSABLE_OUTPUT, f"output after the last command: {leftover}", SCRIPT_SUBJECT)
+        )
     return result

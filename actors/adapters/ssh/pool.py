@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -98,8 +98,15 @@ class ConnectionPool:
         self._entries: dict[Hashable, _Entry] = {}
         self._reaper: asyncio.Task | None = None
         self._last_reap = clock()
-        self.stats = {"connects": 0, "reuses": 0, "unpooled": 0, "closed_idle": 0, "closed_aged": 0,
-                      "lost": 0, "discarded": 0}
+        self.stats = {
+            "connects": 0,
+            "reuses": 0,
+            "unpooled": 0,
+            "closed_idle": 0,
+            "closed_aged": 0,
+            "lost": 0,
+            "discarded": 0,
+        }
 
     def __len__(self) -> int:
         return len(self._entries)

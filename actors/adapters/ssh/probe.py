@@ -40,14 +40,23 @@ from pathlib import Path
 
 import asyncssh
 
-from contracts.health import CheckTarget, DockerState, Finding, FindingKind, ProbeResult
-from scheduler.logs import get_logger, register_secrets
-
 from actors.adapters.kit import PerLoop
+from actors.adapters.ssh.parse import (
+    SCRIPT_MARKER,
+    SCRIPT_SUBJECT,
+    excerpt,
+    finding,
+    parse_df,
+    parse_docker_info,
+    parse_docker_ps,
+    parse_loadavg,
+    parse_meminfo,
+    parse_uptime,
+    split_script_output,
+)
 from actors.adapters.ssh.pool import ConnectionPool, PoolConfig
-from actors.adapters.ssh.parse import (SCRIPT_MARKER, SCRIPT_SUBJECT, excerpt, finding, parse_df, parse_docker_info,
-                                      parse_docker_ps, parse_loadavg, parse_meminfo, parse_uptime,
-                                      split_script_output)
+from contracts.health import CheckTarget, DockerState, Finding, FindingKind, ProbeResult
+from process.logs import get_logger, register_secrets
 
 log = get_logger(__name__)
 
@@ -59,12 +68,23 @@ LOADAVG_COMMAND = "cat /proc/loadavg"
 UPTIME_COMMAND = "cat /proc/uptime"
 MEMINFO_COMMAND = "cat /proc/meminfo"
 #: the parts of the script, in order: (name, command, whether its stderr is merged into stdout)
-SCRIPT_PARTS = (("df", None, False), ("docker info", DOCKER_INFO_COMMAND, True),
-                ("docker ps", DOCKER_PS_COMMAND, True), ("loadavg", LOADAVG_COMMAND, True),
-                ("uptime", UPTIME_COMMAND, True), ("meminfo", MEMINFO_COMMAND, True))
+SCRIPT_PARTS = (
+    ("df", None, False),
+    ("docker info", DOCKER_INFO_COMMAND, True),
+    ("docker ps", DOCKER_PS_COMMAND, True),
+    ("loadavg", LOADAVG_COMMAND, True),
+    ("uptime", UPTIME_COMMAND, True),
+    ("meminfo", MEMINFO_COMMAND, True),
+)
 #: a marker carries one word: the part's name without spaces
-_MARKER_NAMES = {"df": "df", "docker info": "info", "docker ps": "ps", "loadavg": "load", "uptime": "up",
-                 "meminfo": "mem"}
+_MARKER_NAMES = {
+    "df": "df",
+    "docker info": "info",
+    "docker ps": "ps",
+    "loadavg": "load",
+    "uptime": "up",
+    "meminfo": "mem",
+}
 #: asked for (sshd passes it on only where ``AcceptEnv LC_*``): tools print their C-locale headers
 COMMAND_ENV = {"LC_ALL": "C"}
 KEX_PREFERENCE = "^curve25519-sha256,curve25519-sha256@libssh.org"
@@ -175,8 +195,13 @@ class _ConnectFailed(Exception):
 
 
 #: what opening a channel on a connection that is gone raises
-DEAD_CONNECTION = (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, asyncssh.DisconnectError,
-                   BrokenPipeError, ConnectionResetError)
+DEAD_CONNECTION = (
+    asyncssh.ChannelOpenError,
+    asyncssh.ConnectionLost,
+    asyncssh.DisconnectError,
+    BrokenPipeError,
+    ConnectionResetError,
+)
 
 
 def _dropped(conn: asyncssh.SSHClientConnection, output: Output) -> bool:
@@ -248,8 +273,9 @@ class SshProbe:
         ``check(..., have_turn=True)``."""
         return self._semaphores.get()
 
-    async def check(self, target: CheckTarget, until: float | None = None, *,
-                    have_turn: bool = False) -> ProbeResult | None:
+    async def check(
+        self, target: CheckTarget, until: float | None = None, *, have_turn: bool = False
+    ) -> ProbeResult | None:
         """Check one server; ``until`` is a ``time.monotonic()`` deadline. None: cut by it."""
         async with contextlib.nullcontext() if have_turn else self._semaphores.get():
             started = time.monotonic()
@@ -265,8 +291,11 @@ class SshProbe:
             except TimeoutError:
                 if clamped:
                     return None
-                connected, findings, outputs = False, [finding(
-                    FindingKind.COMMAND_TIMEOUT, f"the check did not finish within {bound:g} s")], {}
+                connected, findings, outputs = (
+                    False,
+                    [finding(FindingKind.COMMAND_TIMEOUT, f"the check did not finish within {bound:g} s")],
+                    {},
+                )
             except Exception as exc:  # a bug or an exotic failure: one server's finding, not the batch's crash
                 log.exception("ssh_probe.error", handle=target.handle)
                 connected, findings, outputs = False, [finding(FindingKind.SSH_ERROR, f"probe error: {exc!r}")], {}
@@ -303,14 +332,23 @@ class SshProbe:
             found = known_hosts.match(host, addr, port)
             matched.append(bool(found[0] or found[1]))
             return found
+
         return match
 
     async def _session(self, target: CheckTarget, until: float | None):
         matched: list[bool] = []
         trust = self._trust(target, matched)
         if matched == [False]:
-            return False, [finding(FindingKind.HOST_KEY_UNKNOWN, "no trusted host key: SSH_KNOWN_HOSTS has "
-                                    "none for this host and port; not connecting")], {}
+            return (
+                False,
+                [
+                    finding(
+                        FindingKind.HOST_KEY_UNKNOWN,
+                        "no trusted host key: SSH_KNOWN_HOSTS has none for this host and port; not connecting",
+                    )
+                ],
+                {},
+            )
         pool = self._pools.get()
         key = pool_key(target, self._trusted_keys(target))
         for attempt in (1, 2):  # a second try only when a kept connection turned out dead
@@ -348,8 +386,11 @@ class SshProbe:
         found = self._trust_cache.get(where)
         if found is None:
             host_keys, ca_keys, revoked, *_ = known_hosts.match(target.host, target.host, target.ssh_port)
-            found = self._trust_cache[where] = tuple(sorted(k.public_data for k in (*host_keys, *ca_keys))) + (
-                b"revoked",) + tuple(sorted(k.public_data for k in revoked))
+            found = self._trust_cache[where] = (
+                tuple(sorted(k.public_data for k in (*host_keys, *ca_keys)))
+                + (b"revoked",)
+                + tuple(sorted(k.public_data for k in revoked))
+            )
         return found
 
     async def _connect(self, target: CheckTarget, trust, matched: list[bool], until: float | None, key):
@@ -357,34 +398,50 @@ class SshProbe:
         pool = self._pools.get()
         client = _Client(lambda conn: pool.lost(key, conn))
         timeout, clamped = _budget(self.config.connect_timeout_s, until)
-        keepalive = {"keepalive_interval": self.config.pool.keepalive_s, "keepalive_count_max": 3} \
-            if self.config.pool.enabled and self.config.pool.keepalive_s else {}
+        keepalive = (
+            {"keepalive_interval": self.config.pool.keepalive_s, "keepalive_count_max": 3}
+            if self.config.pool.enabled and self.config.pool.keepalive_s
+            else {}
+        )
         try:
             return await asyncssh.connect(
-                target.host, target.ssh_port, username=target.ssh_user, client_keys=[self.client_key],
-                known_hosts=trust, client_factory=lambda: client, agent_path=None, config=None,
-                preferred_auth="publickey", connect_timeout=timeout, kex_algs=KEX_PREFERENCE,
-                encryption_algs=CIPHER_PREFERENCE, x509_trusted_certs=None, **keepalive)
+                target.host,
+                target.ssh_port,
+                username=target.ssh_user,
+                client_keys=[self.client_key],
+                known_hosts=trust,
+                client_factory=lambda: client,
+                agent_path=None,
+                config=None,
+                preferred_auth="publickey",
+                connect_timeout=timeout,
+                kex_algs=KEX_PREFERENCE,
+                encryption_algs=CIPHER_PREFERENCE,
+                x509_trusted_certs=None,
+                **keepalive,
+            )
         except asyncssh.HostKeyNotVerifiable as exc:
             raise _ConnectFailed(self._host_key_finding(target, client, any(matched), exc)) from None
         except asyncssh.PermissionDenied:
-            raise _ConnectFailed(finding(FindingKind.AUTH_FAILED, f"login as {target.ssh_user!r} with the "
-                                         "scheduler's key was refused")) from None
+            raise _ConnectFailed(
+                finding(FindingKind.AUTH_FAILED, f"login as {target.ssh_user!r} with the scheduler's key was refused")
+            ) from None
         except ConnectionRefusedError:
-            raise _ConnectFailed(finding(FindingKind.CONNECT_REFUSED,
-                                         f"connection to port {target.ssh_port} refused")) from None
+            raise _ConnectFailed(
+                finding(FindingKind.CONNECT_REFUSED, f"connection to port {target.ssh_port} refused")
+            ) from None
         except TimeoutError:
             if clamped:
                 raise _Cut() from None
             raise _ConnectFailed(finding(FindingKind.CONNECT_TIMEOUT, f"no SSH session within {timeout:g} s")) from None
         except OSError as exc:
-            raise _ConnectFailed(finding(FindingKind.NETWORK_ERROR,
-                                         f"network error: {exc.strerror or exc}")) from None
+            raise _ConnectFailed(finding(FindingKind.NETWORK_ERROR, f"network error: {exc.strerror or exc}")) from None
         except asyncssh.Error as exc:
             raise _ConnectFailed(finding(FindingKind.SSH_ERROR, f"SSH error: {exc.reason}")) from None
         except ValueError as exc:  # e.g. a user name SSH cannot carry (SASLprep refuses it)
-            raise _ConnectFailed(finding(FindingKind.SSH_ERROR,
-                                         f"unusable ssh_user or host on the record: {exc}")) from None
+            raise _ConnectFailed(
+                finding(FindingKind.SSH_ERROR, f"unusable ssh_user or host on the record: {exc}")
+            ) from None
 
     def _split(self, output: Output, timeout: float) -> tuple[list[Finding], dict[str, Output]]:
         """Each part of the script's output as the ``Output`` of its command; findings for the rest.
@@ -400,16 +457,23 @@ class SshProbe:
             part = split.parts.get(_MARKER_NAMES[name])
             if part is None:
                 if output.timed_out:
-                    findings.append(finding(FindingKind.COMMAND_TIMEOUT,
-                                             f"{name} did not answer within {timeout:g} s", name))
+                    findings.append(
+                        finding(FindingKind.COMMAND_TIMEOUT, f"{name} did not answer within {timeout:g} s", name)
+                    )
                 elif output.too_large:
-                    findings.append(finding(FindingKind.OUTPUT_TOO_LARGE,
-                                             f"{name} sent more output than the probe reads", name))
+                    findings.append(
+                        finding(FindingKind.OUTPUT_TOO_LARGE, f"{name} sent more output than the probe reads", name)
+                    )
                 elif not split.findings:  # the output ended early (the shell stopped, or is not a POSIX one)
                     status = "no exit status" if output.exit_status is None else f"exit status {output.exit_status}"
-                    findings.append(finding(FindingKind.UNPARSABLE_OUTPUT, f"the script's output ended before "
-                                             f"{name} had answered ({status}): {excerpt(output.stderr.strip())}",
-                                             name))
+                    findings.append(
+                        finding(
+                            FindingKind.UNPARSABLE_OUTPUT,
+                            f"the script's output ended before "
+                            f"{name} had answered ({status}): {excerpt(output.stderr.strip())}",
+                            name,
+                        )
+                    )
                 continue
             text, status = part
             if not merged:  # df: its stderr is the channel's
@@ -422,20 +486,23 @@ class SshProbe:
             else:  # what a failing docker printed, on either stream, is its message
                 outputs[name] = Output("", text, status)
         if output.too_large and not split.missing:
-            findings.append(finding(FindingKind.OUTPUT_TOO_LARGE, "stderr beyond what the probe reads",
-                                     SCRIPT_SUBJECT))
+            findings.append(finding(FindingKind.OUTPUT_TOO_LARGE, "stderr beyond what the probe reads", SCRIPT_SUBJECT))
         return findings, outputs
 
     def _host_key_finding(self, target: CheckTarget, client: _Client, had_trusted: bool, exc) -> Finding:
         presented = client.rejected_key.get_fingerprint() if client.rejected_key else "unknown"
         source = "in SSH_KNOWN_HOSTS"
         if not had_trusted:
-            return finding(FindingKind.HOST_KEY_UNKNOWN, f"no trusted host key {source} for this server "
-                            f"(it presented {presented}); connection refused")
+            return finding(
+                FindingKind.HOST_KEY_UNKNOWN,
+                f"no trusted host key {source} for this server (it presented {presented}); connection refused",
+            )
         if client.rejected_key is None:
             return finding(FindingKind.HOST_KEY_MISMATCH, f"host key not verifiable: {exc.reason}")
-        return finding(FindingKind.HOST_KEY_MISMATCH, f"host key mismatch: the server presented {presented}, "
-                        f"which is not the key {source}; connection refused")
+        return finding(
+            FindingKind.HOST_KEY_MISMATCH,
+            f"host key mismatch: the server presented {presented}, which is not the key {source}; connection refused",
+        )
 
     async def _run(self, conn: asyncssh.SSHClientConnection, command: str, timeout: float) -> Output:
         """Run ``command``; on a timeout or beyond the cap, what was read so far (complete lines count)."""
@@ -454,8 +521,9 @@ class SshProbe:
             return _output(collector.stdout, collector.stderr, None, too_large=True)
         return _output(collector.stdout, collector.stderr, channel.get_exit_status())
 
-    def _result(self, target: CheckTarget, connected: bool, findings: list[Finding],
-                outputs: dict[str, Output]) -> ProbeResult:
+    def _result(
+        self, target: CheckTarget, connected: bool, findings: list[Finding], outputs: dict[str, Output]
+    ) -> ProbeResult:
         disks, docker, version, total, running, issues = [], DockerState.UNKNOWN, None, 0, 0, []
         if "df" in outputs:
             o = outputs["df"]
@@ -473,14 +541,27 @@ class SshProbe:
             if docker is DockerState.RUNNING:
                 total, running, issues, findings = ps.total, ps.running, ps.issues, findings + ps.findings
         proc = {}
-        for name, parser, field_ in (("loadavg", parse_loadavg, "load"), ("uptime", parse_uptime, "uptime_s"),
-                                     ("meminfo", parse_meminfo, "memory")):
+        for name, parser, field_ in (
+            ("loadavg", parse_loadavg, "load"),
+            ("uptime", parse_uptime, "uptime_s"),
+            ("meminfo", parse_meminfo, "memory"),
+        ):
             if name in outputs:
                 parsed = parser(outputs[name].stdout, outputs[name].exit_status)
                 proc[field_], findings = getattr(parsed, field_), findings + parsed.findings
-        return ProbeResult(handle=target.handle, checked_at=datetime.now(UTC), connected=connected,
-                           findings=findings, disks=disks, docker=docker, docker_version=version,
-                           containers_total=total, containers_running=running, container_issues=issues, **proc)
+        return ProbeResult(
+            handle=target.handle,
+            checked_at=datetime.now(UTC),
+            connected=connected,
+            findings=findings,
+            disks=disks,
+            docker=docker,
+            docker_version=version,
+            containers_total=total,
+            containers_running=running,
+            container_issues=issues,
+            **proc,
+        )
 
 
 def _budget(configured: float, until: float | None) -> tuple[float, bool]:
@@ -513,7 +594,7 @@ class _Collector(asyncssh.SSHClientSession):
         into = self.stderr if datatype == asyncssh.EXTENDED_DATA_STDERR else self.stdout
         room = self.caps.get(datatype, 0) - len(into)
         if len(data) > room:
-            into += data[:max(room, 0)]
+            into += data[: max(room, 0)]
             self.too_large = True
             self.channel.close()
         else:
@@ -526,4 +607,3 @@ class _Collector(asyncssh.SSHClientSession):
 
 def _output(stdout: bytearray, stderr: bytearray, exit_status: int | None, **flags) -> Output:
     return Output(stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"), exit_status, **flags)
-

@@ -30,14 +30,17 @@ import httpx
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
+from actors.adapters.kit import PerLoop, backoff_delay, validate_each, validation_summary
+from actors.adapters.time4vps.errors import (
+    Time4VpsRefused,
+    Time4VpsRequestRefused,
+    Time4VpsThrottled,
+    Time4VpsUnavailable,
+)
+from actors.adapters.time4vps.settings import Time4VpsSettings
 from contracts import Keys
 from contracts.time4vps import ServerDetails, ServerListItem, Time4VpsErrorKind, parse_error
-from scheduler.logs import get_logger, register_secrets
-
-from actors.adapters.kit import PerLoop, backoff_delay, validate_each, validation_summary
-from actors.adapters.time4vps.errors import (Time4VpsRefused, Time4VpsRequestRefused, Time4VpsThrottled,
-                                             Time4VpsUnavailable)
-from actors.adapters.time4vps.settings import Time4VpsSettings
+from process.logs import get_logger, register_secrets
 
 log = get_logger(__name__)
 
@@ -62,9 +65,15 @@ class ServerListing:
 class Time4VpsClient:
     """One per worker process (``Dependencies.time4vps``); ``session()`` once per run."""
 
-    def __init__(self, settings: Time4VpsSettings, *, transport: httpx.AsyncBaseTransport | None = None,
-                 backoff_base: float = 0.5, backoff_max: float = 8.0,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+    def __init__(
+        self,
+        settings: Time4VpsSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
         self.base_url = settings.time4vps_api_url.rstrip("/")
         self.username, self._password = settings.time4vps_username, settings.time4vps_password
         register_secrets([self._password])
@@ -72,8 +81,9 @@ class Time4VpsClient:
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.sleep = sleep  # tests pass one that does not wait
         timeout = httpx.Timeout(settings.time4vps_timeout_s, connect=min(settings.time4vps_timeout_s, 5.0))
-        self._pools = PerLoop(lambda: httpx.AsyncClient(timeout=timeout, transport=transport),
-                              is_closed=lambda pool: pool.is_closed)
+        self._pools = PerLoop(
+            lambda: httpx.AsyncClient(timeout=timeout, transport=transport), is_closed=lambda pool: pool.is_closed
+        )
 
     def __repr__(self) -> str:
         return f"Time4VpsClient({self.base_url!r}, user={self.username!r})"
@@ -106,11 +116,15 @@ class Time4VpsSession:
         raw_items = [body] if isinstance(body, dict) else body  # the documented example is one object
         if not isinstance(raw_items, list):
             raise Time4VpsUnavailable("/server", 1, f"the listing is a JSON {type(body).__name__}, not an array")
+
         def skipped(index: int, raw, exc: ValidationError) -> None:
             ident = raw.get("server_id") if isinstance(raw, dict) else None
-            log.warning("time4vps.item_skipped", index=index,
-                        server_id=ident if isinstance(ident, int | str) and len(str(ident)) <= 40 else None,
-                        error=validation_summary(exc))
+            log.warning(
+                "time4vps.item_skipped",
+                index=index,
+                server_id=ident if isinstance(ident, int | str) and len(str(ident)) <= 40 else None,
+                error=validation_summary(exc),
+            )
 
         servers = validate_each(ServerListItem, raw_items, skipped)
         return ServerListing(tuple(servers), len(raw_items) - len(servers))
@@ -153,8 +167,9 @@ class Time4VpsSession:
                     attempt -= 1  # a wait asked for is not a failed attempt
                     continue
                 if status == 401 or (error is not None and error.kind is not Time4VpsErrorKind.OTHER):
-                    raise Time4VpsRefused(error.kind if error else Time4VpsErrorKind.OTHER,
-                                          error.reason if error else "HTTP 401")
+                    raise Time4VpsRefused(
+                        error.kind if error else Time4VpsErrorKind.OTHER, error.reason if error else "HTTP 401"
+                    )
                 if 400 <= status < 500 or error is not None:
                     raise Time4VpsRequestRefused(path, status, error.reason if error else f"HTTP {status}")
                 if problem is None:

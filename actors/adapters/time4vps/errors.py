@@ -4,16 +4,16 @@ element tells ``wronglogin``, ``ipnotallowed`` and ``["wait_x_between_action", N
 from __future__ import annotations
 
 from contracts.time4vps import Time4VpsErrorKind
-from scheduler.errors import ConfigurationError, TransientError
+from process.errors import ConfigurationError, TransientError
 
 #: what an operator must do about each refusal of the credentials
 FIXES = {
     Time4VpsErrorKind.WRONG_LOGIN: "Time4VPS refused the login (wronglogin): check TIME4VPS_USERNAME and "
-                                   "TIME4VPS_PASSWORD",
+    "TIME4VPS_PASSWORD",
     Time4VpsErrorKind.IP_NOT_ALLOWED: "Time4VPS refused this host's address (ipnotallowed): allow this host's "
-                                      "outgoing IP for the API in the Time4VPS client area",
+    "outgoing IP for the API in the Time4VPS client area",
     Time4VpsErrorKind.OTHER: "Time4VPS answered 401: check TIME4VPS_USERNAME and TIME4VPS_PASSWORD, and that this "
-                             "host's outgoing IP is allowed for the API in the Time4VPS client area",
+    "host's outgoing IP is allowed for the API in the Time4VPS client area",
 }
 
 

@@ -5,23 +5,30 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from scheduler.errors import ConfigurationError
+from process.errors import ConfigurationError
 
 
 class Time4VpsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
-    time4vps_api_url: str = Field(default="https://billing.time4vps.com/api",
-                                  description="the Time4VPS user API: https://billing.time4vps.com/api, or the sandbox")
+    time4vps_api_url: str = Field(
+        default="https://billing.time4vps.com/api",
+        description="the Time4VPS user API: https://billing.time4vps.com/api, or the sandbox",
+    )
     time4vps_username: str = Field(min_length=1, description="the Time4VPS client-area username (Basic auth)")
     time4vps_password: SecretStr = Field(description="the Time4VPS client-area password (Basic auth)")
     time4vps_timeout_s: float = Field(default=30.0, gt=0, description="timeout of one Time4VPS request, in seconds")
-    time4vps_max_attempts: int = Field(default=3, ge=1,
-                                       description="attempts of a Time4VPS request on 5xx, network errors and "
-                                                   "bodies that are not JSON")
-    time4vps_max_wait_s: float = Field(default=30.0, ge=0,
-                                       description="longest `wait_x_between_action` sat out inside a run, in "
-                                                   "seconds; a longer one ends the run's reading until the next tick")
+    time4vps_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="attempts of a Time4VPS request on 5xx, network errors and bodies that are not JSON",
+    )
+    time4vps_max_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="longest `wait_x_between_action` sat out inside a run, in "
+        "seconds; a longer one ends the run's reading until the next tick",
+    )
 
     @classmethod
     def from_env(cls) -> Time4VpsSettings:

@@ -10,10 +10,9 @@ from dramatiq import Middleware
 from dramatiq.middleware import MiddlewareError, SkipMessage
 from pydantic import ValidationError
 
-from contracts import Keys, RunOutcome, Tick, TickReason
-from scheduler.logs import get_logger
-
 from actors.runtime.run import TaskRun, set_current_run
+from contracts import Keys, RunOutcome, Tick, TickReason
+from process.logs import get_logger
 
 log = get_logger("actors.admission")
 
@@ -65,12 +64,17 @@ class TickAdmission(Middleware):
             log.error("invalid tick dropped", actor=message.actor_name, message_id=message.message_id, error=str(exc))
             raise SkipMessage("invalid tick") from None
 
-        run = TaskRun(tick=tick, client=self.client, correlation_id=message.message_id,
-                      attempt=message.options.get("retries", 0), broker=broker, deps=self.deps)
+        run = TaskRun(
+            tick=tick,
+            client=self.client,
+            correlation_id=message.message_id,
+            attempt=message.options.get("retries", 0),
+            broker=broker,
+            deps=self.deps,
+        )
         setattr(message, RUN_ATTR, run)
         set_current_run(run)
-        structlog.contextvars.bind_contextvars(task=tick.task.value, slot=tick.slot,
-                                               correlation_id=run.correlation_id)
+        structlog.contextvars.bind_contextvars(task=tick.task.value, slot=tick.slot, correlation_id=run.correlation_id)
 
         if datetime.now(UTC) > tick.deadline:
             self._skip(run, RunOutcome.EXPIRED)

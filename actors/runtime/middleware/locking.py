@@ -6,11 +6,10 @@ import redis
 from dramatiq import Middleware
 from dramatiq.middleware import SkipMessage
 
-from contracts import RunOutcome
-from scheduler.logs import get_logger
-
 from actors.runtime.lock import TaskLock
 from actors.runtime.middleware.admission import AdmissionUnavailable, run_of
+from contracts import RunOutcome
+from process.logs import get_logger
 
 log = get_logger("actors.locking")
 

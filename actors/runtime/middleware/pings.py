@@ -24,10 +24,9 @@ from dramatiq import Middleware
 from pydantic import Field, SecretStr, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts import TaskName
-from scheduler.logs import get_logger, register_secrets
-
 from actors.runtime.middleware.admission import run_of
+from contracts import TaskName
+from process.logs import get_logger, register_secrets
 
 log = get_logger("actors.pings")
 
@@ -42,11 +41,20 @@ class _PingBase(BaseSettings):
 
 #: ``PING_URL_<TASK>`` for every task (listed in .env.example and app.json like any setting)
 PingSettings = create_model(
-    "PingSettings", __base__=_PingBase, __module__=__name__,
-    **{f"ping_url_{task.value}": (SecretStr | None, Field(
-        default=None, description=f"a dead-man ping URL for {task.value} (healthchecks.io style): "
-        "<url>/start when a run starts, <url> on success, <url>/fail on a failure for good"))
-       for task in TaskName},
+    "PingSettings",
+    __base__=_PingBase,
+    __module__=__name__,
+    **{
+        f"ping_url_{task.value}": (
+            SecretStr | None,
+            Field(
+                default=None,
+                description=f"a dead-man ping URL for {task.value} (healthchecks.io style): "
+                "<url>/start when a run starts, <url> on success, <url>/fail on a failure for good",
+            ),
+        )
+        for task in TaskName
+    },
 )
 
 

@@ -9,11 +9,10 @@ import structlog
 from dramatiq import Middleware
 from dramatiq.middleware import Shutdown
 
+from actors.runtime.middleware.admission import run_of
 from contracts import RECORDS_FAILED, RUNS_STREAM, Keys, RunOutcome, RunRecord
 from contracts.names import RUNS_STREAM_MAXLEN
-from scheduler.logs import get_logger
-
-from actors.runtime.middleware.admission import run_of
+from process.logs import get_logger
 
 log = get_logger("actors.runs")
 
@@ -89,8 +88,12 @@ class RunRecording(Middleware):
         run.outcome = outcome_of(exception, run.counters)
         will_retry = exception is not None and not message.failed
         error = None if exception is None else f"{type(exception).__name__}: {exception}"[:2000]
-        self._write(run, error=error, will_retry=will_retry,
-                    slot_done=run.outcome in FINISHED or (run.outcome is RunOutcome.FAILED and not will_retry))
+        self._write(
+            run,
+            error=error,
+            will_retry=will_retry,
+            slot_done=run.outcome in FINISHED or (run.outcome is RunOutcome.FAILED and not will_retry),
+        )
 
     def after_skip_message(self, broker, message):
         run = run_of(message)
@@ -103,14 +106,28 @@ class RunRecording(Middleware):
             return
         run.recorded = True
         record = RunRecord(
-            task=run.tick.task, slot=run.tick.slot, reason=run.tick.reason, outcome=run.outcome,
-            started_at=run.started_at, finished_at=datetime.now(UTC), attempt=run.attempt,
-            counters=dict(run.counters), error=error, will_retry=will_retry,
-            worker=run.lock.owner if run.lock else "", fence=run.lock.fence if run.lock else None,
+            task=run.tick.task,
+            slot=run.tick.slot,
+            reason=run.tick.reason,
+            outcome=run.outcome,
+            started_at=run.started_at,
+            finished_at=datetime.now(UTC),
+            attempt=run.attempt,
+            counters=dict(run.counters),
+            error=error,
+            will_retry=will_retry,
+            worker=run.lock.owner if run.lock else "",
+            fence=run.lock.fence if run.lock else None,
         )
         level = {RunOutcome.FAILED: "error", RunOutcome.PARTIAL: "warning"}.get(run.outcome, "info")
-        getattr(log, level)("run " + run.outcome.value, duration_s=round(record.duration_s, 3),
-                            attempt=run.attempt, will_retry=will_retry, counters=record.counters, error=error)
+        getattr(log, level)(
+            "run " + run.outcome.value,
+            duration_s=round(record.duration_s, 3),
+            attempt=run.attempt,
+            will_retry=will_retry,
+            counters=record.counters,
+            error=error,
+        )
         try:
             record_run(self.client, record, slot_done=slot_done)
         except redis.RedisError as exc:

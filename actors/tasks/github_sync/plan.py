@@ -180,8 +180,7 @@ class Plan:
 
     @property
     def writes(self) -> int:
-        return (sum(2 if isinstance(c, Create) else 1 for c in self.creates) + len(self.updates)
-                + len(self.statuses))
+        return sum(2 if isinstance(c, Create) else 1 for c in self.creates) + len(self.updates) + len(self.statuses)
 
 
 def visibility_of(repo: MinimalRepository) -> RepositoryVisibility:
@@ -249,15 +248,24 @@ def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
         try:
             if record is None:
                 project_id = project_id_of(repo_id)
-                repository = RepositoryCreate(project_id=project_id, provider_repo_id=repo_id,
-                                              role=RepositoryRole.PRIMARY, is_managed=True, **wanted)
+                repository = RepositoryCreate(
+                    project_id=project_id,
+                    provider_repo_id=repo_id,
+                    role=RepositoryRole.PRIMARY,
+                    is_managed=True,
+                    **wanted,
+                )
                 lookup = not observed.repositories_complete
                 if project_id in projects:
                     creates.append(CreateRepository(repo_id, repo.full_name, repository, lookup))
                 elif rules.can_create:
-                    project = ProjectCreate(id=project_id, title=repo.name, status=ProjectStatus.DRAFT,
-                                            initiating_run_id=rules.run_id,
-                                            config={"github_sync": {"org": observed.org, "provider_repo_id": repo_id}})
+                    project = ProjectCreate(
+                        id=project_id,
+                        title=repo.name,
+                        status=ProjectStatus.DRAFT,
+                        initiating_run_id=rules.run_id,
+                        config={"github_sync": {"org": observed.org, "provider_repo_id": repo_id}},
+                    )
                     creates.append(Create(repo_id, repo.full_name, project, repository, lookup))
                 else:
                     discovered += 1
@@ -300,12 +308,29 @@ def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
     for repo_id in observed.reported:  # discovered, then created or gone: forget it was reported
         if repo_id in by_repo or (observed.complete and repo_id not in listed):
             reported[repo_id] = False
-    return Plan(tuple(creates), tuple(updates), tuple(statuses), tuple(events), counts, gone, reported,
-                discovered, tuple(rejected), other_org, tuple(sorted(duplicates)))
+    return Plan(
+        tuple(creates),
+        tuple(updates),
+        tuple(statuses),
+        tuple(events),
+        counts,
+        gone,
+        reported,
+        discovered,
+        tuple(rejected),
+        other_org,
+        tuple(sorted(duplicates)),
+    )
 
 
-def _absent(record: Repository, observed: Observed, rules: Rules, events: list[Event], counts: dict[int, int],
-            gone: dict[int, Gone | None]) -> bool:
+def _absent(
+    record: Repository,
+    observed: Observed,
+    rules: Rules,
+    events: list[Event],
+    counts: dict[int, int],
+    gone: dict[int, Gone | None],
+) -> bool:
     """One more complete listing without the repository; whether it has been missing for
     ``archive_after_s`` (expired)."""
     repo_id = record.provider_repo_id
@@ -323,9 +348,14 @@ def _absent(record: Repository, observed: Observed, rules: Rules, events: list[E
     return rules.archive_after_s <= 0
 
 
-def _archive(expired: dict[uuid.UUID, list[int]], by_repo: Mapping[int, Repository], observed: Observed,
-             projects: Mapping[uuid.UUID, Project], statuses: list[SetProjectStatus],
-             gone: dict[int, Gone | None]) -> None:
+def _archive(
+    expired: dict[uuid.UUID, list[int]],
+    by_repo: Mapping[int, Repository],
+    observed: Observed,
+    projects: Mapping[uuid.UUID, Project],
+    statuses: list[SetProjectStatus],
+    gone: dict[int, Gone | None],
+) -> None:
     """Archive each project whose managed repositories are all expired (and that has one)."""
     gone_ids = {rid for ids in expired.values() for rid in ids}
     managed: dict[uuid.UUID, list[Repository]] = {}
@@ -343,8 +373,9 @@ def _archive(expired: dict[uuid.UUID, list[int]], by_repo: Mapping[int, Reposito
             continue  # archived for it already: nothing more to do
         if project.status is ProjectStatus.ARCHIVED:
             continue  # archived by someone else: not ours to restore later either
-        statuses.append(SetProjectStatus(project_id, tuple(repo_ids), project.status, ProjectStatus.ARCHIVED,
-                                         "archived_missing"))
+        statuses.append(
+            SetProjectStatus(project_id, tuple(repo_ids), project.status, ProjectStatus.ARCHIVED, "archived_missing")
+        )
         for rid in repo_ids:
             since = observed.gone[rid].since if rid in observed.gone else observed.now
             gone[rid] = Gone(since, retired=project.status)

@@ -18,8 +18,9 @@ class GitHubSyncSettings(BaseSettings):
     #: complete listings in a row without a repository before its project is marked missing
     github_missing_after: int = Field(default=3, ge=1)
     #: how long a project stays ``missing`` before it is archived: ``24h``, ``90m``, ``3600`` (seconds)
-    github_archive_after_s: int = Field(default=24 * 3600, ge=0,
-                                        validation_alias=AliasChoices("GITHUB_ARCHIVE_AFTER", "github_archive_after_s"))
+    github_archive_after_s: int = Field(
+        default=24 * 3600, ge=0, validation_alias=AliasChoices("GITHUB_ARCHIVE_AFTER", "github_archive_after_s")
+    )
 
     #: the telegram id of the user who owns the projects github_sync creates (sent as
     #: ``X-Telegram-ID``); without it new repositories are only reported as discovered

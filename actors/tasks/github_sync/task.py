@@ -37,7 +37,7 @@ from actors.tasks.hashes import update_hashes
 from actors.tasks.records import Progress, RecordWrites
 from contracts import Keys, TaskName
 from contracts.platform import PlatformNeed, ProjectStatus, ProjectUpdate
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -55,24 +55,47 @@ async def run_github_sync(run: TaskRun) -> None:
     projects = await platform.list_projects()
     repositories = await platform.list_all_repositories([p.id for p in projects])
     misses, gone, reported = await memory.read()
-    for name, value in (("pages", listing.pages), ("not_modified", listing.not_modified),
-                        ("points", listing.points), ("requests", listing.requests),
-                        ("skipped_items", listing.skipped_items + len(listing.unreadable)),
-                        ("skipped_projects", projects.skipped), ("skipped_repositories", repositories.skipped),
-                        ("platform_reads", 1 + repositories.requests)):
+    for name, value in (
+        ("pages", listing.pages),
+        ("not_modified", listing.not_modified),
+        ("points", listing.points),
+        ("requests", listing.requests),
+        ("skipped_items", listing.skipped_items + len(listing.unreadable)),
+        ("skipped_projects", projects.skipped),
+        ("skipped_repositories", repositories.skipped),
+        ("platform_reads", 1 + repositories.requests),
+    ):
         run.count(name, value)
     if not listing.complete:
         run.count("incomplete")
-        log.warning("github_sync.listing_incomplete", stopped=listing.stopped, skipped_items=listing.skipped_items,
-                    repos=len(listing.repos), note="absence is not counted for this listing")
+        log.warning(
+            "github_sync.listing_incomplete",
+            stopped=listing.stopped,
+            skipped_items=listing.skipped_items,
+            repos=len(listing.repos),
+            note="absence is not counted for this listing",
+        )
     confirmed_empty = listing.complete and not listing.repos and await github.confirms_empty(deps.aredis)
-    observed = Observed(github.org, listing.repos, listing.complete, projects.items, repositories.items,
-                        repositories_complete=repositories.complete and not repositories.skipped,
-                        misses=misses, gone=gone, reported=reported, confirmed_empty=confirmed_empty,
-                        now=await _redis_time(deps.aredis), present=frozenset(listing.unreadable))
-    rules = Rules(settings.github_missing_after, settings.github_archive_after_s,
-                  can_create=settings.platform_owner_telegram_id is not None,
-                  run_id=f"scheduler-github_sync-{run.correlation_id}"[:RUN_ID_MAX])
+    observed = Observed(
+        github.org,
+        listing.repos,
+        listing.complete,
+        projects.items,
+        repositories.items,
+        repositories_complete=repositories.complete and not repositories.skipped,
+        misses=misses,
+        gone=gone,
+        reported=reported,
+        confirmed_empty=confirmed_empty,
+        now=await _redis_time(deps.aredis),
+        present=frozenset(listing.unreadable),
+    )
+    rules = Rules(
+        settings.github_missing_after,
+        settings.github_archive_after_s,
+        can_create=settings.platform_owner_telegram_id is not None,
+        run_id=f"scheduler-github_sync-{run.correlation_id}"[:RUN_ID_MAX],
+    )
 
     plan = plan_sync(observed, rules)
 
@@ -104,12 +127,18 @@ class SyncMemory:
         gone = {int(key): parse_gone(value.decode()) for key, value in raw_gone.items()}
         return misses, gone, frozenset(int(k) for k in raw_reported)
 
-    async def write(self, misses: Mapping[int, int], gone: Mapping[int, Gone | None],
-                    reported: Mapping[int, bool]) -> None:
+    async def write(
+        self, misses: Mapping[int, int], gone: Mapping[int, Gone | None], reported: Mapping[int, bool]
+    ) -> None:
         pipe = self.client.pipeline(transaction=True)
-        update_hashes(pipe, {self.misses_key: {k: v or None for k, v in misses.items()},
-                             self.gone_key: {k: g and format_gone(g) for k, g in gone.items()},
-                             self.reported_key: {k: 1 if v else None for k, v in reported.items()}})
+        update_hashes(
+            pipe,
+            {
+                self.misses_key: {k: v or None for k, v in misses.items()},
+                self.gone_key: {k: g and format_gone(g) for k, g in gone.items()},
+                self.reported_key: {k: 1 if v else None for k, v in reported.items()},
+            },
+        )
         await pipe.execute()
 
 
@@ -140,16 +169,22 @@ class Owner:
 
     async def exists(self) -> bool:
         if self._known is None:
-            self._known = self.telegram_id is not None and \
-                await self.platform.find_user_by_telegram(self.telegram_id) is not None
+            self._known = (
+                self.telegram_id is not None and await self.platform.find_user_by_telegram(self.telegram_id) is not None
+            )
             if not self._known:
-                log.error("github_sync.owner_unknown", alert=True, telegram_id=self.telegram_id,
-                          note="PLATFORM_OWNER_TELEGRAM_ID names no platform user: no project is created")
+                log.error(
+                    "github_sync.owner_unknown",
+                    alert=True,
+                    telegram_id=self.telegram_id,
+                    note="PLATFORM_OWNER_TELEGRAM_ID names no platform user: no project is created",
+                )
         return self._known
 
 
-async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory: SyncMemory,
-                     owner_telegram_id: int | None) -> None:
+async def apply_plan(
+    plan: Plan, run: Progress, platform: PlatformClient, memory: SyncMemory, owner_telegram_id: int | None
+) -> None:
     """Write the plan, one record at a time (``RecordWrites``: a failed write is that record's,
     counted, and tried again at the next run), creates, project statuses and repository updates
     taken in turn so that no kind of change waits behind another; then the memory, without the
@@ -164,9 +199,12 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
         log.warning("github_sync.repo_rejected", repo_id=repo_id, reason="its record would be invalid")
     for repo_id in plan.duplicates:
         run.count("duplicate_records")
-        log.warning("github_sync.duplicate_repositories", repo_id=repo_id,
-                    note="several platform repositories have this provider_repo_id; the platform's "
-                         "by-provider-id lookup fails for it")
+        log.warning(
+            "github_sync.duplicate_repositories",
+            repo_id=repo_id,
+            note="several platform repositories have this provider_repo_id; the platform's "
+            "by-provider-id lookup fails for it",
+        )
     for event in plan.events:
         _say(run, event)
     for change in interleaved(plan):
@@ -174,14 +212,22 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
             ok = await _create(change, run, writes, platform, owner, owner_telegram_id)
             ids = (change.repo_id,)
         elif isinstance(change, SetProjectStatus):
-            ok = await writes.write(lambda s=change: platform.update_project(s.project_id, ProjectUpdate(status=s.status)),
-                                    "project_status", project_id=str(change.project_id), repo_ids=list(change.repo_ids))
+            ok = await writes.write(
+                lambda s=change: platform.update_project(s.project_id, ProjectUpdate(status=s.status)),
+                "project_status",
+                project_id=str(change.project_id),
+                repo_ids=list(change.repo_ids),
+            )
             if ok:
                 _report_status(run, change)
             ids = change.repo_ids
         else:
-            ok = await writes.write(lambda u=change: platform.update_repository(u.record_id, u.changes), "update",
-                                    repo_id=change.repo_id, record_id=change.record_id)
+            ok = await writes.write(
+                lambda u=change: platform.update_repository(u.record_id, u.changes),
+                "update",
+                repo_id=change.repo_id,
+                record_id=change.record_id,
+            )
             if ok:
                 run.count("updates")
             ids = (change.repo_id,)
@@ -194,8 +240,14 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
         await memory.write(misses, gone, plan.reported)
 
 
-async def _create(change: Create | CreateRepository, run: Progress, writes: RecordWrites, platform: PlatformClient,
-                  owner: Owner, owner_telegram_id: int | None) -> bool:
+async def _create(
+    change: Create | CreateRepository,
+    run: Progress,
+    writes: RecordWrites,
+    platform: PlatformClient,
+    owner: Owner,
+    owner_telegram_id: int | None,
+) -> bool:
     """The project (if it is new), then its repository; a repository found by its GitHub id
     when the platform's listing was not whole is not created again."""
     if change.lookup_first:
@@ -203,6 +255,7 @@ async def _create(change: Create | CreateRepository, run: Progress, writes: Reco
 
         async def lookup():
             found.append(await platform.find_repository_by_provider_id(change.repo_id))
+
         if not await writes.write(lookup, "lookup", repo_id=change.repo_id):
             return False
         if found[0] is not None:
@@ -213,14 +266,22 @@ async def _create(change: Create | CreateRepository, run: Progress, writes: Reco
             run.count("discovered")
             return True  # nothing written, nothing half-made: planned again next run
         assert owner_telegram_id is not None
-        if not await writes.write(lambda: platform.create_project(change.project, owner_telegram_id=owner_telegram_id),
-                                  "create_project", repo_id=change.repo_id, project_id=str(change.project.id)):
+        if not await writes.write(
+            lambda: platform.create_project(change.project, owner_telegram_id=owner_telegram_id),
+            "create_project",
+            repo_id=change.repo_id,
+            project_id=str(change.project.id),
+        ):
             return False
         run.count("projects_created")
     else:
         run.count("finished")  # a project created by an earlier run that stopped before its repository
-    if not await writes.write(lambda: platform.create_repository(change.repository), "create_repository",
-                              repo_id=change.repo_id, project_id=str(change.repository.project_id)):
+    if not await writes.write(
+        lambda: platform.create_repository(change.repository),
+        "create_repository",
+        repo_id=change.repo_id,
+        project_id=str(change.repository.project_id),
+    ):
         return False
     run.count("creates")
     return True
@@ -235,23 +296,41 @@ def interleaved(plan: Plan) -> Iterator[Create | CreateRepository | SetProjectSt
 def _say(run: Progress, event: Event) -> None:
     if event.kind == "missing":
         run.count("missing")
-        log.error("github_sync.repo_missing", alert=True, repo_id=event.repo_id, name=event.full_name,
-                  complete_listings_without_it=event.misses, note="deleted, or transferred out of the organisation")
+        log.error(
+            "github_sync.repo_missing",
+            alert=True,
+            repo_id=event.repo_id,
+            name=event.full_name,
+            complete_listings_without_it=event.misses,
+            note="deleted, or transferred out of the organisation",
+        )
     else:
         run.count("discovered_reported")
-        log.warning("github_sync.repo_discovered", repo_id=event.repo_id, full_name=event.full_name,
-                    note="no PLATFORM_OWNER_TELEGRAM_ID: its project is not created (said once)")
+        log.warning(
+            "github_sync.repo_discovered",
+            repo_id=event.repo_id,
+            full_name=event.full_name,
+            note="no PLATFORM_OWNER_TELEGRAM_ID: its project is not created (said once)",
+        )
 
 
 def _report_status(run: Progress, change: SetProjectStatus) -> None:
     run.count(change.event)
     if change.event == "archived_missing":
-        log.warning("github_sync.project_archived_missing", project_id=str(change.project_id),
-                    repo_ids=list(change.repo_ids), previous=change.previous.value,
-                    note="its repositories missing for GITHUB_ARCHIVE_AFTER")
+        log.warning(
+            "github_sync.project_archived_missing",
+            project_id=str(change.project_id),
+            repo_ids=list(change.repo_ids),
+            previous=change.previous.value,
+            note="its repositories missing for GITHUB_ARCHIVE_AFTER",
+        )
     else:
-        log.info("github_sync.project_restored", project_id=str(change.project_id), repo_ids=list(change.repo_ids),
-                 status=change.status.value)
+        log.info(
+            "github_sync.project_restored",
+            project_id=str(change.project_id),
+            repo_ids=list(change.repo_ids),
+            status=change.status.value,
+        )
 
 
 #: what github_sync needs of the platform (checked against its /openapi.json at start)
@@ -259,14 +338,17 @@ NEEDS = (
     PlatformNeed("get", "/api/projects/", ("id", "status")),
     PlatformNeed("post", "/api/projects/", ("id", "title", "status", "config", "initiating_run_id")),
     PlatformNeed("patch", "/api/projects/{project_id}", ("status",)),
-    PlatformNeed("get", "/api/repositories/", ("project_id", "provider_repo_id", "git_url", "name", "visibility",
-                                               "is_managed")),
+    PlatformNeed(
+        "get", "/api/repositories/", ("project_id", "provider_repo_id", "git_url", "name", "visibility", "is_managed")
+    ),
     PlatformNeed("get", "/api/repositories/by-provider-id/{provider_repo_id}"),
-    PlatformNeed("post", "/api/repositories/", ("project_id", "name", "git_url", "provider_repo_id", "role",
-                                                "visibility", "is_managed")),
+    PlatformNeed(
+        "post",
+        "/api/repositories/",
+        ("project_id", "name", "git_url", "provider_repo_id", "role", "visibility", "is_managed"),
+    ),
     PlatformNeed("patch", "/api/repositories/{repo_id}", ("name", "git_url", "visibility")),
     PlatformNeed("get", "/api/users/by-telegram/{telegram_id}", ("id", "telegram_id")),
 )
 
-SPEC = TaskSpec(TaskName.GITHUB_SYNC, run_github_sync, time_limit_ms=10 * 60_000, max_retries=5,
-                platform_needs=NEEDS)
+SPEC = TaskSpec(TaskName.GITHUB_SYNC, run_github_sync, time_limit_ms=10 * 60_000, max_retries=5, platform_needs=NEEDS)

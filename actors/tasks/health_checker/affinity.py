@@ -1,6 +1,6 @@
 """Affinity: each server's checks go to the live worker that keeps its SSH connection open.
 
-- **Owners**: the live workers (``scheduler.heartbeats``) that serve health_checker and consume a
+- **Owners**: the live workers (``process.heartbeats``) that serve health_checker and consume a
   checks queue of their own (``own_queue_name``: a worker of an older release has none and is
   not an owner). A server's owner is the one rendezvous hashing over the owners gives it
   (``actors.runtime.ownership``): a worker that dies or joins moves only the servers that must
@@ -28,14 +28,13 @@ import dramatiq
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
-from contracts import HEARTBEAT_MISSED_BEATS, Keys, TaskName
-from contracts.health import CheckTarget, HealthCheckBatch
-from scheduler.heartbeats import live_processes_async
-from scheduler.logs import get_logger
-
 from actors.runtime.ownership import assign
 from actors.runtime.run import send_to
 from actors.runtime.spec import own_queue_name
+from contracts import HEARTBEAT_MISSED_BEATS, Keys, TaskName
+from contracts.health import CheckTarget, HealthCheckBatch
+from process.heartbeats import live_processes_async
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -57,17 +56,18 @@ async def owners(client: aioredis.Redis) -> tuple[dict[str, str], float]:
     return queues, expiry + RESCUE_MARGIN_S
 
 
-def routes(targets: Sequence[CheckTarget], owner_queues: dict[str, str], size: int
-           ) -> list[tuple[str | None, list[CheckTarget]]]:
+def routes(
+    targets: Sequence[CheckTarget], owner_queues: dict[str, str], size: int
+) -> list[tuple[str | None, list[CheckTarget]]]:
     """(queue, servers of one batch) for every batch: each owner's servers in batches of ``size``
     on its queue; with no owners, batches in the order given on the shared queue (None)."""
     if not owner_queues:
-        return [(None, list(targets[i:i + size])) for i in range(0, len(targets), size)]
+        return [(None, list(targets[i : i + size])) for i in range(0, len(targets), size)]
     by_handle = {t.handle: t for t in targets}
     out = []
     for owner, handles in assign((t.handle for t in targets), list(owner_queues)).items():
         mine = [by_handle[h] for h in handles]
-        out += [(owner_queues[owner], mine[i:i + size]) for i in range(0, len(mine), size)]
+        out += [(owner_queues[owner], mine[i : i + size]) for i in range(0, len(mine), size)]
     return out
 
 
@@ -87,8 +87,9 @@ def _redis_keys(namespace: str, queue: str) -> list[str]:
     return [f"{namespace}:{name}{suffix}" for name in names for suffix in ("", ".msgs")]
 
 
-async def take_stranded(client: aioredis.Redis, live_queues: Iterable[str], namespace: str = "dramatiq"
-                        ) -> list[HealthCheckBatch]:
+async def take_stranded(
+    client: aioredis.Redis, live_queues: Iterable[str], namespace: str = "dramatiq"
+) -> list[HealthCheckBatch]:
     """Empty the queues of owners no longer live; returns the batches they held (unreadable ones
     are logged and dropped)."""
     seconds, micros = await client.time()
@@ -130,8 +131,13 @@ def schedule_rescue(run, after_s: float) -> None:
     """The second sweep of this slot, on the shared queue (any live worker takes it)."""
     actor = run.broker.get_actor(f"{TASK.value}.rescue")
     run.check_fence()
-    send_to(run.broker, actor, {"slot": run.tick.slot, "correlation_id": run.correlation_id},
-            delay_ms=int(after_s * 1000), correlation_id=run.correlation_id)
+    send_to(
+        run.broker,
+        actor,
+        {"slot": run.tick.slot, "correlation_id": run.correlation_id},
+        delay_ms=int(after_s * 1000),
+        correlation_id=run.correlation_id,
+    )
 
 
 async def rescue_stranded(payload: dict, deps) -> None:
@@ -154,11 +160,17 @@ async def rescue_stranded(payload: dict, deps) -> None:
     routed = routes(due, owner_queues, size)
     actor = broker.get_actor(f"{TASK.value}.check")
     for queue, servers in routed:
-        batch = HealthCheckBatch(slot=slot, deadline=template.deadline, correlation_id=template.correlation_id,
-                                 servers=servers)
+        batch = HealthCheckBatch(
+            slot=slot, deadline=template.deadline, correlation_id=template.correlation_id, servers=servers
+        )
         send_to(broker, actor, batch.model_dump(mode="json"), queue, correlation_id=correlation_id)
     await remember(client, (q for q, _ in routed))
     await client.hincrby(Keys.health_slot(slot), "rescued", len(due))
-    log.warning("health_checker.stranded_rescued", servers=len(due), batches=len(routed),
-                dropped_batches=len(stranded) - sum(1 for b in stranded if b.slot == slot), slot=slot,
-                note="a worker died holding them; sent to the servers' new owners")
+    log.warning(
+        "health_checker.stranded_rescued",
+        servers=len(due),
+        batches=len(routed),
+        dropped_batches=len(stranded) - sum(1 for b in stranded if b.slot == slot),
+        slot=slot,
+        note="a worker died holding them; sent to the servers' new owners",
+    )

@@ -51,8 +51,15 @@ from typing import Any
 from contracts.health import HEALTH_INCIDENTS, CheckTarget, DockerState, FindingKind, HealthStatus, ProbeResult
 from contracts.platform import OPENED_BY, OPENED_BY_SCHEDULER, Incident, IncidentType, ServerHealthUpdate
 
-CONNECTION_FINDINGS = frozenset({FindingKind.CONNECT_REFUSED, FindingKind.CONNECT_TIMEOUT,
-                                 FindingKind.NETWORK_ERROR, FindingKind.AUTH_FAILED, FindingKind.SSH_ERROR})
+CONNECTION_FINDINGS = frozenset(
+    {
+        FindingKind.CONNECT_REFUSED,
+        FindingKind.CONNECT_TIMEOUT,
+        FindingKind.NETWORK_ERROR,
+        FindingKind.AUTH_FAILED,
+        FindingKind.SSH_ERROR,
+    }
+)
 HOST_KEY_FINDINGS = frozenset({FindingKind.HOST_KEY_MISMATCH, FindingKind.HOST_KEY_UNKNOWN})
 #: what ``details["source"]`` says of the incidents this task opens
 SOURCE = "health_checker"
@@ -139,15 +146,26 @@ def assess(result: ProbeResult, t: Thresholds) -> Assessment:
         for disk in result.disks:
             usage = f"disk {disk.mount} {disk.capacity_pct}% full"
             if disk.capacity_pct >= t.disk_unhealthy_pct:
-                present(exhausted, f"{usage} (limit {t.disk_unhealthy_pct}%)", resource="disk", mount=disk.mount,
-                        usage_pct=disk.capacity_pct, threshold_pct=t.disk_unhealthy_pct)
+                present(
+                    exhausted,
+                    f"{usage} (limit {t.disk_unhealthy_pct}%)",
+                    resource="disk",
+                    mount=disk.mount,
+                    usage_pct=disk.capacity_pct,
+                    threshold_pct=t.disk_unhealthy_pct,
+                )
             elif disk.capacity_pct >= t.disk_degraded_pct:
                 degraded.append(f"{usage} (warning at {t.disk_degraded_pct}%)")
         if result.memory is not None:
             ram = result.memory.used_pct
             if ram >= t.ram_unhealthy_pct:
-                present(exhausted, f"RAM {ram}% used (limit {t.ram_unhealthy_pct}%)", resource="ram",
-                        usage_pct=ram, threshold_pct=t.ram_unhealthy_pct)
+                present(
+                    exhausted,
+                    f"RAM {ram}% used (limit {t.ram_unhealthy_pct}%)",
+                    resource="ram",
+                    usage_pct=ram,
+                    threshold_pct=t.ram_unhealthy_pct,
+                )
             elif ram >= t.ram_degraded_pct:
                 degraded.append(f"RAM {ram}% used (warning at {t.ram_degraded_pct}%)")
         down = IncidentType.SERVICE_DOWN
@@ -156,8 +174,9 @@ def assess(result: ProbeResult, t: Thresholds) -> Assessment:
         elif result.docker is DockerState.DOWN:
             present(down, "Docker daemon down: it does not answer", service="docker", cause="daemon_down")
         elif result.docker is DockerState.NOT_INSTALLED:
-            present(down, "Docker not installed: no docker command on the server", service="docker",
-                    cause="not_installed")
+            present(
+                down, "Docker not installed: no docker command on the server", service="docker", cause="not_installed"
+            )
         for c in result.container_issues:
             degraded.append(f"container {c.name} {c.state}: {c.status}")
     verdict = HealthStatus.UNHEALTHY if unhealthy else HealthStatus.DEGRADED if degraded else HealthStatus.HEALTHY
@@ -254,11 +273,19 @@ def plan_server(target: CheckTarget, result: ProbeResult, memory: Memory, slot: 
     return ServerPlan(target.handle, status, a, pending=unhealthy and not confirmed, changes=tuple(changes))
 
 
-def plan(targets: Sequence[CheckTarget], results: Mapping[str, ProbeResult], memories: Mapping[str, Memory],
-         slot: int, t: Thresholds) -> list[ServerPlan]:
+def plan(
+    targets: Sequence[CheckTarget],
+    results: Mapping[str, ProbeResult],
+    memories: Mapping[str, Memory],
+    slot: int,
+    t: Thresholds,
+) -> list[ServerPlan]:
     """One ``ServerPlan`` per target that was checked (a target without a result was cut)."""
-    return [plan_server(target, results[target.handle], memories.get(target.handle, Memory()), slot, t)
-            for target in targets if target.handle in results]
+    return [
+        plan_server(target, results[target.handle], memories.get(target.handle, Memory()), slot, t)
+        for target in targets
+        if target.handle in results
+    ]
 
 
 def incident_details(a: Assessment, kind: IncidentType, result: ProbeResult, slot: int, failures: int) -> dict:
@@ -298,8 +325,7 @@ def health_update(result: ProbeResult) -> ServerHealthUpdate:
     if result.uptime_s is not None:
         values["uptime_seconds"] = round(result.uptime_s)
     if result.docker is DockerState.RUNNING:
-        values.update(container_count_running=result.containers_running,
-                      container_count_total=result.containers_total)
+        values.update(container_count_running=result.containers_running, container_count_total=result.containers_total)
     elif result.docker in (DockerState.DOWN, DockerState.NOT_INSTALLED):
         values.update(container_count_running=0, container_count_total=0)
     if (disk := _used_disk_mb(result)) is not None:
@@ -329,8 +355,16 @@ def history_entry(result: ProbeResult, a: Assessment) -> dict[str, Any]:
         "docker": result.docker.value,
         "container_count_running": result.containers_running,
         "container_count_total": result.containers_total,
-        "disks": [{"mount": d.mount, "capacity_pct": d.capacity_pct, "size_kb": d.size_kb, "used_kb": d.used_kb,
-                   "available_kb": d.available_kb} for d in result.disks],
+        "disks": [
+            {
+                "mount": d.mount,
+                "capacity_pct": d.capacity_pct,
+                "size_kb": d.size_kb,
+                "used_kb": d.used_kb,
+                "available_kb": d.available_kb,
+            }
+            for d in result.disks
+        ],
         "duration_ms": result.duration_ms,
     }
     return entry
@@ -365,13 +399,20 @@ def departure(state: ServerState | None) -> str | None:
 
 def orphaned(incidents: Iterable[Incident], monitored: set[str]) -> list[Incident]:
     """The scheduler's active health incidents whose server is not among the monitored ones."""
-    return [i for i in incidents
-            if i.active and i.opened_by_scheduler and i.incident_type in HEALTH_INCIDENTS
-            and i.server_handle is not None and i.server_handle not in monitored]
+    return [
+        i
+        for i in incidents
+        if i.active
+        and i.opened_by_scheduler
+        and i.incident_type in HEALTH_INCIDENTS
+        and i.server_handle is not None
+        and i.server_handle not in monitored
+    ]
 
 
-def plan_departures(incidents: Iterable[Incident], monitored: set[str],
-                    states: Mapping[str, ServerState | None]) -> list[ResolveIncident]:
+def plan_departures(
+    incidents: Iterable[Incident], monitored: set[str], states: Mapping[str, ServerState | None]
+) -> list[ResolveIncident]:
     """Resolve each of the scheduler's incidents whose server left monitoring (``states`` holds
     what the platform said of each orphan's server: None when it is gone). Someone else's
     incident is never in it, whatever its server."""

@@ -27,6 +27,10 @@ class HealthSettings(BaseSettings):
     health_history_retention_h: int = Field(default=168, ge=1, le=24 * 366)
 
     def thresholds(self) -> Thresholds:
-        return Thresholds(self.health_disk_degraded_pct, self.health_disk_unhealthy_pct,
-                          self.health_ram_degraded_pct, self.health_ram_unhealthy_pct,
-                          self.health_failures_before_unhealthy)
+        return Thresholds(
+            self.health_disk_degraded_pct,
+            self.health_disk_unhealthy_pct,
+            self.health_ram_degraded_pct,
+            self.health_ram_unhealthy_pct,
+            self.health_failures_before_unhealthy,
+        )

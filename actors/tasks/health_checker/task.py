@@ -47,26 +47,36 @@ import redis.asyncio as aioredis
 import structlog
 from pydantic import ValidationError
 
+from actors.adapters.kit import validation_summary
+from actors.adapters.platform.client import PlatformClient
+from actors.adapters.provisioner.publisher import ProvisionerPublisher
+from actors.adapters.ssh.probe import MIN_BUDGET_S, SshProbe
+from actors.adapters.ssh.settings import SshSettings
+from actors.runtime.run import TaskRun
+from actors.runtime.spec import PartSpec, TaskSpec
+from actors.tasks.health_checker import affinity
+from actors.tasks.health_checker.plan import (
+    Memory,
+    OpenIncident,
+    RecordHealth,
+    RequestRecovery,
+    ResolveIncident,
+    ServerPlan,
+    ServerState,
+    SetFailures,
+    orphaned,
+    plan,
+    plan_departures,
+)
+from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.incidents import IncidentOpener, Outcome
+from actors.tasks.records import RecordWrites
 from contracts import Keys, TaskName
 from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, ProbeResult, SlotCoverage
 from contracts.platform import Incident, IncidentCreate, PlatformNeed, ServerHealthUpdate, ServerStatus
 from contracts.provisioner import ProvisionerMessage
-from scheduler.logs import get_logger
-from scheduler.lua import load_script
-
-from actors.tasks.health_checker import affinity
-from actors.tasks.health_checker.plan import (Memory, OpenIncident, RecordHealth, RequestRecovery, ResolveIncident,
-                                              ServerPlan, ServerState, SetFailures, orphaned, plan, plan_departures)
-from actors.tasks.health_checker.settings import HealthSettings
-from actors.tasks.incidents import IncidentOpener, Outcome
-from actors.tasks.records import RecordWrites
-from actors.adapters.kit import validation_summary
-from actors.adapters.platform.client import PlatformClient
-from actors.adapters.provisioner.publisher import ProvisionerPublisher
-from actors.adapters.ssh.settings import SshSettings
-from actors.runtime.run import TaskRun
-from actors.runtime.spec import PartSpec, TaskSpec
-from actors.adapters.ssh.probe import MIN_BUDGET_S, SshProbe
+from process.logs import get_logger
+from process.lua import load_script
 
 log = get_logger(__name__)
 
@@ -106,9 +116,15 @@ async def run_health_checker(run: TaskRun) -> None:
     redis_ = deps.aredis
     # affinity (affinity.py): each server's batch goes to the queue of the live worker holding its connection
     owner_queues, rescue_after_s = await affinity.owners(redis_)
-    routed = [(queue, HealthCheckBatch(slot=run.tick.slot, deadline=run.tick.deadline,
-                                       correlation_id=run.correlation_id, servers=chunk))
-              for queue, chunk in affinity.routes(targets, owner_queues, settings.health_batch_size)]
+    routed = [
+        (
+            queue,
+            HealthCheckBatch(
+                slot=run.tick.slot, deadline=run.tick.deadline, correlation_id=run.correlation_id, servers=chunk
+            ),
+        )
+        for queue, chunk in affinity.routes(targets, owner_queues, settings.health_batch_size)
+    ]
     batches = [batch for _, batch in routed]
     stats_key = Keys.health_slot(run.tick.slot)
     await _report_previous_coverage(run, redis_)
@@ -140,8 +156,9 @@ async def run_health_checker(run: TaskRun) -> None:
     log.info("health_checker.fanned_out", servers=len(targets), batches=sent, deadline=run.tick.deadline.isoformat())
 
 
-async def _resolve_departures(run: TaskRun, platform: PlatformClient, client: aioredis.Redis,
-                              incidents: Iterable[Incident], monitored: set[str]) -> None:
+async def _resolve_departures(
+    run: TaskRun, platform: PlatformClient, client: aioredis.Redis, incidents: Iterable[Incident], monitored: set[str]
+) -> None:
     """Issue 19: the scheduler's incidents whose server left monitoring are resolved, with why."""
     incidents = list(incidents)
     handles = sorted({i.server_handle for i in orphaned(incidents, monitored)})
@@ -155,12 +172,21 @@ async def _resolve_departures(run: TaskRun, platform: PlatformClient, client: ai
         states[handle] = None if server is None else ServerState(server.status, server.is_managed)
     writes, opener = RecordWrites(run, "health_checker"), IncidentOpener(platform, client)
     for change in plan_departures(incidents, monitored, states):
-        if await writes.write(lambda c=change: platform.resolve_incident(c.incident_id, details=c.details),
-                              "resolve_incident", handle=change.handle, incident_id=change.incident_id):
+        if await writes.write(
+            lambda c=change: platform.resolve_incident(c.incident_id, details=c.details),
+            "resolve_incident",
+            handle=change.handle,
+            incident_id=change.incident_id,
+        ):
             await opener.release(change.handle, change.incident_type.value)
             run.count("incidents_resolved_departed")
-            log.info("health_checker.incident_resolved", handle=change.handle, incident_id=change.incident_id,
-                     incident_type=change.incident_type.value, reason=change.reason)
+            log.info(
+                "health_checker.incident_resolved",
+                handle=change.handle,
+                incident_id=change.incident_id,
+                incident_type=change.incident_type.value,
+                reason=change.reason,
+            )
 
 
 async def _prune_history(run: TaskRun, platform: PlatformClient, client: aioredis.Redis, retention_h: int) -> None:
@@ -188,8 +214,11 @@ async def _report_previous_coverage(run: TaskRun, client: aioredis.Redis) -> Non
         run.count(f"previous_{name}", getattr(coverage, name))
     if not coverage.complete:
         run.count("previous_incomplete")
-        log.warning("health_checker.slot_incomplete", **coverage.model_dump(),
-                    note="servers of that slot went unchecked; they are planned again in this one")
+        log.warning(
+            "health_checker.slot_incomplete",
+            **coverage.model_dump(),
+            note="servers of that slot went unchecked; they are planned again in this one",
+        )
 
 
 async def slot_coverage(client: aioredis.Redis, slot: int) -> SlotCoverage:
@@ -229,10 +258,17 @@ def targets_of(servers: Iterable, incidents: Iterable[Incident], default_port: i
     targets = []
     for s in servers:
         try:
-            targets.append(CheckTarget(handle=s.handle, host=s.host, ssh_port=ssh_port_of(s.labels, default_port),
-                                       ssh_user=s.ssh_user, last_health_check=s.last_health_check,
-                                       incidents=ours.get(s.handle, {}),
-                                       foreign_incidents=sorted(foreign.get(s.handle, ()))))
+            targets.append(
+                CheckTarget(
+                    handle=s.handle,
+                    host=s.host,
+                    ssh_port=ssh_port_of(s.labels, default_port),
+                    ssh_user=s.ssh_user,
+                    last_health_check=s.last_health_check,
+                    incidents=ours.get(s.handle, {}),
+                    foreign_incidents=sorted(foreign.get(s.handle, ())),
+                )
+            )
         except ValidationError as exc:
             log.warning("health_checker.server_skipped", handle=s.handle, error=validation_summary(exc))
         except ValueError as exc:
@@ -248,11 +284,15 @@ async def check_batch(payload: dict, deps) -> None:
     try:
         batch = HealthCheckBatch.model_validate(payload)
     except ValidationError as exc:
-        log.error("health_checker.invalid_batch_dropped", errors=exc.error_count(),
-                  first=exc.errors(include_input=False, include_url=False)[0]["msg"])
+        log.error(
+            "health_checker.invalid_batch_dropped",
+            errors=exc.error_count(),
+            first=exc.errors(include_input=False, include_url=False)[0]["msg"],
+        )
         return
-    structlog.contextvars.bind_contextvars(task=TaskName.HEALTH_CHECKER.value, slot=batch.slot,
-                                           correlation_id=batch.correlation_id)
+    structlog.contextvars.bind_contextvars(
+        task=TaskName.HEALTH_CHECKER.value, slot=batch.slot, correlation_id=batch.correlation_id
+    )
     await BatchCheck(batch, deps.aredis, deps.platform, deps.probe, deps.settings(HealthSettings)).run()
 
 
@@ -266,8 +306,14 @@ class BatchCheck:
     the next slot, not to the next several; results planned and applied as they come, every
     ``FLUSH_EVERY`` checks or ``FLUSH_INTERVAL_S`` seconds, so a slow host delays only itself."""
 
-    def __init__(self, batch: HealthCheckBatch, client: aioredis.Redis, platform: PlatformClient, probe: SshProbe,
-                 settings: HealthSettings):
+    def __init__(
+        self,
+        batch: HealthCheckBatch,
+        client: aioredis.Redis,
+        platform: PlatformClient,
+        probe: SshProbe,
+        settings: HealthSettings,
+    ):
         self.batch, self.client, self.platform, self.probe, self.settings = batch, client, platform, probe, settings
         self.stats: Counter = Counter()
         self.writes = RecordWrites(self, "health_checker")
@@ -292,16 +338,18 @@ class BatchCheck:
         last_flush = time.monotonic()
         try:
             while pending:
-                done, pending = await asyncio.wait(pending, timeout=FLUSH_INTERVAL_S,
-                                                   return_when=asyncio.FIRST_COMPLETED)
+                done, pending = await asyncio.wait(
+                    pending, timeout=FLUSH_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED
+                )
                 for finished in done:
                     target, result = finished.result()
                     if isinstance(result, ProbeResult):
                         ready.append((target, result))
                     else:
                         self.stats[result] += 1
-                if ready and (len(ready) >= FLUSH_EVERY or not pending
-                              or time.monotonic() - last_flush >= FLUSH_INTERVAL_S):
+                if ready and (
+                    len(ready) >= FLUSH_EVERY or not pending or time.monotonic() - last_flush >= FLUSH_INTERVAL_S
+                ):
                     await self._flush(ready)
                     ready, last_flush = [], time.monotonic()
         except BaseException:
@@ -319,8 +367,9 @@ class BatchCheck:
             bound = min(self.probe.check_bound_s, until - time.monotonic())
             if bound < MIN_BUDGET_S:
                 return target, CUT
-            claimed = await self.client.set(Keys.health_claim(target.handle), self.token, nx=True,
-                                            px=self.claim_ttl_ms(bound))
+            claimed = await self.client.set(
+                Keys.health_claim(target.handle), self.token, nx=True, px=self.claim_ttl_ms(bound)
+            )
             if not claimed:
                 return target, ELSEWHERE
             self.claimed.add(target.handle)
@@ -330,8 +379,7 @@ class BatchCheck:
     async def _flush(self, ready: Sequence[tuple[CheckTarget, ProbeResult]]) -> None:
         """Plan and apply the checks that came back, then let go of their servers."""
         targets, results = [t for t, _ in ready], {r.handle: r for _, r in ready}
-        plans = plan(targets, results, await self._memories(list(results)), self.batch.slot,
-                     self.settings.thresholds())
+        plans = plan(targets, results, await self._memories(list(results)), self.batch.slot, self.settings.thresholds())
         await self.apply(plans, results)
         self.stats["checked"] += len(results)
         checked = Keys.health_slot_checked(self.batch.slot)
@@ -346,8 +394,12 @@ class BatchCheck:
         self.claimed -= handles
         if handles:
             try:
-                await self.client.eval(load_script("actors.runtime", "compare_and_delete"), len(handles),
-                                       *(Keys.health_claim(h) for h in sorted(handles)), self.token)
+                await self.client.eval(
+                    load_script("actors.runtime", "compare_and_delete"),
+                    len(handles),
+                    *(Keys.health_claim(h) for h in sorted(handles)),
+                    self.token,
+                )
             except redis.RedisError as exc:  # the claims expire by themselves, soon
                 log.warning("health_checker.claim_release_failed", error=str(exc))
 
@@ -393,25 +445,35 @@ class BatchCheck:
             pipe.hset(Keys.HEALTH_VERDICTS, mapping=verdicts)
         await pipe.execute()
         gate = asyncio.Semaphore(WRITES_AT_ONCE)
-        await asyncio.gather(*(self._record_health(c, gate) for c in changes if isinstance(c, RecordHealth)),
-                             *(self._incident(c, gate) for c in changes
-                               if isinstance(c, OpenIncident | ResolveIncident)))
+        await asyncio.gather(
+            *(self._record_health(c, gate) for c in changes if isinstance(c, RecordHealth)),
+            *(self._incident(c, gate) for c in changes if isinstance(c, OpenIncident | ResolveIncident)),
+        )
         for change in changes:
             if isinstance(change, RequestRecovery):
                 await self._recover(change)
         for p in plans:
-            if p.status is not None and p.status.value == "unhealthy" and any(
-                    isinstance(c, OpenIncident) for c in p.changes):
+            if (
+                p.status is not None
+                and p.status.value == "unhealthy"
+                and any(isinstance(c, OpenIncident) for c in p.changes)
+            ):
                 log.warning("health_checker.server_unhealthy", handle=p.handle, reasons=list(p.assessment.reasons))
 
     async def _record_health(self, change: RecordHealth, gate: asyncio.Semaphore) -> None:
         """The server's metric columns and ``last_health_check``, then its metrics-history entry."""
         async with gate:
-            if await self.writes.write(lambda: self.platform.record_server_health(change.handle, change.update),
-                                       "record_health", handle=change.handle):
+            if await self.writes.write(
+                lambda: self.platform.record_server_health(change.handle, change.update),
+                "record_health",
+                handle=change.handle,
+            ):
                 self.stats["health_recorded"] += 1
-                if await self.writes.write(lambda: self.platform.add_metrics_history(change.handle, change.history),
-                                           "metrics_history", handle=change.handle):
+                if await self.writes.write(
+                    lambda: self.platform.add_metrics_history(change.handle, change.history),
+                    "metrics_history",
+                    handle=change.handle,
+                ):
                     self.stats["history_added"] += 1
 
     async def _incident(self, change: OpenIncident | ResolveIncident, gate: asyncio.Semaphore) -> None:
@@ -419,35 +481,60 @@ class BatchCheck:
             kind = change.incident_type.value
             if isinstance(change, OpenIncident):
                 opened = []
-                create = IncidentCreate(server_handle=change.handle, incident_type=change.incident_type,
-                                        details=change.details)
-                if not await self.writes.write(lambda: self._open(create, opened), "open_incident",
-                                               handle=change.handle, incident_type=kind):
+                create = IncidentCreate(
+                    server_handle=change.handle, incident_type=change.incident_type, details=change.details
+                )
+                if not await self.writes.write(
+                    lambda: self._open(create, opened), "open_incident", handle=change.handle, incident_type=kind
+                ):
                     return
                 outcome, incident = opened[0]
-                self.stats[{Outcome.OPENED: "incidents_opened", Outcome.ALREADY_OPEN: "incidents_already_open",
-                            Outcome.CLAIMED_ELSEWHERE: "incidents_claimed_elsewhere"}[outcome]] += 1
+                self.stats[
+                    {
+                        Outcome.OPENED: "incidents_opened",
+                        Outcome.ALREADY_OPEN: "incidents_already_open",
+                        Outcome.CLAIMED_ELSEWHERE: "incidents_claimed_elsewhere",
+                    }[outcome]
+                ] += 1
                 if outcome is Outcome.OPENED:
-                    log.warning("health_checker.incident_opened", handle=change.handle, incident_type=kind,
-                                incident_id=incident.id, reason=change.details.get("reason"))
-            elif await self.writes.write(lambda: self.platform.resolve_incident(change.incident_id),
-                                         "resolve_incident", handle=change.handle, incident_id=change.incident_id):
+                    log.warning(
+                        "health_checker.incident_opened",
+                        handle=change.handle,
+                        incident_type=kind,
+                        incident_id=incident.id,
+                        reason=change.details.get("reason"),
+                    )
+            elif await self.writes.write(
+                lambda: self.platform.resolve_incident(change.incident_id),
+                "resolve_incident",
+                handle=change.handle,
+                incident_id=change.incident_id,
+            ):
                 await self.opener.release(change.handle, kind)
                 self.stats["incidents_resolved"] += 1
-                log.info("health_checker.incident_resolved", handle=change.handle, incident_type=kind,
-                         incident_id=change.incident_id)
+                log.info(
+                    "health_checker.incident_resolved",
+                    handle=change.handle,
+                    incident_type=kind,
+                    incident_id=change.incident_id,
+                )
 
     async def _open(self, create: IncidentCreate, into: list) -> None:
         into.append(await self.opener.open(create))
 
     async def _recover(self, change: RequestRecovery) -> None:
-        message = ProvisionerMessage(server_handle=change.handle, is_recovery=True,
-                                     correlation_id=self.batch.correlation_id)
+        message = ProvisionerMessage(
+            server_handle=change.handle, is_recovery=True, correlation_id=self.batch.correlation_id
+        )
         sent = await ProvisionerPublisher(self.client).publish(message, self.settings.health_recovery_cooldown_s)
         if sent:
             self.stats["recoveries"] += 1
-            log.warning("health_checker.recovery_requested", handle=change.handle, reason=change.reason,
-                        request_id=message.request_id)
+            log.warning(
+                "health_checker.recovery_requested",
+                handle=change.handle,
+                reason=change.reason,
+                request_id=message.request_id,
+            )
         else:
             self.stats["recoveries_cooling"] += 1
 
@@ -470,8 +557,9 @@ def slot_stats(client: redis.Redis, slot: int) -> dict[str, int]:
 
 #: what this task uses of the platform API (held against its /openapi.json at worker start)
 PLATFORM_NEEDS = (
-    PlatformNeed("get", "/api/servers/", ("handle", "host", "ssh_user", "labels", "status", "is_managed",
-                                          "last_health_check")),
+    PlatformNeed(
+        "get", "/api/servers/", ("handle", "host", "ssh_user", "labels", "status", "is_managed", "last_health_check")
+    ),
     PlatformNeed("get", "/api/servers/{handle}", ("status", "is_managed")),
     PlatformNeed("patch", "/api/servers/{handle}", ("last_health_check", *HEALTH_COLUMNS)),
     PlatformNeed("post", "/api/servers/{handle}/metrics-history", ("metrics",)),
@@ -482,7 +570,14 @@ PLATFORM_NEEDS = (
     PlatformNeed("patch", "/api/incidents/{incident_id}", ("status", "resolved_at", "details")),
 )
 
-SPEC = TaskSpec(TaskName.HEALTH_CHECKER, run_health_checker, time_limit_ms=2 * 60_000, max_retries=3,
-                parts=(PartSpec("check", check_batch, time_limit_ms=5 * 60_000, max_retries=3, affinity=True),
-                       PartSpec("rescue", affinity.rescue_stranded, time_limit_ms=60_000, max_retries=3)),
-                platform_needs=PLATFORM_NEEDS)
+SPEC = TaskSpec(
+    TaskName.HEALTH_CHECKER,
+    run_health_checker,
+    time_limit_ms=2 * 60_000,
+    max_retries=3,
+    parts=(
+        PartSpec("check", check_batch, time_limit_ms=5 * 60_000, max_retries=3, affinity=True),
+        PartSpec("rescue", affinity.rescue_stranded, time_limit_ms=60_000, max_retries=3),
+    ),
+    platform_needs=PLATFORM_NEEDS,
+)

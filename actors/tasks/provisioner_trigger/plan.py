@@ -36,12 +36,18 @@ class Plan:
 def is_stuck(server: Server, now: float, rules: Rules) -> bool:
     if waiting(server.is_managed, server.status):
         return True
-    return (server.is_managed and server.status is ServerStatus.PROVISIONING
-            and now - server.last_changed.timestamp() >= rules.stuck_after_s)
+    return (
+        server.is_managed
+        and server.status is ServerStatus.PROVISIONING
+        and now - server.last_changed.timestamp() >= rules.stuck_after_s
+    )
 
 
 def plan_announcements(servers: Iterable[Server], cooling: Collection[str], now: float, rules: Rules = Rules()) -> Plan:
     stuck = sorted((s for s in servers if is_stuck(s, now, rules)), key=lambda s: (s.last_changed, s.handle))
     due = [s.handle for s in stuck if s.handle not in cooling]
-    return Plan(tuple(due[:rules.max_per_run]), tuple(s.handle for s in stuck if s.handle in cooling),
-                tuple(due[rules.max_per_run:]))
+    return Plan(
+        tuple(due[: rules.max_per_run]),
+        tuple(s.handle for s in stuck if s.handle in cooling),
+        tuple(due[rules.max_per_run :]),
+    )

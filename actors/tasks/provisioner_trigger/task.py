@@ -20,7 +20,7 @@ from actors.tasks.provisioner_trigger.plan import Plan, Rules, plan_announcement
 from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
 from contracts import TaskName
 from contracts.platform import PlatformNeed, ServerStatus
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -39,8 +39,9 @@ async def run_provisioner_trigger(run: TaskRun) -> None:
     cooling = await publisher.cooling([s.handle for s in servers])
     seconds, micros = await deps.aredis.time()  # every worker judges "stuck" by one clock
 
-    plan = plan_announcements(servers, cooling, seconds + micros / 1e6,
-                              Rules(rules.provisioning_stuck_after_s, rules.provisioner_max_per_run))
+    plan = plan_announcements(
+        servers, cooling, seconds + micros / 1e6, Rules(rules.provisioning_stuck_after_s, rules.provisioner_max_per_run)
+    )
 
     await apply_plan(plan, run, publisher, deps.settings(ProvisionerSettings).provisioner_cooldown_s)
 
@@ -58,5 +59,10 @@ async def apply_plan(plan: Plan, run, publisher: ProvisionerPublisher, cooldown_
     run.count("skipped_cooldown", len(outcome.cooling))  # announced by another task since we looked
 
 
-SPEC = TaskSpec(TaskName.PROVISIONER_TRIGGER, run_provisioner_trigger, time_limit_ms=5 * 60_000, max_retries=5,
-                platform_needs=(PlatformNeed("GET", "/api/servers/", ("handle", "status", "is_managed", "updated_at")),))
+SPEC = TaskSpec(
+    TaskName.PROVISIONER_TRIGGER,
+    run_provisioner_trigger,
+    time_limit_ms=5 * 60_000,
+    max_retries=5,
+    platform_needs=(PlatformNeed("GET", "/api/servers/", ("handle", "status", "is_managed", "updated_at")),),
+)

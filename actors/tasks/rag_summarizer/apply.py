@@ -26,7 +26,7 @@ from actors.tasks.rag_summarizer.plan import NAME, SUMMARY, ProjectPlan, Rules
 from actors.tasks.rag_summarizer.text import decode, source_id, source_uri, title_of
 from actors.tasks.records import Progress, RecordWrites
 from contracts.platform import RagDocument, RagIngest, RagIngestResult, content_hash
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -64,14 +64,25 @@ class Ports:
 
 
 def document(plan: ProjectPlan, path: str, text: str) -> RagDocument:
-    return RagDocument(source_type=DOCUMENT_SOURCE_TYPE, source_id=source_id(plan.full_name, path),
-                       source_uri=source_uri(plan.git_url, path), path=path, title=title_of(text, path),
-                       content=text, content_hash=content_hash(text))
+    return RagDocument(
+        source_type=DOCUMENT_SOURCE_TYPE,
+        source_id=source_id(plan.full_name, path),
+        source_uri=source_uri(plan.git_url, path),
+        path=path,
+        title=title_of(text, path),
+        content=text,
+        content_hash=content_hash(text),
+    )
 
 
 def summary_document(plan: ProjectPlan, text: str) -> RagDocument:
-    return RagDocument(source_type=SUMMARY_SOURCE_TYPE, source_id=f"{plan.full_name}:summary",
-                       title=f"Summary of {plan.full_name}", content=text, content_hash=content_hash(text))
+    return RagDocument(
+        source_type=SUMMARY_SOURCE_TYPE,
+        source_id=f"{plan.full_name}:summary",
+        title=f"Summary of {plan.full_name}",
+        content=text,
+        content_hash=content_hash(text),
+    )
 
 
 async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites | None = None) -> None:
@@ -106,8 +117,13 @@ async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: 
             await ports.memory.remember(plan.project_id, SUMMARY, None)
             run.count("summaries_emptied")
     if not plan.nothing:
-        log.info("rag_summarizer.project_sent", project=plan.full_name, sent=len(plan.ingest),
-                 emptied=len(plan.empty), summary=bool(plan.summary_hash and complete))
+        log.info(
+            "rag_summarizer.project_sent",
+            project=plan.full_name,
+            sent=len(plan.ingest),
+            emptied=len(plan.empty),
+            summary=bool(plan.summary_hash and complete),
+        )
 
 
 async def _empty_old_name(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites) -> bool:
@@ -135,8 +151,9 @@ async def _empty_old_name(plan: ProjectPlan, run: Progress, ports: Ports, writes
     return cleared
 
 
-async def _send(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites, path: str, text: str,
-                sha: str | None) -> bool:
+async def _send(
+    plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites, path: str, text: str, sha: str | None
+) -> bool:
     """Ingest one document; remember its sha (None: forget the path). Whether it went through."""
     try:
         doc = document(plan, path, text)
@@ -150,8 +167,9 @@ async def _send(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWr
     return True
 
 
-async def _ingest(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites, doc: RagDocument,
-                  what: str) -> bool:
+async def _ingest(
+    plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites, doc: RagDocument, what: str
+) -> bool:
     request = RagIngest(project_id=plan.project_id, user_id=plan.owner_id, documents=[doc])
     answers: list[RagIngestResult] = []
 
@@ -178,8 +196,11 @@ async def _summarise(plan: ProjectPlan, run: Progress, ports: Ports, writes: Rec
             return
         if text := decode(content.data):
             texts.append((blob.path, text))
-    summary = await ports.summarizer.summarize(plan.full_name, texts) if texts else \
-        f"{plan.full_name}: its documents hold no text."
+    summary = (
+        await ports.summarizer.summarize(plan.full_name, texts)
+        if texts
+        else f"{plan.full_name}: its documents hold no text."
+    )
     try:
         doc = summary_document(plan, summary)
     except ValidationError:

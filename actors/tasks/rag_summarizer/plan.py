@@ -95,8 +95,15 @@ class ProjectPlan:
 
     @property
     def nothing(self) -> bool:
-        return not (self.ingest or self.empty or self.summary_hash or self.empty_summary or self.sent_under
-                    or self.record_name or self.forget_name)
+        return not (
+            self.ingest
+            or self.empty
+            or self.summary_hash
+            or self.empty_summary
+            or self.sent_under
+            or self.record_name
+            or self.forget_name
+        )
 
 
 def summary_hash(documents: Iterable[Blob], summarizer: str) -> str:
@@ -109,12 +116,16 @@ def documents_of(tree: RepoTree, rules: Rules) -> tuple[list[Blob], int, int]:
     """(the documents indexed, how many were too large, how many beyond ``max_docs``)."""
     fitting = sorted((b for b in tree.blobs if b.size <= rules.max_doc_bytes), key=lambda b: b.path)
     too_large = len(tree.blobs) - len(fitting)
-    return fitting[:rules.max_docs], too_large, max(0, len(fitting) - rules.max_docs)
+    return fitting[: rules.max_docs], too_large, max(0, len(fitting) - rules.max_docs)
 
 
 def plan_project(observed: Observed, rules: Rules) -> ProjectPlan:
-    base = dict(project_id=observed.project_id, owner_id=observed.owner_id, full_name=observed.full_name,
-                git_url=observed.git_url)
+    base = dict(
+        project_id=observed.project_id,
+        owner_id=observed.owner_id,
+        full_name=observed.full_name,
+        git_url=observed.git_url,
+    )
     sent_paths = sorted(path for path in observed.sent if path not in (SUMMARY, NAME))
     under = observed.sent.get(NAME, observed.full_name)
     renamed = under != observed.full_name
@@ -128,8 +139,9 @@ def plan_project(observed: Observed, rules: Rules) -> ProjectPlan:
         base |= dict(sent_under=under, empty=tuple(sent_paths), empty_summary=SUMMARY in observed.sent)
     if cleared:
         if not renamed:
-            base |= dict(empty=tuple(sent_paths), empty_summary=SUMMARY in observed.sent,
-                         forget_name=NAME in observed.sent)
+            base |= dict(
+                empty=tuple(sent_paths), empty_summary=SUMMARY in observed.sent, forget_name=NAME in observed.sent
+            )
         return ProjectPlan(**base)
     if observed.status not in INDEXED_STATUSES or observed.tree is None:
         return ProjectPlan(**base, record_name=unrecorded and (holds or renamed))
@@ -139,12 +151,19 @@ def plan_project(observed: Observed, rules: Rules) -> ProjectPlan:
     if observed.tree.complete:
         if not renamed:
             kept = {blob.path for blob in documents}
-            base |= dict(empty=tuple(path for path in sent_paths if path not in kept),
-                         empty_summary=not documents and SUMMARY in sent)
+            base |= dict(
+                empty=tuple(path for path in sent_paths if path not in kept),
+                empty_summary=not documents and SUMMARY in sent,
+            )
         if documents and rules.summarizer is not None:
             wanted = summary_hash(documents, rules.summarizer)
             wanted_summary = wanted if wanted != sent.get(SUMMARY) else None
-    return ProjectPlan(**base, ingest=ingest, summary_hash=wanted_summary,
-                       documents=tuple(documents) if wanted_summary else (), too_large=too_large,
-                       over_limit=over_limit,
-                       record_name=unrecorded and (holds or renamed or bool(ingest or wanted_summary)))
+    return ProjectPlan(
+        **base,
+        ingest=ingest,
+        summary_hash=wanted_summary,
+        documents=tuple(documents) if wanted_summary else (),
+        too_large=too_large,
+        over_limit=over_limit,
+        record_name=unrecorded and (holds or renamed or bool(ingest or wanted_summary)),
+    )

@@ -14,12 +14,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class RagSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
-    rag_doc_globs: str = Field(default="README*,docs/**/*.md,.project-spec.yaml", description=(
-        "which files are documents, comma-separated globs from the repository root (`*` stays within a folder, "
-        "`**` spans folders; case-insensitive)"))
+    rag_doc_globs: str = Field(
+        default="README*,docs/**/*.md,.project-spec.yaml",
+        description=(
+            "which files are documents, comma-separated globs from the repository root (`*` stays within a folder, "
+            "`**` spans folders; case-insensitive)"
+        ),
+    )
     rag_max_doc_bytes: int = Field(default=200_000, ge=1, description="larger documents are left out (counted)")
-    rag_max_docs_per_project: int = Field(default=50, ge=1,
-                                          description="documents indexed per project, the first by path")
+    rag_max_docs_per_project: int = Field(
+        default=50, ge=1, description="documents indexed per project, the first by path"
+    )
 
     @field_validator("rag_doc_globs")
     @classmethod
@@ -71,5 +76,4 @@ class DocumentGlobs:
         return self._pattern.fullmatch(path) is not None
 
     def may_hold(self, folder: str) -> bool:
-        return any(p.fullmatch(folder) or p.pattern.startswith("(?:.*/)?") or p.pattern == ".*"
-                   for p in self._folders)
+        return any(p.fullmatch(folder) or p.pattern.startswith("(?:.*/)?") or p.pattern == ".*" for p in self._folders)

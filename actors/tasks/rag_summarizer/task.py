@@ -36,8 +36,8 @@ from actors.tasks.records import RecordWrites
 from contracts import Keys, TaskName
 from contracts.platform import Project, Repository, RepositoryRole
 from contracts.platform.needs import PlatformNeed
-from scheduler.errors import TransientError
-from scheduler.logs import get_logger
+from process.errors import TransientError
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -73,8 +73,9 @@ async def run_rag_summarizer(run: TaskRun) -> None:
     deps = run.deps
     settings = deps.settings(RagSettings)
     summarizer = deps.summarizer
-    rules = Rules(summarizer.model if summarizer else None, settings.rag_max_doc_bytes,
-                  settings.rag_max_docs_per_project)
+    rules = Rules(
+        summarizer.model if summarizer else None, settings.rag_max_doc_bytes, settings.rag_max_docs_per_project
+    )
     files = RepoFiles(deps.github, deps.aredis)
     memory = RedisMemory(deps.aredis)
     ports = Ports(deps.platform, files, memory, summarizer, rules)
@@ -87,18 +88,26 @@ async def run_rag_summarizer(run: TaskRun) -> None:
         await reconcile(pairs, run, ports, files, memory, settings.documents)
     finally:
         await files.close()
-        for name, value in (("github_requests", files.walk.requests), ("points", files.walk.points),
-                            ("not_modified", files.walk.not_modified), ("content_requests", files.content_requests),
-                            ("skipped_items", files.skipped_entries)):
+        for name, value in (
+            ("github_requests", files.walk.requests),
+            ("points", files.walk.points),
+            ("not_modified", files.walk.not_modified),
+            ("content_requests", files.content_requests),
+            ("skipped_items", files.skipped_entries),
+        ):
             run.count(name, value)
     if files.stopped:
         run.count("incomplete")
-        log.warning("rag_summarizer.reads_stopped", reason=files.stopped,
-                    note="projects not read this time are left as they are; the next run goes on")
+        log.warning(
+            "rag_summarizer.reads_stopped",
+            reason=files.stopped,
+            note="projects not read this time are left as they are; the next run goes on",
+        )
 
 
-def primary_repositories(projects: list[Project], repositories: list[Repository],
-                         org: str) -> list[tuple[Project, Repository, str]]:
+def primary_repositories(
+    projects: list[Project], repositories: list[Repository], org: str
+) -> list[tuple[Project, Repository, str]]:
     """(project, its primary repository, ``owner/name``) for each project that has one in ``org``
     (the oldest primary one if several); by project id."""
     by_project: dict[uuid.UUID, list[Repository]] = {}
@@ -115,15 +124,28 @@ def primary_repositories(projects: list[Project], repositories: list[Repository]
     return pairs
 
 
-async def reconcile(pairs: list[tuple[Project, Repository, str]], run, ports: Ports, files: RepoFiles,
-                    memory: RedisMemory, documents: DocumentGlobs) -> None:
+async def reconcile(
+    pairs: list[tuple[Project, Repository, str]],
+    run,
+    ports: Ports,
+    files: RepoFiles,
+    memory: RedisMemory,
+    documents: DocumentGlobs,
+) -> None:
     failed = 0
     writes = RecordWrites(run, "rag_summarizer")
     for project, repository, full_name in pairs:
         try:
             tree = await files.tree(full_name, BRANCH, documents) if project.status in INDEXED_STATUSES else None
-            observed = Observed(project.id, project.owner_id, full_name, repository.git_url, project.status, tree,
-                                await memory.sent(project.id))
+            observed = Observed(
+                project.id,
+                project.owner_id,
+                full_name,
+                repository.git_url,
+                project.status,
+                tree,
+                await memory.sent(project.id),
+            )
             await apply_project(plan_project(observed, ports.rules), run, ports, writes)
         except PROJECT_FAILURES as exc:
             failed += 1
@@ -134,9 +156,14 @@ async def reconcile(pairs: list[tuple[Project, Repository, str]], run, ports: Po
         raise TransientError(f"{failed} of {len(pairs)} project(s) failed; the retry does what is still undone")
 
 
-SPEC = TaskSpec(TaskName.RAG_SUMMARIZER, run_rag_summarizer, time_limit_ms=15 * 60_000, max_retries=5,
-                platform_needs=(
-                    PlatformNeed("GET", "/api/projects/", ("id", "status", "owner_id")),
-                    PlatformNeed("GET", "/api/repositories/", ("project_id", "git_url", "role")),
-                    PlatformNeed("POST", "/api/rag/ingest", ("documents_received", "documents_indexed")),
-                ))
+SPEC = TaskSpec(
+    TaskName.RAG_SUMMARIZER,
+    run_rag_summarizer,
+    time_limit_ms=15 * 60_000,
+    max_retries=5,
+    platform_needs=(
+        PlatformNeed("GET", "/api/projects/", ("id", "status", "owner_id")),
+        PlatformNeed("GET", "/api/repositories/", ("project_id", "git_url", "role")),
+        PlatformNeed("POST", "/api/rag/ingest", ("documents_received", "documents_indexed")),
+    ),
+)

@@ -59,8 +59,12 @@ def title_of(text: str | None, path: str) -> str:
         if match := _ATX.match(line):
             return match.group(1).strip()[:TITLE_MAX]
         following = lines[index + 1] if index + 1 < len(lines) else ""
-        if line.strip() and _UNDERLINE.match(following) and len(following.strip()) >= len(line.strip()) >= 1 \
-                and not _UNDERLINE.match(line):
+        if (
+            line.strip()
+            and _UNDERLINE.match(following)
+            and len(following.strip()) >= len(line.strip()) >= 1
+            and not _UNDERLINE.match(line)
+        ):
             return line.strip()[:TITLE_MAX]
     return path[:TITLE_MAX]
 

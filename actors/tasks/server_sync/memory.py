@@ -13,7 +13,7 @@ from actors.tasks.hashes import update_hashes
 from actors.tasks.server_sync.plan import Memory
 from contracts import Keys
 from contracts.platform import ServerStatus
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -33,13 +33,23 @@ class SyncMemory:
                 held[pid.decode()] = ServerStatus(status.decode())
             except ValueError:  # from a newer release: as if nothing were remembered
                 log.warning("server_sync.held_status_unreadable", provider_id=pid.decode())
-        return Memory(seen={k.decode(): v.decode() for k, v in raw_seen.items()},
-                      misses={k.decode(): int(v) for k, v in raw_misses.items()}, held=held)
+        return Memory(
+            seen={k.decode(): v.decode() for k, v in raw_seen.items()},
+            misses={k.decode(): int(v) for k, v in raw_misses.items()},
+            held=held,
+        )
 
-    async def write(self, seen: Mapping[str, str | None], misses: Mapping[str, int],
-                    held: Mapping[str, ServerStatus | None]) -> None:
+    async def write(
+        self, seen: Mapping[str, str | None], misses: Mapping[str, int], held: Mapping[str, ServerStatus | None]
+    ) -> None:
         """Each mapping: provider id -> new value; None (0 for misses) forgets it."""
         pipe = self.client.pipeline(transaction=True)
-        update_hashes(pipe, {Keys.TIME4VPS_SEEN: seen, Keys.TIME4VPS_MISSES: {k: v or None for k, v in misses.items()},
-                             Keys.TIME4VPS_HELD: {k: v and v.value for k, v in held.items()}})
+        update_hashes(
+            pipe,
+            {
+                Keys.TIME4VPS_SEEN: seen,
+                Keys.TIME4VPS_MISSES: {k: v or None for k, v in misses.items()},
+                Keys.TIME4VPS_HELD: {k: v and v.value for k, v in held.items()},
+            },
+        )
         await pipe.execute()

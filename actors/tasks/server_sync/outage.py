@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from actors.adapters.platform.client import PlatformClient
 from actors.tasks.incidents import IncidentOpener, Outcome
 from contracts.platform import OPENED_BY, OPENED_BY_SCHEDULER, Incident, IncidentCreate, IncidentType
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -30,10 +30,16 @@ class ProviderOutage:
 
     async def open(self, reason: str, message: str) -> bool:
         """Open the incident unless one is active; True when this call opened it."""
-        details: dict[str, Any] = {OPENED_BY: OPENED_BY_SCHEDULER, "source": "server_sync", "provider": PROVIDER,
-                                   "reason": reason, "message": message[:500]}
-        opened = await self.opener.open(IncidentCreate(incident_type=IncidentType.PROVIDER_API_UNAVAILABLE,
-                                                       details=details), same=_ours)
+        details: dict[str, Any] = {
+            OPENED_BY: OPENED_BY_SCHEDULER,
+            "source": "server_sync",
+            "provider": PROVIDER,
+            "reason": reason,
+            "message": message[:500],
+        }
+        opened = await self.opener.open(
+            IncidentCreate(incident_type=IncidentType.PROVIDER_API_UNAVAILABLE, details=details), same=_ours
+        )
         if opened.outcome is Outcome.OPENED:
             log.error("server_sync.provider_outage_opened", alert=True, incident_id=opened.incident.id, reason=reason)
         return opened.outcome is Outcome.OPENED

@@ -84,14 +84,18 @@ class Allowlist:
     def parse(cls, text: str | None, manage_all: bool = False) -> Allowlist:
         tokens = [t.strip() for t in (text or "").split(",") if t.strip()]
         if "*" in tokens:
-            raise ValueError("'*' is not an id (the platform refuses it in this same variable): set "
-                             "TIME4VPS_MANAGE_ALL=true and leave TIME4VPS_MANAGED_SERVER_IDS empty to manage all")
+            raise ValueError(
+                "'*' is not an id (the platform refuses it in this same variable): set "
+                "TIME4VPS_MANAGE_ALL=true and leave TIME4VPS_MANAGED_SERVER_IDS empty to manage all"
+            )
         bad = [t for t in tokens if not (t.isascii() and t.isdecimal() and int(t) > 0)]
         if bad:
             raise ValueError("Time4VPS server ids (positive integers) separated by commas")
         if manage_all and tokens:
-            raise ValueError("TIME4VPS_MANAGE_ALL=true manages every server: leave TIME4VPS_MANAGED_SERVER_IDS "
-                             "empty, or list the ids and drop TIME4VPS_MANAGE_ALL")
+            raise ValueError(
+                "TIME4VPS_MANAGE_ALL=true manages every server: leave TIME4VPS_MANAGED_SERVER_IDS "
+                "empty, or list the ids and drop TIME4VPS_MANAGE_ALL"
+            )
         return cls(frozenset(str(int(t)) for t in tokens), everything=manage_all)
 
     def manages(self, provider_id: str) -> bool:
@@ -227,8 +231,12 @@ def details_wanted(servers: Sequence[ServerListItem], records: Sequence[Server],
 
 def specs_of(details: ServerDetails) -> dict:
     """The record's fields the details give (a value they do not give is not in it)."""
-    values = {"capacity_cpu": details.cpu_cores, "capacity_ram_mb": details.ram_limit,
-              "capacity_disk_mb": details.disk_limit, "os_template": (details.os or "").strip()[:100] or None}
+    values = {
+        "capacity_cpu": details.cpu_cores,
+        "capacity_ram_mb": details.ram_limit,
+        "capacity_disk_mb": details.disk_limit,
+        "os_template": (details.os or "").strip()[:100] or None,
+    }
     return {name: value for name, value in values.items() if value is not None}
 
 
@@ -271,8 +279,16 @@ def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
             out.misses.update({pid: 0} if pid in memory.misses else {})
             out.held.update({pid: None} if pid in memory.held else {})
             out.seen.update({pid: None} if pid in memory.seen else {})
-    return Plan(tuple(out.creates), tuple(out.updates), out.misses, out.held, out.seen, tuple(out.rejected),
-                tuple(out.unknown), other_providers=len(observed.records) - len(records))
+    return Plan(
+        tuple(out.creates),
+        tuple(out.updates),
+        out.misses,
+        out.held,
+        out.seen,
+        tuple(out.rejected),
+        tuple(out.unknown),
+        other_providers=len(observed.records) - len(records),
+    )
 
 
 @dataclass
@@ -286,8 +302,9 @@ class _Builder:
     unknown: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _listed(pid: str, item: ServerListItem, record: Server | None, observed: Observed, rules: Rules,
-            out: _Builder) -> None:
+def _listed(
+    pid: str, item: ServerListItem, record: Server | None, observed: Observed, rules: Rules, out: _Builder
+) -> None:
     managed = rules.allowlist.manages(pid)
     details = observed.details.get(pid)
     known, imposed = provider_status(details)
@@ -306,9 +323,21 @@ def _listed(pid: str, item: ServerListItem, record: Server | None, observed: Obs
         specs = specs_of(details) if details else {}
         at_create = {k: v for k, v in specs.items() if k in ("capacity_cpu", "capacity_ram_mb")}
         after = {k: v for k, v in specs.items() if k not in at_create}
-        out.creates.append(Create(pid, ServerCreate(
-            handle=server_handle(pid), host=ip, public_ip=ip, is_managed=managed, status=status,
-            labels=labels_for(None, pid), **at_create), ServerUpdate(**after) if after else None))
+        out.creates.append(
+            Create(
+                pid,
+                ServerCreate(
+                    handle=server_handle(pid),
+                    host=ip,
+                    public_ip=ip,
+                    is_managed=managed,
+                    status=status,
+                    labels=labels_for(None, pid),
+                    **at_create,
+                ),
+                ServerUpdate(**after) if after else None,
+            )
+        )
         _remember(out, pid, observed.memory, base if status != base else None, details, item)
         return
 
@@ -339,13 +368,20 @@ def _listed(pid: str, item: ServerListItem, record: Server | None, observed: Obs
     if record.labels.get(LABEL_PROVIDER) != PROVIDER or record.labels.get(LABEL_PROVIDER_ID) != pid:
         changes["labels"] = labels_for(record, pid)
     if changes:
-        out.updates.append(Update(record.handle, pid, current, ServerUpdate(**changes),
-                                  events=_events(record, changes, managed)))
+        out.updates.append(
+            Update(record.handle, pid, current, ServerUpdate(**changes), events=_events(record, changes, managed))
+        )
     _remember(out, pid, observed.memory, base if status != base else None, details, item)
 
 
-def _remember(out: _Builder, pid: str, memory: Memory, held: ServerStatus | None, details: ServerDetails | None,
-              item: ServerListItem) -> None:
+def _remember(
+    out: _Builder,
+    pid: str,
+    memory: Memory,
+    held: ServerStatus | None,
+    details: ServerDetails | None,
+    item: ServerListItem,
+) -> None:
     if held != memory.held.get(pid):
         out.held[pid] = held
     if details is not None and memory.seen.get(pid) != synch_key(item):
@@ -379,8 +415,16 @@ def _absent(pid: str, record: Server, memory: Memory, rules: Rules, out: _Builde
     if count < rules.missing_after:
         out.misses[pid] = count
         return
-    out.updates.append(Update(record.handle, pid, record.status, ServerUpdate(status=ServerStatus.MISSING),
-                              events=("missing",), misses=count))
+    out.updates.append(
+        Update(
+            record.handle,
+            pid,
+            record.status,
+            ServerUpdate(status=ServerStatus.MISSING),
+            events=("missing",),
+            misses=count,
+        )
+    )
     out.misses[pid] = 0  # the status remembers it from here on
     held = memory.held.get(pid)
     if held is None or record.status not in OWN_STATUSES:

@@ -28,7 +28,7 @@ from actors.tasks.server_sync.settings import ServerSyncSettings
 from contracts import TaskName
 from contracts.platform import PlatformNeed, Server, ServerUpdate
 from contracts.time4vps import ServerDetails
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -64,17 +64,24 @@ async def run_server_sync(run: TaskRun) -> None:
     records = await platform.list_servers()
     remembered = await memory.read()
     wanted = details_wanted(listing.servers, records.items, remembered.seen)
-    details = await _read_details(session, wanted[:settings.time4vps_max_details_per_run], run)
-    for name, value in (("servers", len(listing.servers)), ("skipped_items", listing.skipped),
-                        ("skipped_records", records.skipped), ("details_wanted", len(wanted)),
-                        ("details_deferred", max(0, len(wanted) - settings.time4vps_max_details_per_run)),
-                        ("invalid_details", session.invalid_details)):
+    details = await _read_details(session, wanted[: settings.time4vps_max_details_per_run], run)
+    for name, value in (
+        ("servers", len(listing.servers)),
+        ("skipped_items", listing.skipped),
+        ("skipped_records", records.skipped),
+        ("details_wanted", len(wanted)),
+        ("details_deferred", max(0, len(wanted) - settings.time4vps_max_details_per_run)),
+        ("invalid_details", session.invalid_details),
+    ):
         run.count(name, value)
     _count_requests(run, session)
     if not listing.complete:
         run.count("incomplete")
-        log.warning("server_sync.listing_incomplete", skipped_items=listing.skipped,
-                    note="absence is not counted for this listing")
+        log.warning(
+            "server_sync.listing_incomplete",
+            skipped_items=listing.skipped,
+            note="absence is not counted for this listing",
+        )
     observed = Observed(listing.servers, listing.complete, records.items, details, remembered)
 
     plan = plan_sync(observed, rules)
@@ -109,8 +116,14 @@ def _count_requests(run: TaskRun, session: Time4VpsSession) -> None:
 # --------------------------------------------------------------------------- apply
 
 
-async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory: SyncMemory,
-                     announcer: Announcer, records: list[Server] | tuple[Server, ...] = ()) -> None:
+async def apply_plan(
+    plan: Plan,
+    run: Progress,
+    platform: PlatformClient,
+    memory: SyncMemory,
+    announcer: Announcer,
+    records: list[Server] | tuple[Server, ...] = (),
+) -> None:
     failed: set[str] = set()
     #: handle -> (is_managed, status) as the platform holds it once this run's writes are done
     state = {r.handle: (r.is_managed, r.status) for r in records}
@@ -120,8 +133,12 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
         log.warning("server_sync.server_rejected", provider_id=pid, reason="its record would be invalid")
     for pid, status in plan.unknown_statuses:
         run.count("unknown_status")
-        log.warning("server_sync.unknown_provider_status", provider_id=pid, provider_status=status[:60],
-                    note="the record's status is left alone")
+        log.warning(
+            "server_sync.unknown_provider_status",
+            provider_id=pid,
+            provider_status=status[:60],
+            note="the record's status is left alone",
+        )
     writes = RecordWrites(run, "server_sync")
     written: dict[str, Server] = {}
 
@@ -138,22 +155,26 @@ async def apply_plan(plan: Plan, run: Progress, platform: PlatformClient, memory
             continue
         run.count("creates")
         state[handle] = (written[handle].is_managed, written[handle].status)
-        log.info("server_sync.server_added", handle=handle, status=c.server.status.value,
-                 managed=c.server.is_managed)
+        log.info("server_sync.server_added", handle=handle, status=c.server.status.value, managed=c.server.is_managed)
         after = c.after and _still_to_set(written[handle], c.after)
-        if after and not await writes.write(lambda a=after, h=handle: update(h, a), "update",
-                                            provider_id=c.provider_id, handle=handle):
+        if after and not await writes.write(
+            lambda a=after, h=handle: update(h, a), "update", provider_id=c.provider_id, handle=handle
+        ):
             failed.add(c.provider_id)  # its details are read again next run, and the fields set then
     for u in plan.updates:
-        if not await writes.write(lambda u=u: update(u.handle, u.changes), "update",
-                                  provider_id=u.provider_id, handle=u.handle):
+        if not await writes.write(
+            lambda u=u: update(u.handle, u.changes), "update", provider_id=u.provider_id, handle=u.handle
+        ):
             failed.add(u.provider_id)
             continue
         run.count("updates")
         state[u.handle] = (written[u.handle].is_managed, written[u.handle].status)
         _report(run, u)
-    outcome = await announcer.announce(sorted(h for h, (managed, status) in state.items() if waiting(managed, status)),
-                                       structlog.contextvars.get_contextvars().get("correlation_id"), run.fence)
+    outcome = await announcer.announce(
+        sorted(h for h, (managed, status) in state.items() if waiting(managed, status)),
+        structlog.contextvars.get_contextvars().get("correlation_id"),
+        run.fence,
+    )
     run.count("announced", len(outcome.announced))
     run.count("announce_cooling", len(outcome.cooling))
     seen = {pid: v for pid, v in plan.seen.items() if pid not in failed}
@@ -174,18 +195,30 @@ def _report(run: Progress, update: Update) -> None:
     for event in update.events:
         run.count(event)
     if "missing" in update.events:
-        log.error("server_sync.server_missing", alert=True, handle=update.handle, provider_id=update.provider_id,
-                  complete_listings_without_it=update.misses, previous_status=update.previous.value,
-                  note="gone from the Time4VPS listing; nothing was deleted")
+        log.error(
+            "server_sync.server_missing",
+            alert=True,
+            handle=update.handle,
+            provider_id=update.provider_id,
+            complete_listings_without_it=update.misses,
+            previous_status=update.previous.value,
+            note="gone from the Time4VPS listing; nothing was deleted",
+        )
     elif "restored" in update.events:
         log.info("server_sync.server_back", handle=update.handle, status=update.changes.status.value)
 
 
 _SERVER_FIELDS = ("handle", "host", "public_ip", "is_managed", "status", "labels", "capacity_cpu", "capacity_ram_mb")
-SPEC = TaskSpec(TaskName.SERVER_SYNC, run_server_sync, time_limit_ms=10 * 60_000, max_retries=3, platform_needs=(
-    PlatformNeed("GET", "/api/servers/", (*_SERVER_FIELDS, "capacity_disk_mb", "os_template", "provider_id")),
-    PlatformNeed("POST", "/api/servers/", _SERVER_FIELDS),
-    PlatformNeed("GET", "/api/servers/{handle}", ("handle", "labels")),
-    PlatformNeed("PATCH", "/api/servers/{handle}", ("capacity_disk_mb", "os_template")),
-    # the provider-outage incident's routes join here with the incidents client (branch hc)
-))
+SPEC = TaskSpec(
+    TaskName.SERVER_SYNC,
+    run_server_sync,
+    time_limit_ms=10 * 60_000,
+    max_retries=3,
+    platform_needs=(
+        PlatformNeed("GET", "/api/servers/", (*_SERVER_FIELDS, "capacity_disk_mb", "os_template", "provider_id")),
+        PlatformNeed("POST", "/api/servers/", _SERVER_FIELDS),
+        PlatformNeed("GET", "/api/servers/{handle}", ("handle", "labels")),
+        PlatformNeed("PATCH", "/api/servers/{handle}", ("capacity_disk_mb", "os_template")),
+        # the provider-outage incident's routes join here with the incidents client (branch hc)
+    ),
+)

@@ -24,10 +24,9 @@ from sandbox.github.payloads import HTML
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app
 from sandbox.world import World
+from tests.support import make_tick, running_worker, runs, send, wait_until
 from ticker.loop import Ticker
 from ticker.slots import Interval
-
-from tests.support import make_tick, running_worker, runs, send, wait_until
 
 TASK = TaskName.GITHUB_SYNC
 TOKEN = "ghp_e2etoken0000000000000000000000000000"
@@ -61,8 +60,10 @@ class Stack:
         writes, points = self.writes(), self.github.points_used()
         self.slot += 1
         send(self.client, make_tick(TASK, slot=self.slot))
-        record = wait_until(lambda: next((r for r in runs(self.client, TASK)
-                                          if r.slot == self.slot and not r.will_retry), None), timeout=30)
+        record = wait_until(
+            lambda: next((r for r in runs(self.client, TASK) if r.slot == self.slot and not r.will_retry), None),
+            timeout=30,
+        )
         return record, self.writes() - writes, self.github.points_used() - points
 
 
@@ -72,10 +73,18 @@ def stack(client, redis_url, monkeypatch):
     github, platform = github_app(world, TOKEN), create_app(api_key=KEY)
     platform.store.create_user(OWNER, username="owner", is_admin=True)
     with ServedApp(github) as gh, ServedApp(platform) as api:
-        for name, value in {"API_BASE_URL": api.url, "INTERNAL_API_KEY": KEY, "GITHUB_API_URL": gh.url,
-                            "GITHUB_ORG": world.org, "GITHUB_TOKEN": TOKEN, "GITHUB_PER_PAGE": "10",
-                            "GITHUB_MAX_ATTEMPTS": "1", "GITHUB_MISSING_AFTER": "3",
-                            "PLATFORM_OWNER_TELEGRAM_ID": str(OWNER), "PLATFORM_MAX_ATTEMPTS": "3"}.items():
+        for name, value in {
+            "API_BASE_URL": api.url,
+            "INTERNAL_API_KEY": KEY,
+            "GITHUB_API_URL": gh.url,
+            "GITHUB_ORG": world.org,
+            "GITHUB_TOKEN": TOKEN,
+            "GITHUB_PER_PAGE": "10",
+            "GITHUB_MAX_ATTEMPTS": "1",
+            "GITHUB_MISSING_AFTER": "3",
+            "PLATFORM_OWNER_TELEGRAM_ID": str(OWNER),
+            "PLATFORM_MAX_ATTEMPTS": "3",
+        }.items():
             monkeypatch.setenv(name, value)
         for name in ("GITHUB_APP_ID", "GITHUB_ARCHIVE_AFTER"):
             monkeypatch.delenv(name, raising=False)
@@ -98,11 +107,19 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
         for repo in world.org_repos():
             record = repositories[repo.id]
             assert (record["name"], record["git_url"], record["role"], record["is_managed"]) == (
-                repo.name, f"{repo_html(stack, repo)}.git", "primary", True)
+                repo.name,
+                f"{repo_html(stack, repo)}.git",
+                "primary",
+                True,
+            )
             assert record["visibility"] == ("public" if repo.visibility == "public" else "private")
             project = stack.projects()[record["project_id"]]
             assert (project["id"], project["title"], project["status"], project["owner_id"]) == (
-                str(project_id_of(repo.id)), repo.name, "draft", 1)
+                str(project_id_of(repo.id)),
+                repo.name,
+                "draft",
+                1,
+            )
             assert project["initiating_run_id"].startswith("scheduler-github_sync-")
 
         steady, writes, points = stack.cycle()
@@ -112,8 +129,12 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
         assert not steady.counters.get("creates") and not steady.counters.get("updates")
 
         live = sorted(world.org_repos(), key=lambda r: r.created_at)
-        renamed, hidden, deleted, transferred = live[0], next(r for r in live[1:] if r.visibility == "public"), \
-            live[20], live[30]
+        renamed, hidden, deleted, transferred = (
+            live[0],
+            next(r for r in live[1:] if r.visibility == "public"),
+            live[20],
+            live[30],
+        )
         world.rename_repo(renamed.id, "a-brand-new-name")
         world.set_visibility(hidden.id, "internal")
         world.delete_repo(deleted.id)
@@ -127,7 +148,9 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
         assert repositories[hidden.id]["visibility"] == "private"
         assert (writes, changed.counters["updates"]) == (2, 2)
         assert stack.client.hgetall(Keys.github_missing(world.org)) == {
-            str(deleted.id).encode(): b"1", str(transferred.id).encode(): b"1"}
+            str(deleted.id).encode(): b"1",
+            str(transferred.id).encode(): b"1",
+        }
 
         stack.github.faults.update(error_rate=1.0)  # a failed listing never counts as absence
         failed, writes, _ = stack.cycle()
@@ -163,8 +186,9 @@ def repo_html(stack: Stack, repo) -> str:
     return f"{HTML}/{stack.world.org}/{repo.name}"
 
 
-def test_without_an_owner_repositories_are_reported_once_and_created_when_it_is_set(stack, settings, monkeypatch,
-                                                                                  captured_logs, redis_url):
+def test_without_an_owner_repositories_are_reported_once_and_created_when_it_is_set(
+    stack, settings, monkeypatch, captured_logs, redis_url
+):
     monkeypatch.delenv("PLATFORM_OWNER_TELEGRAM_ID")
     with running_worker(stack.client, [SPEC], settings, deps=Dependencies(redis_url, stack.client)):
         first, writes, _ = stack.cycle()
@@ -229,10 +253,15 @@ def test_missing_for_archive_after_archives_the_project_and_its_return_restores_
 
 
 def test_repositories_of_another_organisation_are_left_alone(stack, settings):
-    other = stack.platform.store.create_project(title="elsewhere", owner_id=1, initiating_run_id="x",
-                                                project_id=uuid.uuid4())
-    stack.platform.store.create_repository(project_id=other["id"], name="elsewhere", provider_repo_id=999_999_999,
-                                           git_url="https://github.com/another-org/elsewhere.git")
+    other = stack.platform.store.create_project(
+        title="elsewhere", owner_id=1, initiating_run_id="x", project_id=uuid.uuid4()
+    )
+    stack.platform.store.create_repository(
+        project_id=other["id"],
+        name="elsewhere",
+        provider_repo_id=999_999_999,
+        git_url="https://github.com/another-org/elsewhere.git",
+    )
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
         for _ in range(4):  # more complete listings than GITHUB_MISSING_AFTER
             record, _, _ = stack.cycle()
@@ -247,8 +276,9 @@ def test_the_real_ticker_drives_the_sync(stack, settings):
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
         thread.start()
         try:
-            wait_until(lambda: len([r for r in runs(stack.client, TASK) if r.outcome is RunOutcome.SUCCEEDED]) >= 3,
-                       timeout=15)
+            wait_until(
+                lambda: len([r for r in runs(stack.client, TASK) if r.outcome is RunOutcome.SUCCEEDED]) >= 3, timeout=15
+            )
         finally:
             ticker.stop.set()
             thread.join(5)

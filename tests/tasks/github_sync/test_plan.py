@@ -43,7 +43,6 @@ from contracts.platform import (
     RepositoryUpdate,
     User,
 )
-
 from tests.support import FakeRun
 
 ORG = "acme"
@@ -55,9 +54,17 @@ DAY = 24 * 3600
 
 def repo(repo_id: int, name: str | None = None, **fields) -> MinimalRepository:
     name = name or f"repo-{repo_id}"
-    base = {"id": repo_id, "name": name, "full_name": f"{ORG}/{name}", "owner": {"login": ORG, "id": 1},
-            "private": False, "html_url": f"https://github.com/{ORG}/{name}", "description": None,
-            "default_branch": "main", "visibility": "public"}
+    base = {
+        "id": repo_id,
+        "name": name,
+        "full_name": f"{ORG}/{name}",
+        "owner": {"login": ORG, "id": 1},
+        "private": False,
+        "html_url": f"https://github.com/{ORG}/{name}",
+        "description": None,
+        "default_branch": "main",
+        "visibility": "public",
+    }
     return MinimalRepository.model_validate({**base, **fields})
 
 
@@ -81,8 +88,9 @@ class FakePlatform:
         if project.id in self.r.projects:
             return self.r.projects[project.id]
         self.writes += 1
-        created = Project(id=project.id or uuid.uuid4(), slug="s", owner_id=1, created_at=T0,
-                          **project.model_dump(exclude={"id"}))
+        created = Project(
+            id=project.id or uuid.uuid4(), slug="s", owner_id=1, created_at=T0, **project.model_dump(exclude={"id"})
+        )
         self.r.projects[created.id] = created
         return created
 
@@ -132,6 +140,7 @@ class Records:
                 return await body(SyncMemory(client, ORG))
             finally:
                 await client.aclose()
+
         return asyncio.run(go())
 
     def memory(self):
@@ -143,13 +152,33 @@ class Records:
     def project_of(self, repo_id: int) -> Project:
         return self.projects[self.by_repo(repo_id).project_id]
 
-    def plan(self, repos, complete: bool = True, *, missing_after: int = K, archive_after: float = DAY,
-             owner: int | None = OWNER, confirmed_empty: bool = False, present: frozenset[int] = frozenset(),
-             repositories_complete: bool = True) -> Plan:
+    def plan(
+        self,
+        repos,
+        complete: bool = True,
+        *,
+        missing_after: int = K,
+        archive_after: float = DAY,
+        owner: int | None = OWNER,
+        confirmed_empty: bool = False,
+        present: frozenset[int] = frozenset(),
+        repositories_complete: bool = True,
+    ) -> Plan:
         misses, gone, reported = self.memory()
-        observed = Observed(ORG, list(repos), complete, list(self.projects.values()), list(self.repositories.values()),
-                            repositories_complete=repositories_complete, misses=misses, gone=gone, reported=reported,
-                            confirmed_empty=confirmed_empty, now=self.now, present=present)
+        observed = Observed(
+            ORG,
+            list(repos),
+            complete,
+            list(self.projects.values()),
+            list(self.repositories.values()),
+            repositories_complete=repositories_complete,
+            misses=misses,
+            gone=gone,
+            reported=reported,
+            confirmed_empty=confirmed_empty,
+            now=self.now,
+            present=present,
+        )
         return plan_sync(observed, Rules(missing_after, archive_after, can_create=owner is not None, run_id="run-1"))
 
     def apply(self, plan: Plan, owner: int | None = OWNER) -> FakeRun:
@@ -174,6 +203,7 @@ def synced(*repos: MinimalRepository) -> Records:
 
 # ---- creates and updates ---------------------------------------------------------------------------------
 
+
 def test_a_new_repository_becomes_a_draft_project_owned_by_the_owner_with_its_primary_repository():
     records = Records()
     plan = records.cycle([repo(7, "api", visibility="private", private=True)])
@@ -182,8 +212,14 @@ def test_a_new_repository_becomes_a_draft_project_owned_by_the_owner_with_its_pr
     assert (project.title, project.status, project.initiating_run_id) == ("api", ProjectStatus.DRAFT, "run-1")
     assert project.config == {"github_sync": {"org": ORG, "provider_repo_id": 7}}
     record = records.by_repo(7)
-    assert (record.project_id, record.name, record.git_url, record.visibility.value, record.role.value,
-            record.is_managed) == (project.id, "api", "https://github.com/acme/api.git", "private", "primary", True)
+    assert (
+        record.project_id,
+        record.name,
+        record.git_url,
+        record.visibility.value,
+        record.role.value,
+        record.is_managed,
+    ) == (project.id, "api", "https://github.com/acme/api.git", "private", "primary", True)
 
 
 def test_the_project_id_is_the_same_for_a_repository_on_every_run_and_differs_between_repositories():
@@ -203,7 +239,8 @@ def test_a_rename_updates_the_same_repository_with_only_name_and_url_and_leaves_
     before_project, before = records.project_of(1), records.by_repo(1)
     plan = records.cycle([repo(1, "new")])
     assert [u.changes.changes() for u in plan.updates] == [
-        {"name": "new", "git_url": "https://github.com/acme/new.git"}]
+        {"name": "new", "git_url": "https://github.com/acme/new.git"}
+    ]
     assert records.by_repo(1).id == before.id and records.project_of(1) == before_project
     assert records.writes == 1
 
@@ -228,6 +265,7 @@ def test_a_repository_the_platform_would_refuse_is_left_alone_not_failing_the_pl
 
 
 # ---- the owner, and never half a record ------------------------------------------------------------------
+
 
 def test_without_an_owner_a_new_repository_is_counted_every_run_reported_once_and_never_written():
     records = Records()
@@ -325,9 +363,17 @@ def test_missing_for_archive_after_archives_the_project_once_and_a_returning_rep
 def test_a_project_with_a_managed_repository_that_remains_is_not_archived():
     records = synced(repo(1), KEEP)
     pid = records.project_of(1).id
-    records.repositories["dep"] = Repository(id="dep", project_id=pid, name="lib", git_url="https://github.com/other/lib.git",
-                                             provider_repo_id=555, role="dependency", visibility="public",
-                                             is_managed=True, created_at=T0)
+    records.repositories["dep"] = Repository(
+        id="dep",
+        project_id=pid,
+        name="lib",
+        git_url="https://github.com/other/lib.git",
+        provider_repo_id=555,
+        role="dependency",
+        visibility="public",
+        is_managed=True,
+        created_at=T0,
+    )
     go_missing(records, KEEP)
     records.now += DAY
     assert not records.cycle([KEEP]).statuses
@@ -349,9 +395,17 @@ def test_a_project_archived_by_an_operator_is_not_restored_when_its_repository_r
 def test_repositories_of_another_organisation_are_left_alone_unless_listed_here():
     records = synced(repo(1))
     pid = records.project_of(1).id
-    records.repositories["x"] = Repository(id="x", project_id=pid, name="e", git_url="https://github.com/other/e.git",
-                                           provider_repo_id=99, role="primary", visibility="public", is_managed=True,
-                                           created_at=T0)
+    records.repositories["x"] = Repository(
+        id="x",
+        project_id=pid,
+        name="e",
+        git_url="https://github.com/other/e.git",
+        provider_repo_id=99,
+        role="primary",
+        visibility="public",
+        is_managed=True,
+        created_at=T0,
+    )
     for _ in range(K + 1):
         plan = records.cycle([repo(1)])
         assert plan.other_org == 1 and 99 not in plan.misses
@@ -377,9 +431,13 @@ def test_the_gone_memory_round_trips_and_reads_older_entries():
 
 repos_st = st.builds(
     lambda i, n, vis: repo(i, f"{n}-{i}", visibility=vis, private=vis != "public"),
-    st.integers(1, 12), st.sampled_from(["alpha", "beta", "gamma"]), st.sampled_from(["public", "private", "internal"]))
-world_st = st.tuples(st.lists(repos_st, max_size=8), st.lists(repos_st, max_size=8), st.booleans(),
-                     st.integers(0, 3), st.booleans())
+    st.integers(1, 12),
+    st.sampled_from(["alpha", "beta", "gamma"]),
+    st.sampled_from(["public", "private", "internal"]),
+)
+world_st = st.tuples(
+    st.lists(repos_st, max_size=8), st.lists(repos_st, max_size=8), st.booleans(), st.integers(0, 3), st.booleans()
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -17,7 +17,6 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.health_checker.settings import HealthSettings
 from sandbox.platform.api import DEFAULT_API_KEY
 from sandbox.ssh.fleet import SshFleet
-
 from tests.platform_conformance import CheckedTransport
 
 
@@ -70,14 +69,30 @@ class Health:
         ``checked``: every platform exchange held against openapi.json (CPU in the event loop)."""
         ssh_options = {k: v for k, v in options.items() if k in SshSettings.model_fields}
         rules = {k: v for k, v in options.items() if k not in ssh_options}
-        ssh = SshSettings(**{"ssh_private_key_path": self.fleet.client_key_path if self.fleet else None,
-                             "ssh_known_hosts": self.fleet.known_hosts_path if self.fleet else None,
-                             "health_connect_timeout_s": 2.0, "health_command_timeout_s": 2.0, **ssh_options})
+        ssh = SshSettings(
+            **{
+                "ssh_private_key_path": self.fleet.client_key_path if self.fleet else None,
+                "ssh_known_hosts": self.fleet.known_hosts_path if self.fleet else None,
+                "health_connect_timeout_s": 2.0,
+                "health_command_timeout_s": 2.0,
+                **ssh_options,
+            }
+        )
         # every request the checker sends and every answer it reads, held against the real openapi.json
-        platform = PlatformClient(self.platform.url, SecretStr(DEFAULT_API_KEY), max_attempts=2, backoff_base=0.01,
-                                  transport=_CheckedPerLoop() if checked else None)
-        return Dependencies(redis_url, self.client, platform=platform, probe=SshProbe(ssh.probe_config()),
-                            settings=(ssh, HealthSettings(**rules)))
+        platform = PlatformClient(
+            self.platform.url,
+            SecretStr(DEFAULT_API_KEY),
+            max_attempts=2,
+            backoff_base=0.01,
+            transport=_CheckedPerLoop() if checked else None,
+        )
+        return Dependencies(
+            redis_url,
+            self.client,
+            platform=platform,
+            probe=SshProbe(ssh.probe_config()),
+            settings=(ssh, HealthSettings(**rules)),
+        )
 
 
 @pytest.fixture

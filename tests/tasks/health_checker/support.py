@@ -8,20 +8,31 @@ import itertools
 from actors.tasks.health_checker.task import slot_stats
 from contracts import PROVISIONER_STREAM, Keys, ProvisionerMessage, RunOutcome, TaskName
 from contracts.platform import ServerCreate, ServerStatus
-
 from tests.support import make_tick, runs, send, wait_until
 
 TASK = TaskName.HEALTH_CHECKER
-OPENS, PATCHES, HISTORY = "POST /api/incidents/", "PATCH /api/servers/{handle}", "POST /api/servers/{handle}/metrics-history"
+OPENS, PATCHES, HISTORY = (
+    "POST /api/incidents/",
+    "PATCH /api/servers/{handle}",
+    "POST /api/servers/{handle}/metrics-history",
+)
 _slots = itertools.count(10_000, 120)
 
 
 def seed(platform, hosts, *, start=1, managed=True, status=ServerStatus.READY, port_label=True) -> list[str]:
     """Server records for fleet hosts, as the platform holds them: the host's address, its SSH
     port in ``labels.ssh_port`` (or none: ``SSH_PORT`` then applies)."""
-    servers = [ServerCreate(handle=f"vps-{n}", host=h.address, public_ip=h.address, is_managed=managed,
-                            status=status, labels={"provider_id": str(n), **({"ssh_port": h.port} if port_label else {})})
-               for n, h in enumerate(hosts, start=start)]
+    servers = [
+        ServerCreate(
+            handle=f"vps-{n}",
+            host=h.address,
+            public_ip=h.address,
+            is_managed=managed,
+            status=status,
+            labels={"provider_id": str(n), **({"ssh_port": h.port} if port_label else {})},
+        )
+        for n, h in enumerate(hosts, start=start)
+    ]
     platform.store.bulk_insert_servers(servers)
     return [s.handle for s in servers]
 

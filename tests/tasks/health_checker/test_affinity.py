@@ -15,8 +15,7 @@ from actors.tasks.health_checker import affinity
 from actors.tasks.health_checker.task import SPEC
 from contracts import Keys
 from contracts.health import CheckTarget, HealthCheckBatch
-from scheduler.heartbeats import HeartbeatWriter, live_processes
-
+from process.heartbeats import HeartbeatWriter, live_processes
 from tests.support import make_tick, running_worker, runs, send, wait_until
 from tests.tasks.health_checker.support import TASK, _slots, seed, tick
 
@@ -25,14 +24,20 @@ WORKER, GHOST = "host-a:101:aaaaaa", "host-b:202:bbbbbb"
 
 def heartbeat(client, process_id: str, broker=None, interval_s: float = 5.0) -> HeartbeatWriter:
     queues = broker.get_declared_queues() if broker else [own_queue_name(TASK, process_id)]
-    writer = HeartbeatWriter(client, "worker", release="test", queues=queues, tasks=[TASK.value],
-                             interval_s=interval_s, process_id=process_id)
+    writer = HeartbeatWriter(
+        client,
+        "worker",
+        release="test",
+        queues=queues,
+        tasks=[TASK.value],
+        interval_s=interval_s,
+        process_id=process_id,
+    )
     writer.beat()  # one beat, no thread: it lives for three intervals
     return writer
 
 
-def test_a_workers_own_queue_gets_its_servers_and_keeps_their_connections(client, settings, fleet, platform,
-                                                                          health):
+def test_a_workers_own_queue_gets_its_servers_and_keeps_their_connections(client, settings, fleet, platform, health):
     health(health_batch_size=4)
     hosts = fleet.add_hosts(10)
     seed(platform, hosts)
@@ -48,7 +53,8 @@ def test_a_workers_own_queue_gets_its_servers_and_keeps_their_connections(client
 
 
 def test_batches_stranded_with_a_dead_owner_are_checked_by_the_new_owner_in_the_same_slot(
-        client, settings, fleet, platform, health):
+    client, settings, fleet, platform, health
+):
     health(health_batch_size=3)
     hosts = fleet.add_hosts(12)
     handles = seed(platform, hosts)
@@ -63,8 +69,14 @@ def test_batches_stranded_with_a_dead_owner_are_checked_by_the_new_owner_in_the_
         [record] = wait_until(lambda: [r for r in runs(client, TASK) if r.slot == slot], 30)
         assert record.counters["owners"] == 2
         # the ghost's batches sit in its queue until the rescue (its heartbeat's expiry + a margin)
-        checked = wait_until(lambda: client.smembers(Keys.health_slot_checked(slot)) if client.scard(
-            Keys.health_slot_checked(slot)) == len(handles) else None, timeout=30)
+        checked = wait_until(
+            lambda: (
+                client.smembers(Keys.health_slot_checked(slot))
+                if client.scard(Keys.health_slot_checked(slot)) == len(handles)
+                else None
+            ),
+            timeout=30,
+        )
         assert {h.decode() for h in checked} == set(handles)
         stats = {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
         live.stop()
@@ -76,11 +88,16 @@ def test_batches_stranded_with_a_dead_owner_are_checked_by_the_new_owner_in_the_
 
 def test_a_tick_drops_a_dead_owners_batches_of_an_earlier_slot(client, settings):
     queue = own_queue_name(TASK, GHOST)
-    old = HealthCheckBatch(slot=1, deadline=datetime.now(UTC) - timedelta(seconds=1), correlation_id="c",
-                           servers=[CheckTarget(handle="vps-1", host="127.1.0.1")])
+    old = HealthCheckBatch(
+        slot=1,
+        deadline=datetime.now(UTC) - timedelta(seconds=1),
+        correlation_id="c",
+        servers=[CheckTarget(handle="vps-1", host="127.1.0.1")],
+    )
     broker = dramatiq.brokers.redis.RedisBroker(client=client)
-    actor = dramatiq.actor(lambda payload: None, broker=broker, actor_name="health_checker.check",
-                           queue_name="health_checker.parts")
+    actor = dramatiq.actor(
+        lambda payload: None, broker=broker, actor_name="health_checker.check", queue_name="health_checker.parts"
+    )
     for _ in range(3):
         broker.enqueue(actor.message(old.model_dump(mode="json")).copy(queue_name=queue))
     asyncio.run(_remember_and_take(settings, queue))
@@ -89,7 +106,8 @@ def test_a_tick_drops_a_dead_owners_batches_of_an_earlier_slot(client, settings)
 
 
 async def _remember_and_take(settings, queue):
-    from scheduler.connection import async_redis_from_url
+    from process.connection import async_redis_from_url
+
     aclient = async_redis_from_url(settings.redis_url)
     try:
         await affinity.remember(aclient, [queue])
@@ -103,7 +121,10 @@ async def _remember_and_take(settings, queue):
 def test_without_owners_batches_go_to_the_shared_queue_in_order():
     targets = [CheckTarget(handle=f"vps-{i}", host="127.1.0.1") for i in range(7)]
     assert [(q, [t.handle for t in s]) for q, s in affinity.routes(targets, {}, 3)] == [
-        (None, ["vps-0", "vps-1", "vps-2"]), (None, ["vps-3", "vps-4", "vps-5"]), (None, ["vps-6"])]
+        (None, ["vps-0", "vps-1", "vps-2"]),
+        (None, ["vps-3", "vps-4", "vps-5"]),
+        (None, ["vps-6"]),
+    ]
     owned = affinity.routes(targets, {WORKER: "q-a", GHOST: "q-b"}, 3)
     shares = assign([t.handle for t in targets], [WORKER, GHOST])
     for queue, owner in (("q-a", WORKER), ("q-b", GHOST)):

@@ -12,12 +12,37 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.tasks.health_checker.plan import (Condition, Memory, OpenIncident, RecordHealth, RequestRecovery,
-                                              ResolveIncident, ServerState, SetFailures, Thresholds, assess,
-                                              departure, health_update, history_entry, plan, plan_departures,
-                                              plan_server)
-from contracts.health import (HEALTH_INCIDENTS, CheckTarget, ContainerIssue, DiskUsage, DockerState, Finding,
-                              FindingKind, HealthStatus, LoadAverage, MemoryUsage, ProbeResult)
+from actors.tasks.health_checker.plan import (
+    Condition,
+    Memory,
+    OpenIncident,
+    RecordHealth,
+    RequestRecovery,
+    ResolveIncident,
+    ServerState,
+    SetFailures,
+    Thresholds,
+    assess,
+    departure,
+    health_update,
+    history_entry,
+    plan,
+    plan_departures,
+    plan_server,
+)
+from contracts.health import (
+    HEALTH_INCIDENTS,
+    CheckTarget,
+    ContainerIssue,
+    DiskUsage,
+    DockerState,
+    Finding,
+    FindingKind,
+    HealthStatus,
+    LoadAverage,
+    MemoryUsage,
+    ProbeResult,
+)
 from contracts.platform import Incident, IncidentType
 
 T = Thresholds()  # disk 85 / 95, RAM 90 / 95, K=2
@@ -31,16 +56,23 @@ def disk(pct: int, mount: str = "/") -> DiskUsage:
     return DiskUsage(mount=mount, size_kb=1000, used_kb=pct * 10, available_kb=1000 - pct * 10, capacity_pct=pct)
 
 
-def result(*, connected=True, findings=(), disks=(40,), docker=DockerState.RUNNING, issues=(), at=NOW,
-           ram: int | None = 30) -> ProbeResult:
-    return ProbeResult(handle="vps-1", checked_at=at, connected=connected, findings=list(findings),
-                       disks=[disk(p) for p in disks] if connected else [],
-                       docker=docker if connected else DockerState.UNKNOWN, container_issues=list(issues),
-                       memory=MemoryUsage(total_kb=1000, available_kb=1000 - ram * 10)
-                       if connected and ram is not None else None,
-                       load=LoadAverage(m1=0.5, m5=0.25, m15=0.125) if connected else None,
-                       uptime_s=3600.4 if connected else None, containers_total=2 if connected else 0,
-                       containers_running=1 if connected else 0)
+def result(
+    *, connected=True, findings=(), disks=(40,), docker=DockerState.RUNNING, issues=(), at=NOW, ram: int | None = 30
+) -> ProbeResult:
+    return ProbeResult(
+        handle="vps-1",
+        checked_at=at,
+        connected=connected,
+        findings=list(findings),
+        disks=[disk(p) for p in disks] if connected else [],
+        docker=docker if connected else DockerState.UNKNOWN,
+        container_issues=list(issues),
+        memory=MemoryUsage(total_kb=1000, available_kb=1000 - ram * 10) if connected and ram is not None else None,
+        load=LoadAverage(m1=0.5, m5=0.25, m15=0.125) if connected else None,
+        uptime_s=3600.4 if connected else None,
+        containers_total=2 if connected else 0,
+        containers_running=1 if connected else 0,
+    )
 
 
 def finding(kind: FindingKind, message: str = "seen") -> Finding:
@@ -54,8 +86,9 @@ def refused() -> ProbeResult:
 def target(last=None, incidents=None, foreign=()) -> CheckTarget:
     """``incidents``: type -> an id or a list of ids of ours; ``foreign``: types someone else has open."""
     ours = {k: v if isinstance(v, list) else [v] for k, v in (incidents or {}).items()}
-    return CheckTarget(handle="vps-1", host="10.0.0.1", last_health_check=last, incidents=ours,
-                       foreign_incidents=list(foreign))
+    return CheckTarget(
+        handle="vps-1", host="10.0.0.1", last_health_check=last, incidents=ours, foreign_incidents=list(foreign)
+    )
 
 
 def recorded(checked_at=NOW) -> RecordHealth:
@@ -69,31 +102,38 @@ def of(changes, kind):
 # --------------------------------------------------------------------------- assess
 
 
-@pytest.mark.parametrize("probe, verdict, present", [
-    (result(), H, set()),
-    (result(disks=(84,)), H, set()),
-    (result(disks=(85,)), D, set()),
-    (result(disks=(40, 94)), D, set()),
-    (result(disks=(95,)), U, {DISK}),
-    (result(disks=(100, 97)), U, {DISK}),
-    (result(docker=DockerState.DOWN), U, {DOCKER}),
-    (result(docker=DockerState.NOT_INSTALLED), U, {DOCKER}),
-    (result(issues=[ContainerIssue(name="web", state="running", status="Up 1 hour (unhealthy)")]), D, set()),
-    (result(issues=[ContainerIssue(name="job", state="restarting", status="Restarting (1)")]), D, set()),
-    (result(findings=[finding(FindingKind.UNPARSABLE_OUTPUT)], disks=()), D, set()),
-    (result(findings=[finding(FindingKind.MOUNT_MISSING)]), D, set()),
-    (result(findings=[finding(FindingKind.COMMAND_TIMEOUT)], disks=(), docker=DockerState.UNKNOWN), U, {UNREACHABLE}),
-    (refused(), U, {UNREACHABLE}),
-    (result(connected=False, findings=[finding(FindingKind.CONNECT_TIMEOUT)]), U, {UNREACHABLE}),
-    (result(connected=False, findings=[finding(FindingKind.AUTH_FAILED)]), U, {UNREACHABLE}),
-    (result(connected=False, findings=[finding(FindingKind.HOST_KEY_MISMATCH)]), U, {UNREACHABLE}),
-    (result(connected=False, findings=[finding(FindingKind.HOST_KEY_UNKNOWN)]), U, {UNREACHABLE}),
-    (result(disks=(99,), docker=DockerState.DOWN), U, {DISK, DOCKER}),
-    (result(ram=89), H, set()),
-    (result(ram=90), D, set()),
-    (result(ram=95), U, {DISK}),
-    (result(disks=(96,), ram=99), U, {DISK}),
-])
+@pytest.mark.parametrize(
+    "probe, verdict, present",
+    [
+        (result(), H, set()),
+        (result(disks=(84,)), H, set()),
+        (result(disks=(85,)), D, set()),
+        (result(disks=(40, 94)), D, set()),
+        (result(disks=(95,)), U, {DISK}),
+        (result(disks=(100, 97)), U, {DISK}),
+        (result(docker=DockerState.DOWN), U, {DOCKER}),
+        (result(docker=DockerState.NOT_INSTALLED), U, {DOCKER}),
+        (result(issues=[ContainerIssue(name="web", state="running", status="Up 1 hour (unhealthy)")]), D, set()),
+        (result(issues=[ContainerIssue(name="job", state="restarting", status="Restarting (1)")]), D, set()),
+        (result(findings=[finding(FindingKind.UNPARSABLE_OUTPUT)], disks=()), D, set()),
+        (result(findings=[finding(FindingKind.MOUNT_MISSING)]), D, set()),
+        (
+            result(findings=[finding(FindingKind.COMMAND_TIMEOUT)], disks=(), docker=DockerState.UNKNOWN),
+            U,
+            {UNREACHABLE},
+        ),
+        (refused(), U, {UNREACHABLE}),
+        (result(connected=False, findings=[finding(FindingKind.CONNECT_TIMEOUT)]), U, {UNREACHABLE}),
+        (result(connected=False, findings=[finding(FindingKind.AUTH_FAILED)]), U, {UNREACHABLE}),
+        (result(connected=False, findings=[finding(FindingKind.HOST_KEY_MISMATCH)]), U, {UNREACHABLE}),
+        (result(connected=False, findings=[finding(FindingKind.HOST_KEY_UNKNOWN)]), U, {UNREACHABLE}),
+        (result(disks=(99,), docker=DockerState.DOWN), U, {DISK, DOCKER}),
+        (result(ram=89), H, set()),
+        (result(ram=90), D, set()),
+        (result(ram=95), U, {DISK}),
+        (result(disks=(96,), ram=99), U, {DISK}),
+    ],
+)
 def test_the_verdict_and_which_incident_conditions_are_present(probe, verdict, present):
     a = assess(probe, T)
     assert a.verdict is verdict
@@ -115,7 +155,9 @@ def test_what_an_unreachable_server_tells_nothing_about_stays_unknown():
 def test_a_changed_host_key_is_server_unreachable_with_its_cause_and_no_one_may_act_on_it():
     mismatch = assess(result(connected=False, findings=[finding(FindingKind.HOST_KEY_MISMATCH, "presented X")]), T)
     assert mismatch.conditions[UNREACHABLE] is Condition.PRESENT and mismatch.host_key_in_question
-    assert mismatch.facts[UNREACHABLE] == {"cause": "host_key_mismatch"} and "presented X" in mismatch.details[UNREACHABLE]
+    assert (
+        mismatch.facts[UNREACHABLE] == {"cause": "host_key_mismatch"} and "presented X" in mismatch.details[UNREACHABLE]
+    )
     assert not assess(refused(), T).host_key_in_question
     assert assess(refused(), T).facts[UNREACHABLE] == {"cause": "connect_refused"}
 
@@ -199,25 +241,38 @@ def test_a_host_key_mismatch_opens_server_unreachable_but_never_asks_for_recover
 def test_resource_exhausted_names_the_resources_as_the_platforms_checker_does():
     p = plan_server(target(), result(disks=(97,), ram=96), Memory(1, 1), slot=2, t=T)
     [opened] = of(p.changes, OpenIncident)
-    assert (opened.details["resource"], opened.details["usage_pct"], opened.details["threshold_pct"]) == ("disk", 97, 95)
+    assert (opened.details["resource"], opened.details["usage_pct"], opened.details["threshold_pct"]) == (
+        "disk",
+        97,
+        95,
+    )
     assert [r["resource"] for r in opened.details["resources"]] == ["disk", "ram"]
 
 
 def test_what_a_check_that_reached_the_server_writes_to_the_platform():
-    root = DiskUsage(mount="/", size_kb=10 * 1024 * 1024, used_kb=4 * 1024 * 1024, available_kb=5 * 1024 * 1024,
-                     capacity_pct=45)
-    probe = result().model_copy(update={"disks": [root], "memory": MemoryUsage(total_kb=4 * 1024 * 1024,
-                                                                               available_kb=3 * 1024 * 1024)})
+    root = DiskUsage(
+        mount="/", size_kb=10 * 1024 * 1024, used_kb=4 * 1024 * 1024, available_kb=5 * 1024 * 1024, capacity_pct=45
+    )
+    probe = result().model_copy(
+        update={"disks": [root], "memory": MemoryUsage(total_kb=4 * 1024 * 1024, available_kb=3 * 1024 * 1024)}
+    )
     update = health_update(probe).changes()
     assert datetime.fromisoformat(update.pop("last_health_check").replace("Z", "+00:00")) == NOW
-    assert update == {"load_avg_1m": 0.5, "load_avg_5m": 0.25, "load_avg_15m": 0.125, "uptime_seconds": 3600,
-                      "container_count_running": 1, "container_count_total": 2,
-                      "used_disk_mb": 5 * 1024, "used_ram_mb": 1024}, "disk: size less available, as the platform's"
+    assert update == {
+        "load_avg_1m": 0.5,
+        "load_avg_5m": 0.25,
+        "load_avg_15m": 0.125,
+        "uptime_seconds": 3600,
+        "container_count_running": 1,
+        "container_count_total": 2,
+        "used_disk_mb": 5 * 1024,
+        "used_ram_mb": 1024,
+    }, "disk: size less available, as the platform's"
     down = health_update(result(docker=DockerState.DOWN, ram=None)).changes()
     assert (down["container_count_running"], down["container_count_total"]) == (0, 0) and "used_ram_mb" not in down
     entry = history_entry(probe, assess(probe, T))
     assert entry["health"] == "healthy" and entry["load_avg_1m"] == 0.5
-    assert (entry["ram_used_bytes"], entry["disk_used_bytes"]) == (1024 ** 3, 5 * 1024 ** 3)
+    assert (entry["ram_used_bytes"], entry["disk_used_bytes"]) == (1024**3, 5 * 1024**3)
     assert entry["disks"][0]["mount"] == "/" and entry["source"] == "health_checker"
 
 
@@ -271,13 +326,35 @@ def simulate(t: CheckTarget, m: Memory, changes) -> tuple[CheckTarget, Memory]:
     return t.model_copy(update={"last_health_check": last, "incidents": incidents}), m
 
 
-connection_kinds = st.sampled_from([FindingKind.CONNECT_REFUSED, FindingKind.CONNECT_TIMEOUT, FindingKind.AUTH_FAILED,
-                                    FindingKind.NETWORK_ERROR, FindingKind.HOST_KEY_MISMATCH,
-                                    FindingKind.HOST_KEY_UNKNOWN])
-answer_kinds = st.sampled_from([FindingKind.COMMAND_TIMEOUT, FindingKind.UNPARSABLE_OUTPUT, FindingKind.MOUNT_MISSING,
-                                FindingKind.OUTPUT_TOO_LARGE, FindingKind.DOCKER_DENIED, FindingKind.COMMAND_FAILED])
-issues = st.lists(st.builds(ContainerIssue, name=st.sampled_from(["web", "db"]),
-                            state=st.sampled_from(["running", "restarting", "dead"]), status=st.just("Up")), max_size=2)
+connection_kinds = st.sampled_from(
+    [
+        FindingKind.CONNECT_REFUSED,
+        FindingKind.CONNECT_TIMEOUT,
+        FindingKind.AUTH_FAILED,
+        FindingKind.NETWORK_ERROR,
+        FindingKind.HOST_KEY_MISMATCH,
+        FindingKind.HOST_KEY_UNKNOWN,
+    ]
+)
+answer_kinds = st.sampled_from(
+    [
+        FindingKind.COMMAND_TIMEOUT,
+        FindingKind.UNPARSABLE_OUTPUT,
+        FindingKind.MOUNT_MISSING,
+        FindingKind.OUTPUT_TOO_LARGE,
+        FindingKind.DOCKER_DENIED,
+        FindingKind.COMMAND_FAILED,
+    ]
+)
+issues = st.lists(
+    st.builds(
+        ContainerIssue,
+        name=st.sampled_from(["web", "db"]),
+        state=st.sampled_from(["running", "restarting", "dead"]),
+        status=st.just("Up"),
+    ),
+    max_size=2,
+)
 
 
 @st.composite
@@ -285,20 +362,35 @@ def probe_results(draw):
     at = NOW + timedelta(seconds=draw(st.integers(-300, 300)))
     if not draw(st.booleans()):
         return result(connected=False, findings=[finding(draw(connection_kinds))], at=at)
-    return result(findings=[finding(k) for k in draw(st.lists(answer_kinds, max_size=2))],
-                  disks=draw(st.lists(st.integers(0, 100), max_size=2)), docker=draw(st.sampled_from(DockerState)),
-                  issues=draw(issues), at=at, ram=draw(st.none() | st.integers(0, 100)))
+    return result(
+        findings=[finding(k) for k in draw(st.lists(answer_kinds, max_size=2))],
+        disks=draw(st.lists(st.integers(0, 100), max_size=2)),
+        docker=draw(st.sampled_from(DockerState)),
+        issues=draw(issues),
+        at=at,
+        ram=draw(st.none() | st.integers(0, 100)),
+    )
 
 
 targets = st.builds(
-    lambda offset, kinds, dupes, foreign: target(None if offset is None else NOW + timedelta(seconds=offset),
-                                                 {k: list(range(10 * i + 1, 10 * i + 2 + dupes))
-                                                  for i, k in enumerate(kinds)}, sorted(foreign)),
-    st.none() | st.integers(-600, 600), st.sets(st.sampled_from(HEALTH_INCIDENTS)), st.integers(0, 1),
-    st.sets(st.sampled_from(HEALTH_INCIDENTS)))
+    lambda offset, kinds, dupes, foreign: target(
+        None if offset is None else NOW + timedelta(seconds=offset),
+        {k: list(range(10 * i + 1, 10 * i + 2 + dupes)) for i, k in enumerate(kinds)},
+        sorted(foreign),
+    ),
+    st.none() | st.integers(-600, 600),
+    st.sets(st.sampled_from(HEALTH_INCIDENTS)),
+    st.integers(0, 1),
+    st.sets(st.sampled_from(HEALTH_INCIDENTS)),
+)
 memories = st.builds(Memory, st.integers(0, 5), st.none() | st.integers(95, 101), st.booleans())
-thresholds = st.builds(lambda d, gap, r, k: Thresholds(d, min(100, d + gap), r, min(100, r + gap), k),
-                       st.integers(1, 100), st.integers(0, 20), st.integers(1, 100), st.integers(1, 4))
+thresholds = st.builds(
+    lambda d, gap, r, k: Thresholds(d, min(100, d + gap), r, min(100, r + gap), k),
+    st.integers(1, 100),
+    st.integers(0, 20),
+    st.integers(1, 100),
+    st.integers(1, 4),
+)
 
 
 @settings(max_examples=800, deadline=None)
@@ -342,47 +434,80 @@ def test_unhealthy_exactly_after_k_consecutive_failures_and_one_incident_per_epi
 
 
 def incident(id_: int, handle: str | None, kind=UNREACHABLE, ours=True, status="detected") -> Incident:
-    return Incident(id=id_, server_handle=handle, incident_type=kind, status=status,
-                    details={"opened_by": "scheduler", "reason": "r"} if ours else {"reason": "theirs"},
-                    detected_at=NOW, created_at=NOW)
+    return Incident(
+        id=id_,
+        server_handle=handle,
+        incident_type=kind,
+        status=status,
+        details={"opened_by": "scheduler", "reason": "r"} if ours else {"reason": "theirs"},
+        detected_at=NOW,
+        created_at=NOW,
+    )
 
 
-@pytest.mark.parametrize("state, reason", [
-    (None, "server deleted"),
-    (ServerState("missing", True), "server missing"),
-    (ServerState("decommissioned", True), "server decommissioned"),
-    (ServerState("reserved", False), "server reserved"),
-    (ServerState("ready", False), "server unmanaged"),
-    (ServerState("provisioning", True), None),
-    (ServerState("error", True), None),
-    (ServerState("maintenance", True), None),
-])
+@pytest.mark.parametrize(
+    "state, reason",
+    [
+        (None, "server deleted"),
+        (ServerState("missing", True), "server missing"),
+        (ServerState("decommissioned", True), "server decommissioned"),
+        (ServerState("reserved", False), "server reserved"),
+        (ServerState("ready", False), "server unmanaged"),
+        (ServerState("provisioning", True), None),
+        (ServerState("error", True), None),
+        (ServerState("maintenance", True), None),
+    ],
+)
 def test_why_a_server_left_monitoring(state, reason):
     said = departure(state)
     assert (said is None) if reason is None else said.startswith(reason)
 
 
 def test_the_schedulers_incidents_of_departed_servers_are_resolved_with_the_reason_and_no_one_elses():
-    incidents = [incident(1, "vps-gone"), incident(2, "vps-gone", DISK), incident(3, "vps-gone", ours=False),
-                 incident(4, "vps-watched"), incident(5, "vps-busy"), incident(6, None,
-                                                                              IncidentType.PROVIDER_API_UNAVAILABLE),
-                 incident(7, "vps-gone", IncidentType.PROVISIONING_FAILED), incident(8, "vps-later")]
+    incidents = [
+        incident(1, "vps-gone"),
+        incident(2, "vps-gone", DISK),
+        incident(3, "vps-gone", ours=False),
+        incident(4, "vps-watched"),
+        incident(5, "vps-busy"),
+        incident(6, None, IncidentType.PROVIDER_API_UNAVAILABLE),
+        incident(7, "vps-gone", IncidentType.PROVISIONING_FAILED),
+        incident(8, "vps-later"),
+    ]
     states = {"vps-gone": ServerState("decommissioned", True), "vps-busy": ServerState("provisioning", True)}
     changes = plan_departures(incidents, {"vps-watched"}, states)
-    assert [(c.incident_id, c.reason) for c in changes] == [(1, "server decommissioned: no longer monitored"),
-                                                            (2, "server decommissioned: no longer monitored")]
-    assert changes[0].details == {"opened_by": "scheduler", "reason": "r", "resolution": changes[0].reason,
-                                  "resolved_by": "scheduler"}, "the details kept, the reason added"
+    assert [(c.incident_id, c.reason) for c in changes] == [
+        (1, "server decommissioned: no longer monitored"),
+        (2, "server decommissioned: no longer monitored"),
+    ]
+    assert changes[0].details == {
+        "opened_by": "scheduler",
+        "reason": "r",
+        "resolution": changes[0].reason,
+        "resolved_by": "scheduler",
+    }, "the details kept, the reason added"
 
 
 @settings(max_examples=300, deadline=None)
-@given(rows=st.lists(st.tuples(st.sampled_from(["vps-1", "vps-2", "vps-3"]), st.sampled_from(list(IncidentType)),
-                               st.booleans(), st.sampled_from(["detected", "recovering", "resolved"])), max_size=8),
-       monitored=st.sets(st.sampled_from(["vps-1", "vps-2", "vps-3"])),
-       states=st.dictionaries(st.sampled_from(["vps-1", "vps-2", "vps-3"]),
-                              st.none() | st.builds(ServerState, st.sampled_from(["ready", "missing", "reserved",
-                                                                                  "error", "decommissioned"]),
-                                                    st.booleans())))
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["vps-1", "vps-2", "vps-3"]),
+            st.sampled_from(list(IncidentType)),
+            st.booleans(),
+            st.sampled_from(["detected", "recovering", "resolved"]),
+        ),
+        max_size=8,
+    ),
+    monitored=st.sets(st.sampled_from(["vps-1", "vps-2", "vps-3"])),
+    states=st.dictionaries(
+        st.sampled_from(["vps-1", "vps-2", "vps-3"]),
+        st.none()
+        | st.builds(
+            ServerState, st.sampled_from(["ready", "missing", "reserved", "error", "decommissioned"]), st.booleans()
+        ),
+    ),
+)
 def test_departures_touch_only_our_active_health_incidents_of_servers_out_of_monitoring(rows, monitored, states):
     incidents = [incident(i, h, k, ours, s) for i, (h, k, ours, s) in enumerate(rows, start=1)]
     changes = plan_departures(incidents, monitored, states)

@@ -20,16 +20,14 @@ from types import SimpleNamespace
 import asyncssh
 import pytest
 
-from actors.tasks.health_checker.plan import Thresholds, assess
 from actors.adapters.ssh.probe import ProbeConfig, SshProbe
+from actors.tasks.health_checker.plan import Thresholds, assess
 from actors.tasks.health_checker.task import SPEC
 from contracts.health import CheckTarget, DockerState, FindingKind
 from contracts.platform import ServerCreate, ServerStatus
 from sandbox.ssh.commands import DOCKER_DOWN_MESSAGE
-
-from tests.tasks.health_checker.support import active, health_of, tick
 from tests.support import running_worker
-
+from tests.tasks.health_checker.support import active, health_of, tick
 
 SSHD = "/usr/sbin/sshd"
 PS_LINES = [
@@ -67,8 +65,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     if not os.access(SSHD, os.X_OK):
-        pytest.fail(f"{SSHD} not found: install OpenSSH's server (apt-get install -y openssh-server; "
-                    ".ci/run does it) to run the real-sshd test")
+        pytest.fail(
+            f"{SSHD} not found: install OpenSSH's server (apt-get install -y openssh-server; "
+            ".ci/run does it) to run the real-sshd test"
+        )
     d = tmp_path_factory.mktemp("sshd")
     host_key, client_key = asyncssh.generate_private_key("ssh-ed25519"), asyncssh.generate_private_key("ssh-ed25519")
     host_key.write_private_key(d / "host_key")
@@ -119,8 +119,9 @@ LogLevel VERBOSE
     user = "root" if os.geteuid() == 0 else os.environ.get("USER", "root")
     public = host_key.export_public_key().decode().strip()
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {public}\n")
-    yield SimpleNamespace(dir=d, port=port, user=user, host_key=public, key_path=d / "id_client", shim=shim,
-                          known_hosts=d / "known_hosts")
+    yield SimpleNamespace(
+        dir=d, port=port, user=user, host_key=public, key_path=d / "id_client", shim=shim, known_hosts=d / "known_hosts"
+    )
     process.terminate()
     process.wait(10)
     log.close()
@@ -133,8 +134,14 @@ def target(sshd, **fields) -> CheckTarget:
 
 def probe(sshd, mode: str = "running"):
     (sshd.dir / "docker-mode").write_text(mode + "\n")
-    p = SshProbe(ProbeConfig(private_key_path=sshd.key_path, known_hosts_path=sshd.known_hosts,
-                             command_timeout_s=10, connect_timeout_s=10))
+    p = SshProbe(
+        ProbeConfig(
+            private_key_path=sshd.key_path,
+            known_hosts_path=sshd.known_hosts,
+            command_timeout_s=10,
+            connect_timeout_s=10,
+        )
+    )
     return asyncio.run(p.check(target(sshd)))
 
 
@@ -169,19 +176,36 @@ def test_a_key_other_than_the_known_one_never_logs_in(sshd):
     accepted = (sshd.dir / "sshd.log").read_text().count("Accepted publickey")
     impostor = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
     (sshd.dir / "known_hosts.wrong").write_text(f"[127.0.0.1]:{sshd.port} {impostor}\n")
-    result = asyncio.run(SshProbe(ProbeConfig(private_key_path=sshd.key_path,
-                                              known_hosts_path=sshd.dir / "known_hosts.wrong")).check(target(sshd)))
+    result = asyncio.run(
+        SshProbe(ProbeConfig(private_key_path=sshd.key_path, known_hosts_path=sshd.dir / "known_hosts.wrong")).check(
+            target(sshd)
+        )
+    )
     assert [f.kind for f in result.findings] == [FindingKind.HOST_KEY_MISMATCH]
     time.sleep(0.2)
     assert (sshd.dir / "sshd.log").read_text().count("Accepted publickey") == accepted
 
 
 def test_end_to_end_through_the_worker(sshd, client, settings, platform, health):
-    health(ssh_private_key_path=sshd.key_path, ssh_known_hosts=sshd.known_hosts, health_command_timeout_s=10.0,
-           health_connect_timeout_s=10.0)
-    platform.store.bulk_insert_servers([ServerCreate(
-        handle="vps-sshd", host="127.0.0.1", public_ip="127.0.0.1", ssh_user=sshd.user, is_managed=True,
-        status=ServerStatus.IN_USE, labels={"provider_id": "1", "ssh_port": sshd.port})])
+    health(
+        ssh_private_key_path=sshd.key_path,
+        ssh_known_hosts=sshd.known_hosts,
+        health_command_timeout_s=10.0,
+        health_connect_timeout_s=10.0,
+    )
+    platform.store.bulk_insert_servers(
+        [
+            ServerCreate(
+                handle="vps-sshd",
+                host="127.0.0.1",
+                public_ip="127.0.0.1",
+                ssh_user=sshd.user,
+                is_managed=True,
+                status=ServerStatus.IN_USE,
+                labels={"provider_id": "1", "ssh_port": sshd.port},
+            )
+        ]
+    )
     status = lambda: health_of(client, "vps-sshd")  # noqa: E731
     (sshd.dir / "docker-mode").write_text("running\n")
     with running_worker(client, [SPEC], settings, deps=health.deps):
@@ -210,8 +234,15 @@ def test_kept_connection_one_login_in_the_auth_log_for_many_checks(sshd):
     accepted = log.read_text().count("Accepted publickey")
     now = [1000.0]
     config = PoolConfig(max_open=10, idle_s=300, max_age_s=3600, keepalive_s=0)
-    p = SshProbe(ProbeConfig(private_key_path=sshd.key_path, known_hosts_path=sshd.known_hosts, command_timeout_s=10,
-                             connect_timeout_s=10, pool=config))
+    p = SshProbe(
+        ProbeConfig(
+            private_key_path=sshd.key_path,
+            known_hosts_path=sshd.known_hosts,
+            command_timeout_s=10,
+            connect_timeout_s=10,
+            pool=config,
+        )
+    )
     pool = ConnectionPool(config, clock=lambda: now[0])
     p._pools.get = lambda: pool  # the running loop's pool, on the test's clock
 

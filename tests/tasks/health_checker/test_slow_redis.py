@@ -15,10 +15,9 @@ import pytest
 
 from actors.tasks.health_checker.task import check_batch, slot_stats
 from contracts.health import CheckTarget, HealthCheckBatch
-from sandbox.ssh.hoststate import HostState
+from process.embedded import free_port
 from sandbox.latency import LatencyProxy, Route
-from scheduler.embedded import free_port
-
+from sandbox.ssh.hoststate import HostState
 from tests.support import make_tick
 from tests.tasks.health_checker.support import seed
 
@@ -39,9 +38,12 @@ def test_checks_go_on_while_redis_answers_slowly(client, fleet, platform, health
     hosts = fleet.add_hosts(20, make_state=HostState)
     handles = seed(platform, hosts)
     deps = health.build(slow_redis_url, checked=False)  # the schema checks' CPU is not the loop's to measure
-    targets = [CheckTarget(handle=h, host=host.address, ssh_port=host.port)
-               for h, host in zip(handles, hosts, strict=True)]
-    batch = HealthCheckBatch(slot=7, deadline=make_tick(deadline_in=60).deadline, correlation_id="slow", servers=targets)
+    targets = [
+        CheckTarget(handle=h, host=host.address, ssh_port=host.port) for h, host in zip(handles, hosts, strict=True)
+    ]
+    batch = HealthCheckBatch(
+        slot=7, deadline=make_tick(deadline_in=60).deadline, correlation_id="slow", servers=targets
+    )
 
     async def checks_beside_a_heartbeat() -> float:
         longest, beat = 0.0, time.monotonic()

@@ -23,10 +23,9 @@ from contracts import PROVISIONER_STREAM, Keys, ProvisionerMessage, RunOutcome, 
 from contracts.platform import ServerStatus
 from sandbox.platform.api import DEFAULT_API_KEY
 from sandbox.platform.store import sample_servers
+from tests.support import ROOT, make_tick, run_async, running_worker, runs, send, spawn, stop, wait_until
 from ticker.loop import Ticker
 from ticker.slots import Interval
-
-from tests.support import ROOT, make_tick, run_async, running_worker, runs, send, spawn, stop, wait_until
 
 TASK = TaskName.PROVISIONER_TRIGGER
 
@@ -61,8 +60,12 @@ class InfraConsumer:
 @pytest.fixture(scope="module")
 def schema(tmp_path_factory):
     out = tmp_path_factory.mktemp("schemas")
-    subprocess.run([sys.executable, "-m", "scheduler.cli", "contracts", "export", str(out)], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", "contracts", "export", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     return json.loads((out / "provisioner_message.schema.json").read_text())
 
 
@@ -89,8 +92,9 @@ def run_once(client, deps, settings, slot: int):
         return wait_until(lambda: next((r for r in runs(client, TASK) if r.slot == slot and not r.will_retry), None))
 
 
-def test_each_stuck_server_is_announced_once_and_the_consumer_reads_exactly_those(redis_url, client, settings,
-                                                                                   platform, schema):
+def test_each_stuck_server_is_announced_once_and_the_consumer_reads_exactly_those(
+    redis_url, client, settings, platform, schema
+):
     stuck = seed(platform)
     consumer = InfraConsumer(client, schema)
     deps = deps_for(redis_url, client, platform)
@@ -125,13 +129,15 @@ def test_a_server_announced_by_another_task_is_not_announced_again(redis_url, cl
     assert run_async(client, server_sync_announces)
     record = run_once(client, deps_for(redis_url, client, platform), settings, 1)
     assert (record.counters["published"], record.counters["skipped_cooldown"]) == (3, 1)
-    handles = [ProvisionerMessage.model_validate_json(f[b"data"]).server_handle
-               for _, f in client.xrange(PROVISIONER_STREAM)]
+    handles = [
+        ProvisionerMessage.model_validate_json(f[b"data"]).server_handle for _, f in client.xrange(PROVISIONER_STREAM)
+    ]
     assert sorted(handles) == ["vps-1", "vps-2", "vps-3", "vps-5"] and handles.count("vps-2") == 1
 
 
-def test_redis_failing_between_two_publishes_leaves_nothing_half_published(redis_url, client, settings, platform,
-                                                                             monkeypatch):
+def test_redis_failing_between_two_publishes_leaves_nothing_half_published(
+    redis_url, client, settings, platform, monkeypatch
+):
     stuck = seed(platform)
     real_publish, calls = ProvisionerPublisher.publish, []
 
@@ -147,8 +153,9 @@ def test_redis_failing_between_two_publishes_leaves_nothing_half_published(redis
         send(client, make_tick(TASK, slot=1))
         wait_until(lambda: any(r.slot == 1 and not r.will_retry for r in runs(client, TASK)), timeout=20)
     # The failed run was retried (a transient error) and completed the rest; nothing twice.
-    handles = [ProvisionerMessage.model_validate_json(f[b"data"]).server_handle
-               for _, f in client.xrange(PROVISIONER_STREAM)]
+    handles = [
+        ProvisionerMessage.model_validate_json(f[b"data"]).server_handle for _, f in client.xrange(PROVISIONER_STREAM)
+    ]
     assert sorted(handles) == sorted(stuck)
     assert {h for h in stuck if client.exists(Keys.provisioner_cooldown(h))} == stuck
     assert [r.outcome for r in runs(client, TASK)][:1] == [RunOutcome.FAILED]
@@ -172,8 +179,9 @@ def test_a_periodic_schedule_runs_the_same_task_with_the_same_guarantees(redis_u
     with running_worker(client, [SPEC], settings, deps=deps_for(redis_url, client, platform)):
         thread.start()
         try:
-            wait_until(lambda: len([r for r in runs(client, TASK) if r.outcome is RunOutcome.SUCCEEDED]) >= 3,
-                       timeout=20)
+            wait_until(
+                lambda: len([r for r in runs(client, TASK) if r.outcome is RunOutcome.SUCCEEDED]) >= 3, timeout=20
+            )
         finally:
             ticker.stop.set()
             thread.join(5)
@@ -185,13 +193,23 @@ def test_a_periodic_schedule_runs_the_same_task_with_the_same_guarantees(redis_u
 def test_once_per_release_with_two_tickers_and_two_workers_restarted_twice(redis_url, client, platform, schema):
     stuck = seed(platform)
     consumer = InfraConsumer(client, schema)
-    env = {"REDIS_URL": redis_url, "API_BASE_URL": platform.url, "INTERNAL_API_KEY": DEFAULT_API_KEY,
-           "SCHEDULE_GITHUB_SYNC": "off", "SCHEDULE_HEALTH_CHECKER": "off", "SCHEDULE_SERVER_SYNC": "off",
-           "SCHEDULE_RAG_SUMMARIZER": "off", "RETRY_MIN_BACKOFF_MS": "100", "RETRY_MAX_BACKOFF_MS": "500"}
+    env = {
+        "REDIS_URL": redis_url,
+        "API_BASE_URL": platform.url,
+        "INTERNAL_API_KEY": DEFAULT_API_KEY,
+        "SCHEDULE_GITHUB_SYNC": "off",
+        "SCHEDULE_HEALTH_CHECKER": "off",
+        "SCHEDULE_SERVER_SYNC": "off",
+        "SCHEDULE_RAG_SUMMARIZER": "off",
+        "RETRY_MIN_BACKOFF_MS": "100",
+        "RETRY_MAX_BACKOFF_MS": "500",
+    }
 
     def start(release: str) -> list:
-        code = {"ticker": "from ticker.__main__ import main; raise SystemExit(main())",
-                "worker": "from actors.__main__ import main; raise SystemExit(main())"}
+        code = {
+            "ticker": "from ticker.__main__ import main; raise SystemExit(main())",
+            "worker": "from actors.__main__ import main; raise SystemExit(main())",
+        }
         return [spawn(code[kind], {**env, "RELEASE_ID": release}) for kind in ("ticker", "worker") * 2]
 
     def finished_runs() -> int:

@@ -17,18 +17,26 @@ from actors.tasks.provisioner_trigger.plan import Plan, Rules, plan_announcement
 from actors.tasks.provisioner_trigger.task import apply_plan
 from contracts import PROVISIONER_STREAM, ProvisionerMessage
 from contracts.platform import Server, ServerStatus
-
 from tests.support import FakeRun
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOUR = 3600
 
 
-def server(n: int, status: ServerStatus = ServerStatus.PENDING_SETUP, *, managed: bool = True,
-           age_s: float = 0) -> Server:
+def server(
+    n: int, status: ServerStatus = ServerStatus.PENDING_SETUP, *, managed: bool = True, age_s: float = 0
+) -> Server:
     changed = NOW - timedelta(seconds=age_s)
-    return Server(handle=f"vps-{n}", labels={"provider": "time4vps", "provider_id": str(n)}, host=f"10.0.0.{n}",
-                  public_ip=f"10.0.0.{n}", is_managed=managed, status=status, created_at=changed, updated_at=changed)
+    return Server(
+        handle=f"vps-{n}",
+        labels={"provider": "time4vps", "provider_id": str(n)},
+        host=f"10.0.0.{n}",
+        public_ip=f"10.0.0.{n}",
+        is_managed=managed,
+        status=status,
+        created_at=changed,
+        updated_at=changed,
+    )
 
 
 def plan(servers, cooling=(), **rules) -> Plan:
@@ -46,8 +54,12 @@ def test_managed_servers_pending_setup_are_announced_oldest_first():
 
 
 def test_provisioning_is_stuck_only_past_the_timeout_and_other_statuses_never():
-    servers = [server(1, ServerStatus.PROVISIONING, age_s=HOUR - 1), server(2, ServerStatus.PROVISIONING, age_s=HOUR),
-               server(3, ServerStatus.READY, age_s=10 * HOUR), server(4, ServerStatus.ERROR, age_s=10 * HOUR)]
+    servers = [
+        server(1, ServerStatus.PROVISIONING, age_s=HOUR - 1),
+        server(2, ServerStatus.PROVISIONING, age_s=HOUR),
+        server(3, ServerStatus.READY, age_s=10 * HOUR),
+        server(4, ServerStatus.ERROR, age_s=10 * HOUR),
+    ]
     assert plan(servers, stuck_after_s=HOUR).announce == ("vps-2",)
 
 
@@ -63,6 +75,7 @@ def test_at_most_max_per_run_the_rest_held_back():
 
 def cycle(redis_server: fakeredis.FakeServer, servers, rules: Rules) -> tuple[Plan, Counter]:
     """Observe the cooldowns, plan, apply: one run, as the task makes it."""
+
     async def go():
         client = fakeredis.aioredis.FakeRedis(server=redis_server)
         publisher = ProvisionerPublisher(client)
@@ -80,11 +93,12 @@ def cycle(redis_server: fakeredis.FakeServer, servers, rules: Rules) -> tuple[Pl
 
 def announced(redis_server: fakeredis.FakeServer) -> list[str]:
     client = fakeredis.FakeRedis(server=redis_server)
-    return [ProvisionerMessage.model_validate_json(f[b"data"]).server_handle for _, f in client.xrange(PROVISIONER_STREAM)]
+    return [
+        ProvisionerMessage.model_validate_json(f[b"data"]).server_handle for _, f in client.xrange(PROVISIONER_STREAM)
+    ]
 
 
-fleets = st.lists(st.tuples(st.sampled_from(list(ServerStatus)), st.booleans(), st.integers(0, 3 * HOUR)),
-                  max_size=12)
+fleets = st.lists(st.tuples(st.sampled_from(list(ServerStatus)), st.booleans(), st.integers(0, 3 * HOUR)), max_size=12)
 
 
 @settings(max_examples=150, deadline=None)
@@ -111,7 +125,8 @@ def test_the_waiting_rule_is_the_one_server_sync_follows():
     for status in ServerStatus:
         for managed in (True, False):
             assert bool(plan([server(1, status, managed=managed)], stuck_after_s=10 * HOUR).announce) == waiting(
-                managed, status), (status, managed)
+                managed, status
+            ), (status, managed)
 
 
 def test_a_publish_that_fails_mid_run_ends_with_exactly_one_announcement_each_within_the_next_run(monkeypatch):

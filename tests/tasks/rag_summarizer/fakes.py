@@ -17,7 +17,6 @@ from actors.tasks.rag_summarizer.plan import Rules
 from actors.tasks.rag_summarizer.settings import RagSettings
 from actors.tasks.rag_summarizer.task import reconcile
 from contracts.platform import Project, ProjectStatus, RagIngest, RagIngestResult, Repository
-
 from tests.support import FakeRun
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -28,13 +27,23 @@ def blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def project(n: int, status: ProjectStatus = ProjectStatus.ACTIVE, name: str | None = None
-            ) -> tuple[Project, Repository, str]:
+def project(
+    n: int, status: ProjectStatus = ProjectStatus.ACTIVE, name: str | None = None
+) -> tuple[Project, Repository, str]:
     name = name or f"repo-{n}"
     pid = uuid.UUID(int=n)
     record = Project(id=pid, title=name, slug=name, status=status, owner_id=OWNER, created_at=T0)
-    repository = Repository(id=f"repo-{n:08x}", project_id=pid, name=name, git_url=f"https://github.com/acme/{name}.git",
-                            provider_repo_id=n, role="primary", visibility="private", is_managed=True, created_at=T0)
+    repository = Repository(
+        id=f"repo-{n:08x}",
+        project_id=pid,
+        name=name,
+        git_url=f"https://github.com/acme/{name}.git",
+        provider_repo_id=n,
+        role="primary",
+        visibility="private",
+        is_managed=True,
+        created_at=T0,
+    )
     return record, repository, f"acme/{name}"
 
 
@@ -83,8 +92,9 @@ class FakePlatform:
                 continue
             self.documents[key] = (doc.content_hash, doc.content)
             indexed += 1
-        return RagIngestResult(documents_received=len(request.documents), documents_indexed=indexed,
-                               documents_skipped=skipped)
+        return RagIngestResult(
+            documents_received=len(request.documents), documents_indexed=indexed, documents_skipped=skipped
+        )
 
     def searchable(self, project_id: uuid.UUID) -> dict[str, str]:
         """source_id -> content of the project's documents that have content (chunks)."""
@@ -125,8 +135,11 @@ class World:
 
     def ports(self) -> Ports:
         summarizer = FakeSummarizer() if self.summaries else None
-        rules = Rules(summarizer.model if summarizer else None, self.settings.rag_max_doc_bytes,
-                      self.settings.rag_max_docs_per_project)
+        rules = Rules(
+            summarizer.model if summarizer else None,
+            self.settings.rag_max_doc_bytes,
+            self.settings.rag_max_docs_per_project,
+        )
         return Ports(self.platform, self.files, self.memory, summarizer, rules)
 
     async def cycle(self) -> Counter:

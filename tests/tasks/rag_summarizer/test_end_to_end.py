@@ -24,7 +24,6 @@ from sandbox.github.app import github_app
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app
 from sandbox.world import World
-
 from tests.support import make_tick, running_worker, runs, send, wait_until
 
 TASK = TaskName.RAG_SUMMARIZER
@@ -36,26 +35,31 @@ INGEST = "POST /api/rag/ingest"
 
 
 class Stack:
-    def __init__(self, world: World, github, platform, embeddings, client, deps: Dependencies, api_url: str,
-                 owner: int):
+    def __init__(
+        self, world: World, github, platform, embeddings, client, deps: Dependencies, api_url: str, owner: int
+    ):
         self.world, self.github, self.platform, self.embeddings = world, github, platform, embeddings
         self.client, self.deps, self.slot, self.api_url, self.owner = client, deps, 1000, api_url, owner
         self.projects: dict[int, str] = {}  # GitHub repository id -> project UUID
 
     def cost(self) -> dict[str, int]:
         requests = self.github.counters.requests
-        return {"points": self.github.points_used(),
-                "contents": requests["GET /repos/{owner}/{repo}/contents/{path:path}"],
-                "ingests": self.platform.counters.requests[INGEST],
-                "embedding_calls": self.embeddings.counters.requests["POST /v1/embeddings"]}
+        return {
+            "points": self.github.points_used(),
+            "contents": requests["GET /repos/{owner}/{repo}/contents/{path:path}"],
+            "ingests": self.platform.counters.requests[INGEST],
+            "embedding_calls": self.embeddings.counters.requests["POST /v1/embeddings"],
+        }
 
     def cycle(self):
         """One tick; (its final run record, what it cost)."""
         before = self.cost()
         self.slot += 1
         send(self.client, make_tick(TASK, slot=self.slot))
-        record = wait_until(lambda: next((r for r in runs(self.client, TASK)
-                                          if r.slot == self.slot and not r.will_retry), None), timeout=60)
+        record = wait_until(
+            lambda: next((r for r in runs(self.client, TASK) if r.slot == self.slot and not r.will_retry), None),
+            timeout=60,
+        )
         return record, {k: v - before[k] for k, v in self.cost().items()}
 
     def full_name(self, repo) -> str:
@@ -94,10 +98,12 @@ class Stack:
             async with PlatformClient(self.api_url, SecretStr(KEY)) as api:
                 found = []
                 for project_id in self.projects.values():
-                    answer = await api.query(RagQuery(query=text, project_id=project_id, user_id=self.owner,
-                                                      min_similarity=0.2))
+                    answer = await api.query(
+                        RagQuery(query=text, project_id=project_id, user_id=self.owner, min_similarity=0.2)
+                    )
                     found += [(hit.score, hit.source_id) for hit in answer.results]
                 return [source_id for _, source_id in sorted(found, reverse=True)]
+
         return asyncio.run(ask())
 
 
@@ -113,14 +119,28 @@ def stack(client, redis_url, monkeypatch):
             stack = Stack(world, github, platform, embeddings, client, Dependencies(redis_url, client), api.url, owner)
             for repo in world.org_repos():
                 project = platform.store.create_project(
-                    title=repo.name, owner_id=owner, initiating_run_id="e2e",
-                    status="archived" if repo.archived else "active")
-                platform.store.create_repository(project_id=project["id"], name=repo.name, provider_repo_id=repo.id,
-                                                 git_url=f"https://github.com/{world.org}/{repo.name}.git")
+                    title=repo.name,
+                    owner_id=owner,
+                    initiating_run_id="e2e",
+                    status="archived" if repo.archived else "active",
+                )
+                platform.store.create_repository(
+                    project_id=project["id"],
+                    name=repo.name,
+                    provider_repo_id=repo.id,
+                    git_url=f"https://github.com/{world.org}/{repo.name}.git",
+                )
                 stack.projects[repo.id] = project["id"]
-            for name, value in {"API_BASE_URL": api.url, "INTERNAL_API_KEY": KEY, "RAG_INGEST_SECRET": RAG_SECRET,
-                                "GITHUB_API_URL": gh.url, "GITHUB_ORG": world.org, "GITHUB_TOKEN": TOKEN,
-                                "GITHUB_MAX_ATTEMPTS": "2", "PLATFORM_MAX_ATTEMPTS": "2"}.items():
+            for name, value in {
+                "API_BASE_URL": api.url,
+                "INTERNAL_API_KEY": KEY,
+                "RAG_INGEST_SECRET": RAG_SECRET,
+                "GITHUB_API_URL": gh.url,
+                "GITHUB_ORG": world.org,
+                "GITHUB_TOKEN": TOKEN,
+                "GITHUB_MAX_ATTEMPTS": "2",
+                "PLATFORM_MAX_ATTEMPTS": "2",
+            }.items():
                 monkeypatch.setenv(name, value)
             for name in ("GITHUB_APP_ID", "SUMMARY_URL"):
                 monkeypatch.delenv(name, raising=False)
@@ -213,4 +233,3 @@ def test_a_wrong_secret_stops_the_run_and_sends_nothing_more(stack, settings, mo
     assert record.outcome is RunOutcome.FAILED and "401" in (record.error or "")
     assert cost["ingests"] == 1, "the first refusal stops the run"
     assert all(not stack.held(repo) for repo in stack.world.org_repos())
-

@@ -16,7 +16,6 @@ from actors.tasks.rag_summarizer.settings import RagSettings
 from actors.tasks.rag_summarizer.task import primary_repositories
 from actors.tasks.rag_summarizer.text import decode
 from contracts.platform import ProjectStatus, content_hash
-
 from tests.tasks.rag_summarizer.fakes import OWNER, FakeFiles, World, blob_sha, project
 
 RULES = Rules("s", max_doc_bytes=100, max_docs=3)
@@ -24,8 +23,15 @@ PID = uuid.UUID(int=1)
 
 
 def observed(blobs=(), sent=None, status=ProjectStatus.ACTIVE, complete=True, tree=True):
-    return Observed(PID, OWNER, "acme/a", "https://github.com/acme/a.git", status,
-                    RepoTree(tuple(blobs), complete) if tree else None, dict(sent or {}))
+    return Observed(
+        PID,
+        OWNER,
+        "acme/a",
+        "https://github.com/acme/a.git",
+        status,
+        RepoTree(tuple(blobs), complete) if tree else None,
+        dict(sent or {}),
+    )
 
 
 def test_new_and_changed_documents_are_sent_and_unchanged_ones_left_alone():
@@ -75,15 +81,21 @@ def test_the_summary_is_made_again_only_when_a_document_changed_and_only_where_c
 
 def test_after_a_rename_everything_sent_under_the_old_name_is_emptied_and_all_sent_again():
     blobs = [Blob("README.md", "s1", 10), Blob("docs/a.md", "s2", 10)]
-    sent = {"README.md": "s1", "docs/a.md": "s2", "docs/gone.md": "s3", SUMMARY: summary_hash(blobs, "s"),
-            NAME: "acme/old"}
+    sent = {
+        "README.md": "s1",
+        "docs/a.md": "s2",
+        "docs/gone.md": "s3",
+        SUMMARY: summary_hash(blobs, "s"),
+        NAME: "acme/old",
+    }
     plan = plan_project(observed(blobs, sent), RULES)
     assert plan.sent_under == "acme/old" and plan.empty == ("README.md", "docs/a.md", "docs/gone.md")
     assert plan.empty_summary and plan.ingest == tuple(blobs) and plan.summary_hash == summary_hash(blobs, "s")
     assert plan.record_name
     unread = plan_project(observed(sent=sent, tree=False), RULES)
-    assert unread.sent_under == "acme/old" and len(unread.empty) == 3 and not unread.ingest, \
+    assert unread.sent_under == "acme/old" and len(unread.empty) == 3 and not unread.ingest, (
         "the old name's documents go whether or not the tree is read"
+    )
     archived = plan_project(observed(sent=sent, status=ProjectStatus.ARCHIVED, tree=False), RULES)
     assert archived.sent_under == "acme/old" and len(archived.empty) == 3 and not archived.record_name
 
@@ -99,24 +111,37 @@ def test_a_memory_without_the_name_is_taken_for_the_current_name_and_records_it(
 def test_the_primary_repository_of_the_org_names_the_project():
     (p1, r1, _), (p2, r2, _), (p3, _, _) = project(1), project(2), project(3)
     foreign = r2.model_copy(update={"git_url": "https://github.com/elsewhere/repo-2.git"})
-    dependency = r1.model_copy(update={"role": "dependency", "id": "repo-dep", "git_url": "https://github.com/acme/lib"})
+    dependency = r1.model_copy(
+        update={"role": "dependency", "id": "repo-dep", "git_url": "https://github.com/acme/lib"}
+    )
     assert primary_repositories([p1, p2, p3], [dependency, r1, foreign], "ACME") == [(p1, r1, "acme/repo-1")]
 
 
 # ---- applied with the task's own code --------------------------------------------------------------
+
 
 def run(world: World):
     return asyncio.run(world.cycle())
 
 
 def test_cycles_send_only_what_changed_and_empty_what_went():
-    repos = {"acme/repo-1": {"README.md": b"# One\n\nFirst project.", "docs/a.md": b"# A\n\nText a.",
-                             "src/x.py": b"print()"},
-             "acme/repo-2": {"README.md": b"# Two\n\nSecond project."}}
+    repos = {
+        "acme/repo-1": {
+            "README.md": b"# One\n\nFirst project.",
+            "docs/a.md": b"# A\n\nText a.",
+            "src/x.py": b"print()",
+        },
+        "acme/repo-2": {"README.md": b"# Two\n\nSecond project."},
+    }
     (p1, r1, n1), (p2, r2, n2) = project(1), project(2)
     world = World([(p1, r1, n1), (p2, r2, n2)], FakeFiles(repos))
     cold = run(world)
-    assert (cold["ingests"], cold["documents_indexed"], cold["summaries"], world.files.content_reads) == (5, 5, 2, 3 + 3)
+    assert (cold["ingests"], cold["documents_indexed"], cold["summaries"], world.files.content_reads) == (
+        5,
+        5,
+        2,
+        3 + 3,
+    )
     assert world.platform.searchable(p1.id)["acme/repo-1:docs/a.md"] == "# A\n\nText a."
     reads, requests = world.files.content_reads, world.platform.requests
     steady = run(world)
@@ -124,8 +149,12 @@ def test_cycles_send_only_what_changed_and_empty_what_went():
     repos["acme/repo-1"]["docs/a.md"] = b"# A\n\nText a, edited."
     edited = run(world)
     # the document and the summary; the fake summary (its paths) reads the same, so the platform skips it
-    assert (edited["ingests"], edited["documents_indexed"], edited["documents_skipped"], edited["summaries"]) == \
-        (2, 1, 1, 1)
+    assert (edited["ingests"], edited["documents_indexed"], edited["documents_skipped"], edited["summaries"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
     assert world.memory.data[p1.id][NAME] == "acme/repo-1"
     del repos["acme/repo-1"]["docs/a.md"]
     removed = run(world)
@@ -141,8 +170,11 @@ def test_a_renamed_repository_is_found_under_its_new_name_only():
     world = World([project(1)], FakeFiles(repos))
     run(world)
     p1 = world.projects[0][0]
-    assert set(world.platform.searchable(p1.id)) == {"acme/repo-1:README.md", "acme/repo-1:docs/a.md",
-                                                     "acme/repo-1:summary"}
+    assert set(world.platform.searchable(p1.id)) == {
+        "acme/repo-1:README.md",
+        "acme/repo-1:docs/a.md",
+        "acme/repo-1:summary",
+    }
     repos["acme/renamed"] = repos.pop("acme/repo-1")
     world.projects = [project(1, name="renamed")]
     world.platform.fail.add("acme/repo-1:docs/a.md")  # one of the old name's documents is refused once
@@ -152,8 +184,11 @@ def test_a_renamed_repository_is_found_under_its_new_name_only():
     world.platform.fail.clear()
     second = run(world)
     assert second["renamed"] == 1
-    assert set(world.platform.searchable(p1.id)) == {"acme/renamed:README.md", "acme/renamed:docs/a.md",
-                                                     "acme/renamed:summary"}
+    assert set(world.platform.searchable(p1.id)) == {
+        "acme/renamed:README.md",
+        "acme/renamed:docs/a.md",
+        "acme/renamed:summary",
+    }
     assert world.memory.data[p1.id][NAME] == "acme/renamed"
     repos["acme/renamed"]["docs/a.md"] = b"# A\n\nText, edited."
     run(world)
@@ -173,8 +208,9 @@ def test_a_repository_renamed_then_gone_leaves_nothing_searchable_under_either_n
     world.projects = [project(1, name="renamed")]
     world.platform.fail.add("acme/repo-1:docs/a.md")
     assert run(world)["records_failed"] == 1
-    assert not [s for s in world.platform.searchable(p1.id) if s.startswith("acme/renamed:")], \
+    assert not [s for s in world.platform.searchable(p1.id) if s.startswith("acme/renamed:")], (
         "nothing is sent under the new name while the old one's documents remain"
+    )
     world.platform.fail.clear()
     record, repository, name = project(1, ProjectStatus.ARCHIVED, name="renamed")
     world.projects = [(record, repository, name)]
@@ -227,45 +263,74 @@ def test_lost_memory_costs_reads_but_the_platform_skips_what_it_holds():
 
 # ---- the property ------------------------------------------------------------------------------------
 
-paths = st.sampled_from(["README.md", "README.rst", "docs/a.md", "docs/deep/b.md", "docs/c.txt", ".project-spec.yaml",
-                         "src/main.py"])
-contents = st.sampled_from([b"", b"# T\n\nSome words here.", b"\x00\x01binary", b"\xff\xfe latin",
-                            b"x" * 150, b"# A\n\n```\ncode\n```\n\ntext"])
+paths = st.sampled_from(
+    ["README.md", "README.rst", "docs/a.md", "docs/deep/b.md", "docs/c.txt", ".project-spec.yaml", "src/main.py"]
+)
+contents = st.sampled_from(
+    [
+        b"",
+        b"# T\n\nSome words here.",
+        b"\x00\x01binary",
+        b"\xff\xfe latin",
+        b"x" * 150,
+        b"# A\n\n```\ncode\n```\n\ntext",
+    ]
+)
 repo_files = st.dictionaries(paths, contents, max_size=6)
 remembered = st.dictionaries(paths, st.sampled_from(["stale", "other"]), max_size=4)
 #: the name the memory says its documents were sent under: none (older memory), the current one, another
 sent_under = st.sampled_from([None, "current", "acme/former-name"])
-projects_st = st.lists(st.tuples(st.sampled_from(list(ProjectStatus)), repo_files, remembered, st.booleans(),
-                                 sent_under), min_size=1, max_size=5)
+projects_st = st.lists(
+    st.tuples(st.sampled_from(list(ProjectStatus)), repo_files, remembered, st.booleans(), sent_under),
+    min_size=1,
+    max_size=5,
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(projects_st, st.integers(3, 6), st.booleans())
 def test_property_applying_the_plans_then_planning_again_changes_nothing(entries, max_docs, summaries):
     repos, projects = {}, []
-    world = World([], FakeFiles(repos), settings=RagSettings(rag_max_docs_per_project=max_docs,
-                                                             rag_max_doc_bytes=120), summaries=summaries)
+    world = World(
+        [],
+        FakeFiles(repos),
+        settings=RagSettings(rag_max_docs_per_project=max_docs, rag_max_doc_bytes=120),
+        summaries=summaries,
+    )
     for i, (status, files, sent, on_github, under) in enumerate(entries, start=1):
         record, repository, full_name = project(i, status)
         projects.append((record, repository, full_name))
         if on_github:
             repos[full_name] = files
-        world.memory.data[record.id] = dict(sent) | ({NAME: full_name if under == "current" else under} if under else {})
+        world.memory.data[record.id] = dict(sent) | (
+            {NAME: full_name if under == "current" else under} if under else {}
+        )
     world.projects = projects
     run(world)
     rules = world.ports().rules
     for record, repository, full_name in projects:
         tree = asyncio.run(world.files.tree(full_name, "HEAD", world.settings.documents))
-        again = plan_project(Observed(record.id, OWNER, full_name, repository.git_url, record.status, tree,
-                                      world.memory.data.get(record.id, {})), rules)
+        again = plan_project(
+            Observed(
+                record.id,
+                OWNER,
+                full_name,
+                repository.git_url,
+                record.status,
+                tree,
+                world.memory.data.get(record.id, {}),
+            ),
+            rules,
+        )
         assert again.nothing, again
         searchable = world.platform.searchable(record.id)
         assert not [sid for sid in searchable if not sid.startswith(f"{full_name}:")], "only the current name"
         if record.status is ProjectStatus.ARCHIVED:
             assert searchable == {} and not world.memory.data.get(record.id)
         elif full_name in repos:
-            wanted = sorted(p for p, data in repos[full_name].items()
-                            if world.settings.documents.wanted(p) and len(data) <= 120)[:max_docs]
+            wanted = sorted(
+                p for p, data in repos[full_name].items() if world.settings.documents.wanted(p) and len(data) <= 120
+            )[:max_docs]
             assert sorted(world.memory.data[record.id].keys() - {SUMMARY, NAME}) == wanted
             for path in wanted:
                 assert world.memory.data[record.id][path] == blob_sha(repos[full_name][path])

@@ -14,30 +14,52 @@ import fakeredis.aioredis
 
 from actors.adapters.platform.client import PlatformAPIError, PlatformUnavailable
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
+from actors.tasks.announcements import Announcer
 from actors.tasks.server_sync.memory import SyncMemory
 from actors.tasks.server_sync.plan import Observed, Plan, Rules, details_wanted, plan_sync
-from actors.tasks.announcements import Announcer
 from actors.tasks.server_sync.task import apply_plan
 from contracts import PROVISIONER_STREAM
 from contracts.platform import Server, ServerCreate, ServerUpdate
 from contracts.time4vps import ServerDetails, ServerListItem
-
 from tests.support import FakeRun
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def item(pid: int, ip: str | None = "192.0.2.10", synch: str = "2026-01-05 09:00:00", **fields) -> ServerListItem:
-    return ServerListItem.model_validate({"server_id": pid, "domain": f"vps{pid}.test", "ip": ip,
-                                          "label": f"web-{pid}", "type": "KVM", "date_created": "2025-01-01",
-                                          "synch_date": synch, **fields})
+    return ServerListItem.model_validate(
+        {
+            "server_id": pid,
+            "domain": f"vps{pid}.test",
+            "ip": ip,
+            "label": f"web-{pid}",
+            "type": "KVM",
+            "date_created": "2025-01-01",
+            "synch_date": synch,
+            **fields,
+        }
+    )
 
 
-def details(status: str = "Active", cores: int = 2, ram: int = 4096, disk_mb: int = 40960,
-            os: str = "debian-12-x86_64", ip: str | None = None) -> ServerDetails:
-    return ServerDetails.model_validate({"status": status, "cpu_cores": cores, "ram_limit": ram,
-                                         "disk_limit": disk_mb, "os": os, "ip": ip,
-                                         "synch_date": "2026-01-05T09:00:00+00:00"})
+def details(
+    status: str = "Active",
+    cores: int = 2,
+    ram: int = 4096,
+    disk_mb: int = 40960,
+    os: str = "debian-12-x86_64",
+    ip: str | None = None,
+) -> ServerDetails:
+    return ServerDetails.model_validate(
+        {
+            "status": status,
+            "cpu_cores": cores,
+            "ram_limit": ram,
+            "disk_limit": disk_mb,
+            "os": os,
+            "ip": ip,
+            "synch_date": "2026-01-05T09:00:00+00:00",
+        }
+    )
 
 
 def as_read(server: Server) -> Server:
@@ -93,8 +115,14 @@ class Cycle:
     def redis(self) -> fakeredis.aioredis.FakeRedis:
         return fakeredis.aioredis.FakeRedis(server=self.server)
 
-    async def observe(self, listing: list[ServerListItem], provider: Mapping[str, ServerDetails], *,
-                      complete: bool = True, max_details: int | None = None) -> Observed:
+    async def observe(
+        self,
+        listing: list[ServerListItem],
+        provider: Mapping[str, ServerDetails],
+        *,
+        complete: bool = True,
+        max_details: int | None = None,
+    ) -> Observed:
         memory = await SyncMemory(self.redis()).read()
         records = list(self.platform.records.values())
         wanted = details_wanted(listing, records, memory.seen)[:max_details]
@@ -103,12 +131,23 @@ class Cycle:
     async def apply(self, plan: Plan) -> FakeRun:
         run = FakeRun()
         client = self.redis()
-        await apply_plan(plan, run, self.platform, SyncMemory(client),
-                         Announcer(self.publisher(client), self.cooldown_s), list(self.platform.records.values()))
+        await apply_plan(
+            plan,
+            run,
+            self.platform,
+            SyncMemory(client),
+            Announcer(self.publisher(client), self.cooldown_s),
+            list(self.platform.records.values()),
+        )
         return run
 
-    async def __call__(self, listing: list[ServerListItem], provider: Mapping[str, ServerDetails] | None = None,
-                       rules: Rules = Rules(), **options) -> tuple[Plan, FakeRun]:
+    async def __call__(
+        self,
+        listing: list[ServerListItem],
+        provider: Mapping[str, ServerDetails] | None = None,
+        rules: Rules = Rules(),
+        **options,
+    ) -> tuple[Plan, FakeRun]:
         """One cycle: observe, plan, apply; (the plan, the run's counters)."""
         plan = plan_sync(await self.observe(listing, provider or {}, **options), rules)
         return plan, await self.apply(plan)
@@ -116,8 +155,12 @@ class Cycle:
     async def replan(self, observed: Observed, rules: Rules) -> Plan:
         """The same observation again, over the records and memory as apply left them."""
         memory = await SyncMemory(self.redis()).read()
-        return plan_sync(Observed(observed.servers, observed.complete, list(self.platform.records.values()),
-                                  observed.details, memory), rules)
+        return plan_sync(
+            Observed(
+                observed.servers, observed.complete, list(self.platform.records.values()), observed.details, memory
+            ),
+            rules,
+        )
 
     async def announced(self) -> list[str]:
         entries = await self.redis().xrange(PROVISIONER_STREAM)

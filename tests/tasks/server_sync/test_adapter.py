@@ -19,7 +19,6 @@ from contracts.time4vps import Time4VpsErrorKind
 from sandbox.http import ServedApp
 from sandbox.time4vps.app import time4vps_app
 from sandbox.world import World
-
 from tests.support import FIXTURES
 
 T4V = FIXTURES / "time4vps"
@@ -27,8 +26,12 @@ USER, PASSWORD = "ops@example.test", "pl4nted-t4v-password"
 
 
 def settings(url: str = "http://127.0.0.1:9/api", **values) -> Time4VpsSettings:
-    return Time4VpsSettings(time4vps_api_url=url, time4vps_username=USER, time4vps_password=PASSWORD,
-                            **{f"time4vps_{k}": v for k, v in values.items()})
+    return Time4VpsSettings(
+        time4vps_api_url=url,
+        time4vps_username=USER,
+        time4vps_password=PASSWORD,
+        **{f"time4vps_{k}": v for k, v in values.items()},
+    )
 
 
 class Sleeps:
@@ -63,6 +66,7 @@ def session_call(client: Time4VpsClient, call, server: fakeredis.FakeServer | No
     async def go():
         session = client.session(fakeredis.aioredis.FakeRedis(server=server or fakeredis.FakeServer()))
         return await call(session), session
+
     return asyncio.run(go())
 
 
@@ -81,25 +85,44 @@ def test_the_documented_details_example_with_its_nulls_and_other_date_format_is_
     details, _ = session_call(client, lambda s: s.server_details(748457))
     assert seen[0].url.path == "/api/server/748457"
     assert (details.status, details.cpu_cores, details.ram_limit, details.disk_limit, details.os) == (
-        "Active", 1, 462, 12107, "ubuntu-16.04-x86_64")
+        "Active",
+        1,
+        462,
+        12107,
+        "ubuntu-16.04-x86_64",
+    )
     assert details.dns_servers is None and details.synch_date.utcoffset().total_seconds() == 0
 
 
 def test_ids_as_strings_and_empty_dates_are_read_and_a_bad_item_makes_the_listing_incomplete():
-    items = [{"server_id": "301", "domain": "a.test", "ip": "192.0.2.1", "synch_date": "0000-00-00 00:00:00"},
-             {"server_id": 302, "domain": "b.test", "ip": None, "date_created": ""},
-             {"domain": "no-id.test"}]
+    items = [
+        {"server_id": "301", "domain": "a.test", "ip": "192.0.2.1", "synch_date": "0000-00-00 00:00:00"},
+        {"server_id": 302, "domain": "b.test", "ip": None, "date_created": ""},
+        {"domain": "no-id.test"},
+    ]
     client, _, _ = client_of((200, json.dumps(items)))
     listing, _ = session_call(client, lambda s: s.list_servers())
     assert [s.server_id for s in listing.servers] == [301, 302] and listing.servers[1].ip is None
     assert (listing.skipped, listing.complete) == (1, False)
 
 
-@pytest.mark.parametrize("bad", [
-    {"server_id": True}, {"server_id": -4}, {"server_id": 0}, {"server_id": "12; rm -rf /"},
-    {"server_id": 10**30}, {"server_id": 5.5}, {"ip": "1.2.3.4; reboot"}, {"ip": "<script>alert(1)</script>"},
-    {"ip": "999.1.1.1"}, {"ip": "１.２.３.４"}, {"ip": ["1.2.3.4"]}, {"synch_date": "yesterday"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"server_id": True},
+        {"server_id": -4},
+        {"server_id": 0},
+        {"server_id": "12; rm -rf /"},
+        {"server_id": 10**30},
+        {"server_id": 5.5},
+        {"ip": "1.2.3.4; reboot"},
+        {"ip": "<script>alert(1)</script>"},
+        {"ip": "999.1.1.1"},
+        {"ip": "１.２.３.４"},
+        {"ip": ["1.2.3.4"]},
+        {"synch_date": "yesterday"},
+    ],
+)
 def test_hostile_list_items_are_skipped_one_by_one(bad):
     good = {"server_id": 1, "domain": "ok.test", "ip": "192.0.2.1"}
     client, _, _ = client_of((200, json.dumps([good, {**good, "server_id": 2, **bad}])))
@@ -107,8 +130,9 @@ def test_hostile_list_items_are_skipped_one_by_one(bad):
     assert [s.server_id for s in listing.servers] == [1] and not listing.complete
 
 
-@pytest.mark.parametrize("bad", [{"cpu_cores": -1}, {"ram_limit": 10**20}, {"disk_limit": "lots"},
-                                 {"cpu_cores": True}, {"ip": "not-an-ip"}])
+@pytest.mark.parametrize(
+    "bad", [{"cpu_cores": -1}, {"ram_limit": 10**20}, {"disk_limit": "lots"}, {"cpu_cores": True}, {"ip": "not-an-ip"}]
+)
 def test_a_hostile_details_body_is_counted_and_left_for_a_later_run(bad):
     body = json.loads((T4V / "server-details.json").read_text())
     client, _, _ = client_of((200, json.dumps({**body, **bad})))
@@ -118,8 +142,9 @@ def test_a_hostile_details_body_is_counted_and_left_for_a_later_run(bad):
 
 def test_markup_shell_and_odd_unicode_in_texts_are_kept_verbatim():
     label, domain, os_name = "<b>web</b>\u202e$(reboot)", "vps.té\u200bst; `id`", "ubuntu'; DROP TABLE servers;--"
-    client, _, _ = client_of((200, json.dumps([{"server_id": 9, "domain": domain, "label": label, "ip": "::1"}])),
-                             )
+    client, _, _ = client_of(
+        (200, json.dumps([{"server_id": 9, "domain": domain, "label": label, "ip": "::1"}])),
+    )
     listing, _ = session_call(client, lambda s: s.list_servers())
     assert (listing.servers[0].label, listing.servers[0].domain, listing.servers[0].ip) == (label, domain, "::1")
     body = json.loads((T4V / "server-details.json").read_text())
@@ -131,11 +156,17 @@ def test_markup_shell_and_odd_unicode_in_texts_are_kept_verbatim():
 # ---- the three 401s ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "kind", "says"), [
-    ("wronglogin", Time4VpsErrorKind.WRONG_LOGIN, "check TIME4VPS_USERNAME and TIME4VPS_PASSWORD"),
-    ("ipnotallowed", Time4VpsErrorKind.IP_NOT_ALLOWED, "allow this host's outgoing IP for the API in the Time4VPS "
-                                                       "client area"),
-])
+@pytest.mark.parametrize(
+    ("name", "kind", "says"),
+    [
+        ("wronglogin", Time4VpsErrorKind.WRONG_LOGIN, "check TIME4VPS_USERNAME and TIME4VPS_PASSWORD"),
+        (
+            "ipnotallowed",
+            Time4VpsErrorKind.IP_NOT_ALLOWED,
+            "allow this host's outgoing IP for the API in the Time4VPS client area",
+        ),
+    ],
+)
 def test_a_refused_login_or_address_is_a_configuration_error_that_says_what_to_fix(name, kind, says):
     client, seen, _ = client_of((401, (T4V / "errors" / f"{name}.json").read_bytes()))
     with pytest.raises(Time4VpsRefused) as refused:
@@ -151,15 +182,15 @@ def test_an_error_body_is_read_whatever_the_status_as_time4vps_own_library_does(
 
 
 def test_a_short_wait_between_actions_is_sat_out_inside_the_run():
-    client, seen, sleeps = client_of((401, (T4V / "errors" / "wait_x_between_action.json").read_bytes()),
-                                     (200, "[]"), max_wait_s=30)
+    client, seen, sleeps = client_of(
+        (401, (T4V / "errors" / "wait_x_between_action.json").read_bytes()), (200, "[]"), max_wait_s=30
+    )
     listing, session = session_call(client, lambda s: s.list_servers())
     assert listing.complete and sleeps.asked == [24] and session.waited_s == 24 and len(seen) == 2
 
 
 def test_a_long_wait_stops_the_run_and_is_remembered_so_no_request_goes_out_before_it_ends():
-    client, seen, sleeps = client_of((401, (T4V / "errors" / "wait_x_between_action.json").read_bytes()),
-                                     max_wait_s=10)
+    client, seen, sleeps = client_of((401, (T4V / "errors" / "wait_x_between_action.json").read_bytes()), max_wait_s=10)
     server = fakeredis.FakeServer()
     with pytest.raises(Time4VpsThrottled) as throttled:
         session_call(client, lambda s: s.list_servers(), server)
@@ -170,10 +201,15 @@ def test_a_long_wait_stops_the_run_and_is_remembered_so_no_request_goes_out_befo
     assert len(seen) == 1
 
 
-@pytest.mark.parametrize("body", ['{"error":[["wait_x_between_action","soon"],"unauthorized"]}',
-                                  '{"error":[["wait_x_between_action",-5],"unauthorized"]}',
-                                  '{"error":[["wait_x_between_action",0],"unauthorized"]}',
-                                  '{"error":[["wait_x_between_action",99999999],"unauthorized"]}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"error":[["wait_x_between_action","soon"],"unauthorized"]}',
+        '{"error":[["wait_x_between_action",-5],"unauthorized"]}',
+        '{"error":[["wait_x_between_action",0],"unauthorized"]}',
+        '{"error":[["wait_x_between_action",99999999],"unauthorized"]}',
+    ],
+)
 def test_odd_wait_values_neither_crash_nor_wait_forever(body):
     client, _, _ = client_of((401, body), max_wait_s=5)
     with pytest.raises(Time4VpsThrottled) as throttled:
@@ -204,7 +240,7 @@ def test_details_of_a_server_gone_since_the_listing_are_none():
 
 
 def test_a_missing_setting_names_the_variables_and_never_quotes_the_password(monkeypatch):
-    from scheduler.errors import ConfigurationError
+    from process.errors import ConfigurationError
 
     monkeypatch.delenv("TIME4VPS_USERNAME", raising=False)
     monkeypatch.setenv("TIME4VPS_PASSWORD", PASSWORD)
@@ -226,11 +262,17 @@ def test_against_the_sandbox_every_server_is_listed_and_its_details_match_the_wo
         some = world.server_list()[4]
         details, session = session_call(client, lambda s: s.server_details(some.server_id))
         assert (details.cpu_cores, details.ram_limit, details.disk_limit, details.os, details.ip) == (
-            some.cpu_cores, some.ram_mb, some.disk_mb, some.os, some.public_ip)
+            some.cpu_cores,
+            some.ram_mb,
+            some.disk_mb,
+            some.os,
+            some.public_ip,
+        )
         assert session.requests == {"details": 1}
 
-        wrong = Time4VpsClient(Time4VpsSettings(time4vps_api_url=f"{served.url}/api", time4vps_username=USER,
-                                                time4vps_password="not-it"))
+        wrong = Time4VpsClient(
+            Time4VpsSettings(time4vps_api_url=f"{served.url}/api", time4vps_username=USER, time4vps_password="not-it")
+        )
         with pytest.raises(Time4VpsRefused) as refused:
             session_call(wrong, lambda s: s.list_servers())
         assert refused.value.kind is Time4VpsErrorKind.WRONG_LOGIN
@@ -247,7 +289,9 @@ def test_without_time4vps_credentials_the_task_is_not_configured_and_a_bad_setti
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("TIME4VPS_PASSWORD", raising=False)
     assert sorted(p.variable for p in check_task(TaskName.SERVER_SYNC)) == [
-        "TIME4VPS_MANAGED_SERVER_IDS", "TIME4VPS_PASSWORD"]
+        "TIME4VPS_MANAGED_SERVER_IDS",
+        "TIME4VPS_PASSWORD",
+    ]
     monkeypatch.setenv("TIME4VPS_MANAGED_SERVER_IDS", "*")  # the platform would refuse to start: so do we
     problems = check_task(TaskName.SERVER_SYNC)
     assert [p.variable for p in problems if "MANAGE" in p.variable] == ["TIME4VPS_MANAGED_SERVER_IDS"]

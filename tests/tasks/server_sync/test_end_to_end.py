@@ -10,11 +10,10 @@ import threading
 from actors.tasks import TASKS
 from actors.tasks.server_sync import SPEC
 from contracts import RunOutcome
+from tests.support import running_worker, runs, wait_until
+from tests.tasks.server_sync.stack import KEY, PASSWORD, TASK
 from ticker.loop import Ticker
 from ticker.slots import Interval
-
-from tests.support import runs, running_worker, wait_until
-from tests.tasks.server_sync.stack import KEY, PASSWORD, TASK
 
 
 def test_the_task_is_registered():
@@ -34,11 +33,17 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
         for server in world.server_list():
             record = records[str(server.server_id)]
             assert (record["handle"], record["status"], record["is_managed"]) == (
-                f"vps-{server.server_id}", "pending_setup", True)
+                f"vps-{server.server_id}",
+                "pending_setup",
+                True,
+            )
             assert record["labels"] == {"provider": "time4vps", "provider_id": str(server.server_id)}
             assert (record["public_ip"], record["host"]) == (server.public_ip, server.public_ip)
             assert (record["capacity_cpu"], record["capacity_ram_mb"], record["capacity_disk_mb"]) == (
-                server.cpu_cores, server.ram_mb, server.disk_mb)
+                server.cpu_cores,
+                server.ram_mb,
+                server.disk_mb,
+            )
             assert record["os_template"] == (server.os or None)
         assert sorted(stack.announced()) == sorted(f"vps-{s}" for s in world.servers)
         assert records[str(world.server_list()[6].server_id)]["os_template"] == hostile
@@ -56,9 +61,13 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
         records = stack.records()
         assert records[str(added.server_id)]["status"] == "pending_setup"
         assert (records[str(first.server_id)]["public_ip"], records[str(first.server_id)]["host"]) == (
-            "203.0.113.200", "203.0.113.200")
+            "203.0.113.200",
+            "203.0.113.200",
+        )
         assert (records[str(second.server_id)]["capacity_cpu"], records[str(second.server_id)]["capacity_disk_mb"]) == (
-            16, 327680)
+            16,
+            327680,
+        )
         assert records[str(third.server_id)]["status"] == "pending_setup", "one listing without it: not yet"
         assert stack.announced().count(f"vps-{added.server_id}") == 1
 
@@ -77,7 +86,8 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
     lines = [json.loads(line) for line in rendered_logs().splitlines() if line.startswith("{")]
     alerts = [line for line in lines if line["event"] == "server_sync.server_missing"]
     assert [(a["handle"], a["alert"], a["level"], a["task"]) for a in alerts] == [
-        (f"vps-{third.server_id}", True, "error", "server_sync")]
+        (f"vps-{third.server_id}", True, "error", "server_sync")
+    ]
     everything = rendered_logs()
     assert PASSWORD not in everything and KEY not in everything, "no secret in any log line"
 
@@ -166,8 +176,9 @@ def test_the_real_ticker_drives_the_sync(stack, settings):
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         thread.start()
         try:
-            wait_until(lambda: len([r for r in runs(stack.client, TASK) if r.outcome is RunOutcome.SUCCEEDED]) >= 3,
-                       timeout=20)
+            wait_until(
+                lambda: len([r for r in runs(stack.client, TASK) if r.outcome is RunOutcome.SUCCEEDED]) >= 3, timeout=20
+            )
         finally:
             ticker.stop.set()
             thread.join(5)

@@ -12,10 +12,16 @@ from hypothesis import strategies as st
 
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.tasks.server_sync.memory import SyncMemory
-from actors.tasks.server_sync.plan import (PROVIDER_STATUSES, Allowlist, Memory, Observed, Rules, details_wanted,
-                                           plan_sync)
+from actors.tasks.server_sync.plan import (
+    PROVIDER_STATUSES,
+    Allowlist,
+    Memory,
+    Observed,
+    Rules,
+    details_wanted,
+    plan_sync,
+)
 from contracts.platform import Server, ServerStatus
-
 from tests.tasks.server_sync.fakes import T0, Cycle, FakePlatform, details, item
 
 SPECS = {"capacity_cpu": 2, "capacity_ram_mb": 4096, "capacity_disk_mb": 40960, "os_template": "debian-12-x86_64"}
@@ -28,11 +34,29 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def record(pid: int, status: ServerStatus = ServerStatus.READY, *, managed: bool = True, ip: str = "192.0.2.10",
-           host: str | None = None, provider: str | None = "time4vps", **fields) -> Server:
+def record(
+    pid: int,
+    status: ServerStatus = ServerStatus.READY,
+    *,
+    managed: bool = True,
+    ip: str = "192.0.2.10",
+    host: str | None = None,
+    provider: str | None = "time4vps",
+    **fields,
+) -> Server:
     labels = {"provider_id": str(pid), **({"provider": provider} if provider else {})}
-    return Server(handle=f"vps-{pid}", provider_id=str(pid), host=host or ip, public_ip=ip, labels=labels,
-                  is_managed=managed, status=status, created_at=T0, updated_at=T0, **{**SPECS, **fields})
+    return Server(
+        handle=f"vps-{pid}",
+        provider_id=str(pid),
+        host=host or ip,
+        public_ip=ip,
+        labels=labels,
+        is_managed=managed,
+        status=status,
+        created_at=T0,
+        updated_at=T0,
+        **{**SPECS, **fields},
+    )
 
 
 def platform_of(*records: Server) -> Cycle:
@@ -42,10 +66,19 @@ def platform_of(*records: Server) -> Cycle:
 # ---- the allowlist ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "manage_all", "manages_1", "manages_2"), [
-    (None, False, False, False), ("", False, False, False), ("  ", False, False, False), ("", True, True, True),
-    (None, True, True, True), ("1", False, True, False), ("1, 3,", False, True, False), ("001,2", False, True, True),
-])
+@pytest.mark.parametrize(
+    ("text", "manage_all", "manages_1", "manages_2"),
+    [
+        (None, False, False, False),
+        ("", False, False, False),
+        ("  ", False, False, False),
+        ("", True, True, True),
+        (None, True, True, True),
+        ("1", False, True, False),
+        ("1, 3,", False, True, False),
+        ("001,2", False, True, True),
+    ],
+)
 def test_the_allowlist_is_fail_closed(text, manage_all, manages_1, manages_2):
     allowlist = Allowlist.parse(text, manage_all)
     assert (allowlist.manages("1"), allowlist.manages("2")) == (manages_1, manages_2)
@@ -77,10 +110,19 @@ def test_a_new_managed_server_is_pending_setup_labelled_and_announced_once_withi
     _, first = run(cycle(listing, provider, ALL))
     new = cycle.record(7)
     assert (new.handle, new.status, new.is_managed, new.host, new.public_ip) == (
-        "vps-7", ServerStatus.PENDING_SETUP, True, "192.0.2.7", "192.0.2.7")
+        "vps-7",
+        ServerStatus.PENDING_SETUP,
+        True,
+        "192.0.2.7",
+        "192.0.2.7",
+    )
     assert new.labels == {"provider": "time4vps", "provider_id": "7"} and new.provider_id == "7"
     assert (new.capacity_cpu, new.capacity_ram_mb, new.capacity_disk_mb, new.os_template) == (
-        4, 8192, 81920, "debian-12-x86_64")
+        4,
+        8192,
+        81920,
+        "debian-12-x86_64",
+    )
     [created] = cycle.platform.creates
     assert "capacity_disk_mb" not in created.model_fields_set, "the platform ignores it on create"
     assert cycle.platform.patches == [("vps-7", {"capacity_disk_mb": 81920, "os_template": "debian-12-x86_64"})]
@@ -97,6 +139,7 @@ def test_a_server_waiting_in_pending_setup_is_announced_again_after_its_cooldown
     listing, provider = [item(7)], {"7": details()}
     run(cycle(listing, provider, ALL))
     import time
+
     time.sleep(0.06)  # past the cooldown: the provisioner has not picked it up
     _, again = run(cycle(listing, provider, ALL))
     assert again.counters["announced"] == 1 and run(cycle.announced()) == ["vps-7", "vps-7"]
@@ -107,9 +150,12 @@ def test_a_server_waiting_in_pending_setup_is_announced_again_after_its_cooldown
 
 
 def test_a_waiting_server_someone_else_created_is_announced_and_an_unmanaged_one_is_not():
-    cycle = platform_of(record(1, ServerStatus.PENDING_SETUP, provider=None),
-                        record(2, ServerStatus.PENDING_SETUP, managed=False).model_copy(
-                            update={"handle": "manual", "labels": {"provider": "hetzner"}, "provider_id": None}))
+    cycle = platform_of(
+        record(1, ServerStatus.PENDING_SETUP, provider=None),
+        record(2, ServerStatus.PENDING_SETUP, managed=False).model_copy(
+            update={"handle": "manual", "labels": {"provider": "hetzner"}, "provider_id": None}
+        ),
+    )
     _, counters = run(cycle([item(1)], {}, ALL))
     assert run(cycle.announced()) == ["vps-1"] and counters.counters["announced"] == 1
 
@@ -177,8 +223,10 @@ def test_an_existing_record_keeps_its_handle():
 def test_an_ip_change_moves_public_ip_and_the_host_that_followed_it_in_one_patch():
     cycle = platform_of(record(1), record(2, host="10.0.0.2"))
     run(cycle([item(1, ip="192.0.2.50"), item(2, ip="192.0.2.51")], {}, ALL))
-    assert cycle.platform.patches == [("vps-1", {"public_ip": "192.0.2.50", "host": "192.0.2.50"}),
-                                      ("vps-2", {"public_ip": "192.0.2.51"})]
+    assert cycle.platform.patches == [
+        ("vps-1", {"public_ip": "192.0.2.50", "host": "192.0.2.50"}),
+        ("vps-2", {"public_ip": "192.0.2.51"}),
+    ]
     assert cycle.record(2).host == "10.0.0.2", "a host pointed elsewhere is the operator's"
 
 
@@ -196,8 +244,10 @@ def test_a_record_without_the_provider_name_or_any_label_is_adopted_by_its_natur
     bare = record(2).model_copy(update={"labels": {"team": "ops"}, "provider_id": None})  # made by hand
     cycle = platform_of(unnamed, bare)
     _, counters = run(cycle([item(1), item(2)], {}, ALL))
-    assert cycle.platform.patches == [("vps-1", {"labels": {"provider": "time4vps", "provider_id": "1"}}),
-                                      ("vps-2", {"labels": {"team": "ops", "provider": "time4vps", "provider_id": "2"}})]
+    assert cycle.platform.patches == [
+        ("vps-1", {"labels": {"provider": "time4vps", "provider_id": "1"}}),
+        ("vps-2", {"labels": {"team": "ops", "provider": "time4vps", "provider_id": "2"}}),
+    ]
     assert not cycle.platform.creates and counters.counters["labelled"] == 2
     assert run(cycle([item(1), item(2)], {}, ALL))[0].empty
 
@@ -205,8 +255,9 @@ def test_a_record_without_the_provider_name_or_any_label_is_adopted_by_its_natur
 def test_an_unnamed_record_whose_id_is_not_a_time4vps_id_is_someone_elses_and_never_touched():
     """As found on the shared platform: another tool's records, labels.provider_id 'hc-ok-1' and no
     provider name. They are not ours: never marked missing, never relabelled."""
-    theirs = record(1, provider=None).model_copy(update={
-        "handle": "hc-ok-1", "labels": {"provider_id": "hc-ok-1", "ssh_port": 42022}, "provider_id": "hc-ok-1"})
+    theirs = record(1, provider=None).model_copy(
+        update={"handle": "hc-ok-1", "labels": {"provider_id": "hc-ok-1", "ssh_port": 42022}, "provider_id": "hc-ok-1"}
+    )
     cycle = platform_of(theirs)
     for _ in range(4):
         plan, counters = run(cycle([item(2)], {"2": details()}, Rules(Allowlist(everything=True), missing_after=1)))
@@ -226,11 +277,16 @@ def test_records_of_other_providers_are_never_touched():
 # ---- the provider's statuses -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("provider_status", "imposed"), [
-    ("Suspended", ServerStatus.UNREACHABLE), ("Terminated", ServerStatus.DECOMMISSIONED),
-    ("Cancelled", ServerStatus.DECOMMISSIONED), ("Pending", ServerStatus.DISCOVERED),
-    ("fraud", ServerStatus.UNREACHABLE),
-])
+@pytest.mark.parametrize(
+    ("provider_status", "imposed"),
+    [
+        ("Suspended", ServerStatus.UNREACHABLE),
+        ("Terminated", ServerStatus.DECOMMISSIONED),
+        ("Cancelled", ServerStatus.DECOMMISSIONED),
+        ("Pending", ServerStatus.DISCOVERED),
+        ("fraud", ServerStatus.UNREACHABLE),
+    ],
+)
 def test_a_provider_status_imposes_its_platform_status_and_active_gives_the_old_one_back(provider_status, imposed):
     assert PROVIDER_STATUSES[provider_status.lower()] is imposed
     cycle = platform_of(record(1, ServerStatus.IN_USE))
@@ -348,25 +404,44 @@ def accounts(draw):
     """(listing, details, records, memory, rules): a random account against random records."""
     pids = draw(st.lists(st.integers(1, 9), max_size=7, unique=True))
     listed = draw(st.lists(st.sampled_from(pids), unique=True)) if pids else []
-    listing = [item(p, ip=draw(IPS), synch=draw(st.sampled_from(["2026-01-05 09:00:00", "2026-01-06 09:00:00"])))
-               for p in listed]
+    listing = [
+        item(p, ip=draw(IPS), synch=draw(st.sampled_from(["2026-01-05 09:00:00", "2026-01-06 09:00:00"])))
+        for p in listed
+    ]
     provider = {}
     for p in listed:
         if draw(st.booleans()):
             provider[str(p)] = details(draw(PROVIDER_STATUS) or "Active", cores=draw(st.integers(1, 4)))
-    records = [record(p, draw(STATUSES), managed=draw(st.booleans()), ip=draw(IPS) or "192.0.2.9",
-                      host=draw(st.sampled_from([None, "10.0.0.1"])))
-               for p in pids if draw(st.booleans())]
+    records = [
+        record(
+            p,
+            draw(STATUSES),
+            managed=draw(st.booleans()),
+            ip=draw(IPS) or "192.0.2.9",
+            host=draw(st.sampled_from([None, "10.0.0.1"])),
+        )
+        for p in pids
+        if draw(st.booleans())
+    ]
     records.append(record(99, provider="other"))
-    memory = Memory(misses={str(p): draw(st.integers(1, 3)) for p in pids if draw(st.booleans())},
-                    held={str(p): draw(STATUSES) for p in pids if draw(st.booleans())})
-    rules = Rules(draw(st.sampled_from([Allowlist(), Allowlist(everything=True),
-                                        Allowlist(frozenset(str(p) for p in pids[::2]))])),
-                  missing_after=draw(st.integers(1, 3)))
+    memory = Memory(
+        misses={str(p): draw(st.integers(1, 3)) for p in pids if draw(st.booleans())},
+        held={str(p): draw(STATUSES) for p in pids if draw(st.booleans())},
+    )
+    rules = Rules(
+        draw(
+            st.sampled_from([Allowlist(), Allowlist(everything=True), Allowlist(frozenset(str(p) for p in pids[::2]))])
+        ),
+        missing_after=draw(st.integers(1, 3)),
+    )
     return listing, provider, records, memory, draw(st.booleans()), rules
 
 
-@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 150)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(accounts())
 def test_apply_then_plan_again_changes_nothing(account):
     listing, provider, records, memory, complete, rules = account
@@ -399,35 +474,50 @@ def test_apply_then_plan_again_changes_nothing(account):
             if not server.is_managed and listed:
                 assert server.status is not ServerStatus.PENDING_SETUP
         announced = await cycle.announced()
-        waiting = {r.handle for r in cycle.platform.records.values()
-                   if r.is_managed and r.status is ServerStatus.PENDING_SETUP}
+        waiting = {
+            r.handle for r in cycle.platform.records.values() if r.is_managed and r.status is ServerStatus.PENDING_SETUP
+        }
         assert len(announced) == len(set(announced)), "once each within the cooldown"
         assert waiting <= set(announced), "every server left waiting is announced"
         for handle in announced:  # and nothing else (a server may have moved on since)
-            assert handle in waiting or any(
-                r.handle == handle and r.is_managed for r in records), (handle, waiting)
+            assert handle in waiting or any(r.handle == handle and r.is_managed for r in records), (handle, waiting)
 
     run(go())
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sets(st.integers(1, 5)), st.sampled_from(["Active", "Suspended", "Hibernating"]),
-                          st.booleans()), min_size=1, max_size=6), st.booleans())
+@given(
+    st.lists(
+        st.tuples(st.sets(st.integers(1, 5)), st.sampled_from(["Active", "Suspended", "Hibernating"]), st.booleans()),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+)
 def test_over_any_history_every_cycle_announces_exactly_the_servers_left_waiting_and_not_cooling(history, cooling):
     """Level-triggered: with no cooldown between cycles, each cycle announces every managed server it
     leaves in pending_setup; with one longer than the history, each such server exactly once."""
+
     async def go():
         cycle = Cycle(cooldown_s=3600 if cooling else 0.001)
         rules = Rules(Allowlist(frozenset({"1", "2", "3"})), missing_after=2)
         expected: list[str] = []
         for present, provider_status, fresh in history:
-            listing = [item(p, synch="2026-01-06 09:00:00" if fresh else "2026-01-05 09:00:00") for p in sorted(present)]
+            listing = [
+                item(p, synch="2026-01-06 09:00:00" if fresh else "2026-01-05 09:00:00") for p in sorted(present)
+            ]
             await cycle(listing, {str(p): details(provider_status) for p in present}, rules)
-            waiting = sorted(r.handle for r in cycle.platform.records.values()
-                             if r.is_managed and r.status is ServerStatus.PENDING_SETUP)
+            waiting = sorted(
+                r.handle
+                for r in cycle.platform.records.values()
+                if r.is_managed and r.status is ServerStatus.PENDING_SETUP
+            )
             expected += [h for h in waiting if not (cooling and h in expected)]
-            assert all(r.status is not ServerStatus.PENDING_SETUP for r in cycle.platform.records.values()
-                       if not rules.allowlist.manages(r.provider_id))
+            assert all(
+                r.status is not ServerStatus.PENDING_SETUP
+                for r in cycle.platform.records.values()
+                if not rules.allowlist.manages(r.provider_id)
+            )
             await asyncio.sleep(0.002)
         assert await cycle.announced() == expected
 

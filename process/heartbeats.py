@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from contracts import HEARTBEAT_MISSED_BEATS, ROLES, Heartbeat, Keys
 from contracts.heartbeat import Role
-from scheduler.logs import get_logger
+from process.logs import get_logger
 
 #: seconds between beats unless ``HEARTBEAT_INTERVAL_S`` says otherwise
 DEFAULT_INTERVAL_S = 5.0
@@ -70,9 +70,19 @@ class HeartbeatWriter:
     thread, and removed at ``stop``. A Redis outage only skips beats (logged once): the entry
     expires if it lasts past three of them, which is what a reader should then believe."""
 
-    def __init__(self, client: redis.Redis, role: Role, *, release: str, queues: Iterable[str] = (),
-                 tasks: Iterable[str] = (), interval_s: float = DEFAULT_INTERVAL_S,
-                 host: str | None = None, pid: int | None = None, process_id: str | None = None):
+    def __init__(
+        self,
+        client: redis.Redis,
+        role: Role,
+        *,
+        release: str,
+        queues: Iterable[str] = (),
+        tasks: Iterable[str] = (),
+        interval_s: float = DEFAULT_INTERVAL_S,
+        host: str | None = None,
+        pid: int | None = None,
+        process_id: str | None = None,
+    ):
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.client = client
@@ -102,9 +112,18 @@ class HeartbeatWriter:
         if self.started_at is None:
             self.started_at = _utc(now)
         heartbeat = Heartbeat(
-            role=self.role, id=self.id, host=self.host, pid=self.pid, release=self.release,
-            version=package_version(), queues=self.queues, tasks=self.tasks, started_at=self.started_at,
-            last_seen=_utc(now), interval_s=self.interval_s)
+            role=self.role,
+            id=self.id,
+            host=self.host,
+            pid=self.pid,
+            release=self.release,
+            version=package_version(),
+            queues=self.queues,
+            tasks=self.tasks,
+            started_at=self.started_at,
+            last_seen=_utc(now),
+            interval_s=self.interval_s,
+        )
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.key, heartbeat.model_dump_json(), px=self.ttl_ms)
         pipe.zadd(self.index, {self.id: now + self.ttl_ms})

@@ -10,13 +10,12 @@ encrypted); ``REDIS_SSL_CA_CERTS`` / ``REDIS_SSL_CA_DATA`` trust a given CA and 
 from __future__ import annotations
 
 import threading
-
 from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
 
-from scheduler.settings import Settings, get_settings
+from process.settings import Settings, get_settings
 
 
 class RedisNotConfigured(RuntimeError):
@@ -61,8 +60,13 @@ def _options(url: str | None, settings: Settings | None) -> dict[str, object]:
     if urlsplit(url).scheme == "rediss":
         extra = tls_options(settings or get_settings())
     # Timeouts keep a dead server from hanging a loop forever; the callers retry.
-    return {"socket_timeout": 5, "socket_connect_timeout": 2, "health_check_interval": 10,
-            "decode_responses": False, **extra}
+    return {
+        "socket_timeout": 5,
+        "socket_connect_timeout": 2,
+        "health_check_interval": 10,
+        "decode_responses": False,
+        **extra,
+    }
 
 
 def redis_from_url(url: str | None, settings: Settings | None = None) -> redis.Redis:
@@ -83,8 +87,9 @@ def async_redis_from_url(url: str | None, settings: Settings | None = None) -> a
     on (see ``actors.adapters.kit.PerLoop``). Its pool is bounded and waits for a free connection:
     redis-py's default pool raises "Too many connections" past 100, which a worker with hundreds
     of checks in flight would reach."""
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=ASYNC_POOL_SIZE,
-                                                    timeout=ASYNC_POOL_WAIT_S, **_options(url, settings))
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=ASYNC_POOL_SIZE, timeout=ASYNC_POOL_WAIT_S, **_options(url, settings)
+    )
     return aioredis.Redis(connection_pool=pool)
 
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from scheduler.errors import ConfigurationError
+from process.errors import ConfigurationError
 
 #: exit status of a process that refused its configuration (sysexits' EX_CONFIG)
 EXIT_CONFIG = 78
@@ -61,8 +61,9 @@ def env_name(settings_class: type[BaseSettings], field_name: str) -> str:
     return f"{prefix}{field_name}".upper()
 
 
-def load_settings(settings_class: type[S], needed_by: str, hints: Mapping[str, str] | None = None,
-                  **values) -> tuple[S | None, list[Problem]]:
+def load_settings(
+    settings_class: type[S], needed_by: str, hints: Mapping[str, str] | None = None, **values
+) -> tuple[S | None, list[Problem]]:
     """Instantiate ``settings_class`` from the environment: (settings, problems).
 
     With problems, the settings returned (if any) have each invalid field at its default, so
@@ -86,8 +87,9 @@ def load_settings(settings_class: type[S], needed_by: str, hints: Mapping[str, s
             return None, problems
 
 
-def problems_of(exc: ValidationError, settings_class: type[BaseSettings], needed_by: str,
-                hints: Mapping[str, str] | None = None) -> list[Problem]:
+def problems_of(
+    exc: ValidationError, settings_class: type[BaseSettings], needed_by: str, hints: Mapping[str, str] | None = None
+) -> list[Problem]:
     problems = []
     by_env = {env_name(settings_class, name): name for name in settings_class.model_fields}
     # include_input=False: pydantic would otherwise quote the value, which may be a secret
@@ -135,10 +137,11 @@ def schedule_variable(task: str) -> str:
 
 def process_settings(process: str):
     """The shared settings every process reads, with REDIS_URL required: (settings | None, problems)."""
-    from scheduler.settings import Settings  # here, not at the top: settings stays importable on its own
+    from process.settings import Settings  # here, not at the top: settings stays importable on its own
 
     settings, problems = load_settings(Settings, f"the {process}")
     if settings is not None and not settings.redis_url:
-        problems.append(Problem("REDIS_URL", "is not set", f"the {process}",
-                                Settings.model_fields["redis_url"].description or ""))
+        problems.append(
+            Problem("REDIS_URL", "is not set", f"the {process}", Settings.model_fields["redis_url"].description or "")
+        )
     return settings, problems

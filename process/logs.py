@@ -10,8 +10,8 @@ import logging
 import os
 import re
 import sys
-from urllib.parse import urlsplit
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 import structlog
 from pydantic import SecretStr
@@ -56,15 +56,18 @@ def register_env_secrets(env: dict[str, str] | None = None) -> None:
     """Every credential the process was given (``*_TOKEN``, ``*_PASSWORD``, ``*_KEY``, …) is
     scrubbed from log lines, whichever module ends up quoting it."""
     env = os.environ if env is None else env
-    register_secrets(value for name, value in env.items()
-                     if _SECRET_ENV.search(name) and not name.endswith(("_PATH", "_URL", "_FILE", "_ID")))
+    register_secrets(
+        value
+        for name, value in env.items()
+        if _SECRET_ENV.search(name) and not name.endswith(("_PATH", "_URL", "_FILE", "_ID"))
+    )
     # Whole URLs that are credentials: a Slack webhook's path is its token, a dead-man ping URL
     # lets anyone report for the task (scheduler.web.alerts, actors.runtime.middleware.pings).
-    register_secrets(value for name, value in env.items()
-                     if (name == "ALERT_WEBHOOK_URL" or name.startswith("PING_URL_")) and value)
+    register_secrets(
+        value for name, value in env.items() if (name == "ALERT_WEBHOOK_URL" or name.startswith("PING_URL_")) and value
+    )
     # A URL's password (Heroku Redis: rediss://:<password>@host) is a credential too.
-    register_secrets(urlsplit(value).password for name, value in env.items()
-                     if name.endswith("_URL") and "@" in value)
+    register_secrets(urlsplit(value).password for name, value in env.items() if name.endswith("_URL") and "@" in value)
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
