@@ -99,6 +99,7 @@ __all__ = [
     "ProjectCreate",
     "ProjectUpdate",
     "ProvisionerMessage",
+    "RECORDS_FAILED",
     "RunOutcome",
     "RunRecord",
     "Server",

@@ -67,7 +67,8 @@ class EmbeddedRedis:
                 return self
             except redis.ConnectionError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"embedded redis-server did not start; see {self.data_dir / 'redis.log'}")
+                    log_file = self.data_dir / "redis.log"
+                    raise RuntimeError(f"embedded redis-server did not start; see {log_file}") from None
                 time.sleep(0.05)
             finally:
                 client.close()

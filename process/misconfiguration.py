@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from process.errors import ConfigurationError
+from process.settings import Settings
 
 #: exit status of a process that refused its configuration (sysexits' EX_CONFIG)
 EXIT_CONFIG = 78
@@ -137,8 +138,6 @@ def schedule_variable(task: str) -> str:
 
 def process_settings(process: str):
     """The shared settings every process reads, with REDIS_URL required: (settings | None, problems)."""
-    from process.settings import Settings  # here, not at the top: settings stays importable on its own
-
     settings, problems = load_settings(Settings, f"the {process}")
     if settings is not None and not settings.redis_url:
         problems.append(

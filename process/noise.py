@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import warnings
 
+# cryptography.utils is light (the standard library only) and every process imports cryptography
+# anyway (the Redis client's TLS), so naming the category costs nothing.
+from cryptography.utils import CryptographyDeprecationWarning
+
 #: what the filter matches besides the category (regular expressions, as ``warnings`` takes them)
 MESSAGE = r"DSA is deprecated"
 MODULE = r"asyncssh\.crypto\.(dsa|misc)\Z"
 
 
 def quiet_asyncssh_dsa() -> None:
-    # cryptography.utils is light (the standard library only) and every process imports
-    # cryptography anyway (the Redis client's TLS), so naming the category costs nothing.
-    from cryptography.utils import CryptographyDeprecationWarning
-
     warnings.filterwarnings("ignore", message=MESSAGE, category=CryptographyDeprecationWarning, module=MODULE)

@@ -27,6 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+# Importing wordllama calls logging.basicConfig: the root logger is put back as it was.
+_root, _handlers, _level = logging.getLogger(), logging.getLogger().handlers[:], logging.getLogger().level
+import wordllama  # noqa: E402
+
+_root.handlers[:], _root.level = _handlers, _level
+
 CONFIG, NATIVE_DIMENSION = "l2_supercat", 256
 MODEL_NAME = f"wordllama/{CONFIG}-{NATIVE_DIMENSION}"
 
@@ -36,12 +42,6 @@ _model = None
 
 def load_wordllama():
     """The bundled model, from the package's own folder, downloads disabled."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        import wordllama
-    finally:  # its import configures the root logger; ours stays in charge
-        root.handlers[:], root.level = handlers, level
     package = Path(wordllama.__file__).parent
     return wordllama.WordLlama.load(config=CONFIG, dim=NATIVE_DIMENSION, cache_dir=package, disable_download=True)
 

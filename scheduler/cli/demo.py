@@ -22,6 +22,7 @@ from contracts import DEFAULT_SCHEDULES, IMPLEMENTED_TASKS, TaskName
 from process.connection import redis_from_url
 from process.embedded import EmbeddedRedis
 from scheduler.cli.status import read_status
+from scheduler.cli.table import render_table
 
 #: ``--story``: the world changes while the demo runs (a repository added, one deleted, a server
 #: ordered, one down and back), so every task has something to show
@@ -85,7 +86,6 @@ def start_sandbox() -> tuple[subprocess.Popen, dict[str, str]]:
 
 
 def run_demo(seconds: float = 0) -> int:
-    from scheduler.cli.commands import render_table
 
     embedded = None
     url = os.environ.get("REDIS_URL")

@@ -105,7 +105,8 @@ def conditions(s: Snapshot, thresholds: Thresholds, first_seen: dict[TaskName, f
         if since is not None and s.now - since > thresholds.stale_intervals * period:
             what = "no successful run" if last is None else "no successful run since its last one"
             firing[f"task_stale:{task.value}"] = (
-                f"{task.value}: {what} for {int(s.now - since)} s (more than {thresholds.stale_intervals:g} x {period:g} s)"
+                f"{task.value}: {what} for {int(s.now - since)} s "
+                f"(more than {thresholds.stale_intervals:g} x {period:g} s)"
             )
     for task, roles in unserved(s).items():
         firing[f"unserved:{task.value}"] = f"{task.value} is scheduled but has no live {' and no live '.join(roles)}"
@@ -114,7 +115,8 @@ def conditions(s: Snapshot, thresholds: Thresholds, first_seen: dict[TaskName, f
         latest = s.fleet.coverage[1]
         firing["health_slots_incomplete"] = (
             f"health_checker: {in_a_row} slots in a row checked fewer servers than planned "
-            f"(slot {latest.slot}: {latest.checked} of {latest.planned}, cut {latest.cut}, never checked {latest.never_checked})"
+            f"(slot {latest.slot}: {latest.checked} of {latest.planned}, cut {latest.cut}, "
+            f"never checked {latest.never_checked})"
         )
     outage = provider_outage(s)
     if outage is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from actors.adapters.platform.client import PlatformSettings
 from contracts import Keys
 from contracts.health import HEALTH_INCIDENTS, SlotCoverage
 from contracts.platform import Incident, IncidentType
@@ -99,8 +100,6 @@ class OpenIncidents:
         return view
 
     async def _read(self) -> IncidentView:
-        from actors.adapters.platform.client import PlatformSettings
-
         try:
             settings = PlatformSettings.from_env()
         except ConfigurationError:

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from actors.runtime.middleware.recording import DURATION_BUCKETS
 from contracts import ROLES
 from process.logs import get_logger
+from scheduler.web.alerts import period_s
 from scheduler.web.snapshot import Snapshot, incomplete_slots_in_a_row, provider_outage, read_snapshot, serves
 
 log = get_logger(__name__)
@@ -63,8 +64,6 @@ def families(s: Snapshot) -> Iterator[Metric]:
     served = GaugeMetricFamily(
         "scheduler_task_live_processes", "Live processes of a role serving a scheduled task", labels=["task", "role"]
     )
-    from scheduler.web.alerts import period_s
-
     for status in s.tasks:
         task = status.task.value
         f = s.figures[status.task]
