@@ -159,6 +159,8 @@ class Instrumented:
             self.counters.faults["lost"] += 1
             return await self._lose_answer(scope, receive, send)
         malformed = faults.fires("malformed", method)
+        if malformed:  # counted as drawn, so the counts follow the stated rates exactly
+            self.counters.faults["malformed"] += 1
 
         async def counting_send(message):
             nonlocal malformed
@@ -167,7 +169,6 @@ class Instrumented:
                 if message["status"] in (204, 304) or method == "HEAD":
                     malformed = False  # no body to spoil: HTTP forbids one (h11 refuses to send it)
                 if malformed:
-                    self.counters.faults["malformed"] += 1
                     headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
                     message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and malformed:
