@@ -273,7 +273,7 @@ def test_misconfigured_credentials_are_clear_errors_that_never_quote_the_key(mon
     for name in ("GITHUB_ORG", "GITHUB_TOKEN", "GITHUB_APP_ID"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(GitHubAuthError, match="GITHUB_ORG"):
-        Dependencies("redis://127.0.0.1:1/0", None).github  # the worker's dependencies, from the environment
+        _ = Dependencies("redis://127.0.0.1:1/0", None).github  # the worker's dependencies, from the environment
 
 
 @pytest.mark.parametrize("status", [404, 401])

@@ -216,7 +216,7 @@ def test_one_client_per_process_from_the_environment(platform, monkeypatch):
     monkeypatch.delenv("API_BASE_URL", raising=False)
     monkeypatch.setenv("INTERNAL_API_KEY", SECRET)
     with pytest.raises(ConfigurationError, match="API_BASE_URL") as missing:
-        Dependencies("redis://127.0.0.1:1/0", None).platform
+        _ = Dependencies("redis://127.0.0.1:1/0", None).platform
     assert SECRET not in str(missing.value)
 
     monkeypatch.setenv("API_BASE_URL", platform.url)

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import asyncssh
 import pytest
 
+from actors.adapters.ssh.pool import ConnectionPool, PoolConfig
 from actors.adapters.ssh.probe import ProbeConfig, SshProbe
 from actors.tasks.health_checker.plan import Thresholds, assess
 from actors.tasks.health_checker.task import SPEC
@@ -228,8 +229,6 @@ def test_end_to_end_through_the_worker(sshd, client, settings, platform, health)
 def test_kept_connection_one_login_in_the_auth_log_for_many_checks(sshd):
     """A real sshd's log: one ``Accepted publickey`` for five checks on a kept connection (720 a day
     become one per HEALTH_SSH_MAX_AGE_S), then one more once the connection is too old."""
-    from actors.adapters.ssh.pool import ConnectionPool, PoolConfig
-
     log = sshd.dir / "sshd.log"
     accepted = log.read_text().count("Accepted publickey")
     now = [1000.0]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from actors.adapters.github.files import Blob, FileContent, RepoTree
+from actors.adapters.platform.client import PlatformAPIError
 from actors.tasks.rag_summarizer.apply import Ports
 from actors.tasks.rag_summarizer.plan import Rules
 from actors.tasks.rag_summarizer.settings import RagSettings
@@ -79,8 +80,6 @@ class FakePlatform:
         self.fail: set[str] = set()
 
     async def ingest(self, request: RagIngest) -> RagIngestResult:
-        from actors.adapters.platform.client import PlatformAPIError
-
         self.requests += 1
         indexed = skipped = 0
         for doc in request.documents:

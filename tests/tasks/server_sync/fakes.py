@@ -24,6 +24,7 @@ from contracts.time4vps import ServerDetails, ServerListItem
 from tests.support import FakeRun
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+DEFAULT_RULES = Rules()  # frozen: one instance serves every cycle that names none
 
 
 def item(pid: int, ip: str | None = "192.0.2.10", synch: str = "2026-01-05 09:00:00", **fields) -> ServerListItem:
@@ -145,7 +146,7 @@ class Cycle:
         self,
         listing: list[ServerListItem],
         provider: Mapping[str, ServerDetails] | None = None,
-        rules: Rules = Rules(),
+        rules: Rules = DEFAULT_RULES,
         **options,
     ) -> tuple[Plan, FakeRun]:
         """One cycle: observe, plan, apply; (the plan, the run's counters)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -138,7 +139,6 @@ def test_a_server_waiting_in_pending_setup_is_announced_again_after_its_cooldown
     cycle = Cycle(cooldown_s=0.05)
     listing, provider = [item(7)], {"7": details()}
     run(cycle(listing, provider, ALL))
-    import time
 
     time.sleep(0.06)  # past the cooldown: the provisioner has not picked it up
     _, again = run(cycle(listing, provider, ALL))
