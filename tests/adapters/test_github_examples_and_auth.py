@@ -28,7 +28,7 @@ from process.logs import configure_logging
 from sandbox.github.app import github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
-from tests.support import FIXTURES, Clock, run_async
+from tests.support import FIXTURES, run_async
 
 EXAMPLES = FIXTURES / "github" / "examples"
 ITEMS = json.loads((EXAMPLES / "minimal-repository-items.json").read_text())
@@ -172,11 +172,6 @@ def test_a_link_loop_or_a_body_that_is_no_list_is_a_clear_error(client):
 @pytest.fixture
 def app_world():
     return World.generate(seed=5, repos=30, servers=0)
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from actors.tasks.health_checker.task import SPEC
 from contracts.health import CheckTarget, DockerState, FindingKind
 from contracts.platform import ServerCreate, ServerStatus
 from sandbox.ssh.commands import DOCKER_DOWN_MESSAGE
-from tests.support import running_worker
+from tests.support import Clock, running_worker
 from tests.tasks.health_checker.support import active, health_of, tick
 
 SSHD = "/usr/sbin/sshd"
@@ -231,7 +231,7 @@ def test_kept_connection_one_login_in_the_auth_log_for_many_checks(sshd):
     become one per HEALTH_SSH_MAX_AGE_S), then one more once the connection is too old."""
     log = sshd.dir / "sshd.log"
     accepted = log.read_text().count("Accepted publickey")
-    now = [1000.0]
+    clock = Clock()
     config = PoolConfig(max_open=10, idle_s=300, max_age_s=3600, keepalive_s=0)
     p = SshProbe(
         ProbeConfig(
@@ -242,13 +242,13 @@ def test_kept_connection_one_login_in_the_auth_log_for_many_checks(sshd):
             pool=config,
         )
     )
-    pool = ConnectionPool(config, clock=lambda: now[0])
+    pool = ConnectionPool(config, clock=clock)
     p._pools.get = lambda: pool  # the running loop's pool, on the test's clock
 
     async def scenario():
         results = [await p.check(target(sshd)) for _ in range(5)]
         logins_kept = log.read_text().count("Accepted publickey") - accepted
-        now[0] += 3600
+        clock.now += 3600
         results.append(await p.check(target(sshd)))
         await pool.aclose()
         return results, logins_kept
