@@ -26,6 +26,7 @@ from actors.tasks.health_checker.plan import Thresholds, assess
 from actors.tasks.health_checker.task import SPEC
 from contracts.health import CheckTarget, DockerState, FindingKind
 from contracts.platform import ServerCreate, ServerStatus
+from process.embedded import free_port
 from sandbox.ssh.commands import DOCKER_DOWN_MESSAGE
 from tests.support import Clock, running_worker
 from tests.tasks.health_checker.support import active, health_of, tick
@@ -57,12 +58,6 @@ fi
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     if not os.access(SSHD, os.X_OK):
@@ -86,7 +81,7 @@ def sshd(tmp_path_factory):
     shim = d / "bin" / "docker"
     shim.write_text(SHIM.format(dir=d, ps0=PS_LINES[0], ps1=PS_LINES[1], down=DOCKER_DOWN_MESSAGE))
     shim.chmod(0o755)
-    port = _free_port()
+    port = free_port()
     (d / "sshd_config").write_text(f"""\
 Port {port}
 ListenAddress 127.0.0.1
