@@ -7,8 +7,8 @@ mutations), its own GitHub stand-in and its own platform API, all on loopback:
   writes) with a real task lock, on a real Redis (``REDIS_URL`` if set, else an embedded
   redis-server; only this run's own keys are touched, and removed afterwards);
 - naive: lists the same pages (same order, 100 per page) unconditionally and writes every record
-  back every cycle (a PATCH per known repository, a project and a repository POST per new one). No README/docs fetches: github_sync
-  does none, so neither does its peer;
+  back every cycle (a PATCH per known repository, a project and a repository POST per new one). No
+  README/docs fetches: github_sync does none, so neither does its peer;
 - change-only: lists unconditionally like naive, but compares each record with what GitHub says and
   writes only what changed (the same fields, the same statuses as ours).
 naive / change-only isolates change-only writes; change-only / ours isolates conditional requests
@@ -42,8 +42,11 @@ sys.path.insert(0, str(ROOT))
 
 from kit import bench_redis, machine, ratio, run_task_once  # noqa: E402  (bench/kit.py)
 
+from actors.adapters.github.client import GitHubClient, GitHubSettings  # noqa: E402
 from actors.adapters.platform.client import PlatformClient  # noqa: E402
+from actors.tasks.deps import Dependencies  # noqa: E402
 from actors.tasks.github_sync.plan import desired_fields, project_id_of  # noqa: E402
+from actors.tasks.github_sync.task import run_github_sync  # noqa: E402
 from contracts import Keys, TaskName  # noqa: E402
 from contracts.github import MinimalRepository  # noqa: E402
 from contracts.platform import ProjectCreate, RepositoryCreate, RepositoryUpdate  # noqa: E402
@@ -96,10 +99,6 @@ class Side:
 def ours_cycle(side: Side, client: redis.Redis, slot: int) -> dict:
     """One real github_sync run against ``side``: the bench's ONLY coupling to how the task gets its
     dependencies (the GitHub and platform clients) and runs (tick, lock, TaskRun)."""
-    from actors.adapters.github.client import GitHubClient, GitHubSettings
-    from actors.tasks.deps import Dependencies
-    from actors.tasks.github_sync.task import run_github_sync
-
     settings = GitHubSettings(github_api_url=side.github_url, github_org=side.world.org, github_token=SecretStr(TOKEN))
     url = "redis://{host}:{port}/{db}".format(**client.connection_pool.connection_kwargs)
     deps = Dependencies(
@@ -185,10 +184,10 @@ def one_run(repos: int, client: redis.Redis, run_index: int) -> tuple[dict, dict
             for name, side in sides.items():
                 if name == "ours":
                     figures[name, phase] = measure(
-                        side, lambda: counters.update({phase: ours_cycle(side, client, slot)})
+                        side, lambda s=side, p=phase, n=slot: counters.update({p: ours_cycle(s, client, n)})
                     )
                 else:
-                    figures[name, phase] = measure(side, lambda: cycles[name](side))
+                    figures[name, phase] = measure(side, lambda s=side, cycle=cycles[name]: cycle(s))
         records = {
             name: {
                 r["provider_repo_id"]: (r["name"], r["git_url"], r["visibility"], r["project_id"])
@@ -253,7 +252,7 @@ def report(runs, repos: int, redis_kind: str, machine: str) -> None:
     print(f"{'':<24}{'points':>10}{'requests':>10}{'time':>12}{'':>12}{'writes':>10}{'time':>10}")
     for phase in PHASES:
 
-        def med(name, key):
+        def med(name, key, phase=phase):
             return statistics.median(run[0][name, phase][key] for run in runs)
 
         print(

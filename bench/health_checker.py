@@ -30,6 +30,7 @@ Needs ``ansible-core`` (the ``bench`` extra) and ``ssh`` on the PATH.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
 import resource
@@ -43,22 +44,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncssh
 import psutil
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.adapters.ssh.probe import (
+from actors.adapters.ssh.probe import (  # noqa: E402
     CIPHER_PREFERENCE,
     COMMAND_ENV,
-    DOCKER_INFO_COMMAND,  # noqa: E402
+    DOCKER_INFO_COMMAND,
     DOCKER_PS_COMMAND,
     KEX_PREFERENCE,
+    ProbeConfig,
+    SshProbe,
     df_command,
     health_script,
 )
 from contracts import RUNS_STREAM, Keys, RunRecord, TaskName, Tick, TickReason  # noqa: E402
+from contracts.health import CheckTarget  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus  # noqa: E402
 from process.embedded import EmbeddedRedis  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
@@ -342,11 +347,6 @@ def measure_client(
 def probe_alone(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, concurrency: int):
     """A coroutine function running ``SshProbe.check`` on every host, nothing else (no Redis, API, Dramatiq):
     what the gap between the worker and the bare client is made of. The bench's one coupling to the probe."""
-    import asyncio
-
-    from actors.adapters.ssh.probe import ProbeConfig, SshProbe
-    from contracts.health import CheckTarget
-
     probe = SshProbe(ProbeConfig(private_key_path=key_path, known_hosts_path=hosts_file, concurrency=concurrency))
     targets = [CheckTarget(handle=f"vps-{n}", host=a, ssh_port=p, ssh_user="root") for n, (a, p) in enumerate(hosts)]
 
@@ -360,10 +360,6 @@ def probe_alone(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, 
 
 def bare_client(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, concurrency: int):
     """A coroutine function that connects, runs the probe's script and closes, per host, with plain asyncssh."""
-    import asyncio
-
-    import asyncssh
-
     known_hosts = asyncssh.read_known_hosts(str(hosts_file))
     key = asyncssh.read_private_key(key_path)
 
@@ -408,7 +404,6 @@ def bare_client(hosts: list[tuple[str, int]], hosts_file: Path, key_path: Path, 
 def client_process(mode: str, hosts_file: Path, key_path: Path, count: int, concurrency: int) -> None:
     """``mode`` "bare" (plain asyncssh) or "probe" (our ``SshProbe``) on the first ``count`` hosts, ``concurrency``
     at once; prints the seconds and this process's CPU seconds."""
-    import asyncio
 
     hosts = read_hosts(hosts_file)[:count]
     make = bare_client if mode == "bare" else probe_alone
@@ -725,13 +720,10 @@ def report(results: list[Result], args, embedded: bool) -> None:
     )
     same = next((r for r in ours if r.name.endswith(f"concurrency {args.concurrency.split(',')[-1]}")), ours[-1])
     ratio = same.cpu_ms_per_check("client") / floor.cpu_ms_per_check("client")
+    alone_ratio = alone.cpu_ms_per_check("client") / floor.cpu_ms_per_check("client") if alone else None
     print(
         f"worker CPU per check / bare client's, same concurrency: {ratio:.2f}x (goal <= 1.25x)"
-        + (
-            f"; our probe alone / bare client: {alone.cpu_ms_per_check('client') / floor.cpu_ms_per_check('client'):.2f}x"
-            if alone
-            else ""
-        )
+        + (f"; our probe alone / bare client: {alone_ratio:.2f}x" if alone else "")
     )
     best = max(ours, key=lambda r: r.rate)
     goals = [

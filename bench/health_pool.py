@@ -26,6 +26,8 @@ per steady tick × 720, plus the reconnects ``HEALTH_SSH_MAX_AGE_S`` forces (86,
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import ipaddress
 import os
 import shutil
@@ -37,6 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncssh
 import psutil
 import redis
 
@@ -46,6 +49,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import health_checker as hcb  # noqa: E402  (bench/health_checker.py: the world, the tick driver, the floor)
 
+from actors.adapters.ssh.pool import PoolConfig  # noqa: E402
+from actors.adapters.ssh.probe import ProbeConfig, SshProbe  # noqa: E402
+from contracts.health import CheckTarget  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus  # noqa: E402
 from process.embedded import EmbeddedRedis  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
@@ -236,13 +242,6 @@ def memory_process(known_hosts: Path, key: Path, count: int, concurrency: int) -
     """KiB of RSS per kept connection, an upper bound: RSS after 20 per-check checks (every code path
     loaded), then after checking every host with the pool (all kept), over the connections kept; the
     transient allocations of ``concurrency`` handshakes at once are counted in it too."""
-    import asyncio
-    import gc
-
-    from actors.adapters.ssh.pool import PoolConfig
-    from actors.adapters.ssh.probe import ProbeConfig, SshProbe
-    from contracts.health import CheckTarget
-
     hosts = hcb.read_hosts(known_hosts)[:count]
     targets = [CheckTarget(handle=f"vps-{n}", host=a, ssh_port=p) for n, (a, p) in enumerate(hosts)]
 
@@ -272,10 +271,6 @@ def memory_process(known_hosts: Path, key: Path, count: int, concurrency: int) -
 def session_floor_process(known_hosts: Path, key: Path, count: int, concurrency: int) -> None:
     """The least a check on a kept connection can cost with asyncssh: connect to every host (not timed),
     then ``2`` passes of one session each running the script (output discarded), timed with their CPU."""
-    import asyncio
-
-    import asyncssh
-
     hosts = hcb.read_hosts(known_hosts)[:count]
     trusted = asyncssh.read_known_hosts(str(known_hosts))
     client_key = asyncssh.read_private_key(key)

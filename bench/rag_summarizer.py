@@ -196,12 +196,13 @@ def measure_all(repos: int, url: str, client: redis.Redis):
                 ours.change_five_documents()
                 naive.change_five_documents()
             counters: dict = {}
-            mine = measure(ours, lambda: counters.update(ours_cycle(ours, deps)))
+            mine = measure(ours, lambda counters=counters: counters.update(ours_cycle(ours, deps)))
             peer = measure(naive, lambda: asyncio.run(naive_cycle(naive)))
             rows.append((phase, mine, peer, counters))
-        held = lambda side: {
-            (r["source_id"], r["source_hash"], r["chunk_count"]) for r in side.platform.store.rag_documents()
-        }
+
+        def held(side: Side) -> set[tuple]:
+            return {(r["source_id"], r["source_hash"], r["chunk_count"]) for r in side.platform.store.rag_documents()}
+
         assert held(ours) == held(naive), "both ways must end with the same documents"
         documents = len(held(ours))
     finally:

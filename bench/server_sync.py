@@ -14,8 +14,9 @@ mutations), its own Time4VPS stand-in and its own platform API, all on loopback:
 Phases: a cold sync (empty platform; ours reads the details of 100 servers per run, so its first
 cycle creates every record and the next 9 fill in the capacity of the rest: shown summed on their own
 line; a create whose details are known is followed by one update for what the platform ignores on
-create, ``capacity_disk_mb`` and ``os_template``, for every contender), a steady-state cycle (nothing changed), and a cycle after 10 servers changed (5 new IPs,
-5 resizes). Figures: Time4VPS list and details requests, platform API writes, wall time.
+create, ``capacity_disk_mb`` and ``os_template``, for every contender), a steady-state cycle (nothing
+changed), and a cycle after 10 servers changed (5 new IPs, 5 resizes). Figures: Time4VPS list and
+details requests, platform API writes, wall time.
 
     .venv/bin/python bench/server_sync.py [--servers 1000] [--runs 3]
 """

@@ -780,7 +780,7 @@ def run_soak(
                     next_kill = time.monotonic() + rng.uniform(*kill_every_s)
                 time.sleep(0.1)
             chaos_s = time.monotonic() - started
-            for index, name in enumerate(STAND_INS):
+            for name in STAND_INS:
                 getattr(sandbox, name).faults.update(**{k: 0.0 for k in FAULT_RATES})
             figures["faults injected"] = {
                 name: dict(Counter(getattr(sandbox, name).counters.faults) - before[name]) for name in STAND_INS
@@ -805,7 +805,7 @@ def run_soak(
                 for task in PERIODIC:
                     deaths += fleet.restart_the_dead()
                     wait_for(
-                        lambda task=task: cycle_done(client, task, since),
+                        lambda task=task, since=since: cycle_done(client, task, since),
                         converge_timeout_s,
                         f"clean cycle {number} of {task.value}",
                     )

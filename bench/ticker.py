@@ -185,7 +185,7 @@ def cpu_and_rss(processes: list[subprocess.Popen], seconds: float) -> list[tuple
     after, wall = [h.cpu_times() for h in handles], time.monotonic() - t0
     return [
         ((a.user + a.system - b.user - b.system) / wall * 100, h.memory_info().rss / 2**20)
-        for h, b, a in zip(handles, before, after)
+        for h, b, a in zip(handles, before, after, strict=True)
     ]
 
 

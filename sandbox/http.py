@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import uvicorn
+
+from process.embedded import free_port
 
 
 class FaultSchedule:
@@ -235,7 +236,7 @@ class ServedApp:
         if not host.startswith("127.") and host not in ("localhost", "::1"):
             raise ValueError("the sandbox serves on loopback only")
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
         self.server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off", access_log=False)
         )
@@ -263,9 +264,3 @@ class ServedApp:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]

@@ -19,6 +19,7 @@ import structlog
 
 from process.logs import configure_logging
 from process.settings import Settings
+from tests.support import Clock
 
 
 @pytest.fixture(scope="session")
@@ -103,8 +104,6 @@ def rendered_logs():
 @pytest.fixture
 def clock():
     """A hand-moved clock for the stand-ins and adapters that take one (``tests.support.Clock``)."""
-    from tests.support import Clock
-
     return Clock()
 
 

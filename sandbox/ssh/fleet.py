@@ -32,7 +32,6 @@ import ipaddress
 import logging
 import os
 import resource
-import socket
 import tempfile
 import threading
 from collections import Counter
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import asyncssh
 
+from process.embedded import free_port
 from sandbox.ssh.commands import run_line
 from sandbox.ssh.hoststate import HostState, SshMode
 
@@ -162,7 +162,7 @@ class SshFleet:
         self.directory = Path(directory or self._tempdir.name)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._next_address = ipaddress.ip_address(_check_address(first_address))
-        self.port = port or _free_port(first_address)
+        self.port = port or free_port(first_address)
         self.server_version = server_version
         self.hosts: dict[str, SshHost] = {}
         self._lock = threading.RLock()
@@ -427,12 +427,6 @@ def _check_address(address: str) -> str:
     if str(parsed) in ("127.0.0.0", "127.0.0.1", "127.255.255.255"):
         raise ValueError(f"{address} is reserved (localhost, network or broadcast): use 127.1.0.1 and up")
     return str(parsed)
-
-
-def _free_port(address: str) -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
 
 
 def _ensure_open_files(hosts: int) -> None:

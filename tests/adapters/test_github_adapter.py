@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from actors.adapters.github.client import GitHubAPIError, GitHubClient, GitHubSettings, GitHubUnavailable
+from actors.adapters.github.client import GitHubAPIError, GitHubClient, GitHubSettings, GitHubUnavailable, parse_items
 from contracts import Keys
 from process.errors import TransientError
 from sandbox.github.app import SecondaryLimit, github_app
@@ -238,8 +238,6 @@ def test_an_unknown_org_is_a_clear_404(served, client, clock):
 
 
 def test_an_item_whose_id_can_be_read_is_present_and_only_one_without_a_readable_id_is_skipped(captured_logs):
-    from actors.adapters.github.client import parse_items
-
     good = {
         "id": 1,
         "name": "a",

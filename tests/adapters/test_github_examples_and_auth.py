@@ -28,7 +28,7 @@ from process.logs import configure_logging
 from sandbox.github.app import github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
-from tests.support import FIXTURES, Clock, run_async
+from tests.support import FIXTURES, run_async
 
 EXAMPLES = FIXTURES / "github" / "examples"
 ITEMS = json.loads((EXAMPLES / "minimal-repository-items.json").read_text())
@@ -175,11 +175,6 @@ def app_world():
 
 
 @pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
 def app_served(app_world, clock):
     app = github_app(
         app_world,
@@ -273,7 +268,7 @@ def test_misconfigured_credentials_are_clear_errors_that_never_quote_the_key(mon
     for name in ("GITHUB_ORG", "GITHUB_TOKEN", "GITHUB_APP_ID"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(GitHubAuthError, match="GITHUB_ORG"):
-        Dependencies("redis://127.0.0.1:1/0", None).github  # the worker's dependencies, from the environment
+        _ = Dependencies("redis://127.0.0.1:1/0", None).github  # the worker's dependencies, from the environment
 
 
 @pytest.mark.parametrize("status", [404, 401])

@@ -5,7 +5,6 @@ tests/adapters/test_platform_{projects,servers,incidents_metrics,rag}.py."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 import pytest
@@ -22,6 +21,7 @@ from actors.tasks.deps import Dependencies
 from contracts.platform import (
     ServerCreate,
 )
+from process.embedded import free_port
 from process.errors import ConfigurationError, TransientError
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app, sample_servers
@@ -122,9 +122,7 @@ def test_a_lasting_5xx_ends_in_platform_unavailable(platform):
 
 
 def test_network_errors_and_timeouts_end_in_platform_unavailable(platform):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed_port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    closed_port = free_port()  # nothing listens there
     with pytest.raises(PlatformUnavailable, match="ConnectError"):
         run(f"http://127.0.0.1:{closed_port}", lambda client: client.list_servers())
 
@@ -216,7 +214,7 @@ def test_one_client_per_process_from_the_environment(platform, monkeypatch):
     monkeypatch.delenv("API_BASE_URL", raising=False)
     monkeypatch.setenv("INTERNAL_API_KEY", SECRET)
     with pytest.raises(ConfigurationError, match="API_BASE_URL") as missing:
-        Dependencies("redis://127.0.0.1:1/0", None).platform
+        _ = Dependencies("redis://127.0.0.1:1/0", None).platform
     assert SECRET not in str(missing.value)
 
     monkeypatch.setenv("API_BASE_URL", platform.url)

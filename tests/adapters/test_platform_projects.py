@@ -21,7 +21,7 @@ from contracts.platform import (
 )
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app
-from tests.platform_conformance import CheckedTransport
+from tests.platform_conformance import CheckedTransport, assert_response_conforms
 
 KEY = "projects-test-key"
 OWNER = 900000001
@@ -192,8 +192,6 @@ def test_our_write_models_are_stricter_than_the_platform():
 
 
 def test_the_stand_in_answers_as_the_platform_does(platform):
-    from tests.platform_conformance import assert_response_conforms
-
     app, url = platform
     http = httpx.Client(base_url=url, headers={"X-Internal-Key": KEY})
 

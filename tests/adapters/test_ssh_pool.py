@@ -14,16 +14,7 @@ from actors.adapters.ssh.pool import ConnectionPool, PoolConfig
 from actors.adapters.ssh.probe import ProbeConfig, SshProbe
 from contracts.health import CheckTarget, FindingKind
 from sandbox.ssh.fleet import SshFleet
-
-
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import Clock
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import asyncssh
 import pytest
 from pydantic import ValidationError
 
+from actors.adapters.ssh import probe as ssh_probe
 from actors.adapters.ssh.probe import ProbeConfig, SshProbe, health_script
 from contracts.health import CheckTarget, DockerState, FindingKind
 from sandbox.ssh.fleet import SshFleet
@@ -89,8 +90,6 @@ def test_no_server_field_ever_reaches_a_command(fleet):
 
 
 def test_known_hosts_are_parsed_once_and_again_only_when_the_file_changes(fleet, tmp_path, monkeypatch):
-    import actors.adapters.ssh.probe as ssh_probe
-
     monkeypatch.setattr(ssh_probe, "KNOWN_HOSTS_RECHECK_S", 0.0)
     first, later = fleet.add_host(), fleet.add_host()
     path = known_hosts_file(tmp_path / "known_hosts", first.known_hosts_line)
@@ -209,8 +208,6 @@ def test_concurrency_is_bounded_per_process(fleet):
 
 
 def test_a_check_that_hangs_anywhere_is_bounded(fleet, monkeypatch):
-    import actors.adapters.ssh.probe as ssh_probe
-
     monkeypatch.setattr(ssh_probe, "CLOSE_GRACE_S", 0.1)
     probe = probe_for(fleet, connect_timeout_s=0.5, command_timeout_s=0.5)
 

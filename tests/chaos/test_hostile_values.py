@@ -49,7 +49,7 @@ def test_hostile_repository_fields_and_server_records_stop_no_run_and_write_noth
     world = World.generate(seed=21, repos=len(HOSTILE) + 5, servers=4)
     repos = sorted(world.org_repos(), key=lambda r: r.created_at)
     healthy = world.add_repo("healthy-beside-them")
-    for repo, (name, value) in zip(repos, HOSTILE):
+    for repo, (name, value) in zip(repos, HOSTILE, strict=False):
         setattr(repo, name, value)
     doomed = repos[-1]
     with (

@@ -11,7 +11,6 @@ import pytest
 
 from contracts import Keys, RunOutcome, TaskName
 from tests.support import make_tick, runs, send, spawn, stop, wait_until
-from tests.tasks.server_sync.stack import stack  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
 WORKER = "import runpy; runpy.run_module('actors', run_name='__main__')"

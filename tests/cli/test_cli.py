@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime
 
 import pytest
 
 from actors.runtime.lock import TaskLock
 from actors.runtime.spec import TaskSpec
-from contracts import IMPLEMENTED_TASKS, Keys, RunOutcome, TaskName, TickReason
+from contracts import IMPLEMENTED_TASKS, PROVISIONER_STREAM, Keys, RunOutcome, TaskName, TickReason
+from process.heartbeats import HeartbeatWriter
 from scheduler.cli.commands import main
 from tests.support import make_tick, running_worker, runs, send, ticks, wait_until
 from ticker.loop import Ticker
@@ -154,8 +156,6 @@ def test_status_shows_the_schedule_the_tickers_use_and_when_each_task_is_next_du
     assert github["schedule"] == "60s"
     slot = github["last_tick"]["slot"]
     assert github["next_due"] is not None
-    from datetime import datetime
-
     assert datetime.fromisoformat(github["next_due"]).timestamp() == slot + 60
 
 
@@ -207,8 +207,6 @@ def test_search_says_plainly_when_the_platform_is_not_configured_or_does_not_ans
 
 
 def test_status_lists_live_processes_and_flags_scheduled_tasks_no_live_worker_serves(cli_env, client, capsys):
-    from process.heartbeats import HeartbeatWriter
-
     assert main(["status", "--json"]) == 0
     overview = json.loads(capsys.readouterr().out)
     assert overview["processes"] == [] and overview["no_ticker"] is True
@@ -238,8 +236,6 @@ def test_status_lists_live_processes_and_flags_scheduled_tasks_no_live_worker_se
 
 
 def test_status_shows_the_provisioner_queue_its_groups_lag_and_when_nothing_is_trimmed(cli_env, client, capsys):
-    from contracts import PROVISIONER_STREAM
-
     for i in range(3):
         client.xadd(PROVISIONER_STREAM, {"data": f"{i}"})
     assert main(["status", "--json"]) == 0

@@ -11,8 +11,12 @@ import sys
 from actors.configuration import DESCRIPTIONS, TASK_SETTINGS
 from actors.tasks import TASKS
 from contracts import DEFAULT_SCHEDULES, Keys, TaskName, queue_name
+from scheduler.cli import main as cli
 from scheduler.cli.config import app_json_text, env_example, settings_classes, variables
+from scheduler.cli.status import TaskState, read_status
 from tests.support import ROOT, spawn, stop, wait_until
+from ticker.loop import Ticker
+from ticker.slots import Interval
 
 
 def test_app_json_describes_every_variable_the_settings_read_and_nothing_else():
@@ -141,11 +145,6 @@ def test_a_task_whose_credentials_are_absent_is_not_configured_gets_no_ticks_and
 ):
     """Credentials not given at all are no mistake to refuse: the worker starts, says which task it
     cannot run and what to set; the tickers hold that task's ticks; `scheduler status` shows it."""
-    from scheduler.cli import main as cli
-    from scheduler.cli.status import TaskState, read_status
-    from ticker.loop import Ticker
-    from ticker.slots import Interval
-
     env = {
         "REDIS_URL": redis_url,
         "API_BASE_URL": "http://127.0.0.1:1",

@@ -13,6 +13,7 @@ import pytest
 from actors.runtime.lock import TaskLock
 from actors.runtime.spec import TaskSpec
 from contracts import RunOutcome, TaskName
+from process import logs
 from process.connection import RedisCertificateRefused, check_redis, redis_from_url
 from process.settings import Settings
 from tests.deploy.tls_redis import TlsRedis
@@ -126,8 +127,6 @@ def test_the_ticker_emits_over_tls_and_refuses_an_unverified_certificate(tls_red
 
 
 def test_a_one_line_ca_and_the_url_password_stay_out_of_logs(tls_redis):
-    from process import logs
-
     settings = tls_settings(redis_ssl_ca_data=tls_redis.certs.ca_pem.replace("\n", "\\n"))
     client = redis_from_url(tls_redis.url, settings)
     assert client.ping()

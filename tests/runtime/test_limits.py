@@ -9,7 +9,8 @@ import sys
 
 def test_a_worker_process_raises_its_soft_limit_to_the_hard_one_and_says_so(tmp_path):
     code = (
-        "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]));"
+        "import resource;"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]));"
         "from process.limits import raise_open_files; f = raise_open_files();"
         "print(f.before, f.soft, f.hard, f.raised, resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
     )
@@ -23,7 +24,8 @@ def test_the_pool_keeps_no_more_connections_than_the_limit_leaves(tmp_path):
     key = tmp_path / "id"
     key.write_text("x")
     code = (
-        "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (1000, resource.getrlimit(resource.RLIMIT_NOFILE)[1]));"
+        "import resource, sys;"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (1000, resource.getrlimit(resource.RLIMIT_NOFILE)[1]));"
         "from actors.adapters.ssh.settings import SshSettings;"
         "print(*(SshSettings(ssh_private_key_path=sys.argv[1], health_ssh_pool_max=n).probe_config().pool.max_open"
         " for n in (10000, 100, 0)))"

@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 
 import psutil
 import pytest
+import redis
 
 from contracts import Keys, RunOutcome, TaskName, TickReason
 from process.embedded import EmbeddedRedis
@@ -130,8 +131,6 @@ def test_sigterm_twice_to_the_process_group_stops_both_within_5s_and_frees_the_l
 
 def test_both_processes_ride_out_a_redis_restart_and_catch_up_once(tmp_path):
     with EmbeddedRedis(persist=True) as server:
-        import redis
-
         client = redis.Redis.from_url(server.url)
         env = {"REDIS_URL": server.url, **EVERY_SECOND, "dramatiq_restart_delay": "500"}
         ticker = spawn(TICKER, env, log=tmp_path / "ticker.log")
@@ -181,8 +180,6 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(tmp_path):
         wait_until(lambda: log.exists() and b"redis unavailable at start" in log.read_bytes(), timeout=30)
         assert worker.poll() is None, log.read_text()
         server.start()
-        import redis
-
         client = redis.Redis.from_url(server.url)
         wait_until(lambda: client.zcard(Keys.heartbeats("worker")) == 1, timeout=30)
         assert worker.poll() is None, log.read_text()

@@ -9,7 +9,7 @@ import time
 from pydantic import BaseModel
 
 from actors.runtime.lock import TaskLock
-from actors.runtime.spec import TaskSpec
+from actors.runtime.spec import PartSpec, TaskSpec
 from contracts import Keys, RunOutcome, TaskName, TickReason
 from process.errors import TransientError
 from tests.support import make_tick, running_worker, runs, send, wait_until
@@ -143,8 +143,6 @@ def test_a_message_that_is_not_a_tick_is_dropped_without_running(client, setting
 
 
 def test_a_task_fans_out_to_its_parts_which_skip_tick_handling(client, settings):
-    from actors.runtime.spec import PartSpec
-
     checked = []
 
     def check(payload, deps):

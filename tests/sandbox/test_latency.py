@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 
 import asyncssh
 
+from process.embedded import free_port
 from sandbox.latency import LatencyProxy, Route, fleet_routes, shifted
 from sandbox.ssh.fleet import SshFleet
 
 ONE_WAY_S = 0.05
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 async def _echo_until_eof(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -30,7 +24,7 @@ async def _echo_until_eof(reader: asyncio.StreamReader, writer: asyncio.StreamWr
 
 
 async def _through_proxy(payload: bytes, answer_delay_s: float = 0.0) -> tuple[bytes, float, float]:
-    target_port, listen_port = _free_port("127.0.0.1"), _free_port("127.0.0.2")
+    target_port, listen_port = free_port("127.0.0.1"), free_port("127.0.0.2")
     server = await asyncio.start_server(_echo_until_eof, "127.0.0.1", target_port)
     proxy = await LatencyProxy(
         [Route("127.0.0.2", listen_port, "127.0.0.1", target_port, answer_delay_s)], ONE_WAY_S
@@ -71,9 +65,9 @@ def test_a_slow_route_answers_late():
 
 def test_nothing_listening_behind_the_proxy_ends_the_client_connection():
     async def attempt() -> bytes:
-        listen_port = _free_port("127.0.0.2")
+        listen_port = free_port("127.0.0.2")
         proxy = await LatencyProxy(
-            [Route("127.0.0.2", listen_port, "127.0.0.1", _free_port("127.0.0.1"))], ONE_WAY_S
+            [Route("127.0.0.2", listen_port, "127.0.0.1", free_port("127.0.0.1"))], ONE_WAY_S
         ).start()
         try:
             reader, writer = await asyncio.open_connection("127.0.0.2", listen_port)

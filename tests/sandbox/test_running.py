@@ -11,6 +11,7 @@ import asyncssh
 import httpx
 
 from sandbox.running import Sandbox
+from sandbox.ssh.hoststate import SshMode
 from sandbox.world import World
 from tests.support import ROOT
 
@@ -80,8 +81,6 @@ def test_python_m_sandbox_prints_export_lines_and_keeps_running():
 
 
 def test_the_fleet_follows_the_world_between_cycles():
-    from sandbox.ssh.hoststate import SshMode
-
     world = World.generate(seed=4, repos=1, servers=3)
     with Sandbox(world) as sandbox:
         first, second, third = list(world.servers.values())

@@ -6,12 +6,15 @@ import asyncio
 import json
 import resource
 import shlex
+import shutil
 import socket
+import subprocess
 import time
 
 import asyncssh
 import pytest
 
+from actors.adapters.ssh.probe import health_script
 from sandbox.ssh import fleet as ssh_fleet
 from sandbox.ssh.commands import (
     DF_COMMAND,
@@ -23,6 +26,7 @@ from sandbox.ssh.commands import (
     PROBE_COMMANDS,
     TRUE_COMMAND,
     run_command,
+    run_line,
 )
 from sandbox.ssh.fleet import SshFleet
 from sandbox.ssh.hoststate import Container, HostState, SshMode
@@ -328,8 +332,6 @@ def test_stopping_the_fleet_closes_every_listener_and_its_files():
 
 
 def test_the_probe_script_runs_as_one_exec_line(fleet):
-    from actors.adapters.ssh.probe import health_script
-
     host = fleet.add_host(state=HostState(disks={"/": 40, "/var/lib/docker": 96}))
     [script] = ssh(fleet, host, health_script(("/", "/var/lib/docker", "/nope")))
     assert script.exit_status == 0 and script.stderr == ""  # /nope is on / in the sandbox
@@ -356,8 +358,6 @@ def test_the_probe_script_runs_as_one_exec_line(fleet):
 
 
 def test_sequences_status_and_stderr_merge_follow_the_shell():
-    from sandbox.ssh.commands import run_line
-
     state = HostState(disks={"/data": 40})  # /missing is on no filesystem
     run = lambda line: run_line(line, state, now=0.0)  # noqa: E731
     assert run("df -P -k /missing; echo M $?").stdout == "M 1\n"
@@ -395,11 +395,6 @@ def test_sequences_status_and_stderr_merge_follow_the_shell():
     ],
 )
 def test_the_sandbox_shell_answers_like_dash(line):
-    import shutil
-    import subprocess
-
-    from sandbox.ssh.commands import run_line
-
     dash = shutil.which("dash")
     assert dash, "dash (Debian's /bin/sh, the shell the sandbox emulates) must be installed for this comparison"
     real = subprocess.run(

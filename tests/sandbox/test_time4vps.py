@@ -19,22 +19,9 @@ TIME4VPS = FIXTURES / "time4vps"
 USER, PASSWORD = "ops@example.test", "s3cret-pass"
 
 
-class Clock:
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def world() -> World:
     return World.generate(seed=11, repos=0, servers=25)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+import redis
 
 from contracts import Keys, TaskName, TickReason
 from contracts.names import STARTUP_CLAIM_TTL_S
@@ -74,17 +75,20 @@ def test_a_ticker_that_died_still_counts_while_its_heartbeat_lives(client):
 def test_two_tickers_joining_at_the_same_moment_open_one_epoch(client):
     """The decision is one script: of any number racing, exactly one opens the epoch, every
     other joins it, whichever order Redis runs them in."""
+
+    def join(emitter: TickEmitter, name: str, barrier: threading.Barrier, results: list) -> None:
+        barrier.wait()
+        results.append(emitter.open_epoch(name, 15_000))
+
     for round_ in range(10):
         client.delete(Keys.heartbeats("ticker"))
         emitters = [TickEmitter(client) for _ in range(4)]
         barrier = threading.Barrier(len(emitters))
         results: list[tuple[int, bool]] = []
-
-        def join(emitter, i):
-            barrier.wait()
-            results.append(emitter.open_epoch(f"racer-{round_}-{i}", 15_000))
-
-        threads = [threading.Thread(target=join, args=(e, i)) for i, e in enumerate(emitters)]
+        threads = [
+            threading.Thread(target=join, args=(e, f"racer-{round_}-{i}", barrier, results))
+            for i, e in enumerate(emitters)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -117,8 +121,6 @@ def test_a_claim_an_earlier_version_kept_in_the_releases_hash_still_counts(clien
 
 
 def test_the_epoch_script_refuses_a_key_of_the_wrong_type(client):
-    import redis
-
     client.set(Keys.heartbeats("ticker"), "not a sorted set")
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         TickEmitter(client).open_epoch("t", 15_000)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from contracts import Keys, RunOutcome, TaskName
+from process.embedded import free_port
 from tests.cli.test_end_to_end import start_sandbox
 from tests.support import ROOT, runs, spawn, stop, wait_until
 
@@ -43,12 +43,6 @@ def browser() -> webdriver.Chrome:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=options, service=Service(executable_path=shutil.which("chromedriver")))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status_json(env: dict) -> dict[str, dict]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections import Counter
 
 import pytest
 
 from actors.tasks import TASKS
-from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync import SPEC
 from actors.tasks.github_sync.plan import project_id_of
 from contracts import Keys, RunOutcome, TaskName
@@ -24,7 +22,8 @@ from sandbox.github.payloads import HTML
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app
 from sandbox.world import World
-from tests.support import make_tick, running_worker, runs, send, wait_until
+from tests.stack import Stack
+from tests.support import running_worker, runs, wait_until
 from ticker.loop import Ticker
 from ticker.slots import Interval
 
@@ -32,39 +31,8 @@ TASK = TaskName.GITHUB_SYNC
 TOKEN = "ghp_e2etoken0000000000000000000000000000"
 KEY = "e2e-internal-key-0000"
 OWNER = 900000001
-
-
-class Stack:
-    def __init__(self, world: World, github, platform, client, deps: Dependencies):
-        self.world, self.github, self.platform, self.client, self.deps = world, github, platform, client, deps
-        self.slot = 1000
-
-    def repositories(self) -> dict[int, dict]:
-        """The platform's repositories by GitHub id (each id once: a duplicate fails here)."""
-        rows = self.platform.store.all_repositories()
-        counts = Counter(r["provider_repo_id"] for r in rows)
-        assert all(n == 1 for n in counts.values()), f"duplicate repositories: {counts.most_common(3)}"
-        return {r["provider_repo_id"]: r for r in rows}
-
-    def projects(self) -> dict[str, dict]:
-        return {p["id"]: p for p in self.platform.store.list_projects()}
-
-    def project_of(self, repo_id: int) -> dict:
-        return self.projects()[self.repositories()[repo_id]["project_id"]]
-
-    def writes(self) -> int:
-        return sum(n for route, n in self.platform.counters.requests.items() if not route.startswith("GET"))
-
-    def cycle(self):
-        """One tick; returns (final run record, API writes it made, GitHub points it cost)."""
-        writes, points = self.writes(), self.github.points_used()
-        self.slot += 1
-        send(self.client, make_tick(TASK, slot=self.slot))
-        record = wait_until(
-            lambda: next((r for r in runs(self.client, TASK) if r.slot == self.slot and not r.will_retry), None),
-            timeout=30,
-        )
-        return record, self.writes() - writes, self.github.points_used() - points
+#: a cycle's cost: platform writes, GitHub rate-limit points
+MEASURES = {"writes": Stack.writes, "points": lambda stack: stack.github.points_used()}
 
 
 @pytest.fixture
@@ -88,8 +56,9 @@ def stack(client, redis_url, monkeypatch):
             monkeypatch.setenv(name, value)
         for name in ("GITHUB_APP_ID", "GITHUB_ARCHIVE_AFTER"):
             monkeypatch.delenv(name, raising=False)
-        # What a worker process builds at start, from this environment.
-        yield Stack(world, github, platform, client, Dependencies(redis_url, client))
+        yield Stack(
+            TASK, world, client, redis_url, platform=platform, api_url=api.url, github=github, measures=MEASURES
+        )
 
 
 def test_the_task_is_registered():
@@ -98,11 +67,11 @@ def test_the_task_is_registered():
 
 def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(stack, settings, rendered_logs):
     world = stack.world
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
-        cold, writes, points = stack.cycle()
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
+        cold, cost = stack.cycle()
         assert cold.outcome is RunOutcome.SUCCEEDED
         assert (cold.counters["projects_created"], cold.counters["creates"]) == (45, 45)
-        assert (writes, points, cold.counters["pages"]) == (90, 5, 5)
+        assert (cost["writes"], cost["points"], cold.counters["pages"]) == (90, 5, 5)
         repositories = stack.repositories()
         for repo in world.org_repos():
             record = repositories[repo.id]
@@ -122,8 +91,8 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
             )
             assert project["initiating_run_id"].startswith("scheduler-github_sync-")
 
-        steady, writes, points = stack.cycle()
-        assert (writes, points) == (0, 0), "an unchanged org costs nothing"
+        steady, cost = stack.cycle()
+        assert (cost["writes"], cost["points"]) == (0, 0), "an unchanged org costs nothing"
         assert steady.counters["not_modified"] == steady.counters["pages"] == 5
         assert steady.counters["platform_reads"] == 2
         assert not steady.counters.get("creates") and not steady.counters.get("updates")
@@ -140,31 +109,30 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
         world.delete_repo(deleted.id)
         world.transfer_repo(transferred.id, "another-org")
 
-        changed, writes, _ = stack.cycle()
+        changed, cost = stack.cycle()
         repositories = stack.repositories()
         assert repositories[renamed.id]["project_id"] == str(project_id_of(renamed.id)), "a rename is the same record"
         assert repositories[renamed.id]["name"] == "a-brand-new-name"
         assert repositories[renamed.id]["git_url"].endswith(f"/{world.org}/a-brand-new-name.git")
         assert repositories[hidden.id]["visibility"] == "private"
-        assert (writes, changed.counters["updates"]) == (2, 2)
+        assert (cost["writes"], changed.counters["updates"]) == (2, 2)
         assert stack.client.hgetall(Keys.github_missing(world.org)) == {
             str(deleted.id).encode(): b"1",
             str(transferred.id).encode(): b"1",
         }
 
         stack.github.faults.update(error_rate=1.0)  # a failed listing never counts as absence
-        failed, writes, _ = stack.cycle()
-        assert failed.outcome is RunOutcome.FAILED and "503" in failed.error and writes == 0
+        failed, cost = stack.cycle()
+        assert failed.outcome is RunOutcome.FAILED and "503" in failed.error and cost["writes"] == 0
         stack.github.faults.update(error_rate=0.0)
         assert stack.client.hget(Keys.github_missing(world.org), str(deleted.id)) == b"1"
 
-        _, writes, _ = stack.cycle()
-        assert writes == 0
-        gone, writes, _ = stack.cycle()  # the third complete listing without them
-        assert (writes, gone.counters["missing"]) == (0, 2), "missing is Redis memory: nothing to write"
+        assert stack.cycle()[1]["writes"] == 0
+        gone, cost = stack.cycle()  # the third complete listing without them
+        assert (cost["writes"], gone.counters["missing"]) == (0, 2), "missing is Redis memory: nothing to write"
         for _ in range(2):
-            again, writes, points = stack.cycle()
-            assert (writes, points, again.counters.get("missing", 0)) == (0, 0, 0), "missing is said once"
+            again, cost = stack.cycle()
+            assert cost == {"writes": 0, "points": 0} and not again.counters.get("missing"), "missing is said once"
         lines = [json.loads(line) for line in rendered_logs().splitlines() if line.startswith("{")]
         alerts = [line for line in lines if line["event"] == "github_sync.repo_missing"]
         assert sorted(line["repo_id"] for line in alerts) == sorted([deleted.id, transferred.id])
@@ -173,10 +141,10 @@ def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(
 
         world.restore_repo(deleted.id)
         world.restore_repo(transferred.id)
-        back, writes, _ = stack.cycle()
-        assert writes == 0 and not stack.client.hgetall(Keys.github_gone(world.org))
-        final, writes, points = stack.cycle()
-        assert (final.outcome, writes, points) == (RunOutcome.SUCCEEDED, 0, 0)
+        back, cost = stack.cycle()
+        assert cost["writes"] == 0 and not stack.client.hgetall(Keys.github_gone(world.org))
+        final, cost = stack.cycle()
+        assert (final.outcome, cost["writes"], cost["points"]) == (RunOutcome.SUCCEEDED, 0, 0)
     assert len(stack.projects()) == len(stack.repositories()) == 45
     everything = rendered_logs()
     assert TOKEN not in everything and KEY not in everything, "no secret in any log line"
@@ -187,36 +155,37 @@ def repo_html(stack: Stack, repo) -> str:
 
 
 def test_without_an_owner_repositories_are_reported_once_and_created_when_it_is_set(
-    stack, settings, monkeypatch, captured_logs, redis_url
+    stack, settings, monkeypatch, captured_logs
 ):
     monkeypatch.delenv("PLATFORM_OWNER_TELEGRAM_ID")
-    with running_worker(stack.client, [SPEC], settings, deps=Dependencies(redis_url, stack.client)):
-        first, writes, _ = stack.cycle()
-        second, writes2, _ = stack.cycle()
-    assert (writes, writes2) == (0, 0) and not stack.projects() and not stack.platform.store.all_repositories()
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
+        first, cost = stack.cycle()
+        second, cost2 = stack.cycle()
+    assert (cost["writes"], cost2["writes"]) == (0, 0)
+    assert not stack.projects() and not stack.platform.store.all_repositories()
     assert (first.counters["discovered"], second.counters["discovered"]) == (45, 45)
     assert (first.counters["discovered_reported"], second.counters.get("discovered_reported", 0)) == (45, 0)
     said = [e for e in captured_logs if e["event"] == "github_sync.repo_discovered"]
     assert len(said) == 45 and len({e["repo_id"] for e in said}) == 45
     monkeypatch.setenv("PLATFORM_OWNER_TELEGRAM_ID", str(OWNER))
-    with running_worker(stack.client, [SPEC], settings, deps=Dependencies(redis_url, stack.client)):
-        created, writes, _ = stack.cycle()
-    assert (created.counters["projects_created"], writes) == (45, 90)
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
+        created, cost = stack.cycle()
+    assert (created.counters["projects_created"], cost["writes"]) == (45, 90)
 
 
 def test_answers_lost_after_commit_make_exactly_one_project_and_one_repository_each(stack, settings):
     # every POST is applied and then answered 504: each retry must find what the lost one made
     stack.platform.faults.update(lost_rate=1.0, methods="POST", seed=3)
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
-        lossy, _, _ = stack.cycle()
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
+        lossy, _ = stack.cycle()
         stack.platform.faults.update(lost_rate=0.0)
-        clean, writes, _ = stack.cycle()
+        clean, cost = stack.cycle()
     assert stack.platform.counters.faults["lost"] >= 90
     assert lossy.outcome is RunOutcome.SUCCEEDED and lossy.counters["creates"] == 45
     repositories = stack.repositories()  # fails on any duplicate
     assert len(repositories) == len(stack.projects()) == 45
     assert all(r["project_id"] == str(project_id_of(rid)) for rid, r in repositories.items())
-    assert (clean.outcome, writes) == (RunOutcome.SUCCEEDED, 0)
+    assert (clean.outcome, cost["writes"]) == (RunOutcome.SUCCEEDED, 0)
 
 
 def test_a_crash_between_project_and_repository_is_finished_by_the_next_run(stack, settings):
@@ -224,32 +193,32 @@ def test_a_crash_between_project_and_repository_is_finished_by_the_next_run(stac
     pid = project_id_of(first.id)
     # what a worker killed between the two writes leaves: the project, no repository
     stack.platform.store.create_project(title=first.name, owner_id=1, initiating_run_id="killed", project_id=pid)
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
-        record, writes, _ = stack.cycle()
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
+        record, cost = stack.cycle()
     assert record.outcome is RunOutcome.SUCCEEDED
-    assert (record.counters["finished"], record.counters["projects_created"], writes) == (1, 44, 89)
+    assert (record.counters["finished"], record.counters["projects_created"], cost["writes"]) == (1, 44, 89)
     assert stack.repositories()[first.id]["project_id"] == str(pid) and len(stack.projects()) == 45
 
 
 def test_missing_for_archive_after_archives_the_project_and_its_return_restores_it(stack, settings, monkeypatch):
     monkeypatch.setenv("GITHUB_ARCHIVE_AFTER", "0")
     world = stack.world
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         stack.cycle()
         deleted = world.org_repos()[0]
         stack.platform.store.update_project(project_id_of(deleted.id), {"status": "active"})
         world.delete_repo(deleted.id)
         for _ in range(2):
-            assert stack.cycle()[1] == 0
-        record, writes, _ = stack.cycle()
-        assert (record.counters["missing"], record.counters["archived_missing"], writes) == (1, 1, 1)
+            assert stack.cycle()[1]["writes"] == 0
+        record, cost = stack.cycle()
+        assert (record.counters["missing"], record.counters["archived_missing"], cost["writes"]) == (1, 1, 1)
         assert stack.project_of(deleted.id)["status"] == "archived"
-        assert stack.cycle()[1] == 0, "archived for its absence: left alone"
+        assert stack.cycle()[1]["writes"] == 0, "archived for its absence: left alone"
         world.restore_repo(deleted.id)
-        back, writes, _ = stack.cycle()
-        assert (back.counters["restored"], writes) == (1, 1)
+        back, cost = stack.cycle()
+        assert (back.counters["restored"], cost["writes"]) == (1, 1)
         assert stack.project_of(deleted.id)["status"] == "active"
-        assert stack.cycle()[1] == 0
+        assert stack.cycle()[1]["writes"] == 0
 
 
 def test_repositories_of_another_organisation_are_left_alone(stack, settings):
@@ -262,9 +231,9 @@ def test_repositories_of_another_organisation_are_left_alone(stack, settings):
         provider_repo_id=999_999_999,
         git_url="https://github.com/another-org/elsewhere.git",
     )
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         for _ in range(4):  # more complete listings than GITHUB_MISSING_AFTER
-            record, _, _ = stack.cycle()
+            record, _ = stack.cycle()
             assert record.outcome is RunOutcome.SUCCEEDED and record.counters["other_org_repositories"] == 1
             assert not record.counters.get("missing")
     assert stack.projects()[other["id"]]["status"] == "draft"
@@ -273,7 +242,7 @@ def test_repositories_of_another_organisation_are_left_alone(stack, settings):
 def test_the_real_ticker_drives_the_sync(stack, settings):
     ticker = Ticker(stack.client, {TASK: Interval(1)}, release="e2e")
     thread = threading.Thread(target=ticker.run, daemon=True)
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         thread.start()
         try:
             wait_until(

@@ -1,7 +1,7 @@
 """github_sync's plan: the rules, one by one, and as properties over random worlds.
 
-``Records`` holds the platform's projects and repositories in memory (``FakePlatform``, with the
-real client's idempotent-create behaviour and faults that lose a write between project and
+``Records`` holds the platform's projects and repositories in memory (``tests.fake_platform``, with
+the real client's idempotent-create behaviour and faults that lose a write between project and
 repository) and the task's memory in an in-memory Redis; ``cycle`` plans against them and applies
 the plan with the task's own ``apply_plan``.
 """
@@ -12,14 +12,12 @@ import asyncio
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import fakeredis
 import fakeredis.aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.adapters.platform.client import PlatformUnavailable
 from actors.tasks.github_sync.plan import (
     Create,
     CreateRepository,
@@ -33,21 +31,12 @@ from actors.tasks.github_sync.plan import (
 )
 from actors.tasks.github_sync.task import SyncMemory, apply_plan, format_gone, parse_gone
 from contracts.github import MinimalRepository
-from contracts.platform import (
-    Project,
-    ProjectCreate,
-    ProjectStatus,
-    ProjectUpdate,
-    Repository,
-    RepositoryCreate,
-    RepositoryUpdate,
-    User,
-)
+from contracts.platform import Project, ProjectStatus, Repository
+from tests.fake_platform import T0, FakePlatform
 from tests.support import FakeRun
 
 ORG = "acme"
 OWNER = 900000001
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 K = 3
 DAY = 24 * 3600
 
@@ -68,70 +57,26 @@ def repo(repo_id: int, name: str | None = None, **fields) -> MinimalRepository:
     return MinimalRepository.model_validate({**base, **fields})
 
 
-class FakePlatform:
-    """The platform's projects, repositories and owner in memory, answering as the client does
-    (a project create with a known id returns that project; a repository create is never sent
-    twice). ``lose_next_repository`` makes the next repository create fail before it is stored:
-    a crash between the two writes of a new repository."""
-
-    def __init__(self, records: Records):
-        self.r = records
-        self.writes = 0
-
-    async def find_user_by_telegram(self, telegram_id: int) -> User | None:
-        if telegram_id in self.r.users:
-            return User(id=1, telegram_id=telegram_id, created_at=T0)
-        return None
-
-    async def create_project(self, project: ProjectCreate, *, owner_telegram_id: int) -> Project:
-        assert owner_telegram_id in self.r.users
-        if project.id in self.r.projects:
-            return self.r.projects[project.id]
-        self.writes += 1
-        created = Project(
-            id=project.id or uuid.uuid4(), slug="s", owner_id=1, created_at=T0, **project.model_dump(exclude={"id"})
-        )
-        self.r.projects[created.id] = created
-        return created
-
-    async def update_project(self, project_id: uuid.UUID, changes: ProjectUpdate) -> Project:
-        fields = {name: getattr(changes, name) for name in changes.model_fields_set}
-        assert fields
-        self.writes += 1
-        self.r.projects[project_id] = self.r.projects[project_id].model_copy(update=fields)
-        return self.r.projects[project_id]
-
-    async def find_repository_by_provider_id(self, provider_repo_id: int) -> Repository | None:
-        return next((r for r in self.r.repositories.values() if r.provider_repo_id == provider_repo_id), None)
-
-    async def create_repository(self, repository: RepositoryCreate) -> Repository:
-        if self.r.lose_next_repository:
-            self.r.lose_next_repository -= 1
-            raise PlatformUnavailable("POST", "/api/repositories/", 1, "HTTP 503")
-        assert repository.project_id in self.r.projects, "a repository is created under an existing project"
-        self.writes += 1
-        record = Repository(id=f"repo-{len(self.r.repositories) + 1:08x}", created_at=T0, **repository.model_dump())
-        self.r.repositories[record.id] = record
-        return record
-
-    async def update_repository(self, record_id: str, changes: RepositoryUpdate) -> Repository:
-        fields = {name: getattr(changes, name) for name in changes.model_fields_set}
-        assert fields
-        self.writes += 1
-        self.r.repositories[record_id] = self.r.repositories[record_id].model_copy(update=fields)
-        return self.r.repositories[record_id]
-
-
 @dataclass
 class Records:
-    projects: dict[uuid.UUID, Project] = field(default_factory=dict)
-    repositories: dict[str, Repository] = field(default_factory=dict)
-    users: set[int] = field(default_factory=lambda: {OWNER})
+    """The platform, the owner among its users, and the task's memory, kept across cycles."""
+
+    platform: FakePlatform = field(default_factory=lambda: FakePlatform(users={OWNER}))
     server: fakeredis.FakeServer = field(default_factory=fakeredis.FakeServer)
-    writes: int = 0
     now: float = T0.timestamp()
     counters: Counter = field(default_factory=Counter)
-    lose_next_repository: int = 0
+
+    @property
+    def projects(self) -> dict[uuid.UUID, Project]:
+        return self.platform.projects
+
+    @property
+    def repositories(self) -> dict[str, Repository]:
+        return self.platform.repositories
+
+    @property
+    def writes(self) -> int:
+        return self.platform.writes
 
     def _in_loop(self, body):
         async def go():
@@ -182,9 +127,8 @@ class Records:
         return plan_sync(observed, Rules(missing_after, archive_after, can_create=owner is not None, run_id="run-1"))
 
     def apply(self, plan: Plan, owner: int | None = OWNER) -> FakeRun:
-        platform, run = FakePlatform(self), FakeRun()
-        self._in_loop(lambda memory: apply_plan(plan, run, platform, memory, owner))
-        self.writes += platform.writes
+        run = FakeRun()
+        self._in_loop(lambda memory: apply_plan(plan, run, self.platform, memory, owner))
         self.counters += run.counters
         return run
 
@@ -197,7 +141,7 @@ class Records:
 def synced(*repos: MinimalRepository) -> Records:
     records = Records()
     records.cycle(repos)
-    records.writes = 0
+    records.platform.writes = 0
     return records
 
 
@@ -282,7 +226,7 @@ def test_without_an_owner_a_new_repository_is_counted_every_run_reported_once_an
 
 
 def test_an_owner_the_platform_does_not_know_creates_nothing(captured_logs):
-    records = Records(users=set())
+    records = Records(FakePlatform())
     records.cycle([repo(1)])
     assert records.writes == 0 and not records.projects
     assert records.counters["discovered"] == 1
@@ -290,7 +234,7 @@ def test_an_owner_the_platform_does_not_know_creates_nothing(captured_logs):
 
 
 def test_a_crash_between_the_project_and_its_repository_is_finished_by_the_next_run_even_without_owner():
-    records = Records(lose_next_repository=1)
+    records = Records(FakePlatform(users={OWNER}, lose_next_repository=1))
     records.cycle([repo(1)])
     assert len(records.projects) == 1 and not records.repositories and records.counters["records_failed"] == 1
     plan = records.plan([repo(1)], owner=None)
@@ -445,7 +389,7 @@ world_st = st.tuples(
 def test_property_cycles_converge_never_leave_half_a_record_and_then_write_nothing(world):
     before, after, complete, losses, owner = world
     records = synced(*before)
-    records.lose_next_repository = losses
+    records.platform.lose_next_repository = losses
     for _ in range(K + losses + 1):
         records.cycle(after, complete, owner=OWNER if owner else None)
     final = records.cycle(after, complete, owner=OWNER if owner else None)

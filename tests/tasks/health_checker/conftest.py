@@ -11,6 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from actors.adapters.platform.client import PlatformClient
+from actors.adapters.ssh import probe as ssh_probe
 from actors.adapters.ssh.probe import SshProbe
 from actors.adapters.ssh.settings import SshSettings
 from actors.tasks.deps import Dependencies
@@ -46,8 +47,6 @@ def fleet():
 @pytest.fixture(autouse=True)
 def known_hosts_looked_at_every_check(monkeypatch):
     """Hosts are added to the fleet's known_hosts as a test goes: the probe sees them at once."""
-    import actors.adapters.ssh.probe as ssh_probe
-
     monkeypatch.setattr(ssh_probe, "KNOWN_HOSTS_RECHECK_S", 0.0)
 
 

@@ -8,7 +8,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from actors.tasks.health_checker.task import SPEC, check_batch, slot_stats
+from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S, SPEC, check_batch, slot_stats
 from contracts import Keys
 from contracts.health import CheckTarget, HealthCheckBatch
 from contracts.platform import ServerStatus
@@ -330,8 +330,6 @@ def test_a_mixed_world_fleet(client, settings, fleet, platform, health):
 def test_a_slow_host_delays_only_its_own_report_and_its_claim_lasts_about_as_long_as_its_check(
     client, fleet, platform, health
 ):
-    from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S
-
     health(health_command_timeout_s=6.0)  # the stuck host holds its check well past the first flush
     stuck = fleet.add_host(state=HostState(mode=SshMode.SLOW, delay_s=30.0))
     quick = fleet.add_hosts(4)

@@ -20,13 +20,15 @@ from types import SimpleNamespace
 import asyncssh
 import pytest
 
+from actors.adapters.ssh.pool import ConnectionPool, PoolConfig
 from actors.adapters.ssh.probe import ProbeConfig, SshProbe
 from actors.tasks.health_checker.plan import Thresholds, assess
 from actors.tasks.health_checker.task import SPEC
 from contracts.health import CheckTarget, DockerState, FindingKind
 from contracts.platform import ServerCreate, ServerStatus
+from process.embedded import free_port
 from sandbox.ssh.commands import DOCKER_DOWN_MESSAGE
-from tests.support import running_worker
+from tests.support import Clock, running_worker
 from tests.tasks.health_checker.support import active, health_of, tick
 
 SSHD = "/usr/sbin/sshd"
@@ -56,12 +58,6 @@ fi
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     if not os.access(SSHD, os.X_OK):
@@ -85,7 +81,7 @@ def sshd(tmp_path_factory):
     shim = d / "bin" / "docker"
     shim.write_text(SHIM.format(dir=d, ps0=PS_LINES[0], ps1=PS_LINES[1], down=DOCKER_DOWN_MESSAGE))
     shim.chmod(0o755)
-    port = _free_port()
+    port = free_port()
     (d / "sshd_config").write_text(f"""\
 Port {port}
 ListenAddress 127.0.0.1
@@ -228,11 +224,9 @@ def test_end_to_end_through_the_worker(sshd, client, settings, platform, health)
 def test_kept_connection_one_login_in_the_auth_log_for_many_checks(sshd):
     """A real sshd's log: one ``Accepted publickey`` for five checks on a kept connection (720 a day
     become one per HEALTH_SSH_MAX_AGE_S), then one more once the connection is too old."""
-    from actors.adapters.ssh.pool import ConnectionPool, PoolConfig
-
     log = sshd.dir / "sshd.log"
     accepted = log.read_text().count("Accepted publickey")
-    now = [1000.0]
+    clock = Clock()
     config = PoolConfig(max_open=10, idle_s=300, max_age_s=3600, keepalive_s=0)
     p = SshProbe(
         ProbeConfig(
@@ -243,13 +237,13 @@ def test_kept_connection_one_login_in_the_auth_log_for_many_checks(sshd):
             pool=config,
         )
     )
-    pool = ConnectionPool(config, clock=lambda: now[0])
+    pool = ConnectionPool(config, clock=clock)
     p._pools.get = lambda: pool  # the running loop's pool, on the test's clock
 
     async def scenario():
         results = [await p.check(target(sshd)) for _ in range(5)]
         logins_kept = log.read_text().count("Accepted publickey") - accepted
-        now[0] += 3600
+        clock.now += 3600
         results.append(await p.check(target(sshd)))
         await pool.aclose()
         return results, logins_kept

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
+from actors.tasks.announcements import waiting
 from actors.tasks.provisioner_trigger.plan import Plan, Rules, plan_announcements
 from actors.tasks.provisioner_trigger.task import apply_plan
 from contracts import PROVISIONER_STREAM, ProvisionerMessage
@@ -120,8 +121,6 @@ def test_property_each_stuck_server_is_announced_exactly_once_over_successive_ru
 
 
 def test_the_waiting_rule_is_the_one_server_sync_follows():
-    from actors.tasks.announcements import waiting
-
     for status in ServerStatus:
         for managed in (True, False):
             assert bool(plan([server(1, status, managed=managed)], stuck_after_s=10 * HOUR).announce) == waiting(

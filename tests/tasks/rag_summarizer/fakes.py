@@ -1,7 +1,8 @@
 """In-memory stand-ins for what rag_summarizer reads and writes, so that its plans are applied with
-the task's own observe and apply code: a platform's RAG ingest (documents keyed as the platform
-keys them, unchanged hashes skipped, empty content leaving no chunk), the task's memory, a GitHub
-of repositories (path -> bytes, blob shas as git computes them) and a summariser."""
+the task's own observe and apply code: the task's memory, a GitHub of repositories (path -> bytes,
+blob shas as git computes them) and a summariser, beside the platform's RAG ingest
+(``tests.fake_platform``: documents keyed as the platform keys them, unchanged hashes skipped,
+empty content leaving no chunk)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,16 @@ import hashlib
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from actors.adapters.github.files import Blob, FileContent, RepoTree
 from actors.tasks.rag_summarizer.apply import Ports
 from actors.tasks.rag_summarizer.plan import Rules
 from actors.tasks.rag_summarizer.settings import RagSettings
 from actors.tasks.rag_summarizer.task import reconcile
-from contracts.platform import Project, ProjectStatus, RagIngest, RagIngestResult, Repository
+from contracts.platform import Project, ProjectStatus, Repository
+from tests.fake_platform import T0, FakePlatform
 from tests.support import FakeRun
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 OWNER = 7
 
 
@@ -67,38 +67,6 @@ class FakeFiles:
         if data is None or path in self.unreadable:
             return None
         return FileContent(blob_sha(data), data)
-
-
-class FakePlatform:
-    """The RAG ingest as the platform does it: (user, project, scope, source_type, source_id) ->
-    (hash, content); an unchanged hash is skipped; ``fail`` holds source ids refused with a 422."""
-
-    def __init__(self):
-        self.documents: dict[tuple, tuple[str, str]] = {}
-        self.requests = 0
-        self.fail: set[str] = set()
-
-    async def ingest(self, request: RagIngest) -> RagIngestResult:
-        from actors.adapters.platform.client import PlatformAPIError
-
-        self.requests += 1
-        indexed = skipped = 0
-        for doc in request.documents:
-            if doc.source_id in self.fail:
-                raise PlatformAPIError(422, "POST", "/api/rag/ingest", '{"detail": "refused"}')
-            key = (request.user_id, request.project_id, doc.scope.value, doc.source_type, doc.source_id)
-            if key in self.documents and self.documents[key][0] == doc.content_hash:
-                skipped += 1
-                continue
-            self.documents[key] = (doc.content_hash, doc.content)
-            indexed += 1
-        return RagIngestResult(
-            documents_received=len(request.documents), documents_indexed=indexed, documents_skipped=skipped
-        )
-
-    def searchable(self, project_id: uuid.UUID) -> dict[str, str]:
-        """source_id -> content of the project's documents that have content (chunks)."""
-        return {key[4]: content for key, (_, content) in self.documents.items() if key[1] == project_id and content}
 
 
 class FakeMemory:

@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 from actors.adapters.platform.client import PlatformClient
 from actors.tasks import TASKS
-from actors.tasks.deps import Dependencies
 from actors.tasks.rag_summarizer import SPEC
 from actors.tasks.rag_summarizer.settings import RagSettings
 from actors.tasks.rag_summarizer.text import decode
@@ -24,7 +23,8 @@ from sandbox.github.app import github_app
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app
 from sandbox.world import World
-from tests.support import make_tick, running_worker, runs, send, wait_until
+from tests.stack import Stack
+from tests.support import running_worker
 
 TASK = TaskName.RAG_SUMMARIZER
 TOKEN = "ghp_ragtoken00000000000000000000000000000"
@@ -34,77 +34,66 @@ DOCS = RagSettings().documents
 INGEST = "POST /api/rag/ingest"
 
 
-class Stack:
-    def __init__(
-        self, world: World, github, platform, embeddings, client, deps: Dependencies, api_url: str, owner: int
-    ):
-        self.world, self.github, self.platform, self.embeddings = world, github, platform, embeddings
-        self.client, self.deps, self.slot, self.api_url, self.owner = client, deps, 1000, api_url, owner
-        self.projects: dict[int, str] = {}  # GitHub repository id -> project UUID
+#: a cycle's cost: GitHub points and content requests, ingests, embedding calls the platform made
+MEASURES = {
+    "points": lambda stack: stack.github.points_used(),
+    "contents": lambda stack: stack.github.counters.requests["GET /repos/{owner}/{repo}/contents/{path:path}"],
+    "ingests": lambda stack: stack.platform.counters.requests[INGEST],
+    "embedding_calls": lambda stack: stack.embeddings.counters.requests["POST /v1/embeddings"],
+}
 
-    def cost(self) -> dict[str, int]:
-        requests = self.github.counters.requests
-        return {
-            "points": self.github.points_used(),
-            "contents": requests["GET /repos/{owner}/{repo}/contents/{path:path}"],
-            "ingests": self.platform.counters.requests[INGEST],
-            "embedding_calls": self.embeddings.counters.requests["POST /v1/embeddings"],
-        }
 
-    def cycle(self):
-        """One tick; (its final run record, what it cost)."""
-        before = self.cost()
-        self.slot += 1
-        send(self.client, make_tick(TASK, slot=self.slot))
-        record = wait_until(
-            lambda: next((r for r in runs(self.client, TASK) if r.slot == self.slot and not r.will_retry), None),
-            timeout=60,
-        )
-        return record, {k: v - before[k] for k, v in self.cost().items()}
+def full_name(stack: Stack, repo) -> str:
+    return f"{stack.world.org}/{repo.name}"
 
-    def full_name(self, repo) -> str:
-        return f"{self.world.org}/{repo.name}"
 
-    def expected(self, repo) -> dict[str, str]:
-        """What search should find of a repository: source id -> content hash of its text."""
-        out = {}
-        for path, data in repo.files.items():
-            if DOCS.wanted(path):
-                text = decode(data.encode() if isinstance(data, str) else data) or ""
-                out[f"{self.full_name(repo)}:{path}"] = content_hash(text)
-        return out
+def project_id(stack: Stack, repo) -> str:
+    return stack.repositories()[repo.id]["project_id"]
 
-    def held(self, repo) -> dict[str, dict]:
-        return {row["source_id"]: row for row in self.platform.store.rag_documents(self.projects[repo.id])}
 
-    def assert_converged(self) -> None:
-        """Every live project's documents as its repository has them, every other document
-        emptied (no chunk: not found), and no row of another project or owner."""
-        for repo in self.world.org_repos():
-            held = self.held(repo)
-            if repo.archived:
-                assert all(row["chunk_count"] == 0 for row in held.values()), repo.name
-                continue
-            expected = self.expected(repo)
-            for source_id, digest in expected.items():
-                assert held[source_id]["source_hash"] == digest, source_id
-                assert held[source_id]["user_id"] == self.owner and held[source_id]["scope"] == "project"
-            for source_id, row in held.items():
-                if source_id not in expected:
-                    assert (row["chunk_count"], row["body"]) == (0, ""), f"{source_id} should be emptied"
+def expected(stack: Stack, repo) -> dict[str, str]:
+    """What search should find of a repository: source id -> content hash of its text."""
+    out = {}
+    for path, data in repo.files.items():
+        if DOCS.wanted(path):
+            text = decode(data.encode() if isinstance(data, str) else data) or ""
+            out[f"{full_name(stack, repo)}:{path}"] = content_hash(text)
+    return out
 
-    def search(self, text: str) -> list[str]:
-        async def ask():
-            async with PlatformClient(self.api_url, SecretStr(KEY)) as api:
-                found = []
-                for project_id in self.projects.values():
-                    answer = await api.query(
-                        RagQuery(query=text, project_id=project_id, user_id=self.owner, min_similarity=0.2)
-                    )
-                    found += [(hit.score, hit.source_id) for hit in answer.results]
-                return [source_id for _, source_id in sorted(found, reverse=True)]
 
-        return asyncio.run(ask())
+def held(stack: Stack, repo) -> dict[str, dict]:
+    return {row["source_id"]: row for row in stack.platform.store.rag_documents(project_id(stack, repo))}
+
+
+def assert_converged(stack: Stack) -> None:
+    """Every live project's documents as its repository has them, every other document
+    emptied (no chunk: not found), and no row of another project or owner."""
+    for repo in stack.world.org_repos():
+        rows = held(stack, repo)
+        if repo.archived:
+            assert all(row["chunk_count"] == 0 for row in rows.values()), repo.name
+            continue
+        wanted = expected(stack, repo)
+        for source_id, digest in wanted.items():
+            assert rows[source_id]["source_hash"] == digest, source_id
+            assert rows[source_id]["user_id"] == stack.owner and rows[source_id]["scope"] == "project"
+        for source_id, row in rows.items():
+            if source_id not in wanted:
+                assert (row["chunk_count"], row["body"]) == (0, ""), f"{source_id} should be emptied"
+
+
+def search(stack: Stack, text: str) -> list[str]:
+    async def ask():
+        async with PlatformClient(stack.api_url, SecretStr(KEY)) as api:
+            found = []
+            for project in stack.projects():
+                answer = await api.query(
+                    RagQuery(query=text, project_id=project, user_id=stack.owner, min_similarity=0.2)
+                )
+                found += [(hit.score, hit.source_id) for hit in answer.results]
+            return [source_id for _, source_id in sorted(found, reverse=True)]
+
+    return asyncio.run(ask())
 
 
 @pytest.fixture
@@ -116,7 +105,6 @@ def stack(client, redis_url, monkeypatch):
         platform = create_app(api_key=KEY, rag_ingest_secret=RAG_SECRET, embeddings_url=f"{emb.url}/v1")
         with ServedApp(platform) as api:
             owner = platform.store.create_user(900000001, username="owner")["id"]
-            stack = Stack(world, github, platform, embeddings, client, Dependencies(redis_url, client), api.url, owner)
             for repo in world.org_repos():
                 project = platform.store.create_project(
                     title=repo.name,
@@ -130,7 +118,6 @@ def stack(client, redis_url, monkeypatch):
                     provider_repo_id=repo.id,
                     git_url=f"https://github.com/{world.org}/{repo.name}.git",
                 )
-                stack.projects[repo.id] = project["id"]
             for name, value in {
                 "API_BASE_URL": api.url,
                 "INTERNAL_API_KEY": KEY,
@@ -144,7 +131,18 @@ def stack(client, redis_url, monkeypatch):
                 monkeypatch.setenv(name, value)
             for name in ("GITHUB_APP_ID", "SUMMARY_URL"):
                 monkeypatch.delenv(name, raising=False)
-            yield stack
+            yield Stack(
+                TASK,
+                world,
+                client,
+                redis_url,
+                platform=platform,
+                api_url=api.url,
+                github=github,
+                embeddings=embeddings,
+                owner=owner,
+                measures=MEASURES,
+            )
 
 
 def test_the_task_is_registered():
@@ -154,13 +152,13 @@ def test_the_task_is_registered():
 def test_only_what_changed_is_read_and_sent_and_search_finds_it_by_meaning(stack, settings, rendered_logs):
     world = stack.world
     live = sorted((r for r in world.org_repos() if not r.archived), key=lambda r: r.id)
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         cold, cost = stack.cycle()
         assert cold.outcome is RunOutcome.SUCCEEDED, cold.error
-        documents = sum(len(stack.expected(r)) for r in live)
+        documents = sum(len(expected(stack, r)) for r in live)
         assert cold.counters["ingests"] == documents == cost["ingests"] == cost["contents"]
         assert cold.counters["documents_indexed"] == documents and not cold.counters.get("summaries")
-        stack.assert_converged()
+        assert_converged(stack)
 
         steady, cost = stack.cycle()
         assert cost == {"points": 0, "contents": 0, "ingests": 0, "embedding_calls": 0}, "a steady world costs nothing"
@@ -173,26 +171,26 @@ def test_only_what_changed_is_read_and_sent_and_search_finds_it_by_meaning(stack
         changed, cost = stack.cycle()
         assert (cost["contents"], cost["ingests"], cost["points"]) == (1, 1, 2), "the tree and the file; one ingest"
         assert changed.counters["documents_indexed"] == 1 and cost["embedding_calls"] >= 1
-        source_id = f"{stack.full_name(edited)}:{path}"
-        assert stack.search("which service notifies on Telegram when a payment fails?")[0] == source_id
+        source_id = f"{full_name(stack, edited)}:{path}"
+        assert search(stack, "which service notifies on Telegram when a payment fails?")[0] == source_id
 
         world.edit_file(edited.id, path, None)
         removed, cost = stack.cycle()
         assert removed.counters["documents_emptied"] == 1 and (cost["contents"], cost["ingests"]) == (0, 1)
-        assert stack.held(edited)[source_id]["chunk_count"] == 0
-        assert source_id not in stack.search("which service notifies on Telegram when a payment fails?")
+        assert held(stack, edited)[source_id]["chunk_count"] == 0
+        assert source_id not in search(stack, "which service notifies on Telegram when a payment fails?")
 
         archived = live[1]
-        stack.platform.store.update_project(stack.projects[archived.id], {"status": "archived"})
+        stack.platform.store.update_project(project_id(stack, archived), {"status": "archived"})
         archived.archived = True
         gone, cost = stack.cycle()
-        assert gone.counters["documents_emptied"] == len(stack.expected(archived))
+        assert gone.counters["documents_emptied"] == len(expected(stack, archived))
         assert cost["points"] == 0 and cost["contents"] == 0
 
         final, cost = stack.cycle()
         assert final.outcome is RunOutcome.SUCCEEDED
         assert cost == {"points": 0, "contents": 0, "ingests": 0, "embedding_calls": 0}
-        stack.assert_converged()
+        assert_converged(stack)
     text = rendered_logs()
     assert TOKEN not in text and KEY not in text and RAG_SECRET not in text, "no secret in any log line"
 
@@ -208,7 +206,7 @@ def test_twenty_percent_faults_for_three_cycles_then_converged_within_two(stack,
 
     world = stack.world
     live = sorted((r for r in world.org_repos() if not r.archived), key=lambda r: r.id)
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         faulty(0.2)
         for n in range(3):
             repo = live[n]
@@ -221,15 +219,15 @@ def test_twenty_percent_faults_for_three_cycles_then_converged_within_two(stack,
         for _ in range(2):
             record, _ = stack.cycle()
         assert record.outcome is RunOutcome.SUCCEEDED, record.error
-        stack.assert_converged()
+        assert_converged(stack)
         _, cost = stack.cycle()
         assert cost == {"points": 0, "contents": 0, "ingests": 0, "embedding_calls": 0}
 
 
 def test_a_wrong_secret_stops_the_run_and_sends_nothing_more(stack, settings, monkeypatch):
     monkeypatch.setenv("RAG_INGEST_SECRET", "not-" + RAG_SECRET)
-    with running_worker(stack.client, [SPEC], settings, deps=stack.deps):
+    with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         record, cost = stack.cycle()
     assert record.outcome is RunOutcome.FAILED and "401" in (record.error or "")
     assert cost["ingests"] == 1, "the first refusal stops the run"
-    assert all(not stack.held(repo) for repo in stack.world.org_repos())
+    assert all(not held(stack, repo) for repo in stack.world.org_repos())

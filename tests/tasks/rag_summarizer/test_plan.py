@@ -177,11 +177,11 @@ def test_a_renamed_repository_is_found_under_its_new_name_only():
     }
     repos["acme/renamed"] = repos.pop("acme/repo-1")
     world.projects = [project(1, name="renamed")]
-    world.platform.fail.add("acme/repo-1:docs/a.md")  # one of the old name's documents is refused once
+    world.platform.refuse.add("acme/repo-1:docs/a.md")  # one of the old name's documents is refused once
     first = run(world)
     assert first["records_failed"] == 1 and not first["renamed"]
     assert world.memory.data[p1.id][NAME] == "acme/repo-1", "the old name kept until all of it is emptied"
-    world.platform.fail.clear()
+    world.platform.refuse.clear()
     second = run(world)
     assert second["renamed"] == 1
     assert set(world.platform.searchable(p1.id)) == {
@@ -206,12 +206,12 @@ def test_a_repository_renamed_then_gone_leaves_nothing_searchable_under_either_n
     p1 = world.projects[0][0]
     repos["acme/renamed"] = repos.pop("acme/repo-1")
     world.projects = [project(1, name="renamed")]
-    world.platform.fail.add("acme/repo-1:docs/a.md")
+    world.platform.refuse.add("acme/repo-1:docs/a.md")
     assert run(world)["records_failed"] == 1
     assert not [s for s in world.platform.searchable(p1.id) if s.startswith("acme/renamed:")], (
         "nothing is sent under the new name while the old one's documents remain"
     )
-    world.platform.fail.clear()
+    world.platform.refuse.clear()
     record, repository, name = project(1, ProjectStatus.ARCHIVED, name="renamed")
     world.projects = [(record, repository, name)]
     run(world)
@@ -231,10 +231,10 @@ def test_what_is_sent_names_the_repository_the_path_and_the_owner():
 def test_a_refused_document_is_that_documents_failure_and_holds_back_the_summary():
     repos = {"acme/repo-1": {"README.md": b"# One\n\nFirst.", "docs/a.md": b"# A\n\nText."}}
     world = World([project(1)], FakeFiles(repos))
-    world.platform.fail.add("acme/repo-1:docs/a.md")
+    world.platform.refuse.add("acme/repo-1:docs/a.md")
     first = run(world)
     assert (first["ingests"], first["records_failed"], first["summaries"]) == (1, 1, 0)
-    world.platform.fail.clear()
+    world.platform.refuse.clear()
     second = run(world)
     assert (second["ingests"], second["summaries"]) == (2, 1)  # the refused one, then the summary
     keys = {key[3:] for key in world.platform.documents}

@@ -1,29 +1,29 @@
-"""In-memory stand-ins for server_sync's plan tests: the platform's Server records, a run, and a
-``Cycle`` that observes, plans and applies with the task's own ``apply_plan`` and ``SyncMemory``
-against fakeredis, and the one provisioner publisher (its Lua script included)."""
+"""In-memory stand-ins for server_sync's plan tests: Time4VPS's answers, and a ``Cycle`` that
+observes, plans and applies with the task's own ``apply_plan`` and ``SyncMemory`` against fakeredis,
+the platform's Server records (``tests.fake_platform``) and the one provisioner publisher (its Lua
+script included)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import fakeredis
 import fakeredis.aioredis
 
-from actors.adapters.platform.client import PlatformAPIError, PlatformUnavailable
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.tasks.announcements import Announcer
 from actors.tasks.server_sync.memory import SyncMemory
 from actors.tasks.server_sync.plan import Observed, Plan, Rules, details_wanted, plan_sync
 from actors.tasks.server_sync.task import apply_plan
 from contracts import PROVISIONER_STREAM
-from contracts.platform import Server, ServerCreate, ServerUpdate
+from contracts.platform import Server
 from contracts.time4vps import ServerDetails, ServerListItem
+from tests.fake_platform import FakePlatform
 from tests.support import FakeRun
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+DEFAULT_RULES = Rules()  # frozen: one instance serves every cycle that names none
 
 
 def item(pid: int, ip: str | None = "192.0.2.10", synch: str = "2026-01-05 09:00:00", **fields) -> ServerListItem:
@@ -62,47 +62,6 @@ def details(
     )
 
 
-def as_read(server: Server) -> Server:
-    """The record as the platform answers it: ``provider_id`` read from the labels."""
-    return server.model_copy(update={"provider_id": server.labels.get("provider_id")})
-
-
-class FakePlatform:
-    """The two writes server_sync makes, on Server records kept in memory by handle."""
-
-    def __init__(self, records: Mapping[str, Server] | None = None, refuse: set[str] = frozenset()):
-        self.records: dict[str, Server] = dict(records or {})
-        self.refuse = set(refuse)  # handles whose writes answer 422
-        self.writes = 0
-        self.patches: list[tuple[str, dict]] = []
-        self.creates: list[ServerCreate] = []
-        self.lose_answers = 0  # creates to commit and then answer 504 (the answer lost)
-
-    async def create_server(self, server: ServerCreate) -> Server:
-        if server.handle in self.records or server.handle in self.refuse:
-            raise PlatformAPIError(400, "POST", "/api/servers/", '{"detail": "exists"}')
-        self.writes += 1
-        self.creates.append(server)
-        self.records[server.handle] = as_read(Server(created_at=T0, updated_at=T0, **server.model_dump()))
-        if self.lose_answers:
-            self.lose_answers -= 1
-            raise PlatformUnavailable("POST", "/api/servers/", 1, "HTTP 504")
-        return self.records[server.handle]
-
-    async def update_server(self, handle: str, changes: ServerUpdate) -> Server:
-        if handle in self.refuse:
-            raise PlatformAPIError(422, "PATCH", f"/api/servers/{handle}", '{"detail": "refused"}')
-        fields = {name: getattr(changes, name) for name in changes.model_fields_set}
-        assert fields, "an update always carries at least one field"
-        self.writes += 1
-        self.patches.append((handle, changes.changes()))
-        if "provider_id" in fields:  # as the platform does: into the labels
-            pid = fields.pop("provider_id")
-            fields["labels"] = {**fields.get("labels", self.records[handle].labels), "provider_id": pid}
-        self.records[handle] = as_read(self.records[handle].model_copy(update=fields))
-        return self.records[handle]
-
-
 @dataclass
 class Cycle:
     """A platform, the task's Redis memory and the provisioner stream, kept across cycles."""
@@ -124,7 +83,7 @@ class Cycle:
         max_details: int | None = None,
     ) -> Observed:
         memory = await SyncMemory(self.redis()).read()
-        records = list(self.platform.records.values())
+        records = list(self.platform.servers.values())
         wanted = details_wanted(listing, records, memory.seen)[:max_details]
         return Observed(listing, complete, records, {p: provider[p] for p in wanted if p in provider}, memory)
 
@@ -137,7 +96,7 @@ class Cycle:
             self.platform,
             SyncMemory(client),
             Announcer(self.publisher(client), self.cooldown_s),
-            list(self.platform.records.values()),
+            list(self.platform.servers.values()),
         )
         return run
 
@@ -145,7 +104,7 @@ class Cycle:
         self,
         listing: list[ServerListItem],
         provider: Mapping[str, ServerDetails] | None = None,
-        rules: Rules = Rules(),
+        rules: Rules = DEFAULT_RULES,
         **options,
     ) -> tuple[Plan, FakeRun]:
         """One cycle: observe, plan, apply; (the plan, the run's counters)."""
@@ -157,7 +116,7 @@ class Cycle:
         memory = await SyncMemory(self.redis()).read()
         return plan_sync(
             Observed(
-                observed.servers, observed.complete, list(self.platform.records.values()), observed.details, memory
+                observed.servers, observed.complete, list(self.platform.servers.values()), observed.details, memory
             ),
             rules,
         )
@@ -167,4 +126,4 @@ class Cycle:
         return [json.loads(fields[b"data"])["server_handle"] for _, fields in entries]
 
     def record(self, pid: int | str) -> Server:
-        return next(r for r in self.platform.records.values() if r.provider_id == str(pid))
+        return next(r for r in self.platform.servers.values() if r.provider_id == str(pid))

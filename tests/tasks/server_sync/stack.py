@@ -1,71 +1,26 @@
-"""server_sync's world on loopback for the end-to-end tests: the Time4VPS stand-in and
-the platform API over one sandbox ``World``, the environment a worker reads, and one tick at a time
-through a real worker."""
+"""server_sync's world on loopback for the end-to-end tests (``tests.stack.Stack``): the Time4VPS
+stand-in and the platform API over one sandbox ``World``, and the environment a worker reads."""
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-
 import pytest
 
-from actors.tasks.deps import Dependencies
-from contracts import PROVISIONER_STREAM, RunRecord, TaskName
+from contracts import TaskName
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app
 from sandbox.time4vps.app import time4vps_app
 from sandbox.world import World
-from tests.support import make_tick, runs, send, wait_until
+from tests.stack import Stack
 
 TASK = TaskName.SERVER_SYNC
 USER, PASSWORD, KEY = "ops@example.test", "t4v-planted-secret-0000", "platform-planted-key-0000"
 LIST, DETAILS = "GET /api/server", "GET /api/server/{server_id}"
-
-
-class Stack:
-    def __init__(self, world: World, time4vps, platform, client, redis_url: str):
-        self.world, self.time4vps, self.platform, self.client = world, time4vps, platform, client
-        self.redis_url = redis_url
-        self.slot = 1000
-
-    def deps(self) -> Dependencies:
-        """What a worker process builds at start, from the environment as it is now."""
-        return Dependencies(self.redis_url, self.client)
-
-    def records(self) -> dict[str, dict]:
-        return {
-            s["provider_id"]: s for s in self.platform.store.list_servers() if s["labels"].get("provider") == "time4vps"
-        }
-
-    def writes(self) -> int:
-        return sum(
-            n
-            for route, n in self.platform.counters.requests.items()
-            if not route.startswith("GET") and "/incidents" not in route
-        )
-
-    def announced(self) -> list[str]:
-        return [json.loads(f[b"data"])["server_handle"] for _, f in self.client.xrange(PROVISIONER_STREAM)]
-
-    def incidents(self, active: bool = True) -> list[dict]:
-        return [
-            i
-            for i in self.platform.store.list_incidents()
-            if i["incident_type"] == "provider_api_unavailable" and (i["status"] != "resolved") == active
-        ]
-
-    def cycle(self) -> tuple[RunRecord, Counter]:
-        """One tick through the worker; (its final run record, the requests and writes it cost)."""
-        before = Counter(self.time4vps.counters.requests), self.writes()
-        self.slot += 1
-        send(self.client, make_tick(TASK, slot=self.slot))
-        record = wait_until(
-            lambda: next((r for r in runs(self.client, TASK) if r.slot == self.slot and not r.will_retry), None),
-            timeout=60,
-        )
-        requests = Counter(self.time4vps.counters.requests)
-        requests.subtract(before[0])
-        return record, Counter(list=requests[LIST], details=requests[DETAILS], writes=self.writes() - before[1])
+#: a cycle's cost: Time4VPS list and details requests, platform writes
+MEASURES = {
+    "list": lambda stack: stack.time4vps.counters.requests[LIST],
+    "details": lambda stack: stack.time4vps.counters.requests[DETAILS],
+    "writes": Stack.writes,
+}
 
 
 @pytest.fixture
@@ -87,4 +42,6 @@ def stack(client, redis_url, monkeypatch):
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("TIME4VPS_MAX_DETAILS_PER_RUN", raising=False)
         monkeypatch.delenv("TIME4VPS_MANAGED_SERVER_IDS", raising=False)
-        yield Stack(world, time4vps, platform, client, redis_url)
+        yield Stack(
+            TASK, world, client, redis_url, platform=platform, api_url=api.url, time4vps=time4vps, measures=MEASURES
+        )

@@ -14,8 +14,10 @@ import pytest
 from actors.adapters.time4vps.client import Time4VpsClient
 from actors.adapters.time4vps.errors import Time4VpsRefused, Time4VpsThrottled, Time4VpsUnavailable
 from actors.adapters.time4vps.settings import Time4VpsSettings
-from contracts import Keys
+from actors.configuration import absent_credentials, check_task
+from contracts import Keys, TaskName
 from contracts.time4vps import Time4VpsErrorKind
+from process.errors import ConfigurationError
 from sandbox.http import ServedApp
 from sandbox.time4vps.app import time4vps_app
 from sandbox.world import World
@@ -240,8 +242,6 @@ def test_details_of_a_server_gone_since_the_listing_are_none():
 
 
 def test_a_missing_setting_names_the_variables_and_never_quotes_the_password(monkeypatch):
-    from process.errors import ConfigurationError
-
     monkeypatch.delenv("TIME4VPS_USERNAME", raising=False)
     monkeypatch.setenv("TIME4VPS_PASSWORD", PASSWORD)
     monkeypatch.setenv("TIME4VPS_MAX_ATTEMPTS", "0")
@@ -279,9 +279,6 @@ def test_against_the_sandbox_every_server_is_listed_and_its_details_match_the_wo
 
 
 def test_without_time4vps_credentials_the_task_is_not_configured_and_a_bad_setting_is_named(monkeypatch):
-    from actors.configuration import absent_credentials, check_task
-    from contracts import TaskName
-
     platform = {"API_BASE_URL": "http://127.0.0.1:1", "INTERNAL_API_KEY": "k" * 8}
     assert absent_credentials(TaskName.SERVER_SYNC, platform) == ["TIME4VPS_PASSWORD or TIME4VPS_USERNAME"]
     assert absent_credentials(TaskName.SERVER_SYNC, {**platform, "TIME4VPS_USERNAME": USER}) == []

@@ -29,7 +29,7 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
         cold, cost = stack.cycle()
         assert cold.outcome is RunOutcome.SUCCEEDED and cold.counters["creates"] == 12
         assert cost == {"list": 1, "details": 12, "writes": 24}, "a create, and the fields it cannot set"
-        records = stack.records()
+        records = stack.servers()
         for server in world.server_list():
             record = records[str(server.server_id)]
             assert (record["handle"], record["status"], record["is_managed"]) == (
@@ -58,7 +58,7 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
         world.remove_server(third.server_id)
         changed, cost = stack.cycle()
         assert cost == {"list": 1, "details": 3, "writes": 4}, "details of the new and the changed servers only"
-        records = stack.records()
+        records = stack.servers()
         assert records[str(added.server_id)]["status"] == "pending_setup"
         assert (records[str(first.server_id)]["public_ip"], records[str(first.server_id)]["host"]) == (
             "203.0.113.200",
@@ -72,16 +72,16 @@ def test_the_account_is_kept_in_sync_through_its_changes_at_zero_steady_state_co
         assert stack.announced().count(f"vps-{added.server_id}") == 1
 
         gone, cost = stack.cycle()  # the second complete listing without it (TIME4VPS_MISSING_AFTER=2)
-        assert stack.records()[str(third.server_id)]["status"] == "missing" and gone.counters["missing"] == 1
+        assert stack.servers()[str(third.server_id)]["status"] == "missing" and gone.counters["missing"] == 1
         assert cost["writes"] == 1 and stack.cycle()[1]["writes"] == 0, "missing is said once"
 
         world.servers[third.server_id] = third  # back, as it was
         back, cost = stack.cycle()
-        assert stack.records()[str(third.server_id)]["status"] == "pending_setup" and back.counters["restored"] == 1
+        assert stack.servers()[str(third.server_id)]["status"] == "pending_setup" and back.counters["restored"] == 1
 
         final, cost = stack.cycle()
         assert (final.outcome, cost) == (RunOutcome.SUCCEEDED, {"list": 1, "details": 0, "writes": 0})
-    assert len(stack.records()) == 13
+    assert len(stack.servers()) == 13
     assert len(stack.announced()) == 13, "each waiting server once within the cooldown"
     lines = [json.loads(line) for line in rendered_logs().splitlines() if line.startswith("{")]
     alerts = [line for line in lines if line["event"] == "server_sync.server_missing"]
@@ -98,7 +98,7 @@ def test_allowlist_changes_both_ways(stack, settings, monkeypatch):
     monkeypatch.setenv("TIME4VPS_MANAGED_SERVER_IDS", f"{one},{two}")
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         stack.cycle()
-    records = stack.records()
+    records = stack.servers()
     assert {pid for pid, r in records.items() if r["is_managed"]} == {str(one), str(two)}
     assert {r["status"] for pid, r in records.items() if not r["is_managed"]} == {"reserved"}
     assert sorted(stack.announced()) == sorted([f"vps-{one}", f"vps-{two}"])
@@ -110,7 +110,7 @@ def test_allowlist_changes_both_ways(stack, settings, monkeypatch):
         assert (record.counters["managed"], record.counters["unmanaged"], cost["writes"]) == (1, 1, 2)
         assert record.counters["announced"] == 1 and record.counters["announce_cooling"] == 1
         assert stack.cycle()[1]["writes"] == 0
-    records = stack.records()
+    records = stack.servers()
     assert (records[str(two)]["status"], records[str(two)]["is_managed"]) == ("reserved", False)
     assert (records[str(three)]["status"], records[str(three)]["is_managed"]) == ("pending_setup", True)
     assert sorted(stack.announced()) == sorted([f"vps-{one}", f"vps-{two}", f"vps-{three}"])
@@ -118,7 +118,7 @@ def test_allowlist_changes_both_ways(stack, settings, monkeypatch):
     monkeypatch.setenv("TIME4VPS_MANAGED_SERVER_IDS", "")  # unset or empty: fail-closed, manages none
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         stack.cycle()
-    assert not any(r["is_managed"] for r in stack.records().values()) and len(stack.announced()) == 3
+    assert not any(r["is_managed"] for r in stack.servers().values()) and len(stack.announced()) == 3
 
 
 def test_a_create_whose_answer_is_lost_after_it_committed_makes_one_record_announced_once(stack, settings):
@@ -132,7 +132,7 @@ def test_a_create_whose_answer_is_lost_after_it_committed_makes_one_record_annou
         assert record.outcome is RunOutcome.SUCCEEDED and record.counters["creates"] == 12
         stack.platform.faults.update(lost_rate=0.0)
         again, cost = stack.cycle()
-    assert len(stack.platform.store.list_servers()) == 12 and len(stack.records()) == 12
+    assert len(stack.platform.store.list_servers()) == 12 and len(stack.servers()) == 12
     assert sorted(stack.announced()) == sorted(f"vps-{s}" for s in stack.world.servers)
     assert cost["writes"] == 0 and not again.counters["announced"]
 
@@ -140,14 +140,14 @@ def test_a_create_whose_answer_is_lost_after_it_committed_makes_one_record_annou
 def test_an_outage_opens_one_incident_changes_nothing_and_its_end_resolves_it(stack, settings):
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         stack.cycle()
-        before = stack.records()
+        before = stack.servers()
         stack.world.change_server_ip(stack.world.server_list()[0].server_id, "203.0.113.9")
         stack.time4vps.faults.update(error_rate=1.0)
         for _ in range(3):
             failed, cost = stack.cycle()
             assert failed.outcome is RunOutcome.FAILED and "Time4VPS unavailable" in failed.error
             assert cost["writes"] == 0
-        assert stack.records() == before, "no Server record changes during an outage"
+        assert stack.servers() == before, "no Server record changes during an outage"
         [incident] = stack.incidents()
         assert incident["server_handle"] is None and incident["details"]["reason"] == "unavailable"
 
@@ -165,7 +165,7 @@ def test_refused_credentials_open_the_incident_with_the_reason_and_are_not_retri
     assert record.outcome is RunOutcome.FAILED and "allow this host's outgoing IP" in record.error
     assert cost == {"list": 1, "details": 0, "writes": 0}, "a configuration error is not retried"
     [incident] = stack.incidents()
-    assert incident["details"]["reason"] == "ipnotallowed" and stack.records() == {}
+    assert incident["details"]["reason"] == "ipnotallowed" and stack.servers() == {}
     [line] = [e for e in captured_logs if e["event"] == "server_sync.credentials_refused"]
     assert line["log_level"] == "error" and "Time4VPS client area" in line["fix"]
 
@@ -183,5 +183,5 @@ def test_the_real_ticker_drives_the_sync(stack, settings):
             ticker.stop.set()
             thread.join(5)
     done = [r for r in runs(stack.client, TASK) if r.outcome is RunOutcome.SUCCEEDED]
-    assert done[0].counters["creates"] == 12 and len(stack.records()) == 12
+    assert done[0].counters["creates"] == 12 and len(stack.servers()) == 12
     assert all(r.counters["list_requests"] == 1 and not r.counters.get("details_requests") for r in done[1:])

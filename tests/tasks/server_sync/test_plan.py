@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +23,8 @@ from actors.tasks.server_sync.plan import (
     plan_sync,
 )
 from contracts.platform import Server, ServerStatus
-from tests.tasks.server_sync.fakes import T0, Cycle, FakePlatform, details, item
+from tests.fake_platform import T0, FakePlatform
+from tests.tasks.server_sync.fakes import Cycle, details, item
 
 SPECS = {"capacity_cpu": 2, "capacity_ram_mb": 4096, "capacity_disk_mb": 40960, "os_template": "debian-12-x86_64"}
 
@@ -138,12 +140,11 @@ def test_a_server_waiting_in_pending_setup_is_announced_again_after_its_cooldown
     cycle = Cycle(cooldown_s=0.05)
     listing, provider = [item(7)], {"7": details()}
     run(cycle(listing, provider, ALL))
-    import time
 
     time.sleep(0.06)  # past the cooldown: the provisioner has not picked it up
     _, again = run(cycle(listing, provider, ALL))
     assert again.counters["announced"] == 1 and run(cycle.announced()) == ["vps-7", "vps-7"]
-    cycle.platform.records["vps-7"] = cycle.record(7).model_copy(update={"status": ServerStatus.PROVISIONING})
+    cycle.platform.servers["vps-7"] = cycle.record(7).model_copy(update={"status": ServerStatus.PROVISIONING})
     time.sleep(0.06)
     _, moved = run(cycle(listing, provider, ALL))
     assert not moved.counters["announced"] and len(run(cycle.announced())) == 2
@@ -208,13 +209,13 @@ def test_a_new_server_without_an_address_is_rejected_and_the_rest_go_on():
     cycle = Cycle()
     plan, counters = run(cycle([item(1, ip=None), item(2)], {}, ALL))
     assert plan.rejected == ("1",) and counters.counters["rejected"] == 1
-    assert [r.provider_id for r in cycle.platform.records.values()] == ["2"]
+    assert [r.provider_id for r in cycle.platform.servers.values()] == ["2"]
 
 
 def test_an_existing_record_keeps_its_handle():
     cycle = platform_of(record(7).model_copy(update={"handle": "legacy-name"}))
     run(cycle([item(7, ip="192.0.2.99")], {}, ALL))
-    assert list(cycle.platform.records) == ["legacy-name"] and cycle.record(7).public_ip == "192.0.2.99"
+    assert list(cycle.platform.servers) == ["legacy-name"] and cycle.record(7).public_ip == "192.0.2.99"
 
 
 # ---- drift -----------------------------------------------------------------------------------------
@@ -262,7 +263,7 @@ def test_an_unnamed_record_whose_id_is_not_a_time4vps_id_is_someone_elses_and_ne
     for _ in range(4):
         plan, counters = run(cycle([item(2)], {"2": details()}, Rules(Allowlist(everything=True), missing_after=1)))
         assert counters.counters["other_provider_records"] == 1
-    assert cycle.platform.records["hc-ok-1"] == theirs
+    assert cycle.platform.servers["hc-ok-1"] == theirs
 
 
 def test_records_of_other_providers_are_never_touched():
@@ -271,7 +272,7 @@ def test_records_of_other_providers_are_never_touched():
     for _ in range(4):
         plan, counters = run(cycle([item(2)], {"2": details()}, Rules(Allowlist(everything=True), missing_after=1)))
         assert counters.counters["other_provider_records"] == 1
-    assert cycle.platform.records["vps-1"] == other and cycle.record(2).provider == "time4vps"
+    assert cycle.platform.servers["vps-1"] == other and cycle.record(2).provider == "time4vps"
 
 
 # ---- the provider's statuses -----------------------------------------------------------------------
@@ -346,7 +347,7 @@ def test_a_decommissioned_server_that_leaves_the_listing_is_not_missing():
 def test_taken_off_the_allowlist_a_server_is_unmanaged_and_nothing_more_is_published():
     cycle = Cycle()
     run(cycle([item(1), item(2)], {"1": details(), "2": details()}, ALL))
-    cycle.platform.records["vps-2"] = cycle.record(2).model_copy(update={"status": ServerStatus.READY})  # provisioned
+    cycle.platform.servers["vps-2"] = cycle.record(2).model_copy(update={"status": ServerStatus.READY})  # provisioned
     _, counters = run(cycle([item(1), item(2)], {}, NONE))
     assert (cycle.record(1).status, cycle.record(1).is_managed) == (ServerStatus.RESERVED, False)
     assert (cycle.record(2).status, cycle.record(2).is_managed) == (ServerStatus.READY, False)
@@ -462,7 +463,7 @@ def test_apply_then_plan_again_changes_nothing(account):
             await cycle.apply(again)
             again = await cycle.replan(observed, rules)
         assert again.empty, again
-        for server in cycle.platform.records.values():
+        for server in cycle.platform.servers.values():
             if server.provider != "time4vps":
                 assert server == record(99, provider="other")
                 continue
@@ -475,7 +476,7 @@ def test_apply_then_plan_again_changes_nothing(account):
                 assert server.status is not ServerStatus.PENDING_SETUP
         announced = await cycle.announced()
         waiting = {
-            r.handle for r in cycle.platform.records.values() if r.is_managed and r.status is ServerStatus.PENDING_SETUP
+            r.handle for r in cycle.platform.servers.values() if r.is_managed and r.status is ServerStatus.PENDING_SETUP
         }
         assert len(announced) == len(set(announced)), "once each within the cooldown"
         assert waiting <= set(announced), "every server left waiting is announced"
@@ -509,13 +510,13 @@ def test_over_any_history_every_cycle_announces_exactly_the_servers_left_waiting
             await cycle(listing, {str(p): details(provider_status) for p in present}, rules)
             waiting = sorted(
                 r.handle
-                for r in cycle.platform.records.values()
+                for r in cycle.platform.servers.values()
                 if r.is_managed and r.status is ServerStatus.PENDING_SETUP
             )
             expected += [h for h in waiting if not (cooling and h in expected)]
             assert all(
                 r.status is not ServerStatus.PENDING_SETUP
-                for r in cycle.platform.records.values()
+                for r in cycle.platform.servers.values()
                 if not rules.allowlist.manages(r.provider_id)
             )
             await asyncio.sleep(0.002)
