@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 
 from contracts import DEFAULT_SCHEDULES, IMPLEMENTED_TASKS, TaskName
 from process.connection import redis_from_url
-from process.embedded import EmbeddedRedis
+from process.embedded import EmbeddedRedis, free_port
 from scheduler.cli.status import read_status
 from scheduler.cli.table import render_table
 
@@ -55,13 +54,6 @@ def demo_schedules(implemented: Collection[TaskName] = IMPLEMENTED_TASKS) -> dic
             value = default if default == "startup" else DEMO_INTERVAL
         schedules[f"SCHEDULE_{task.value.upper()}"] = os.environ.get(f"SCHEDULE_{task.value.upper()}", value)
     return schedules
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now, for the demo's web process."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_sandbox() -> tuple[subprocess.Popen, dict[str, str]]:
