@@ -68,7 +68,7 @@ import redis  # noqa: E402
 from actors.runtime.lock import parse_holder  # noqa: E402
 from actors.tasks import incidents as incident_opener  # noqa: E402
 from actors.tasks.github_sync.plan import project_id_of  # noqa: E402
-from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S, slot_stats  # noqa: E402
+from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S  # noqa: E402
 from actors.tasks.rag_summarizer.settings import RagSettings  # noqa: E402
 from actors.tasks.rag_summarizer.text import decode  # noqa: E402
 from contracts import (  # noqa: E402
@@ -89,6 +89,7 @@ from sandbox.github.payloads import HTML  # noqa: E402
 from sandbox.running import Sandbox  # noqa: E402
 from sandbox.ssh.hoststate import HostState, SshMode  # noqa: E402
 from sandbox.world import World  # noqa: E402
+from tests.tasks.health_checker.support import slot_stats  # noqa: E402  (the test suite's reader of a slot's counters)
 
 PERIODIC = (TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER, TaskName.RAG_SUMMARIZER)
 STAND_INS = ("platform", "github", "time4vps", "embeddings")

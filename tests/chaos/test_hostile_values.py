@@ -9,11 +9,11 @@ import pytest
 from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync import SPEC as GITHUB_SYNC
 from actors.tasks.health_checker import SPEC as HEALTH_CHECKER
-from actors.tasks.health_checker.task import slot_stats
 from contracts import Keys, RunOutcome, TaskName
 from sandbox.world import World
 from tests.chaos.harness import TickDriver, chaos_sandbox, invalid_rows
 from tests.support import running_worker, wait_until
+from tests.tasks.health_checker.support import slot_stats
 
 pytestmark = pytest.mark.slow
 MEGABYTE = "x" * 1_000_000

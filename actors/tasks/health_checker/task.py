@@ -550,11 +550,6 @@ def _memory(raw: bytes | None, cooling: bool) -> Memory:
         return Memory(recovery_cooling=cooling)
 
 
-def slot_stats(client: redis.Redis, slot: int) -> dict[str, int]:
-    """What the health checks of ``slot`` did so far (``servers``, ``checked``, ``cut``...)."""
-    return {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
-
-
 #: what this task uses of the platform API (held against its /openapi.json at worker start)
 PLATFORM_NEEDS = (
     PlatformNeed(
