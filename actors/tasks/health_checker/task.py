@@ -23,8 +23,9 @@ Each **check** message (a part: no task lock) is a reconciler of its own, read t
   columns) and one ``POST …/metrics-history``, through the per-record writer; incident opens
   (``actors.tasks.incidents``: claimed, looked up, created once) and resolves (``resolved_at``
   sent); recovery requests on ``provisioner:queue`` (``XADD`` of ``data`` =
-  ``ProvisionerMessage`` JSON, together with its cooldown key in one script); then the claims are
-  released.
+  ``ProvisionerMessage`` JSON, together with its cooldown key in one script); every write of a
+  server through the per-record writer (``RecordWrites``: one server's failed write is counted in
+  ``records_failed`` and the batch goes on); then the claims are released.
 Work that cannot finish before the tick's deadline is cut, counted, and left for the next
 tick. What each slot did is kept for a day in the hash ``Keys.health_slot(slot)`` and the set of
 servers it checked in ``Keys.health_slot_checked(slot)``; the next tick reads them back as the
@@ -526,8 +527,15 @@ class BatchCheck:
         message = ProvisionerMessage(
             server_handle=change.handle, is_recovery=True, correlation_id=self.batch.correlation_id
         )
-        sent = await ProvisionerPublisher(self.client).publish(message, self.settings.health_recovery_cooldown_s)
-        if sent:
+        published: list = []
+
+        async def publish() -> None:
+            publisher = ProvisionerPublisher(self.client)
+            published.append(await publisher.publish(message, self.settings.health_recovery_cooldown_s))
+
+        if not await self.writes.write(publish, "request_recovery", handle=change.handle):
+            return  # that server's failure: requested again at its next failed check
+        if published[0]:
             self.stats["recoveries"] += 1
             log.warning(
                 "health_checker.recovery_requested",
