@@ -84,6 +84,7 @@ from contracts import (  # noqa: E402
 )
 from contracts.health import SlotCoverage  # noqa: E402
 from contracts.platform import content_hash  # noqa: E402
+from process.clock import redis_now  # noqa: E402
 from process.embedded import EmbeddedRedis  # noqa: E402
 from sandbox.github.payloads import HTML  # noqa: E402
 from sandbox.running import Sandbox  # noqa: E402
@@ -360,11 +361,6 @@ def run_records(client: redis.Redis) -> list[RunRecord]:
 
 def audited_ticks(client: redis.Redis) -> list[Tick]:
     return [Tick.model_validate_json(f[b"data"]) for _, f in client.xrange(TICKS_STREAM)]
-
-
-def redis_now(client: redis.Redis) -> float:
-    seconds, micros = client.time()
-    return seconds + micros / 1e6
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.5):

@@ -13,6 +13,7 @@ import redis
 
 import contracts
 from contracts import Keys, RunRecord, TaskName, Tick, TickReason
+from process.clock import redis_now
 from process.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
 from process.errors import ConfigurationError, TransientError
 from process.noise import quiet_asyncssh_dsa
@@ -173,11 +174,11 @@ def manual_tick(client: redis.Redis, task: TaskName, emitted_by: str = "cli") ->
     The one way to trigger: the CLI and the dashboard both call it."""
     from ticker.emit import TickEmitter
 
-    seconds, micros = client.time()
-    now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
+    clock = redis_now(client)
+    now = datetime.fromtimestamp(clock, UTC)
     tick = Tick(
         task=task,
-        slot=seconds,
+        slot=int(clock),
         scheduled_at=now,
         deadline=now + timedelta(seconds=MANUAL_DEADLINE_S),
         reason=TickReason.MANUAL,

@@ -21,6 +21,7 @@ from actors.runtime.spec import part_queue_name
 from contracts import PROVISIONER_STREAM, RUNS_STREAM, Heartbeat, Keys, RunOutcome, TaskName, queue_name
 from contracts.health import SlotCoverage
 from contracts.names import DRAMATIQ_NAMESPACE
+from process.clock import seconds_of
 from process.heartbeats import live_processes
 from scheduler.cli.status import TaskState, TaskStatus, read_status
 from scheduler.web import fleet
@@ -200,7 +201,7 @@ def read_snapshot(client: redis.Redis) -> Snapshot:
 
     health = next(s for s in tasks if s.task is TaskName.HEALTH_CHECKER)
     return Snapshot(
-        now=now_pair[0] + now_pair[1] / 1e6,
+        now=seconds_of(now_pair),
         tasks=tasks,
         figures={task: figures_of(state) for task, state in zip(TaskName, states, strict=True)},
         runs=runs,

@@ -37,6 +37,7 @@ from actors.tasks.hashes import update_hashes
 from actors.tasks.records import Progress, RecordWrites
 from contracts import Keys, TaskName
 from contracts.platform import PlatformNeed, ProjectStatus, ProjectUpdate
+from process.clock import aredis_now
 from process.logs import get_logger
 
 log = get_logger(__name__)
@@ -87,7 +88,7 @@ async def run_github_sync(run: TaskRun) -> None:
         gone=gone,
         reported=reported,
         confirmed_empty=confirmed_empty,
-        now=await _redis_time(deps.aredis),
+        now=await aredis_now(deps.aredis),  # every worker agrees on when a repository went missing
         present=frozenset(listing.unreadable),
     )
     rules = Rules(
@@ -100,12 +101,6 @@ async def run_github_sync(run: TaskRun) -> None:
     plan = plan_sync(observed, rules)
 
     await apply_plan(plan, run, platform, memory, settings.platform_owner_telegram_id)
-
-
-async def _redis_time(client: aioredis.Redis) -> float:
-    """Every worker agrees on the time a repository went missing: the Redis server's clock."""
-    seconds, micros = await client.time()
-    return seconds + micros / 1e6
 
 
 class SyncMemory:
