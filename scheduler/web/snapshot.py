@@ -19,6 +19,7 @@ import redis
 
 from actors.runtime.spec import part_queue_name
 from contracts import PROVISIONER_STREAM, RUNS_STREAM, Heartbeat, Keys, RunOutcome, TaskName, queue_name
+from contracts.counters import PROVIDER_UNAVAILABLE
 from contracts.health import SlotCoverage
 from contracts.names import DRAMATIQ_NAMESPACE
 from process.clock import seconds_of
@@ -257,7 +258,7 @@ def provider_outage(snapshot: Snapshot) -> str | None:
     """Why server_sync's last run found the provider out (Time4VPS unavailable or refusing our
     credentials; it opened the ``provider_api_unavailable`` incident), or None."""
     run = snapshot.task(TaskName.SERVER_SYNC).last_run
-    if run is None or run.outcome is not RunOutcome.FAILED or not run.counters.get("provider_unavailable"):
+    if run is None or run.outcome is not RunOutcome.FAILED or not run.counters.get(PROVIDER_UNAVAILABLE):
         return None
     return run.error or "the provider API is unavailable"
 

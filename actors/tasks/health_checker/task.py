@@ -73,6 +73,7 @@ from actors.tasks.health_checker.settings import HealthSettings
 from actors.tasks.incidents import IncidentOpener, Outcome
 from actors.tasks.records import RecordWrites
 from contracts import Keys, TaskName
+from contracts.counters import SKIPPED_ITEMS
 from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, ProbeResult, SlotCoverage
 from contracts.platform import Incident, IncidentCreate, PlatformNeed, ServerHealthUpdate, ServerStatus
 from contracts.provisioner import ProvisionerMessage
@@ -113,7 +114,7 @@ async def run_health_checker(run: TaskRun) -> None:
     incidents = await platform.list_active_incidents()
     targets = targets_of(servers, incidents, deps.settings(SshSettings).ssh_port)
     run.count("servers", len(targets))
-    run.count("skipped_items", servers.skipped + incidents.skipped + len(servers) - len(targets))
+    run.count(SKIPPED_ITEMS, servers.skipped + incidents.skipped + len(servers) - len(targets))
     redis_ = deps.aredis
     # affinity (affinity.py): each server's batch goes to the queue of the live worker holding its connection
     owner_queues, rescue_after_s = await affinity.owners(redis_)

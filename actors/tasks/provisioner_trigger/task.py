@@ -19,6 +19,7 @@ from actors.tasks.announcements import Announcer
 from actors.tasks.provisioner_trigger.plan import Plan, Rules, plan_announcements
 from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
 from contracts import TaskName
+from contracts.counters import SKIPPED_ITEMS
 from contracts.platform import PlatformNeed, ServerStatus
 from process.clock import aredis_now
 from process.logs import get_logger
@@ -36,7 +37,7 @@ async def run_provisioner_trigger(run: TaskRun) -> None:
     rules = deps.settings(ProvisionerTriggerSettings)
     publisher = ProvisionerPublisher(deps.aredis)
     servers = await deps.platform.list_servers(statuses=WAITING, is_managed=True)
-    run.count("skipped_items", servers.skipped)
+    run.count(SKIPPED_ITEMS, servers.skipped)
     cooling = await publisher.cooling([s.handle for s in servers])
     now = await aredis_now(deps.aredis)  # every worker judges "stuck" by one clock
 
