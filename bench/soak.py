@@ -68,7 +68,7 @@ import redis  # noqa: E402
 from actors.runtime.lock import parse_holder  # noqa: E402
 from actors.tasks import incidents as incident_opener  # noqa: E402
 from actors.tasks.github_sync.plan import project_id_of  # noqa: E402
-from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S, slot_stats  # noqa: E402
+from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S  # noqa: E402
 from actors.tasks.rag_summarizer.settings import RagSettings  # noqa: E402
 from actors.tasks.rag_summarizer.text import decode  # noqa: E402
 from contracts import (  # noqa: E402
@@ -84,11 +84,13 @@ from contracts import (  # noqa: E402
 )
 from contracts.health import SlotCoverage  # noqa: E402
 from contracts.platform import content_hash  # noqa: E402
+from process.clock import redis_now  # noqa: E402
 from process.embedded import EmbeddedRedis  # noqa: E402
 from sandbox.github.payloads import HTML  # noqa: E402
 from sandbox.running import Sandbox  # noqa: E402
 from sandbox.ssh.hoststate import HostState, SshMode  # noqa: E402
 from sandbox.world import World  # noqa: E402
+from tests.tasks.health_checker.support import slot_stats  # noqa: E402  (the test suite's reader of a slot's counters)
 
 PERIODIC = (TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER, TaskName.RAG_SUMMARIZER)
 STAND_INS = ("platform", "github", "time4vps", "embeddings")
@@ -359,11 +361,6 @@ def run_records(client: redis.Redis) -> list[RunRecord]:
 
 def audited_ticks(client: redis.Redis) -> list[Tick]:
     return [Tick.model_validate_json(f[b"data"]) for _, f in client.xrange(TICKS_STREAM)]
-
-
-def redis_now(client: redis.Redis) -> float:
-    seconds, micros = client.time()
-    return seconds + micros / 1e6
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.5):

@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from kit import bench_redis, machine  # noqa: E402  (bench/kit.py)
 
 from contracts import TICKS_STREAM, TaskName, Tick  # noqa: E402
+from process.clock import redis_now  # noqa: E402
 
 PERIODIC = [TaskName.GITHUB_SYNC, TaskName.SERVER_SYNC, TaskName.HEALTH_CHECKER, TaskName.RAG_SUMMARIZER]
 TASKS = [t.value for t in PERIODIC]
@@ -156,8 +157,7 @@ def percentile(values: list[float], p: float) -> float:
 def one_run(url: str, client: redis.Redis, seconds: float) -> dict[str, dict]:
     client.flushdb()
     every_second = {f"SCHEDULE_{t.upper()}": "1s" for t in TASKS} | {"SCHEDULE_PROVISIONER_TRIGGER": "off"}
-    started = client.time()
-    started = started[0] + started[1] / 1e6
+    started = redis_now(client)
     replicas = [start(None, url, every_second) for _ in range(2)]
     replicas += [start(APSCHEDULER_REPLICA, url, {}) for _ in range(2)]
     replicas += [start(PERIODIQ_REPLICA, url, {}) for _ in range(2)]
@@ -166,8 +166,7 @@ def one_run(url: str, client: redis.Redis, seconds: float) -> dict[str, dict]:
         p.terminate()
     for p in replicas:
         p.wait(10)
-    ended = client.time()
-    ended = ended[0] + ended[1] / 1e6
+    ended = redis_now(client)
     return {
         "ours (2 replicas, 1 s slots)": score(ours_emissions(client), 1, started, ended),
         "APScheduler 3 (2 replicas, 1 s interval)": score(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from .counters import RECORDS_FAILED
 from .health import HealthCheckBatch, ProbeResult
 from .heartbeat import HEARTBEAT_MISSED_BEATS, ROLES, Heartbeat
 from .names import (
@@ -41,7 +42,7 @@ from .platform import (
     ServerUpdate,
 )
 from .provisioner import ProvisionerMessage
-from .ticks import RECORDS_FAILED, RunOutcome, RunRecord, Tick, TickReason
+from .ticks import RunOutcome, RunRecord, Tick, TickReason
 
 #: Every message model, by the name its JSON Schema is exported under.
 MESSAGES: dict[str, type[BaseModel]] = {
@@ -85,6 +86,7 @@ __all__ = [
     "IMPLEMENTED_TASKS",
     "MESSAGES",
     "PROVISIONER_STREAM",
+    "RECORDS_FAILED",
     "ROLES",
     "RUNS_STREAM",
     "TICKS_STREAM",

@@ -38,13 +38,9 @@ class Tick(BaseModel):
     emitted_by: str = Field(description="host:pid of the ticker (or 'cli') that emitted it")
 
 
-#: the run counter of records whose write failed; more than 0 makes a finished run ``partial``
-RECORDS_FAILED = "records_failed"
-
-
 class RunOutcome(StrEnum):
     SUCCEEDED = "succeeded"
-    #: the run finished, but ``counters[RECORDS_FAILED]`` records failed (tried again next run)
+    #: the run finished, but ``counters["records_failed"]`` records failed (``contracts.counters``)
     PARTIAL = "partial"
     FAILED = "failed"
     SKIPPED_LOCKED = "skipped_locked"

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from contracts import HEARTBEAT_MISSED_BEATS, ROLES, Heartbeat, Keys
 from contracts.heartbeat import Role
+from process.clock import millis_of, redis_now_ms
 from process.logs import get_logger
 
 #: seconds between beats unless ``HEARTBEAT_INTERVAL_S`` says otherwise
@@ -50,10 +51,6 @@ def package_version() -> str:
 def new_process_id(host: str, pid: int) -> str:
     """``host:pid:random``: pids repeat across containers and restarts, the random part does not."""
     return f"{host}:{pid}:{secrets.token_hex(3)}"
-
-
-def _ms(seconds: int, micros: int) -> int:
-    return seconds * 1000 + micros // 1000
 
 
 def _utc(ms: int) -> datetime:
@@ -108,7 +105,7 @@ class HeartbeatWriter:
 
     def beat(self) -> Heartbeat:
         """Write one beat now (by the Redis clock) and drop the role's expired index members."""
-        now = _ms(*self.client.time())
+        now = redis_now_ms(self.client)
         if self.started_at is None:
             self.started_at = _utc(now)
         heartbeat = Heartbeat(
@@ -182,7 +179,7 @@ def _roles(role: str | None) -> Sequence[str]:
 
 def _alive(roles: Sequence[str], now_pair, indexes) -> tuple[list[str], dict[str, list[bytes]]]:
     """The live process ids (index order) and, per role's index, the expired members to drop."""
-    now = _ms(int(now_pair[0]), int(now_pair[1]))
+    now = millis_of(now_pair)
     live, dead = [], {}
     for role, members in zip(roles, indexes, strict=True):
         dead[Keys.heartbeats(role)] = [member for member, score in members if score <= now]

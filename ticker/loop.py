@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import redis
 
 from contracts import Keys, TaskName, Tick, TickReason
+from process.clock import redis_now
 from process.heartbeats import DEFAULT_INTERVAL_S, HeartbeatWriter, new_process_id, ttl_ms
 from process.logs import get_logger
 
@@ -134,8 +135,7 @@ class Ticker:
 
     def tick_once(self) -> float:
         """Emit everything due now; return how long to sleep before the next boundary."""
-        seconds, micros = self.client.time()
-        now = seconds + micros / 1e6
+        now = redis_now(self.client)
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(Keys.LAST_SLOT)
         pipe.smembers(Keys.PAUSED)

@@ -9,14 +9,13 @@ and sends duplicates from two replicas, so only its parser is used.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from periodiq import CronSpec
 
-_INTERVAL = re.compile(r"^(\d+)\s*(s|sec|m|min|h)?$")
-_UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+from process.durations import DurationError, parse_duration
+
 #: how far back a cron schedule is searched for its latest slot (covers "once a year")
 _CRON_LOOKBACK_DAYS = 366 * 4 + 1
 #: catch-up ticks count at most this many missed slots (the count is informational)
@@ -146,15 +145,18 @@ Schedule = Interval | Cron | Startup | Off
 
 
 def parse_schedule(text: str) -> Schedule:
-    """``30s``, ``5m``, ``300``, ``1h``, a 5-field cron expression, ``startup`` or ``off``."""
+    """An interval (a duration, ``process.durations``: ``30s``, ``5m``, ``1h``, ``300``), a 5-field
+    cron expression, ``startup`` or ``off``."""
     clean = text.strip().lower()
     if clean in ("off", "never", "disabled", ""):
         return Off()
     if clean == "startup":
         return Startup()
-    match = _INTERVAL.match(clean)
-    if match:
-        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    try:
+        seconds = parse_duration(clean)
+    except DurationError:
+        seconds = None
+    if seconds is not None:
         if seconds <= 0:
             raise ScheduleError(f"an interval must be positive: {text!r}")
         return Interval(seconds)

@@ -15,6 +15,7 @@ import contracts
 from actors.adapters.kit import EndpointRefused
 from actors.adapters.platform.client import PlatformError
 from contracts import Keys, RunRecord, TaskName, Tick, TickReason
+from process.clock import redis_now
 from process.connection import RedisCertificateRefused, RedisNotConfigured, check_redis, redis_from_url
 from process.errors import ConfigurationError, TransientError
 from process.settings import Settings
@@ -50,11 +51,11 @@ def manual_tick(client: redis.Redis, task: TaskName, emitted_by: str = "cli") ->
     """Queue a manual tick for ``task`` now (Redis clock); the task's lock decides whether it runs.
     The one way to trigger: the CLI and the dashboard both call it."""
 
-    seconds, micros = client.time()
-    now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
+    clock = redis_now(client)
+    now = datetime.fromtimestamp(clock, UTC)
     tick = Tick(
         task=task,
-        slot=seconds,
+        slot=int(clock),
         scheduled_at=now,
         deadline=now + timedelta(seconds=MANUAL_DEADLINE_S),
         reason=TickReason.MANUAL,

@@ -13,6 +13,7 @@ from actors.runtime.lock import parse_holder
 from contracts import IMPLEMENTED_TASKS, PROVISIONER_STREAM, Heartbeat, Keys, RunRecord, TaskName, Tick
 from contracts.health import SlotCoverage
 from contracts.names import PROVISIONER_GROUP
+from process.clock import seconds_of
 from process.heartbeats import live_processes
 from process.settings import task_schedules
 from ticker.slots import Cron, Interval, Off, ScheduleError, parse_schedule
@@ -190,7 +191,7 @@ def read_status(client: redis.Redis) -> list[TaskStatus]:
         pipe.hgetall(Keys.state(task))
         pipe.get(Keys.lock(task))
     now_pair, published, paused, configurations, *rest = pipe.execute()
-    now = now_pair[0] + now_pair[1] / 1e6
+    now = seconds_of(now_pair)
     env_schedules = task_schedules()
     statuses = []
     for i, task in enumerate(tasks):

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import contracts
 from contracts import RunRecord
+from contracts.counters import in_order
 from scheduler.cli.status import Status, TaskState, TaskStatus
 
 
@@ -63,9 +64,10 @@ def render_table(statuses: list[TaskStatus], now: datetime, overview: Status | N
 
 
 def render_counters(statuses: list[TaskStatus]) -> str:
-    """What each task's last run counted (writes, skipped items, pages...), one line per task."""
+    """What each task's last run counted, one line per task: the counters every task shares
+    (``contracts.counters``: skipped_items, rejected, records_failed...) first, then its own."""
     lines = [
-        (s.task.value, " ".join(f"{name}={value}" for name, value in sorted(s.last_run.counters.items())))
+        (s.task.value, " ".join(f"{name}={value}" for name, value in in_order(s.last_run.counters)))
         for s in statuses
         if s.last_run and s.last_run.counters
     ]

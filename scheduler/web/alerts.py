@@ -14,7 +14,8 @@ The conditions (``deploy/prometheus/alerts.yml`` states the same over ``/metrics
   the last success, or from when the evaluator first saw the task scheduled);
 - ``unserved:<task>``: a scheduled task without a live ticker or worker (heartbeats);
 - ``health_slots_incomplete``: two finished health slots in a row checked fewer servers than planned;
-- ``provider_outage``: server_sync's last run found the provider API out.
+- ``provider_outage``: server_sync's last run failed counting ``provider_unavailable`` (the
+  shared run counters, ``contracts.counters``): it found the provider API out.
 """
 
 from __future__ import annotations

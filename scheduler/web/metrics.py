@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from actors.runtime.middleware.recording import DURATION_BUCKETS
 from contracts import ROLES
+from contracts.counters import SHARED_COUNTERS
 from process.logs import get_logger
 from scheduler.web.alerts import period_s
 from scheduler.web.snapshot import Snapshot, incomplete_slots_in_a_row, provider_outage, read_snapshot, serves
@@ -64,6 +65,11 @@ def families(s: Snapshot) -> Iterator[Metric]:
     served = GaugeMetricFamily(
         "scheduler_task_live_processes", "Live processes of a role serving a scheduled task", labels=["task", "role"]
     )
+    items = GaugeMetricFamily(
+        "scheduler_last_run_items",
+        "What the task's last run counted, for the counters every task shares (contracts.counters)",
+        labels=["task", "counter"],
+    )
     for status in s.tasks:
         task = status.task.value
         f = s.figures[status.task]
@@ -83,6 +89,9 @@ def families(s: Snapshot) -> Iterator[Metric]:
             interval.add_metric([task], period)
         paused.add_metric([task], int(status.paused))
         lock.add_metric([task], int(status.lock_holder is not None))
+        if status.last_run is not None:
+            for name in SHARED_COUNTERS:
+                items.add_metric([task, name], status.last_run.counters.get(name, 0))
         if is_scheduled:
             for role in ("ticker", "worker"):
                 served.add_metric(
@@ -101,6 +110,7 @@ def families(s: Snapshot) -> Iterator[Metric]:
         paused,
         lock,
         served,
+        items,
     )
 
     live = GaugeMetricFamily("scheduler_live_processes", "Live processes by role (heartbeats)", labels=["role"])
@@ -217,6 +227,7 @@ METRIC_LABELS: dict[str, tuple[str, ...]] = {
     "scheduler_task_paused": ("task",),
     "scheduler_lock_held": ("task",),
     "scheduler_task_live_processes": ("task", "role"),
+    "scheduler_last_run_items": ("task", "counter"),
     "scheduler_live_processes": ("role",),
     "scheduler_queue_messages": ("queue", "task", "state"),
     "scheduler_fleet_servers": ("health",),

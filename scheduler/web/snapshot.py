@@ -19,8 +19,10 @@ import redis
 
 from actors.runtime.spec import part_queue_name
 from contracts import PROVISIONER_STREAM, RUNS_STREAM, Heartbeat, Keys, RunOutcome, TaskName, queue_name
+from contracts.counters import PROVIDER_UNAVAILABLE
 from contracts.health import SlotCoverage
 from contracts.names import DRAMATIQ_NAMESPACE
+from process.clock import seconds_of
 from process.heartbeats import live_processes
 from scheduler.cli.status import TaskState, TaskStatus, read_status
 from scheduler.web import fleet
@@ -200,7 +202,7 @@ def read_snapshot(client: redis.Redis) -> Snapshot:
 
     health = next(s for s in tasks if s.task is TaskName.HEALTH_CHECKER)
     return Snapshot(
-        now=now_pair[0] + now_pair[1] / 1e6,
+        now=seconds_of(now_pair),
         tasks=tasks,
         figures={task: figures_of(state) for task, state in zip(TaskName, states, strict=True)},
         runs=runs,
@@ -256,7 +258,7 @@ def provider_outage(snapshot: Snapshot) -> str | None:
     """Why server_sync's last run found the provider out (Time4VPS unavailable or refusing our
     credentials; it opened the ``provider_api_unavailable`` incident), or None."""
     run = snapshot.task(TaskName.SERVER_SYNC).last_run
-    if run is None or run.outcome is not RunOutcome.FAILED or not run.counters.get("provider_unavailable"):
+    if run is None or run.outcome is not RunOutcome.FAILED or not run.counters.get(PROVIDER_UNAVAILABLE):
         return None
     return run.error or "the provider API is unavailable"
 

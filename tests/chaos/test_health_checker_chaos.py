@@ -14,12 +14,12 @@ import pytest
 from actors.tasks import incidents as opener
 from actors.tasks.deps import Dependencies
 from actors.tasks.health_checker import SPEC
-from actors.tasks.health_checker.task import slot_stats
 from contracts import Keys, RunOutcome, TaskName
 from sandbox.ssh.hoststate import HostState
 from sandbox.world import World
 from tests.chaos.harness import Chaos, chaos_sandbox
 from tests.support import make_tick, running_worker, runs, send, wait_until
+from tests.tasks.health_checker.support import slot_stats
 
 pytestmark = pytest.mark.slow
 SERVERS = 12

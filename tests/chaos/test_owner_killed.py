@@ -11,13 +11,13 @@ import pytest
 from actors.runtime.ownership import assign
 from actors.runtime.spec import own_queue_name
 from actors.tasks.health_checker import affinity
-from actors.tasks.health_checker.task import slot_stats
 from contracts import Keys, TaskName
 from process.heartbeats import live_processes
 from sandbox.ssh.hoststate import HostState, SshMode
 from sandbox.world import World
 from tests.chaos.harness import chaos_sandbox
 from tests.support import make_tick, runs, send, spawn, stop, wait_until
+from tests.tasks.health_checker.support import slot_stats
 
 pytestmark = pytest.mark.slow
 WORKER = "import runpy; runpy.run_module('actors', run_name='__main__')"

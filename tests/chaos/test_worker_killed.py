@@ -8,13 +8,14 @@ import time
 
 import pytest
 
-from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S, slot_stats
+from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S
 from contracts import Keys, TaskName
 from process.heartbeats import live_processes
 from sandbox.ssh.hoststate import HostState, SshMode
 from sandbox.world import World
 from tests.chaos.harness import chaos_sandbox
 from tests.support import make_tick, runs, send, spawn, stop, wait_until
+from tests.tasks.health_checker.support import slot_stats
 
 pytestmark = pytest.mark.slow
 WORKER = "import runpy; runpy.run_module('actors', run_name='__main__')"

@@ -12,13 +12,13 @@ import pytest
 import redis
 
 from contracts import Heartbeat, Keys, TaskName
+from process import clock
 from process.heartbeats import HeartbeatWriter, live_processes, live_processes_async, package_version
 from tests.support import aredis_like, spawn, stop, wait_until
 
 
 def redis_now(client: redis.Redis) -> datetime:
-    seconds, micros = client.time()
-    return datetime.fromtimestamp(seconds + micros / 1e6, UTC)
+    return datetime.fromtimestamp(clock.redis_now(client), UTC)
 
 
 def writer(client, role="worker", interval_s=5.0, **kwargs) -> HeartbeatWriter:

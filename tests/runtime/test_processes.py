@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from contracts import Keys, RunOutcome, TaskName, TickReason
+from process.clock import redis_now_ms
 from process.embedded import EmbeddedRedis
 from tests.support import make_tick, runs, send, spawn, spawn_shell, stop, ticks, wait_until
 
@@ -114,8 +115,7 @@ def test_sigterm_twice_to_the_process_group_stops_both_within_5s_and_frees_the_l
         send(client, make_tick(TaskName.HEALTH_CHECKER, slot=1))  # a long run holding its lock
         wait_until(lambda: client.lrange("test:started", 0, -1).count(b"health_checker:1"), timeout=20)
         assert client.get(Keys.lock(TaskName.HEALTH_CHECKER)) is not None
-        seconds, micros = client.time()
-        signalled_ms = seconds * 1000 + micros // 1000
+        signalled_ms = redis_now_ms(client)
         os.killpg(dyno.pid, signal.SIGTERM)
         time.sleep(0.2)
         os.killpg(dyno.pid, signal.SIGTERM)

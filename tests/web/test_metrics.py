@@ -38,6 +38,8 @@ def populated(client: redis.Redis) -> None:
         record(client, TaskName.GITHUB_SYNC, RunOutcome.SUCCEEDED, seconds=seconds)
     record(client, TaskName.GITHUB_SYNC, RunOutcome.FAILED, seconds=1000, error="boom")
     record(client, TaskName.SERVER_SYNC, RunOutcome.SKIPPED_LOCKED)
+    counted = {"records_failed": 2, "skipped_items": 1, "ingests": 5}
+    record(client, TaskName.RAG_SUMMARIZER, RunOutcome.PARTIAL, counters=counted)
     now = datetime.now(UTC)
     TickEmitter(client).claim(
         Tick(
@@ -104,6 +106,12 @@ def test_the_figures_are_what_redis_holds(client, monkeypatch):
     assert value(f, "scheduler_provisioner_stream_length") == 3
     assert value(f, "scheduler_provisioner_group_pending", group="infra") == 1
     assert value(f, "scheduler_provisioner_group_lag", group="infra") == 2
+    # the last run's counters, by the names every task shares (contracts.counters); a task's own are not served
+    items = "scheduler_last_run_items"
+    assert value(f, items, task="rag_summarizer", counter="records_failed") == 2
+    assert value(f, items, task="rag_summarizer", counter="skipped_items") == 1
+    assert value(f, items, task="rag_summarizer", counter="rejected") == 0
+    assert not [s for s in f[items].samples if s.labels["counter"] == "ingests"]
     last = value(f, "scheduler_last_success_timestamp_seconds", task="github_sync")
     assert abs(last - datetime.now(UTC).timestamp()) < 60
 

@@ -40,6 +40,7 @@ from actors.adapters.time4vps.errors import (
 from actors.adapters.time4vps.settings import Time4VpsSettings
 from contracts import Keys
 from contracts.time4vps import ServerDetails, ServerListItem, Time4VpsErrorKind, parse_error
+from process.clock import aredis_now
 from process.logs import get_logger, register_secrets
 
 log = get_logger(__name__)
@@ -183,7 +184,7 @@ class Time4VpsSession:
 
     async def _wait(self, seconds: float) -> None:
         if self.waited_s + seconds > self.client.max_wait_s:
-            now = await _redis_now(self.redis)
+            now = await aredis_now(self.redis)  # every worker agrees on when a wait ends
             await self.redis.set(Keys.TIME4VPS_THROTTLED_UNTIL, str(now + seconds), ex=int(seconds) + 1)
             log.warning("time4vps.throttled", wait_s=seconds, note="resumed at a later tick")
             raise Time4VpsThrottled(seconds)
@@ -196,7 +197,7 @@ class Time4VpsSession:
         if until is None:
             return
         try:
-            remaining = float(until) - await _redis_now(self.redis)
+            remaining = float(until) - await aredis_now(self.redis)
         except ValueError:
             return  # an unreadable record: ask, and let Time4VPS say again if it must
         if remaining > 0:
@@ -214,12 +215,6 @@ def _decoded(response: httpx.Response) -> tuple[Any, str | None]:
         return response.json(), None
     except ValueError:
         return None, f"HTTP {response.status_code}, body is not JSON"
-
-
-async def _redis_now(client: aioredis.Redis) -> float:
-    """The Redis server's clock, so that every worker agrees on when a wait ends."""
-    seconds, micros = await client.time()
-    return seconds + micros / 1e6
 
 
 def time4vps_client(settings: Time4VpsSettings | None = None) -> Time4VpsClient:

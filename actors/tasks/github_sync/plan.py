@@ -22,15 +22,16 @@ Project (UUID, ``title``, ``status`` draft|active|paused|archived, owned by a us
   value, and calling it public would say more than GitHub does;
 - a repository or project field the platform cannot store leaves the repository ``rejected``
   (logged and counted, never written);
-- absent from ``missing_after`` complete listings in a row -> missing (one alert; remembered in
-  Redis, the platform's own ``status`` column is not writable through its API); missing for
+- absent from ``missing_after`` complete listings in a row -> missing (the rule of
+  ``actors.tasks.absence``; one alert; remembered in Redis, the platform's own ``status`` column
+  is not writable through its API); missing for
   ``archive_after_s`` -> expired. A project is archived when it has an expired managed repository
   of ours and no managed repository that remains (another org's, one without a GitHub id, or one
   still listed all remain); what it was before is remembered, and a returning repository restores
   it (only a project we archived: an operator's archive is theirs);
-- only a complete listing counts absence: a stopped walk, an item without a readable id, or an
-  empty listing GitHub did not confirm counts nothing; a repository listed but unreadable
-  (``present``) is there: its absence is not counted, nothing is written for it.
+- a listing is complete (``absence``: only then is absence counted) when no walk stopped, every
+  item's id was read, and, if it is empty, GitHub confirmed it; a repository listed but
+  unreadable (``present``) is there: its absence is not counted, nothing is written for it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from actors.tasks.absence import absence, remember
 from contracts.github import MinimalRepository
 from contracts.platform import (
     Project,
@@ -237,9 +239,13 @@ def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
     discovered = 0
     restoring: dict[uuid.UUID, list[int]] = {}
 
+    complete = observed.complete and bool(listed or observed.confirmed_empty)
+    for repo_id in listed:  # listed, readable or not: the run of absences is broken
+        before = observed.misses.get(repo_id, 0)
+        remember(
+            counts, repo_id, before, absence(before, listed=True, complete=complete, missing_after=rules.missing_after)
+        )
     for repo_id, repo in seen.items():
-        if observed.misses.get(repo_id):
-            counts[repo_id] = 0  # seen: the run of absences is broken
         memory = observed.gone.get(repo_id)
         if memory is not None:
             gone[repo_id] = None
@@ -287,16 +293,10 @@ def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
         if project is not None and project.status is ProjectStatus.ARCHIVED and previous is not None:
             statuses.append(SetProjectStatus(project_id, tuple(repo_ids), project.status, previous, "restored"))
 
-    for repo_id in observed.present - set(seen):
-        if observed.misses.get(repo_id):
-            counts[repo_id] = 0  # there, if unreadable: the run of absences is broken
     expired: dict[uuid.UUID, list[int]] = {}
-    if observed.complete and (listed or observed.confirmed_empty):
-        for repo_id, record in by_repo.items():
-            if repo_id in listed:
-                continue
-            if _absent(record, observed, rules, events, counts, gone):
-                expired.setdefault(record.project_id, []).append(repo_id)
+    for repo_id, record in by_repo.items():
+        if repo_id not in listed and _absent(record, observed, rules, complete, events, counts, gone):
+            expired.setdefault(record.project_id, []).append(repo_id)
     _archive(expired, by_repo, observed, projects, statuses, gone)
 
     for repo_id in set(observed.misses) | set(observed.gone):  # memory of records that no longer exist
@@ -327,23 +327,24 @@ def _absent(
     record: Repository,
     observed: Observed,
     rules: Rules,
+    complete: bool,
     events: list[Event],
     counts: dict[int, int],
     gone: dict[int, Gone | None],
 ) -> bool:
-    """One more complete listing without the repository; whether it has been missing for
-    ``archive_after_s`` (expired)."""
+    """One more listing without the repository; whether it has been missing for
+    ``archive_after_s`` (expired: judged on a complete listing only)."""
     repo_id = record.provider_repo_id
     assert repo_id is not None
     memory = observed.gone.get(repo_id)
-    if memory is not None:
-        return observed.now - memory.since >= rules.archive_after_s
-    count = observed.misses.get(repo_id, 0) + 1
-    if count < rules.missing_after:
-        counts[repo_id] = count
+    if memory is not None:  # missing already: the memory of its absence says it
+        return complete and observed.now - memory.since >= rules.archive_after_s
+    before = observed.misses.get(repo_id, 0)
+    after = absence(before, listed=False, complete=complete, missing_after=rules.missing_after)
+    remember(counts, repo_id, before, after)
+    if not after.missing:
         return False
-    events.append(Event("missing", repo_id, record.name, misses=count))
-    counts[repo_id] = 0  # the memory of its absence says it from here on
+    events.append(Event("missing", repo_id, record.name, misses=after.count))
     gone[repo_id] = Gone(observed.now)
     return rules.archive_after_s <= 0
 

@@ -3,13 +3,10 @@ reached (org, credentials, rate-limit reserve) is the GitHub adapter's: ``GitHub
 
 from __future__ import annotations
 
-import re
-
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)?\s*$")
-_UNIT_S = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+from process.durations import Seconds
 
 
 class GitHubSyncSettings(BaseSettings):
@@ -17,8 +14,8 @@ class GitHubSyncSettings(BaseSettings):
 
     #: complete listings in a row without a repository before its project is marked missing
     github_missing_after: int = Field(default=3, ge=1)
-    #: how long a project stays ``missing`` before it is archived: ``24h``, ``90m``, ``3600`` (seconds)
-    github_archive_after_s: int = Field(
+    #: how long a project stays ``missing`` before it is archived: a duration (``24h``, ``90m``, ``3600``)
+    github_archive_after_s: Seconds = Field(
         default=24 * 3600, ge=0, validation_alias=AliasChoices("GITHUB_ARCHIVE_AFTER", "github_archive_after_s")
     )
 
@@ -30,13 +27,3 @@ class GitHubSyncSettings(BaseSettings):
     @classmethod
     def _unset_when_empty(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("github_archive_after_s", mode="before")
-    @classmethod
-    def _duration(cls, value):
-        if isinstance(value, str):
-            match = _DURATION.match(value.lower())
-            if not match:
-                raise ValueError("a duration: seconds, or a number with s, m, h or d (e.g. 24h)")
-            return int(match.group(1)) * _UNIT_S[match.group(2)]
-        return value

@@ -36,7 +36,9 @@ from actors.tasks.github_sync.settings import GitHubSyncSettings
 from actors.tasks.hashes import update_hashes
 from actors.tasks.records import Progress, RecordWrites
 from contracts import Keys, TaskName
+from contracts.counters import CREATES, INCOMPLETE, MISSING, REJECTED, SKIPPED_ITEMS, UPDATES
 from contracts.platform import PlatformNeed, ProjectStatus, ProjectUpdate
+from process.clock import aredis_now
 from process.logs import get_logger
 
 log = get_logger(__name__)
@@ -60,14 +62,12 @@ async def run_github_sync(run: TaskRun) -> None:
         ("not_modified", listing.not_modified),
         ("points", listing.points),
         ("requests", listing.requests),
-        ("skipped_items", listing.skipped_items + len(listing.unreadable)),
-        ("skipped_projects", projects.skipped),
-        ("skipped_repositories", repositories.skipped),
+        (SKIPPED_ITEMS, listing.skipped_items + len(listing.unreadable) + projects.skipped + repositories.skipped),
         ("platform_reads", 1 + repositories.requests),
     ):
         run.count(name, value)
     if not listing.complete:
-        run.count("incomplete")
+        run.count(INCOMPLETE)
         log.warning(
             "github_sync.listing_incomplete",
             stopped=listing.stopped,
@@ -87,7 +87,7 @@ async def run_github_sync(run: TaskRun) -> None:
         gone=gone,
         reported=reported,
         confirmed_empty=confirmed_empty,
-        now=await _redis_time(deps.aredis),
+        now=await aredis_now(deps.aredis),  # every worker agrees on when a repository went missing
         present=frozenset(listing.unreadable),
     )
     rules = Rules(
@@ -100,12 +100,6 @@ async def run_github_sync(run: TaskRun) -> None:
     plan = plan_sync(observed, rules)
 
     await apply_plan(plan, run, platform, memory, settings.platform_owner_telegram_id)
-
-
-async def _redis_time(client: aioredis.Redis) -> float:
-    """Every worker agrees on the time a repository went missing: the Redis server's clock."""
-    seconds, micros = await client.time()
-    return seconds + micros / 1e6
 
 
 class SyncMemory:
@@ -195,7 +189,7 @@ async def apply_plan(
     run.count("other_org_repositories", plan.other_org)
     run.count("discovered", plan.discovered)
     for repo_id in plan.rejected:
-        run.count("skipped_items")
+        run.count(REJECTED)
         log.warning("github_sync.repo_rejected", repo_id=repo_id, reason="its record would be invalid")
     for repo_id in plan.duplicates:
         run.count("duplicate_records")
@@ -229,7 +223,7 @@ async def apply_plan(
                 record_id=change.record_id,
             )
             if ok:
-                run.count("updates")
+                run.count(UPDATES)
             ids = (change.repo_id,)
         if not ok:
             failed.update(ids)
@@ -283,7 +277,7 @@ async def _create(
         project_id=str(change.repository.project_id),
     ):
         return False
-    run.count("creates")
+    run.count(CREATES)
     return True
 
 
@@ -295,7 +289,7 @@ def interleaved(plan: Plan) -> Iterator[Create | CreateRepository | SetProjectSt
 
 def _say(run: Progress, event: Event) -> None:
     if event.kind == "missing":
-        run.count("missing")
+        run.count(MISSING)
         log.error(
             "github_sync.repo_missing",
             alert=True,

@@ -33,6 +33,7 @@ from actors.runtime.run import send_to
 from actors.runtime.spec import own_queue_name
 from contracts import HEARTBEAT_MISSED_BEATS, Keys, TaskName
 from contracts.health import CheckTarget, HealthCheckBatch
+from process.clock import aredis_now_ms
 from process.heartbeats import live_processes_async
 from process.logs import get_logger
 
@@ -73,8 +74,7 @@ def routes(
 
 async def remember(client: aioredis.Redis, queues: Iterable[str]) -> None:
     """The owner queues this tick sent to (so a sweep finds them once their worker is gone)."""
-    seconds, micros = await client.time()
-    now = seconds * 1000 + micros // 1000
+    now = await aredis_now_ms(client)
     mapping = dict.fromkeys(set(queues) - {None}, now)
     if mapping:
         await client.zadd(Keys.HEALTH_OWNER_QUEUES, mapping)
@@ -92,8 +92,7 @@ async def take_stranded(
 ) -> list[HealthCheckBatch]:
     """Empty the queues of owners no longer live; returns the batches they held (unreadable ones
     are logged and dropped)."""
-    seconds, micros = await client.time()
-    now = seconds * 1000 + micros // 1000
+    now = await aredis_now_ms(client)
     await client.zremrangebyscore(Keys.HEALTH_OWNER_QUEUES, "-inf", now - FORGET_AFTER_MS)
     known = [q.decode() for q in await client.zrange(Keys.HEALTH_OWNER_QUEUES, 0, -1)]
     dead = sorted(set(known) - set(live_queues))

@@ -23,8 +23,9 @@ Each **check** message (a part: no task lock) is a reconciler of its own, read t
   columns) and one ``POST …/metrics-history``, through the per-record writer; incident opens
   (``actors.tasks.incidents``: claimed, looked up, created once) and resolves (``resolved_at``
   sent); recovery requests on ``provisioner:queue`` (``XADD`` of ``data`` =
-  ``ProvisionerMessage`` JSON, together with its cooldown key in one script); then the claims are
-  released.
+  ``ProvisionerMessage`` JSON, together with its cooldown key in one script); every write of a
+  server through the per-record writer (``RecordWrites``: one server's failed write is counted in
+  ``records_failed`` and the batch goes on); then the claims are released.
 Work that cannot finish before the tick's deadline is cut, counted, and left for the next
 tick. What each slot did is kept for a day in the hash ``Keys.health_slot(slot)`` and the set of
 servers it checked in ``Keys.health_slot_checked(slot)``; the next tick reads them back as the
@@ -72,6 +73,7 @@ from actors.tasks.health_checker.settings import HealthSettings
 from actors.tasks.incidents import IncidentOpener, Outcome
 from actors.tasks.records import RecordWrites
 from contracts import Keys, TaskName
+from contracts.counters import SKIPPED_ITEMS
 from contracts.health import HEALTH_INCIDENTS, CheckTarget, HealthCheckBatch, ProbeResult, SlotCoverage
 from contracts.platform import Incident, IncidentCreate, PlatformNeed, ServerHealthUpdate, ServerStatus
 from contracts.provisioner import ProvisionerMessage
@@ -112,7 +114,7 @@ async def run_health_checker(run: TaskRun) -> None:
     incidents = await platform.list_active_incidents()
     targets = targets_of(servers, incidents, deps.settings(SshSettings).ssh_port)
     run.count("servers", len(targets))
-    run.count("skipped_items", servers.skipped + incidents.skipped + len(servers) - len(targets))
+    run.count(SKIPPED_ITEMS, servers.skipped + incidents.skipped + len(servers) - len(targets))
     redis_ = deps.aredis
     # affinity (affinity.py): each server's batch goes to the queue of the live worker holding its connection
     owner_queues, rescue_after_s = await affinity.owners(redis_)
@@ -526,8 +528,15 @@ class BatchCheck:
         message = ProvisionerMessage(
             server_handle=change.handle, is_recovery=True, correlation_id=self.batch.correlation_id
         )
-        sent = await ProvisionerPublisher(self.client).publish(message, self.settings.health_recovery_cooldown_s)
-        if sent:
+        published: list = []
+
+        async def publish() -> None:
+            publisher = ProvisionerPublisher(self.client)
+            published.append(await publisher.publish(message, self.settings.health_recovery_cooldown_s))
+
+        if not await self.writes.write(publish, "request_recovery", handle=change.handle):
+            return  # that server's failure: requested again at its next failed check
+        if published[0]:
             self.stats["recoveries"] += 1
             log.warning(
                 "health_checker.recovery_requested",
@@ -548,11 +557,6 @@ def _memory(raw: bytes | None, cooling: bool) -> Memory:
     except ValueError:  # not ours to trust: start counting again
         log.warning("health_checker.bad_failure_counter", value=raw[:40])
         return Memory(recovery_cooling=cooling)
-
-
-def slot_stats(client: redis.Redis, slot: int) -> dict[str, int]:
-    """What the health checks of ``slot`` did so far (``servers``, ``checked``, ``cut``...)."""
-    return {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
 
 
 #: what this task uses of the platform API (held against its /openapi.json at worker start)

@@ -19,7 +19,9 @@ from actors.tasks.announcements import Announcer
 from actors.tasks.provisioner_trigger.plan import Plan, Rules, plan_announcements
 from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
 from contracts import TaskName
+from contracts.counters import SKIPPED_ITEMS
 from contracts.platform import PlatformNeed, ServerStatus
+from process.clock import aredis_now
 from process.logs import get_logger
 
 log = get_logger(__name__)
@@ -35,12 +37,12 @@ async def run_provisioner_trigger(run: TaskRun) -> None:
     rules = deps.settings(ProvisionerTriggerSettings)
     publisher = ProvisionerPublisher(deps.aredis)
     servers = await deps.platform.list_servers(statuses=WAITING, is_managed=True)
-    run.count("skipped_items", servers.skipped)
+    run.count(SKIPPED_ITEMS, servers.skipped)
     cooling = await publisher.cooling([s.handle for s in servers])
-    seconds, micros = await deps.aredis.time()  # every worker judges "stuck" by one clock
+    now = await aredis_now(deps.aredis)  # every worker judges "stuck" by one clock
 
     plan = plan_announcements(
-        servers, cooling, seconds + micros / 1e6, Rules(rules.provisioning_stuck_after_s, rules.provisioner_max_per_run)
+        servers, cooling, now, Rules(rules.provisioning_stuck_after_s, rules.provisioner_max_per_run)
     )
 
     await apply_plan(plan, run, publisher, deps.settings(ProvisionerSettings).provisioner_cooldown_s)

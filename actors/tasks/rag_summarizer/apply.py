@@ -25,6 +25,7 @@ from actors.adapters.github.files import FileContent
 from actors.tasks.rag_summarizer.plan import NAME, SUMMARY, ProjectPlan, Rules
 from actors.tasks.rag_summarizer.text import decode, source_id, source_uri, title_of
 from actors.tasks.records import Progress, RecordWrites
+from contracts.counters import REJECTED
 from contracts.platform import RagDocument, RagIngest, RagIngestResult, content_hash
 from process.logs import get_logger
 
@@ -158,7 +159,7 @@ async def _send(
     try:
         doc = document(plan, path, text)
     except ValidationError:
-        run.count("documents_rejected")
+        run.count(REJECTED)
         log.warning("rag_summarizer.document_rejected", project=plan.full_name, path=path[:200])
         return False
     if not await _ingest(plan, run, ports, writes, doc, "document"):
@@ -204,7 +205,7 @@ async def _summarise(plan: ProjectPlan, run: Progress, ports: Ports, writes: Rec
     try:
         doc = summary_document(plan, summary)
     except ValidationError:
-        run.count("documents_rejected")
+        run.count(REJECTED)
         return
     if await _ingest(plan, run, ports, writes, doc, "summary"):
         await ports.memory.remember(plan.project_id, SUMMARY, plan.summary_hash)

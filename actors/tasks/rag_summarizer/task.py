@@ -34,6 +34,7 @@ from actors.tasks.rag_summarizer.settings import DocumentGlobs, RagSettings
 from actors.tasks.rag_summarizer.text import full_name_of
 from actors.tasks.records import RecordWrites
 from contracts import Keys, TaskName
+from contracts.counters import INCOMPLETE, SKIPPED_ITEMS
 from contracts.platform import Project, Repository, RepositoryRole
 from contracts.platform.needs import PlatformNeed
 from process.errors import TransientError
@@ -81,7 +82,7 @@ async def run_rag_summarizer(run: TaskRun) -> None:
     ports = Ports(deps.platform, files, memory, summarizer, rules)
     projects = await deps.platform.list_projects()
     repositories = await deps.platform.list_all_repositories([p.id for p in projects.items])
-    run.count("skipped_items", projects.skipped + repositories.skipped)
+    run.count(SKIPPED_ITEMS, projects.skipped + repositories.skipped)
     pairs = primary_repositories(projects.items, repositories.items, files.org)
     run.count("without_repository", len(projects.items) - len(pairs))
     try:
@@ -93,11 +94,11 @@ async def run_rag_summarizer(run: TaskRun) -> None:
             ("points", files.walk.points),
             ("not_modified", files.walk.not_modified),
             ("content_requests", files.content_requests),
-            ("skipped_items", files.skipped_entries),
+            (SKIPPED_ITEMS, files.skipped_entries),
         ):
             run.count(name, value)
     if files.stopped:
-        run.count("incomplete")
+        run.count(INCOMPLETE)
         log.warning(
             "rag_summarizer.reads_stopped",
             reason=files.stopped,

@@ -24,9 +24,9 @@ platform's Server records match the Time4VPS account. No I/O; every rule of the 
 - the provider's status maps to the platform's by ``PROVIDER_STATUSES`` (the one table): a status
   it imposes replaces the record's, which is remembered (``held``) and given back when the provider
   says ``Active`` again. An unknown provider status is reported and leaves the status alone.
-- absent from ``missing_after`` complete listings in a row -> ``missing`` (nothing deleted, one
-  alert); the status it had is remembered and given back when it is listed again. Only a complete
-  listing counts absence; being listed resets the count.
+- absent from ``missing_after`` complete listings in a row -> ``missing`` (the rule of
+  ``actors.tasks.absence``; nothing deleted, one alert); the status it had is remembered and given
+  back when it is listed again. A listing is complete when every item of it was validated.
 - drift -> one update with only the changed fields; an unchanged server -> nothing at all.
 - details are read (``details_wanted``) for servers without a record, missing ones, and those
   whose list ``synch_date`` differs from the one their details were last read for.
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from actors.tasks.absence import Absence, absence, remember
 from contracts.platform import (
     LABEL_PROVIDER,
     LABEL_PROVIDER_ID,
@@ -268,12 +269,16 @@ def plan_sync(observed: Observed, rules: Rules = Rules()) -> Plan:
             _listed(pid, item, records.get(pid), observed, rules, out)
         except (ValidationError, NoAddress):
             out.rejected.append(pid)
-        if memory.misses.get(pid):
-            out.misses[pid] = 0  # listed: the run of absences is broken
-    if observed.complete:
-        for pid, record in records.items():
-            if pid not in listed:
-                _absent(pid, record, memory, rules, out)
+        before = memory.misses.get(pid, 0)
+        remember(
+            out.misses,
+            pid,
+            before,
+            absence(before, listed=True, complete=observed.complete, missing_after=rules.missing_after),
+        )
+    for pid, record in records.items():
+        if pid not in listed:
+            _absent(pid, record, memory, rules, out, observed.complete)
     for pid in memory.misses.keys() | memory.held.keys() | memory.seen.keys():
         if pid not in listed and pid not in records:  # a server that left for good: forget it
             out.misses.update({pid: 0} if pid in memory.misses else {})
@@ -405,15 +410,15 @@ def _events(record: Server, changes: dict, managed: bool) -> tuple[str, ...]:
     return tuple(events)
 
 
-def _absent(pid: str, record: Server, memory: Memory, rules: Rules, out: _Builder) -> None:
-    """One more complete listing without the server."""
+def _absent(pid: str, record: Server, memory: Memory, rules: Rules, out: _Builder, complete: bool) -> None:
+    """One more listing without the server."""
+    before = memory.misses.get(pid, 0)
     if record.status in (ServerStatus.MISSING, ServerStatus.DECOMMISSIONED):
-        if memory.misses.get(pid):
-            out.misses[pid] = 0
-        return
-    count = memory.misses.get(pid, 0) + 1
-    if count < rules.missing_after:
-        out.misses[pid] = count
+        after = Absence(0)  # its status says it already: nothing to count
+    else:
+        after = absence(before, listed=False, complete=complete, missing_after=rules.missing_after)
+    remember(out.misses, pid, before, after)
+    if not after.missing:
         return
     out.updates.append(
         Update(
@@ -422,10 +427,9 @@ def _absent(pid: str, record: Server, memory: Memory, rules: Rules, out: _Builde
             record.status,
             ServerUpdate(status=ServerStatus.MISSING),
             events=("missing",),
-            misses=count,
+            misses=after.count,
         )
     )
-    out.misses[pid] = 0  # the status remembers it from here on
     held = memory.held.get(pid)
     if held is None or record.status not in OWN_STATUSES:
         out.held[pid] = record.status  # what it gets back when it is listed again

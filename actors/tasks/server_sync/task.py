@@ -26,6 +26,7 @@ from actors.tasks.server_sync.outage import ProviderOutage
 from actors.tasks.server_sync.plan import Create, Observed, Plan, Update, details_wanted, plan_sync
 from actors.tasks.server_sync.settings import ServerSyncSettings
 from contracts import TaskName
+from contracts.counters import CREATES, INCOMPLETE, PROVIDER_UNAVAILABLE, REJECTED, SKIPPED_ITEMS, UPDATES
 from contracts.platform import PlatformNeed, Server, ServerUpdate
 from contracts.time4vps import ServerDetails
 from process.logs import get_logger
@@ -51,7 +52,7 @@ async def run_server_sync(run: TaskRun) -> None:
         return
     except (Time4VpsRefused, Time4VpsUnavailable) as exc:
         _count_requests(run, session)
-        run.count("provider_unavailable")
+        run.count(PROVIDER_UNAVAILABLE)
         reason = exc.kind.value if isinstance(exc, Time4VpsRefused) else "unavailable"
         await run.fence()
         await outage.open(reason, str(exc))
@@ -67,16 +68,14 @@ async def run_server_sync(run: TaskRun) -> None:
     details = await _read_details(session, wanted[: settings.time4vps_max_details_per_run], run)
     for name, value in (
         ("servers", len(listing.servers)),
-        ("skipped_items", listing.skipped),
-        ("skipped_records", records.skipped),
+        (SKIPPED_ITEMS, listing.skipped + records.skipped + session.invalid_details),
         ("details_wanted", len(wanted)),
         ("details_deferred", max(0, len(wanted) - settings.time4vps_max_details_per_run)),
-        ("invalid_details", session.invalid_details),
     ):
         run.count(name, value)
     _count_requests(run, session)
     if not listing.complete:
-        run.count("incomplete")
+        run.count(INCOMPLETE)
         log.warning(
             "server_sync.listing_incomplete",
             skipped_items=listing.skipped,
@@ -129,7 +128,7 @@ async def apply_plan(
     state = {r.handle: (r.is_managed, r.status) for r in records}
     run.count("other_provider_records", plan.other_providers)
     for pid in plan.rejected:
-        run.count("rejected")
+        run.count(REJECTED)
         log.warning("server_sync.server_rejected", provider_id=pid, reason="its record would be invalid")
     for pid, status in plan.unknown_statuses:
         run.count("unknown_status")
@@ -153,7 +152,7 @@ async def apply_plan(
         if not await writes.write(lambda c=c: create(c), "create", provider_id=c.provider_id, handle=handle):
             failed.add(c.provider_id)
             continue
-        run.count("creates")
+        run.count(CREATES)
         state[handle] = (written[handle].is_managed, written[handle].status)
         log.info("server_sync.server_added", handle=handle, status=c.server.status.value, managed=c.server.is_managed)
         after = c.after and _still_to_set(written[handle], c.after)
@@ -167,7 +166,7 @@ async def apply_plan(
         ):
             failed.add(u.provider_id)
             continue
-        run.count("updates")
+        run.count(UPDATES)
         state[u.handle] = (written[u.handle].is_managed, written[u.handle].status)
         _report(run, u)
     outcome = await announcer.announce(

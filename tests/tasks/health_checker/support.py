@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 
-from actors.tasks.health_checker.task import slot_stats
+import redis
+
 from contracts import PROVISIONER_STREAM, Keys, ProvisionerMessage, RunOutcome, TaskName
 from contracts.platform import ServerCreate, ServerStatus
 from tests.support import make_tick, runs, send, wait_until
@@ -17,6 +18,11 @@ OPENS, PATCHES, HISTORY = (
     "POST /api/servers/{handle}/metrics-history",
 )
 _slots = itertools.count(10_000, 120)
+
+
+def slot_stats(client: redis.Redis, slot: int) -> dict[str, int]:
+    """What the health checks of ``slot`` did so far (``servers``, ``checked``, ``cut``...)."""
+    return {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
 
 
 def seed(platform, hosts, *, start=1, managed=True, status=ServerStatus.READY, port_label=True) -> list[str]:

@@ -8,7 +8,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S, SPEC, check_batch, slot_stats
+from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S, SPEC, check_batch
 from contracts import Keys
 from contracts.health import CheckTarget, HealthCheckBatch
 from contracts.platform import ServerStatus
@@ -26,6 +26,7 @@ from tests.tasks.health_checker.support import (
     recoveries,
     requests,
     seed,
+    slot_stats,
     tick,
 )
 

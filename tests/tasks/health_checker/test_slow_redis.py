@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from actors.tasks.health_checker.task import check_batch, slot_stats
+from actors.tasks.health_checker.task import check_batch
 from contracts.health import CheckTarget, HealthCheckBatch
 from process.embedded import free_port
 from sandbox.latency import LatencyProxy, Route
 from sandbox.ssh.hoststate import HostState
 from tests.support import make_tick
-from tests.tasks.health_checker.support import seed
+from tests.tasks.health_checker.support import seed, slot_stats
 
 REDIS_ANSWER_DELAY_S = 0.6
 
