@@ -19,6 +19,7 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync import SPEC
 from actors.tasks.github_sync.plan import project_id_of
 from contracts import Keys, RunOutcome, TaskName
+from process.settings import Settings
 from sandbox.github.app import github_app
 from sandbox.github.payloads import HTML
 from sandbox.http import ServedApp
@@ -89,7 +90,7 @@ def stack(client, redis_url, monkeypatch):
         for name in ("GITHUB_APP_ID", "GITHUB_ARCHIVE_AFTER"):
             monkeypatch.delenv(name, raising=False)
         # What a worker process builds at start, from this environment.
-        yield Stack(world, github, platform, client, Dependencies(redis_url, client))
+        yield Stack(world, github, platform, client, Dependencies(Settings(redis_url=redis_url), client))
 
 
 def test_the_task_is_registered():
@@ -190,7 +191,7 @@ def test_without_an_owner_repositories_are_reported_once_and_created_when_it_is_
     stack, settings, monkeypatch, captured_logs, redis_url
 ):
     monkeypatch.delenv("PLATFORM_OWNER_TELEGRAM_ID")
-    with running_worker(stack.client, [SPEC], settings, deps=Dependencies(redis_url, stack.client)):
+    with running_worker(stack.client, [SPEC], settings, deps=Dependencies(Settings(redis_url=redis_url), stack.client)):
         first, writes, _ = stack.cycle()
         second, writes2, _ = stack.cycle()
     assert (writes, writes2) == (0, 0) and not stack.projects() and not stack.platform.store.all_repositories()
@@ -199,7 +200,7 @@ def test_without_an_owner_repositories_are_reported_once_and_created_when_it_is_
     said = [e for e in captured_logs if e["event"] == "github_sync.repo_discovered"]
     assert len(said) == 45 and len({e["repo_id"] for e in said}) == 45
     monkeypatch.setenv("PLATFORM_OWNER_TELEGRAM_ID", str(OWNER))
-    with running_worker(stack.client, [SPEC], settings, deps=Dependencies(redis_url, stack.client)):
+    with running_worker(stack.client, [SPEC], settings, deps=Dependencies(Settings(redis_url=redis_url), stack.client)):
         created, writes, _ = stack.cycle()
     assert (created.counters["projects_created"], writes) == (45, 90)
 

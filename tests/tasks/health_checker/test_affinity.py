@@ -15,6 +15,7 @@ from actors.tasks.health_checker import affinity
 from actors.tasks.health_checker.task import SPEC
 from contracts import Keys
 from contracts.health import CheckTarget, HealthCheckBatch
+from process.connection import async_redis_from_url
 from process.heartbeats import HeartbeatWriter, live_processes
 from tests.support import make_tick, running_worker, runs, send, wait_until
 from tests.tasks.health_checker.support import TASK, _slots, seed, tick
@@ -106,9 +107,7 @@ def test_a_tick_drops_a_dead_owners_batches_of_an_earlier_slot(client, settings)
 
 
 async def _remember_and_take(settings, queue):
-    from process.connection import async_redis_from_url
-
-    aclient = async_redis_from_url(settings.redis_url)
+    aclient = async_redis_from_url(settings.redis_url, settings)
     try:
         await affinity.remember(aclient, [queue])
         taken = await affinity.take_stranded(aclient, live_queues=[])

@@ -15,10 +15,11 @@ from actors.adapters.platform.client import PlatformClient
 from actors.tasks import TASKS
 from actors.tasks.deps import Dependencies
 from actors.tasks.rag_summarizer import SPEC
-from actors.tasks.rag_summarizer.settings import RagSettings
+from actors.tasks.rag_summarizer.settings import RagSummarizerSettings
 from actors.tasks.rag_summarizer.text import decode
 from contracts import RunOutcome, TaskName
 from contracts.platform import RagQuery, content_hash
+from process.settings import Settings
 from sandbox.embeddings.app import embeddings_app
 from sandbox.github.app import github_app
 from sandbox.http import ServedApp
@@ -30,7 +31,7 @@ TASK = TaskName.RAG_SUMMARIZER
 TOKEN = "ghp_ragtoken00000000000000000000000000000"
 KEY = "rag-internal-key-0000"
 RAG_SECRET = "rag-ingest-secret-0000-e2e"
-DOCS = RagSettings().documents
+DOCS = RagSummarizerSettings().documents
 INGEST = "POST /api/rag/ingest"
 
 
@@ -116,7 +117,16 @@ def stack(client, redis_url, monkeypatch):
         platform = create_app(api_key=KEY, rag_ingest_secret=RAG_SECRET, embeddings_url=f"{emb.url}/v1")
         with ServedApp(platform) as api:
             owner = platform.store.create_user(900000001, username="owner")["id"]
-            stack = Stack(world, github, platform, embeddings, client, Dependencies(redis_url, client), api.url, owner)
+            stack = Stack(
+                world,
+                github,
+                platform,
+                embeddings,
+                client,
+                Dependencies(Settings(redis_url=redis_url), client),
+                api.url,
+                owner,
+            )
             for repo in world.org_repos():
                 project = platform.store.create_project(
                     title=repo.name,

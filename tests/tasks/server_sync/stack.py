@@ -11,6 +11,7 @@ import pytest
 
 from actors.tasks.deps import Dependencies
 from contracts import PROVISIONER_STREAM, RunRecord, TaskName
+from process.settings import Settings
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app
 from sandbox.time4vps.app import time4vps_app
@@ -30,7 +31,7 @@ class Stack:
 
     def deps(self) -> Dependencies:
         """What a worker process builds at start, from the environment as it is now."""
-        return Dependencies(self.redis_url, self.client)
+        return Dependencies(Settings(redis_url=self.redis_url), self.client)
 
     def records(self) -> dict[str, dict]:
         return {
