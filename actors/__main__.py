@@ -20,7 +20,7 @@ from actors.configuration import absent_credentials, check_platform, check_tasks
 from actors.runtime.worker import run_worker
 from actors.tasks import TASKS
 from actors.tasks.deps import Dependencies
-from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.health_checker.settings import HealthCheckerSettings
 from contracts import TaskName
 from process.connection import RedisCertificateRefused, redis_from_url, wait_for_redis
 from process.limits import raise_open_files
@@ -57,7 +57,7 @@ def main() -> int:
         client.close()
         return refuse([Problem("REDIS_SSL_CERT_REQS", str(exc), "the worker")], "worker")
     publish_configuration(client, {task: absent.get(task, []) for task in TASKS})
-    deps = Dependencies(settings.redis_url, client)
+    deps = Dependencies(settings, client)
     if TaskName.HEALTH_CHECKER in scheduled and TaskName.HEALTH_CHECKER not in absent:
         settings = settings.model_copy(update={"worker_threads": threads_for_checks(settings, deps)})
     serving = [task.value for task in TASKS if task not in absent]
@@ -68,7 +68,9 @@ def threads_for_checks(settings, deps: Dependencies) -> int:
     """Each health batch in flight holds one actor thread while its checks run on the event loop, so
     HEALTH_SSH_CONCURRENCY is only reached with enough threads: at least one per batch it takes,
     and two spare for the other tasks. WORKER_THREADS above that is kept."""
-    batches = -(-deps.settings(SshSettings).health_ssh_concurrency // deps.settings(HealthSettings).health_batch_size)
+    batches = -(
+        -deps.settings(SshSettings).health_ssh_concurrency // deps.settings(HealthCheckerSettings).health_batch_size
+    )
     needed = batches + 2
     if needed > settings.worker_threads:
         log.info(

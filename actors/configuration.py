@@ -1,8 +1,9 @@
 """What each task needs from the environment, checked at worker start-up.
 
-Beside the composition root (``actors/__main__.py``): it knows every task and the settings
-of the adapters each one uses. ``check_tasks`` returns one ``Problem`` per missing or unusable
-variable, naming the task that needs it; the worker refuses to start on any (one message,
+Beside the composition root (``actors/__main__.py``), it knows no task by name: each task's spec
+(``actors.runtime.spec.TaskSpec``) says which settings it reads and which credentials it needs,
+and each settings class carries its own checks. ``check_tasks`` returns one ``Problem`` per
+missing or unusable variable, naming the task that needs it; the worker refuses to start on any (one message,
 no traceback), and ``scheduler config check`` prints the same list.
 
 ``DESCRIPTIONS`` says what a variable means for the settings fields that carry no
@@ -17,30 +18,19 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
-import asyncssh
 import redis
 from pydantic_settings import BaseSettings
 
-from actors.adapters.github.auth import GitHubAuthError
-from actors.adapters.github.client import GitHubSettings
 from actors.adapters.platform.client import PlatformSettings
 from actors.adapters.platform.compat import PlatformUnreachable, fetch_openapi, missing
-from actors.adapters.provisioner.settings import ProvisionerSettings
-from actors.adapters.ssh.probe import load_client_key, load_known_hosts
-from actors.adapters.ssh.settings import SshSettings
-from actors.adapters.summary.chat import SummarySettings
-from actors.adapters.time4vps.settings import Time4VpsSettings
 from actors.runtime.spec import TaskSpec
-from actors.tasks.github_sync.settings import GitHubSyncSettings
-from actors.tasks.health_checker.settings import HealthSettings
-from actors.tasks.provisioner_trigger.settings import ProvisionerTriggerSettings
-from actors.tasks.rag_summarizer.settings import RagSettings
-from actors.tasks.server_sync.settings import ServerSyncSettings
+from actors.tasks import TASKS
 from contracts import Keys, TaskName
 from process.logs import get_logger
-from process.misconfiguration import Problem, SettingError, load_settings
+from process.misconfiguration import Problem, load_settings
 
 log = get_logger(__name__)
 
@@ -84,147 +74,30 @@ DESCRIPTIONS: dict[str, str] = {
     "HEALTH_RECOVERY_COOLDOWN_S": "at most one recovery request per server within this many seconds",
 }
 
-Check = Callable[[str], list[Problem]]
 
-
-def _platform(needed_by: str) -> list[Problem]:
-    return load_settings(PlatformSettings, needed_by, DESCRIPTIONS)[1]
-
-
-def _github(needed_by: str) -> list[Problem]:
-    settings, problems = load_settings(GitHubSettings, needed_by, DESCRIPTIONS)
-    if settings is None:
-        # Say now what auth() would say later, so that one message lists everything.
-        given = {name.upper() for name, value in os.environ.items() if value}
-        if not given & {"GITHUB_TOKEN", "GITHUB_APP_ID"}:
-            problems.append(
-                Problem("GITHUB_TOKEN", "is not set, nor GITHUB_APP_ID", needed_by, DESCRIPTIONS["GITHUB_TOKEN"])
-            )
-        return problems
-    try:
-        settings.auth()  # parses the app's key, if any
-    except GitHubAuthError as exc:
-        variable = "GITHUB_APP_PRIVATE_KEY" if settings.github_app_id is not None else "GITHUB_TOKEN"
-        problems.append(Problem(variable, str(exc), needed_by, DESCRIPTIONS[variable]))
-    return problems
-
-
-def _own(settings_class: type[BaseSettings]) -> Check:
-    """A task's own rules: only their parsing can go wrong."""
-    return lambda needed_by: load_settings(settings_class, needed_by, DESCRIPTIONS)[1]
-
-
-def _ssh(needed_by: str) -> list[Problem]:
-    settings, problems = load_settings(SshSettings, needed_by, DESCRIPTIONS)
-    if settings is None:
-        return problems
-    try:
-        config = settings.probe_config()
-    except SettingError as exc:
-        return [*problems, Problem(exc.variable, exc.message, needed_by, _hint(SshSettings, exc.variable))]
-    except ValueError as exc:  # a mount point that is no plain path
-        return [
-            *problems,
-            Problem("HEALTH_DISK_MOUNTS", f"is invalid: {exc}", needed_by, DESCRIPTIONS["HEALTH_DISK_MOUNTS"]),
-        ]
-    # Load the key and known_hosts now, as the probe will: a bad one fails the start, not every tick.
-    key_variable = "SSH_PRIVATE_KEY" if config.private_key_data is not None else "SSH_PRIVATE_KEY_PATH"
-    try:
-        load_client_key(config)
-    except (asyncssh.KeyImportError, OSError, ValueError) as exc:
-        problems.append(
-            Problem(
-                key_variable,
-                f"cannot be used: {_safe(exc)}",
-                needed_by,
-                "an OpenSSH or PEM private key (an encrypted one with SSH_PRIVATE_KEY_PASSPHRASE)",
-            )
-        )
-    hosts_variable = "SSH_KNOWN_HOSTS_DATA" if config.known_hosts_data is not None else "SSH_KNOWN_HOSTS"
-    try:
-        load_known_hosts(config)
-    except (OSError, ValueError) as exc:
-        problems.append(
-            Problem(
-                hosts_variable,
-                f"cannot be used: {_safe(exc)}",
-                needed_by,
-                "OpenSSH known_hosts lines: `host[,host…] key-type base64-key`",
-            )
-        )
-    return problems
-
-
-def _safe(exc: BaseException) -> str:
-    """asyncssh's and the OS's messages name the problem, not the key; keep them short anyway."""
-    return (getattr(exc, "strerror", None) or str(exc))[:200]
-
-
-def _hint(settings_class: type[BaseSettings], variable: str) -> str:
-    field = settings_class.model_fields.get(variable.lower())
-    return (field.description if field else None) or DESCRIPTIONS.get(variable, "")
-
-
-#: the settings each task reads, and how to check them (adapters first, then the task's own)
-TASK_SETTINGS: Mapping[TaskName, tuple[type[BaseSettings], ...]] = {
-    TaskName.GITHUB_SYNC: (PlatformSettings, GitHubSettings, GitHubSyncSettings),
-    TaskName.SERVER_SYNC: (PlatformSettings, Time4VpsSettings, ProvisionerSettings, ServerSyncSettings),
-    TaskName.HEALTH_CHECKER: (PlatformSettings, SshSettings, HealthSettings),
-    TaskName.PROVISIONER_TRIGGER: (PlatformSettings, ProvisionerSettings, ProvisionerTriggerSettings),
-    TaskName.RAG_SUMMARIZER: (PlatformSettings, GitHubSettings, SummarySettings, RagSettings),
-}
-_CHECKS: Mapping[type[BaseSettings], Check] = {
-    PlatformSettings: _platform,
-    GitHubSettings: _github,
-    SshSettings: _ssh,
-    GitHubSyncSettings: _own(GitHubSyncSettings),
-    HealthSettings: _own(HealthSettings),
-    ProvisionerSettings: _own(ProvisionerSettings),
-    ProvisionerTriggerSettings: _own(ProvisionerTriggerSettings),
-    SummarySettings: _own(SummarySettings),
-    RagSettings: _own(RagSettings),
-    Time4VpsSettings: _own(Time4VpsSettings),
-    ServerSyncSettings: _own(ServerSyncSettings),
-}
-
-
-#: the credentials of each task, in groups: a task none of whose group's variables is set at all
-#: is "not configured" (its ticks are not emitted, see ``absent_credentials``), rather than refused
-CREDENTIALS: Mapping[TaskName, tuple[frozenset[str], ...]] = {
-    TaskName.GITHUB_SYNC: (
-        frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
-        frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"}),
-    ),
-    TaskName.SERVER_SYNC: (
-        frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
-        frozenset({"TIME4VPS_USERNAME", "TIME4VPS_PASSWORD"}),
-    ),
-    TaskName.HEALTH_CHECKER: (
-        frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
-        frozenset({"SSH_PRIVATE_KEY", "SSH_PRIVATE_KEY_PATH"}),
-    ),
-    TaskName.PROVISIONER_TRIGGER: (frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),),
-    TaskName.RAG_SUMMARIZER: (
-        frozenset({"API_BASE_URL", "INTERNAL_API_KEY"}),
-        frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"}),
-        frozenset({"RAG_INGEST_SECRET"}),
-    ),
-}
+def check_settings(settings_class: type[BaseSettings], needed_by: str) -> list[Problem]:
+    """The problems of one settings class: parsing, then its own ``configuration_problems``
+    (``actors.runtime.spec``), each problem with what a good value looks like."""
+    settings, problems = load_settings(settings_class, needed_by, DESCRIPTIONS)
+    own = getattr(settings_class, "configuration_problems", None)
+    if own is not None:
+        problems += own(settings, needed_by)
+    return [p if p.hint else replace(p, hint=DESCRIPTIONS.get(p.variable, "")) for p in problems]
 
 
 def absent_credentials(task: TaskName, env: Mapping[str, str] | None = None) -> list[str]:
-    """What to set for ``task``, one entry per credential group none of whose variables is set
-    (``"GITHUB_APP_ID or GITHUB_TOKEN"``): the task was never configured here, as opposed to
+    """What to set for ``task``, one entry per credential group of its spec none of whose variables
+    is set (``"GITHUB_APP_ID or GITHUB_TOKEN"``): the task was never configured here, as opposed to
     configured wrongly, which refuses the start. [] when every group has a variable set."""
     env = os.environ if env is None else env
     given = {name.upper() for name, value in env.items() if value}
-    return [" or ".join(sorted(group)) for group in CREDENTIALS.get(task, ()) if not group & given]
+    return [" or ".join(sorted(group)) for group in TASKS[task].credentials if not group & given]
 
 
 def check_task(task: TaskName) -> list[Problem]:
-    """Every problem with what ``task`` needs; [] when it is configured (or needs nothing)."""
+    """Every problem with what ``task`` needs (its spec's settings classes); [] when it is configured."""
     needed_by = f"task {task.value}"
-    return [p for cls in TASK_SETTINGS.get(task, ()) for p in _CHECKS[cls](needed_by)]
+    return [p for cls in TASKS[task].settings_classes for p in check_settings(cls, needed_by)]
 
 
 def check_tasks(tasks: Iterable[TaskName]) -> list[Problem]:

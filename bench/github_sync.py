@@ -51,6 +51,7 @@ from contracts import Keys, TaskName  # noqa: E402
 from contracts.github import MinimalRepository  # noqa: E402
 from contracts.platform import ProjectCreate, RepositoryCreate, RepositoryUpdate  # noqa: E402
 from process.logs import configure_logging  # noqa: E402
+from process.settings import Settings
 from sandbox.github.app import github_app  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform.api import create_app  # noqa: E402
@@ -102,7 +103,10 @@ def ours_cycle(side: Side, client: redis.Redis, slot: int) -> dict:
     settings = GitHubSettings(github_api_url=side.github_url, github_org=side.world.org, github_token=SecretStr(TOKEN))
     url = "redis://{host}:{port}/{db}".format(**client.connection_pool.connection_kwargs)
     deps = Dependencies(
-        url, client, github=GitHubClient(settings), platform=PlatformClient(side.platform_url, SecretStr(KEY))
+        Settings(redis_url=url),
+        client,
+        github=GitHubClient(settings),
+        platform=PlatformClient(side.platform_url, SecretStr(KEY)),
     )
     return run_task_once(run_github_sync, TaskName.GITHUB_SYNC, client, deps, slot, f"github_sync-bench-{os.getpid()}")
 

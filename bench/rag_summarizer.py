@@ -41,12 +41,13 @@ from actors.adapters.platform.client import PlatformClient  # noqa: E402
 from actors.tasks.deps import Dependencies  # noqa: E402
 from actors.tasks.rag_summarizer.apply import document  # noqa: E402
 from actors.tasks.rag_summarizer.plan import ProjectPlan  # noqa: E402
-from actors.tasks.rag_summarizer.settings import RagSettings  # noqa: E402
+from actors.tasks.rag_summarizer.settings import RagSummarizerSettings  # noqa: E402
 from actors.tasks.rag_summarizer.task import run_rag_summarizer  # noqa: E402
 from actors.tasks.rag_summarizer.text import decode  # noqa: E402
 from contracts.github import ContentFile, GitTree  # noqa: E402
 from contracts.platform import RagIngest  # noqa: E402
 from process.logs import configure_logging  # noqa: E402
+from process.settings import Settings
 from sandbox.embeddings.app import embeddings_app  # noqa: E402
 from sandbox.github.app import github_app  # noqa: E402
 from sandbox.http import ServedApp  # noqa: E402
@@ -58,7 +59,7 @@ KEY = "bench-internal-key"
 SECRET = "bench-rag-ingest-secret"
 CONTENTS = "GET /repos/{owner}/{repo}/contents/{path:path}"
 INGEST = "POST /api/rag/ingest"
-DOCS = RagSettings().documents
+DOCS = RagSummarizerSettings().documents
 
 
 class Side:
@@ -185,7 +186,7 @@ def measure_all(repos: int, url: str, client: redis.Redis):
     naive = Side("naive", repos, org, f"{served['naive'].url}/v1", embeddings["naive"])
     settings = GitHubSettings(github_api_url=ours.github_url, github_org=org, github_token=SecretStr(TOKEN))
     deps = Dependencies(
-        url,
+        Settings(redis_url=url),
         client,
         github=GitHubClient(settings),
         platform=PlatformClient(ours.platform_url, SecretStr(KEY), rag_ingest_secret=SecretStr(SECRET)),

@@ -50,6 +50,7 @@ from actors.tasks.server_sync.task import run_server_sync  # noqa: E402
 from contracts import PROVISIONER_STREAM, Keys, TaskName  # noqa: E402
 from contracts.platform import ServerCreate, ServerStatus, ServerUpdate, server_handle  # noqa: E402
 from process.logs import configure_logging  # noqa: E402
+from process.settings import Settings
 from sandbox.http import ServedApp  # noqa: E402
 from sandbox.platform.api import create_app  # noqa: E402
 from sandbox.time4vps.app import time4vps_app  # noqa: E402
@@ -177,7 +178,7 @@ def measure_all(servers: int, url: str, client: redis.Redis) -> list:
     sides = {name: Side(servers) for name in ("ours", "change-only", "naive")}
     ours = sides["ours"]
     deps = Dependencies(
-        url,
+        Settings(redis_url=url),
         client,
         platform=PlatformClient(ours.platform_url, SecretStr(KEY)),
         time4vps=Time4VpsClient(ours.settings),

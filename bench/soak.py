@@ -69,7 +69,7 @@ from actors.runtime.lock import parse_holder  # noqa: E402
 from actors.tasks import incidents as incident_opener  # noqa: E402
 from actors.tasks.github_sync.plan import project_id_of  # noqa: E402
 from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S  # noqa: E402
-from actors.tasks.rag_summarizer.settings import RagSettings  # noqa: E402
+from actors.tasks.rag_summarizer.settings import RagSummarizerSettings  # noqa: E402
 from actors.tasks.rag_summarizer.text import decode  # noqa: E402
 from contracts import (  # noqa: E402
     PROVISIONER_STREAM,
@@ -107,7 +107,7 @@ CONNECT_S, COMMAND_S, CLOSE_GRACE_S = 2.0, 3.0, 2.0  # CLOSE_GRACE_S: the SSH ad
 HEALTH_CLAIM_BOUND_MS = int((CONNECT_S + COMMAND_S + CLOSE_GRACE_S + FLUSH_INTERVAL_S + CLAIM_MARGIN_S) * 1000)
 RSS_BASE_AGE_S = 60.0
 RSS_GROWTH_ALLOWED = 0.10
-DOCS = RagSettings().documents
+DOCS = RagSummarizerSettings().documents
 
 
 # ------------------------------------------------------------------------------- the processes

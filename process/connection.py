@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import redis
 import redis.asyncio as aioredis
 
-from process.settings import Settings, get_settings
+from process.settings import Settings
 
 
 class RedisNotConfigured(RuntimeError):
@@ -50,7 +50,7 @@ def tls_options(settings: Settings) -> dict[str, object]:
     return options
 
 
-def _options(url: str | None, settings: Settings | None) -> dict[str, object]:
+def _options(url: str | None, settings: Settings) -> dict[str, object]:
     if not url:
         raise RedisNotConfigured(
             "REDIS_URL is not set. Point it at a Redis server (redis://host:6379/0 or rediss://… for TLS), "
@@ -58,7 +58,7 @@ def _options(url: str | None, settings: Settings | None) -> dict[str, object]:
         )
     extra: dict[str, object] = {}
     if urlsplit(url).scheme == "rediss":
-        extra = tls_options(settings or get_settings())
+        extra = tls_options(settings)
     # Timeouts keep a dead server from hanging a loop forever; the callers retry.
     return {
         "socket_timeout": 5,
@@ -69,9 +69,9 @@ def _options(url: str | None, settings: Settings | None) -> dict[str, object]:
     }
 
 
-def redis_from_url(url: str | None, settings: Settings | None = None) -> redis.Redis:
-    """A client for ``url``; for ``rediss://`` the TLS options come from ``settings`` (default:
-    the environment). Options in the URL's query (``?ssl_cert_reqs=none``) win, as in redis-py."""
+def redis_from_url(url: str | None, settings: Settings) -> redis.Redis:
+    """A client for ``url``; for ``rediss://`` the TLS options come from ``settings``, the ones its
+    process read at start. Options in the URL's query (``?ssl_cert_reqs=none``) win, as in redis-py."""
     return redis.Redis.from_url(url, **_options(url, settings))
 
 
@@ -81,7 +81,7 @@ ASYNC_POOL_SIZE = 32
 ASYNC_POOL_WAIT_S = 10.0
 
 
-def async_redis_from_url(url: str | None, settings: Settings | None = None) -> aioredis.Redis:
+def async_redis_from_url(url: str | None, settings: Settings) -> aioredis.Redis:
     """The same, for code on an event loop: a blocking call there would stall every coroutine of
     the process (every SSH check of a worker). The client belongs to the loop it is first used
     on (see ``actors.adapters.kit.PerLoop``). Its pool is bounded and waits for a free connection:

@@ -19,6 +19,12 @@ from pydantic import SecretStr
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(r"(token|password|passwd|secret|private_key|api_key|authorization|credential)", re.I)
 _SECRET_ENV = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET|PRIVATE_KEY|API_KEY|CREDENTIAL)", re.I)
+#: The secret values scrubbed from every log line. Module-level on purpose: the logging pipeline it
+#: serves is the process's own (``structlog.configure``, the root handler) and every library's log
+#: lines (httpx, asyncssh, Dramatiq) pass through it with nothing we could hand a parameter to. It is
+#: fed in three places only: the environment, when logging is configured (``register_env_secrets``);
+#: every settings object the dependencies read (``actors.tasks.deps``); and the few values learned at
+#: run time (a GitHub installation token, a key read from a file), where they are learned.
 _known_secrets: set[str] = set()
 
 

@@ -1,10 +1,12 @@
-"""Configuration from the environment (pydantic-settings), one place for every process."""
+"""Configuration from the environment (pydantic-settings), one place for every process.
+
+Each process entry point reads ``Settings`` once (``process.misconfiguration.process_settings``)
+and passes them on: nothing below looks them up again (there is no cached instance to read)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -100,8 +102,3 @@ def task_schedules(env: Mapping[str, str] | None = None) -> dict[TaskName, str]:
     return {
         task: env.get(f"SCHEDULE_{task.value.upper()}", default).strip() for task, default in DEFAULT_SCHEDULES.items()
     }
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

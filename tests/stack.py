@@ -12,6 +12,7 @@ import redis
 
 from actors.tasks.deps import Dependencies
 from contracts import PROVISIONER_STREAM, RunRecord, TaskName
+from process.settings import Settings
 from sandbox.world import World
 from tests.support import make_tick, runs, send, wait_until
 
@@ -48,7 +49,7 @@ class Stack:
 
     def deps(self) -> Dependencies:
         """What a worker process builds at start, from the environment as it is now."""
-        return Dependencies(self.redis_url, self.client)
+        return Dependencies(Settings(redis_url=self.redis_url), self.client)
 
     def cost(self) -> dict[str, int]:
         return {name: measure(self) for name, measure in self.measures.items()}

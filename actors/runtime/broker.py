@@ -19,9 +19,9 @@ from dramatiq.middleware import (
 )
 
 from actors.runtime.middleware import RunRecording, TaskLocking, TickAdmission
+from actors.runtime.middleware.admission import run_of
 from actors.runtime.middleware.pings import DeadManPings, ping_urls
 from actors.runtime.retry import retry_when
-from actors.runtime.run import current_run
 from actors.runtime.spec import PartSpec, TaskSpec, own_queue_name, part_actor_name, part_queue_name
 from contracts import queue_name
 from process.settings import Settings
@@ -81,7 +81,11 @@ def declare_task(broker: RedisBroker, spec: TaskSpec, deps: Any = None) -> drama
     lock while it ran fails rather than pass as a success."""
 
     def run_task(tick_data: dict) -> None:
-        run = current_run()
+        # Dramatiq hands an actor its message's arguments only; the run TickAdmission made rides
+        # on the message itself, which Dramatiq's CurrentMessage gives the actor's thread.
+        run = run_of(CurrentMessage.get_current_message())
+        if run is None:
+            raise RuntimeError("a tick without its run: the tick middleware is not installed")
         _call(spec.fn, run)
         run.check_fence()
 

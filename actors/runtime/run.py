@@ -4,7 +4,6 @@ its counters."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,8 +14,6 @@ import redis
 
 from actors.runtime.lock import TaskLock
 from contracts import RunOutcome, Tick
-
-_current = threading.local()
 
 
 @dataclass
@@ -32,7 +29,8 @@ class TaskRun:
     counters: Counter = field(default_factory=Counter)
     recorded: bool = False
     broker: Any = None
-    #: the worker process's dependencies object (``actors.tasks.deps.Dependencies``)
+    #: the worker process's dependencies object (``actors.tasks.deps.Dependencies``), bound to this
+    #: run's correlation id
     deps: Any = None
 
     def fan_out(self, part: str, payloads: Iterable[dict], queue: str | None = None) -> int:
@@ -69,15 +67,3 @@ def send_to(
     if queue is not None:
         message = message.copy(queue_name=queue)
     broker.enqueue(message, delay=delay_ms)
-
-
-def set_current_run(run: TaskRun | None) -> None:
-    _current.run = run
-
-
-def current_run() -> TaskRun:
-    """The run the middleware admitted for the message this worker thread is processing."""
-    run = getattr(_current, "run", None)
-    if run is None:
-        raise RuntimeError("no task run on this thread: the tick middleware is not installed")
-    return run

@@ -7,6 +7,12 @@ guards what it touches), retries of transient errors only.
 
 ``max_retries`` is the actor's own limit on retries of transient errors; None leaves it to
 the worker's ``RETRY_MAX``. A message may still carry its own (see ``actors.runtime.retry``).
+
+A spec also says what the task needs from the environment, so that adding a task touches nothing
+outside its package but its name in ``contracts`` and its line in the registry: its own settings
+class, the settings of the adapters it uses, and its credentials. The worker and ``scheduler
+config check`` check each settings class (``actors.configuration``): parsed, then the class's own
+``configuration_problems(settings, needed_by)`` when it has one (the checks parsing cannot make).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic_settings import BaseSettings
 
 from actors.runtime.run import TaskRun
 from contracts import TaskName, queue_name
@@ -49,6 +57,19 @@ class TaskSpec:
     #: the routes and fields of the platform API it uses, checked against the platform's
     #: /openapi.json once at worker start (actors.adapters.platform.compat)
     platform_needs: tuple[PlatformNeed, ...] = field(default_factory=tuple)
+    #: its own rules (``actors/tasks/<task>/settings.py``, named ``<Task>Settings``), read with
+    #: ``run.deps.settings(cls)``
+    settings: type[BaseSettings] | None = None
+    #: the settings of the adapters it uses (``actors/adapters/<system>/``)
+    adapters: tuple[type[BaseSettings], ...] = ()
+    #: its credentials, in groups of variables: a task none of one group's variables is set for at
+    #: all is "not configured" (no ticks, said once) rather than refused
+    credentials: tuple[frozenset[str], ...] = ()
+
+    @property
+    def settings_classes(self) -> tuple[type[BaseSettings], ...]:
+        """Every settings class it reads, the adapters' first."""
+        return (*self.adapters, *((self.settings,) if self.settings is not None else ()))
 
 
 def part_actor_name(task: TaskName, part: str) -> str:

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
-from actors.configuration import DESCRIPTIONS, TASK_SETTINGS, check_platform, check_task
+from actors.configuration import DESCRIPTIONS, check_platform, check_task
 from actors.tasks import TASKS
 from contracts import DEFAULT_SCHEDULES, TaskName
 from process.misconfiguration import SCHEDULE_HINT, env_name, process_settings, render, schedule_variable
@@ -75,17 +75,15 @@ def _default(field) -> str | None:
 
 
 def _needed_by(settings_class: type[BaseSettings]) -> str:
-
     if settings_class.__module__.startswith("scheduler.web"):
         return "web"
-    tasks = [task.value for task, classes in TASK_SETTINGS.items() if settings_class in classes]
+    tasks = [task.value for task, spec in TASKS.items() if settings_class in spec.settings_classes]
     return ", ".join(tasks) if tasks else "ticker, worker"
 
 
 @lru_cache(maxsize=1)
 def variables() -> tuple[Variable, ...]:
     """Every variable any process reads, sorted by name."""
-
     found: dict[str, Variable] = {}
     for cls in settings_classes():
         for field_name, field in cls.model_fields.items():
@@ -111,7 +109,6 @@ def variables() -> tuple[Variable, ...]:
 
 def configured_tasks() -> dict[TaskName, list]:
     """For each task with an actor: the problems with its configuration ([] = configured)."""
-
     return {task: check_task(task) for task in TASKS}
 
 
@@ -181,7 +178,6 @@ def app_json_text() -> str:
 
 def check_report() -> tuple[str, bool]:
     """`scheduler config check`: the shared settings and each task's, as the processes check them."""
-
     _, problems = process_settings("ticker and worker")
     lines = []
     configured = []

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from contracts import DEFAULT_SCHEDULES, IMPLEMENTED_TASKS, TaskName
 from process.connection import redis_from_url
 from process.embedded import EmbeddedRedis, free_port
+from process.settings import Settings
 from scheduler.cli.status import read_status
 from scheduler.cli.table import render_table
 
@@ -114,7 +115,7 @@ def run_demo(seconds: float = 0) -> int:
         ),
         flush=True,
     )
-    client = redis_from_url(url)
+    client = redis_from_url(url, Settings(redis_url=url))  # its TLS options, if any, from the environment
     stop_at = time.monotonic() + seconds if seconds else None
     interrupted = False
 

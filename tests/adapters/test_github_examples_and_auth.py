@@ -24,7 +24,9 @@ from actors.adapters.github.client import (
 )
 from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync.plan import desired_fields
+from process.errors import ConfigurationError
 from process.logs import configure_logging
+from process.settings import Settings
 from sandbox.github.app import github_app
 from sandbox.http import ServedApp
 from sandbox.world import World
@@ -267,8 +269,8 @@ def test_misconfigured_credentials_are_clear_errors_that_never_quote_the_key(mon
         GitHubSettings(github_org="o").auth()
     for name in ("GITHUB_ORG", "GITHUB_TOKEN", "GITHUB_APP_ID"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(GitHubAuthError, match="GITHUB_ORG"):
-        _ = Dependencies("redis://127.0.0.1:1/0", None).github  # the worker's dependencies, from the environment
+    with pytest.raises(ConfigurationError, match="GITHUB_ORG"):
+        _ = Dependencies(Settings(redis_url="redis://127.0.0.1:1/0"), None).github  # as the worker builds them
 
 
 @pytest.mark.parametrize("status", [404, 401])

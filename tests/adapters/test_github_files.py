@@ -8,7 +8,7 @@ from pydantic import SecretStr
 
 from actors.adapters.github.client import GitHubClient, GitHubSettings
 from actors.adapters.github.files import RepoFiles
-from actors.tasks.rag_summarizer.settings import RagSettings
+from actors.tasks.rag_summarizer.settings import RagSummarizerSettings
 from contracts import Keys
 from sandbox.github.app import github_app
 from sandbox.github.payloads import git_tree
@@ -17,7 +17,7 @@ from sandbox.world import World
 from tests.support import run_async
 
 TOKEN = "ghp_filestoken00000000000000000000000000"
-DOCS = RagSettings().documents
+DOCS = RagSummarizerSettings().documents
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import asyncio
 
 import httpx
 import pytest
-import structlog
 from pydantic import SecretStr
 
 from actors.adapters.platform.client import (
@@ -23,6 +22,7 @@ from contracts.platform import (
 )
 from process.embedded import free_port
 from process.errors import ConfigurationError, TransientError
+from process.settings import Settings
 from sandbox.http import ServedApp
 from sandbox.platform.api import create_app, sample_servers
 
@@ -160,8 +160,7 @@ def test_the_run_correlation_id_is_sent_and_echoed(platform):
     transport = Recording()
 
     async def scenario(client):
-        with structlog.contextvars.bound_contextvars(correlation_id="run-github_sync-1700000000"):
-            await client.list_projects()
+        await client.for_run("run-github_sync-1700000000").list_projects()  # a run's client carries its id
         await client.list_projects()
         await client.list_projects()
 
@@ -214,11 +213,11 @@ def test_one_client_per_process_from_the_environment(platform, monkeypatch):
     monkeypatch.delenv("API_BASE_URL", raising=False)
     monkeypatch.setenv("INTERNAL_API_KEY", SECRET)
     with pytest.raises(ConfigurationError, match="API_BASE_URL") as missing:
-        _ = Dependencies("redis://127.0.0.1:1/0", None).platform
+        _ = Dependencies(Settings(redis_url="redis://127.0.0.1:1/0"), None).platform
     assert SECRET not in str(missing.value)
 
     monkeypatch.setenv("API_BASE_URL", platform.url)
-    deps = Dependencies("redis://127.0.0.1:1/0", None)  # what a worker process builds once
+    deps = Dependencies(Settings(redis_url="redis://127.0.0.1:1/0"), None)  # what a worker process builds once
     client = deps.platform
     assert deps.platform is client and SECRET not in repr(client)
 

@@ -2,7 +2,7 @@
 then without, and say what happened. Any task's chaos test is a few lines on top of it.
 
     with chaos_sandbox(World.generate(seed=5, repos=120, servers=0)) as sandbox, \\
-            running_worker(client, [SPEC], settings, deps=Dependencies(redis_url, client)):
+            running_worker(client, [SPEC], settings, deps=Dependencies(settings, client)):
         chaos = Chaos(sandbox, TickDriver(client, TaskName.GITHUB_SYNC), change=repo_churn, seed=5)
         report = chaos.run(fault_cycles=6, clean_cycles=2, error_rate=0.2, malformed_rate=0.1)
         assert abs(report.faults["platform"]["5xx"] - report.expected_faults("platform", "5xx", 0.2)) <= 1

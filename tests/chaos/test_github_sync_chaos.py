@@ -11,6 +11,7 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync import SPEC
 from actors.tasks.github_sync.plan import project_id_of
 from contracts import RunOutcome, TaskName
+from process.settings import Settings
 from sandbox.github.payloads import HTML
 from sandbox.world import World
 from tests.chaos.harness import Chaos, TickDriver, chaos_sandbox, failed_runs, invalid_rows, mismatches, repo_churn
@@ -62,7 +63,7 @@ def test_faults_on_every_stand_in_while_the_org_changes_then_two_clean_cycles_co
     world = World.generate(seed=15, repos=200, servers=0)
     with (
         chaos_sandbox(world) as sandbox,
-        running_worker(client, [SPEC], settings, deps=Dependencies(redis_url, client)),
+        running_worker(client, [SPEC], settings, deps=Dependencies(Settings(redis_url=redis_url), client)),
     ):
         chaos = Chaos(sandbox, TickDriver(client, TASK), change=repo_churn, seed=15)
         report = chaos.run(fault_cycles=6, clean_cycles=2, error_rate=0.2, malformed_rate=0.1)

@@ -15,6 +15,7 @@ from actors.tasks import incidents as opener
 from actors.tasks.deps import Dependencies
 from actors.tasks.health_checker import SPEC
 from contracts import Keys, RunOutcome, TaskName
+from process.settings import Settings
 from sandbox.ssh.hoststate import HostState
 from sandbox.world import World
 from tests.chaos.harness import Chaos, chaos_sandbox
@@ -70,7 +71,7 @@ def test_faults_and_lost_answers_never_make_a_second_incident(client, redis_url,
     world = World.generate(seed=41, servers=SERVERS, repos=0)
     with (
         chaos_sandbox(world) as sandbox,
-        running_worker(client, [SPEC], settings, threads=4, deps=Dependencies(redis_url, client)),
+        running_worker(client, [SPEC], settings, threads=4, deps=Dependencies(Settings(redis_url=redis_url), client)),
     ):
         sandbox.seed_platform_servers()
         chaos = Chaos(sandbox, HealthCycle(client, sandbox), change=flapping, seed=41)

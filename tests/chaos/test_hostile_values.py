@@ -10,6 +10,7 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.github_sync import SPEC as GITHUB_SYNC
 from actors.tasks.health_checker import SPEC as HEALTH_CHECKER
 from contracts import Keys, RunOutcome, TaskName
+from process.settings import Settings
 from sandbox.world import World
 from tests.chaos.harness import TickDriver, chaos_sandbox, invalid_rows
 from tests.support import running_worker, wait_until
@@ -54,7 +55,9 @@ def test_hostile_repository_fields_and_server_records_stop_no_run_and_write_noth
     doomed = repos[-1]
     with (
         chaos_sandbox(world) as sandbox,
-        running_worker(client, [GITHUB_SYNC, HEALTH_CHECKER], settings, deps=Dependencies(redis_url, client)),
+        running_worker(
+            client, [GITHUB_SYNC, HEALTH_CHECKER], settings, deps=Dependencies(Settings(redis_url=redis_url), client)
+        ),
     ):
         store = sandbox.platform.store
         sandbox.seed_platform_servers()

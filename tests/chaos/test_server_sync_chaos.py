@@ -13,6 +13,7 @@ import pytest
 from actors.tasks.deps import Dependencies
 from actors.tasks.server_sync import SPEC
 from contracts import PROVISIONER_STREAM, RunOutcome, TaskName
+from process.settings import Settings
 from sandbox.world import World
 from tests.chaos.harness import Chaos, TickDriver, chaos_sandbox, failed_runs, invalid_rows, mismatches
 from tests.support import running_worker
@@ -73,7 +74,7 @@ def test_faults_on_every_stand_in_while_the_account_changes_then_two_clean_cycle
     world = World.generate(seed=seed, repos=0, servers=15)
     with (
         chaos_sandbox(world) as sandbox,
-        running_worker(client, [SPEC], settings, deps=Dependencies(redis_url, client)),
+        running_worker(client, [SPEC], settings, deps=Dependencies(Settings(redis_url=redis_url), client)),
     ):
         driver = TickDriver(client, TASK)
         assert driver().outcome is RunOutcome.SUCCEEDED  # the account as it was, synced

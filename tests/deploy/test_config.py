@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from actors.configuration import DESCRIPTIONS, TASK_SETTINGS
+from actors.configuration import DESCRIPTIONS
 from actors.tasks import TASKS
 from contracts import DEFAULT_SCHEDULES, Keys, TaskName, queue_name
 from scheduler.cli import main as cli
@@ -47,9 +47,23 @@ def test_env_example_is_generated_from_the_settings():
 
 def test_the_enumeration_sees_every_settings_class_and_every_task():
     names = {c.__name__ for c in settings_classes()}
-    assert {"Settings", "GitHubSettings", "PlatformSettings", "HealthSettings"} <= names
+    assert {"Settings", "GitHubSettings", "PlatformSettings", "HealthCheckerSettings"} <= names
     assert set(DESCRIPTIONS) <= {v.name for v in variables()}, "a description for a variable nobody reads"
-    assert set(TASKS) <= set(TASK_SETTINGS), "a task whose configuration the worker cannot check"
+    for task, spec in TASKS.items():  # what the worker checks of a task is what its spec says it reads
+        assert spec.settings is not None and spec.adapters and spec.credentials, task
+
+
+def test_settings_classes_are_named_one_way():
+    """A task's own settings are ``<Task>Settings`` after its name, in its package's settings.py;
+    an adapter's are ``<System>Settings``, in its package."""
+    for task, spec in TASKS.items():
+        camel = "".join(part.capitalize() for part in task.value.split("_")).replace("Github", "GitHub")
+        assert spec.settings.__name__ == f"{camel}Settings", spec.settings
+        assert spec.settings.__module__ == f"actors.tasks.{task.value}.settings", spec.settings
+        for adapter in spec.adapters:
+            assert adapter.__module__.startswith("actors.adapters."), adapter
+    for cls in settings_classes():
+        assert cls.__name__.startswith("_") or cls.__name__.endswith("Settings"), cls
 
 
 def run(module: str, env: dict[str, str]) -> subprocess.CompletedProcess:

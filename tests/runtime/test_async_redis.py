@@ -8,9 +8,9 @@ import asyncio
 from process.connection import ASYNC_POOL_SIZE, async_redis_from_url
 
 
-def test_a_thousand_concurrent_commands_share_a_bounded_pool(redis_url, client):
+def test_a_thousand_concurrent_commands_share_a_bounded_pool(settings, client):
     async def burst():
-        aclient = async_redis_from_url(redis_url)
+        aclient = async_redis_from_url(settings.redis_url, settings)
         try:
             # each SET waits on the server a little, so that they are truly in flight together
             results = await asyncio.gather(

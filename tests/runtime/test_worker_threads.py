@@ -6,14 +6,15 @@ from __future__ import annotations
 from actors.__main__ import threads_for_checks
 from actors.adapters.ssh.settings import SshSettings
 from actors.tasks.deps import Dependencies
-from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.health_checker.settings import HealthCheckerSettings
+from process.settings import Settings
 
 
 def deps_with(concurrency: int, batch: int) -> Dependencies:
     return Dependencies(
-        "redis://127.0.0.1:1/0",
+        Settings(redis_url="redis://127.0.0.1:1/0"),
         None,
-        settings=(SshSettings(health_ssh_concurrency=concurrency), HealthSettings(health_batch_size=batch)),
+        settings=(SshSettings(health_ssh_concurrency=concurrency), HealthCheckerSettings(health_batch_size=batch)),
     )
 
 

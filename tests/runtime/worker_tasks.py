@@ -10,7 +10,7 @@ from actors.runtime.spec import TaskSpec
 from actors.runtime.worker import run_worker
 from contracts import TaskName
 from process.connection import redis_from_url
-from process.settings import get_settings
+from process.settings import Settings
 
 
 def slow(run: TaskRun) -> None:
@@ -35,5 +35,5 @@ def main() -> None:
         TaskSpec(TaskName.RAG_SUMMARIZER, quick),
         TaskSpec(TaskName.PROVISIONER_TRIGGER, quick),
     ]
-    settings = get_settings()
-    raise SystemExit(run_worker(specs, settings, redis_from_url(settings.redis_url)))
+    settings = Settings()  # this process's entry point: it reads them once and passes them on
+    raise SystemExit(run_worker(specs, settings, redis_from_url(settings.redis_url, settings)))

@@ -62,7 +62,6 @@ class TokenAuth:
         if not token.get_secret_value().strip():
             raise GitHubAuthError("GITHUB_TOKEN is empty")
         self._token = token
-        register_secrets([token])
 
     async def authorization(self, http: httpx.AsyncClient) -> str:
         return f"Bearer {self._token.get_secret_value().strip()}"
@@ -90,7 +89,7 @@ class AppAuth:
             raise GitHubAuthError("a GitHub App needs its installation id, or the organisation to look it up")
         self.app_id, self.clock, self.org = int(app_id), clock, org
         self.installation_id = None if installation_id is None else int(installation_id)
-        if isinstance(private_key, SecretStr):
+        if isinstance(private_key, SecretStr):  # maybe read from GITHUB_APP_PRIVATE_KEY_PATH: learned here
             register_secrets([private_key])
         self._key = load_private_key(private_key)
         self._token: SecretStr | None = None
@@ -164,7 +163,7 @@ class AppAuth:
             token = InstallationToken.model_validate(response.json())
         except (ValueError, ValidationError):
             raise GitHubAuthUnavailable(f"{what} answered an unreadable body") from None
-        register_secrets([token.token])
+        register_secrets([token.token])  # minted at run time: no setting held it
         self._token, self._expires_at = token.token, token.expires_at.timestamp()
         self.tokens_minted += 1
         log.info(

@@ -28,11 +28,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -53,7 +54,8 @@ from actors.adapters.github.errors import (
 from actors.adapters.github.state import ListingState, PageRecord
 from actors.adapters.kit import PerLoop, backoff_delay, settings_from_env, validation_summary
 from contracts.github import MinimalRepository, RateLimitHeaders
-from process.logs import get_logger, register_secrets
+from process.logs import get_logger
+from process.misconfiguration import Problem
 
 log = get_logger(__name__)
 
@@ -85,6 +87,8 @@ class GitHubSettings(BaseSettings):
     installation id, else looked up on the org) makes it a GitHub App, else ``GITHUB_TOKEN``."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    #: a task using GitHub is "not configured" while none of these is set (``TaskSpec.credentials``)
+    CREDENTIALS: ClassVar[frozenset[str]] = frozenset({"GITHUB_TOKEN", "GITHUB_APP_ID"})
 
     github_api_url: str = "https://api.github.com"
     github_org: str = Field(min_length=1)
@@ -104,6 +108,22 @@ class GitHubSettings(BaseSettings):
     @classmethod
     def from_env(cls) -> GitHubSettings:
         return settings_from_env(cls, "GitHub", GitHubAuthError)
+
+    @classmethod
+    def configuration_problems(cls, settings: GitHubSettings | None, needed_by: str) -> list[Problem]:
+        """What ``auth()`` would say later, said at start so that one message lists everything:
+        no credential at all, or an app key that does not load."""
+        if settings is None:
+            given = {name.upper() for name, value in os.environ.items() if value}
+            if given & {"GITHUB_TOKEN", "GITHUB_APP_ID"}:
+                return []
+            return [Problem("GITHUB_TOKEN", "is not set, nor GITHUB_APP_ID", needed_by)]
+        try:
+            settings.auth()  # parses the app's key, if any
+        except GitHubAuthError as exc:
+            variable = "GITHUB_APP_PRIVATE_KEY" if settings.github_app_id is not None else "GITHUB_TOKEN"
+            return [Problem(variable, str(exc), needed_by)]
+        return []
 
     def auth(self, clock: Callable[[], float] = time.time) -> Auth:
         if self.github_app_id is not None:
@@ -236,7 +256,6 @@ class GitHubClient:
         self.settings, self.org = settings, settings.github_org
         self.base_url = settings.github_api_url.rstrip("/")
         self.auth = auth or settings.auth(clock)
-        register_secrets([settings.github_token, settings.github_app_private_key])
         self.clock, self.sleep = clock, sleep
         timeout = httpx.Timeout(settings.github_timeout_s, connect=min(settings.github_timeout_s, 5))
         self._pools = PerLoop(

@@ -2,8 +2,8 @@
 
 
 - Headers: ``X-Internal-Key`` (a ``SecretStr`` until the moment it goes on the wire; never
-  logged) and ``X-Correlation-ID`` (the run's ``correlation_id`` from structlog's contextvars,
-  else a fresh uuid4 per request; retries of one request keep its id).
+  logged) and ``X-Correlation-ID`` (the run's ``correlation_id``, which a run's client carries:
+  ``for_run``; else a fresh uuid4 per request; retries of one request keep its id).
 - Retries with exponential backoff and jitter on 5xx, network errors and timeouts only; when
   they run out, ``PlatformUnavailable`` (a ``TransientError``: the worker retries later).
   A 4xx is never retried: ``PlatformAPIError`` carries the status and the response body.
@@ -22,15 +22,15 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
-import structlog
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from actors.adapters.kit import (
@@ -46,7 +46,7 @@ from actors.adapters.platform.errors import (
     UnwritableRecord,
 )
 from contracts.text import text_problem
-from process.logs import get_logger, register_secrets
+from process.logs import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -93,11 +93,6 @@ class Listing(Generic[T]):
         return len(self.items)
 
 
-def current_correlation_id() -> str:
-    bound = structlog.contextvars.get_contextvars().get("correlation_id")
-    return str(bound) if bound else str(uuid.uuid4())
-
-
 def _values(value: str | Iterable[str] | None) -> list[str] | None:
     if value is None:
         return None
@@ -125,7 +120,6 @@ class BaseClient:
             raise ValueError("max_attempts must be at least 1")
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
-        register_secrets([api_key])  # belt and braces: scrubbed even if something ever quotes it
         self.timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
@@ -133,6 +127,14 @@ class BaseClient:
             lambda: httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, transport=transport),
             is_closed=lambda pool: pool.is_closed,
         )
+        #: sent as ``X-Correlation-ID`` with every request; None: a fresh id per request
+        self.correlation_id: str | None = None
+
+    def for_run(self, correlation_id: str) -> Self:
+        """This client (its connection pools shared) for one run: each request carries its id."""
+        bound = copy.copy(self)
+        bound.correlation_id = correlation_id
+        return bound
 
     def __repr__(self) -> str:
         return f"PlatformClient({self.base_url!r})"
@@ -171,7 +173,7 @@ class BaseClient:
         headers = {
             **(headers or {}),
             "X-Internal-Key": self._api_key.get_secret_value(),
-            "X-Correlation-ID": current_correlation_id(),
+            "X-Correlation-ID": self.correlation_id or str(uuid.uuid4()),
         }
         max_attempts = self.max_attempts if attempts is None else max(1, attempts)
         content = None

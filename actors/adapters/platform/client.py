@@ -5,11 +5,13 @@ resource's methods (``projects.py`` with users, ``repositories.py``, ``servers.p
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.adapters.kit import settings_from_env
-from actors.adapters.platform.base import Listing, current_correlation_id, encode_body
+from actors.adapters.platform.base import Listing, encode_body
 from actors.adapters.platform.errors import (
     PlatformAPIError,
     PlatformError,
@@ -40,6 +42,8 @@ class PlatformSettings(BaseSettings):
     """``API_BASE_URL`` and ``INTERNAL_API_KEY`` (required); timeout and attempts optional."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    #: a task using the platform is "not configured" while none of these is set (``TaskSpec.credentials``)
+    CREDENTIALS: ClassVar[frozenset[str]] = frozenset({"API_BASE_URL", "INTERNAL_API_KEY"})
 
     api_base_url: str
     internal_api_key: SecretStr
@@ -78,7 +82,6 @@ __all__ = [
     "RepositoryListing",
     "UnwritableRecord",
     "concerns_every_write",
-    "current_correlation_id",
     "encode_body",
     "rag_signature",
 ]

@@ -19,7 +19,6 @@ from pydantic import SecretStr
 
 from actors.adapters.platform.base import BaseClient
 from contracts.platform import RagIngest, RagIngestResult, RagQuery, RagQueryResult
-from process.logs import register_secrets
 
 INGEST_PATH = "/api/rag/ingest"
 QUERY_PATH = "/api/rag/query"
@@ -52,8 +51,6 @@ class RagAPI(BaseClient):
     def __init__(self, *args, rag_ingest_secret: SecretStr | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._rag_secret = rag_ingest_secret
-        if rag_ingest_secret is not None:
-            register_secrets([rag_ingest_secret])
 
     @property
     def can_ingest(self) -> bool:

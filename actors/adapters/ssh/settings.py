@@ -7,21 +7,25 @@ for hosts that give config vars rather than files (Heroku); inline ones stay in 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
+import asyncssh
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.adapters.ssh.pool import PoolConfig
-from actors.adapters.ssh.probe import ProbeConfig
+from actors.adapters.ssh.probe import ProbeConfig, load_client_key, load_known_hosts
 from process.limits import connections_allowed
 from process.logs import get_logger
-from process.misconfiguration import SettingError
+from process.misconfiguration import Problem, SettingError
 
 log = get_logger(__name__)
 
 
 class SshSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    #: a task using SSH is "not configured" while none of these is set (``TaskSpec.credentials``)
+    CREDENTIALS: ClassVar[frozenset[str]] = frozenset({"SSH_PRIVATE_KEY", "SSH_PRIVATE_KEY_PATH"})
 
     ssh_private_key_path: Path | None = None
     ssh_private_key_passphrase: SecretStr | None = None
@@ -112,3 +116,40 @@ class SshSettings(BaseSettings):
                 keepalive_s=self.health_ssh_keepalive_s,
             ),
         )
+
+    @classmethod
+    def configuration_problems(cls, settings: SshSettings | None, needed_by: str) -> list[Problem]:
+        """What parsing cannot say, checked at start as the probe will use them: the key and the
+        known_hosts are loaded now, so that a bad one fails the start, not every tick."""
+        if settings is None:
+            return []
+        try:
+            config = settings.probe_config()
+        except SettingError as exc:
+            return [Problem(exc.variable, exc.message, needed_by, _description(exc.variable))]
+        except ValueError as exc:  # a mount point that is no plain path
+            return [Problem("HEALTH_DISK_MOUNTS", f"is invalid: {exc}", needed_by)]
+        problems = []
+        key_variable = "SSH_PRIVATE_KEY" if config.private_key_data is not None else "SSH_PRIVATE_KEY_PATH"
+        try:
+            load_client_key(config)
+        except (asyncssh.KeyImportError, OSError, ValueError) as exc:
+            hint = "an OpenSSH or PEM private key (an encrypted one with SSH_PRIVATE_KEY_PASSPHRASE)"
+            problems.append(Problem(key_variable, f"cannot be used: {_safe(exc)}", needed_by, hint))
+        hosts_variable = "SSH_KNOWN_HOSTS_DATA" if config.known_hosts_data is not None else "SSH_KNOWN_HOSTS"
+        try:
+            load_known_hosts(config)
+        except (OSError, ValueError) as exc:
+            hint = "OpenSSH known_hosts lines: `host[,host…] key-type base64-key`"
+            problems.append(Problem(hosts_variable, f"cannot be used: {_safe(exc)}", needed_by, hint))
+        return problems
+
+
+def _description(variable: str) -> str:
+    field = SshSettings.model_fields.get(variable.lower())
+    return (field.description if field else None) or ""
+
+
+def _safe(exc: BaseException) -> str:
+    """asyncssh's and the OS's messages name the problem, not the key; keep them short anyway."""
+    return (getattr(exc, "strerror", None) or str(exc))[:200]

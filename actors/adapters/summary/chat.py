@@ -15,7 +15,6 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.adapters.kit import EndpointUnavailable, PerLoop, post_json
-from process.logs import register_secrets
 
 INSTRUCTIONS = (
     "You summarise a software project for an engineer who has never seen it: in at most three "
@@ -52,7 +51,6 @@ class ChatSummarizer:
     ):
         self.url = (settings.summary_url or "").rstrip("/") + "/chat/completions"
         self.model, self.settings, self.sleep = settings.summary_model, settings, sleep
-        register_secrets([settings.summary_api_key])
         timeout = httpx.Timeout(settings.summary_timeout_s, connect=5.0)
         self._pools = PerLoop(
             lambda: httpx.AsyncClient(timeout=timeout, transport=transport), is_closed=lambda pool: pool.is_closed

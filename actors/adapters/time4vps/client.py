@@ -1,7 +1,8 @@
 """The Time4VPS client: ``GET /server`` (the list) and ``GET /server/{id}`` (one server's details).
 
 - Basic auth with ``TIME4VPS_USERNAME`` / ``TIME4VPS_PASSWORD`` (a ``SecretStr`` until it goes on
-  the wire; registered for log redaction). One pooled ``httpx.AsyncClient`` per event loop.
+  the wire; scrubbed from the log as every setting's secret is, ``process.logs``). One pooled
+  ``httpx.AsyncClient`` per event loop.
 - Errors are read as Time4VPS's own PHP library reads them: from the body's ``error`` key, whatever
   the HTTP status. ``wronglogin`` and ``ipnotallowed`` (and any other 401) raise ``Time4VpsRefused``,
   a ``ConfigurationError`` that says what to fix. ``["wait_x_between_action", N]`` is sat out inside
@@ -41,7 +42,7 @@ from actors.adapters.time4vps.settings import Time4VpsSettings
 from contracts import Keys
 from contracts.time4vps import ServerDetails, ServerListItem, Time4VpsErrorKind, parse_error
 from process.clock import aredis_now
-from process.logs import get_logger, register_secrets
+from process.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -77,7 +78,6 @@ class Time4VpsClient:
     ):
         self.base_url = settings.time4vps_api_url.rstrip("/")
         self.username, self._password = settings.time4vps_username, settings.time4vps_password
-        register_secrets([self._password])
         self.max_attempts, self.max_wait_s = settings.time4vps_max_attempts, settings.time4vps_max_wait_s
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.sleep = sleep  # tests pass one that does not wait

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -10,6 +12,8 @@ from process.errors import ConfigurationError
 
 class Time4VpsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    #: a task using Time4VPS is "not configured" while none of these is set (``TaskSpec.credentials``)
+    CREDENTIALS: ClassVar[frozenset[str]] = frozenset({"TIME4VPS_USERNAME", "TIME4VPS_PASSWORD"})
 
     time4vps_api_url: str = Field(
         default="https://billing.time4vps.com/api",

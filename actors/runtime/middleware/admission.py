@@ -10,7 +10,7 @@ from dramatiq import Middleware
 from dramatiq.middleware import MiddlewareError, SkipMessage
 from pydantic import ValidationError
 
-from actors.runtime.run import TaskRun, set_current_run
+from actors.runtime.run import TaskRun
 from contracts import Keys, RunOutcome, Tick, TickReason
 from process.logs import get_logger
 
@@ -44,7 +44,8 @@ class TickAdmission(Middleware):
 
     Parameters:
       client(redis.Redis): where slot-done marks and the paused set live.
-      deps: the worker process's dependencies object, handed to each run as ``run.deps``.
+      deps: the worker process's dependencies object, handed to each run bound to its
+        correlation id (``deps.for_run``) as ``run.deps``.
     """
 
     def __init__(self, client: redis.Redis, deps=None):
@@ -64,16 +65,18 @@ class TickAdmission(Middleware):
             log.error("invalid tick dropped", actor=message.actor_name, message_id=message.message_id, error=str(exc))
             raise SkipMessage("invalid tick") from None
 
+        correlation_id = message.message_id
         run = TaskRun(
             tick=tick,
             client=self.client,
-            correlation_id=message.message_id,
+            correlation_id=correlation_id,
             attempt=message.options.get("retries", 0),
             broker=broker,
-            deps=self.deps,
+            deps=None if self.deps is None else self.deps.for_run(correlation_id),
         )
+        # The run travels on the message: the actor's body finds it there (``run_of``).
         setattr(message, RUN_ATTR, run)
-        set_current_run(run)
+        # for the log lines only; nothing reads these back
         structlog.contextvars.bind_contextvars(task=tick.task.value, slot=tick.slot, correlation_id=run.correlation_id)
 
         if datetime.now(UTC) > tick.deadline:
@@ -94,8 +97,3 @@ class TickAdmission(Middleware):
     def _skip(run: TaskRun, outcome: RunOutcome) -> None:
         run.outcome = outcome
         raise SkipMessage(outcome.value)
-
-    def after_process_message(self, broker, message, *, result=None, exception=None):
-        set_current_run(None)
-
-    after_skip_message = after_process_message

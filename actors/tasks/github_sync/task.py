@@ -17,7 +17,8 @@ from collections.abc import Iterator, Mapping
 
 import redis.asyncio as aioredis
 
-from actors.adapters.platform.client import PlatformClient
+from actors.adapters.github.client import GitHubSettings
+from actors.adapters.platform.client import PlatformClient, PlatformSettings
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
 from actors.tasks.github_sync.plan import (
@@ -345,4 +346,13 @@ NEEDS = (
     PlatformNeed("get", "/api/users/by-telegram/{telegram_id}", ("id", "telegram_id")),
 )
 
-SPEC = TaskSpec(TaskName.GITHUB_SYNC, run_github_sync, time_limit_ms=10 * 60_000, max_retries=5, platform_needs=NEEDS)
+SPEC = TaskSpec(
+    TaskName.GITHUB_SYNC,
+    run_github_sync,
+    time_limit_ms=10 * 60_000,
+    max_retries=5,
+    platform_needs=NEEDS,
+    settings=GitHubSyncSettings,
+    adapters=(PlatformSettings, GitHubSettings),
+    credentials=(PlatformSettings.CREDENTIALS, GitHubSettings.CREDENTIALS),
+)

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from actors.tasks.health_checker.plan import Thresholds
 
 
-class HealthSettings(BaseSettings):
+class HealthCheckerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     health_disk_degraded_pct: int = Field(default=85, ge=1, le=100)

@@ -49,7 +49,7 @@ import structlog
 from pydantic import ValidationError
 
 from actors.adapters.kit import validation_summary
-from actors.adapters.platform.client import PlatformClient
+from actors.adapters.platform.client import PlatformClient, PlatformSettings
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.adapters.ssh.probe import MIN_BUDGET_S, SshProbe
 from actors.adapters.ssh.settings import SshSettings
@@ -69,7 +69,7 @@ from actors.tasks.health_checker.plan import (
     plan,
     plan_departures,
 )
-from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.health_checker.settings import HealthCheckerSettings
 from actors.tasks.incidents import IncidentOpener, Outcome
 from actors.tasks.records import RecordWrites
 from contracts import Keys, TaskName
@@ -107,7 +107,7 @@ HEALTH_COLUMNS = tuple(name for name in ServerHealthUpdate.model_fields if name 
 
 async def run_health_checker(run: TaskRun) -> None:
     deps = run.deps
-    settings = deps.settings(HealthSettings)
+    settings = deps.settings(HealthCheckerSettings)
     _ = deps.probe  # a misconfigured checker fails its tick, loudly, before fanning out
     platform = deps.platform
     servers = await platform.list_servers(statuses=MONITORED, is_managed=True)
@@ -292,10 +292,13 @@ async def check_batch(payload: dict, deps) -> None:
             first=exc.errors(include_input=False, include_url=False)[0]["msg"],
         )
         return
-    structlog.contextvars.bind_contextvars(
+    structlog.contextvars.bind_contextvars(  # for the log lines only; nothing reads these back
         task=TaskName.HEALTH_CHECKER.value, slot=batch.slot, correlation_id=batch.correlation_id
     )
-    await BatchCheck(batch, deps.aredis, deps.platform, deps.probe, deps.settings(HealthSettings)).run()
+    deps = deps.for_run(batch.correlation_id)  # the tick's id, carried by the batch, on every request
+    await BatchCheck(
+        batch, deps.aredis, deps.platform, deps.probe, deps.settings(HealthCheckerSettings), deps.provisioner
+    ).run()
 
 
 #: what a check came back as when it was not checked here
@@ -314,9 +317,11 @@ class BatchCheck:
         client: aioredis.Redis,
         platform: PlatformClient,
         probe: SshProbe,
-        settings: HealthSettings,
+        settings: HealthCheckerSettings,
+        publisher: ProvisionerPublisher,
     ):
         self.batch, self.client, self.platform, self.probe, self.settings = batch, client, platform, probe, settings
+        self.publisher = publisher
         self.stats: Counter = Counter()
         self.writes = RecordWrites(self, "health_checker")
         self.opener = IncidentOpener(platform, client)
@@ -409,7 +414,7 @@ class BatchCheck:
         if not handles:
             return {}
         failures = await self.client.hmget(Keys.HEALTH_FAILURES, handles)
-        cooling = await ProvisionerPublisher(self.client).cooling(handles)
+        cooling = await self.publisher.cooling(handles)
         return {handle: _memory(raw, handle in cooling) for handle, raw in zip(handles, failures, strict=True)}
 
     async def _record(self) -> None:
@@ -531,8 +536,7 @@ class BatchCheck:
         published: list = []
 
         async def publish() -> None:
-            publisher = ProvisionerPublisher(self.client)
-            published.append(await publisher.publish(message, self.settings.health_recovery_cooldown_s))
+            published.append(await self.publisher.publish(message, self.settings.health_recovery_cooldown_s))
 
         if not await self.writes.write(publish, "request_recovery", handle=change.handle):
             return  # that server's failure: requested again at its next failed check
@@ -579,6 +583,9 @@ SPEC = TaskSpec(
     run_health_checker,
     time_limit_ms=2 * 60_000,
     max_retries=3,
+    settings=HealthCheckerSettings,
+    adapters=(PlatformSettings, SshSettings),
+    credentials=(PlatformSettings.CREDENTIALS, SshSettings.CREDENTIALS),
     parts=(
         PartSpec("check", check_batch, time_limit_ms=5 * 60_000, max_retries=3, affinity=True),
         PartSpec("rescue", affinity.rescue_stranded, time_limit_ms=60_000, max_retries=3),

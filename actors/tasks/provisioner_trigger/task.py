@@ -11,6 +11,7 @@ server announced meanwhile).
 
 from __future__ import annotations
 
+from actors.adapters.platform.client import PlatformSettings
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.adapters.provisioner.settings import ProvisionerSettings
 from actors.runtime.run import TaskRun
@@ -35,7 +36,7 @@ WAITING = (ServerStatus.PENDING_SETUP, ServerStatus.PROVISIONING)
 async def run_provisioner_trigger(run: TaskRun) -> None:
     deps = run.deps
     rules = deps.settings(ProvisionerTriggerSettings)
-    publisher = ProvisionerPublisher(deps.aredis)
+    publisher = deps.provisioner
     servers = await deps.platform.list_servers(statuses=WAITING, is_managed=True)
     run.count(SKIPPED_ITEMS, servers.skipped)
     cooling = await publisher.cooling([s.handle for s in servers])
@@ -66,5 +67,8 @@ SPEC = TaskSpec(
     run_provisioner_trigger,
     time_limit_ms=5 * 60_000,
     max_retries=5,
+    settings=ProvisionerTriggerSettings,
+    adapters=(PlatformSettings, ProvisionerSettings),
+    credentials=(PlatformSettings.CREDENTIALS,),
     platform_needs=(PlatformNeed("GET", "/api/servers/", ("handle", "status", "is_managed", "updated_at")),),
 )

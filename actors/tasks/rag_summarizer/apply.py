@@ -16,7 +16,7 @@ under the new name, and the next run empties what is left.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -49,19 +49,24 @@ class Ingest(Protocol):
     async def ingest(self, request: RagIngest) -> RagIngestResult: ...
 
 
+class Deps(Protocol):
+    """What apply uses of the run's dependencies (``actors.tasks.deps.Dependencies``)."""
+
+    @property
+    def platform(self) -> Ingest: ...
+
+    @property
+    def summarizer(self) -> Summarizer | None: ...
+
+
+class Run(Progress, Protocol):
+    deps: Deps
+
+
 class Memory(Protocol):
     """What was sent per project: ``remember(project, field, value)``; a None value forgets."""
 
     async def remember(self, project_id: uuid.UUID, field: str, value: str | None) -> None: ...
-
-
-@dataclass(frozen=True)
-class Ports:
-    platform: Ingest
-    files: Contents
-    memory: Memory
-    summarizer: Summarizer | None
-    rules: Rules
 
 
 def document(plan: ProjectPlan, path: str, text: str) -> RagDocument:
@@ -86,19 +91,22 @@ def summary_document(plan: ProjectPlan, text: str) -> RagDocument:
     )
 
 
-async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites | None = None) -> None:
-    """``writes``: the run's one ``RecordWrites`` (a failed write is that document's, see there)."""
+async def apply_project(
+    plan: ProjectPlan, run: Run, files: Contents, memory: Memory, rules: Rules, writes: RecordWrites | None = None
+) -> None:
+    """``writes``: the run's one ``RecordWrites`` (a failed write is that document's, see there).
+    The platform and the summarizer are the run's (``run.deps``); ``files`` its reads of GitHub."""
     writes = writes or RecordWrites(run, "rag_summarizer")
     run.count("documents_too_large", plan.too_large)
     run.count("documents_over_limit", plan.over_limit)
     if plan.sent_under is not None:
-        if not await _empty_old_name(plan, run, ports, writes):
+        if not await _empty_old_name(plan, run, memory, writes):
             return  # nothing under the new name until the old is gone: the memory holds one name's
     elif plan.record_name or plan.forget_name:  # before anything is sent: a crash in between leaves it true
-        await ports.memory.remember(plan.project_id, NAME, plan.full_name if plan.record_name else None)
+        await memory.remember(plan.project_id, NAME, plan.full_name if plan.record_name else None)
     complete = True
     for blob in plan.ingest:
-        content = await ports.files.content(plan.full_name, blob.path, "", ports.rules.max_doc_bytes)
+        content = await files.content(plan.full_name, blob.path, "", rules.max_doc_bytes)
         if content is None:
             run.count("documents_unreadable")
             complete = False
@@ -106,16 +114,16 @@ async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: 
         text = decode(content.data)
         if text is None:
             run.count("documents_binary")  # sent empty: nothing of it is searched
-        if not await _send(plan, run, ports, writes, blob.path, text or "", content.sha):
+        if not await _send(plan, run, memory, writes, blob.path, text or "", content.sha):
             complete = False
     for path in plan.empty if plan.sent_under is None else ():
-        if await _send(plan, run, ports, writes, path, "", None):
+        if await _send(plan, run, memory, writes, path, "", None):
             run.count("documents_emptied")
-    if plan.summary_hash and complete and ports.summarizer is not None:
-        await _summarise(plan, run, ports, writes)
+    if plan.summary_hash and complete and run.deps.summarizer is not None:
+        await _summarise(plan, run, files, memory, rules, writes)
     elif plan.empty_summary and plan.sent_under is None:
-        if await _ingest(plan, run, ports, writes, summary_document(plan, ""), "summary"):
-            await ports.memory.remember(plan.project_id, SUMMARY, None)
+        if await _ingest(plan, run, writes, summary_document(plan, ""), "summary"):
+            await memory.remember(plan.project_id, SUMMARY, None)
             run.count("summaries_emptied")
     if not plan.nothing:
         log.info(
@@ -127,7 +135,7 @@ async def apply_project(plan: ProjectPlan, run: Progress, ports: Ports, writes: 
         )
 
 
-async def _empty_old_name(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites) -> bool:
+async def _empty_old_name(plan: ProjectPlan, run: Run, memory: Memory, writes: RecordWrites) -> bool:
     """Everything sent under the name before a rename, emptied under that name; then the new name
     remembered (or none, where nothing is to be held), only if all of it went through (returned).
     Until then nothing is sent under the new name, so what the memory holds was all sent under the
@@ -136,24 +144,24 @@ async def _empty_old_name(plan: ProjectPlan, run: Progress, ports: Ports, writes
     old = replace(plan, full_name=plan.sent_under)
     cleared = True
     for path in plan.empty:
-        if await _send(old, run, ports, writes, path, "", None):
+        if await _send(old, run, memory, writes, path, "", None):
             run.count("documents_emptied")
         else:
             cleared = False
     if plan.empty_summary:
-        if await _ingest(old, run, ports, writes, summary_document(old, ""), "summary"):
-            await ports.memory.remember(plan.project_id, SUMMARY, None)
+        if await _ingest(old, run, writes, summary_document(old, ""), "summary"):
+            await memory.remember(plan.project_id, SUMMARY, None)
             run.count("summaries_emptied")
         else:
             cleared = False
     if cleared:
-        await ports.memory.remember(plan.project_id, NAME, plan.full_name if plan.record_name else None)
+        await memory.remember(plan.project_id, NAME, plan.full_name if plan.record_name else None)
         run.count("renamed")
     return cleared
 
 
 async def _send(
-    plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites, path: str, text: str, sha: str | None
+    plan: ProjectPlan, run: Run, memory: Memory, writes: RecordWrites, path: str, text: str, sha: str | None
 ) -> bool:
     """Ingest one document; remember its sha (None: forget the path). Whether it went through."""
     try:
@@ -162,20 +170,18 @@ async def _send(
         run.count(REJECTED)
         log.warning("rag_summarizer.document_rejected", project=plan.full_name, path=path[:200])
         return False
-    if not await _ingest(plan, run, ports, writes, doc, "document"):
+    if not await _ingest(plan, run, writes, doc, "document"):
         return False
-    await ports.memory.remember(plan.project_id, path, sha)
+    await memory.remember(plan.project_id, path, sha)
     return True
 
 
-async def _ingest(
-    plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites, doc: RagDocument, what: str
-) -> bool:
+async def _ingest(plan: ProjectPlan, run: Run, writes: RecordWrites, doc: RagDocument, what: str) -> bool:
     request = RagIngest(project_id=plan.project_id, user_id=plan.owner_id, documents=[doc])
     answers: list[RagIngestResult] = []
 
     async def call() -> None:
-        answers.append(await ports.platform.ingest(request))
+        answers.append(await run.deps.platform.ingest(request))
 
     if not await writes.write(call, f"ingest_{what}", project=plan.full_name, source_id=doc.source_id[:200]):
         return False
@@ -185,28 +191,29 @@ async def _ingest(
     return True
 
 
-async def _summarise(plan: ProjectPlan, run: Progress, ports: Ports, writes: RecordWrites) -> None:
+async def _summarise(
+    plan: ProjectPlan, run: Run, files: Contents, memory: Memory, rules: Rules, writes: RecordWrites
+) -> None:
     """The summary from every document's text (contents are kept a day with their ETag, so the
     unchanged ones cost a 304); sent only when each was read."""
-    assert ports.summarizer is not None and plan.summary_hash is not None
+    summarizer = run.deps.summarizer
+    assert summarizer is not None and plan.summary_hash is not None
     texts: list[tuple[str, str]] = []
     for blob in plan.documents:
-        content = await ports.files.content(plan.full_name, blob.path, "", ports.rules.max_doc_bytes)
+        content = await files.content(plan.full_name, blob.path, "", rules.max_doc_bytes)
         if content is None:
             run.count("documents_unreadable")
             return
         if text := decode(content.data):
             texts.append((blob.path, text))
     summary = (
-        await ports.summarizer.summarize(plan.full_name, texts)
-        if texts
-        else f"{plan.full_name}: its documents hold no text."
+        await summarizer.summarize(plan.full_name, texts) if texts else f"{plan.full_name}: its documents hold no text."
     )
     try:
         doc = summary_document(plan, summary)
     except ValidationError:
         run.count(REJECTED)
         return
-    if await _ingest(plan, run, ports, writes, doc, "summary"):
-        await ports.memory.remember(plan.project_id, SUMMARY, plan.summary_hash)
+    if await _ingest(plan, run, writes, doc, "summary"):
+        await memory.remember(plan.project_id, SUMMARY, plan.summary_hash)
         run.count("summaries")

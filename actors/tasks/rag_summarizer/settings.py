@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class RagSettings(BaseSettings):
+class RagSummarizerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     rag_doc_globs: str = Field(

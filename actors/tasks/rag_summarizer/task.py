@@ -22,15 +22,17 @@ import uuid
 
 import redis.asyncio as aioredis
 
+from actors.adapters.github.client import GitHubSettings
 from actors.adapters.github.errors import GitHubResponseError
 from actors.adapters.github.files import RepoFiles
 from actors.adapters.kit import EndpointRefused
-from actors.adapters.platform.client import PlatformResponseError
+from actors.adapters.platform.client import PlatformResponseError, PlatformSettings
+from actors.adapters.summary.chat import SummarySettings
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
-from actors.tasks.rag_summarizer.apply import Ports, apply_project
+from actors.tasks.rag_summarizer.apply import apply_project
 from actors.tasks.rag_summarizer.plan import INDEXED_STATUSES, Observed, Rules, plan_project
-from actors.tasks.rag_summarizer.settings import DocumentGlobs, RagSettings
+from actors.tasks.rag_summarizer.settings import DocumentGlobs, RagSummarizerSettings
 from actors.tasks.rag_summarizer.text import full_name_of
 from actors.tasks.records import RecordWrites
 from contracts import Keys, TaskName
@@ -72,21 +74,20 @@ def _text(value: bytes | str) -> str:
 
 async def run_rag_summarizer(run: TaskRun) -> None:
     deps = run.deps
-    settings = deps.settings(RagSettings)
+    settings = deps.settings(RagSummarizerSettings)
     summarizer = deps.summarizer
     rules = Rules(
         summarizer.model if summarizer else None, settings.rag_max_doc_bytes, settings.rag_max_docs_per_project
     )
     files = RepoFiles(deps.github, deps.aredis)
     memory = RedisMemory(deps.aredis)
-    ports = Ports(deps.platform, files, memory, summarizer, rules)
     projects = await deps.platform.list_projects()
     repositories = await deps.platform.list_all_repositories([p.id for p in projects.items])
     run.count(SKIPPED_ITEMS, projects.skipped + repositories.skipped)
     pairs = primary_repositories(projects.items, repositories.items, files.org)
     run.count("without_repository", len(projects.items) - len(pairs))
     try:
-        await reconcile(pairs, run, ports, files, memory, settings.documents)
+        await reconcile(pairs, run, files, memory, rules, settings.documents)
     finally:
         await files.close()
         for name, value in (
@@ -128,9 +129,9 @@ def primary_repositories(
 async def reconcile(
     pairs: list[tuple[Project, Repository, str]],
     run,
-    ports: Ports,
     files: RepoFiles,
     memory: RedisMemory,
+    rules: Rules,
     documents: DocumentGlobs,
 ) -> None:
     failed = 0
@@ -147,7 +148,7 @@ async def reconcile(
                 tree,
                 await memory.sent(project.id),
             )
-            await apply_project(plan_project(observed, ports.rules), run, ports, writes)
+            await apply_project(plan_project(observed, rules), run, files, memory, rules, writes)
         except PROJECT_FAILURES as exc:
             failed += 1
             log.warning("rag_summarizer.project_failed", project=full_name, error=str(exc)[:300])
@@ -162,6 +163,10 @@ SPEC = TaskSpec(
     run_rag_summarizer,
     time_limit_ms=15 * 60_000,
     max_retries=5,
+    settings=RagSummarizerSettings,
+    adapters=(PlatformSettings, GitHubSettings, SummarySettings),
+    # the ingest is signed: without the platform's secret nothing can be sent
+    credentials=(PlatformSettings.CREDENTIALS, GitHubSettings.CREDENTIALS, frozenset({"RAG_INGEST_SECRET"})),
     platform_needs=(
         PlatformNeed("GET", "/api/projects/", ("id", "status", "owner_id")),
         PlatformNeed("GET", "/api/repositories/", ("project_id", "git_url", "role")),

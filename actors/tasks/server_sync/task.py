@@ -10,13 +10,11 @@ announced on ``provisioner:queue`` by the one rule of ``actors.tasks.announcemen
 
 from __future__ import annotations
 
-import structlog
-
-from actors.adapters.platform.client import PlatformClient
-from actors.adapters.provisioner.publisher import ProvisionerPublisher
+from actors.adapters.platform.client import PlatformClient, PlatformSettings
 from actors.adapters.provisioner.settings import ProvisionerSettings
 from actors.adapters.time4vps.client import Time4VpsSession
 from actors.adapters.time4vps.errors import Time4VpsRefused, Time4VpsThrottled, Time4VpsUnavailable
+from actors.adapters.time4vps.settings import Time4VpsSettings
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec
 from actors.tasks.announcements import Announcer, waiting
@@ -85,9 +83,8 @@ async def run_server_sync(run: TaskRun) -> None:
 
     plan = plan_sync(observed, rules)
 
-    publisher = ProvisionerPublisher(deps.aredis)
     cooldown_s = deps.settings(ProvisionerSettings).provisioner_cooldown_s
-    await apply_plan(plan, run, platform, memory, Announcer(publisher, cooldown_s), records.items)
+    await apply_plan(plan, run, platform, memory, Announcer(deps.provisioner, cooldown_s), records.items)
 
 
 async def _read_details(session: Time4VpsSession, ids: list[str], run: TaskRun) -> dict[str, ServerDetails]:
@@ -171,7 +168,7 @@ async def apply_plan(
         _report(run, u)
     outcome = await announcer.announce(
         sorted(h for h, (managed, status) in state.items() if waiting(managed, status)),
-        structlog.contextvars.get_contextvars().get("correlation_id"),
+        run.correlation_id,
         run.fence,
     )
     run.count("announced", len(outcome.announced))
@@ -213,6 +210,9 @@ SPEC = TaskSpec(
     run_server_sync,
     time_limit_ms=10 * 60_000,
     max_retries=3,
+    settings=ServerSyncSettings,
+    adapters=(PlatformSettings, Time4VpsSettings, ProvisionerSettings),
+    credentials=(PlatformSettings.CREDENTIALS, Time4VpsSettings.CREDENTIALS),
     platform_needs=(
         PlatformNeed("GET", "/api/servers/", (*_SERVER_FIELDS, "capacity_disk_mb", "os_template", "provider_id")),
         PlatformNeed("POST", "/api/servers/", _SERVER_FIELDS),

@@ -10,12 +10,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+import actors.adapters.ssh.probe as ssh_probe
 from actors.adapters.platform.client import PlatformClient
-from actors.adapters.ssh import probe as ssh_probe
 from actors.adapters.ssh.probe import SshProbe
 from actors.adapters.ssh.settings import SshSettings
 from actors.tasks.deps import Dependencies
-from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.health_checker.settings import HealthCheckerSettings
+from process.settings import Settings
 from sandbox.platform.api import DEFAULT_API_KEY
 from sandbox.ssh.fleet import SshFleet
 from tests.platform_conformance import CheckedTransport
@@ -52,7 +53,7 @@ def known_hosts_looked_at_every_check(monkeypatch):
 
 class Health:
     """``health(**options)`` makes ``health.deps`` anew from SSH and health options (any
-    ``SshSettings`` or ``HealthSettings`` field); the fleet's client key and known_hosts are the
+    ``SshSettings`` or ``HealthCheckerSettings`` field); the fleet's client key and known_hosts are the
     defaults."""
 
     def __init__(self, redis_url, client, fleet, platform):
@@ -86,11 +87,11 @@ class Health:
             transport=_CheckedPerLoop() if checked else None,
         )
         return Dependencies(
-            redis_url,
+            Settings(redis_url=redis_url),
             self.client,
             platform=platform,
             probe=SshProbe(ssh.probe_config()),
-            settings=(ssh, HealthSettings(**rules)),
+            settings=(ssh, HealthCheckerSettings(**rules)),
         )
 
 

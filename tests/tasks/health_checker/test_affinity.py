@@ -107,7 +107,7 @@ def test_a_tick_drops_a_dead_owners_batches_of_an_earlier_slot(client, settings)
 
 
 async def _remember_and_take(settings, queue):
-    aclient = async_redis_from_url(settings.redis_url)
+    aclient = async_redis_from_url(settings.redis_url, settings)
     try:
         await affinity.remember(aclient, [queue])
         taken = await affinity.take_stranded(aclient, live_queues=[])

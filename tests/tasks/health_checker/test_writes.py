@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
 from actors.tasks.health_checker.plan import RequestRecovery, ServerPlan
-from actors.tasks.health_checker.settings import HealthSettings
+from actors.tasks.health_checker.settings import HealthCheckerSettings
 from actors.tasks.health_checker.task import BatchCheck
 from contracts import RECORDS_FAILED, ProvisionerMessage
 from contracts.health import CheckTarget, HealthCheckBatch
@@ -37,7 +37,7 @@ def test_a_recovery_request_that_fails_is_that_servers_failure_and_the_batch_goe
     async def apply():
         client = aioredis.Redis.from_url(redis_url)
         try:
-            check = BatchCheck(batch, client, None, None, HealthSettings())
+            check = BatchCheck(batch, client, None, None, HealthCheckerSettings(), ProvisionerPublisher(client))
             await check.apply(plans, {})
             return check.stats
         finally:

@@ -21,6 +21,7 @@ from actors.tasks.deps import Dependencies
 from actors.tasks.provisioner_trigger import SPEC
 from contracts import PROVISIONER_STREAM, Keys, ProvisionerMessage, RunOutcome, TaskName, TickReason
 from contracts.platform import ServerStatus
+from process.settings import Settings
 from sandbox.platform.api import DEFAULT_API_KEY
 from sandbox.platform.store import sample_servers
 from tests.support import ROOT, make_tick, run_async, running_worker, runs, send, spawn, stop, wait_until
@@ -83,7 +84,7 @@ def seed(platform) -> set[str]:
 
 def deps_for(redis_url, client, platform) -> Dependencies:
     api = PlatformClient(platform.url, SecretStr(DEFAULT_API_KEY), max_attempts=2, backoff_base=0.01)
-    return Dependencies(redis_url, client, platform=api)
+    return Dependencies(Settings(redis_url=redis_url), client, platform=api)
 
 
 def run_once(client, deps, settings, slot: int):

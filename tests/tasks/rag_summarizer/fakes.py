@@ -10,11 +10,11 @@ import hashlib
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from actors.adapters.github.files import Blob, FileContent, RepoTree
-from actors.tasks.rag_summarizer.apply import Ports
 from actors.tasks.rag_summarizer.plan import Rules
-from actors.tasks.rag_summarizer.settings import RagSettings
+from actors.tasks.rag_summarizer.settings import RagSummarizerSettings
 from actors.tasks.rag_summarizer.task import reconcile
 from contracts.platform import Project, ProjectStatus, Repository
 from tests.fake_platform import T0, FakePlatform
@@ -98,19 +98,22 @@ class World:
     files: FakeFiles
     platform: FakePlatform = field(default_factory=FakePlatform)
     memory: FakeMemory = field(default_factory=FakeMemory)
-    settings: RagSettings = field(default_factory=RagSettings)
+    settings: RagSummarizerSettings = field(default_factory=RagSummarizerSettings)
     summaries: bool = True
 
-    def ports(self) -> Ports:
-        summarizer = FakeSummarizer() if self.summaries else None
-        rules = Rules(
+    def summarizer(self) -> FakeSummarizer | None:
+        return FakeSummarizer() if self.summaries else None
+
+    def rules(self) -> Rules:
+        summarizer = self.summarizer()
+        return Rules(
             summarizer.model if summarizer else None,
             self.settings.rag_max_doc_bytes,
             self.settings.rag_max_docs_per_project,
         )
-        return Ports(self.platform, self.files, self.memory, summarizer, rules)
 
     async def cycle(self) -> Counter:
-        run = FakeRun()
-        await reconcile(self.projects, run, self.ports(), self.files, self.memory, self.settings.documents)
+        """One run's reconcile, its dependencies (``run.deps``) the fakes of this world."""
+        run = FakeRun(SimpleNamespace(platform=self.platform, summarizer=self.summarizer()))
+        await reconcile(self.projects, run, self.files, self.memory, self.rules(), self.settings.documents)
         return run.counters

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from actors.adapters.platform.client import PlatformClient
 from actors.tasks import TASKS
 from actors.tasks.rag_summarizer import SPEC
-from actors.tasks.rag_summarizer.settings import RagSettings
+from actors.tasks.rag_summarizer.settings import RagSummarizerSettings
 from actors.tasks.rag_summarizer.text import decode
 from contracts import RunOutcome, TaskName
 from contracts.platform import RagQuery, content_hash
@@ -30,7 +30,7 @@ TASK = TaskName.RAG_SUMMARIZER
 TOKEN = "ghp_ragtoken00000000000000000000000000000"
 KEY = "rag-internal-key-0000"
 RAG_SECRET = "rag-ingest-secret-0000-e2e"
-DOCS = RagSettings().documents
+DOCS = RagSummarizerSettings().documents
 INGEST = "POST /api/rag/ingest"
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from actors.adapters.github.files import Blob, RepoTree
 from actors.tasks.rag_summarizer.apply import DOCUMENT_SOURCE_TYPE, SUMMARY_SOURCE_TYPE
 from actors.tasks.rag_summarizer.plan import NAME, SUMMARY, Observed, Rules, plan_project, summary_hash
-from actors.tasks.rag_summarizer.settings import RagSettings
+from actors.tasks.rag_summarizer.settings import RagSummarizerSettings
 from actors.tasks.rag_summarizer.task import primary_repositories
 from actors.tasks.rag_summarizer.text import decode
 from contracts.platform import ProjectStatus, content_hash
@@ -294,7 +294,7 @@ def test_property_applying_the_plans_then_planning_again_changes_nothing(entries
     world = World(
         [],
         FakeFiles(repos),
-        settings=RagSettings(rag_max_docs_per_project=max_docs, rag_max_doc_bytes=120),
+        settings=RagSummarizerSettings(rag_max_docs_per_project=max_docs, rag_max_doc_bytes=120),
         summaries=summaries,
     )
     for i, (status, files, sent, on_github, under) in enumerate(entries, start=1):
@@ -307,7 +307,7 @@ def test_property_applying_the_plans_then_planning_again_changes_nothing(entries
         )
     world.projects = projects
     run(world)
-    rules = world.ports().rules
+    rules = world.rules()
     for record, repository, full_name in projects:
         tree = asyncio.run(world.files.tree(full_name, "HEAD", world.settings.documents))
         again = plan_project(
