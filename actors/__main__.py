@@ -15,12 +15,10 @@ quiet_asyncssh_dsa()  # before anything imports asyncssh: process/noise.py
 
 import sys
 
-from actors.adapters.ssh.settings import SshSettings
 from actors.configuration import absent_credentials, check_platform, check_tasks, publish_configuration
 from actors.runtime.worker import run_worker
 from actors.tasks import TASKS
 from actors.tasks.deps import Dependencies
-from actors.tasks.health_checker.settings import HealthCheckerSettings
 from contracts import TaskName
 from process.connection import RedisCertificateRefused, redis_from_url, wait_for_redis
 from process.limits import raise_open_files
@@ -58,26 +56,22 @@ def main() -> int:
         return refuse([Problem("REDIS_SSL_CERT_REQS", str(exc), "the worker")], "worker")
     publish_configuration(client, {task: absent.get(task, []) for task in TASKS})
     deps = Dependencies(settings, client)
-    if TaskName.HEALTH_CHECKER in scheduled and TaskName.HEALTH_CHECKER not in absent:
-        settings = settings.model_copy(update={"worker_threads": threads_for_checks(settings, deps)})
+    served = [task for task in scheduled if task not in absent]
+    settings = settings.model_copy(update={"worker_threads": worker_threads(settings, deps, served)})
     serving = [task.value for task in TASKS if task not in absent]
     return run_worker(TASKS.values(), settings, client, deps, stop, serving)
 
 
-def threads_for_checks(settings, deps: Dependencies) -> int:
-    """Each health batch in flight holds one actor thread while its checks run on the event loop, so
-    HEALTH_SSH_CONCURRENCY is only reached with enough threads: at least one per batch it takes,
-    and two spare for the other tasks. WORKER_THREADS above that is kept."""
-    batches = -(
-        -deps.settings(SshSettings).health_ssh_concurrency // deps.settings(HealthCheckerSettings).health_batch_size
-    )
-    needed = batches + 2
+def worker_threads(settings, deps: Dependencies, served: list[TaskName]) -> int:
+    """``WORKER_THREADS``, raised to what the served tasks need (``TaskSpec.threads_needed``)."""
+    needs = {task.value: spec.threads_needed(deps) for task in served if (spec := TASKS[task]).threads_needed}
+    needed = max(needs.values(), default=0)
     if needed > settings.worker_threads:
         log.info(
-            "worker threads raised for the health checks",
+            "worker threads raised for the tasks served",
             worker_threads=needed,
             configured=settings.worker_threads,
-            note="one per batch of HEALTH_SSH_CONCURRENCY, two spare",
+            needed_by=needs,
         )
         return needed
     return settings.worker_threads

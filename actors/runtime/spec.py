@@ -65,6 +65,9 @@ class TaskSpec:
     #: its credentials, in groups of variables: a task none of one group's variables is set for at
     #: all is "not configured" (no ticks, said once) rather than refused
     credentials: tuple[frozenset[str], ...] = ()
+    #: actor threads its runs need in one worker, from the worker's dependencies (its settings):
+    #: a worker serving it runs at least that many (``WORKER_THREADS`` above it is kept)
+    threads_needed: Callable[[Any], int] | None = None
 
     @property
     def settings_classes(self) -> tuple[type[BaseSettings], ...]:

@@ -578,6 +578,15 @@ PLATFORM_NEEDS = (
     PlatformNeed("patch", "/api/incidents/{incident_id}", ("status", "resolved_at", "details")),
 )
 
+
+def threads_for_checks(deps) -> int:
+    """Each batch in flight holds one actor thread while its checks run on the event loop, so
+    HEALTH_SSH_CONCURRENCY is only reached with enough threads: one per batch it takes, and two
+    spare for the other tasks."""
+    ssh, rules = deps.settings(SshSettings), deps.settings(HealthCheckerSettings)
+    return -(-ssh.health_ssh_concurrency // rules.health_batch_size) + 2
+
+
 SPEC = TaskSpec(
     TaskName.HEALTH_CHECKER,
     run_health_checker,
@@ -591,4 +600,5 @@ SPEC = TaskSpec(
         PartSpec("rescue", affinity.rescue_stranded, time_limit_ms=60_000, max_retries=3),
     ),
     platform_needs=PLATFORM_NEEDS,
+    threads_needed=threads_for_checks,
 )
