@@ -68,7 +68,7 @@ import redis  # noqa: E402
 from actors.runtime.lock import parse_holder  # noqa: E402
 from actors.tasks import incidents as incident_opener  # noqa: E402
 from actors.tasks.github_sync.plan import project_id_of  # noqa: E402
-from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S  # noqa: E402
+from actors.tasks.health_checker.check import CLAIM_MARGIN_S, FLUSH_INTERVAL_S  # noqa: E402
 from actors.tasks.rag_summarizer.settings import RagSummarizerSettings  # noqa: E402
 from actors.tasks.rag_summarizer.text import decode  # noqa: E402
 from contracts import (  # noqa: E402

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S
+from actors.tasks.health_checker.check import CLAIM_MARGIN_S, FLUSH_INTERVAL_S
 from contracts import Keys, TaskName
 from process.heartbeats import live_processes
 from sandbox.ssh.hoststate import HostState, SshMode

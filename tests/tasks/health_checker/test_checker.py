@@ -8,7 +8,8 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from actors.tasks.health_checker.task import CLAIM_MARGIN_S, FLUSH_INTERVAL_S, SPEC, check_batch
+from actors.tasks.health_checker.check import CLAIM_MARGIN_S, FLUSH_INTERVAL_S, check_batch
+from actors.tasks.health_checker.task import SPEC
 from contracts import Keys
 from contracts.health import CheckTarget, HealthCheckBatch
 from contracts.platform import ServerStatus

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from actors.tasks.health_checker.task import check_batch
+from actors.tasks.health_checker.check import check_batch
 from contracts.health import CheckTarget, HealthCheckBatch
 from process.embedded import free_port
 from sandbox.latency import LatencyProxy, Route

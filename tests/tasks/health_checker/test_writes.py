@@ -10,9 +10,9 @@ import redis
 import redis.asyncio as aioredis
 
 from actors.adapters.provisioner.publisher import ProvisionerPublisher
+from actors.tasks.health_checker.check import BatchCheck
 from actors.tasks.health_checker.plan import RequestRecovery, ServerPlan
 from actors.tasks.health_checker.settings import HealthCheckerSettings
-from actors.tasks.health_checker.task import BatchCheck
 from contracts import RECORDS_FAILED, ProvisionerMessage
 from contracts.health import CheckTarget, HealthCheckBatch
 
