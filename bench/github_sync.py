@@ -42,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from kit import bench_redis, machine, ratio, run_task_once  # noqa: E402  (bench/kit.py)
 
-from actors.adapters.github.client import GitHubClient, GitHubSettings  # noqa: E402
+from actors.adapters.github.client import GitHubClient  # noqa: E402
+from actors.adapters.github.settings import GitHubSettings  # noqa: E402
 from actors.adapters.platform.client import PlatformClient  # noqa: E402
 from actors.tasks.deps import Dependencies  # noqa: E402
 from actors.tasks.github_sync.plan import desired_fields, project_id_of  # noqa: E402

@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from kit import bench_redis, machine  # noqa: E402  (bench/kit.py)
 
-from actors.adapters.github.client import GitHubClient, GitHubSettings  # noqa: E402
+from actors.adapters.github.client import GitHubClient  # noqa: E402
+from actors.adapters.github.settings import GitHubSettings  # noqa: E402
 from actors.adapters.platform.client import PlatformClient  # noqa: E402
 from actors.tasks.deps import Dependencies  # noqa: E402
 from actors.tasks.rag_summarizer.apply import document  # noqa: E402

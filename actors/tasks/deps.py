@@ -23,7 +23,8 @@ import redis
 import redis.asyncio as aioredis
 from pydantic_settings import BaseSettings
 
-from actors.adapters.github.client import GitHubClient, GitHubSettings
+from actors.adapters.github.client import GitHubClient
+from actors.adapters.github.settings import GitHubSettings
 from actors.adapters.kit import PerLoop, settings_from_env
 from actors.adapters.platform.client import PlatformClient, PlatformSettings
 from actors.adapters.provisioner.publisher import ProvisionerPublisher

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from actors.adapters.github.client import GitHubAPIError, GitHubClient, GitHubSettings, GitHubUnavailable, parse_items
+from actors.adapters.github.client import GitHubAPIError, GitHubClient, GitHubUnavailable, parse_items
+from actors.adapters.github.settings import GitHubSettings
 from contracts import Keys
 from process.errors import TransientError
 from sandbox.github.app import SecondaryLimit, github_app

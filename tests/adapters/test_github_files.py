@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from actors.adapters.github.client import GitHubClient, GitHubSettings
+from actors.adapters.github.client import GitHubClient
 from actors.adapters.github.files import RepoFiles
+from actors.adapters.github.settings import GitHubSettings
 from actors.tasks.rag_summarizer.settings import RagSummarizerSettings
 from contracts import Keys
 from sandbox.github.app import github_app

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 
 import redis.asyncio as aioredis
 
-from actors.adapters.github.client import GitHubSettings
+from actors.adapters.github.settings import GitHubSettings
 from actors.adapters.platform.client import PlatformClient, PlatformSettings
 from actors.runtime.run import TaskRun
 from actors.runtime.spec import TaskSpec

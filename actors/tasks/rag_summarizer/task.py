@@ -22,9 +22,9 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from actors.adapters.github.client import GitHubSettings
 from actors.adapters.github.errors import GitHubResponseError
 from actors.adapters.github.files import RepoFiles
+from actors.adapters.github.settings import GitHubSettings
 from actors.adapters.kit import EndpointRefused
 from actors.adapters.platform.client import PlatformResponseError, PlatformSettings
 from actors.adapters.summary.chat import SummarySettings
