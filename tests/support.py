@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,6 +177,14 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def stopping(log: Path) -> set[str]:
+    """The processes (their loggers) that have logged, as JSON into ``log``, that they are stopping:
+    a signal to stop has reached them."""
+    if not log.exists():
+        return set()
+    return set(re.findall(r'"event": "stopping".*?"logger": "(\w+)"', log.read_text(errors="replace")))
 
 
 def lock_value(client: redis.Redis, task: TaskName) -> dict | None:
