@@ -63,10 +63,14 @@ def test_batches_stranded_with_a_dead_owner_are_checked_by_the_new_owner_in_the_
     with running_worker(client, [SPEC], settings, threads=3, deps=health.deps, process_id=WORKER) as broker:
         live = heartbeat(client, WORKER, broker, interval_s=1.0)
         live.start()  # beats on: the rescue waits for the longest-lived owner's expiry (3 s) + a margin
-        heartbeat(client, GHOST, interval_s=0.2)  # dies (unrenewed) 0.6 s after the tick sees it
+        # The ghost beats on until the tick has seen it, then stops: a single beat living 0.6 s
+        # made the test a race between that expiry and how soon the run looked.
+        ghost = heartbeat(client, GHOST, interval_s=0.2)
+        ghost.start()
         slot = next(_slots)
         send(client, make_tick(TASK, slot=slot, deadline_in=60))
         [record] = wait_until(lambda: [r for r in runs(client, TASK) if r.slot == slot], 30)
+        ghost.stop()
         assert record.counters["owners"] == 2
         # the ghost's batches sit in its queue until the rescue (its heartbeat's expiry + a margin)
         checked = wait_until(
