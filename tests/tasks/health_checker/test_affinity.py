@@ -67,23 +67,26 @@ def test_batches_stranded_with_a_dead_owner_are_checked_by_the_new_owner_in_the_
         # made the test a race between that expiry and how soon the run looked.
         ghost = heartbeat(client, GHOST, interval_s=0.2)
         ghost.start()
-        slot = next(_slots)
-        send(client, make_tick(TASK, slot=slot, deadline_in=60))
-        [record] = wait_until(lambda: [r for r in runs(client, TASK) if r.slot == slot], 30)
-        ghost.stop()
-        assert record.counters["owners"] == 2
-        # the ghost's batches sit in its queue until the rescue (its heartbeat's expiry + a margin)
-        checked = wait_until(
-            lambda: (
-                client.smembers(Keys.health_slot_checked(slot))
-                if client.scard(Keys.health_slot_checked(slot)) == len(handles)
-                else None
-            ),
-            timeout=30,
-        )
-        assert {h.decode() for h in checked} == set(handles)
-        stats = {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
-        live.stop()
+        try:  # a beating thread left behind would be an owner no later test's worker serves
+            slot = next(_slots)
+            send(client, make_tick(TASK, slot=slot, deadline_in=60))
+            [record] = wait_until(lambda: [r for r in runs(client, TASK) if r.slot == slot], 30)
+            ghost.stop()
+            assert record.counters["owners"] == 2
+            # the ghost's batches sit in its queue until the rescue (its heartbeat's expiry + a margin)
+            checked = wait_until(
+                lambda: (
+                    client.smembers(Keys.health_slot_checked(slot))
+                    if client.scard(Keys.health_slot_checked(slot)) == len(handles)
+                    else None
+                ),
+                timeout=30,
+            )
+            assert {h.decode() for h in checked} == set(handles)
+            stats = {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
+        finally:
+            ghost.stop()
+            live.stop()
     assert stats["rescued"] == len(ghost_share)
     assert live_processes(client, "worker") == []  # the ghost expired, the worker stopped cleanly
     ghost_queue = own_queue_name(TASK, GHOST)
