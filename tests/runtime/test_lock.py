@@ -69,6 +69,7 @@ def until_told(run) -> None:
     wait_until(lambda: run.check_fence() or run.client.exists("test:done"), timeout=120, interval=0.05)
 
 
+@pytest.mark.slow
 def test_a_run_ten_times_longer_than_the_ttl_keeps_its_lock(client, settings):
     ten_ttls_s = 10 * settings.lock_ttl_ms / 1000
     with running_worker(client, [TaskSpec(TASK, until_told)], settings):
@@ -108,6 +109,7 @@ def test_a_run_whose_lock_was_taken_fails_its_fencing_check(client, settings, mo
     assert record.will_retry is False
 
 
+@pytest.mark.slow
 def test_a_sigkilled_holder_frees_the_lock_within_its_ttl(client, redis_url, tmp_path):
     ttl_ms = 1_500
     worker = spawn(

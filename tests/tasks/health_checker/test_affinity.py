@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import dramatiq
+import pytest
 
 from actors.runtime.ownership import assign
 from actors.runtime.spec import own_queue_name
@@ -52,6 +53,7 @@ def test_a_workers_own_queue_gets_its_servers_and_keeps_their_connections(client
     assert all(h.counters.connections == 1 and h.counters.commands_run == 2 for h in hosts)
 
 
+@pytest.mark.slow
 def test_batches_stranded_with_a_dead_owner_are_checked_by_the_new_owner_in_the_same_slot(
     client, settings, fleet, platform, health
 ):

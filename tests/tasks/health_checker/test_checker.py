@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from actors.tasks.health_checker.task import SPEC, check_batch, slot_stats
 from contracts import Keys
 from contracts.health import CheckTarget, HealthCheckBatch
@@ -29,6 +31,7 @@ from tests.tasks.health_checker.support import (
 )
 
 
+@pytest.mark.slow
 def test_every_state_of_the_fleet_end_to_end(client, settings, fleet, platform, health):
     states = {
         "healthy": HostState(load=(1.25, 0.5, 0.25), uptime_s=7200.0),
@@ -107,6 +110,7 @@ def test_every_state_of_the_fleet_end_to_end(client, settings, fleet, platform, 
         assert hosts[name].counters.connections == 1 and hosts[name].counters.commands_run == 2
 
 
+@pytest.mark.slow
 def test_incident_opened_once_kept_without_rewrites_then_resolved_with_resolved_at(
     client, settings, fleet, platform, health
 ):
@@ -161,6 +165,7 @@ def test_the_platform_does_not_deduplicate_so_the_checker_does(client, fleet, pl
     assert active_count(platform) == 2 and len(platform.store.list_incidents()) == 2, "one per server"
 
 
+@pytest.mark.slow
 def test_one_dropped_check_opens_nothing_k_in_a_row_does(client, settings, fleet, platform, health):
     health(health_failures_before_unhealthy=3)
     host = fleet.add_host()
@@ -210,6 +215,7 @@ def test_recovery_request_and_its_cooldown(client, settings, fleet, platform, he
     assert client.pttl(Keys.provisioner_cooldown(handle)) > 0
 
 
+@pytest.mark.slow
 def test_fan_out_in_batches_and_a_server_claimed_elsewhere_is_not_checked_twice(
     client, settings, fleet, platform, health
 ):
@@ -302,6 +308,7 @@ def test_an_invalid_or_old_batch_is_dropped(client, platform, health):
     assert client.keys("scheduler:health:*") == []
 
 
+@pytest.mark.slow
 def test_a_mixed_world_fleet(client, settings, fleet, platform, health):
     world = World.generate(
         seed=11,
@@ -329,6 +336,7 @@ def test_a_mixed_world_fleet(client, settings, fleet, platform, health):
     assert {health_of(client, h) for h in handles} <= {"healthy", "degraded", "unhealthy"}
 
 
+@pytest.mark.slow
 def test_a_slow_host_delays_only_its_own_report_and_its_claim_lasts_about_as_long_as_its_check(
     client, fleet, platform, health
 ):
@@ -371,6 +379,7 @@ def test_a_slow_host_delays_only_its_own_report_and_its_claim_lasts_about_as_lon
 # --- issue 19: incidents close when their server leaves monitoring ----------------------------------
 
 
+@pytest.mark.slow
 def test_our_incidents_close_when_their_server_leaves_monitoring_and_no_one_elses(
     client, settings, fleet, platform, health
 ):
@@ -424,6 +433,7 @@ def test_the_history_is_pruned_past_the_retention_once_an_hour_at_most(client, s
     assert 0 < client.ttl(Keys.HEALTH_HISTORY_PRUNED) <= 3600
 
 
+@pytest.mark.slow
 def test_a_steady_cycle_costs_at_most_what_the_platforms_own_checker_does(client, settings, fleet, platform, health):
     n = 12
     hosts = fleet.add_hosts(n)

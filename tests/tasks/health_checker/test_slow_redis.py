@@ -21,6 +21,8 @@ from sandbox.ssh.hoststate import HostState
 from tests.support import make_tick
 from tests.tasks.health_checker.support import seed
 
+pytestmark = pytest.mark.slow  # every Redis answer 0.6 s late, by design
+
 REDIS_ANSWER_DELAY_S = 0.6
 
 
