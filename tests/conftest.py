@@ -73,6 +73,17 @@ def _logging():
     structlog.configure(cache_logger_on_first_use=False)
 
 
+@pytest.fixture(autouse=True)
+def _uncached_loggers():
+    """Each test starts and ends with structlog's logger cache off. configure_logging (called by a
+    few tests, directly or through a process's main) turns it on, and a logger first used while it
+    is on keeps that pipeline for the rest of the session, out of reach of ``captured_logs``: which
+    later tests then failed depended on which tests ran in between."""
+    structlog.configure(cache_logger_on_first_use=False)
+    yield
+    structlog.configure(cache_logger_on_first_use=False)
+
+
 @pytest.fixture
 def captured_logs():
     """Log events as structlog hands them over (``structlog.testing.capture_logs``), with the run's

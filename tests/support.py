@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -56,6 +57,18 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+async def wait_until_async(predicate: Callable[[], Awaitable[object]], timeout: float = 10.0, interval: float = 0.005):
+    """``wait_until`` on an event loop: awaits ``predicate()`` until it is true, the loop free meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
 
 
 def aredis_like(client: redis.Redis) -> aioredis.Redis:
@@ -164,6 +177,14 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def stopping(log: Path) -> set[str]:
+    """The processes (their loggers) that have logged, as JSON into ``log``, that they are stopping:
+    a signal to stop has reached them."""
+    if not log.exists():
+        return set()
+    return set(re.findall(r'"event": "stopping".*?"logger": "(\w+)"', log.read_text(errors="replace")))
 
 
 def lock_value(client: redis.Redis, task: TaskName) -> dict | None:

@@ -27,7 +27,7 @@ from contracts.platform import (
 from sandbox.http import ServedApp
 from sandbox.platform.api import DEFAULT_API_KEY, create_app
 from tests.platform_conformance import CheckedTransport, assert_response_conforms
-from tests.support import run_async
+from tests.support import run_async, wait_until_async
 
 KEY = {"X-Internal-Key": DEFAULT_API_KEY}
 
@@ -217,6 +217,10 @@ def test_server_health_and_its_metrics_history(platform):
 # --- the opener: at most one active incident of a kind, whatever retries and races ----------------
 
 
+async def _gone(aredis, key: str) -> bool:
+    return not await aredis.exists(key)
+
+
 def _create(handle="vps-1"):
     return IncidentCreate(
         server_handle=handle, incident_type=IncidentType.SERVICE_DOWN, details={"opened_by": "scheduler"}
@@ -256,7 +260,8 @@ def test_a_create_whose_answer_was_lost_is_not_made_twice(client, platform):
             await opener.open(_create())
         platform.faults.update(lost_rate=0.0)
         retried_at_once = await opener.open(_create())  # a retry of the message: the claim still holds
-        await asyncio.sleep(0.35)
+        claim = Keys.incident_claim("vps-1", IncidentType.SERVICE_DOWN.value)
+        await wait_until_async(lambda: _gone(aredis, claim), timeout=5)  # its 300 ms lapsed in Redis
         retried_later = await opener.open(_create())  # the next run: looked up, found
         return retried_at_once, retried_later
 

@@ -212,7 +212,7 @@ def test_a_check_that_hangs_anywhere_is_bounded(fleet, monkeypatch):
     probe = probe_for(fleet, connect_timeout_s=0.5, command_timeout_s=0.5)
 
     async def frozen(*args):  # e.g. a host that never confirms a channel close
-        await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # the hang under test, cut by the probe's bound: nothing waits on it
 
     probe._session = frozen
     started = time.monotonic()

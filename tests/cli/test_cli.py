@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import datetime
 
 import pytest
@@ -111,9 +110,12 @@ def test_pause_and_resume_take_effect_within_a_second_without_restart(cli_env, c
     try:
         wait_until(lambda: len(ticks(client)) >= 2, timeout=5)
         assert main(["pause", "github_sync"]) == 0
-        time.sleep(1.0)  # the slot running now may have been emitted just before the pause
+        # A paused task's slots are still claimed, only not emitted: the claimed slot is the event.
+        # The next claim may come from a look taken just before the pause, so the count starts after it.
+        paused_at = last_slot(client)
+        wait_until(lambda: last_slot(client) >= paused_at + 1, timeout=5)
         emitted_when_paused = len(ticks(client))
-        time.sleep(2.5)
+        wait_until(lambda: last_slot(client) >= paused_at + 3, timeout=5)  # two slots claimed while paused
         assert len(ticks(client)) == emitted_when_paused, "no tick while paused"
         assert main(["resume", "github_sync"]) == 0
         wait_until(lambda: len(ticks(client)) > emitted_when_paused, timeout=1.5)
@@ -122,6 +124,11 @@ def test_pause_and_resume_take_effect_within_a_second_without_restart(cli_env, c
         thread.join(5)
     resumed = ticks(client)[-1][1]
     assert resumed.reason is TickReason.SCHEDULE and resumed.missed == 0, "paused slots are not 'missed'"
+
+
+def last_slot(client) -> int:
+    """The ticker's last claimed slot for the task, emitted or not."""
+    return int(client.hget(Keys.LAST_SLOT, TASK.value))
 
 
 def test_unknown_task_and_missing_redis_are_clear_errors(monkeypatch, capsys):

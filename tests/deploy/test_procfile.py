@@ -19,7 +19,7 @@ from honcho.environ import parse_procfile
 from contracts import RunOutcome, TaskName
 from sandbox.running import Sandbox
 from sandbox.world import World
-from tests.support import ROOT, runs, wait_until
+from tests.support import ROOT, runs, stopping, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +63,8 @@ def test_honcho_runs_the_procfile_and_sigterm_stops_both_within_5s(client, redis
             wait_until(lambda: runs(client, TaskName.HEALTH_CHECKER), timeout=30, interval=0.2)
             signalled = time.monotonic()
             os.killpg(honcho.pid, signal.SIGTERM)  # Heroku signals every process of the dyno
-            time.sleep(0.2)
-            os.killpg(honcho.pid, signal.SIGTERM)  # and sometimes again
+            wait_until(lambda: stopping(tmp_path / "honcho.log") >= {"ticker", "worker"}, timeout=5, interval=0.01)
+            os.killpg(honcho.pid, signal.SIGTERM)  # and sometimes again, while they stop
             honcho.wait(timeout=10)
             took = time.monotonic() - signalled
         finally:

@@ -21,6 +21,8 @@ import pytest
 
 from tests.support import ROOT
 
+pytestmark = pytest.mark.slow  # each test starts the processes' entries, some twice
+
 WARNING = "CryptographyDeprecationWarning: DSA is deprecated"
 
 EMULATION = textwrap.dedent("""

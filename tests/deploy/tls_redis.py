@@ -10,7 +10,6 @@ import datetime as dt
 import ipaddress
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from process.embedded import free_port
+from tests.support import wait_until
 
 
 @dataclass
@@ -143,21 +143,24 @@ class TlsRedis:
         )
         # A client of its own, trusting the test CA, to know when the server is ready.
         probe = redis.Redis(port=self.port, ssl=True, ssl_ca_certs=str(self.certs.ca_path), socket_connect_timeout=0.3)
-        deadline = time.monotonic() + 10
+
+        def answering() -> bool:
+            assert self.process.poll() is None, "redis-server exited"
+            try:
+                return probe.ping()
+            except redis.ConnectionError:
+                return False
+
         try:
-            while True:
-                try:
-                    probe.ping()
-                    return self
-                except redis.ConnectionError:
-                    if self.process.poll() is not None or time.monotonic() > deadline:
-                        log = self.directory / "redis.log"
-                        raise RuntimeError(
-                            "TLS redis-server did not start: " + (log.read_text()[-2000:] if log.exists() else "no log")
-                        ) from None
-                    time.sleep(0.05)
+            wait_until(answering, timeout=10, interval=0.05)
+        except AssertionError:
+            log = self.directory / "redis.log"
+            raise RuntimeError(
+                "TLS redis-server did not start: " + (log.read_text()[-2000:] if log.exists() else "no log")
+            ) from None
         finally:
             probe.close()
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from contracts import Heartbeat, Keys, TaskName
 from process import clock
@@ -126,7 +128,9 @@ def test_the_async_reader_sees_the_same(client):
 
 
 def test_redis_being_away_skips_beats_without_raising(client):
-    away = redis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2)  # nothing listens there
+    # Nothing listens there. Without retries: redis-py's default backs off for about 4 s per
+    # failed call, which only made this test last 8 s.
+    away = redis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     w = writer(away, interval_s=0.05)
     w.start()  # logged, not raised
     w.stop()

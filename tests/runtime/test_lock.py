@@ -63,18 +63,30 @@ def test_a_holder_that_lost_the_lock_fails_the_fencing_check(client):
     fresh.release()
 
 
-def test_a_run_ten_times_longer_than_the_ttl_keeps_its_lock(client, settings, monkeypatch):
-    monkeypatch.setenv("SLOW_TASK_S", str(10 * settings.lock_ttl_ms / 1000))
-    with running_worker(client, [TaskSpec(TASK, slow)], settings):
+def until_told(run) -> None:
+    """Marks its start, then works, checking its fence, until the test says it is done."""
+    run.client.rpush("test:started", f"{run.tick.task.value}:{run.tick.slot}")
+    wait_until(lambda: run.check_fence() or run.client.exists("test:done"), timeout=120, interval=0.05)
+
+
+@pytest.mark.slow
+def test_a_run_ten_times_longer_than_the_ttl_keeps_its_lock(client, settings):
+    ten_ttls_s = 10 * settings.lock_ttl_ms / 1000
+    with running_worker(client, [TaskSpec(TASK, until_told)], settings):
         send(client, make_tick(slot=1))
         wait_until(lambda: client.llen("test:started") == 1)
         holder = lock_value(client, TASK)
         seen = set()
-        end = time.monotonic() + 10 * settings.lock_ttl_ms / 1000 - 0.5
-        while time.monotonic() < end:
+        started = time.monotonic()
+
+        def ten_ttls_watched() -> bool:  # the run's length is the behaviour under test, not a guess
             seen.add(client.get(Keys.lock(TASK)))
-            time.sleep(0.05)
+            return time.monotonic() - started >= ten_ttls_s
+
+        wait_until(ten_ttls_watched, timeout=ten_ttls_s + 10, interval=0.05)
         send(client, make_tick(slot=2))  # arrives while the long run holds the lock
+        wait_until(lambda: runs(client), timeout=10)
+        client.set("test:done", 1)  # only now does the long run end: no race with slot 2
         wait_until(lambda: len(runs(client)) == 2, timeout=10)
     assert len(seen) == 1 and None not in seen, "one holder all along, never a gap"
     assert holder is not None and holder["owner"]
@@ -97,6 +109,7 @@ def test_a_run_whose_lock_was_taken_fails_its_fencing_check(client, settings, mo
     assert record.will_retry is False
 
 
+@pytest.mark.slow
 def test_a_sigkilled_holder_frees_the_lock_within_its_ttl(client, redis_url, tmp_path):
     ttl_ms = 1_500
     worker = spawn(

@@ -15,7 +15,7 @@ import redis
 from contracts import Keys, RunOutcome, TaskName, TickReason
 from process.clock import redis_now_ms
 from process.embedded import EmbeddedRedis
-from tests.support import make_tick, runs, send, spawn, spawn_shell, stop, ticks, wait_until
+from tests.support import make_tick, runs, send, spawn, spawn_shell, stop, stopping, ticks, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def test_three_replicas_with_random_kills_emit_every_slot_exactly_once(client, r
     try:
         end = time.monotonic() + 32
         while time.monotonic() < end:
-            time.sleep(rng.uniform(0.3, 2.0))
+            time.sleep(rng.uniform(0.3, 2.0))  # not a wait for anything: when the kill lands is the chaos
             victim = rng.randrange(3)
             replicas[victim].send_signal(signal.SIGKILL)  # at a random point, maybe mid-emit
             replicas[victim].wait()
@@ -82,8 +82,14 @@ def test_a_replica_with_a_skewed_clock_neither_ticks_early_nor_twice(client, red
         spawn(skewed(+5), env, log=tmp_path / "ahead.log"),
         spawn(skewed(-5), env, log=tmp_path / "behind.log"),
     ]
+
+    def enough_seen() -> bool:  # every task through six slots, with more than one replica emitting
+        emitted = ticks(client)
+        slots = Counter(t.task for _, t in emitted)
+        return all(slots[task] >= 6 for task in PERIODIC) and len({t.emitted_by for _, t in emitted}) >= 2
+
     try:
-        time.sleep(8)
+        wait_until(enough_seen, timeout=30, interval=0.1)
     finally:
         for r in replicas:
             stop(r)
@@ -117,7 +123,8 @@ def test_sigterm_twice_to_the_process_group_stops_both_within_5s_and_frees_the_l
         assert client.get(Keys.lock(TaskName.HEALTH_CHECKER)) is not None
         signalled_ms = redis_now_ms(client)
         os.killpg(dyno.pid, signal.SIGTERM)
-        time.sleep(0.2)
+        # the second arrives while both are stopping (no sooner, or it would be one signal to them)
+        wait_until(lambda: stopping(tmp_path / "dyno.log") >= {"ticker", "worker"}, timeout=5, interval=0.01)
         os.killpg(dyno.pid, signal.SIGTERM)
         _, alive = psutil.wait_procs(ticker_and_worker, timeout=4.8)
     finally:
@@ -138,7 +145,9 @@ def test_both_processes_ride_out_a_redis_restart_and_catch_up_once(tmp_path):
         try:
             wait_until(lambda: len(runs(client, TaskName.GITHUB_SYNC)) >= 2, timeout=30)
             server.stop()
-            time.sleep(4)  # at least three 1-second slots pass with Redis down
+            # The outage itself, not a wait for an event: its length (at least three 1-second slots
+            # with Redis down) is what the catch-up tick must account for.
+            time.sleep(4)
             server.start()
             client = redis.Redis.from_url(server.url)
             catch_up = wait_until(

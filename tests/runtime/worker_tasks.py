@@ -10,6 +10,7 @@ from actors.runtime.spec import TaskSpec
 from actors.runtime.worker import run_worker
 from contracts import TaskName
 from process.connection import redis_from_url
+from process.logs import configure_logging
 from process.settings import Settings
 
 
@@ -19,7 +20,7 @@ def slow(run: TaskRun) -> None:
     end = time.monotonic() + float(os.environ.get("SLOW_TASK_S", "30"))
     while time.monotonic() < end:
         run.check_fence()
-        time.sleep(0.05)
+        time.sleep(0.05)  # the work itself: a task busy for SLOW_TASK_S, not a wait for an event
 
 
 def quick(run: TaskRun) -> None:
@@ -36,4 +37,5 @@ def main() -> None:
         TaskSpec(TaskName.PROVISIONER_TRIGGER, quick),
     ]
     settings = Settings()  # this process's entry point: it reads them once and passes them on
+    configure_logging(settings.log_format, settings.log_level)  # as the worker's own main does
     raise SystemExit(run_worker(specs, settings, redis_from_url(settings.redis_url, settings)))

@@ -270,6 +270,7 @@ def test_hosts_can_be_added_and_removed_while_running(fleet):
         fleet.add_host(address=next(iter(fleet.hosts)))
 
 
+@pytest.mark.slow
 def test_three_hundred_hosts_answer_concurrently_each_with_its_own_key(fleet):
     hosts = fleet.add_hosts(300, make_state=lambda: HostState(disks={"/": 50}))
     known_hosts = asyncssh.read_known_hosts(str(fleet.known_hosts_path))  # parsed once for all connects

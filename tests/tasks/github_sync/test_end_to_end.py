@@ -65,6 +65,7 @@ def test_the_task_is_registered():
     assert TASKS[TASK] is SPEC
 
 
+@pytest.mark.slow
 def test_the_org_is_kept_in_sync_across_world_changes_at_zero_steady_state_cost(stack, settings, rendered_logs):
     world = stack.world
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):

@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import dramatiq
+import pytest
 
 from actors.runtime.ownership import assign
 from actors.runtime.spec import own_queue_name
@@ -53,6 +54,7 @@ def test_a_workers_own_queue_gets_its_servers_and_keeps_their_connections(client
     assert all(h.counters.connections == 1 and h.counters.commands_run == 2 for h in hosts)
 
 
+@pytest.mark.slow
 def test_batches_stranded_with_a_dead_owner_are_checked_by_the_new_owner_in_the_same_slot(
     client, settings, fleet, platform, health
 ):
@@ -64,23 +66,30 @@ def test_batches_stranded_with_a_dead_owner_are_checked_by_the_new_owner_in_the_
     with running_worker(client, [SPEC], settings, threads=3, deps=health.deps, process_id=WORKER) as broker:
         live = heartbeat(client, WORKER, broker, interval_s=1.0)
         live.start()  # beats on: the rescue waits for the longest-lived owner's expiry (3 s) + a margin
-        heartbeat(client, GHOST, interval_s=0.2)  # dies (unrenewed) 0.6 s after the tick sees it
-        slot = next(_slots)
-        send(client, make_tick(TASK, slot=slot, deadline_in=60))
-        [record] = wait_until(lambda: [r for r in runs(client, TASK) if r.slot == slot], 30)
-        assert record.counters["owners"] == 2
-        # the ghost's batches sit in its queue until the rescue (its heartbeat's expiry + a margin)
-        checked = wait_until(
-            lambda: (
-                client.smembers(Keys.health_slot_checked(slot))
-                if client.scard(Keys.health_slot_checked(slot)) == len(handles)
-                else None
-            ),
-            timeout=30,
-        )
-        assert {h.decode() for h in checked} == set(handles)
-        stats = {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
-        live.stop()
+        # The ghost beats on until the tick has seen it, then stops: a single beat living 0.6 s
+        # made the test a race between that expiry and how soon the run looked.
+        ghost = heartbeat(client, GHOST, interval_s=0.2)
+        ghost.start()
+        try:  # a beating thread left behind would be an owner no later test's worker serves
+            slot = next(_slots)
+            send(client, make_tick(TASK, slot=slot, deadline_in=60))
+            [record] = wait_until(lambda: [r for r in runs(client, TASK) if r.slot == slot], 30)
+            ghost.stop()
+            assert record.counters["owners"] == 2
+            # the ghost's batches sit in its queue until the rescue (its heartbeat's expiry + a margin)
+            checked = wait_until(
+                lambda: (
+                    client.smembers(Keys.health_slot_checked(slot))
+                    if client.scard(Keys.health_slot_checked(slot)) == len(handles)
+                    else None
+                ),
+                timeout=30,
+            )
+            assert {h.decode() for h in checked} == set(handles)
+            stats = {k.decode(): int(v) for k, v in client.hgetall(Keys.health_slot(slot)).items()}
+        finally:
+            ghost.stop()
+            live.stop()
     assert stats["rescued"] == len(ghost_share)
     assert live_processes(client, "worker") == []  # the ghost expired, the worker stopped cleanly
     ghost_queue = own_queue_name(TASK, GHOST)

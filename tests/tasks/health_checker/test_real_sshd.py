@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
-import time
 from types import SimpleNamespace
 
 import asyncssh
@@ -28,7 +28,7 @@ from contracts.health import CheckTarget, DockerState, FindingKind
 from contracts.platform import ServerCreate, ServerStatus
 from process.embedded import free_port
 from sandbox.ssh.commands import DOCKER_DOWN_MESSAGE
-from tests.support import Clock, running_worker
+from tests.support import Clock, running_worker, wait_until
 from tests.tasks.health_checker.support import active, health_of, tick
 
 SSHD = "/usr/sbin/sshd"
@@ -102,16 +102,20 @@ LogLevel VERBOSE
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     log = open(d / "sshd.log", "wb")
     process = subprocess.Popen([SSHD, "-D", "-f", str(d / "sshd_config"), "-e"], stdout=log, stderr=log)
-    deadline = time.monotonic() + 10
-    while True:
+
+    def listening() -> bool:
+        assert process.poll() is None, "sshd exited"
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
         except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"sshd did not start: {(d / 'sshd.log').read_text()[-2000:]}")
-            time.sleep(0.05)
+            return False
+        return True
+
+    try:
+        wait_until(listening, timeout=10, interval=0.05)
+    except AssertionError:
+        process.kill()
+        pytest.fail(f"sshd did not start: {(d / 'sshd.log').read_text()[-2000:]}")
     user = "root" if os.geteuid() == 0 else os.environ.get("USER", "root")
     public = host_key.export_public_key().decode().strip()
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {public}\n")
@@ -168,8 +172,14 @@ def test_docker_down_and_docker_not_installed_are_told_apart(sshd):
     assert assess(missing, Thresholds()).reasons == ("Docker not installed: no docker command on the server",)
 
 
+def connections_ended(sshd) -> int:
+    """How many connections sshd has logged the end of, before or after authentication."""
+    return len(re.findall(r"^(?:Disconnected from|Connection closed by) ", (sshd.dir / "sshd.log").read_text(), re.M))
+
+
 def test_a_key_other_than_the_known_one_never_logs_in(sshd):
     accepted = (sshd.dir / "sshd.log").read_text().count("Accepted publickey")
+    ended = connections_ended(sshd)
     impostor = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
     (sshd.dir / "known_hosts.wrong").write_text(f"[127.0.0.1]:{sshd.port} {impostor}\n")
     result = asyncio.run(
@@ -178,7 +188,7 @@ def test_a_key_other_than_the_known_one_never_logs_in(sshd):
         )
     )
     assert [f.kind for f in result.findings] == [FindingKind.HOST_KEY_MISMATCH]
-    time.sleep(0.2)
+    wait_until(lambda: connections_ended(sshd) > ended)  # sshd has logged all it will of this connection
     assert (sshd.dir / "sshd.log").read_text().count("Accepted publickey") == accepted
 
 

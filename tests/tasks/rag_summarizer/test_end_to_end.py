@@ -149,6 +149,7 @@ def test_the_task_is_registered():
     assert TASKS[TASK] is SPEC
 
 
+@pytest.mark.slow
 def test_only_what_changed_is_read_and_sent_and_search_finds_it_by_meaning(stack, settings, rendered_logs):
     world = stack.world
     live = sorted((r for r in world.org_repos() if not r.archived), key=lambda r: r.id)
@@ -195,6 +196,7 @@ def test_only_what_changed_is_read_and_sent_and_search_finds_it_by_meaning(stack
     assert TOKEN not in text and KEY not in text and RAG_SECRET not in text, "no secret in any log line"
 
 
+@pytest.mark.slow
 def test_twenty_percent_faults_for_three_cycles_then_converged_within_two(stack, settings):
     """Faults on GitHub, the embeddings endpoint (so the platform's ingest answers 500) and the
     platform API while the world changes; once they stop, two cycles bring everything back."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
 from actors.tasks import TASKS
 from actors.tasks.server_sync import SPEC
 from contracts import RunOutcome
@@ -137,6 +139,7 @@ def test_a_create_whose_answer_is_lost_after_it_committed_makes_one_record_annou
     assert cost["writes"] == 0 and not again.counters["announced"]
 
 
+@pytest.mark.slow
 def test_an_outage_opens_one_incident_changes_nothing_and_its_end_resolves_it(stack, settings):
     with running_worker(stack.client, [SPEC], settings, deps=stack.deps()):
         stack.cycle()

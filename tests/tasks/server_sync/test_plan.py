@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,8 +21,10 @@ from actors.tasks.server_sync.plan import (
     details_wanted,
     plan_sync,
 )
+from contracts import Keys
 from contracts.platform import Server, ServerStatus
 from tests.fake_platform import T0, FakePlatform
+from tests.support import wait_until_async
 from tests.tasks.server_sync.fakes import Cycle, details, item
 
 SPECS = {"capacity_cpu": 2, "capacity_ram_mb": 4096, "capacity_disk_mb": 40960, "os_template": "debian-12-x86_64"}
@@ -34,6 +35,17 @@ NONE = Rules(Allowlist())
 
 def run(coro):
     return asyncio.run(coro)
+
+
+async def cooled(cycle: Cycle) -> None:
+    """Returns once every cooldown the cycles wrote has expired in Redis (the event, not a guess at
+    how long it takes)."""
+    client = cycle.redis()
+    await wait_until_async(lambda: _no_cooldown(client), timeout=5)
+
+
+async def _no_cooldown(client) -> bool:
+    return not await client.keys(Keys.provisioner_cooldown("*"))
 
 
 def record(
@@ -140,12 +152,11 @@ def test_a_server_waiting_in_pending_setup_is_announced_again_after_its_cooldown
     cycle = Cycle(cooldown_s=0.05)
     listing, provider = [item(7)], {"7": details()}
     run(cycle(listing, provider, ALL))
-
-    time.sleep(0.06)  # past the cooldown: the provisioner has not picked it up
+    run(cooled(cycle))  # past the cooldown: the provisioner has not picked it up
     _, again = run(cycle(listing, provider, ALL))
     assert again.counters["announced"] == 1 and run(cycle.announced()) == ["vps-7", "vps-7"]
     cycle.platform.servers["vps-7"] = cycle.record(7).model_copy(update={"status": ServerStatus.PROVISIONING})
-    time.sleep(0.06)
+    run(cooled(cycle))
     _, moved = run(cycle(listing, provider, ALL))
     assert not moved.counters["announced"] and len(run(cycle.announced())) == 2
 
@@ -519,7 +530,8 @@ def test_over_any_history_every_cycle_announces_exactly_the_servers_left_waiting
                 for r in cycle.platform.servers.values()
                 if not rules.allowlist.manages(r.provider_id)
             )
-            await asyncio.sleep(0.002)
+            if not cooling:
+                await cooled(cycle)
         assert await cycle.announced() == expected
 
     run(go())
