@@ -33,6 +33,9 @@ log = get_logger("actors.pings")
 #: pings waiting to be sent; past this they are dropped (a ping endpoint that hangs must not grow memory)
 QUEUE_SIZE = 1000
 PING_TIMEOUT_S = 5.0
+#: a stopping worker sends what is queued for this long at most; the rest is dropped (the next
+#: run pings again), so a dead endpoint cannot hold up a deploy
+SHUTDOWN_FLUSH_S = 2.0
 
 
 class _PingBase(BaseSettings):
@@ -73,8 +76,9 @@ class DeadManPings(Middleware):
         self.urls = dict(urls)
         register_secrets(self.urls.values())
         self.timeout_s = timeout_s
-        self._queue: queue.Queue[tuple[TaskName, str, str]] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._queue: queue.Queue[tuple[TaskName, str, str] | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def _ping(self, task: TaskName, kind: str) -> None:
         base = self.urls.get(task)
@@ -91,10 +95,18 @@ class DeadManPings(Middleware):
             self._thread.start()
 
     def _send_forever(self) -> None:
+        dropped = 0
         with httpx.Client(timeout=self.timeout_s, follow_redirects=True) as http:
             while True:
-                task, kind, url = self._queue.get()
+                item = self._queue.get()
+                if item is None:  # the worker stopped: see after_worker_shutdown
+                    self._queue.task_done()
+                    break
+                task, kind, url = item
                 try:
+                    if self._stopping.is_set():
+                        dropped += 1
+                        continue
                     answer = http.get(url)
                     if not answer.is_success:
                         log.warning("ping refused", task=task.value, ping=kind, status=answer.status_code)
@@ -102,6 +114,8 @@ class DeadManPings(Middleware):
                     log.warning("ping not sent", task=task.value, ping=kind, error=type(exc).__name__)
                 finally:
                     self._queue.task_done()
+        if dropped:
+            log.warning("pings dropped: the worker stopped before they were sent", dropped=dropped)
 
     def before_process_message(self, broker, message):
         run = run_of(message)
@@ -116,6 +130,20 @@ class DeadManPings(Middleware):
             self._ping(run.tick.task, "success")
         elif message.failed:  # no retry left
             self._ping(run.tick.task, "fail")
+
+    def after_worker_shutdown(self, broker, worker):
+        """A stopping worker sends what is queued, ``SHUTDOWN_FLUSH_S`` at most, then ends the
+        sender thread (a ping in flight finishes within its own timeout)."""
+        thread = self._thread
+        if thread is None:
+            return
+        self.flush(SHUTDOWN_FLUSH_S)
+        self._stopping.set()
+        try:
+            self._queue.put(None, timeout=SHUTDOWN_FLUSH_S)
+        except queue.Full:
+            return  # the sender is stuck on a dead endpoint; it is a daemon and dies with the process
+        self._thread = None
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every queued ping was sent or given up on (tests, and a worker stopping)."""
