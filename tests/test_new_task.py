@@ -1,11 +1,13 @@
-"""Adding a task is its package, its name and default schedule in ``contracts``, and nothing else.
+"""Adding a task is its package, its name and default schedule in ``contracts``, and its line in
+the registry, nothing else.
 
 In a copy of the production tree, a throwaway task is added exactly that way: a package under
-``actors/tasks/`` (its settings class, its spec with its credentials) and three lines in
-``contracts/names.py``. Then, in that copy: ``scheduler config check`` lists it as configured (and
-not configured without its credential), ``scheduler config example`` documents its setting, the
-import contracts hold with ``pyproject.toml`` untouched, and a ticker ticks it and a worker runs it
-(on the suite's Redis: fakeredis unless ``REDIS_URL`` is set).
+``actors/tasks/`` (its settings class, its spec with its credentials), three lines in
+``contracts/names.py`` and one in ``actors/tasks/__init__.py``. Then, in that copy: ``scheduler
+config check`` lists it as configured (and not configured without its credential), ``scheduler
+config example`` documents its setting, the import contracts hold with ``pyproject.toml``
+untouched, and a ticker ticks it and a worker runs it (on the suite's Redis: fakeredis unless
+``REDIS_URL`` is set).
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ CONTRACT_EDITS = (
     ('    TaskName.PROVISIONER_TRIGGER: "startup",\n', '    TaskName.THROWAWAY: "1m",\n'),
 )
 
+#: the registry's one line (and the import it needs)
+REGISTRY_ANCHOR = "    provisioner_trigger.SPEC,\n"
+REGISTRY_LINE = "    throwaway.SPEC,\n"
+
 #: a ticker's loop once, then a worker until the task ran: the processes' own code, in one process
 TICK_AND_RUN = """
 import json, sys, time
@@ -129,10 +135,18 @@ def tree(tmp_path) -> Path:
         at = text.index(anchor) + (len(anchor) if anchor.endswith("\n") else anchor.index("    }"))
         text = text[:at] + line + text[at:]
     names.write_text(text)
+    registry = tmp_path / "actors" / "tasks" / "__init__.py"
+    text = registry.read_text()
+    assert text.count(REGISTRY_ANCHOR) == 1
+    registry.write_text(text.replace(REGISTRY_ANCHOR, REGISTRY_ANCHOR + REGISTRY_LINE))
     package = tmp_path / "actors" / "tasks" / "throwaway"
     package.mkdir()
     for name, body in PACKAGE.items():
         (package / name).write_text(textwrap.dedent(body).lstrip())
+    text = registry.read_text()
+    anchor = "from actors.tasks import github_sync, health_checker, provisioner_trigger, rag_summarizer, server_sync\n"
+    assert text.count(anchor) == 1
+    registry.write_text(text.replace(anchor, anchor + "from actors.tasks import throwaway\n"))
     return tmp_path
 
 
