@@ -374,6 +374,13 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
         time.sleep(interval)
 
 
+def claims_and_lapse(client: redis.Redis) -> dict[bytes, float]:
+    """Every incident claim held now, and when (``time.monotonic()``) its TTL runs out."""
+    now = time.monotonic()
+    claims = {key: client.pttl(key) for key in client.scan_iter("scheduler:incident:claim:*")}
+    return {key: now + max(ttl, 0) / 1000 for key, ttl in claims.items()}
+
+
 def cycle_done(client: redis.Redis, task: TaskName, since: float) -> RunRecord | None:
     """A succeeded run of ``task`` for a slot that began at or after ``since`` (the Redis clock),
     with, for health_checker, every batch it fanned out reported and every server it planned
@@ -791,10 +798,14 @@ def run_soak(
             deaths += fleet.restart_the_dead()
             say("faults off, world still; waiting for the incident claims taken under faults to lapse")
             clean_at = time.monotonic()
+            # Only the claims that exist now were taken under faults: each is waited out (gone, or
+            # past the TTL it had now). Claims taken after this, by incidents the world (now still) calls
+            # for, are the clean cycles' own business.
+            under_faults = claims_and_lapse(client)
             wait_for(
-                lambda: not list(client.scan_iter("scheduler:incident:claim:*")),
+                lambda: all(time.monotonic() >= at or not client.exists(key) for key, at in under_faults.items()),
                 incident_opener.CLAIM_MS / 1000 + 10,
-                "incident claims lapsed",
+                "incident claims taken under faults lapsed",
             )
             rounds = []
             for number in (1, 2):
