@@ -43,8 +43,8 @@ class FakePlatform:
     ``creates`` and ``patches`` (the Server writes, in order).
 
     Faults: ``refuse`` (Server handles and RAG source ids whose writes are refused: 400 for a
-    create, 422 otherwise); ``lose_answers`` (Server creates to commit and then answer 504: the
-    answer lost); ``lose_next_repository`` (repository creates to fail with a 503 before they are
+    create, 422 otherwise); ``lose_answers`` (Server creates and RAG ingests to commit and then
+    answer 504: the answer lost); ``lose_next_repository`` (repository creates to fail with a 503 before they are
     stored: a crash between a project's two writes).
     """
 
@@ -164,6 +164,9 @@ class FakePlatform:
             self.documents[key] = (doc.content_hash, doc.content)
             indexed += 1
         self.writes += 1
+        if self.lose_answers:
+            self.lose_answers -= 1
+            raise PlatformUnavailable("POST", "/api/rag/ingest", 1, "HTTP 504")
         return RagIngestResult(
             documents_received=len(request.documents), documents_indexed=indexed, documents_skipped=skipped
         )

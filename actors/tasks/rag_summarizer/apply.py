@@ -2,8 +2,10 @@
 
 For each document to send: its content (only its) from GitHub, then one signed ingest of that
 document for the project's UUID and its owner (the platform chunks and embeds it), behind the
-fencing check; once the platform took it, the memory says so (path -> blob sha), so it is not
-sent again. Then the documents gone, each sent with empty content (the memory forgets them).
+fencing check. The memory marks it ``UNCONFIRMED`` before the ingest, so a lost answer or a
+crash still leaves the path known (sent again, or emptied once the project is archived); once the
+platform took it, the memory says so (path -> blob sha), so it is not sent again. Then the
+documents gone, each sent with empty content (the memory forgets them).
 Then, only when every document of the project went through, the summary, as a document of its
 own (``SUMMARY_SOURCE_TYPE``). Counts everything it does.
 
@@ -22,7 +24,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from actors.adapters.github.files import FileContent
-from actors.tasks.rag_summarizer.plan import NAME, SUMMARY, ProjectPlan, Rules
+from actors.tasks.rag_summarizer.plan import NAME, SUMMARY, UNCONFIRMED, ProjectPlan, Rules
 from actors.tasks.rag_summarizer.text import decode, source_id, source_uri, title_of
 from actors.tasks.records import Progress, RecordWrites
 from contracts.counters import REJECTED
@@ -170,6 +172,8 @@ async def _send(
         run.count(REJECTED)
         log.warning("rag_summarizer.document_rejected", project=plan.full_name, path=path[:200])
         return False
+    if sha is not None:
+        await memory.remember(plan.project_id, path, UNCONFIRMED)
     if not await _ingest(plan, run, writes, doc, "document"):
         return False
     await memory.remember(plan.project_id, path, sha)
@@ -214,6 +218,7 @@ async def _summarise(
     except ValidationError:
         run.count(REJECTED)
         return
+    await memory.remember(plan.project_id, SUMMARY, UNCONFIRMED)
     if await _ingest(plan, run, writes, doc, "summary"):
         await memory.remember(plan.project_id, SUMMARY, plan.summary_hash)
         run.count("summaries")

@@ -3,7 +3,8 @@ to send to the platform's RAG ingest. No I/O; every rule lives here.
 
 The platform has no route that lists what it holds, so what was sent is remembered
 (``Observed.sent``: path -> the blob sha whose content the platform accepted, and ``SUMMARY``
--> the summary's source hash), and the plan compares the repository with that memory:
+-> the summary's source hash; ``UNCONFIRMED`` for one sent whose answer never came), and the plan
+compares the repository with that memory:
 - a project ``draft``, ``active`` or ``paused`` with a primary repository: its documents are the
   tree's blobs that match ``RAG_DOC_GLOBS`` (``DocumentGlobs``), at most ``max_doc_bytes`` each
   (larger ones are left out, counted) and the first ``max_docs`` by path;
@@ -44,6 +45,10 @@ CLEARED_STATUSES = frozenset({ProjectStatus.ARCHIVED})
 SUMMARY = "/summary"
 #: the memory's field for the ``owner/name`` the remembered documents and summary were sent under
 NAME = "/name"
+#: what the memory holds for a document or summary while its ingest is under way: the platform may
+#: take it and the answer be lost, or the worker die before the answer comes. It matches no sha,
+#: so the next run sends it again, and an archived project's plan empties it like any other.
+UNCONFIRMED = "?"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from actors.adapters.github.files import Blob, RepoTree
 from actors.tasks.rag_summarizer.apply import DOCUMENT_SOURCE_TYPE, SUMMARY_SOURCE_TYPE
-from actors.tasks.rag_summarizer.plan import NAME, SUMMARY, Observed, Rules, plan_project, summary_hash
+from actors.tasks.rag_summarizer.plan import NAME, SUMMARY, UNCONFIRMED, Observed, Rules, plan_project, summary_hash
 from actors.tasks.rag_summarizer.settings import RagSummarizerSettings
 from actors.tasks.rag_summarizer.task import primary_repositories
 from actors.tasks.rag_summarizer.text import decode
@@ -252,6 +252,35 @@ def test_an_unreadable_document_holds_back_the_summary_until_it_is_sent():
     assert (second["ingests"], second["summaries"]) == (2, 1)
 
 
+def test_a_document_whose_answer_was_lost_is_emptied_once_its_project_is_archived():
+    repos = {"acme/repo-1": {"README.md": b"# One\n\nFirst."}}
+    (record, repository, name) = project(1)
+    world = World([(record, repository, name)], FakeFiles(repos), summaries=False)
+    world.platform.lose_answers = 1  # the platform takes the README; its answer never comes
+    lost = run(world)
+    assert lost["records_failed"] == 1 and world.platform.searchable(record.id) == {
+        "acme/repo-1:README.md": "# One\n\nFirst."
+    }
+    assert world.memory.data[record.id]["README.md"] == UNCONFIRMED
+    world.projects = [(record.model_copy(update={"status": ProjectStatus.ARCHIVED}), repository, name)]
+    archived = run(world)
+    assert archived["documents_emptied"] == 1 and world.platform.searchable(record.id) == {}
+    assert not world.memory.data[record.id]
+
+
+def test_a_summary_whose_answer_was_lost_is_emptied_once_its_project_is_archived():
+    repos = {"acme/repo-1": {"README.md": b"# One\n\nFirst."}}
+    (record, repository, name) = project(1)
+    world = World([(record, repository, name)], FakeFiles(repos), summaries=False)
+    run(world)  # the README, taken
+    world.summaries, world.platform.lose_answers = True, 1  # the summary's answer never comes
+    assert run(world)["records_failed"] == 1
+    assert world.memory.data[record.id][SUMMARY] == UNCONFIRMED
+    assert "acme/repo-1:summary" in world.platform.searchable(record.id)
+    world.projects = [(record.model_copy(update={"status": ProjectStatus.ARCHIVED}), repository, name)]
+    assert run(world)["summaries_emptied"] == 1 and world.platform.searchable(record.id) == {}
+
+
 def test_lost_memory_costs_reads_but_the_platform_skips_what_it_holds():
     repos = {"acme/repo-1": {"README.md": b"# One\n\nFirst."}}
     world = World([project(1)], FakeFiles(repos), summaries=False)
@@ -277,7 +306,7 @@ contents = st.sampled_from(
     ]
 )
 repo_files = st.dictionaries(paths, contents, max_size=6)
-remembered = st.dictionaries(paths, st.sampled_from(["stale", "other"]), max_size=4)
+remembered = st.dictionaries(paths, st.sampled_from(["stale", "other", UNCONFIRMED]), max_size=4)
 #: the name the memory says its documents were sent under: none (older memory), the current one, another
 sent_under = st.sampled_from([None, "current", "acme/former-name"])
 projects_st = st.lists(
