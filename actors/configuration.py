@@ -40,6 +40,7 @@ DESCRIPTIONS: dict[str, str] = {
     "INTERNAL_API_KEY": "the platform API's internal key, sent as X-Internal-Key",
     "PLATFORM_TIMEOUT_S": "timeout of one platform API request, in seconds",
     "PLATFORM_MAX_ATTEMPTS": "attempts of a platform API request on 5xx and network errors",
+    "PLATFORM_CONNECTIONS": "connections to the platform API each worker process keeps open (requests past them wait)",
     # GitHub
     "GITHUB_API_URL": "GitHub's API: https://api.github.com, GitHub Enterprise's, or the sandbox",
     "GITHUB_ORG": "the GitHub organisation whose repositories become Project records",

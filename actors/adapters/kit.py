@@ -1,4 +1,5 @@
-"""What every adapter needs, once: a resource per event loop, backoff with jitter, the rule for
+"""What every adapter needs, once: a resource per event loop, HTTP clients lent one per request,
+backoff with jitter, the rule for
 refusals that concern one record, a log-safe summary of a validation error, settings read
 from the environment with an error that names the variables, and how long an answer asks us
 to wait (``Retry-After`` and the rate-limit reset headers of OpenAI-style APIs).
@@ -9,13 +10,14 @@ Adapters import this module and nothing of each other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import random
 import re
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 import httpx
@@ -151,6 +153,41 @@ class PerLoop(Generic[T]):
         item = self.pop()
         if item is not None:
             await close(item)
+
+
+class LentClients:
+    """``size`` httpx clients of one connection each, lent one per request: ``async with
+    clients.lend() as client``; past ``size`` requests at once, a request waits for a client.
+
+    Not one client of ``size`` connections: each time a request starts or ends, httpcore's pool
+    walks every connection, and counts its idle ones once per connection, work quadratic in the
+    connections: at 32 a request cost 2.5 ms of CPU, 5x what it costs on a client of its own
+    (bench/README.md, "platform writes"). The client returned last is lent first, so a quiet
+    process keeps few connections open (an idle one closes after httpx's keep-alive expiry)."""
+
+    ONE = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+    def __init__(self, size: int, make: Callable[[httpx.Limits], httpx.AsyncClient]):
+        self.clients = [make(self.ONE) for _ in range(size)]
+        self.free: asyncio.LifoQueue[httpx.AsyncClient] = asyncio.LifoQueue()
+        for client in reversed(self.clients):
+            self.free.put_nowait(client)
+
+    @contextlib.asynccontextmanager
+    async def lend(self) -> AsyncIterator[httpx.AsyncClient]:
+        client = await self.free.get()
+        try:
+            yield client
+        finally:
+            self.free.put_nowait(client)
+
+    @property
+    def is_closed(self) -> bool:
+        return any(client.is_closed for client in self.clients)
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
 
 
 # --------------------------------------------------------------------------- OpenAI-compatible endpoints

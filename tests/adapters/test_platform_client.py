@@ -229,3 +229,40 @@ def test_one_client_per_process_from_the_environment(platform, monkeypatch):
 
     # The shared client serves every event loop it is used from, one after another.
     assert [asyncio.run(once()).items for _ in range(2)] == [[], []]
+
+
+class Connections:
+    """The served app, noting each request's client port (one per TCP connection) and the most
+    requests it had in hand at once."""
+
+    def __init__(self, app):
+        self.app, self.ports, self.now, self.most = app, set(), 0, 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.ports.add(scope["client"][1])
+            self.now += 1
+            self.most = max(self.most, self.now)
+            try:
+                await asyncio.sleep(0.002)  # an answer takes a moment: requests overlap
+                await self.app(scope, receive, send)
+            finally:
+                self.now -= 1
+        else:
+            await self.app(scope, receive, send)
+
+
+def test_a_busy_worker_uses_its_few_connections_and_a_quiet_one_keeps_reusing_one():
+    watched = Connections(create_app(api_key=SECRET))
+    with ServedApp(watched) as served:
+
+        async def scenario(client):
+            await asyncio.gather(*(client.list_projects() for _ in range(120)))  # a batch's writes at once
+            busy = set(watched.ports)
+            for _ in range(20):
+                await client.list_projects()
+            return busy
+
+        busy = run(served.url, scenario, max_connections=4)
+    assert len(busy) == 4 and watched.most == 4, "every connection used, never more than 4 requests at once"
+    assert watched.ports == busy, "the quiet requests went over a connection already open"

@@ -34,6 +34,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from actors.adapters.kit import (
+    LentClients,
     PerLoop,
     backoff_delay,
     validate_each,
@@ -114,6 +115,7 @@ class BaseClient:
         max_attempts: int = 4,
         backoff_base: float = 0.25,
         backoff_max: float = 8.0,
+        max_connections: int = 32,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         if max_attempts < 1:
@@ -123,8 +125,14 @@ class BaseClient:
         self.timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         self.max_attempts = max_attempts
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        tls = httpx.create_ssl_context()  # one for all the clients: each would load the CA store
         self._pools = PerLoop(
-            lambda: httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, transport=transport),
+            lambda: LentClients(
+                max_connections,
+                lambda limits: httpx.AsyncClient(
+                    base_url=self.base_url, timeout=self.timeout, limits=limits, transport=transport, verify=tls
+                ),
+            ),
             is_closed=lambda pool: pool.is_closed,
         )
         #: sent as ``X-Correlation-ID`` with every request; None: a fresh id per request
@@ -149,7 +157,7 @@ class BaseClient:
         """Close the connection pool of the running event loop."""
         await self._pools.aclose(lambda pool: pool.aclose())
 
-    def _pool(self) -> httpx.AsyncClient:
+    def _pool(self) -> LentClients:
         return self._pools.get()
 
     def backoff(self, attempt: int) -> float:
@@ -187,7 +195,8 @@ class BaseClient:
             if sign is not None:
                 headers.update(sign(content or b""))
             try:
-                response = await self._pool().request(method, path, params=params, content=content, headers=headers)
+                async with self._pool().lend() as client:
+                    response = await client.request(method, path, params=params, content=content, headers=headers)
             except httpx.TransportError as exc:  # connect/read/write errors and timeouts
                 last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             except httpx.DecodingError as exc:  # e.g. a corrupt gzip body: an answer, but unreadable

@@ -49,6 +49,7 @@ class PlatformSettings(BaseSettings):
     internal_api_key: SecretStr
     platform_timeout_s: float = 10.0
     platform_max_attempts: int = 4
+    platform_connections: int = Field(default=32, ge=1, le=1000)
     rag_ingest_secret: SecretStr | None = Field(
         default=None,
         description=(
@@ -66,6 +67,7 @@ class PlatformSettings(BaseSettings):
             self.internal_api_key,
             timeout=self.platform_timeout_s,
             max_attempts=self.platform_max_attempts,
+            max_connections=self.platform_connections,
             rag_ingest_secret=self.rag_ingest_secret,
         )
 
