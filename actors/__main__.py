@@ -21,7 +21,7 @@ from actors.tasks import TASKS
 from actors.tasks.deps import Dependencies
 from contracts import TaskName
 from process.connection import RedisCertificateRefused, redis_from_url, wait_for_redis
-from process.limits import raise_open_files
+from process.limits import collect_less, raise_open_files
 from process.logs import configure_logging, get_logger
 from process.misconfiguration import Problem, process_settings, refuse
 from process.settings import task_schedules
@@ -59,6 +59,7 @@ def main() -> int:
     served = [task for task in scheduled if task not in absent]
     settings = settings.model_copy(update={"worker_threads": worker_threads(settings, deps, served)})
     serving = [task.value for task in TASKS if task not in absent]
+    collect_less()
     return run_worker(TASKS.values(), settings, client, deps, stop, serving)
 
 
