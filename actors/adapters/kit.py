@@ -1,8 +1,8 @@
 """What every adapter needs, once: a resource per event loop, HTTP clients lent one per request,
-backoff with jitter, the rule for
-refusals that concern one record, a log-safe summary of a validation error, settings read
-from the environment with an error that names the variables, and how long an answer asks us
-to wait (``Retry-After`` and the rate-limit reset headers of OpenAI-style APIs).
+backoff with jitter, the rule for refusals that concern one record, a log-safe summary of a
+validation error, settings read from the environment with an error that names the variables,
+and how long an answer asks us to wait (``Retry-After`` and the rate-limit reset headers of
+OpenAI-style APIs).
 
 Adapters import this module and nothing of each other.
 """
@@ -161,8 +161,8 @@ class LentClients:
 
     Not one client of ``size`` connections: each time a request starts or ends, httpcore's pool
     walks every connection, and counts its idle ones once per connection, work quadratic in the
-    connections: at 32 a request cost 2.5 ms of CPU, 5x what it costs on a client of its own
-    (bench/README.md, "platform writes"). The client returned last is lent first, so a quiet
+    connections: at 32 a request cost 2.2 ms of CPU, 3x what it costs here (bench/README.md,
+    "platform writes"). The client returned last is lent first, so a quiet
     process keeps few connections open (an idle one closes after httpx's keep-alive expiry)."""
 
     ONE = httpx.Limits(max_connections=1, max_keepalive_connections=1)
